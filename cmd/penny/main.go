@@ -1,0 +1,81 @@
+// Command penny is the single binary for every Penny role: the node agent,
+// the aggregator replicas and the one-host `penny local` mode.
+//
+// Each subcommand lives in its own file and registers itself in commands;
+// main only parses the subcommand name, builds a logger and runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand: it parses its own flags into a config struct,
+// validates it and runs until ctx is cancelled or the work is done.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error
+}
+
+var commands = map[string]command{}
+
+func register(name string, c command) { commands[name] = c }
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: penny <command> [flags]\n\ncommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun 'penny <command> -h' for the flags of one command.\n")
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage(os.Stderr)
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	c, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "penny: unknown command %q\n\n", os.Args[1])
+		usage(os.Stderr)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := c.run(ctx, os.Args[2:], os.Stdout, log)
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "penny %s: %v\n", os.Args[1], err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// logLevel reads PENNY_LOG_LEVEL (debug, info, warn, error); info by default.
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("PENNY_LOG_LEVEL"))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

@@ -1,0 +1,23 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+)
+
+func init() {
+	register("version", command{
+		summary: "print the version of this binary",
+		run: func(_ context.Context, _ []string, stdout io.Writer, _ *slog.Logger) error {
+			v := "(devel)"
+			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+				v = bi.Main.Version
+			}
+			_, err := fmt.Fprintf(stdout, "penny %s\n", v)
+			return err
+		},
+	})
+}
