@@ -1,0 +1,193 @@
+package cgtest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pennyhq/penny/agent/cgroupfs"
+	"github.com/pennyhq/penny/agent/procfs"
+)
+
+// RequireRoot skips the test unless it runs as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it loads eBPF programs and creates cgroups (run the tests with sudo)")
+	}
+}
+
+// Group is a cgroup created for a test, in the v2 hierarchy and, in hybrid
+// mode, at the same path in the v1 memory hierarchy.
+type Group struct {
+	Layout cgroupfs.Layout
+	Path   string // relative to the hierarchy roots
+	ID     uint64 // cgroup v2 id
+	t      testing.TB
+}
+
+// NewGroup creates a uniquely named top-level test cgroup. It and
+// everything in it are removed when the test ends.
+func NewGroup(t testing.TB, layout cgroupfs.Layout) *Group {
+	t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	g := &Group{Layout: layout, Path: "/penny-test-" + hex.EncodeToString(b), t: t}
+	g.create()
+	return g
+}
+
+// Child creates a child cgroup of g.
+func (g *Group) Child(name string) *Group {
+	g.t.Helper()
+	c := &Group{Layout: g.Layout, Path: path.Join(g.Path, name), t: g.t}
+	if g.Layout.MemoryIsV2() {
+		// Give children their own memory cgroups.
+		g.write(g.dirV2(), "cgroup.subtree_control", "+memory")
+	}
+	c.create()
+	return c
+}
+
+func (g *Group) dirV2() string  { return g.Layout.V2 + g.Path }
+func (g *Group) dirMem() string { return g.Layout.Memory + g.Path }
+
+func (g *Group) create() {
+	g.t.Helper()
+	if g.Layout.MemoryIsV2() {
+		parent := path.Dir(g.dirV2())
+		// The root's subtree_control usually has memory already; ours
+		// must, for the child to be a memory cgroup.
+		if !strings.Contains(readString(parent+"/cgroup.subtree_control"), "memory") {
+			g.write(parent, "cgroup.subtree_control", "+memory")
+		}
+	}
+	for _, d := range g.dirs() {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			g.t.Fatalf("create cgroup: %v", err)
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(g.dirV2(), &st); err != nil {
+		g.t.Fatal(err)
+	}
+	g.ID = st.Ino
+	g.t.Cleanup(g.remove)
+}
+
+func (g *Group) dirs() []string {
+	if g.Layout.MemoryIsV2() {
+		return []string{g.dirV2()}
+	}
+	return []string{g.dirV2(), g.dirMem()}
+}
+
+// remove kills what runs in the group and removes it (children are removed
+// first: their cleanups were registered later).
+func (g *Group) remove() {
+	for _, d := range g.dirs() {
+		for range 50 {
+			for _, pid := range readPids(d + "/cgroup.procs") {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			err := os.Remove(d)
+			if err == nil || errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func (g *Group) write(dir, file, value string) {
+	g.t.Helper()
+	if err := os.WriteFile(dir+"/"+file, []byte(value), 0o644); err != nil {
+		g.t.Fatalf("write %s/%s: %v", dir, file, err)
+	}
+}
+
+// SetMemoryLimit limits the group's memory (memory.max on v2,
+// memory.limit_in_bytes on v1).
+func (g *Group) SetMemoryLimit(bytes int64) {
+	g.t.Helper()
+	if g.Layout.MemoryIsV2() {
+		g.write(g.dirV2(), "memory.max", strconv.FormatInt(bytes, 10))
+		return
+	}
+	g.write(g.dirMem(), "memory.limit_in_bytes", strconv.FormatInt(bytes, 10))
+}
+
+// join moves pid into the group in every hierarchy that needs it.
+func (g *Group) join(pid int) {
+	g.t.Helper()
+	for _, d := range g.dirs() {
+		g.write(d, "cgroup.procs", strconv.Itoa(pid))
+	}
+}
+
+// Pids lists the processes in the group's v2 cgroup.
+func (g *Group) Pids() []int { return readPids(g.dirV2() + "/cgroup.procs") }
+
+// SumVmRSS returns the sum of VmRSS (RssAnon + RssFile + RssShmem) of the
+// group's processes, read from /proc.
+func (g *Group) SumVmRSS() int64 {
+	g.t.Helper()
+	var sum int64
+	for _, pid := range g.Pids() {
+		p, err := procfs.ReadProcess("/proc", uint32(pid))
+		if err != nil {
+			continue
+		}
+		sum += p.RSS.Resident()
+	}
+	return sum
+}
+
+// MemoryStat returns a field of the group's memory.stat. On cgroup v1 the
+// field names differ: "file" reads "cache".
+func (g *Group) MemoryStat(field string) int64 {
+	g.t.Helper()
+	dir := g.dirV2()
+	if !g.Layout.MemoryIsV2() {
+		dir = g.dirMem()
+		if field == "file" {
+			field = "cache"
+		}
+	}
+	b, err := os.ReadFile(dir + "/memory.stat")
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	kv, err := cgroupfs.ParseKV(b, field)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	v, ok := kv[field]
+	if !ok {
+		g.t.Fatalf("no %s in %s/memory.stat", field, dir)
+	}
+	return v
+}
+
+func readString(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}
+
+func readPids(p string) []int {
+	var pids []int
+	for _, f := range strings.Fields(readString(p)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+

@@ -1,0 +1,236 @@
+package probe
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/pennyhq/penny/agent/histogram"
+	"github.com/pennyhq/penny/bpf"
+)
+
+// Indexes of RSS members, as the kernel numbers them (MM_*PAGES).
+const (
+	MemberFile  = 0
+	MemberAnon  = 1
+	MemberSwap  = 2
+	MemberShmem = 3
+)
+
+// MM is the kernel's latest report of one address space's RSS counters.
+type MM struct {
+	// TGID is the process that last ran with this mm; 0 when no process
+	// has run with it since it was created (a fork child not yet scheduled).
+	TGID uint32
+	// New means the mm was created after the programs were attached, so
+	// every counter started at zero and Size is exact. Otherwise a counter
+	// whose bit is clear in Mask was not reported yet.
+	New  bool
+	Mask uint32
+	Size [4]int64 // bytes, by Member*
+}
+
+// Proc is a process the programs know about.
+type Proc struct {
+	CgroupID uint64 // cgroup v2 id
+	MMID     uint32 // key into Snapshot.MMs; 0 when not reported yet
+	Seeded   bool   // inserted from /proc at start
+}
+
+// CacheCounters count page cache pages of one memory cgroup since the
+// programs were attached.
+type CacheCounters struct {
+	Added, Removed uint64
+}
+
+// AccessCounters count page cache accesses of one cgroup's tasks.
+type AccessCounters struct {
+	Accesses, Misses uint64
+}
+
+// TCPStats are one cgroup's TCP latency histograms (microseconds) and
+// retransmit count.
+type TCPStats struct {
+	SRTT, Connect histogram.Hist
+	Retransmits   uint64
+}
+
+// NetCounters count one cgroup's IP traffic.
+type NetCounters struct {
+	RxBytes, TxBytes, RxPackets, TxPackets uint64
+}
+
+// Snapshot is everything the maps hold at one moment. Counters are
+// cumulative since attach (or since the entry was created).
+type Snapshot struct {
+	Time   time.Time
+	Procs  map[uint32]Proc          // by tgid
+	MMs    map[uint32]MM            // by mm id
+	Cache  map[uint64]CacheCounters // by memory cgroup id
+	Access map[uint64]AccessCounters
+	TCP    map[uint64]TCPStats   // by cgroup v2 id
+	Net    map[uint64]NetCounters // by cgroup v2 id
+	// Drops counts events lost because a map was full, by program group.
+	Drops map[string]uint64
+}
+
+// Snapshot reads every map.
+func (p *Probes) Snapshot() (*Snapshot, error) {
+	s := &Snapshot{Time: time.Now()}
+	var err error
+	if s.Cache, err = readPerCPU[uint64](p.pc.CacheByMemcg, func(v []bpf.PagecacheCacheCounters) CacheCounters {
+		var c CacheCounters
+		for _, x := range v {
+			c.Added += x.Added
+			c.Removed += x.Removed
+		}
+		return c
+	}); err != nil {
+		return nil, fmt.Errorf("read page cache counters: %w", err)
+	}
+	if s.Access, err = readPerCPU[uint64](p.pc.AccessByCgroup, func(v []bpf.PagecacheAccessCounters) AccessCounters {
+		var c AccessCounters
+		for _, x := range v {
+			c.Accesses += x.Accesses
+			c.Misses += x.Misses
+		}
+		return c
+	}); err != nil {
+		return nil, fmt.Errorf("read page cache accesses: %w", err)
+	}
+	if s.TCP, err = readPerCPU[uint64](p.net.TcpByCgroup, func(v []bpf.NetTcpStats) TCPStats {
+		var t TCPStats
+		for _, x := range v {
+			addHist(&t.SRTT, &x.Srtt)
+			addHist(&t.Connect, &x.Connect)
+			t.Retransmits += x.Retransmits
+		}
+		return t
+	}); err != nil {
+		return nil, fmt.Errorf("read TCP stats: %w", err)
+	}
+	if s.Net, err = readPerCPU[uint64](p.net.NetByCgroup, func(v []bpf.NetNetCounters) NetCounters {
+		var n NetCounters
+		for _, x := range v {
+			n.RxBytes += x.RxBytes
+			n.TxBytes += x.TxBytes
+			n.RxPackets += x.RxPackets
+			n.TxPackets += x.TxPackets
+		}
+		return n
+	}); err != nil {
+		return nil, fmt.Errorf("read network counters: %w", err)
+	}
+	if s.MMs, err = readMap[uint32](p.mem.RssByMm, func(e bpf.MemoryRssEntry) MM {
+		return MM{TGID: e.Tgid, New: e.Flags&1 != 0, Mask: e.Mask, Size: e.Size}
+	}); err != nil {
+		return nil, fmt.Errorf("read RSS: %w", err)
+	}
+	if s.Procs, err = readMap[uint32](p.mem.Procs, func(e bpf.MemoryProcEntry) Proc {
+		return Proc{CgroupID: e.Cgid, MMID: e.MmId, Seeded: e.Flags&procSeeded != 0}
+	}); err != nil {
+		return nil, fmt.Errorf("read processes: %w", err)
+	}
+	s.Drops = map[string]uint64{}
+	for name, m := range map[string]*ebpf.Map{"memory": p.mem.MemoryDrops, "pagecache": p.pc.PagecacheDrops, "net": p.net.NetDrops} {
+		var v []uint64
+		if err := m.Lookup(uint32(0), &v); err != nil {
+			return nil, fmt.Errorf("read drops: %w", err)
+		}
+		for _, x := range v {
+			s.Drops[name] += x
+		}
+	}
+	return s, nil
+}
+
+func addHist(dst *histogram.Hist, src *bpf.NetHist) {
+	for i := range dst.Buckets {
+		dst.Buckets[i] += src.Buckets[i]
+	}
+	dst.Count += src.Count
+	dst.Sum += src.Sum
+}
+
+func readMap[K comparable, V, T any](m *ebpf.Map, conv func(V) T) (map[K]T, error) {
+	out := make(map[K]T)
+	var (
+		k K
+		v V
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		out[k] = conv(v)
+	}
+	return out, it.Err()
+}
+
+func readPerCPU[K comparable, V, T any](m *ebpf.Map, sum func([]V) T) (map[K]T, error) {
+	out := make(map[K]T)
+	var (
+		k K
+		v []V
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		out[k] = sum(v)
+	}
+	return out, it.Err()
+}
+
+// procSeeded is PROC_SEEDED in memory.bpf.c.
+const procSeeded = 1
+
+// Seed tells the programs about a process that existed before they were
+// attached. It does nothing when the programs already know the process.
+func (p *Probes) Seed(tgid uint32, cgroupID uint64) error {
+	err := p.mem.Procs.Update(tgid, bpf.MemoryProcEntry{Cgid: cgroupID, Flags: procSeeded}, ebpf.UpdateNoExist)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+		return fmt.Errorf("seed process %d: %w", tgid, err)
+	}
+	return nil
+}
+
+// ForgetCgroups deletes the counters of cgroup v2 ids that no longer exist.
+func (p *Probes) ForgetCgroups(ids []uint64) error {
+	return deleteKeys(ids, p.pc.AccessByCgroup, p.net.TcpByCgroup, p.net.NetByCgroup)
+}
+
+// ForgetMemcgs deletes the page cache counters of memory cgroups.
+func (p *Probes) ForgetMemcgs(ids []uint64) error {
+	return deleteKeys(ids, p.pc.CacheByMemcg)
+}
+
+// ForgetMMs deletes address spaces no process refers to any more.
+func (p *Probes) ForgetMMs(ids []uint32) error {
+	return deleteKeys(ids, p.mem.RssByMm)
+}
+
+// ForgetProcs deletes processes that no longer exist.
+func (p *Probes) ForgetProcs(tgids []uint32) error {
+	return deleteKeys(tgids, p.mem.Procs)
+}
+
+func deleteKeys[K any](keys []K, maps ...*ebpf.Map) error {
+	for _, m := range maps {
+		for _, k := range keys {
+			if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("delete from %s: %w", m.String(), err)
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, cmp.Compare)
+	return keys
+}

@@ -1,0 +1,4 @@
+// Package report presents samples: the JSON document of `penny local
+// --json` (a contract other tools rely on), the live table shown on a
+// terminal, and the plain rows written when output is not a terminal.
+package report

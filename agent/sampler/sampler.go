@@ -1,0 +1,246 @@
+package sampler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pennyhq/penny/agent/cgroupfs"
+	"github.com/pennyhq/penny/agent/probe"
+	"github.com/pennyhq/penny/agent/procfs"
+)
+
+// Source is where samples come from: the loaded eBPF programs
+// (*probe.Probes) in production.
+type Source interface {
+	Snapshot() (*probe.Snapshot, error)
+	Seed(tgid uint32, cgroupID uint64) error
+	ForgetCgroups(ids []uint64) error
+	ForgetMemcgs(ids []uint64) error
+	ForgetMMs(ids []uint32) error
+	ForgetProcs(tgids []uint32) error
+}
+
+// Config configures a Sampler.
+type Config struct {
+	Layout cgroupfs.Layout
+	// Proc is the procfs mount, "/proc" by default.
+	Proc string
+	// ReseedEvery is how often a memory cgroup's page cache is read again
+	// from memory.stat; 0 means every minute.
+	ReseedEvery time.Duration
+	// HitRatio is false when the source cannot count page cache accesses.
+	HitRatio bool
+	Logger   *slog.Logger
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.Layout.V2 == "" || c.Layout.Memory == "" {
+		return errors.New("sampler: cgroup layout not set")
+	}
+	if c.ReseedEvery < 0 {
+		return errors.New("sampler: negative reseed interval")
+	}
+	return nil
+}
+
+// Sampler computes Samples from a Source. Sample is not safe for concurrent
+// use; Latest is.
+type Sampler struct {
+	cfg      Config
+	src      Source
+	log      *slog.Logger
+	v2, mem  *cgroupfs.Hierarchy
+	pageSize int64
+
+	seeds     map[uint32]procfs.RSS // RSS of processes at start, by tgid
+	memcgs    map[uint64]*memcg     // by memory cgroup id
+	noMemcg   map[uint64]time.Time  // cgroups without a memory controller, when last checked
+	totals    map[uint64]*Totals    // by cgroup v2 id
+	unrefMMs  map[uint32]int        // samples an mm has gone unreferenced
+	prev      *probe.Snapshot
+	lastCheck time.Time // of process liveness
+	memWalked time.Time // last walk of a v1 memory hierarchy
+
+	mu     sync.Mutex
+	latest *Sample
+}
+
+type memcg struct {
+	path       string
+	seedBytes  int64
+	baseAdded  uint64 // page counters when seeded
+	baseRemove uint64
+	seededAt   time.Time
+}
+
+// New returns a sampler; call Start before the first Sample.
+func New(cfg Config, src Source) (*Sampler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Proc == "" {
+		cfg.Proc = "/proc"
+	}
+	if cfg.ReseedEvery == 0 {
+		cfg.ReseedEvery = time.Minute
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sampler{
+		cfg: cfg, src: src, log: log,
+		v2:       cgroupfs.NewHierarchy(cfg.Layout.V2),
+		mem:      cgroupfs.NewHierarchy(cfg.Layout.Memory),
+		pageSize: int64(os.Getpagesize()),
+		seeds:    map[uint32]procfs.RSS{},
+		memcgs:   map[uint64]*memcg{},
+		noMemcg:  map[uint64]time.Time{},
+		totals:   map[uint64]*Totals{},
+		unrefMMs: map[uint32]int{},
+	}
+	if cfg.Layout.MemoryIsV2() {
+		s.mem = s.v2
+	}
+	return s, nil
+}
+
+// Start seeds the processes that exist now and takes the baseline that the
+// first Sample is measured against. Call it after the programs are attached.
+func (s *Sampler) Start(ctx context.Context) error {
+	if err := s.v2.Refresh(); err != nil {
+		return fmt.Errorf("start sampler: %w", err)
+	}
+	if s.mem != s.v2 {
+		if err := s.mem.Refresh(); err != nil {
+			return fmt.Errorf("start sampler: %w", err)
+		}
+	}
+	procs, err := procfs.Scan(s.cfg.Proc)
+	if err != nil {
+		return fmt.Errorf("start sampler: %w", err)
+	}
+	for _, p := range procs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		id, err := s.v2.ID(p.Cgroup)
+		if err != nil {
+			s.log.Debug("process in unknown cgroup", "pid", p.PID, "cgroup", p.Cgroup, "err", err)
+			continue
+		}
+		s.seeds[p.PID] = p.RSS
+		if err := s.src.Seed(p.PID, id); err != nil {
+			return fmt.Errorf("start sampler: %w", err)
+		}
+	}
+	s.prev, err = s.src.Snapshot()
+	if err != nil {
+		return fmt.Errorf("start sampler: %w", err)
+	}
+	s.lastCheck = s.prev.Time
+	s.memWalked = s.prev.Time
+	s.log.Debug("sampler started", "processes", len(s.seeds), "cgroups", s.v2.Len(), "layout", s.cfg.Layout.Mode)
+	return nil
+}
+
+// Latest returns the most recent sample, or nil before the first.
+func (s *Sampler) Latest() *Sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.latest
+}
+
+// Sample reads the maps and returns what happened since the last sample.
+func (s *Sampler) Sample() (*Sample, error) {
+	if s.prev == nil {
+		return nil, errors.New("sampler: Sample before Start")
+	}
+	snap, err := s.src.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
+	}
+	rows := map[uint64]*Cgroup{}
+	row := func(id uint64) *Cgroup {
+		r, ok := rows[id]
+		if !ok {
+			r = &Cgroup{ID: id, HitRatioKnown: s.cfg.HitRatio}
+			rows[id] = r
+		}
+		return r
+	}
+
+	s.memory(snap, row)
+	s.counters(snap, row)
+
+	// Resolve every cgroup v2 id; ids still unknown after one walk of the
+	// hierarchy belong to cgroups that were removed.
+	if s.anyUnknown(s.v2, rows) {
+		if err := s.v2.Refresh(); err != nil {
+			return nil, fmt.Errorf("sample: %w", err)
+		}
+	}
+	var gone []uint64
+	for id, r := range rows {
+		p, ok := s.v2.Path(id)
+		if !ok {
+			gone = append(gone, id)
+			delete(rows, id)
+			delete(s.totals, id)
+			continue
+		}
+		r.Path = p
+	}
+	if len(gone) > 0 {
+		if err := s.src.ForgetCgroups(gone); err != nil {
+			return nil, fmt.Errorf("sample: %w", err)
+		}
+		s.log.Debug("forgot removed cgroups", "count", len(gone))
+	}
+	if err := s.pageCache(snap, rows, row); err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
+	}
+	for id := range s.totals {
+		if _, ok := rows[id]; !ok && !s.v2.Known(id) {
+			delete(s.totals, id)
+		}
+	}
+
+	out := &Sample{Time: snap.Time, Interval: snap.Time.Sub(s.prev.Time), Drops: snap.Drops}
+	for id, r := range rows {
+		if r.Processes == 0 && !r.active() {
+			continue
+		}
+		t := s.totals[id]
+		if t == nil {
+			t = &Totals{}
+			s.totals[id] = t
+		}
+		t.add(r)
+		r.Totals = *t
+		out.Cgroups = append(out.Cgroups, *r)
+	}
+	slices.SortFunc(out.Cgroups, func(a, b Cgroup) int { return strings.Compare(a.Path, b.Path) })
+	s.prev = snap
+	s.mu.Lock()
+	s.latest = out
+	s.mu.Unlock()
+	return out, nil
+}
+
+func (s *Sampler) anyUnknown(h *cgroupfs.Hierarchy, rows map[uint64]*Cgroup) bool {
+	for id := range rows {
+		if !h.Known(id) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,86 @@
+package sampler
+
+import (
+	"time"
+
+	"github.com/pennyhq/penny/agent/histogram"
+)
+
+// Sample is what every cgroup did in one interval.
+type Sample struct {
+	Time     time.Time
+	Interval time.Duration
+	// Cgroups lists every cgroup v2 that has processes, and every other one
+	// with activity in the interval, sorted by path.
+	Cgroups []Cgroup
+	// Drops counts kernel events lost to full maps since start, by program.
+	Drops map[string]uint64
+}
+
+// Cgroup is one cgroup v2's values. Gauges are as of Sample.Time; counters
+// and histograms cover the interval; Totals cover the agent's lifetime.
+type Cgroup struct {
+	Path      string // relative to the cgroup v2 mount, "/" for the root
+	ID        uint64 // cgroup v2 id (inode number of its directory)
+	Processes int
+
+	RSSBytes       int64 // resident anonymous, file and shmem pages of its processes
+	PageCacheBytes int64 // file page cache charged to its memory cgroup(s)
+
+	PageCacheAddedBytes   int64
+	PageCacheEvictedBytes int64
+	// PageCacheAccesses and PageCacheMisses are pages its tasks accessed
+	// through read(2) and faults, and how many of them had to be read in.
+	PageCacheAccesses, PageCacheMisses uint64
+	// HitRatioKnown is false when the kernel cannot count accesses.
+	HitRatioKnown bool
+
+	SRTT    histogram.Hist // smoothed RTT samples, microseconds
+	Connect histogram.Hist // connect latency, microseconds
+
+	Retransmits        uint64
+	RxBytes, TxBytes   uint64
+	RxPackets, TxPackets uint64
+
+	Totals Totals
+}
+
+// HitRatio returns 1 - misses/accesses, clamped to [0, 1], and false when
+// nothing was accessed in the interval or the kernel cannot tell.
+func (c *Cgroup) HitRatio() (float64, bool) {
+	if !c.HitRatioKnown || c.PageCacheAccesses == 0 {
+		return 0, false
+	}
+	r := 1 - float64(c.PageCacheMisses)/float64(c.PageCacheAccesses)
+	return min(max(r, 0), 1), true
+}
+
+// Totals are a cgroup's counters since the agent started watching it.
+type Totals struct {
+	PageCacheAddedBytes, PageCacheEvictedBytes uint64
+	PageCacheAccesses, PageCacheMisses         uint64
+	SRTT, Connect                              histogram.Hist
+	Retransmits                                uint64
+	RxBytes, TxBytes                           uint64
+	RxPackets, TxPackets                       uint64
+}
+
+func (t *Totals) add(c *Cgroup) {
+	t.PageCacheAddedBytes += uint64(c.PageCacheAddedBytes)
+	t.PageCacheEvictedBytes += uint64(c.PageCacheEvictedBytes)
+	t.PageCacheAccesses += c.PageCacheAccesses
+	t.PageCacheMisses += c.PageCacheMisses
+	t.SRTT.Add(&c.SRTT)
+	t.Connect.Add(&c.Connect)
+	t.Retransmits += c.Retransmits
+	t.RxBytes += c.RxBytes
+	t.TxBytes += c.TxBytes
+	t.RxPackets += c.RxPackets
+	t.TxPackets += c.TxPackets
+}
+
+// active reports whether the cgroup did anything in the interval.
+func (c *Cgroup) active() bool {
+	return c.PageCacheAddedBytes != 0 || c.PageCacheEvictedBytes != 0 || c.PageCacheAccesses != 0 ||
+		c.SRTT.Count != 0 || c.Connect.Count != 0 || c.Retransmits != 0 || c.RxBytes != 0 || c.TxBytes != 0
+}

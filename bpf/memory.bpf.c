@@ -1,0 +1,184 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Resident memory per process, from the kmem:rss_stat tracepoint.
+ *
+ * The kernel fires rss_stat whenever one of an mm's RSS counters changes and
+ * reports the counter's new absolute value, so the programs keep the latest
+ * value of each counter per mm (keyed by the tracepoint's hashed mm_id) and
+ * which process owns that mm. The agent sums processes into cgroups.
+ *
+ * Events on an mm that is not current's (curr == 0) come from fork copying
+ * the parent's page tables into a brand new mm, from exec building the new
+ * stack, from reclaim and from process teardown. The first two create a new
+ * mm whose counters start at zero, which the programs mark RSS_NEW; reclaim
+ * of an mm never seen before is skipped (the agent seeded it from /proc), and
+ * teardown after sched_process_exit is ignored.
+ */
+#include "penny.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES. */
+#define RSS_MEMBERS 4
+
+/* rss_entry.flags */
+#define RSS_NEW 1 /* the mm was created after the programs were attached */
+
+struct rss_entry {
+	__u32 tgid;  /* process that last ran with this mm (0: not yet known) */
+	__u32 flags; /* RSS_NEW */
+	__u32 mask;  /* bit i set: size[i] came from an event */
+	__u32 _pad;
+	__s64 size[RSS_MEMBERS]; /* bytes */
+};
+
+struct proc_entry {
+	__u64 cgid;  /* cgroup v2 id of the process */
+	__u32 mm_id; /* rss_by_mm key of its current mm; 0 until first seen */
+	__u32 flags; /* PROC_SEEDED */
+};
+
+#define PROC_SEEDED 1 /* inserted by the agent from /proc at start */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct rss_entry);
+} rss_by_mm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct proc_entry);
+} procs SEC(".maps");
+
+DECLARE_DROPS(memory_drops);
+
+/* Makes tgid the owner of mm_id and records the cgroup it runs in. */
+static __noinline int claim(__u32 mm_id, __u32 tgid)
+{
+	struct rss_entry *e = bpf_map_lookup_elem(&rss_by_mm, &mm_id);
+	struct proc_entry *p, np = {};
+	__u64 cgid = bpf_get_current_cgroup_id();
+
+	if (!e) {
+		struct rss_entry ne = { .tgid = tgid };
+
+		if (bpf_map_update_elem(&rss_by_mm, &mm_id, &ne, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&rss_by_mm, &mm_id)) {
+			count_drop(&memory_drops, DROP_MAP_FULL);
+			return 0;
+		}
+	} else {
+		e->tgid = tgid;
+	}
+
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (p) {
+		p->mm_id = mm_id;
+		p->cgid = cgid;
+		return 0;
+	}
+	np.cgid = cgid;
+	np.mm_id = mm_id;
+	if (bpf_map_update_elem(&procs, &tgid, &np, BPF_ANY))
+		count_drop(&memory_drops, DROP_MAP_FULL);
+	return 0;
+}
+
+SEC("tracepoint/kmem/rss_stat")
+int rss_stat(struct trace_event_raw_rss_stat *ctx)
+{
+	__u32 mm_id = ctx->mm_id;
+	int member = ctx->member;
+	struct rss_entry *e;
+
+	if (member < 0 || member >= RSS_MEMBERS || mm_id == 0)
+		return 0;
+
+	if (ctx->curr) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+		e = bpf_map_lookup_elem(&rss_by_mm, &mm_id);
+		if (!e || e->tgid != tgid) {
+			claim(mm_id, tgid);
+			e = bpf_map_lookup_elem(&rss_by_mm, &mm_id);
+			if (!e)
+				return 0;
+		}
+	} else {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		unsigned int flags = BPF_CORE_READ(task, flags);
+
+		if (flags & PF_EXITING)
+			return 0; /* teardown of an exiting process's mm */
+		e = bpf_map_lookup_elem(&rss_by_mm, &mm_id);
+		if (!e) {
+			struct rss_entry ne = { .flags = RSS_NEW };
+
+			if (flags & (PF_KTHREAD | PF_MEMALLOC))
+				return 0; /* reclaim of an mm seeded from /proc */
+			if (bpf_map_update_elem(&rss_by_mm, &mm_id, &ne, BPF_NOEXIST) &&
+			    !bpf_map_lookup_elem(&rss_by_mm, &mm_id)) {
+				count_drop(&memory_drops, DROP_MAP_FULL);
+				return 0;
+			}
+			e = bpf_map_lookup_elem(&rss_by_mm, &mm_id);
+			if (!e)
+				return 0;
+		}
+	}
+	e->size[member & (RSS_MEMBERS - 1)] = ctx->size;
+	e->mask |= 1u << member;
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int process_exit(struct trace_event_raw_sched_process_exit *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_entry *p;
+	bool group_dead;
+
+	if (bpf_core_field_exists(ctx->group_dead))
+		group_dead = BPF_CORE_READ(ctx, group_dead);
+	else
+		group_dead = BPF_CORE_READ(task, signal, live.counter) == 0;
+	if (!group_dead)
+		return 0;
+
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		return 0;
+	if (p->mm_id) {
+		__u32 mm_id = p->mm_id;
+		struct rss_entry *e = bpf_map_lookup_elem(&rss_by_mm, &mm_id);
+
+		/* An mm still shared with another process (vfork) stays. */
+		if (e && e->tgid == tgid && BPF_CORE_READ(task, mm, mm_users.counter) <= 1)
+			bpf_map_delete_elem(&rss_by_mm, &mm_id);
+	}
+	bpf_map_delete_elem(&procs, &tgid);
+	return 0;
+}
+
+SEC("tracepoint/cgroup/cgroup_attach_task")
+int cgroup_attach(struct trace_event_raw_cgroup_migrate *ctx)
+{
+	__u32 pid = ctx->pid;
+	struct proc_entry *p;
+
+	/* Hierarchy 0 is the cgroup v2 (default) hierarchy. A process moves
+	 * with its thread group leader, whose pid is the tgid. */
+	if (ctx->dst_root != 0)
+		return 0;
+	p = bpf_map_lookup_elem(&procs, &pid);
+	if (p)
+		p->cgid = ctx->dst_id;
+	return 0;
+}

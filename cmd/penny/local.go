@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/pennyhq/penny/agent/local"
+)
+
+func init() {
+	register("local", command{
+		summary: "watch every cgroup on this host: RSS, page cache, TCP latency (needs root)",
+		run:     runLocal,
+	})
+}
+
+func runLocal(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("penny local", flag.ContinueOnError)
+	var cfg local.Config
+	fs.DurationVar(&cfg.Interval, "interval", time.Second, "time between samples")
+	fs.BoolVar(&cfg.Once, "once", false, "print one sample, taken one interval after start, and exit")
+	fs.BoolVar(&cfg.JSON, "json", false, "print each sample as one JSON object per line")
+	fs.StringVar(&cfg.Listen, "listen", "", "serve /metrics and /healthz on this address (e.g. :9464)")
+	fs.BoolVar(&cfg.BPFStats, "bpf-stats", false, "account eBPF program run time in the kernel and export it on /metrics")
+	fs.SetOutput(os.Stderr)
+	fs.Usage = func() {
+		fs.Output().Write([]byte("usage: penny local [flags]\n\nShows live per-cgroup resource use measured by eBPF. Run as root.\n\nflags:\n"))
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	return local.Run(ctx, cfg, local.IO{Out: stdout, In: os.Stdin}, log)
+}
