@@ -72,7 +72,7 @@ type Snapshot struct {
 	MMs    map[uint32]MM            // by mm id
 	Cache  map[uint64]CacheCounters // by memory cgroup id
 	Access map[uint64]AccessCounters
-	TCP    map[uint64]TCPStats   // by cgroup v2 id
+	TCP    map[uint64]TCPStats    // by cgroup v2 id
 	Net    map[uint64]NetCounters // by cgroup v2 id
 	// Drops counts events lost because a map was full, by program group.
 	Drops map[string]uint64

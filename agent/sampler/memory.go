@@ -235,4 +235,3 @@ func (s *Sampler) pageCache(snap *probe.Snapshot, rows map[uint64]*Cgroup, row f
 	}
 	return nil
 }
-

@@ -38,8 +38,8 @@ type Cgroup struct {
 	SRTT    histogram.Hist // smoothed RTT samples, microseconds
 	Connect histogram.Hist // connect latency, microseconds
 
-	Retransmits        uint64
-	RxBytes, TxBytes   uint64
+	Retransmits          uint64
+	RxBytes, TxBytes     uint64
 	RxPackets, TxPackets uint64
 
 	Totals Totals

@@ -190,4 +190,3 @@ func readPids(p string) []int {
 	}
 	return pids
 }
-
