@@ -41,6 +41,7 @@ struct proc_entry {
 };
 
 #define PROC_SEEDED 1 /* inserted by the agent from /proc at start */
+#define PROC_EXITED 2 /* the process exited; the agent deletes the entry */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -81,6 +82,7 @@ static __noinline int claim(__u32 mm_id, __u32 tgid)
 	if (p) {
 		p->mm_id = mm_id;
 		p->cgid = cgid;
+		p->flags &= ~PROC_EXITED; /* the pid was reused */
 		return 0;
 	}
 	np.cgid = cgid;
@@ -111,8 +113,7 @@ int rss_stat(struct trace_event_raw_rss_stat *ctx)
 				return 0;
 		}
 	} else {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-		unsigned int flags = BPF_CORE_READ(task, flags);
+		unsigned int flags = bpf_get_current_task_btf()->flags;
 
 		if (flags & PF_EXITING)
 			return 0; /* teardown of an exiting process's mm */
@@ -137,33 +138,49 @@ int rss_stat(struct trace_event_raw_rss_stat *ctx)
 	return 0;
 }
 
+/*
+ * When the last thread of a process exits, its entry is marked and its mm's
+ * counters are reset rather than deleted: deleting from a hash map costs
+ * more than the budget of an event, and the agent deletes both on its next
+ * read. The reset matters because a new mm may soon get the same mm_id.
+ */
 SEC("tracepoint/sched/sched_process_exit")
 int process_exit(struct trace_event_raw_sched_process_exit *ctx)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_entry *p;
+	struct rss_entry *e;
+	struct mm_struct *mm;
 	bool group_dead;
+	__u32 mm_id;
 
 	if (bpf_core_field_exists(ctx->group_dead))
 		group_dead = BPF_CORE_READ(ctx, group_dead);
 	else
-		group_dead = BPF_CORE_READ(task, signal, live.counter) == 0;
+		group_dead = task->signal->live.counter == 0;
 	if (!group_dead)
 		return 0;
 
 	p = bpf_map_lookup_elem(&procs, &tgid);
 	if (!p)
 		return 0;
-	if (p->mm_id) {
-		__u32 mm_id = p->mm_id;
-		struct rss_entry *e = bpf_map_lookup_elem(&rss_by_mm, &mm_id);
-
-		/* An mm still shared with another process (vfork) stays. */
-		if (e && e->tgid == tgid && BPF_CORE_READ(task, mm, mm_users.counter) <= 1)
-			bpf_map_delete_elem(&rss_by_mm, &mm_id);
-	}
-	bpf_map_delete_elem(&procs, &tgid);
+	p->flags |= PROC_EXITED;
+	mm_id = p->mm_id;
+	if (!mm_id)
+		return 0;
+	e = bpf_map_lookup_elem(&rss_by_mm, &mm_id);
+	mm = task->mm;
+	/* An mm still shared with another process (vfork) stays. */
+	if (!e || e->tgid != tgid || (mm && mm->mm_users.counter > 1))
+		return 0;
+	e->tgid = 0;
+	e->flags = RSS_NEW;
+	e->mask = 0;
+	e->size[0] = 0;
+	e->size[1] = 0;
+	e->size[2] = 0;
+	e->size[3] = 0;
 	return 0;
 }
 

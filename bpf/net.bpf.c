@@ -8,13 +8,16 @@
  * whichever one the interrupt landed on, so every event here is attributed to
  * the cgroup of the socket itself: the socket's sk_cgrp_data for tracepoints
  * and bpf_skb_cgroup_id() (the owning full socket's cgroup) for cgroup_skb.
+ *
+ * The TCP tracepoints are BTF-enabled raw tracepoints (tp_btf): the kernel
+ * passes the socket itself, which the programs read with plain loads, and
+ * skips formatting the tracepoint's record. They need kernel BTF, as all of
+ * Penny does, but no ftrace trampolines (unlike fentry).
  */
 #include "penny.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define AF_INET 2
-#define AF_INET6 10
 #define IPPROTO_TCP 6
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
@@ -46,80 +49,80 @@ struct {
 	__type(value, struct net_counters);
 } net_by_cgroup SEC(".maps");
 
-/* Start time of connects in flight, keyed by socket address. */
+/* Start time of a connect in flight, in the socket's own storage: freed
+ * with the socket, no global map to fill up or lock. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAX_PROCS);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, __u64);
 } connect_start SEC(".maps");
 
 DECLARE_DROPS(net_drops);
 
-static __always_inline __u64 sock_cgroup_id(const void *skaddr)
-{
-	const struct sock *sk = skaddr;
-
-	return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
-}
-
-static __always_inline struct tcp_stats *tcp_stats_for(const void *skaddr)
+static __always_inline struct tcp_stats *tcp_stats_for(const struct sock *sk)
 {
 	static const struct tcp_stats zero;
-	__u64 cgid = sock_cgroup_id(skaddr);
+	__u64 cgid = sk->sk_cgrp_data.cgroup->kn->id;
 
 	return lookup_or_init(&tcp_by_cgroup, &cgid, &zero, &net_drops);
 }
 
-SEC("tracepoint/tcp/tcp_probe")
-int tcp_probe(struct trace_event_raw_tcp_probe *ctx)
+/* Every segment received on an established socket. */
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
 {
-	__u32 srtt = ctx->srtt;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 	struct tcp_stats *s;
+	__u32 srtt;
 
+	if (!tp)
+		return 0;
+	srtt = tp->srtt_us >> 3;
 	if (!srtt)
 		return 0;
-	s = tcp_stats_for(ctx->skaddr);
+	s = tcp_stats_for(sk);
 	if (s)
 		hist_add(&s->srtt, srtt);
 	return 0;
 }
 
-SEC("tracepoint/tcp/tcp_retransmit_skb")
-int tcp_retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcp_retransmit, const struct sock *sk)
 {
-	struct tcp_stats *s = tcp_stats_for(ctx->skaddr);
+	struct tcp_stats *s = tcp_stats_for(sk);
 
 	if (s)
 		s->retransmits++;
 	return 0;
 }
 
-SEC("tracepoint/sock/inet_sock_set_state")
-int sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sock_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	__u64 sk = (__u64)ctx->skaddr, *start, now;
 	struct tcp_stats *s;
+	__u64 *start, now;
 
-	if (ctx->protocol != IPPROTO_TCP)
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	if (ctx->newstate == TCP_SYN_SENT) {
-		now = bpf_ktime_get_ns();
-		bpf_map_update_elem(&connect_start, &sk, &now, BPF_ANY);
+	if (newstate == TCP_SYN_SENT) {
+		start = bpf_sk_storage_get(&connect_start, (void *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (start)
+			*start = bpf_ktime_get_ns();
 		return 0;
 	}
-	if (ctx->oldstate != TCP_SYN_SENT)
+	if (oldstate != TCP_SYN_SENT)
 		return 0;
-	start = bpf_map_lookup_elem(&connect_start, &sk);
-	if (!start)
+	start = bpf_sk_storage_get(&connect_start, (void *)sk, 0, 0);
+	if (!start || !*start)
 		return 0;
 	now = bpf_ktime_get_ns();
-	if (ctx->newstate == TCP_ESTABLISHED && now > *start) {
-		s = tcp_stats_for(ctx->skaddr);
+	if (newstate == TCP_ESTABLISHED && now > *start) {
+		s = tcp_stats_for(sk);
 		if (s)
 			hist_add(&s->connect, (now - *start) / 1000);
 	}
-	bpf_map_delete_elem(&connect_start, &sk);
+	*start = 0;
 	return 0;
 }
 

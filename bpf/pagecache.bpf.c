@@ -4,6 +4,9 @@
 /*
  * Page cache per cgroup, from the filemap tracepoints.
  *
+ * The programs are BTF-enabled raw tracepoints (tp_btf), which read the
+ * folio and mapping the kernel passes with plain loads.
+ *
  * Pages added to and deleted from the page cache are charged to the memory
  * cgroup that owns the folio (folio->memcg_data), never to whichever task
  * happens to run: reclaim and writeback evict pages on behalf of others. On a
@@ -69,19 +72,19 @@ DECLARE_DROPS(pagecache_drops);
  * and tmpfs folios (swap-backed), which are not file page cache. */
 static __always_inline __u64 folio_file_pages(struct folio *folio)
 {
-	unsigned long flags = 0;
+	/* folio->flags is an unsigned long, wrapped in a struct since 6.17. */
+	unsigned long flags = *(unsigned long *)&folio->flags;
 
-	bpf_core_read(&flags, sizeof(flags), &folio->flags);
 	if (flags & (1UL << bpf_core_enum_value(enum pageflags, PG_swapbacked)))
 		return 0;
 	if (flags & (1UL << bpf_core_enum_value(enum pageflags, PG_head)))
-		return 1UL << (BPF_CORE_READ(folio, _flags_1) & 0xff);
+		return 1UL << (folio->_flags_1 & 0xff);
 	return 1;
 }
 
 static __always_inline __u64 folio_memcg_id(struct folio *folio)
 {
-	unsigned long data = BPF_CORE_READ(folio, memcg_data);
+	unsigned long data = folio->memcg_data;
 	struct mem_cgroup *memcg;
 
 	if (!data || (data & MEMCG_DATA_FLAGS_MASK))
@@ -90,7 +93,7 @@ static __always_inline __u64 folio_memcg_id(struct folio *folio)
 	return BPF_CORE_READ(memcg, css.cgroup, kn, id);
 }
 
-SEC("raw_tp/mm_filemap_add_to_page_cache")
+SEC("tp_btf/mm_filemap_add_to_page_cache")
 int BPF_PROG(cache_add, struct folio *folio)
 {
 	static const struct cache_counters zero;
@@ -111,9 +114,9 @@ int BPF_PROG(cache_add, struct folio *folio)
 	task = bpf_get_current_task_btf();
 	if (task->flags & PF_KTHREAD)
 		return 0;
-	host = BPF_CORE_READ(folio, mapping, host);
-	ino = BPF_CORE_READ(host, i_ino);
-	dev = BPF_CORE_READ(host, i_sb, s_dev);
+	host = folio->mapping->host;
+	ino = host->i_ino;
+	dev = host->i_sb->s_dev;
 	pa = bpf_task_storage_get(&pending, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!pa)
 		return 0;
@@ -126,7 +129,7 @@ int BPF_PROG(cache_add, struct folio *folio)
 	return 0;
 }
 
-SEC("raw_tp/mm_filemap_delete_from_page_cache")
+SEC("tp_btf/mm_filemap_delete_from_page_cache")
 int BPF_PROG(cache_delete, struct folio *folio)
 {
 	static const struct cache_counters zero;
@@ -169,23 +172,29 @@ static __always_inline __u64 range_pages(unsigned long first, unsigned long last
 	return last - first + 1;
 }
 
-SEC("tracepoint/filemap/mm_filemap_get_pages")
-int get_pages(struct trace_event_raw_mm_filemap_op_page_cache_range *ctx)
+SEC("tp_btf/mm_filemap_get_pages")
+int BPF_PROG(get_pages, struct address_space *mapping, unsigned long index, unsigned long last_index)
 {
-	account_access(ctx->i_ino, ctx->s_dev, range_pages(ctx->index, ctx->last_index));
+	struct inode *host = mapping->host;
+
+	account_access(host->i_ino, host->i_sb->s_dev, range_pages(index, last_index));
 	return 0;
 }
 
-SEC("tracepoint/filemap/mm_filemap_map_pages")
-int map_pages(struct trace_event_raw_mm_filemap_op_page_cache_range *ctx)
+SEC("tp_btf/mm_filemap_map_pages")
+int BPF_PROG(map_pages, struct address_space *mapping, unsigned long index, unsigned long last_index)
 {
-	account_access(ctx->i_ino, ctx->s_dev, range_pages(ctx->index, ctx->last_index));
+	struct inode *host = mapping->host;
+
+	account_access(host->i_ino, host->i_sb->s_dev, range_pages(index, last_index));
 	return 0;
 }
 
-SEC("tracepoint/filemap/mm_filemap_fault")
-int fault(struct trace_event_raw_mm_filemap_fault *ctx)
+SEC("tp_btf/mm_filemap_fault")
+int BPF_PROG(fault, struct address_space *mapping, unsigned long index)
 {
-	account_access(ctx->i_ino, ctx->s_dev, 1);
+	struct inode *host = mapping->host;
+
+	account_access(host->i_ino, host->i_sb->s_dev, 1);
 	return 0;
 }

@@ -118,31 +118,34 @@ func Load(ctx context.Context, cfg Config) (_ *Probes, err error) {
 		return nil, err
 	}
 
+	// Tracepoints attach the classic way; tp_btf programs (BTF-enabled raw
+	// tracepoints, typed arguments read with plain loads) through
+	// BPF_RAW_TRACEPOINT_OPEN, which needs kernel BTF but no trampolines.
 	attach := []struct {
-		name string
-		tp   Tracepoint
-		raw  bool
-		prog *ebpf.Program
+		name  string
+		tp    Tracepoint
+		btfTP bool
+		prog  *ebpf.Program
 	}{
 		{"rss_stat", Tracepoints[0], false, p.mem.RssStat},
 		{"process_exit", Tracepoints[1], false, p.mem.ProcessExit},
 		{"cgroup_attach", Tracepoints[2], false, p.mem.CgroupAttach},
 		{"cache_add", Tracepoints[3], true, p.pc.CacheAdd},
 		{"cache_delete", Tracepoints[4], true, p.pc.CacheDelete},
-		{"get_pages", Tracepoints[5], false, p.pc.GetPages},
-		{"map_pages", Tracepoints[6], false, p.pc.MapPages},
-		{"fault", Tracepoints[7], false, p.pc.Fault},
-		{"tcp_probe", Tracepoints[8], false, p.net.TcpProbe},
-		{"tcp_retransmit", Tracepoints[9], false, p.net.TcpRetransmit},
-		{"sock_set_state", Tracepoints[10], false, p.net.SockSetState},
+		{"get_pages", Tracepoints[5], true, p.pc.GetPages},
+		{"map_pages", Tracepoints[6], true, p.pc.MapPages},
+		{"fault", Tracepoints[7], true, p.pc.Fault},
+		{"tcp_probe", Tracepoints[8], true, p.net.TcpProbe},
+		{"tcp_retransmit", Tracepoints[9], true, p.net.TcpRetransmit},
+		{"sock_set_state", Tracepoints[10], true, p.net.SockSetState},
 	}
 	for _, a := range attach {
 		if a.tp.Optional && !p.HitRatio {
 			continue
 		}
 		var l link.Link
-		if a.raw {
-			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: a.tp.Name, Program: a.prog})
+		if a.btfTP {
+			l, err = link.AttachTracing(link.TracingOptions{Program: a.prog})
 		} else {
 			l, err = link.Tracepoint(a.tp.Group, a.tp.Name, a.prog, nil)
 		}

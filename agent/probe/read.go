@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/pennyhq/penny/agent/histogram"
+	"github.com/pennyhq/penny/agent/procfs"
 	"github.com/pennyhq/penny/bpf"
 )
 
@@ -39,6 +40,7 @@ type Proc struct {
 	CgroupID uint64 // cgroup v2 id
 	MMID     uint32 // key into Snapshot.MMs; 0 when not reported yet
 	Seeded   bool   // inserted from /proc at start
+	Exited   bool   // the process exited; forget it
 }
 
 // CacheCounters count page cache pages of one memory cgroup since the
@@ -131,7 +133,7 @@ func (p *Probes) Snapshot() (*Snapshot, error) {
 		return nil, fmt.Errorf("read RSS: %w", err)
 	}
 	if s.Procs, err = readMap[uint32](p.mem.Procs, func(e bpf.MemoryProcEntry) Proc {
-		return Proc{CgroupID: e.Cgid, MMID: e.MmId, Seeded: e.Flags&procSeeded != 0}
+		return Proc{CgroupID: e.Cgid, MMID: e.MmId, Seeded: e.Flags&procSeeded != 0, Exited: e.Flags&procExited != 0}
 	}); err != nil {
 		return nil, fmt.Errorf("read processes: %w", err)
 	}
@@ -182,8 +184,11 @@ func readPerCPU[K comparable, V, T any](m *ebpf.Map, sum func([]V) T) (map[K]T, 
 	return out, it.Err()
 }
 
-// procSeeded is PROC_SEEDED in memory.bpf.c.
-const procSeeded = 1
+// Flags of proc_entry in memory.bpf.c.
+const (
+	procSeeded = 1
+	procExited = 2
+)
 
 // Seed tells the programs about a process that existed before they were
 // attached. It does nothing when the programs already know the process.
@@ -210,9 +215,25 @@ func (p *Probes) ForgetMMs(ids []uint32) error {
 	return deleteKeys(ids, p.mem.RssByMm)
 }
 
-// ForgetProcs deletes processes that no longer exist.
+// ForgetProcs deletes processes that exited. An entry whose pid was taken
+// by a new process since it was read (no longer marked exited, and present
+// in /proc) is kept.
 func (p *Probes) ForgetProcs(tgids []uint32) error {
-	return deleteKeys(tgids, p.mem.Procs)
+	var gone []uint32
+	for _, tgid := range tgids {
+		var e bpf.MemoryProcEntry
+		err := p.mem.Procs.Lookup(tgid, &e)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("look up process %d: %w", tgid, err)
+		}
+		if e.Flags&procExited != 0 || !procfs.Alive("/proc", tgid) {
+			gone = append(gone, tgid)
+		}
+	}
+	return deleteKeys(gone, p.mem.Procs)
 }
 
 func deleteKeys[K any](keys []K, maps ...*ebpf.Map) error {

@@ -18,7 +18,13 @@ const mmGrace = 3
 // processes and address spaces that are gone.
 func (s *Sampler) memory(snap *probe.Snapshot, row func(uint64) *Cgroup) {
 	used := make(map[uint32]bool, len(snap.MMs))
+	var exited []uint32
 	for tgid, p := range snap.Procs {
+		if p.Exited {
+			exited = append(exited, tgid)
+			delete(snap.Procs, tgid)
+			continue
+		}
 		r := row(p.CgroupID)
 		r.Processes++
 		if p.MMID != 0 {
@@ -32,6 +38,11 @@ func (s *Sampler) memory(snap *probe.Snapshot, row func(uint64) *Cgroup) {
 	for tgid := range s.seeds {
 		if _, ok := snap.Procs[tgid]; !ok {
 			delete(s.seeds, tgid)
+		}
+	}
+	if len(exited) > 0 {
+		if err := s.src.ForgetProcs(exited); err != nil {
+			s.log.Warn("forget exited processes", "err", err)
 		}
 	}
 
@@ -156,8 +167,8 @@ func (s *Sampler) pageCache(snap *probe.Snapshot, rows map[uint64]*Cgroup, row f
 	if s.mem != s.v2 {
 		// Hybrid mode: several v1 memory cgroups may map to one v2 cgroup,
 		// so follow all of them. Walk the memory hierarchy when an unknown
-		// one shows up, and every ReseedEvery to find new idle ones.
-		unknown := snap.Time.Sub(s.memWalked) >= s.cfg.ReseedEvery
+		// one shows up, and every RefreshEvery to find new and removed ones.
+		unknown := snap.Time.Sub(s.memWalked) >= s.cfg.RefreshEvery
 		for id := range ids {
 			if !s.mem.Known(id) {
 				unknown = true

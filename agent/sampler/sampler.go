@@ -35,6 +35,10 @@ type Config struct {
 	// ReseedEvery is how often a memory cgroup's page cache is read again
 	// from memory.stat; 0 means every minute.
 	ReseedEvery time.Duration
+	// RefreshEvery is how often the cgroup hierarchies are walked again to
+	// find cgroups that were removed; 0 means every 10 seconds. A cgroup id
+	// never seen before triggers a walk at once.
+	RefreshEvery time.Duration
 	// HitRatio is false when the source cannot count page cache accesses.
 	HitRatio bool
 	Logger   *slog.Logger
@@ -45,8 +49,8 @@ func (c *Config) Validate() error {
 	if c.Layout.V2 == "" || c.Layout.Memory == "" {
 		return errors.New("sampler: cgroup layout not set")
 	}
-	if c.ReseedEvery < 0 {
-		return errors.New("sampler: negative reseed interval")
+	if c.ReseedEvery < 0 || c.RefreshEvery < 0 {
+		return errors.New("sampler: negative interval")
 	}
 	return nil
 }
@@ -68,6 +72,7 @@ type Sampler struct {
 	prev      *probe.Snapshot
 	lastCheck time.Time // of process liveness
 	memWalked time.Time // last walk of a v1 memory hierarchy
+	v2Walked  time.Time // last walk of the v2 hierarchy
 
 	mu     sync.Mutex
 	latest *Sample
@@ -91,6 +96,9 @@ func New(cfg Config, src Source) (*Sampler, error) {
 	}
 	if cfg.ReseedEvery == 0 {
 		cfg.ReseedEvery = time.Minute
+	}
+	if cfg.RefreshEvery == 0 {
+		cfg.RefreshEvery = 10 * time.Second
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -148,6 +156,7 @@ func (s *Sampler) Start(ctx context.Context) error {
 	}
 	s.lastCheck = s.prev.Time
 	s.memWalked = s.prev.Time
+	s.v2Walked = s.prev.Time
 	s.log.Debug("sampler started", "processes", len(s.seeds), "cgroups", s.v2.Len(), "layout", s.cfg.Layout.Mode)
 	return nil
 }
@@ -183,10 +192,11 @@ func (s *Sampler) Sample() (*Sample, error) {
 
 	// Resolve every cgroup v2 id; ids still unknown after one walk of the
 	// hierarchy belong to cgroups that were removed.
-	if s.anyUnknown(s.v2, rows) {
+	if s.anyUnknown(s.v2, rows) || snap.Time.Sub(s.v2Walked) >= s.cfg.RefreshEvery {
 		if err := s.v2.Refresh(); err != nil {
 			return nil, fmt.Errorf("sample: %w", err)
 		}
+		s.v2Walked = snap.Time
 	}
 	var gone []uint64
 	for id, r := range rows {

@@ -31,12 +31,8 @@ func runLocal(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		fs.Output().Write([]byte("usage: penny local [flags]\n\nShows live per-cgroup resource use measured by eBPF. Run as root.\n\nflags:\n"))
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return flag.ErrHelp
 	}
 	return local.Run(ctx, cfg, local.IO{Out: stdout, In: os.Stdin}, log)
 }

@@ -27,6 +27,26 @@ type command struct {
 
 var commands = map[string]command{}
 
+// errUsage means the command line was wrong and the usage was printed.
+var errUsage = errors.New("usage")
+
+// parseFlags parses args and maps flag errors to errUsage (exit 2) and -h to
+// flag.ErrHelp (exit 0); the flag package has already printed why.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return err
+	case err != nil:
+		return errUsage
+	case fs.NArg() > 0:
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
 func register(name string, c command) { commands[name] = c }
 
 func usage(w io.Writer) {
@@ -61,8 +81,9 @@ func main() {
 	defer stop()
 	err := c.run(ctx, os.Args[2:], os.Stdout, log)
 	switch {
-	case err == nil, errors.Is(err, context.Canceled):
-	case errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		stop()
 		os.Exit(2)
 	default:
 		fmt.Fprintf(os.Stderr, "penny %s: %v\n", os.Args[1], err)

@@ -1,0 +1,399 @@
+package local_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pennyhq/penny/agent/cgroupfs"
+	"github.com/pennyhq/penny/agent/internal/cgtest"
+)
+
+var penny string // the penny binary, built once by TestMain
+
+func TestMain(m *testing.M) {
+	cgtest.MaybeHelper()
+	dir, err := os.MkdirTemp("", "penny-local-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// Readable by everyone: one test runs the binary as nobody.
+	_ = os.Chmod(dir, 0o755)
+	penny = filepath.Join(dir, "penny")
+	build := exec.Command("go", "build", "-o", penny, "github.com/pennyhq/penny/cmd/penny")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build penny:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func group(t *testing.T) (*cgtest.Group, *cgtest.Proc) {
+	t.Helper()
+	cgtest.RequireRoot(t)
+	l, err := cgroupfs.DetectLayout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cgtest.NewGroup(t, l)
+	p := g.Start()
+	p.Do("touch %d", 32<<20)
+	return g, p
+}
+
+func TestOnceJSON(t *testing.T) {
+	g, _ := group(t)
+	start := time.Now()
+	out, err := exec.Command(penny, "local", "--once", "--json", "--interval", "500ms").Output()
+	if err != nil {
+		t.Fatalf("penny local --once --json: %v", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("--once took %s", took)
+	}
+	var doc struct {
+		Time            string                       `json:"time"`
+		IntervalSeconds float64                      `json:"interval_seconds"`
+		Cgroups         []map[string]json.RawMessage `json:"cgroups"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("decode %s: %v", out, err)
+	}
+	if dec.More() {
+		t.Errorf("more than one JSON object: %s", out)
+	}
+	if _, err := time.Parse(time.RFC3339, doc.Time); err != nil {
+		t.Errorf("time %q: %v", doc.Time, err)
+	}
+	if doc.IntervalSeconds < 0.45 || doc.IntervalSeconds > 2 {
+		t.Errorf("interval_seconds = %v, want about 0.5", doc.IntervalSeconds)
+	}
+	var mine map[string]json.RawMessage
+	for _, c := range doc.Cgroups {
+		if string(c["path"]) == `"`+g.Path+`"` {
+			mine = c
+		}
+		if string(c["path"]) == `"/"` && string(c["id"]) != "1" {
+			t.Errorf("root cgroup with id %s", c["id"])
+		}
+	}
+	if mine == nil {
+		t.Fatalf("test cgroup %s not listed in %s", g.Path, out)
+	}
+	if string(mine["id"]) != fmt.Sprint(g.ID) {
+		t.Errorf("id %s, want %d", mine["id"], g.ID)
+	}
+	var rss int64
+	if err := json.Unmarshal(mine["rss_bytes"], &rss); err != nil || rss < 32<<20 {
+		t.Errorf("rss_bytes %s, want at least 32 MiB", mine["rss_bytes"])
+	}
+	for _, k := range []string{"page_cache_bytes", "page_cache_hit_ratio", "tcp_srtt_p50_seconds",
+		"tcp_srtt_p99_seconds", "tcp_connect_p99_seconds", "tcp_retransmits", "net_rx_bytes", "net_tx_bytes"} {
+		if _, ok := mine[k]; !ok {
+			t.Errorf("key %s missing", k)
+		}
+	}
+	// A workload with no network in the interval has null latencies.
+	if string(mine["tcp_srtt_p50_seconds"]) != "null" || string(mine["tcp_connect_p99_seconds"]) != "null" {
+		t.Errorf("idle cgroup latencies %s %s, want null", mine["tcp_srtt_p50_seconds"], mine["tcp_connect_p99_seconds"])
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestMetricsAndHealthz(t *testing.T) {
+	g, _ := group(t)
+	addr := freePort(t)
+	cmd := exec.Command(penny, "local", "--json", "--listen", addr, "--interval", "300ms", "--bpf-stats")
+	cmd.Stdout = io.Discard
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	var metrics string
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		if code, _ := httpGet("http://" + addr + "/healthz"); code != http.StatusOK {
+			continue
+		}
+		_, metrics = httpGet("http://" + addr + "/metrics")
+		if strings.Contains(metrics, `penny_cgroup_memory_rss_bytes{cgroup="`+g.Path+`"}`) {
+			break
+		}
+	}
+	for _, want := range []string{
+		`penny_cgroup_memory_rss_bytes{cgroup="` + g.Path + `"}`,
+		`penny_cgroup_tcp_srtt_seconds_bucket{cgroup="/",le="+Inf"}`,
+		`penny_agent_bpf_program_runs_total{program="rss_stat"}`,
+		`penny_agent_sample_duration_seconds_count`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s; stderr: %s", want, stderr.String())
+		}
+	}
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		check := exec.Command(promtool, "check", "metrics")
+		check.Stdin = strings.NewReader(metrics)
+		if out, err := check.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
+	}
+	// SIGTERM stops it cleanly.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitTimeout(cmd, 5*time.Second); err != nil {
+		t.Fatalf("after SIGTERM: %v; stderr: %s", err, stderr.String())
+	}
+}
+
+func httpGet(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func waitTimeout(cmd *exec.Cmd, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("did not exit within %s", d)
+	}
+}
+
+func TestPlainRowsWhenNotATerminal(t *testing.T) {
+	g, _ := group(t)
+	cmd := exec.Command(penny, "local", "--interval", "300ms")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	r := bufio.NewReader(out)
+	header, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(header, "TIME") || !strings.HasSuffix(header, "CGROUP\n") {
+		t.Fatalf("header %q, %v", header, err)
+	}
+	seen := map[string]bool{}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(seen) < 2 && time.Now().Before(deadline) {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(line)
+		if _, err := time.Parse(time.RFC3339, f[0]); err != nil {
+			t.Fatalf("row without a time: %q", line)
+		}
+		if f[len(f)-1] == g.Path {
+			seen[f[0]] = true // one row per interval
+		}
+	}
+	if len(seen) < 2 {
+		t.Fatalf("test cgroup in %d intervals, want 2", len(seen))
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, r)
+	if err := waitTimeout(cmd, 5*time.Second); err != nil {
+		t.Fatalf("after SIGINT: %v", err)
+	}
+}
+
+// openPTY returns the two ends of a new pseudo-terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 30, Col: 120}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+func TestLiveTableQuitsOnQ(t *testing.T) {
+	g, _ := group(t)
+	m, s := openPTY(t)
+	cmd := exec.Command(penny, "local", "--interval", "300ms")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	screen := make(chan string, 64)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := m.Read(buf)
+			if n > 0 {
+				screen <- string(buf[:n])
+			}
+			if err != nil {
+				close(screen)
+				return
+			}
+		}
+	}()
+	var all strings.Builder
+	deadline := time.After(10 * time.Second)
+	for !strings.Contains(all.String(), g.Path) {
+		select {
+		case chunk, ok := <-screen:
+			if !ok {
+				t.Fatalf("terminal closed: %q", all.String())
+			}
+			all.WriteString(chunk)
+		case <-deadline:
+			t.Fatalf("test cgroup never shown: %q", all.String())
+		}
+	}
+	for _, want := range []string{"\x1b[?1049h", "CGROUP", "PROCS", "RSS", "(q quits)"} {
+		if !strings.Contains(all.String(), want) {
+			t.Errorf("screen lacks %q", want)
+		}
+	}
+	for _, line := range strings.Split(all.String(), "\n") {
+		if n := len([]rune(strings.TrimRight(line, "\r"))); n > 120+20 { // escape codes at the line start
+			t.Errorf("line wider than the terminal (%d): %q", n, line)
+		}
+	}
+	if _, err := m.Write([]byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitTimeout(cmd, 5*time.Second); err != nil {
+		t.Fatalf("after q: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	for chunk := range drain(screen) {
+		all.WriteString(chunk)
+	}
+	if !strings.Contains(all.String(), "\x1b[?1049l") {
+		t.Error("the terminal's screen was not restored")
+	}
+}
+
+func drain(c chan string) chan string {
+	out := make(chan string, cap(c))
+	for {
+		select {
+		case s, ok := <-c:
+			if !ok {
+				close(out)
+				return out
+			}
+			out <- s
+		default:
+			close(out)
+			return out
+		}
+	}
+}
+
+func TestErrorLines(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		nobody bool
+		code   int
+		stderr string // the whole of stderr, or its first line when usage follows
+	}{
+		{name: "interval too short", args: []string{"local", "--interval", "1ms"}, code: 1,
+			stderr: "penny local: interval 1ms is too short: at least 100ms\n"},
+		{name: "unknown flag", args: []string{"local", "--bogus"}, code: 2,
+			stderr: "flag provided but not defined: -bogus\n"},
+		{name: "unknown command", args: []string{"lokal"}, code: 2, stderr: "penny: unknown command \"lokal\"\n"},
+		{name: "not root", args: []string{"local", "--once"}, nobody: true, code: 1,
+			stderr: "penny local: not allowed to load eBPF programs: missing CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN; " +
+				"run penny as root (sudo) or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.CommandContext(context.Background(), penny, tt.args...)
+			if tt.nobody {
+				cgtest.RequireRoot(t)
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d", code, tt.code)
+			}
+			got := stderr.String()
+			if tt.code == 2 {
+				got, _, _ = strings.Cut(got, "\n")
+				got += "\n"
+			}
+			if got != tt.stderr {
+				t.Errorf("stderr\n got: %q\nwant: %q", stderr.String(), tt.stderr)
+			}
+		})
+	}
+}

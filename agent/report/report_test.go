@@ -1,0 +1,145 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pennyhq/penny/agent/histogram"
+	"github.com/pennyhq/penny/agent/sampler"
+)
+
+func sample() *sampler.Sample {
+	var srtt, conn histogram.Hist
+	for range 100 {
+		srtt.Observe(40)
+	}
+	conn.Observe(300)
+	return &sampler.Sample{
+		Time:     time.Date(2026, 11, 25, 15, 4, 5, 0, time.UTC),
+		Interval: 2 * time.Second,
+		Cgroups: []sampler.Cgroup{
+			{Path: "/", ID: 1, Processes: 3, RSSBytes: 10 << 20, HitRatioKnown: true},
+			{Path: "/system.slice/web.service", ID: 42, Processes: 2, RSSBytes: 300 << 20, PageCacheBytes: 5 << 30,
+				PageCacheAccesses: 100, PageCacheMisses: 5, HitRatioKnown: true, SRTT: srtt, Connect: conn,
+				Retransmits: 2, RxBytes: 4096, TxBytes: 2048},
+		},
+	}
+}
+
+// TestJSONContract pins the document `penny local --json` prints: the key
+// set of every cgroup, and nulls for what had no events.
+func TestJSONContract(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, sample()); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["time"] != "2026-11-25T15:04:05Z" || doc["interval_seconds"] != 2.0 {
+		t.Errorf("header = %v %v", doc["time"], doc["interval_seconds"])
+	}
+	cgroups := doc["cgroups"].([]any)
+	root, web := cgroups[0].(map[string]any), cgroups[1].(map[string]any)
+	contract := []string{"path", "id", "rss_bytes", "page_cache_bytes", "page_cache_hit_ratio",
+		"tcp_srtt_p50_seconds", "tcp_srtt_p99_seconds", "tcp_connect_p99_seconds", "tcp_retransmits",
+		"net_rx_bytes", "net_tx_bytes"}
+	for _, k := range contract {
+		if _, ok := root[k]; !ok {
+			t.Errorf("key %s missing", k)
+		}
+	}
+	for _, k := range []string{"page_cache_hit_ratio", "tcp_srtt_p50_seconds", "tcp_srtt_p99_seconds", "tcp_connect_p99_seconds"} {
+		if root[k] != nil {
+			t.Errorf("root %s = %v, want null", k, root[k])
+		}
+		if web[k] == nil {
+			t.Errorf("web %s = null", k)
+		}
+	}
+	if web["path"] != "/system.slice/web.service" || web["id"] != 42.0 || web["rss_bytes"] != float64(300<<20) ||
+		web["page_cache_hit_ratio"] != 0.95 || web["tcp_retransmits"] != 2.0 || web["net_rx_bytes"] != 4096.0 {
+		t.Errorf("web = %v", web)
+	}
+	p50 := web["tcp_srtt_p50_seconds"].(float64)
+	if p50 < 32e-6 || p50 >= 64e-6 {
+		t.Errorf("p50 = %v s, want in [32µs, 64µs)", p50)
+	}
+	if !strings.HasSuffix(buf.String(), "}\n") || strings.Count(buf.String(), "\n") != 1 {
+		t.Errorf("not one line: %q", buf.String())
+	}
+
+	empty := FromSample(&sampler.Sample{})
+	b, _ := json.Marshal(empty)
+	if !bytes.Contains(b, []byte(`"cgroups":[]`)) {
+		t.Errorf("no cgroups must be [], got %s", b)
+	}
+}
+
+func TestFormat(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	tests := []struct{ got, want string }{
+		{Bytes(0), "0B"}, {Bytes(1023), "1023B"}, {Bytes(1536), "1.5K"}, {Bytes(300 << 20), "300M"},
+		{Bytes(5 << 30), "5.0G"}, {Bytes(-2048), "-2.0K"},
+		{Seconds(nil), "-"}, {Seconds(f(42e-6)), "42µs"}, {Seconds(f(0.0123)), "12.3ms"}, {Seconds(f(2.5)), "2.50s"},
+		{shortenLeft("/a/very/long/path", 8), "…ng/path"}, {shortenLeft("/short", 8), "/short"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+func TestTableSortsByRSSAndFits(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Table(&buf, sample(), 100, 1); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 4 { // title, header, one row, "… 1 more"
+		t.Fatalf("lines:\n%s", buf.String())
+	}
+	if !strings.HasPrefix(lines[2], "/system.slice/web.service") || !strings.Contains(lines[2], "300M") ||
+		!strings.Contains(lines[2], "95.0") {
+		t.Errorf("largest RSS first: %q", lines[2])
+	}
+	if lines[3] != "… 1 more" {
+		t.Errorf("overflow line %q", lines[3])
+	}
+	for _, l := range lines[1:3] {
+		if n := len([]rune(l)); n > 100 {
+			t.Errorf("line of %d runes exceeds the width: %q", n, l)
+		}
+	}
+}
+
+func TestPlainRows(t *testing.T) {
+	var buf bytes.Buffer
+	if err := PlainHeader(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := Plain(&buf, sample()); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME") || !strings.HasSuffix(lines[0], "CGROUP") {
+		t.Fatalf("output:\n%s", buf.String())
+	}
+	paths := []string{}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if f[0] != "2026-11-25T15:04:05Z" {
+			t.Errorf("row time %q", f[0])
+		}
+		paths = append(paths, f[len(f)-1])
+	}
+	if !slices.Equal(paths, []string{"/system.slice/web.service", "/"}) {
+		t.Errorf("rows by RSS: %v", paths)
+	}
+}

@@ -1,0 +1,541 @@
+// Command benchagent measures what Penny's agent costs: the kernel time of
+// each eBPF program per event, and the agent's CPU and memory, while a mixed
+// workload runs in many cgroups. It prints a table next to the targets.
+//
+// Run it as root through `make bench`; it starts `penny local` itself.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/pennyhq/penny/agent/cgroupfs"
+)
+
+const workloadEnv = "PENNY_BENCH_WORKLOAD"
+
+// Targets from the agent's issue.
+const (
+	targetNsPerEvent = 250
+	targetCPU        = 0.01 // of one core
+	targetRSS        = 50 << 20
+)
+
+type config struct {
+	penny    string
+	cgroups  int
+	duration time.Duration
+	warmup   time.Duration
+	interval time.Duration
+}
+
+func main() {
+	if os.Getenv(workloadEnv) != "" {
+		if err := workload(os.Getenv(workloadEnv)); err != nil {
+			fmt.Fprintln(os.Stderr, "workload:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var cfg config
+	flag.StringVar(&cfg.penny, "penny", "bin/penny", "the penny binary to measure")
+	flag.IntVar(&cfg.cgroups, "cgroups", 200, "cgroups, each running one workload process")
+	flag.DurationVar(&cfg.duration, "duration", 60*time.Second, "measurement window")
+	flag.DurationVar(&cfg.warmup, "warmup", 5*time.Second, "time before measuring")
+	flag.DurationVar(&cfg.interval, "interval", time.Second, "the agent's --interval")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "benchagent:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	if os.Geteuid() != 0 {
+		return errors.New("run as root: it loads eBPF programs and creates cgroups")
+	}
+	layout, err := cgroupfs.DetectLayout()
+	if err != nil {
+		return err
+	}
+	dataDir, err := os.MkdirTemp("/var/tmp", "penny-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dataDir)
+	data := filepath.Join(dataDir, "data")
+	if err := writeFile(data, 64<<20); err != nil {
+		return err
+	}
+
+	root := fmt.Sprintf("/penny-bench-%d", os.Getpid())
+	dirs := []string{layout.V2}
+	if !layout.MemoryIsV2() {
+		dirs = append(dirs, layout.Memory)
+	}
+	defer removeTree(dirs, root)
+	for _, d := range dirs {
+		if err := os.Mkdir(d+root, 0o755); err != nil {
+			return fmt.Errorf("create cgroup: %w", err)
+		}
+	}
+
+	// An echo server in a cgroup of its own, then the workloads.
+	server, err := startIn(ctx, layout, root+"/server", "server", nil)
+	if err != nil {
+		return err
+	}
+	addr, err := bufio.NewReader(server.out).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("echo server: %w", err)
+	}
+	addr = strings.TrimSpace(addr)
+	procs := []*proc{server}
+	defer func() {
+		for _, p := range procs {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+	}()
+	for i := range cfg.cgroups {
+		p, err := startIn(ctx, layout, fmt.Sprintf("%s/w%03d", root, i), "client "+addr+" "+data, nil)
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+	}
+
+	// The kernel accounts program run time only while statistics are on.
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		return fmt.Errorf("enable eBPF statistics: %w", err)
+	}
+	defer stats.Close()
+	before, err := programIDs()
+	if err != nil {
+		return err
+	}
+	agent := exec.CommandContext(ctx, cfg.penny, "local", "--interval", cfg.interval.String())
+	agentOut, err := agent.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	agent.Stderr = os.Stderr
+	if err := agent.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", cfg.penny, err)
+	}
+	defer func() {
+		_ = agent.Process.Signal(syscall.SIGTERM)
+		_ = agent.Wait()
+	}()
+	rows := make(chan int, 1024)
+	go countRows(agentOut, rows)
+
+	fmt.Fprintf(os.Stderr, "benchagent: %d cgroups running, warming up for %s, then measuring for %s\n",
+		cfg.cgroups, cfg.warmup, cfg.duration)
+	if err := sleep(ctx, cfg.warmup); err != nil {
+		return err
+	}
+	progs, err := newPrograms(before)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, p := range progs {
+			p.prog.Close()
+		}
+	}()
+	for _, p := range progs {
+		if p.start, err = p.prog.Stats(); err != nil {
+			return err
+		}
+	}
+	busy0, total0, err := machineTicks()
+	if err != nil {
+		return err
+	}
+	cpu0, err := cpuTicks(agent.Process.Pid)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	var rss []int64
+	for time.Since(t0) < cfg.duration {
+		if err := sleep(ctx, time.Second); err != nil {
+			return err
+		}
+		r, err := vmRSS(agent.Process.Pid)
+		if err != nil {
+			return fmt.Errorf("agent died: %w", err)
+		}
+		rss = append(rss, r)
+	}
+	elapsed := time.Since(t0)
+	cpu1, err := cpuTicks(agent.Process.Pid)
+	if err != nil {
+		return err
+	}
+	busy1, total1, err := machineTicks()
+	if err != nil {
+		return err
+	}
+	busy := float64(busy1-busy0) / float64(max(total1-total0, 1))
+	for _, p := range progs {
+		if p.end, err = p.prog.Stats(); err != nil {
+			return err
+		}
+	}
+	perSample := 0
+	for n := range len(rows) {
+		_ = n
+		perSample = max(perSample, <-rows)
+	}
+	report(os.Stdout, cfg, layout, progs, elapsed, float64(cpu1-cpu0)/100, rss, perSample, busy)
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+type proc struct {
+	cmd *exec.Cmd
+	out io.Reader
+}
+
+// startIn starts this binary as a workload born in a new cgroup (and
+// joined to the same path in the v1 memory hierarchy in hybrid mode).
+func startIn(ctx context.Context, l cgroupfs.Layout, path, role string, _ []string) (*proc, error) {
+	if err := os.Mkdir(l.V2+path, 0o755); err != nil {
+		return nil, err
+	}
+	dir, err := os.Open(l.V2 + path)
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), workloadEnv+"="+role)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if !l.MemoryIsV2() {
+		if err := os.Mkdir(l.Memory+path, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(l.Memory+path+"/cgroup.procs", []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return &proc{cmd: cmd, out: out}, nil
+}
+
+func removeTree(mounts []string, root string) {
+	for _, m := range mounts {
+		entries, _ := os.ReadDir(m + root)
+		for _, e := range entries {
+			if e.IsDir() {
+				rmdirRetry(m + root + "/" + e.Name())
+			}
+		}
+		rmdirRetry(m + root)
+	}
+}
+
+func rmdirRetry(d string) {
+	for range 100 {
+		if err := os.Remove(d); err == nil || errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func writeFile(path string, size int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	for n := 0; n < size; n += len(buf) {
+		if _, err := f.Write(buf); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
+}
+
+func countRows(r io.Reader, rows chan<- int) {
+	s := bufio.NewScanner(r)
+	last, n := "", 0
+	for s.Scan() {
+		ts, _, _ := strings.Cut(s.Text(), " ")
+		if ts != last && n > 0 {
+			select {
+			case rows <- n:
+			default:
+			}
+			n = 0
+		}
+		last = ts
+		n++
+	}
+}
+
+// program is one of penny's eBPF programs, found by id once it is loaded.
+type program struct {
+	name       string
+	prog       *ebpf.Program
+	start, end *ebpf.ProgramStats
+}
+
+func programIDs() (map[ebpf.ProgramID]bool, error) {
+	ids := map[ebpf.ProgramID]bool{}
+	var id ebpf.ProgramID
+	for {
+		next, err := ebpf.ProgramGetNextID(id)
+		if errors.Is(err, os.ErrNotExist) {
+			return ids, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list eBPF programs: %w", err)
+		}
+		ids[next] = true
+		id = next
+	}
+}
+
+// newPrograms opens the programs loaded since before was taken: the agent's.
+func newPrograms(before map[ebpf.ProgramID]bool) ([]*program, error) {
+	now, err := programIDs()
+	if err != nil {
+		return nil, err
+	}
+	var out []*program
+	for id := range now {
+		if before[id] {
+			continue
+		}
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue
+		}
+		info, err := p.Info()
+		if err != nil {
+			p.Close()
+			continue
+		}
+		out = append(out, &program{name: info.Name, prog: p})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("the agent loaded no programs")
+	}
+	slices.SortFunc(out, func(a, b *program) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+func cpuTicks(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may hold spaces): utime is the
+	// 14th field of the line, stime the 15th.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return ut + st, nil
+}
+
+// machineTicks returns the busy and total clock ticks of all CPUs.
+func machineTicks() (busy, total int64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseInt(f, 10, 64)
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total, nil
+}
+
+func vmRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	kv, err := cgroupfs.ParseKV(b, "VmRSS")
+	return kv["VmRSS"], err
+}
+
+func report(w io.Writer, cfg config, l cgroupfs.Layout, progs []*program, elapsed time.Duration,
+	cpuSeconds float64, rss []int64, cgroupsPerSample int, busy float64) {
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	fmt.Fprintf(w, "Penny agent benchmark: %d cgroups with a mixed workload, %s measured, penny local --interval %s\n",
+		cfg.cgroups, elapsed.Round(time.Second), cfg.interval)
+	fmt.Fprintf(w, "Linux %s, %d CPUs %.0f%% busy, cgroup layout %s, %d cgroups per sample\n\n",
+		unix.ByteSliceToString(uts.Release[:]), runtimeCPUs(), busy*100, l.Mode, cgroupsPerSample)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "eBPF program\tevents/s\tns/event\ttarget\t\t")
+	for _, p := range progs {
+		runs := p.end.RunCount - p.start.RunCount
+		ns := p.end.Runtime - p.start.Runtime
+		per, verdict := "-", "idle"
+		if runs > 0 {
+			v := float64(ns.Nanoseconds()) / float64(runs)
+			per, verdict = fmt.Sprintf("%.0f", v), ok(v <= targetNsPerEvent)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t≤ %d\t%s\t\n", p.name, float64(runs)/elapsed.Seconds(), per, targetNsPerEvent, verdict)
+	}
+	tw.Flush()
+	var sum, peak int64
+	for _, r := range rss {
+		sum += r
+		peak = max(peak, r)
+	}
+	avg := sum / int64(max(len(rss), 1))
+	cpu := cpuSeconds / elapsed.Seconds()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "agent\tmeasured\ttarget\t\t")
+	fmt.Fprintf(tw, "CPU, share of one core\t%.2f%%\t≤ %.0f%%\t%s\t\n", cpu*100, targetCPU*100, ok(cpu <= targetCPU))
+	fmt.Fprintf(tw, "RSS, average\t%.1f MiB\t≤ %d MiB\t%s\t\n", float64(avg)/(1<<20), targetRSS>>20, ok(avg <= targetRSS))
+	fmt.Fprintf(tw, "RSS, peak\t%.1f MiB\t≤ %d MiB\t%s\t\n", float64(peak)/(1<<20), targetRSS>>20, ok(peak <= targetRSS))
+	tw.Flush()
+}
+
+func ok(b bool) string {
+	if b {
+		return "ok"
+	}
+	return "MISSED"
+}
+
+func runtimeCPUs() int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return 0
+	}
+	return set.Count()
+}
+
+// workload runs in a benchmark cgroup. "server" echoes TCP on loopback;
+// "client ADDR FILE" maps, touches and unmaps 64 KiB,
+// reads 16 KiB of FILE at a random offset (and every 10 seconds drops a MiB
+// of it from the page cache), exchanges 512 bytes with the echo server, and
+// reconnects every 10 seconds. The loop runs every 250ms.
+func workload(role string) error {
+	f := strings.Fields(role)
+	if f[0] == "server" {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		fmt.Println(l.Addr())
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return err
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}
+	addr, path := f[1], f[2]
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	st, err := file.Stat()
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 16<<10)
+	msg := make([]byte, 512)
+	var conn net.Conn
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	time.Sleep(time.Duration(rand.IntN(250)) * time.Millisecond)
+	for i := 0; ; i++ {
+		m, err := unix.Mmap(-1, 0, 64<<10, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err != nil {
+			return err
+		}
+		for j := 0; j < len(m); j += 4096 {
+			m[j] = 1
+		}
+		_ = unix.Munmap(m)
+
+		off := rand.Int64N(st.Size()-int64(len(buf))) &^ 4095
+		if _, err := file.ReadAt(buf, off); err != nil {
+			return err
+		}
+		if i%40 == 0 {
+			_ = unix.Fadvise(int(file.Fd()), rand.Int64N(st.Size()>>20)<<20, 1<<20, unix.FADV_DONTNEED)
+		}
+
+		if conn == nil || i%40 == 0 {
+			if conn != nil {
+				conn.Close()
+			}
+			if conn, err = net.Dial("tcp", addr); err != nil {
+				log.Warn("dial", "err", err)
+				conn = nil
+			}
+		}
+		if conn != nil {
+			if _, err := conn.Write(msg); err == nil {
+				_, err = io.ReadFull(conn, msg)
+			}
+			if err != nil {
+				conn.Close()
+				conn = nil
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
