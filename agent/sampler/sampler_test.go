@@ -42,7 +42,10 @@ func (f *fakeSource) ForgetMemcgs(ids []uint64) error {
 	f.forgotMemcgs = append(f.forgotMemcgs, ids...)
 	return nil
 }
-func (f *fakeSource) ForgetMMs(ids []uint32) error { f.forgotMMs = append(f.forgotMMs, ids...); return nil }
+func (f *fakeSource) ForgetMMs(ids []uint32) error {
+	f.forgotMMs = append(f.forgotMMs, ids...)
+	return nil
+}
 func (f *fakeSource) ForgetProcs(t []uint32) error {
 	f.forgottenProcs = append(f.forgottenProcs, t...)
 	return nil
@@ -104,7 +107,7 @@ func newSampler(t *testing.T, tr *tree, snaps ...*probe.Snapshot) (*Sampler, *fa
 	t.Helper()
 	src := &fakeSource{snaps: snaps, seeded: map[uint32]uint64{}}
 	s, err := New(Config{
-		Layout:   cgroupfs.Layout{Mode: cgroupfs.Unified, V2: tr.root, Memory: tr.root},
+		Layout:       cgroupfs.Layout{Mode: cgroupfs.Unified, V2: tr.root, Memory: tr.root},
 		Proc:         t.TempDir(), // no processes to seed
 		HitRatio:     true,
 		RefreshEvery: time.Second,

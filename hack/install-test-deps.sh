@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the programs the tests compare against: promtool (checks /metrics;
+# Debian package prometheus) and ss (ground truth for TCP RTTs; iproute2).
+set -euo pipefail
+sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+missing=()
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v ss >/dev/null || missing+=(iproute2)
+if [ ${#missing[@]} -gt 0 ]; then
+	$sudo apt-get update -qq
+	# prometheus' package starts a server through systemd where there is one;
+	# the tests only need its promtool.
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
