@@ -13,8 +13,7 @@
  * the parent's page tables into a brand new mm, from exec building the new
  * stack, from reclaim and from process teardown. The first two create a new
  * mm whose counters start at zero, which the programs mark RSS_NEW; reclaim
- * of an mm never seen before is skipped (the agent seeded it from /proc), and
- * teardown after sched_process_exit is ignored.
+ * of an mm never seen before is skipped (the agent seeded it from /proc).
  */
 #include "penny.h"
 
@@ -115,9 +114,18 @@ int rss_stat(struct trace_event_raw_rss_stat *ctx)
 	} else {
 		unsigned int flags = bpf_get_current_task_btf()->flags;
 
-		if (flags & PF_EXITING)
-			return 0; /* teardown of an exiting process's mm */
 		e = bpf_map_lookup_elem(&rss_by_mm, &mm_id);
+		if (flags & PF_EXITING) {
+			/* The exiting process's own mm being torn down: let its
+			 * counters fall to zero, and mark the entry so that an mm
+			 * that gets the same mm_id later starts afresh. */
+			if (!e)
+				return 0;
+			e->flags = RSS_NEW;
+			e->tgid = 0;
+			e->size[member & (RSS_MEMBERS - 1)] = ctx->size;
+			return 0;
+		}
 		if (!e) {
 			struct rss_entry ne = { .flags = RSS_NEW };
 
@@ -138,49 +146,31 @@ int rss_stat(struct trace_event_raw_rss_stat *ctx)
 	return 0;
 }
 
-/*
- * When the last thread of a process exits, its entry is marked and its mm's
- * counters are reset rather than deleted: deleting from a hash map costs
- * more than the budget of an event, and the agent deletes both on its next
- * read. The reset matters because a new mm may soon get the same mm_id.
- */
-SEC("tracepoint/sched/sched_process_exit")
-int process_exit(struct trace_event_raw_sched_process_exit *ctx)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct proc_entry *p;
-	struct rss_entry *e;
-	struct mm_struct *mm;
-	bool group_dead;
-	__u32 mm_id;
+/* Whether sched_process_exit passes group_dead (Linux >= 6.16); set by the
+ * agent from the kernel's BTF before loading. */
+volatile const bool exit_has_group_dead = false;
 
-	if (bpf_core_field_exists(ctx->group_dead))
-		group_dead = BPF_CORE_READ(ctx, group_dead);
+/* When the last thread of a process exits, the agent is told through the
+ * event log and deletes the process; the mm's counters fall to zero as the
+ * kernel tears it down (see rss_stat). */
+SEC("tp_btf/sched_process_exit")
+int process_exit(__u64 *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	__u32 tgid = task->tgid;
+	struct proc_entry *p;
+	bool group_dead;
+
+	if (exit_has_group_dead)
+		group_dead = ctx[1];
 	else
 		group_dead = task->signal->live.counter == 0;
-	if (!group_dead)
+	if (!group_dead || emit(EV_EXIT, tgid, 0, 0))
 		return 0;
-
+	count_drop(&memory_drops, DROP_LOG_FULL);
 	p = bpf_map_lookup_elem(&procs, &tgid);
-	if (!p)
-		return 0;
-	p->flags |= PROC_EXITED;
-	mm_id = p->mm_id;
-	if (!mm_id)
-		return 0;
-	e = bpf_map_lookup_elem(&rss_by_mm, &mm_id);
-	mm = task->mm;
-	/* An mm still shared with another process (vfork) stays. */
-	if (!e || e->tgid != tgid || (mm && mm->mm_users.counter > 1))
-		return 0;
-	e->tgid = 0;
-	e->flags = RSS_NEW;
-	e->mask = 0;
-	e->size[0] = 0;
-	e->size[1] = 0;
-	e->size[2] = 0;
-	e->size[3] = 0;
+	if (p)
+		p->flags |= PROC_EXITED;
 	return 0;
 }
 

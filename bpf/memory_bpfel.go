@@ -13,6 +13,15 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type MemoryEvent struct {
+	_    structs.HostLayout
+	Id   uint64
+	Val  uint64
+	Val2 uint64
+	Kind uint32
+	Gen  uint32
+}
+
 type MemoryProcEntry struct {
 	_     structs.HostLayout
 	Cgid  uint64
@@ -33,12 +42,16 @@ type MemoryRssEntry struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	MemoryMapMemoryDrops   = "memory_drops"
-	MemoryMapProcs         = "procs"
-	MemoryMapRssByMm       = "rss_by_mm"
-	MemoryProgCgroupAttach = "cgroup_attach"
-	MemoryProgProcessExit  = "process_exit"
-	MemoryProgRssStat      = "rss_stat"
+	MemoryMapEventHeads       = "event_heads"
+	MemoryMapEventTails       = "event_tails"
+	MemoryMapEvents           = "events"
+	MemoryMapMemoryDrops      = "memory_drops"
+	MemoryMapProcs            = "procs"
+	MemoryMapRssByMm          = "rss_by_mm"
+	MemoryProgCgroupAttach    = "cgroup_attach"
+	MemoryProgProcessExit     = "process_exit"
+	MemoryProgRssStat         = "rss_stat"
+	MemoryVarExitHasGroupDead = "exit_has_group_dead"
 )
 
 // LoadMemory returns the embedded CollectionSpec for Memory.
@@ -92,6 +105,9 @@ type MemoryProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type MemoryMapSpecs struct {
+	EventHeads  *ebpf.MapSpec `ebpf:"event_heads"`
+	EventTails  *ebpf.MapSpec `ebpf:"event_tails"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
 	MemoryDrops *ebpf.MapSpec `ebpf:"memory_drops"`
 	Procs       *ebpf.MapSpec `ebpf:"procs"`
 	RssByMm     *ebpf.MapSpec `ebpf:"rss_by_mm"`
@@ -101,6 +117,7 @@ type MemoryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type MemoryVariableSpecs struct {
+	ExitHasGroupDead *ebpf.VariableSpec `ebpf:"exit_has_group_dead"`
 }
 
 // MemoryObjects contains all objects after they have been loaded into the kernel.
@@ -123,6 +140,9 @@ func (o *MemoryObjects) Close() error {
 //
 // It can be passed to LoadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type MemoryMaps struct {
+	EventHeads  *ebpf.Map `ebpf:"event_heads"`
+	EventTails  *ebpf.Map `ebpf:"event_tails"`
+	Events      *ebpf.Map `ebpf:"events"`
 	MemoryDrops *ebpf.Map `ebpf:"memory_drops"`
 	Procs       *ebpf.Map `ebpf:"procs"`
 	RssByMm     *ebpf.Map `ebpf:"rss_by_mm"`
@@ -130,6 +150,9 @@ type MemoryMaps struct {
 
 func (m *MemoryMaps) Close() error {
 	return _MemoryClose(
+		m.EventHeads,
+		m.EventTails,
+		m.Events,
 		m.MemoryDrops,
 		m.Procs,
 		m.RssByMm,
@@ -140,6 +163,7 @@ func (m *MemoryMaps) Close() error {
 //
 // It can be passed to LoadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type MemoryVariables struct {
+	ExitHasGroupDead *ebpf.Variable `ebpf:"exit_has_group_dead"`
 }
 
 // MemoryPrograms contains all programs after they have been loaded into the kernel.

@@ -2,7 +2,8 @@
 
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * TCP latency and network bytes per cgroup.
+ * TCP latency and network bytes per cgroup, as records in the event log
+ * (see penny.h); the per-cgroup maps only take the overflow.
  *
  * Packet processing runs in softirq context, where the current task is
  * whichever one the interrupt landed on, so every event here is attributed to
@@ -49,23 +50,19 @@ struct {
 	__type(value, struct net_counters);
 } net_by_cgroup SEC(".maps");
 
-/* Start time of a connect in flight, in the socket's own storage: freed
- * with the socket, no global map to fill up or lock. */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, __u64);
-} connect_start SEC(".maps");
-
 DECLARE_DROPS(net_drops);
 
-static __always_inline struct tcp_stats *tcp_stats_for(const struct sock *sk)
+/* The slow path, when the event log is full. */
+static __always_inline struct tcp_stats *tcp_stats_for(__u64 cgid)
 {
 	static const struct tcp_stats zero;
-	__u64 cgid = sk->sk_cgrp_data.cgroup->kn->id;
 
 	return lookup_or_init(&tcp_by_cgroup, &cgid, &zero, &net_drops);
+}
+
+static __always_inline __u64 sock_cgroup(const struct sock *sk)
+{
+	return sk->sk_cgrp_data.cgroup->kn->id;
 }
 
 /* Every segment received on an established socket. */
@@ -74,6 +71,7 @@ int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 	struct tcp_stats *s;
+	__u64 cgid;
 	__u32 srtt;
 
 	if (!tp)
@@ -81,7 +79,11 @@ int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
 	srtt = tp->srtt_us >> 3;
 	if (!srtt)
 		return 0;
-	s = tcp_stats_for(sk);
+	cgid = sock_cgroup(sk);
+	if (emit(EV_SRTT, cgid, srtt, 0))
+		return 0;
+	count_drop(&net_drops, DROP_LOG_FULL);
+	s = tcp_stats_for(cgid);
 	if (s)
 		hist_add(&s->srtt, srtt);
 	return 0;
@@ -90,39 +92,35 @@ int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(tcp_retransmit, const struct sock *sk)
 {
-	struct tcp_stats *s = tcp_stats_for(sk);
+	__u64 cgid = sock_cgroup(sk);
+	struct tcp_stats *s;
 
+	if (emit(EV_RETRANSMIT, cgid, 1, 0))
+		return 0;
+	count_drop(&net_drops, DROP_LOG_FULL);
+	s = tcp_stats_for(cgid);
 	if (s)
 		s->retransmits++;
 	return 0;
 }
 
+/* Connect latency: the agent pairs the SYN_SENT record of a socket with the
+ * record of its next state by socket address, in time order. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(sock_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	struct tcp_stats *s;
-	__u64 *start, now;
+	bool ok;
 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	if (newstate == TCP_SYN_SENT) {
-		start = bpf_sk_storage_get(&connect_start, (void *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (start)
-			*start = bpf_ktime_get_ns();
+	if (newstate == TCP_SYN_SENT)
+		ok = emit(EV_CONNECT_START, (__u64)sk, bpf_ktime_get_ns(), sock_cgroup(sk));
+	else if (oldstate == TCP_SYN_SENT)
+		ok = emit(EV_CONNECT_END, (__u64)sk, bpf_ktime_get_ns(), newstate == TCP_ESTABLISHED);
+	else
 		return 0;
-	}
-	if (oldstate != TCP_SYN_SENT)
-		return 0;
-	start = bpf_sk_storage_get(&connect_start, (void *)sk, 0, 0);
-	if (!start || !*start)
-		return 0;
-	now = bpf_ktime_get_ns();
-	if (newstate == TCP_ESTABLISHED && now > *start) {
-		s = tcp_stats_for(sk);
-		if (s)
-			hist_add(&s->connect, (now - *start) / 1000);
-	}
-	*start = 0;
+	if (!ok)
+		count_drop(&net_drops, DROP_MAP_FULL); /* no slow path: lost */
 	return 0;
 }
 
@@ -134,6 +132,9 @@ static __always_inline void count_skb(struct __sk_buff *skb, bool ingress)
 
 	if (!cgid)
 		return;
+	if (emit(ingress ? EV_RX : EV_TX, cgid, skb->len, 0))
+		return;
+	count_drop(&net_drops, DROP_LOG_FULL);
 	c = lookup_or_init(&net_by_cgroup, &cgid, &zero, &net_drops);
 	if (!c)
 		return;

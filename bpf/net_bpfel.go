@@ -13,6 +13,15 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type NetEvent struct {
+	_    structs.HostLayout
+	Id   uint64
+	Val  uint64
+	Val2 uint64
+	Kind uint32
+	Gen  uint32
+}
+
 type NetHist struct {
 	_       structs.HostLayout
 	Buckets [32]uint64
@@ -39,7 +48,9 @@ type NetTcpStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	NetMapConnectStart   = "connect_start"
+	NetMapEventHeads     = "event_heads"
+	NetMapEventTails     = "event_tails"
+	NetMapEvents         = "events"
 	NetMapNetByCgroup    = "net_by_cgroup"
 	NetMapNetDrops       = "net_drops"
 	NetMapTcpByCgroup    = "tcp_by_cgroup"
@@ -103,10 +114,12 @@ type NetProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type NetMapSpecs struct {
-	ConnectStart *ebpf.MapSpec `ebpf:"connect_start"`
-	NetByCgroup  *ebpf.MapSpec `ebpf:"net_by_cgroup"`
-	NetDrops     *ebpf.MapSpec `ebpf:"net_drops"`
-	TcpByCgroup  *ebpf.MapSpec `ebpf:"tcp_by_cgroup"`
+	EventHeads  *ebpf.MapSpec `ebpf:"event_heads"`
+	EventTails  *ebpf.MapSpec `ebpf:"event_tails"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	NetByCgroup *ebpf.MapSpec `ebpf:"net_by_cgroup"`
+	NetDrops    *ebpf.MapSpec `ebpf:"net_drops"`
+	TcpByCgroup *ebpf.MapSpec `ebpf:"tcp_by_cgroup"`
 }
 
 // NetVariableSpecs contains global variables before they are loaded into the kernel.
@@ -135,15 +148,19 @@ func (o *NetObjects) Close() error {
 //
 // It can be passed to LoadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type NetMaps struct {
-	ConnectStart *ebpf.Map `ebpf:"connect_start"`
-	NetByCgroup  *ebpf.Map `ebpf:"net_by_cgroup"`
-	NetDrops     *ebpf.Map `ebpf:"net_drops"`
-	TcpByCgroup  *ebpf.Map `ebpf:"tcp_by_cgroup"`
+	EventHeads  *ebpf.Map `ebpf:"event_heads"`
+	EventTails  *ebpf.Map `ebpf:"event_tails"`
+	Events      *ebpf.Map `ebpf:"events"`
+	NetByCgroup *ebpf.Map `ebpf:"net_by_cgroup"`
+	NetDrops    *ebpf.Map `ebpf:"net_drops"`
+	TcpByCgroup *ebpf.Map `ebpf:"tcp_by_cgroup"`
 }
 
 func (m *NetMaps) Close() error {
 	return _NetClose(
-		m.ConnectStart,
+		m.EventHeads,
+		m.EventTails,
+		m.Events,
 		m.NetByCgroup,
 		m.NetDrops,
 		m.TcpByCgroup,

@@ -15,9 +15,12 @@
  *
  * The hit ratio counts, per reader's cgroup v2, the pages a task accessed
  * through read(2) and page faults (mm_filemap_get_pages, mm_filemap_map_pages,
- * mm_filemap_fault, Linux >= 6.10) and the misses among them: pages the same
- * task added to the cache for the same file just before the access (the
- * synchronous read and its readahead).
+ * mm_filemap_fault) and the misses: pages the reading task added to the cache
+ * of the file it was reading ahead (readahead tracepoints), that is, pages
+ * that had to come from storage. All of these need Linux >= 6.10.
+ *
+ * Adds, deletes and accesses are records in the event log (see penny.h);
+ * the per-cgroup maps only take the overflow.
  */
 #include "penny.h"
 
@@ -35,11 +38,12 @@ struct access_counters {
 	__u64 misses;   /* pages */
 };
 
-/* Pages a task added to the cache that no access has claimed yet. */
-struct pending_adds {
+/* The task and file of the last readahead on this CPU: pages that task
+ * adds to that file's cache next are read misses. */
+struct readahead_mark {
 	__u64 ino;
-	__u64 pages;
-	__u32 dev;
+	__u64 sb; /* the file's super_block, as an address: compared, never read */
+	__u32 pid;
 	__u32 _pad;
 };
 
@@ -60,11 +64,11 @@ struct {
 } access_by_cgroup SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending_adds);
-} pending SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct readahead_mark);
+} readahead SEC(".maps");
 
 DECLARE_DROPS(pagecache_drops);
 
@@ -93,76 +97,116 @@ static __always_inline __u64 folio_memcg_id(struct folio *folio)
 	return BPF_CORE_READ(memcg, css.cgroup, kn, id);
 }
 
+/* reader is a tgid here; the slow path charges the miss to the current
+ * task's cgroup, which is the reader's. */
+static __always_inline void cache_slow(__u64 memcg, __u64 added, __u64 removed, __u64 reader)
+{
+	static const struct cache_counters zero;
+	static const struct access_counters azero;
+	struct cache_counters *c;
+	struct access_counters *a;
+
+	count_drop(&pagecache_drops, DROP_LOG_FULL);
+	c = lookup_or_init(&cache_by_memcg, &memcg, &zero, &pagecache_drops);
+	if (c) {
+		c->added += added;
+		c->removed += removed;
+	}
+	if (!reader)
+		return;
+	reader = bpf_get_current_cgroup_id();
+	a = lookup_or_init(&access_by_cgroup, &reader, &azero, &pagecache_drops);
+	if (a)
+		a->misses += added;
+}
+
 SEC("tp_btf/mm_filemap_add_to_page_cache")
 int BPF_PROG(cache_add, struct folio *folio)
 {
-	static const struct cache_counters zero;
-	struct cache_counters *c;
-	struct pending_adds *pa;
-	struct task_struct *task;
+	__u64 nr = folio_file_pages(folio), memcg, reader = 0, id = bpf_get_current_pid_tgid();
+	struct readahead_mark *m;
 	struct inode *host;
-	__u64 nr = folio_file_pages(folio), id, ino;
-	__u32 dev;
+	__u32 zero = 0;
 
 	if (!nr)
 		return 0;
-	id = folio_memcg_id(folio);
-	c = lookup_or_init(&cache_by_memcg, &id, &zero, &pagecache_drops);
-	if (c)
-		c->added += nr;
-
-	task = bpf_get_current_task_btf();
-	if (task->flags & PF_KTHREAD)
-		return 0;
-	host = folio->mapping->host;
-	ino = host->i_ino;
-	dev = host->i_sb->s_dev;
-	pa = bpf_task_storage_get(&pending, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!pa)
-		return 0;
-	if (pa->ino != ino || pa->dev != dev) {
-		pa->ino = ino;
-		pa->dev = dev;
-		pa->pages = 0;
+	memcg = folio_memcg_id(folio);
+	m = bpf_map_lookup_elem(&readahead, &zero);
+	if (m && m->pid == (__u32)id) {
+		host = folio->mapping->host;
+		if (m->ino == host->i_ino && m->sb == (__u64)host->i_sb)
+			reader = id >> 32; /* the reading process; the agent knows its cgroup */
 	}
-	pa->pages += nr;
+	if (!emit(EV_CACHE_ADD, memcg, nr, reader))
+		cache_slow(memcg, nr, 0, reader);
 	return 0;
 }
 
 SEC("tp_btf/mm_filemap_delete_from_page_cache")
 int BPF_PROG(cache_delete, struct folio *folio)
 {
-	static const struct cache_counters zero;
-	struct cache_counters *c;
-	__u64 nr = folio_file_pages(folio), id;
+	__u64 nr = folio_file_pages(folio), memcg;
 
 	if (!nr)
 		return 0;
-	id = folio_memcg_id(folio);
-	c = lookup_or_init(&cache_by_memcg, &id, &zero, &pagecache_drops);
-	if (c)
-		c->removed += nr;
+	memcg = folio_memcg_id(folio);
+	if (!emit(EV_CACHE_DELETE, memcg, nr, 0))
+		cache_slow(memcg, 0, nr, 0);
 	return 0;
 }
 
-static __always_inline void account_access(__u64 ino, __u32 dev, __u64 pages)
+/* Accesses are logged by process: the agent maps processes to cgroups, so
+ * the hot path need not walk task -> css_set -> cgroup -> kernfs node. */
+static __always_inline void account_access(__u64 pages)
 {
 	static const struct access_counters zero;
 	struct access_counters *c;
-	struct pending_adds *pa;
-	__u64 cgid = bpf_get_current_cgroup_id(), misses = 0;
+	__u64 cgid;
 
-	pa = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
-	if (pa && pa->pages) {
-		if (pa->ino == ino && pa->dev == dev)
-			misses = pa->pages;
-		pa->pages = 0;
-	}
-	c = lookup_or_init(&access_by_cgroup, &cgid, &zero, &pagecache_drops);
-	if (!c)
+	if (emit(EV_ACCESS, bpf_get_current_pid_tgid() >> 32, pages, 0))
 		return;
-	c->accesses += pages;
-	c->misses += misses;
+	count_drop(&pagecache_drops, DROP_LOG_FULL);
+	cgid = bpf_get_current_cgroup_id();
+	c = lookup_or_init(&access_by_cgroup, &cgid, &zero, &pagecache_drops);
+	if (c)
+		c->accesses += pages;
+}
+
+static __always_inline void mark_readahead(struct inode *inode)
+{
+	struct readahead_mark *m;
+	__u32 zero = 0;
+
+	m = bpf_map_lookup_elem(&readahead, &zero);
+	if (!m)
+		return;
+	m->pid = (__u32)bpf_get_current_pid_tgid();
+	m->ino = inode->i_ino;
+	m->sb = (__u64)inode->i_sb;
+}
+
+/* Readahead for a read(2) or a page fault that found pages missing. */
+SEC("tp_btf/page_cache_sync_ra")
+int BPF_PROG(sync_ra, struct inode *inode)
+{
+	mark_readahead(inode);
+	return 0;
+}
+
+/* Readahead triggered by a read hitting the readahead mark. */
+SEC("tp_btf/page_cache_async_ra")
+int BPF_PROG(async_ra, struct inode *inode)
+{
+	mark_readahead(inode);
+	return 0;
+}
+
+/* Readahead around a fault, in large folios. */
+SEC("tp_btf/page_cache_ra_order")
+int BPF_PROG(ra_order, struct inode *inode)
+{
+	mark_readahead(inode);
+	return 0;
 }
 
 static __always_inline __u64 range_pages(unsigned long first, unsigned long last)
@@ -175,26 +219,20 @@ static __always_inline __u64 range_pages(unsigned long first, unsigned long last
 SEC("tp_btf/mm_filemap_get_pages")
 int BPF_PROG(get_pages, struct address_space *mapping, unsigned long index, unsigned long last_index)
 {
-	struct inode *host = mapping->host;
-
-	account_access(host->i_ino, host->i_sb->s_dev, range_pages(index, last_index));
+	account_access(range_pages(index, last_index));
 	return 0;
 }
 
 SEC("tp_btf/mm_filemap_map_pages")
 int BPF_PROG(map_pages, struct address_space *mapping, unsigned long index, unsigned long last_index)
 {
-	struct inode *host = mapping->host;
-
-	account_access(host->i_ino, host->i_sb->s_dev, range_pages(index, last_index));
+	account_access(range_pages(index, last_index));
 	return 0;
 }
 
 SEC("tp_btf/mm_filemap_fault")
 int BPF_PROG(fault, struct address_space *mapping, unsigned long index)
 {
-	struct inode *host = mapping->host;
-
-	account_access(host->i_ino, host->i_sb->s_dev, 1);
+	account_access(1);
 	return 0;
 }

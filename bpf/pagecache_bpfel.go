@@ -25,12 +25,21 @@ type PagecacheCacheCounters struct {
 	Removed uint64
 }
 
-type PagecachePendingAdds struct {
-	_     structs.HostLayout
-	Ino   uint64
-	Pages uint64
-	Dev   uint32
-	Pad   uint32
+type PagecacheEvent struct {
+	_    structs.HostLayout
+	Id   uint64
+	Val  uint64
+	Val2 uint64
+	Kind uint32
+	Gen  uint32
+}
+
+type PagecacheReadaheadMark struct {
+	_   structs.HostLayout
+	Ino uint64
+	Sb  uint64
+	Pid uint32
+	Pad uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -39,13 +48,19 @@ type PagecachePendingAdds struct {
 const (
 	PagecacheMapAccessByCgroup = "access_by_cgroup"
 	PagecacheMapCacheByMemcg   = "cache_by_memcg"
+	PagecacheMapEventHeads     = "event_heads"
+	PagecacheMapEventTails     = "event_tails"
+	PagecacheMapEvents         = "events"
 	PagecacheMapPagecacheDrops = "pagecache_drops"
-	PagecacheMapPending        = "pending"
+	PagecacheMapReadahead      = "readahead"
+	PagecacheProgAsyncRa       = "async_ra"
 	PagecacheProgCacheAdd      = "cache_add"
 	PagecacheProgCacheDelete   = "cache_delete"
 	PagecacheProgFault         = "fault"
 	PagecacheProgGetPages      = "get_pages"
 	PagecacheProgMapPages      = "map_pages"
+	PagecacheProgRaOrder       = "ra_order"
+	PagecacheProgSyncRa        = "sync_ra"
 )
 
 // LoadPagecache returns the embedded CollectionSpec for Pagecache.
@@ -90,11 +105,14 @@ type PagecacheSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PagecacheProgramSpecs struct {
+	AsyncRa     *ebpf.ProgramSpec `ebpf:"async_ra"`
 	CacheAdd    *ebpf.ProgramSpec `ebpf:"cache_add"`
 	CacheDelete *ebpf.ProgramSpec `ebpf:"cache_delete"`
 	Fault       *ebpf.ProgramSpec `ebpf:"fault"`
 	GetPages    *ebpf.ProgramSpec `ebpf:"get_pages"`
 	MapPages    *ebpf.ProgramSpec `ebpf:"map_pages"`
+	RaOrder     *ebpf.ProgramSpec `ebpf:"ra_order"`
+	SyncRa      *ebpf.ProgramSpec `ebpf:"sync_ra"`
 }
 
 // PagecacheMapSpecs contains maps before they are loaded into the kernel.
@@ -103,8 +121,11 @@ type PagecacheProgramSpecs struct {
 type PagecacheMapSpecs struct {
 	AccessByCgroup *ebpf.MapSpec `ebpf:"access_by_cgroup"`
 	CacheByMemcg   *ebpf.MapSpec `ebpf:"cache_by_memcg"`
+	EventHeads     *ebpf.MapSpec `ebpf:"event_heads"`
+	EventTails     *ebpf.MapSpec `ebpf:"event_tails"`
+	Events         *ebpf.MapSpec `ebpf:"events"`
 	PagecacheDrops *ebpf.MapSpec `ebpf:"pagecache_drops"`
-	Pending        *ebpf.MapSpec `ebpf:"pending"`
+	Readahead      *ebpf.MapSpec `ebpf:"readahead"`
 }
 
 // PagecacheVariableSpecs contains global variables before they are loaded into the kernel.
@@ -135,16 +156,22 @@ func (o *PagecacheObjects) Close() error {
 type PagecacheMaps struct {
 	AccessByCgroup *ebpf.Map `ebpf:"access_by_cgroup"`
 	CacheByMemcg   *ebpf.Map `ebpf:"cache_by_memcg"`
+	EventHeads     *ebpf.Map `ebpf:"event_heads"`
+	EventTails     *ebpf.Map `ebpf:"event_tails"`
+	Events         *ebpf.Map `ebpf:"events"`
 	PagecacheDrops *ebpf.Map `ebpf:"pagecache_drops"`
-	Pending        *ebpf.Map `ebpf:"pending"`
+	Readahead      *ebpf.Map `ebpf:"readahead"`
 }
 
 func (m *PagecacheMaps) Close() error {
 	return _PagecacheClose(
 		m.AccessByCgroup,
 		m.CacheByMemcg,
+		m.EventHeads,
+		m.EventTails,
+		m.Events,
 		m.PagecacheDrops,
-		m.Pending,
+		m.Readahead,
 	)
 }
 
@@ -158,20 +185,26 @@ type PagecacheVariables struct {
 //
 // It can be passed to LoadPagecacheObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PagecachePrograms struct {
+	AsyncRa     *ebpf.Program `ebpf:"async_ra"`
 	CacheAdd    *ebpf.Program `ebpf:"cache_add"`
 	CacheDelete *ebpf.Program `ebpf:"cache_delete"`
 	Fault       *ebpf.Program `ebpf:"fault"`
 	GetPages    *ebpf.Program `ebpf:"get_pages"`
 	MapPages    *ebpf.Program `ebpf:"map_pages"`
+	RaOrder     *ebpf.Program `ebpf:"ra_order"`
+	SyncRa      *ebpf.Program `ebpf:"sync_ra"`
 }
 
 func (p *PagecachePrograms) Close() error {
 	return _PagecacheClose(
+		p.AsyncRa,
 		p.CacheAdd,
 		p.CacheDelete,
 		p.Fault,
 		p.GetPages,
 		p.MapPages,
+		p.RaOrder,
+		p.SyncRa,
 	)
 }
 

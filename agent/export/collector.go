@@ -42,6 +42,7 @@ var (
 	descTxPackets    = desc("cgroup_network_transmit_packets_total", "IP packets sent by the cgroup's sockets.", cg...)
 	descCgroups      = desc("agent_cgroups", "Cgroups in the last sample.")
 	descDrops        = desc("agent_events_dropped_total", "Kernel events lost because an eBPF map was full.", "program")
+	descOverflow     = desc("agent_event_log_overflow_total", "Kernel events that found the event log full and were counted in per-cgroup maps instead.", "program")
 	descProgRunTime  = desc("agent_bpf_program_run_seconds_total", "Time the kernel spent running the eBPF program (while statistics are enabled).", "program")
 	descProgRunCount = desc("agent_bpf_program_runs_total", "Times the kernel ran the eBPF program (while statistics are enabled).", "program")
 )
@@ -67,7 +68,7 @@ func NewCollector(latest func() *sampler.Sample, stats func() ([]probe.ProgramSt
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descProcesses, descRSS, descPageCache, descHitRatio, descPCAdded,
 		descPCEvicted, descPCAccessed, descPCMissed, descSRTT, descConnect, descRetransmits, descRxBytes,
-		descTxBytes, descRxPackets, descTxPackets, descCgroups, descDrops, descProgRunTime, descProgRunCount} {
+		descTxBytes, descRxPackets, descTxPackets, descCgroups, descDrops, descOverflow, descProgRunTime, descProgRunCount} {
 		ch <- d
 	}
 }
@@ -91,6 +92,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCgroups, prometheus.GaugeValue, float64(len(s.Cgroups)))
 	for prog, n := range s.Drops {
 		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(n), prog)
+	}
+	for prog, n := range s.Overflow {
+		ch <- prometheus.MustNewConstMetric(descOverflow, prometheus.CounterValue, float64(n), prog)
 	}
 	for i := range s.Cgroups {
 		g := &s.Cgroups[i]

@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
@@ -45,19 +47,63 @@ var Tracepoints = []Tracepoint{
 	{Group: "filemap", Name: "mm_filemap_get_pages", Needed: "the page cache hit ratio", Optional: true},
 	{Group: "filemap", Name: "mm_filemap_map_pages", Needed: "the page cache hit ratio", Optional: true},
 	{Group: "filemap", Name: "mm_filemap_fault", Needed: "the page cache hit ratio", Optional: true},
+	{Group: "readahead", Name: "page_cache_sync_ra", Needed: "the page cache hit ratio", Optional: true},
+	{Group: "readahead", Name: "page_cache_async_ra", Needed: "the page cache hit ratio", Optional: true},
+	{Group: "readahead", Name: "page_cache_ra_order", Needed: "the page cache hit ratio", Optional: true},
 	{Group: "tcp", Name: "tcp_probe", Needed: "TCP round-trip times"},
 	{Group: "tcp", Name: "tcp_retransmit_skb", Needed: "TCP retransmits"},
 	{Group: "sock", Name: "inet_sock_set_state", Needed: "TCP connect latency"},
 }
 
+// program is one program and where it attaches.
+type program struct {
+	name string
+	tp   Tracepoint
+	// btfTP: a BTF-enabled raw tracepoint (tp_btf), whose typed arguments
+	// the program reads with plain loads; attached with
+	// BPF_RAW_TRACEPOINT_OPEN, which needs kernel BTF but no trampolines.
+	// Otherwise a classic tracepoint.
+	btfTP bool
+	prog  *ebpf.Program
+}
+
+func (p *Probes) programs() []program {
+	tp := func(name string) Tracepoint {
+		for _, t := range Tracepoints {
+			if t.Name == name {
+				return t
+			}
+		}
+		panic("probe: unknown tracepoint " + name) // a programming error
+	}
+	return []program{
+		{"rss_stat", tp("rss_stat"), false, p.mem.RssStat},
+		{"process_exit", tp("sched_process_exit"), true, p.mem.ProcessExit},
+		{"cgroup_attach", tp("cgroup_attach_task"), false, p.mem.CgroupAttach},
+		{"cache_add", tp("mm_filemap_add_to_page_cache"), true, p.pc.CacheAdd},
+		{"cache_delete", tp("mm_filemap_delete_from_page_cache"), true, p.pc.CacheDelete},
+		{"get_pages", tp("mm_filemap_get_pages"), true, p.pc.GetPages},
+		{"map_pages", tp("mm_filemap_map_pages"), true, p.pc.MapPages},
+		{"fault", tp("mm_filemap_fault"), true, p.pc.Fault},
+		{"sync_ra", tp("page_cache_sync_ra"), true, p.pc.SyncRa},
+		{"async_ra", tp("page_cache_async_ra"), true, p.pc.AsyncRa},
+		{"ra_order", tp("page_cache_ra_order"), true, p.pc.RaOrder},
+		{"tcp_probe", tp("tcp_probe"), true, p.net.TcpProbe},
+		{"tcp_retransmit", tp("tcp_retransmit_skb"), true, p.net.TcpRetransmit},
+		{"sock_set_state", tp("inet_sock_set_state"), true, p.net.SockSetState},
+	}
+}
+
 // Probes are the loaded and attached programs and their maps.
 type Probes struct {
-	log   *slog.Logger
-	mem   bpf.MemoryObjects
-	pc    bpf.PagecacheObjects
-	net   bpf.NetObjects
-	links []link.Link
-	progs map[string]*ebpf.Program
+	logger *slog.Logger
+	mu     sync.Mutex // guards log
+	log    *eventLog
+	mem    bpf.MemoryObjects
+	pc     bpf.PagecacheObjects
+	net    bpf.NetObjects
+	links  []link.Link
+	progs  map[string]*ebpf.Program
 
 	// HitRatio is false when the kernel lacks the tracepoints that count
 	// page cache accesses (Linux < 6.10); hit ratios are then unknown.
@@ -96,7 +142,7 @@ func Load(ctx context.Context, cfg Config) (_ *Probes, err error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Probes{log: log, HitRatio: len(missing) == 0, progs: map[string]*ebpf.Program{}}
+	p := &Probes{logger: log, HitRatio: len(missing) == 0, progs: map[string]*ebpf.Program{}}
 	for _, tp := range missing {
 		log.Warn("tracepoint missing: page cache hit ratio unavailable (needs Linux >= 6.10)", "tracepoint", tp.String())
 	}
@@ -108,38 +154,11 @@ func Load(ctx context.Context, cfg Config) (_ *Probes, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := loadObjects("memory", func() error { return bpf.LoadMemoryObjects(&p.mem, nil) }); err != nil {
-		return nil, err
-	}
-	if err := loadObjects("pagecache", func() error { return bpf.LoadPagecacheObjects(&p.pc, nil) }); err != nil {
-		return nil, err
-	}
-	if err := loadObjects("net", func() error { return bpf.LoadNetObjects(&p.net, nil) }); err != nil {
+	if err := p.load(); err != nil {
 		return nil, err
 	}
 
-	// Tracepoints attach the classic way; tp_btf programs (BTF-enabled raw
-	// tracepoints, typed arguments read with plain loads) through
-	// BPF_RAW_TRACEPOINT_OPEN, which needs kernel BTF but no trampolines.
-	attach := []struct {
-		name  string
-		tp    Tracepoint
-		btfTP bool
-		prog  *ebpf.Program
-	}{
-		{"rss_stat", Tracepoints[0], false, p.mem.RssStat},
-		{"process_exit", Tracepoints[1], false, p.mem.ProcessExit},
-		{"cgroup_attach", Tracepoints[2], false, p.mem.CgroupAttach},
-		{"cache_add", Tracepoints[3], true, p.pc.CacheAdd},
-		{"cache_delete", Tracepoints[4], true, p.pc.CacheDelete},
-		{"get_pages", Tracepoints[5], true, p.pc.GetPages},
-		{"map_pages", Tracepoints[6], true, p.pc.MapPages},
-		{"fault", Tracepoints[7], true, p.pc.Fault},
-		{"tcp_probe", Tracepoints[8], true, p.net.TcpProbe},
-		{"tcp_retransmit", Tracepoints[9], true, p.net.TcpRetransmit},
-		{"sock_set_state", Tracepoints[10], true, p.net.SockSetState},
-	}
-	for _, a := range attach {
+	for _, a := range p.programs() {
 		if a.tp.Optional && !p.HitRatio {
 			continue
 		}
@@ -199,9 +218,90 @@ func attachError(what string, err error) error {
 	return fmt.Errorf("attach to %s: %w", what, err)
 }
 
+// load loads the three collections, which share one event log: its maps
+// are sized for this machine's CPUs and created with the memory programs.
+func (p *Probes) load() error {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("count CPUs: %w", err)
+	}
+	size := func(spec *ebpf.CollectionSpec) {
+		spec.Maps["events"].MaxEntries = uint32(ncpu * evSlots)
+		spec.Maps["event_heads"].MaxEntries = uint32(ncpu * evStride)
+		spec.Maps["event_tails"].MaxEntries = uint32(ncpu * evStride)
+	}
+	groupDead, err := exitHasGroupDead()
+	if err != nil {
+		return err
+	}
+	if err := loadObjects("memory", func() error {
+		spec, err := bpf.LoadMemory()
+		if err != nil {
+			return err
+		}
+		size(spec)
+		if err := spec.Variables["exit_has_group_dead"].Set(groupDead); err != nil {
+			return err
+		}
+		return spec.LoadAndAssign(&p.mem, nil)
+	}); err != nil {
+		return err
+	}
+	shared := &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
+		"events": p.mem.Events, "event_heads": p.mem.EventHeads, "event_tails": p.mem.EventTails,
+	}}
+	if err := loadObjects("pagecache", func() error {
+		spec, err := bpf.LoadPagecache()
+		if err != nil {
+			return err
+		}
+		size(spec)
+		return spec.LoadAndAssign(&p.pc, shared)
+	}); err != nil {
+		return err
+	}
+	if err := loadObjects("net", func() error {
+		spec, err := bpf.LoadNet()
+		if err != nil {
+			return err
+		}
+		size(spec)
+		return spec.LoadAndAssign(&p.net, shared)
+	}); err != nil {
+		return err
+	}
+	p.log, err = newEventLog(ncpu, p.mem.Events, p.mem.EventHeads, p.mem.EventTails)
+	return err
+}
+
+// exitHasGroupDead reports whether the kernel's sched_process_exit
+// tracepoint passes group_dead (Linux >= 6.16), from its BTF.
+func exitHasGroupDead() (bool, error) {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return false, fmt.Errorf("%w: %v", ErrNoBTF, err)
+	}
+	var td *btf.Typedef
+	if err := spec.TypeByName("btf_trace_sched_process_exit", &td); err != nil {
+		return false, fmt.Errorf("%w: sched:sched_process_exit (needed for resident memory): %v", ErrTracepoint, err)
+	}
+	ptr, ok := td.Type.(*btf.Pointer)
+	if !ok {
+		return false, fmt.Errorf("unexpected type of btf_trace_sched_process_exit: %v", td.Type)
+	}
+	proto, ok := ptr.Target.(*btf.FuncProto)
+	if !ok {
+		return false, fmt.Errorf("unexpected type of btf_trace_sched_process_exit: %v", ptr.Target)
+	}
+	return len(proto.Params) >= 3, nil // (void *, struct task_struct *, bool)
+}
+
 // Close detaches and unloads everything.
 func (p *Probes) Close() error {
 	var errs []error
+	if p.log != nil {
+		errs = append(errs, p.log.close())
+	}
 	for _, l := range p.links {
 		errs = append(errs, l.Close())
 	}

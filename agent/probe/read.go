@@ -76,14 +76,28 @@ type Snapshot struct {
 	Access map[uint64]AccessCounters
 	TCP    map[uint64]TCPStats    // by cgroup v2 id
 	Net    map[uint64]NetCounters // by cgroup v2 id
-	// Drops counts events lost because a map was full, by program group.
+	// Drops counts events lost because a map was full, by program group,
+	// and event log slots lost ("event_log_lost").
 	Drops map[string]uint64
+	// Overflow counts events that found the event log full and were counted
+	// in the per-cgroup maps instead (nothing lost, but slower).
+	Overflow map[string]uint64
 }
 
-// Snapshot reads every map.
+// Snapshot drains the event log and reads every map.
 func (p *Probes) Snapshot() (*Snapshot, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	s := &Snapshot{Time: time.Now()}
 	var err error
+	// Processes first: the log charges page cache accesses to processes,
+	// and they to their cgroups.
+	if s.Procs, err = readMap[uint32](p.mem.Procs, func(e bpf.MemoryProcEntry) Proc {
+		return Proc{CgroupID: e.Cgid, MMID: e.MmId, Seeded: e.Flags&procSeeded != 0, Exited: e.Flags&procExited != 0}
+	}); err != nil {
+		return nil, fmt.Errorf("read processes: %w", err)
+	}
+	exits := p.log.drain(func(tgid uint32) uint64 { return p.cgroupOf(s.Procs, tgid) })
 	if s.Cache, err = readPerCPU[uint64](p.pc.CacheByMemcg, func(v []bpf.PagecacheCacheCounters) CacheCounters {
 		var c CacheCounters
 		for _, x := range v {
@@ -132,23 +146,50 @@ func (p *Probes) Snapshot() (*Snapshot, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("read RSS: %w", err)
 	}
-	if s.Procs, err = readMap[uint32](p.mem.Procs, func(e bpf.MemoryProcEntry) Proc {
-		return Proc{CgroupID: e.Cgid, MMID: e.MmId, Seeded: e.Flags&procSeeded != 0, Exited: e.Flags&procExited != 0}
-	}); err != nil {
-		return nil, fmt.Errorf("read processes: %w", err)
+	for _, tgid := range exits {
+		if pr, ok := s.Procs[tgid]; ok {
+			pr.Exited = true
+			s.Procs[tgid] = pr
+		}
 	}
-	s.Drops = map[string]uint64{}
+	s.Drops, s.Overflow = map[string]uint64{}, map[string]uint64{}
 	for name, m := range map[string]*ebpf.Map{"memory": p.mem.MemoryDrops, "pagecache": p.pc.PagecacheDrops, "net": p.net.NetDrops} {
-		var v []uint64
-		if err := m.Lookup(uint32(0), &v); err != nil {
-			return nil, fmt.Errorf("read drops: %w", err)
-		}
-		for _, x := range v {
-			s.Drops[name] += x
+		for reason, out := range map[uint32]map[string]uint64{dropMapFull: s.Drops, dropLogFull: s.Overflow} {
+			var v []uint64
+			if err := m.Lookup(reason, &v); err != nil {
+				return nil, fmt.Errorf("read drops: %w", err)
+			}
+			for _, x := range v {
+				out[name] += x
+			}
 		}
 	}
+	p.log.merge(s)
 	return s, nil
 }
+
+// cgroupOf returns the cgroup v2 id of a process: from the snapshot, else
+// from the map (a process seen for the first time since), else the root.
+func (p *Probes) cgroupOf(procs map[uint32]Proc, tgid uint32) uint64 {
+	if pr, ok := procs[tgid]; ok {
+		return pr.CgroupID
+	}
+	var e bpf.MemoryProcEntry
+	if err := p.mem.Procs.Lookup(tgid, &e); err == nil {
+		procs[tgid] = Proc{CgroupID: e.Cgid, MMID: e.MmId, Seeded: e.Flags&procSeeded != 0, Exited: e.Flags&procExited != 0}
+		return e.Cgid
+	}
+	return rootCgroup
+}
+
+// rootCgroup is the id of the root of a cgroup v2 hierarchy.
+const rootCgroup = 1
+
+// Indexes of the drops arrays, as enum drop_reason in bpf/penny.h.
+const (
+	dropMapFull = 0
+	dropLogFull = 1
+)
 
 func addHist(dst *histogram.Hist, src *bpf.NetHist) {
 	for i := range dst.Buckets {
@@ -158,30 +199,48 @@ func addHist(dst *histogram.Hist, src *bpf.NetHist) {
 	dst.Sum += src.Sum
 }
 
+// batchSize is how many entries one BPF_MAP_LOOKUP_BATCH call returns: a
+// sample costs a few syscalls per map rather than two per entry.
+const batchSize = 256
+
 func readMap[K comparable, V, T any](m *ebpf.Map, conv func(V) T) (map[K]T, error) {
 	out := make(map[K]T)
-	var (
-		k K
-		v V
-	)
-	it := m.Iterate()
-	for it.Next(&k, &v) {
-		out[k] = conv(v)
+	keys, vals := make([]K, batchSize), make([]V, batchSize)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			out[keys[i]] = conv(vals[i])
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	return out, it.Err()
 }
 
 func readPerCPU[K comparable, V, T any](m *ebpf.Map, sum func([]V) T) (map[K]T, error) {
-	out := make(map[K]T)
-	var (
-		k K
-		v []V
-	)
-	it := m.Iterate()
-	for it.Next(&k, &v) {
-		out[k] = sum(v)
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, err
 	}
-	return out, it.Err()
+	out := make(map[K]T)
+	keys, vals := make([]K, batchSize), make([]V, batchSize*ncpu)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			out[keys[i]] = sum(vals[i*ncpu : (i+1)*ncpu])
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // Flags of proc_entry in memory.bpf.c.
@@ -202,11 +261,17 @@ func (p *Probes) Seed(tgid uint32, cgroupID uint64) error {
 
 // ForgetCgroups deletes the counters of cgroup v2 ids that no longer exist.
 func (p *Probes) ForgetCgroups(ids []uint64) error {
+	p.mu.Lock()
+	p.log.forgetCgroups(ids)
+	p.mu.Unlock()
 	return deleteKeys(ids, p.pc.AccessByCgroup, p.net.TcpByCgroup, p.net.NetByCgroup)
 }
 
 // ForgetMemcgs deletes the page cache counters of memory cgroups.
 func (p *Probes) ForgetMemcgs(ids []uint64) error {
+	p.mu.Lock()
+	p.log.forgetMemcgs(ids)
+	p.mu.Unlock()
 	return deleteKeys(ids, p.pc.CacheByMemcg)
 }
 

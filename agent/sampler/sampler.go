@@ -224,7 +224,7 @@ func (s *Sampler) Sample() (*Sample, error) {
 		}
 	}
 
-	out := &Sample{Time: snap.Time, Interval: snap.Time.Sub(s.prev.Time), Drops: snap.Drops}
+	listed := make([]*Cgroup, 0, len(rows))
 	for id, r := range rows {
 		if r.Processes == 0 && !r.active() {
 			continue
@@ -236,9 +236,14 @@ func (s *Sampler) Sample() (*Sample, error) {
 		}
 		t.add(r)
 		r.Totals = *t
-		out.Cgroups = append(out.Cgroups, *r)
+		listed = append(listed, r)
 	}
-	slices.SortFunc(out.Cgroups, func(a, b Cgroup) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(listed, func(a, b *Cgroup) int { return strings.Compare(a.Path, b.Path) })
+	out := &Sample{Time: snap.Time, Interval: snap.Time.Sub(s.prev.Time), Drops: snap.Drops, Overflow: snap.Overflow,
+		Cgroups: make([]Cgroup, len(listed))}
+	for i, r := range listed {
+		out.Cgroups[i] = *r
+	}
 	s.prev = snap
 	s.mu.Lock()
 	s.latest = out

@@ -13,8 +13,11 @@ type Sample struct {
 	// Cgroups lists every cgroup v2 that has processes, and every other one
 	// with activity in the interval, sorted by path.
 	Cgroups []Cgroup
-	// Drops counts kernel events lost to full maps since start, by program.
+	// Drops counts kernel events lost since start, by program group.
 	Drops map[string]uint64
+	// Overflow counts kernel events that found the event log full and were
+	// counted the slower way, by program group.
+	Overflow map[string]uint64
 }
 
 // Cgroup is one cgroup v2's values. Gauges are as of Sample.Time; counters

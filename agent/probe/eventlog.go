@@ -1,0 +1,335 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/pennyhq/penny/agent/histogram"
+)
+
+// The event log's geometry and record kinds, as in bpf/penny.h.
+const (
+	evSlotsShift = 14
+	evSlots      = 1 << evSlotsShift
+	evStride     = 8 // u64s between two CPUs' heads (and tails)
+	evSize       = 32
+
+	evSRTT         = 1
+	evRx           = 2
+	evTx           = 3
+	evRetransmit   = 4
+	evConnectStart = 5
+	evConnectEnd   = 6
+	evAccess       = 7
+	evCacheAdd     = 8
+	evCacheDelete  = 9
+	evExit         = 10
+)
+
+// stuckReads is how many reads a slot may stay uncommitted below the head
+// before it is skipped as lost. Writers are eBPF programs that commit within
+// microseconds, so a slot still empty a few intervals later never will be.
+const stuckReads = 3
+
+// connectExpiry bounds how long a connect's first half waits for its
+// other half: connects that time out end with a state change too.
+const connectExpiry = 10 * 60 * 1e9 // ns
+
+// eventLog reads the per-CPU rings of the event log (bpf/penny.h) from
+// memory mapped into the agent, and keeps the cumulative totals of what it
+// read, keyed like the overflow maps so the two can be added.
+type eventLog struct {
+	ncpu                 int
+	events, heads, tails []byte
+
+	pos     []uint64 // per CPU: next position to read
+	stuckAt []uint64
+	stuck   []int
+	lost    uint64
+
+	srtt, connect map[uint64]*histogram.Hist
+	retransmits   map[uint64]uint64
+	net           map[uint64]*NetCounters
+	access        map[uint64]*AccessCounters
+	cache         map[uint64]*CacheCounters
+	exits         []uint32
+
+	starts, ends map[uint64]connectStamp // unpaired connect halves, by socket
+	newest       uint64
+
+	cgroupOf func(tgid uint32) uint64
+}
+
+type connectStamp struct {
+	ns, aux uint64
+}
+
+func newEventLog(ncpu int, events, heads, tails *ebpf.Map) (*eventLog, error) {
+	l := &eventLog{
+		ncpu: ncpu, pos: make([]uint64, ncpu), stuckAt: make([]uint64, ncpu), stuck: make([]int, ncpu),
+		srtt: map[uint64]*histogram.Hist{}, connect: map[uint64]*histogram.Hist{},
+		retransmits: map[uint64]uint64{}, net: map[uint64]*NetCounters{},
+		access: map[uint64]*AccessCounters{}, cache: map[uint64]*CacheCounters{},
+		starts: map[uint64]connectStamp{}, ends: map[uint64]connectStamp{},
+	}
+	var err error
+	if l.events, err = mmapMap(events, ncpu*evSlots*evSize); err != nil {
+		return nil, err
+	}
+	if l.heads, err = mmapMap(heads, ncpu*evStride*8); err != nil {
+		l.close()
+		return nil, err
+	}
+	if l.tails, err = mmapMap(tails, ncpu*evStride*8); err != nil {
+		l.close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func mmapMap(m *ebpf.Map, size int) ([]byte, error) {
+	page := unix.Getpagesize()
+	size = (size + page - 1) / page * page
+	b, err := unix.Mmap(m.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("map event log %s into memory: %w", m.String(), err)
+	}
+	return b, nil
+}
+
+func (l *eventLog) close() error {
+	var errs []error
+	for _, b := range [][]byte{l.events, l.heads, l.tails} {
+		if b != nil {
+			errs = append(errs, unix.Munmap(b))
+		}
+	}
+	l.events, l.heads, l.tails = nil, nil, nil
+	return errors.Join(errs...)
+}
+
+func u64At(b []byte, off int) *uint64 { return (*uint64)(unsafe.Pointer(&b[off])) }
+func u32At(b []byte, off int) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
+
+type connectEvent struct {
+	kind          uint32
+	sk, ns, value uint64
+}
+
+// drain reads every committed record and adds it to the totals, charging
+// records logged by process to cgroupOf(tgid). It returns the pids of
+// processes that exited since the last drain.
+func (l *eventLog) drain(cgroupOf func(tgid uint32) uint64) []uint32 {
+	l.cgroupOf = cgroupOf
+	var conns []connectEvent
+	for cpu := range l.ncpu {
+		head := atomic.LoadUint64(u64At(l.heads, cpu*evStride*8))
+		pos := l.pos[cpu]
+		for pos < head {
+			off := (cpu<<evSlotsShift | int(pos&(evSlots-1))) * evSize
+			if atomic.LoadUint32(u32At(l.events, off+28)) != uint32(pos>>evSlotsShift)+1 {
+				// Not committed yet: a writer is in flight, or it
+				// never will be.
+				if l.stuckAt[cpu] != pos {
+					l.stuckAt[cpu], l.stuck[cpu] = pos, 0
+				}
+				if l.stuck[cpu]++; l.stuck[cpu] < stuckReads {
+					break
+				}
+				l.lost++
+				pos++
+				continue
+			}
+			id := *u64At(l.events, off)
+			val := *u64At(l.events, off+8)
+			val2 := *u64At(l.events, off+16)
+			kind := *u32At(l.events, off+24)
+			if kind == evConnectStart || kind == evConnectEnd {
+				conns = append(conns, connectEvent{kind: kind, sk: id, ns: val, value: val2})
+			} else {
+				l.apply(kind, id, val, val2)
+			}
+			pos++
+		}
+		l.pos[cpu] = pos
+		atomic.StoreUint64(u64At(l.tails, cpu*evStride*8), pos)
+	}
+	l.pairConnects(conns)
+	exits := l.exits
+	l.exits = nil
+	return exits
+}
+
+func (l *eventLog) apply(kind uint32, id, val, val2 uint64) {
+	switch kind {
+	case evSRTT:
+		h := l.srtt[id]
+		if h == nil {
+			h = &histogram.Hist{}
+			l.srtt[id] = h
+		}
+		h.Observe(val)
+	case evRx, evTx:
+		n := l.net[id]
+		if n == nil {
+			n = &NetCounters{}
+			l.net[id] = n
+		}
+		if kind == evRx {
+			n.RxBytes += val
+			n.RxPackets++
+		} else {
+			n.TxBytes += val
+			n.TxPackets++
+		}
+	case evRetransmit:
+		l.retransmits[id] += val
+	case evAccess:
+		l.accessOf(l.cgroupOf(uint32(id))).Accesses += val
+	case evCacheAdd:
+		l.cacheOf(id).Added += val
+		if val2 != 0 {
+			l.accessOf(l.cgroupOf(uint32(val2))).Misses += val
+		}
+	case evCacheDelete:
+		l.cacheOf(id).Removed += val
+	case evExit:
+		l.exits = append(l.exits, uint32(id))
+	}
+}
+
+func (l *eventLog) accessOf(id uint64) *AccessCounters {
+	a := l.access[id]
+	if a == nil {
+		a = &AccessCounters{}
+		l.access[id] = a
+	}
+	return a
+}
+
+func (l *eventLog) cacheOf(id uint64) *CacheCounters {
+	c := l.cache[id]
+	if c == nil {
+		c = &CacheCounters{}
+		l.cache[id] = c
+	}
+	return c
+}
+
+// pairConnects matches each socket's SYN_SENT record with the record of its
+// next state, in time order, whichever CPU logged them and in whichever
+// drain they arrived.
+func (l *eventLog) pairConnects(evs []connectEvent) {
+	slices.SortFunc(evs, func(a, b connectEvent) int {
+		switch {
+		case a.ns < b.ns:
+			return -1
+		case a.ns > b.ns:
+			return 1
+		}
+		return int(a.kind) - int(b.kind) // start before end
+	})
+	for _, e := range evs {
+		l.newest = max(l.newest, e.ns)
+		if e.kind == evConnectStart {
+			if end, ok := l.ends[e.sk]; ok && end.ns >= e.ns {
+				delete(l.ends, e.sk)
+				l.finishConnect(e.value, e.ns, end)
+				continue
+			}
+			l.starts[e.sk] = connectStamp{ns: e.ns, aux: e.value}
+			continue
+		}
+		start, ok := l.starts[e.sk]
+		if !ok || start.ns > e.ns {
+			l.ends[e.sk] = connectStamp{ns: e.ns, aux: e.value}
+			continue
+		}
+		delete(l.starts, e.sk)
+		l.finishConnect(start.aux, start.ns, connectStamp{ns: e.ns, aux: e.value})
+	}
+	for sk, s := range l.starts {
+		if l.newest-s.ns > connectExpiry {
+			delete(l.starts, sk)
+		}
+	}
+	for sk, s := range l.ends {
+		if l.newest-s.ns > connectExpiry {
+			delete(l.ends, sk)
+		}
+	}
+}
+
+func (l *eventLog) finishConnect(cgid, startNs uint64, end connectStamp) {
+	if end.aux != 1 || end.ns < startNs {
+		return // failed or refused
+	}
+	h := l.connect[cgid]
+	if h == nil {
+		h = &histogram.Hist{}
+		l.connect[cgid] = h
+	}
+	h.Observe((end.ns - startNs) / 1000)
+}
+
+// merge adds the log's totals to a snapshot read from the overflow maps.
+func (l *eventLog) merge(s *Snapshot) {
+	for id, h := range l.srtt {
+		t := s.TCP[id]
+		t.SRTT.Add(h)
+		s.TCP[id] = t
+	}
+	for id, h := range l.connect {
+		t := s.TCP[id]
+		t.Connect.Add(h)
+		s.TCP[id] = t
+	}
+	for id, n := range l.retransmits {
+		t := s.TCP[id]
+		t.Retransmits += n
+		s.TCP[id] = t
+	}
+	for id, n := range l.net {
+		c := s.Net[id]
+		c.RxBytes += n.RxBytes
+		c.TxBytes += n.TxBytes
+		c.RxPackets += n.RxPackets
+		c.TxPackets += n.TxPackets
+		s.Net[id] = c
+	}
+	for id, a := range l.access {
+		c := s.Access[id]
+		c.Accesses += a.Accesses
+		c.Misses += a.Misses
+		s.Access[id] = c
+	}
+	for id, c := range l.cache {
+		x := s.Cache[id]
+		x.Added += c.Added
+		x.Removed += c.Removed
+		s.Cache[id] = x
+	}
+	s.Drops["event_log_lost"] = l.lost
+}
+
+func (l *eventLog) forgetCgroups(ids []uint64) {
+	for _, id := range ids {
+		delete(l.srtt, id)
+		delete(l.connect, id)
+		delete(l.retransmits, id)
+		delete(l.net, id)
+		delete(l.access, id)
+	}
+}
+
+func (l *eventLog) forgetMemcgs(ids []uint64) {
+	for _, id := range ids {
+		delete(l.cache, id)
+	}
+}
