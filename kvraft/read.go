@@ -187,16 +187,19 @@ func (n *Node) readLoop() {
 	}
 }
 
-// requestReadIndex runs ReadIndex rounds until one answers, retrying with a
-// fresh request context after half an election timeout (the request or its
-// answer may be lost, or there may be no leader).
+// requestReadIndex runs ReadIndex rounds until one answers. A round that
+// gets no answer within an election timeout (the request or its answer was
+// lost, or there was no leader) is retried with a fresh request context; an
+// answer to any earlier round of the same call is still accepted, since it
+// was also issued after the call started.
 func (n *Node) requestReadIndex() (uint64, error) {
-	retry := n.cfg.TickInterval * time.Duration(n.cfg.ElectionTicks) / 2
+	retry := n.cfg.TickInterval * time.Duration(n.cfg.ElectionTicks)
 	deadline := time.Now().Add(n.cfg.ReadIndexTimeout)
-	rctx := make([]byte, 8)
+	issued := map[uint64]bool{}
 	for time.Now().Before(deadline) {
 		id := n.reqIDs.Next()
-		binary.BigEndian.PutUint64(rctx, id)
+		issued[id] = true
+		rctx := binary.BigEndian.AppendUint64(nil, id)
 		ctx, cancel := context.WithTimeout(context.Background(), retry)
 		err := n.raft.ReadIndex(ctx, rctx)
 		cancel()
@@ -204,7 +207,7 @@ func (n *Node) requestReadIndex() (uint64, error) {
 			select {
 			case <-n.stopc:
 				return 0, ErrStopped
-			default:
+			case <-time.After(n.cfg.TickInterval):
 			}
 			continue
 		}
@@ -213,7 +216,7 @@ func (n *Node) requestReadIndex() (uint64, error) {
 		for {
 			select {
 			case rs := <-n.readStateC:
-				if len(rs.RequestCtx) == 8 && binary.BigEndian.Uint64(rs.RequestCtx) == id {
+				if len(rs.RequestCtx) == 8 && issued[binary.BigEndian.Uint64(rs.RequestCtx)] {
 					timer.Stop()
 					return rs.Index, nil
 				}
