@@ -50,6 +50,9 @@ type Node struct {
 
 	snapIndex    atomic.Uint64
 	snapshotting atomic.Bool
+	// confChanged forces the next snapshot: a member that joins can only
+	// install a snapshot whose configuration already includes it.
+	confChanged atomic.Bool
 
 	reqIDs    *idutil.Generator
 	waits     wait.Wait     // proposal ID -> applyResult
@@ -153,8 +156,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		log.Info("restarting member from its data dir", "dir", cfg.DataDir, "applied", n.applied.Load())
 		n.raft = raft.RestartNode(rc)
 	case cfg.Join:
+		// A joining member starts with an empty log and no configuration;
+		// the leader sends it the log (or a snapshot) including its own
+		// addition. Raft starts such a node with RestartNode.
 		log.Info("joining an existing cluster", "dir", cfg.DataDir)
-		n.raft = raft.StartNode(rc, nil)
+		n.raft = raft.RestartNode(rc)
 	default:
 		peers := make([]raft.Peer, 0, len(cfg.InitialCluster))
 		for _, mem := range cfg.InitialCluster {
@@ -416,6 +422,7 @@ func (n *Node) applyConfChange(cc *raftpb.ConfChange, index uint64) (removedSelf
 	n.confState = n.raft.ApplyConfChange(cc)
 	id := cc.GetNodeId()
 	if err == nil {
+		n.confChanged.Store(true)
 		switch cc.GetType() {
 		case raftpb.ConfChangeAddNode:
 			n.members.Members[id] = mem
@@ -483,13 +490,16 @@ func (n *Node) installSnapshot(sn *raftpb.Snapshot) error {
 }
 
 // maybeSnapshot snapshots the state machine in the background once
-// SnapshotCount entries were applied since the last snapshot. The store is
-// cloned in O(1) so applies continue while it is serialized.
+// SnapshotCount entries were applied since the last snapshot, or after a
+// membership change. The store is cloned in O(1) so applies continue while
+// it is serialized.
 func (n *Node) maybeSnapshot() {
-	applied := n.applied.Load()
-	if applied-n.snapIndex.Load() < n.cfg.SnapshotCount || !n.snapshotting.CompareAndSwap(false, true) {
+	applied, last := n.applied.Load(), n.snapIndex.Load()
+	due := applied-last >= n.cfg.SnapshotCount || (n.confChanged.Load() && applied > last)
+	if !due || !n.snapshotting.CompareAndSwap(false, true) {
 		return
 	}
+	n.confChanged.Store(false)
 	n.stateMu.RLock()
 	kv := n.kv.Clone()
 	index := n.applied.Load()
