@@ -129,7 +129,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 	if err != nil {
 		return err
 	}
-	log = log.With("member", cfg.ID)
+	alog := log.With("member", cfg.ID)
 	reg := prometheus.NewRegistry()
 	var peerTLS *transport.TLS
 	if cfg.PeerTLS.CertFile != "" {
@@ -151,7 +151,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		NewTransport: func(r kvraft.Receiver) (kvraft.Transport, error) {
 			return transport.New(transport.Config{
 				ID: cfg.ID, ClusterToken: cfg.ClusterToken, ListenAddr: cfg.PeerListen,
-				AdvertiseURL: cfg.self().PeerURL, TLS: peerTLS, Logger: log,
+				AdvertiseURL: cfg.self().PeerURL, TLS: peerTLS, Logger: alog,
 			}, r)
 		},
 	})
@@ -160,7 +160,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 	}
 	defer node.Stop()
 
-	api, err := kvhttp.NewHandler(node, kvhttp.Config{Timeout: cfg.RequestTimeout, Logger: log})
+	api, err := kvhttp.NewHandler(node, kvhttp.Config{Timeout: cfg.RequestTimeout, Logger: alog})
 	if err != nil {
 		return err
 	}
@@ -172,15 +172,15 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		return fmt.Errorf("listen for api: %w", err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		ErrorLog: slog.NewLogLogger(alog.Handler(), slog.LevelDebug)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("aggregator replica serving", "api", ln.Addr().String(), "peer", cfg.PeerListen, "data_dir", cfg.DataDir)
+	alog.Info("aggregator replica serving", "api", ln.Addr().String(), "peer", cfg.PeerListen, "data_dir", cfg.DataDir)
 
 	var runErr error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down")
+		alog.Info("shutting down")
 	case <-node.Done():
 		runErr = node.Err()
 		if runErr == nil {
@@ -192,12 +192,12 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("api server shutdown", "err", err)
+		alog.Warn("api server shutdown", "err", err)
 		srv.Close()
 	}
 	node.Stop()
 	if errors.Is(runErr, kvraft.ErrRemoved) {
-		log.Info("this member was removed from the cluster; exiting")
+		alog.Info("this member was removed from the cluster; exiting")
 		return nil
 	}
 	return runErr

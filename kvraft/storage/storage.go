@@ -116,6 +116,13 @@ func Open(cfg Config) (*Storage, *Recovered, error) {
 		return s, rec, nil
 	}
 	if err := s.recover(rec); err != nil {
+		if s.w != nil {
+			s.w.Close()
+		}
+		if errors.Is(err, ErrCorrupt) {
+			s.log.Error("refusing to start: the data directory is damaged beyond a torn tail; replace this replica "+
+				"(remove it from the cluster, wipe its data dir, add it again)", "dir", cfg.Dir, "err", err)
+		}
 		return nil, nil, err
 	}
 	s.startPurge()
@@ -156,13 +163,10 @@ func (s *Storage) recover(rec *Recovered) error {
 		}
 		w.Close()
 		if attempt > 0 || !errors.Is(err, io.ErrUnexpectedEOF) {
-			s.log.Error("refusing to start: the write-ahead log is damaged beyond its tail; restore this replica from a peer (remove its data dir and re-add it)",
-				"dir", s.walDir(), "err", err)
 			return fmt.Errorf("%w: read wal: %w", ErrCorrupt, err)
 		}
 		s.log.Warn("torn write at the end of the write-ahead log; truncating the unsynced tail", "dir", s.walDir(), "err", err)
 		if !wal.Repair(s.zlog, s.walDir()) {
-			s.log.Error("refusing to start: cannot repair the write-ahead log tail", "dir", s.walDir())
 			return fmt.Errorf("%w: wal repair failed: %w", ErrCorrupt, err)
 		}
 	}
