@@ -351,16 +351,22 @@ func TestAggregatorProcesses(t *testing.T) {
 		}
 	}
 	c.kill(lag)
+	before, err := client(newLead).Cluster(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Far more than --snapshot-count plus --snapshot-catch-up-entries.
+	target := before.AppliedIndex + 1000
 	stop = make(chan struct{})
 	wait = c.load("f", 8, stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		st, err := client(newLead).Cluster(context.Background())
-		if err == nil && st.AppliedIndex > 1500 {
+		if err == nil && st.AppliedIndex > target {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("cluster did not reach index 1500: %+v %v", st, err)
+			t.Fatalf("cluster did not reach index %d: %+v %v", target, st, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
