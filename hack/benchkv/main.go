@@ -30,6 +30,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/kvhttp"
@@ -263,7 +264,7 @@ func startEtcd(c config, dir string) (*etcdSystem, error) {
 	}
 	for _, u := range clients {
 		cl, err := clientv3.New(clientv3.Config{Endpoints: []string{u}, DialTimeout: 5 * time.Second,
-			Logger: nil, MaxCallSendMsgSize: 16 << 20})
+			Logger: zap.NewNop(), MaxCallSendMsgSize: 16 << 20})
 		if err != nil {
 			s.close()
 			return nil, err
@@ -287,7 +288,8 @@ func startEtcd(c config, dir string) (*etcdSystem, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	for range c.etcdGRPCConns {
-		cl, err := clientv3.New(clientv3.Config{Endpoints: []string{leaderURL}, DialTimeout: 5 * time.Second, MaxCallSendMsgSize: 16 << 20})
+		cl, err := clientv3.New(clientv3.Config{Endpoints: []string{leaderURL}, DialTimeout: 5 * time.Second,
+			Logger: zap.NewNop(), MaxCallSendMsgSize: 16 << 20})
 		if err != nil {
 			s.close()
 			return nil, err
@@ -417,9 +419,11 @@ func run(c config, log *slog.Logger, out io.Writer) error {
 	workloads = append(workloads,
 		workload{fmt.Sprintf("batch of %d puts, %d clients", c.batchSize, c.batchClients), c.batchClients, func(s system) func(context.Context, int, *rand.Rand) error {
 			return func(ctx context.Context, cl int, rng *rand.Rand) error {
+				// Distinct keys: etcd rejects a transaction that puts a key twice.
 				keys := make([]string, c.batchSize)
+				first := rng.IntN(c.keys)
 				for i := range keys {
-					keys[i] = key(rng)
+					keys[i] = fmt.Sprintf("bench/%08d", (first+i)%c.keys)
 				}
 				return s.batch(ctx, cl, keys, value)
 			}
