@@ -117,23 +117,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.term.Store(rec.HardState.GetTerm())
 	n.commit.Store(rec.HardState.GetCommit())
 
-	tr, err := cfg.NewTransport(n)
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("start transport: %w", err)
-	}
-	n.tr = tr
-	for _, mem := range cfg.InitialCluster {
-		if mem.ID != n.id {
-			tr.AddPeer(mem.ID, mem.PeerURL)
-		}
-	}
-	for _, mem := range n.members.list() {
-		if mem.ID != n.id {
-			tr.AddPeer(mem.ID, mem.PeerURL)
-		}
-	}
-
 	rc := &raft.Config{
 		ID:              n.id,
 		ElectionTick:    cfg.ElectionTicks,
@@ -166,7 +149,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		for _, mem := range cfg.InitialCluster {
 			c, err := encodeMemberContext(mem)
 			if err != nil {
-				tr.Close()
 				st.Close()
 				return nil, err
 			}
@@ -174,6 +156,26 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		log.Info("bootstrapping a new cluster", "dir", cfg.DataDir, "members", len(peers))
 		n.raft = raft.StartNode(rc, peers)
+	}
+
+	// The transport starts after the Raft node exists: peers may deliver
+	// messages as soon as it listens.
+	tr, err := cfg.NewTransport(n)
+	if err != nil {
+		n.raft.Stop()
+		st.Close()
+		return nil, fmt.Errorf("start transport: %w", err)
+	}
+	n.tr = tr
+	for _, mem := range cfg.InitialCluster {
+		if mem.ID != n.id {
+			tr.AddPeer(mem.ID, mem.PeerURL)
+		}
+	}
+	for _, mem := range n.members.list() {
+		if mem.ID != n.id {
+			tr.AddPeer(mem.ID, mem.PeerURL)
+		}
 	}
 
 	n.wg.Go(n.readLoop)
