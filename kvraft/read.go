@@ -73,7 +73,8 @@ func (n *Node) Range(ctx context.Context, req RangeRequest, opts ReadOptions) (R
 	return RangeResult{Items: items, More: more, Index: idx}, nil
 }
 
-// waitReadable returns once this replica's state satisfies opts.
+// waitReadable returns once this replica's state satisfies opts. Reads
+// that are already satisfied return without allocating a timeout.
 func (n *Node) waitReadable(ctx context.Context, opts ReadOptions) error {
 	if err := opts.Validate(); err != nil {
 		return err
@@ -83,8 +84,23 @@ func (n *Node) waitReadable(ctx context.Context, opts ReadOptions) error {
 		return ErrStopped
 	default:
 	}
-	if opts.Consistency == Eventual {
+	var w *witness
+	switch opts.Consistency {
+	case Eventual:
 		return nil
+	case Session:
+		if n.applied.Load() >= opts.MinIndex {
+			return nil
+		}
+	case Bounded:
+		now := time.Now()
+		n.lastBounded.Store(now.UnixNano())
+		if w = n.witness.Load(); w != nil && now.Sub(w.at) > opts.MaxStaleness {
+			w = nil
+		}
+		if w != nil && n.applied.Load() >= w.index {
+			return nil
+		}
 	}
 	ctx, cancel := n.withDefaultTimeout(ctx)
 	defer cancel()
@@ -92,9 +108,7 @@ func (n *Node) waitReadable(ctx context.Context, opts ReadOptions) error {
 	case Session:
 		return n.waitApplied(ctx, opts.MinIndex)
 	case Bounded:
-		now := time.Now()
-		n.lastBounded.Store(now.UnixNano())
-		if w := n.witness.Load(); w != nil && now.Sub(w.at) <= opts.MaxStaleness {
+		if w != nil {
 			if err := n.waitApplied(ctx, w.index); err != nil {
 				return err
 			}

@@ -47,6 +47,7 @@ type config struct {
 	maxStaleness  time.Duration
 	keepDir       bool
 	putClients    []int
+	only          string
 	etcdGRPCConns int
 }
 
@@ -76,6 +77,7 @@ func main() {
 	flag.IntVar(&c.etcdGRPCConns, "etcd-conns", 8, "gRPC connections the etcd clients share")
 	flag.DurationVar(&c.maxStaleness, "max-staleness", 500*time.Millisecond, "staleness bound of Penny's bounded reads")
 	flag.BoolVar(&c.keepDir, "keep", false, "keep the data and log directory")
+	flag.StringVar(&c.only, "only", "", "run only the workloads whose name contains this")
 	flag.Parse()
 	c.putClients = []int{1, 16, 256}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -454,6 +456,9 @@ func run(c config, log *slog.Logger, out io.Writer) error {
 
 	fmt.Fprintf(out, "| workload | system | ops/s | p50 | p99 | errors |\n|---|---|---:|---:|---:|---:|\n")
 	for _, w := range workloads {
+		if !strings.Contains(w.name, c.only) {
+			continue
+		}
 		for _, s := range []system{p, e} {
 			log.Info("running", "workload", w.name, "system", s.name())
 			drive(c.duration/10, w.clients, w.op(s)) // warm up

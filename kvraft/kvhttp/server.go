@@ -31,6 +31,8 @@ const (
 )
 
 // Store is the replica the handler serves; *kvraft.Node implements it.
+// Reads are passed the request's context without a deadline: the store
+// bounds any wait by its own request timeout.
 type Store interface {
 	Put(ctx context.Context, key, value []byte) (uint64, error)
 	Delete(ctx context.Context, key []byte) (uint64, error)
@@ -320,20 +322,22 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx, cancel := h.ctx(r)
-	defer cancel()
-	res, err := h.s.Get(ctx, key, opts)
+	// Reads that can be served at once (eventual, fresh bounded, applied
+	// session) must not pay for a timer: the store applies its own request
+	// timeout when a read has to wait.
+	res, err := h.s.Get(r.Context(), key, opts)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	w.Header().Set(IndexHeader, strconv.FormatUint(res.Index, 10))
+	hdr := w.Header()
+	hdr[IndexHeader] = []string{strconv.FormatUint(res.Index, 10)}
 	if !res.Found {
 		writeError(w, http.StatusNotFound, "key not found")
 		return
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(res.Value)))
+	hdr["Content-Type"] = []string{"application/octet-stream"}
+	hdr["Content-Length"] = []string{strconv.Itoa(len(res.Value))}
 	_, _ = w.Write(res.Value)
 }
 
