@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,7 @@ type aggregatorConfig struct {
 	SnapCatchUp    uint64
 	RequestTimeout time.Duration
 	ShutdownGrace  time.Duration
+	EnablePprof    bool
 
 	members []kvraft.Member
 }
@@ -69,6 +71,7 @@ func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, erro
 	fs.Uint64Var(&c.SnapCatchUp, "snapshot-catch-up-entries", 5000, "log entries kept behind a snapshot for slow followers")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "timeout of one API request")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 5*time.Second, "time given to in-flight requests on shutdown")
+	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "serve runtime profiles under /debug/pprof/ on the API listener")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -167,6 +170,11 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, prometheus.DefaultGatherer}, promhttp.HandlerOpts{}))
+	if cfg.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen for api: %w", err)

@@ -48,6 +48,7 @@ type config struct {
 	keepDir       bool
 	putClients    []int
 	only          string
+	pennyFlags    string
 	etcdGRPCConns int
 }
 
@@ -77,6 +78,7 @@ func main() {
 	flag.IntVar(&c.etcdGRPCConns, "etcd-conns", 8, "gRPC connections the etcd clients share")
 	flag.DurationVar(&c.maxStaleness, "max-staleness", 500*time.Millisecond, "staleness bound of Penny's bounded reads")
 	flag.BoolVar(&c.keepDir, "keep", false, "keep the data and log directory")
+	flag.StringVar(&c.pennyFlags, "penny-flags", "", "extra flags for every penny aggregator, space-separated")
 	flag.StringVar(&c.only, "only", "", "run only the workloads whose name contains this")
 	flag.Parse()
 	c.putClients = []int{1, 16, 256}
@@ -175,9 +177,10 @@ func startPenny(c config, dir string) (*pennySystem, error) {
 	}
 	hc := newHTTPClient()
 	for i := 1; i <= 3; i++ {
-		p, err := startProc(dir, fmt.Sprintf("penny%d", i), c.penny, "aggregator", "--id", fmt.Sprint(i),
+		args := append([]string{"aggregator", "--id", fmt.Sprint(i),
 			"--data-dir", filepath.Join(dir, fmt.Sprintf("penny%d", i)), "--listen", apis[i-1],
-			"--peer-listen", peers[i-1], "--initial-cluster", strings.Join(ic, ","))
+			"--peer-listen", peers[i-1], "--initial-cluster", strings.Join(ic, ",")}, strings.Fields(c.pennyFlags)...)
+		p, err := startProc(dir, fmt.Sprintf("penny%d", i), c.penny, args...)
 		if err != nil {
 			s.close()
 			return nil, err
@@ -199,6 +202,7 @@ func startPenny(c config, dir string) (*pennySystem, error) {
 		return nil, err
 	}
 	s.leader = s.members[st.Leader-1]
+	slog.Info("penny cluster up", "apis", apis, "leader", s.leader.Endpoint)
 	return s, nil
 }
 
