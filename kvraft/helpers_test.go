@@ -90,6 +90,17 @@ func (c *testCluster) stop(id uint64) {
 	}
 }
 
+// crash stops member id abruptly (no leadership transfer).
+func (c *testCluster) crash(id uint64) {
+	c.mu.Lock()
+	n := c.nodes[id]
+	delete(c.nodes, id)
+	c.mu.Unlock()
+	if n != nil {
+		n.Crash()
+	}
+}
+
 func (c *testCluster) stopAll() {
 	c.mu.Lock()
 	ids := make([]uint64, 0, len(c.nodes))

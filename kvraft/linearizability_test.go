@@ -174,7 +174,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 				if round == 1 {
 					victim = lead
 				}
-				c.stop(victim)
+				c.crash(victim)
 				time.Sleep(200 * time.Millisecond)
 				c.start(victim)
 			}

@@ -198,10 +198,48 @@ func (n *Node) Err() error {
 }
 
 // Stop stops the node and waits until its loop, transport and storage are
-// closed. It is safe to call more than once.
+// closed. A leader first hands leadership to its most up-to-date follower,
+// so the cluster does not wait an election timeout. It is safe to call more
+// than once.
 func (n *Node) Stop() {
-	n.stopOnce.Do(func() { close(n.stopc) })
+	n.stopOnce.Do(func() {
+		n.transferLeadership()
+		close(n.stopc)
+	})
 	<-n.done
+}
+
+// transferLeadership moves leadership away from this node, waiting up to two
+// election timeouts for another member to take over.
+func (n *Node) transferLeadership() {
+	if n.leader.Load() != n.id {
+		return
+	}
+	st := n.raft.Status()
+	var target, best uint64
+	for id, pr := range st.Progress {
+		if id != n.id && pr.Match >= best {
+			target, best = id, pr.Match
+		}
+	}
+	if target == 0 {
+		return // a single-member cluster
+	}
+	timeout := 2 * n.cfg.TickInterval * time.Duration(n.cfg.ElectionTicks)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	n.log.Info("transferring leadership before stopping", "to", target)
+	n.raft.TransferLeadership(ctx, n.id, target)
+	for l := n.leader.Load(); l == n.id || l == 0; l = n.leader.Load() {
+		select {
+		case <-n.leaderChanged():
+		case <-ctx.Done():
+			n.log.Warn("leadership transfer timed out", "to", target)
+			return
+		case <-n.done:
+			return
+		}
+	}
 }
 
 func (n *Node) fail(err error) {

@@ -50,6 +50,25 @@ func checkKeys(t *testing.T, n *kvraft.Node, prefix string, count int, opts kvra
 	}
 }
 
+// TestGracefulStopTransfersLeadership checks that a stopping leader hands
+// over leadership: the others have a new leader well before an election
+// timeout (500ms to 1s here) could have elected one.
+func TestGracefulStopTransfersLeadership(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *kvraft.Config) { cfg.TickInterval = 50 * time.Millisecond })
+	lead := c.waitLeader()
+	put(t, c.node(lead), "k", "v")
+	c.stop(lead)
+	deadline := time.Now().Add(250 * time.Millisecond)
+	for _, n := range c.running() {
+		for l := n.Status().Leader; l == 0 || l == lead; l = n.Status().Leader {
+			if time.Now().After(deadline) {
+				t.Fatalf("member %d sees leader %d 250ms after the old leader %d stopped", n.ID(), l, lead)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
 func TestRestartAllFromDataDirs(t *testing.T) {
 	c := newCluster(t, 3, func(cfg *kvraft.Config) { cfg.SnapshotCount = 100; cfg.SnapshotCatchUpEntries = 20 })
 	lead := c.waitLeader()
@@ -88,7 +107,7 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 	if lag == lead {
 		lag = 2
 	}
-	c.stop(lag)
+	c.crash(lag)
 	idx := writeKeys(t, c.node(lead), "b", 1000)
 	c.waitApplied(idx)
 	for deadline := time.Now().Add(10 * time.Second); c.node(lead).LogFirstIndex() <= 2; time.Sleep(10 * time.Millisecond) {
