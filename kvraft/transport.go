@@ -28,3 +28,15 @@ type Transport interface {
 
 // TransportFactory builds the transport of a node that delivers to r.
 type TransportFactory func(r Receiver) (Transport, error)
+
+// SingleMember is the TransportFactory of a store that stays a one-member
+// cluster (e.g. `penny local`): such a node never sends a message. Use a
+// real transport if members may be added later.
+func SingleMember(Receiver) (Transport, error) { return singleMember{}, nil }
+
+type singleMember struct{}
+
+func (singleMember) Send(msgs []*raftpb.Message) {}
+func (singleMember) AddPeer(uint64, string)      {}
+func (singleMember) RemovePeer(uint64)           {}
+func (singleMember) Close() error                { return nil }

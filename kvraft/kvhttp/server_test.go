@@ -15,18 +15,16 @@ import (
 
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/command"
-	"github.com/pennyhq/penny/kvraft/faultnet"
 	"github.com/pennyhq/penny/kvraft/kvhttp"
 )
 
 // startServer runs a single-member store behind the HTTP API.
 func startServer(t testing.TB) (*kvraft.Node, *httptest.Server) {
 	t.Helper()
-	net := faultnet.New(1)
 	n, err := kvraft.Start(context.Background(), kvraft.Config{
 		ID: 1, DataDir: t.TempDir(), TickInterval: 10 * time.Millisecond,
 		InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://127.0.0.1:1"}},
-		NewTransport:   net.Factory(1),
+		NewTransport:   kvraft.SingleMember,
 	})
 	if err != nil {
 		t.Fatal(err)
