@@ -20,7 +20,7 @@ type Member struct {
 	PeerURL string `json:"peer_url"`
 	// APIURL is where the replica serves clients; each replica publishes its
 	// own after it starts, so it may be empty for a while.
-	APIURL string `json:"api_url,omitempty"`
+	APIURL string `json:"api_url"`
 }
 
 // Validate checks the member's ID and URLs.
