@@ -264,9 +264,12 @@ func (n *Node) run() {
 		if err := n.storage.Close(); err != nil {
 			n.log.Warn("closing storage", "err", err)
 		}
-		if err := n.Err(); err != nil {
+		switch err := n.Err(); {
+		case errors.Is(err, ErrRemoved):
+			n.log.Info("node stopped: removed from the cluster")
+		case err != nil:
 			n.log.Error("node stopped", "err", err)
-		} else {
+		default:
 			n.log.Info("node stopped")
 		}
 		close(n.done)
