@@ -107,13 +107,15 @@ type replica struct {
 type procCluster struct {
 	t        *testing.T
 	bin      string
+	base     string
+	ic       []string
 	replicas []*replica
 }
 
 func newProcCluster(t *testing.T, size int, extra ...string) *procCluster {
 	t.Helper()
-	c := &procCluster{t: t, bin: buildPenny(t)}
-	base := t.TempDir()
+	c := &procCluster{t: t, bin: buildPenny(t), base: t.TempDir()}
+	base := c.base
 	var ic []string
 	for i := 1; i <= size; i++ {
 		r := &replica{id: uint64(i), dir: filepath.Join(base, fmt.Sprint(i)), api: freePort(t),
@@ -124,6 +126,7 @@ func newProcCluster(t *testing.T, size int, extra ...string) *procCluster {
 			"--peer-listen", peer, "--tick", "20ms", "--election-ticks", "10"}, extra...)
 		c.replicas = append(c.replicas, r)
 	}
+	c.ic = ic
 	for _, r := range c.replicas {
 		r.args = append(r.args, "--initial-cluster", strings.Join(ic, ","))
 		c.start(r)
@@ -450,5 +453,60 @@ func TestAggregatorRefusesCorruptWAL(t *testing.T) {
 	logs, _ := os.ReadFile(r.logPath)
 	if !bytes.Contains(logs, []byte("refusing to start")) {
 		t.Fatalf("no clear log line about the corrupt WAL:\n%s", logs)
+	}
+}
+
+// TestAggregatorMembership adds a fourth process at runtime through a
+// follower's API, starts it with --join, checks it serves reads, then
+// removes it: the removed process exits cleanly.
+func TestAggregatorMembership(t *testing.T) {
+	c := newProcCluster(t, 3)
+	c.waitHealthy(c.replicas...)
+	lead := c.leader()
+	var follower *replica
+	for _, r := range c.replicas {
+		if r != lead {
+			follower = r
+			break
+		}
+	}
+	idx, err := client(follower).Put(context.Background(), []byte("before"), []byte("join"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := freePort(t)
+	r4 := &replica{id: 4, dir: filepath.Join(c.base, "4"), api: freePort(t), logPath: filepath.Join(c.base, "4.log")}
+	if _, err := client(follower).AddMember(context.Background(), kvraft.Member{ID: 4, PeerURL: "http://" + peer}); err != nil {
+		t.Fatalf("add member: %v", err)
+	}
+	r4.args = []string{"aggregator", "--id", "4", "--data-dir", r4.dir, "--listen", r4.api, "--peer-listen", peer,
+		"--tick", "20ms", "--join", "--initial-cluster", strings.Join(append(c.ic, "4=http://"+peer), ",")}
+	c.replicas = append(c.replicas, r4)
+	c.start(r4)
+	c.waitHealthy(r4)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := client(r4).Get(ctx, []byte("before"), kvraft.ReadOptions{Consistency: kvraft.Session, MinIndex: idx})
+	if err != nil || string(res.Value) != "join" {
+		t.Fatalf("read on the joined member: %+v, %v", res, err)
+	}
+	st, err := client(lead).Cluster(ctx)
+	if err != nil || len(st.Members) != 4 {
+		t.Fatalf("cluster after join: %+v, %v", st, err)
+	}
+	if _, err := client(lead).RemoveMember(ctx, 4); err != nil {
+		t.Fatalf("remove member: %v", err)
+	}
+	select {
+	case err := <-r4.exited:
+		if err != nil {
+			t.Fatalf("removed member exited with %v", err)
+		}
+		r4.exited <- err
+	case <-time.After(15 * time.Second):
+		t.Fatal("removed member kept running")
+	}
+	if _, err := client(lead).Put(ctx, []byte("after"), []byte("remove")); err != nil {
+		t.Fatalf("write after removal: %v", err)
 	}
 }
