@@ -566,7 +566,9 @@ func (n *Node) maybeSnapshot() {
 			n.fail(fmt.Errorf("save snapshot: %w", err))
 			return
 		}
-		n.snapIndex.Store(index)
+		// A snapshot installed from the leader meanwhile may be newer.
+		for old := n.snapIndex.Load(); old < index && !n.snapIndex.CompareAndSwap(old, index); old = n.snapIndex.Load() {
+		}
 		n.metrics.snapshots.Inc()
 		n.log.Debug("snapshot saved", "index", index, "bytes", len(data), "keys", kv.Len())
 	})
