@@ -1,0 +1,292 @@
+package command
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Limits on what a single proposal may carry. They bound memory on decode and
+// keep one Raft entry well below the transport's message size limits.
+const (
+	// MaxKeySize is the largest key, in bytes.
+	MaxKeySize = 4 << 10
+	// MaxValueSize is the largest value, in bytes.
+	MaxValueSize = 1 << 20
+	// MaxBatchOps is the largest number of operations in one batch.
+	MaxBatchOps = 10000
+	// MaxCommandSize is the largest encoded command, in bytes.
+	MaxCommandSize = 16 << 20
+	// MaxURLSize is the largest member URL, in bytes.
+	MaxURLSize = 1 << 10
+)
+
+// version is the first byte of every encoded command.
+const version byte = 1
+
+var (
+	// ErrInvalid reports a command that violates the limits or is malformed.
+	ErrInvalid = errors.New("command: invalid")
+	// ErrTooLarge reports a command or field over one of the size limits.
+	ErrTooLarge = errors.New("command: too large")
+)
+
+// OpType is the kind of one operation in a batch.
+type OpType uint8
+
+// Operation types.
+const (
+	OpPut    OpType = 1
+	OpDelete OpType = 2
+)
+
+func (t OpType) String() string {
+	switch t {
+	case OpPut:
+		return "put"
+	case OpDelete:
+		return "delete"
+	}
+	return fmt.Sprintf("OpType(%d)", uint8(t))
+}
+
+// Op is one write in a batch. Value is ignored for OpDelete.
+type Op struct {
+	Type  OpType
+	Key   []byte
+	Value []byte
+}
+
+// Kind is the type of a command.
+type Kind uint8
+
+// Command kinds.
+const (
+	// KindBatch applies Ops atomically.
+	KindBatch Kind = 1
+	// KindMemberAttr sets the API URL that member MemberID advertises.
+	KindMemberAttr Kind = 2
+)
+
+// Command is one replicated proposal.
+type Command struct {
+	// ID identifies the proposal so the proposer can match it when it is
+	// applied. It is not interpreted by the state machine.
+	ID   uint64
+	Kind Kind
+	// Ops is set for KindBatch.
+	Ops []Op
+	// MemberID and APIURL are set for KindMemberAttr.
+	MemberID uint64
+	APIURL   string
+}
+
+// ValidateOps checks ops against the limits without encoding them.
+func ValidateOps(ops []Op) error {
+	if len(ops) == 0 {
+		return fmt.Errorf("%w: empty batch", ErrInvalid)
+	}
+	if len(ops) > MaxBatchOps {
+		return fmt.Errorf("%w: %d operations, limit %d", ErrTooLarge, len(ops), MaxBatchOps)
+	}
+	size := 0
+	for i, op := range ops {
+		if err := validateOp(op); err != nil {
+			return fmt.Errorf("op %d: %w", i, err)
+		}
+		size += len(op.Key) + len(op.Value) + 2*binary.MaxVarintLen64 + 1
+	}
+	if size > MaxCommandSize-64 {
+		return fmt.Errorf("%w: batch of %d bytes, limit %d", ErrTooLarge, size, MaxCommandSize)
+	}
+	return nil
+}
+
+func validateOp(op Op) error {
+	switch op.Type {
+	case OpPut:
+		if len(op.Value) > MaxValueSize {
+			return fmt.Errorf("%w: value of %d bytes, limit %d", ErrTooLarge, len(op.Value), MaxValueSize)
+		}
+	case OpDelete:
+	default:
+		return fmt.Errorf("%w: unknown op type %d", ErrInvalid, op.Type)
+	}
+	if len(op.Key) == 0 {
+		return fmt.Errorf("%w: empty key", ErrInvalid)
+	}
+	if len(op.Key) > MaxKeySize {
+		return fmt.Errorf("%w: key of %d bytes, limit %d", ErrTooLarge, len(op.Key), MaxKeySize)
+	}
+	return nil
+}
+
+// Validate checks c against the limits.
+func (c *Command) Validate() error {
+	switch c.Kind {
+	case KindBatch:
+		return ValidateOps(c.Ops)
+	case KindMemberAttr:
+		if c.MemberID == 0 {
+			return fmt.Errorf("%w: member id 0", ErrInvalid)
+		}
+		if len(c.APIURL) > MaxURLSize {
+			return fmt.Errorf("%w: url of %d bytes", ErrTooLarge, len(c.APIURL))
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown kind %d", ErrInvalid, c.Kind)
+}
+
+// Encode validates c and returns its encoding.
+//
+// Layout: version byte, kind byte, uvarint ID, then for KindBatch a uvarint
+// op count followed by (type byte, uvarint key length, key, uvarint value
+// length, value) per op; for KindMemberAttr a uvarint member ID and a
+// length-prefixed URL.
+func Encode(c *Command) ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	n := 2 + binary.MaxVarintLen64*2
+	for _, op := range c.Ops {
+		n += 1 + 2*binary.MaxVarintLen64 + len(op.Key) + len(op.Value)
+	}
+	n += len(c.APIURL)
+	b := make([]byte, 0, n)
+	b = append(b, version, byte(c.Kind))
+	b = binary.AppendUvarint(b, c.ID)
+	switch c.Kind {
+	case KindBatch:
+		b = binary.AppendUvarint(b, uint64(len(c.Ops)))
+		for _, op := range c.Ops {
+			b = append(b, byte(op.Type))
+			b = appendBytes(b, op.Key)
+			if op.Type == OpPut {
+				b = appendBytes(b, op.Value)
+			} else {
+				b = binary.AppendUvarint(b, 0)
+			}
+		}
+	case KindMemberAttr:
+		b = binary.AppendUvarint(b, c.MemberID)
+		b = appendBytes(b, []byte(c.APIURL))
+	}
+	return b, nil
+}
+
+func appendBytes(b, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// Decode parses an encoded command. Keys and values of the result alias b.
+func Decode(b []byte) (*Command, error) {
+	if len(b) > MaxCommandSize {
+		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))
+	}
+	d := decoder{b: b}
+	if v := d.byte(); v != version {
+		if d.err != nil {
+			return nil, d.err
+		}
+		return nil, fmt.Errorf("%w: unknown version %d", ErrInvalid, v)
+	}
+	c := &Command{Kind: Kind(d.byte())}
+	c.ID = d.uvarint()
+	switch c.Kind {
+	case KindBatch:
+		n := d.uvarint()
+		// Each op takes at least 3 bytes, which bounds n by the input.
+		if d.err == nil && (n == 0 || n > MaxBatchOps || n > uint64(len(d.b))/3) {
+			return nil, fmt.Errorf("%w: op count %d", ErrInvalid, n)
+		}
+		if d.err == nil {
+			c.Ops = make([]Op, n)
+		}
+		for i := range c.Ops {
+			op := &c.Ops[i]
+			op.Type = OpType(d.byte())
+			op.Key = d.bytes(MaxKeySize)
+			op.Value = d.bytes(MaxValueSize)
+			if d.err != nil {
+				break
+			}
+			if op.Type == OpDelete {
+				op.Value = nil
+			}
+			if err := validateOp(*op); err != nil {
+				return nil, fmt.Errorf("op %d: %w", i, err)
+			}
+		}
+	case KindMemberAttr:
+		c.MemberID = d.uvarint()
+		c.APIURL = string(d.bytes(MaxURLSize))
+	default:
+		if d.err == nil {
+			return nil, fmt.Errorf("%w: unknown kind %d", ErrInvalid, c.Kind)
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrInvalid, len(d.b))
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated %s", ErrInvalid, what)
+	}
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.b) < 1 {
+		d.fail("header")
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes(limit int) []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(limit) {
+		d.err = fmt.Errorf("%w: field of %d bytes, limit %d", ErrTooLarge, n, limit)
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("field")
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}

@@ -1,0 +1,140 @@
+package kvraft
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// maxMemberID is the largest member ID: proposal IDs embed 16 bits of it.
+const maxMemberID = 1<<16 - 1
+
+// Config configures a Node. Zero durations and counts take the defaults
+// documented on each field.
+type Config struct {
+	// ID is this replica's member ID (> 0), unique for the cluster's life.
+	ID uint64
+	// DataDir holds the WAL and snapshots.
+	DataDir string
+	// InitialCluster lists the members a new cluster starts with; it must
+	// include ID. On restart (DataDir holds a log) it is only used to seed
+	// the transport; the membership comes from the log.
+	InitialCluster []Member
+	// Join starts a member that was added to a running cluster with
+	// AddMember: it starts with an empty log and learns the membership from
+	// the leader. InitialCluster must then list the current members.
+	Join bool
+	// APIURL is the client URL this replica publishes in the membership.
+	APIURL string
+	// NewTransport builds the peer transport.
+	NewTransport TransportFactory
+
+	// TickInterval is the Raft tick (100ms).
+	TickInterval time.Duration
+	// ElectionTicks and HeartbeatTicks are in ticks (10 and 1).
+	ElectionTicks  int
+	HeartbeatTicks int
+	// SnapshotCount is how many applied entries trigger a snapshot (10000).
+	SnapshotCount uint64
+	// SnapshotCatchUpEntries is how many entries are kept in memory behind a
+	// snapshot for slow followers (5000).
+	SnapshotCatchUpEntries uint64
+	// MaxSizePerMsg bounds one append message (1 MiB); MaxInflightMsgs the
+	// append messages in flight per follower (256).
+	MaxSizePerMsg   uint64
+	MaxInflightMsgs int
+	// BoundedRefresh is how often the node renews its bounded-staleness proof
+	// while bounded reads arrive (TickInterval).
+	BoundedRefresh time.Duration
+	// ReadIndexTimeout bounds the ReadIndex rounds of one read (5s).
+	ReadIndexTimeout time.Duration
+	// RequestTimeout applies to calls whose context has no deadline (5s).
+	RequestTimeout time.Duration
+
+	// Logger receives the node's logs (discarded if nil).
+	Logger *slog.Logger
+	// Registerer, if set, receives the node's metrics.
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) setDefaults() {
+	if c.TickInterval == 0 {
+		c.TickInterval = 100 * time.Millisecond
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = 10
+	}
+	if c.HeartbeatTicks == 0 {
+		c.HeartbeatTicks = 1
+	}
+	if c.SnapshotCount == 0 {
+		c.SnapshotCount = 10000
+	}
+	if c.SnapshotCatchUpEntries == 0 {
+		c.SnapshotCatchUpEntries = 5000
+	}
+	if c.MaxSizePerMsg == 0 {
+		c.MaxSizePerMsg = 1 << 20
+	}
+	if c.MaxInflightMsgs == 0 {
+		c.MaxInflightMsgs = 256
+	}
+	if c.BoundedRefresh == 0 {
+		c.BoundedRefresh = c.TickInterval
+	}
+	if c.ReadIndexTimeout == 0 {
+		c.ReadIndexTimeout = 5 * time.Second
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate checks the configuration after defaults are applied.
+func (c *Config) Validate() error {
+	c.setDefaults()
+	var errs []error
+	if c.ID == 0 || c.ID > maxMemberID {
+		errs = append(errs, fmt.Errorf("id must be in [1, %d]", maxMemberID))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir is required"))
+	}
+	if c.NewTransport == nil {
+		errs = append(errs, errors.New("a transport is required"))
+	}
+	self := false
+	for _, m := range c.InitialCluster {
+		if err := m.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		self = self || m.ID == c.ID
+	}
+	if !self {
+		errs = append(errs, fmt.Errorf("initial cluster must include this member (%d)", c.ID))
+	}
+	if c.APIURL != "" {
+		if err := validateURL(c.APIURL); err != nil {
+			errs = append(errs, fmt.Errorf("api url: %w", err))
+		}
+	}
+	if c.TickInterval < time.Millisecond {
+		errs = append(errs, errors.New("tick interval must be >= 1ms"))
+	}
+	if c.HeartbeatTicks <= 0 || c.ElectionTicks <= c.HeartbeatTicks {
+		errs = append(errs, errors.New("election ticks must exceed heartbeat ticks, both > 0"))
+	}
+	if c.SnapshotCatchUpEntries > c.SnapshotCount*10 {
+		errs = append(errs, errors.New("snapshot catch-up entries must not exceed 10x the snapshot count"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("kvraft config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,27 @@
+package kvraft
+
+import "errors"
+
+var (
+	// ErrStopped is returned by calls on a node that is stopped or stopping.
+	ErrStopped = errors.New("kvraft: node stopped")
+	// ErrTimeout is returned when a proposal or read did not complete before
+	// its context ended. A write that timed out may still commit.
+	ErrTimeout = errors.New("kvraft: timed out")
+	// ErrNoLeader is returned when no leader is known and the call cannot wait.
+	ErrNoLeader = errors.New("kvraft: no leader")
+	// ErrInvalid is returned for a request that breaks a limit or is malformed.
+	ErrInvalid = errors.New("kvraft: invalid request")
+	// ErrTooLarge is returned for a key, value or batch over the size limits.
+	ErrTooLarge = errors.New("kvraft: request too large")
+	// ErrRemoved is returned once this node has been removed from the cluster.
+	ErrRemoved = errors.New("kvraft: member removed from cluster")
+	// ErrMemberExists, ErrMemberNotFound and ErrIDRemoved reject invalid
+	// membership changes.
+	ErrMemberExists   = errors.New("kvraft: member already exists")
+	ErrMemberNotFound = errors.New("kvraft: member not found")
+	ErrIDRemoved      = errors.New("kvraft: member id was removed and cannot be reused")
+	// ErrMembershipChange is returned when another membership change is
+	// still in progress on this node.
+	ErrMembershipChange = errors.New("kvraft: another membership change is in progress")
+)

@@ -1,0 +1,238 @@
+package kvhttp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pennyhq/penny/kvraft"
+	"github.com/pennyhq/penny/kvraft/command"
+)
+
+// ErrNotFound is returned by Client.Get when the key is absent.
+var ErrNotFound = errors.New("kvhttp: key not found")
+
+// Error is a non-2xx answer from a replica.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("kvhttp: %d: %s", e.Status, e.Message) }
+
+// Client talks to one replica's HTTP API.
+type Client struct {
+	// Endpoint is the replica's base URL, e.g. http://127.0.0.1:2380.
+	Endpoint string
+	// HTTP is the client used (http.DefaultClient if nil).
+	HTTP *http.Client
+}
+
+// NewClient returns a client for endpoint.
+func NewClient(endpoint string) *Client {
+	return &Client{Endpoint: strings.TrimSuffix(endpoint, "/")}
+}
+
+func (c *Client) http() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
+	u := c.Endpoint + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, r)
+	if err != nil {
+		return nil, fmt.Errorf("kvhttp: build request: %w", err)
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("kvhttp: %s %s: %w", method, path, err)
+	}
+	return resp, nil
+}
+
+// decode reads a JSON answer into v, or turns an error answer into *Error.
+func decode(resp *http.Response, v any) error {
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBatchBody))
+	if err != nil {
+		return fmt.Errorf("kvhttp: read response: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var eb errorBody
+		if json.Unmarshal(b, &eb) != nil || eb.Error == "" {
+			eb.Error = strings.TrimSpace(string(b))
+		}
+		return &Error{Status: resp.StatusCode, Message: eb.Error}
+	}
+	if v == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("kvhttp: decode response: %w", err)
+	}
+	return nil
+}
+
+func keyPath(key []byte) string { return "/v1/kv/" + url.PathEscape(string(key)) }
+
+func (c *Client) write(ctx context.Context, method, path string, body []byte) (uint64, error) {
+	resp, err := c.do(ctx, method, path, nil, body)
+	if err != nil {
+		return 0, err
+	}
+	var ib indexBody
+	if err := decode(resp, &ib); err != nil {
+		return 0, err
+	}
+	return ib.Index, nil
+}
+
+// Put sets key to value and returns the commit index.
+func (c *Client) Put(ctx context.Context, key, value []byte) (uint64, error) {
+	if value == nil {
+		value = []byte{}
+	}
+	return c.write(ctx, http.MethodPut, keyPath(key), value)
+}
+
+// Delete removes key and returns the commit index.
+func (c *Client) Delete(ctx context.Context, key []byte) (uint64, error) {
+	return c.write(ctx, http.MethodDelete, keyPath(key), nil)
+}
+
+// Batch applies ops atomically and returns the commit index.
+func (c *Client) Batch(ctx context.Context, ops []kvraft.Op) (uint64, error) {
+	req := BatchRequest{Ops: make([]BatchOp, len(ops))}
+	for i, op := range ops {
+		switch op.Type {
+		case command.OpPut:
+			v := op.Value
+			if v == nil {
+				v = []byte{}
+			}
+			req.Ops[i] = BatchOp{Op: "put", Key: string(op.Key), Value: v}
+		case command.OpDelete:
+			req.Ops[i] = BatchOp{Op: "delete", Key: string(op.Key)}
+		default:
+			return 0, fmt.Errorf("%w: op %d has type %v", kvraft.ErrInvalid, i, op.Type)
+		}
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return 0, fmt.Errorf("kvhttp: encode batch: %w", err)
+	}
+	return c.write(ctx, http.MethodPost, "/v1/kv/batch", b)
+}
+
+func readQuery(opts kvraft.ReadOptions) url.Values {
+	q := url.Values{}
+	if opts.Consistency != kvraft.Linearizable {
+		q.Set("consistency", opts.Consistency.String())
+	}
+	if opts.MaxStaleness > 0 {
+		q.Set("max_staleness", opts.MaxStaleness.String())
+	}
+	if opts.MinIndex > 0 {
+		q.Set("index", strconv.FormatUint(opts.MinIndex, 10))
+	}
+	return q
+}
+
+// Get reads key; it returns ErrNotFound (with the result's Index set) when
+// the key is absent.
+func (c *Client) Get(ctx context.Context, key []byte, opts kvraft.ReadOptions) (kvraft.GetResult, error) {
+	resp, err := c.do(ctx, http.MethodGet, keyPath(key), readQuery(opts), nil)
+	if err != nil {
+		return kvraft.GetResult{}, err
+	}
+	idx, _ := strconv.ParseUint(resp.Header.Get(IndexHeader), 10, 64)
+	if resp.StatusCode == http.StatusOK {
+		defer resp.Body.Close()
+		v, err := io.ReadAll(io.LimitReader(resp.Body, command.MaxValueSize+1))
+		if err != nil {
+			return kvraft.GetResult{}, fmt.Errorf("kvhttp: read value: %w", err)
+		}
+		return kvraft.GetResult{Value: v, Found: true, Index: idx}, nil
+	}
+	if resp.StatusCode == http.StatusNotFound && idx > 0 {
+		resp.Body.Close()
+		return kvraft.GetResult{Index: idx}, ErrNotFound
+	}
+	return kvraft.GetResult{}, decode(resp, nil)
+}
+
+// Range reads the pairs under prefix (up to limit; 0 means the server's
+// default).
+func (c *Client) Range(ctx context.Context, prefix []byte, limit int, opts kvraft.ReadOptions) (RangeResponse, error) {
+	q := readQuery(opts)
+	q.Set("prefix", string(prefix))
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out RangeResponse
+	resp, err := c.do(ctx, http.MethodGet, "/v1/kv", q, nil)
+	if err != nil {
+		return out, err
+	}
+	return out, decode(resp, &out)
+}
+
+// Cluster returns the replica's view of the cluster.
+func (c *Client) Cluster(ctx context.Context) (kvraft.Status, error) {
+	var st kvraft.Status
+	resp, err := c.do(ctx, http.MethodGet, "/v1/cluster", nil, nil)
+	if err != nil {
+		return st, err
+	}
+	return st, decode(resp, &st)
+}
+
+// AddMember adds a member and returns the index of the change.
+func (c *Client) AddMember(ctx context.Context, m kvraft.Member) (uint64, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return 0, fmt.Errorf("kvhttp: encode member: %w", err)
+	}
+	return c.write(ctx, http.MethodPost, "/v1/cluster/members", b)
+}
+
+// RemoveMember removes a member and returns the index of the change.
+func (c *Client) RemoveMember(ctx context.Context, id uint64) (uint64, error) {
+	return c.write(ctx, http.MethodDelete, "/v1/cluster/members/"+strconv.FormatUint(id, 10), nil)
+}
+
+// WaitHealthy polls /v1/health until the replica knows a leader.
+func (c *Client) WaitHealthy(ctx context.Context) error {
+	for {
+		resp, err := c.do(ctx, http.MethodGet, "/v1/health", nil, nil)
+		if err == nil {
+			err = decode(resp, nil)
+			if err == nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kvhttp: %s not healthy: %w (last error: %w)", c.Endpoint, ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,212 @@
+package kvhttp_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pennyhq/penny/kvraft"
+	"github.com/pennyhq/penny/kvraft/command"
+	"github.com/pennyhq/penny/kvraft/kvhttp"
+)
+
+// startServer runs a single-member store behind the HTTP API.
+func startServer(t testing.TB) (*kvraft.Node, *httptest.Server) {
+	t.Helper()
+	n, err := kvraft.Start(context.Background(), kvraft.Config{
+		ID: 1, DataDir: t.TempDir(), TickInterval: 10 * time.Millisecond,
+		InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://127.0.0.1:1"}},
+		NewTransport:   kvraft.SingleMember,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	h, err := kvhttp.NewHandler(n, kvhttp.Config{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := kvhttp.NewClient(srv.URL).WaitHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return n, srv
+}
+
+func TestClientRoundTrip(t *testing.T) {
+	_, srv := startServer(t)
+	c := kvhttp.NewClient(srv.URL)
+	ctx := context.Background()
+	i1, err := c.Put(ctx, []byte("a/b c"), []byte("v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Get(ctx, []byte("a/b c"), kvraft.ReadOptions{Consistency: kvraft.Session, MinIndex: i1})
+	if err != nil || string(r.Value) != "v1" || r.Index < i1 {
+		t.Fatalf("get = %+v, %v", r, err)
+	}
+	i2, err := c.Batch(ctx, []kvraft.Op{
+		{Type: kvraft.OpPut, Key: []byte("a/x"), Value: []byte{0, 1, 2}},
+		{Type: kvraft.OpPut, Key: []byte("a/y"), Value: nil},
+		{Type: kvraft.OpDelete, Key: []byte("a/b c")},
+	})
+	if err != nil || i2 <= i1 {
+		t.Fatalf("batch index %d, %v", i2, err)
+	}
+	if _, err := c.Get(ctx, []byte("a/b c"), kvraft.ReadOptions{}); !errors.Is(err, kvhttp.ErrNotFound) {
+		t.Fatalf("get deleted key: %v", err)
+	}
+	rr, err := c.Range(ctx, []byte("a/"), 10, kvraft.ReadOptions{Consistency: kvraft.Bounded, MaxStaleness: time.Second})
+	if err != nil || len(rr.Items) != 2 || rr.Items[0].Key != "a/x" || !bytes.Equal(rr.Items[0].Value, []byte{0, 1, 2}) || rr.Index < i2 {
+		t.Fatalf("range = %+v, %v", rr, err)
+	}
+	i3, err := c.Delete(ctx, []byte("a/x"))
+	if err != nil || i3 <= i2 {
+		t.Fatalf("delete index %d, %v", i3, err)
+	}
+	st, err := c.Cluster(ctx)
+	if err != nil || st.ID != 1 || st.Leader != 1 || len(st.Members) != 1 || st.AppliedIndex < i3 {
+		t.Fatalf("cluster = %+v, %v", st, err)
+	}
+}
+
+func TestHTTPErrors(t *testing.T) {
+	_, srv := startServer(t)
+	big := strings.Repeat("x", command.MaxValueSize+1)
+	manyOps := `{"ops":[` + strings.TrimSuffix(strings.Repeat(`{"op":"delete","key":"k"},`, command.MaxBatchOps+1), ",") + `]}`
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		msg                      string
+	}{
+		{"get missing", "GET", "/v1/kv/nope", "", 404, "key not found"},
+		{"bad consistency", "GET", "/v1/kv/k?consistency=strong", "", 400, "unknown consistency"},
+		{"bounded without staleness", "GET", "/v1/kv/k?consistency=bounded", "", 400, "max staleness"},
+		{"bad staleness", "GET", "/v1/kv/k?consistency=bounded&max_staleness=soon", "", 400, "max_staleness"},
+		{"session without index", "GET", "/v1/kv/k?consistency=session", "", 400, "needs an index"},
+		{"bad index", "GET", "/v1/kv/k?consistency=session&index=-1", "", 400, "index"},
+		{"value too large", "PUT", "/v1/kv/k", big, 413, "limit"},
+		{"key too large", "PUT", "/v1/kv/" + strings.Repeat("k", command.MaxKeySize+1), "v", 413, "key"},
+		{"batch not json", "POST", "/v1/kv/batch", "{", 400, "batch body"},
+		{"batch unknown field", "POST", "/v1/kv/batch", `{"ops":[],"x":1}`, 400, "unknown field"},
+		{"batch empty", "POST", "/v1/kv/batch", `{"ops":[]}`, 400, "no ops"},
+		{"batch bad op", "POST", "/v1/kv/batch", `{"ops":[{"op":"incr","key":"k"}]}`, 400, "unknown op"},
+		{"batch bad base64", "POST", "/v1/kv/batch", `{"ops":[{"op":"put","key":"k","value":"!!"}]}`, 400, "batch body"},
+		{"batch empty key", "POST", "/v1/kv/batch", `{"ops":[{"op":"put","key":"","value":""}]}`, 400, "empty key"},
+		{"batch too many ops", "POST", "/v1/kv/batch", manyOps, 413, "limit"},
+		{"batch trailing", "POST", "/v1/kv/batch", `{"ops":[{"op":"delete","key":"k"}]} {}`, 400, "trailing"},
+		{"range bad limit", "GET", "/v1/kv?prefix=a&limit=0", "", 400, "limit"},
+		{"range prefix and start", "GET", "/v1/kv?prefix=a&start=b", "", 400, "not both"},
+		{"add member bad json", "POST", "/v1/cluster/members", `{"id":"x"}`, 400, "member body"},
+		{"add member bad url", "POST", "/v1/cluster/members", `{"id":2,"peer_url":"nope"}`, 400, "url"},
+		{"add existing member", "POST", "/v1/cluster/members", `{"id":1,"peer_url":"http://a:1"}`, 409, "exists"},
+		{"remove unknown member", "DELETE", "/v1/cluster/members/9", "", 404, "not found"},
+		{"remove bad id", "DELETE", "/v1/cluster/members/x", "", 400, "positive integer"},
+		{"unknown route", "GET", "/v2/kv/k", "", 404, "no route"},
+		{"wrong method", "PATCH", "/v1/kv/k", "", 404, "no route"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			var eb struct{ Error string }
+			if resp.StatusCode != tt.status || json.Unmarshal(b, &eb) != nil || !strings.Contains(eb.Error, tt.msg) {
+				t.Fatalf("%s %s = %d %s, want %d with %q", tt.method, tt.path, resp.StatusCode, b, tt.status, tt.msg)
+			}
+		})
+	}
+	// Nothing above changed the store.
+	st, err := kvhttp.NewClient(srv.URL).Range(context.Background(), nil, 0, kvraft.ReadOptions{})
+	if err != nil || len(st.Items) != 0 {
+		t.Fatalf("rejected requests changed the store: %+v, %v", st, err)
+	}
+}
+
+func FuzzDecodeBatch(f *testing.F) {
+	f.Add([]byte(`{"ops":[{"op":"put","key":"a","value":"AAE="},{"op":"delete","key":"b"}]}`))
+	f.Add([]byte(`{"ops":[]}`))
+	f.Add([]byte(`{"ops":[{"op":"put","key":"","value":null}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ops, err := kvhttp.DecodeBatch(bytes.NewReader(b))
+		if err != nil {
+			if !errors.Is(err, kvraft.ErrInvalid) && !errors.Is(err, kvraft.ErrTooLarge) {
+				t.Fatalf("error %v is neither ErrInvalid nor ErrTooLarge", err)
+			}
+			return
+		}
+		if err := command.ValidateOps(ops); err != nil {
+			t.Fatalf("decoded ops do not validate: %v", err)
+		}
+	})
+}
+
+func FuzzParseQuery(f *testing.F) {
+	f.Add("consistency=bounded&max_staleness=500ms")
+	f.Add("consistency=session&index=7")
+	f.Add("prefix=a&limit=10")
+	f.Add("start=a&end=b")
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		if o, err := kvhttp.ParseReadOptions(q); err == nil {
+			if err := o.Validate(); err != nil {
+				t.Fatalf("accepted options do not validate: %v", err)
+			}
+		} else if !errors.Is(err, kvraft.ErrInvalid) {
+			t.Fatalf("unexpected error type: %v", err)
+		}
+		if r, err := kvhttp.ParseRange(q); err == nil {
+			if r.Limit <= 0 || r.Limit > kvhttp.MaxRangeLimit {
+				t.Fatalf("accepted limit %d", r.Limit)
+			}
+		} else if !errors.Is(err, kvraft.ErrInvalid) {
+			t.Fatalf("unexpected error type: %v", err)
+		}
+	})
+}
+
+func BenchmarkGetEventual(b *testing.B) {
+	n, srv := startServer(b)
+	if _, err := n.Put(context.Background(), []byte("k"), make([]byte, 256)); err != nil {
+		b.Fatal(err)
+	}
+	c := kvhttp.NewClient(srv.URL)
+	opts := kvraft.ReadOptions{Consistency: kvraft.Eventual}
+	for b.Loop() {
+		if _, err := c.Get(context.Background(), []byte("k"), opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPut(b *testing.B) {
+	_, srv := startServer(b)
+	c := kvhttp.NewClient(srv.URL)
+	v := make([]byte, 256)
+	for b.Loop() {
+		if _, err := c.Put(context.Background(), []byte("k"), v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

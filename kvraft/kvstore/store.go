@@ -1,0 +1,218 @@
+package kvstore
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/google/btree"
+
+	"github.com/pennyhq/penny/kvraft/command"
+)
+
+// ErrCorrupt reports a snapshot encoding that cannot be decoded.
+var ErrCorrupt = errors.New("kvstore: corrupt snapshot")
+
+// KV is one key and its value.
+type KV struct {
+	Key   []byte
+	Value []byte
+}
+
+func less(a, b KV) bool { return bytes.Compare(a.Key, b.Key) < 0 }
+
+// Store is an ordered key-value map. The zero value is not usable; call New.
+type Store struct {
+	mu    sync.RWMutex
+	tree  *btree.BTreeG[KV]
+	bytes int64 // sum of key and value sizes
+}
+
+const degree = 32
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{tree: btree.NewG(degree, less)}
+}
+
+// Apply applies ops atomically: a concurrent reader sees all of them or none.
+// Keys and values are copied, so ops may alias a buffer the caller reuses.
+func (s *Store) Apply(ops []command.Op) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, op := range ops {
+		switch op.Type {
+		case command.OpPut:
+			kv := KV{Key: bytes.Clone(op.Key), Value: bytes.Clone(op.Value)}
+			if kv.Value == nil {
+				kv.Value = []byte{}
+			}
+			if old, ok := s.tree.ReplaceOrInsert(kv); ok {
+				s.bytes -= int64(len(old.Key) + len(old.Value))
+			}
+			s.bytes += int64(len(kv.Key) + len(kv.Value))
+		case command.OpDelete:
+			if old, ok := s.tree.Delete(KV{Key: op.Key}); ok {
+				s.bytes -= int64(len(old.Key) + len(old.Value))
+			}
+		}
+	}
+}
+
+// Get returns the value of key. The returned slice must not be modified.
+func (s *Store) Get(key []byte) ([]byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	kv, ok := s.tree.Get(KV{Key: key})
+	return kv.Value, ok
+}
+
+// Range returns up to limit pairs with start <= key < end in key order. A nil
+// end means no upper bound; limit <= 0 means no limit. more reports whether
+// pairs past the limit exist. The returned slices must not be modified.
+func (s *Store) Range(start, end []byte, limit int) (items []KV, more bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	visit := func(kv KV) bool {
+		if limit > 0 && len(items) == limit {
+			more = true
+			return false
+		}
+		items = append(items, kv)
+		return true
+	}
+	if end == nil {
+		s.tree.AscendGreaterOrEqual(KV{Key: start}, visit)
+	} else {
+		s.tree.AscendRange(KV{Key: start}, KV{Key: end}, visit)
+	}
+	return items, more
+}
+
+// PrefixEnd returns the smallest key greater than every key with the given
+// prefix, or nil if there is none (the prefix is empty or all 0xff).
+func PrefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Len returns the number of keys.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.tree.Len()
+}
+
+// Bytes returns the total size of keys and values.
+func (s *Store) Bytes() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.bytes
+}
+
+// Clone returns a copy of s in O(1); later writes to either do not affect
+// the other.
+func (s *Store) Clone() *Store {
+	s.mu.Lock() // Clone mutates the tree's copy-on-write context.
+	defer s.mu.Unlock()
+	return &Store{tree: s.tree.Clone(), bytes: s.bytes}
+}
+
+// WriteTo writes the snapshot encoding of s: a uvarint pair count, then a
+// length-prefixed key and value per pair, in key order. Call it on a Clone
+// to avoid blocking writers.
+func (s *Store) WriteTo(w io.Writer) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var n int64
+	var buf [binary.MaxVarintLen64]byte
+	put := func(b []byte) error {
+		k := binary.PutUvarint(buf[:], uint64(len(b)))
+		if _, err := bw.Write(buf[:k]); err != nil {
+			return err
+		}
+		_, err := bw.Write(b)
+		n += int64(k + len(b))
+		return err
+	}
+	k := binary.PutUvarint(buf[:], uint64(s.tree.Len()))
+	if _, err := bw.Write(buf[:k]); err != nil {
+		return n, fmt.Errorf("write snapshot: %w", err)
+	}
+	n += int64(k)
+	var err error
+	s.tree.Ascend(func(kv KV) bool {
+		if err = put(kv.Key); err != nil {
+			return false
+		}
+		err = put(kv.Value)
+		return err == nil
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return n, fmt.Errorf("write snapshot: %w", err)
+	}
+	return n, nil
+}
+
+// Decode rebuilds a store from the encoding WriteTo produced. It rejects
+// unsorted or duplicate keys and fields over the command limits.
+func Decode(b []byte) (*Store, error) {
+	count, k := binary.Uvarint(b)
+	if k <= 0 {
+		return nil, fmt.Errorf("%w: bad pair count", ErrCorrupt)
+	}
+	b = b[k:]
+	// Each pair takes at least 3 bytes (non-empty key and two lengths).
+	if count > uint64(len(b))/3 {
+		return nil, fmt.Errorf("%w: %d pairs in %d bytes", ErrCorrupt, count, len(b))
+	}
+	field := func(limit int) ([]byte, error) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(limit) || n > uint64(len(b)-k) {
+			return nil, fmt.Errorf("%w: bad field", ErrCorrupt)
+		}
+		v := b[k : k+int(n) : k+int(n)]
+		b = b[k+int(n):]
+		return v, nil
+	}
+	s := New()
+	var prev []byte
+	for i := uint64(0); i < count; i++ {
+		key, err := field(command.MaxKeySize)
+		if err != nil {
+			return nil, err
+		}
+		val, err := field(command.MaxValueSize)
+		if err != nil {
+			return nil, err
+		}
+		if len(key) == 0 || (i > 0 && bytes.Compare(prev, key) >= 0) {
+			return nil, fmt.Errorf("%w: keys not strictly ordered at pair %d", ErrCorrupt, i)
+		}
+		prev = key
+		kv := KV{Key: bytes.Clone(key), Value: bytes.Clone(val)}
+		if kv.Value == nil {
+			kv.Value = []byte{}
+		}
+		s.tree.ReplaceOrInsert(kv)
+		s.bytes += int64(len(kv.Key) + len(kv.Value))
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(b))
+	}
+	return s, nil
+}

@@ -1,0 +1,193 @@
+package kvstore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/pennyhq/penny/kvraft/command"
+)
+
+func put(k, v string) command.Op {
+	return command.Op{Type: command.OpPut, Key: []byte(k), Value: []byte(v)}
+}
+
+func del(k string) command.Op { return command.Op{Type: command.OpDelete, Key: []byte(k)} }
+
+func keys(items []KV) []string {
+	var out []string
+	for _, kv := range items {
+		out = append(out, string(kv.Key))
+	}
+	return out
+}
+
+func TestApplyGetRange(t *testing.T) {
+	s := New()
+	s.Apply([]command.Op{put("a", "1"), put("b/1", "2"), put("b/2", "3"), put("c", "4"), del("c"), put("a", "5")})
+	if v, ok := s.Get([]byte("a")); !ok || string(v) != "5" {
+		t.Fatalf("Get(a) = %q, %v", v, ok)
+	}
+	if _, ok := s.Get([]byte("c")); ok {
+		t.Fatal("deleted key c still present")
+	}
+	tests := []struct {
+		name       string
+		start, end []byte
+		limit      int
+		want       []string
+		more       bool
+	}{
+		{"all", nil, nil, 0, []string{"a", "b/1", "b/2"}, false},
+		{"prefix", []byte("b/"), PrefixEnd([]byte("b/")), 0, []string{"b/1", "b/2"}, false},
+		{"limit", nil, nil, 2, []string{"a", "b/1"}, true},
+		{"exact limit", nil, nil, 3, []string{"a", "b/1", "b/2"}, false},
+		{"half open", []byte("a"), []byte("b/2"), 0, []string{"a", "b/1"}, false},
+		{"empty", []byte("x"), nil, 0, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			items, more := s.Range(tt.start, tt.end, tt.limit)
+			if got := keys(items); fmt.Sprint(got) != fmt.Sprint(tt.want) || more != tt.more {
+				t.Fatalf("Range = %v more=%v, want %v more=%v", got, more, tt.want, tt.more)
+			}
+		})
+	}
+	if got, want := s.Bytes(), int64(len("a5b/12b/23")); got != want {
+		t.Fatalf("Bytes() = %d, want %d", got, want)
+	}
+}
+
+func TestPrefixEnd(t *testing.T) {
+	tests := []struct{ in, want []byte }{
+		{[]byte("a"), []byte("b")},
+		{[]byte{'a', 0xff}, []byte("b")},
+		{[]byte{0xff, 0xff}, nil},
+		{nil, nil},
+	}
+	for _, tt := range tests {
+		if got := PrefixEnd(tt.in); !bytes.Equal(got, tt.want) {
+			t.Errorf("PrefixEnd(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestCloneIsolation(t *testing.T) {
+	s := New()
+	s.Apply([]command.Op{put("a", "1")})
+	c := s.Clone()
+	s.Apply([]command.Op{put("a", "2"), put("b", "3")})
+	if v, _ := c.Get([]byte("a")); string(v) != "1" {
+		t.Fatalf("clone saw a later write: a=%q", v)
+	}
+	if c.Len() != 1 {
+		t.Fatalf("clone has %d keys, want 1", c.Len())
+	}
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	s := New()
+	for i := range 1000 {
+		s.Apply([]command.Op{put(fmt.Sprintf("k%04d", i), fmt.Sprint(i))})
+	}
+	s.Apply([]command.Op{put("empty", "")})
+	var buf bytes.Buffer
+	if _, err := s.Clone().WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.Range(nil, nil, 0)
+	b, _ := got.Range(nil, nil, 0)
+	if len(a) != len(b) || got.Bytes() != s.Bytes() {
+		t.Fatalf("decoded %d pairs / %d bytes, want %d / %d", len(b), got.Bytes(), len(a), s.Bytes())
+	}
+	for i := range a {
+		if !bytes.Equal(a[i].Key, b[i].Key) || !bytes.Equal(a[i].Value, b[i].Value) {
+			t.Fatalf("pair %d differs", i)
+		}
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"empty", nil},
+		{"count too large", []byte{0xff, 0xff, 0x03}},
+		{"unsorted", []byte{2, 1, 'b', 0, 1, 'a', 0}},
+		{"duplicate", []byte{2, 1, 'a', 0, 1, 'a', 0}},
+		{"empty key", []byte{1, 0, 1, 'x'}},
+		{"truncated", []byte{1, 1, 'a', 5, 'x'}},
+		{"trailing", []byte{1, 1, 'a', 0, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Decode(tt.b); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Decode() error = %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	s := New()
+	s.Apply([]command.Op{put("a", "1"), put("b", "")})
+	var buf bytes.Buffer
+	if _, err := s.WriteTo(&buf); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add([]byte{0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Decode(b)
+		if err != nil {
+			return
+		}
+		var out bytes.Buffer
+		if _, err := s.WriteTo(&out); err != nil {
+			t.Fatal(err)
+		}
+		s2, err := Decode(out.Bytes())
+		if err != nil {
+			t.Fatalf("re-encoded snapshot does not decode: %v", err)
+		}
+		a, _ := s.Range(nil, nil, 0)
+		c, _ := s2.Range(nil, nil, 0)
+		if len(a) != len(c) {
+			t.Fatalf("round trip changed the pair count: %d != %d", len(a), len(c))
+		}
+		for i := range a {
+			if !bytes.Equal(a[i].Key, c[i].Key) || !bytes.Equal(a[i].Value, c[i].Value) {
+				t.Fatalf("round trip changed pair %d", i)
+			}
+		}
+	})
+}
+
+func BenchmarkApplyPut(b *testing.B) {
+	s := New()
+	val := make([]byte, 256)
+	i := 0
+	for b.Loop() {
+		s.Apply([]command.Op{{Type: command.OpPut, Key: fmt.Appendf(nil, "key/%08d", i%100000), Value: val}})
+		i++
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	s := New()
+	for i := range 100000 {
+		s.Apply([]command.Op{put(fmt.Sprintf("key/%08d", i), "v")})
+	}
+	key := []byte("key/00050000")
+	for b.Loop() {
+		if _, ok := s.Get(key); !ok {
+			b.Fatal("missing")
+		}
+	}
+}

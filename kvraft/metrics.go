@@ -1,0 +1,52 @@
+package kvraft
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	proposalSeconds prometheus.Histogram
+	fsyncSeconds    prometheus.Histogram
+	applyLag        prometheus.Gauge
+	snapshots       prometheus.Counter
+	appliedIndex    prometheus.Gauge
+	isLeader        prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	buckets := prometheus.ExponentialBuckets(0.0001, 2, 18)
+	m := &metrics{
+		proposalSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "penny", Subsystem: "kvraft", Name: "proposal_duration_seconds",
+			Help: "Time from proposing a write to applying it on the proposing replica.", Buckets: buckets}),
+		fsyncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "penny", Subsystem: "kvraft", Name: "persist_duration_seconds",
+			Help: "Time to persist one Raft Ready (WAL write and fsync).", Buckets: buckets}),
+		applyLag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "penny", Subsystem: "kvraft", Name: "apply_lag_entries",
+			Help: "Committed but not yet applied entries on this replica."}),
+		snapshots: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "penny", Subsystem: "kvraft", Name: "snapshots_total",
+			Help: "Snapshots taken or installed by this replica."}),
+		appliedIndex: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "penny", Subsystem: "kvraft", Name: "applied_index",
+			Help: "Last log index applied to the state machine."}),
+		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "penny", Subsystem: "kvraft", Name: "is_leader",
+			Help: "1 if this replica is the Raft leader."}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.proposalSeconds, m.fsyncSeconds, m.applyLag, m.snapshots, m.appliedIndex, m.isLeader} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,302 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/fileutil"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
+	"go.etcd.io/etcd/server/v3/storage/wal"
+	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+
+	"github.com/pennyhq/penny/kvraft/internal/zapslog"
+)
+
+var (
+	// ErrCorrupt reports a data directory that cannot be recovered safely.
+	ErrCorrupt = errors.New("storage: corrupt data directory")
+	// ErrClosed reports use of a closed Storage.
+	ErrClosed = errors.New("storage: closed")
+)
+
+// Config configures a Storage.
+type Config struct {
+	// Dir is the data directory; it holds wal/ and snap/.
+	Dir string
+	// MaxSnapshotFiles and MaxWALFiles bound how many old files are kept
+	// (0 means 5).
+	MaxSnapshotFiles uint
+	MaxWALFiles      uint
+	// PurgeInterval is how often old files are removed (0 means 30s).
+	PurgeInterval time.Duration
+	Logger        *slog.Logger
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.Dir == "" {
+		return errors.New("storage: empty data directory")
+	}
+	return nil
+}
+
+// Storage is a replica's durable Raft log. Save and the snapshot methods may
+// be called from different goroutines.
+type Storage struct {
+	cfg  Config
+	log  *slog.Logger
+	zlog *zap.Logger
+
+	mem         *raft.MemoryStorage
+	snapshotter *snap.Snapshotter
+
+	mu     sync.Mutex // guards w and snapshot operations
+	w      *wal.WAL
+	closed bool
+
+	stopPurge chan struct{}
+	purgeWG   sync.WaitGroup
+}
+
+// Recovered is what Open found on disk.
+type Recovered struct {
+	// Fresh is true when the directory held no WAL.
+	Fresh     bool
+	Snapshot  *raftpb.Snapshot // empty if none
+	HardState *raftpb.HardState
+	// LastIndex is the index of the last entry in the log.
+	LastIndex uint64
+}
+
+func (s *Storage) walDir() string  { return filepath.Join(s.cfg.Dir, "wal") }
+func (s *Storage) snapDir() string { return filepath.Join(s.cfg.Dir, "snap") }
+
+// Open opens or creates the data directory and loads it into memory.
+func Open(cfg Config) (*Storage, *Recovered, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if cfg.MaxSnapshotFiles == 0 {
+		cfg.MaxSnapshotFiles = 5
+	}
+	if cfg.MaxWALFiles == 0 {
+		cfg.MaxWALFiles = 5
+	}
+	if cfg.PurgeInterval == 0 {
+		cfg.PurgeInterval = 30 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Storage{cfg: cfg, log: log, zlog: zapslog.New(log), mem: raft.NewMemoryStorage(), stopPurge: make(chan struct{})}
+	if err := os.MkdirAll(s.snapDir(), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create snapshot dir: %w", err)
+	}
+	s.snapshotter = snap.New(s.zlog, s.snapDir())
+
+	rec := &Recovered{Snapshot: &raftpb.Snapshot{}, HardState: &raftpb.HardState{}}
+	if !wal.Exist(s.walDir()) {
+		w, err := wal.Create(s.zlog, s.walDir(), nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("create wal: %w", err)
+		}
+		s.w = w
+		rec.Fresh = true
+		s.startPurge()
+		return s, rec, nil
+	}
+	if err := s.recover(rec); err != nil {
+		if s.w != nil {
+			s.w.Close()
+		}
+		if errors.Is(err, ErrCorrupt) {
+			s.log.Error("refusing to start: the data directory is damaged beyond a torn tail; replace this replica "+
+				"(remove it from the cluster, wipe its data dir, add it again)", "dir", cfg.Dir, "err", err)
+		}
+		return nil, nil, err
+	}
+	s.startPurge()
+	return s, rec, nil
+}
+
+func (s *Storage) recover(rec *Recovered) error {
+	walSnaps, err := wal.ValidSnapshotEntries(s.zlog, s.walDir())
+	if err != nil {
+		return fmt.Errorf("%w: read wal snapshot markers: %w", ErrCorrupt, err)
+	}
+	sn, err := s.snapshotter.LoadNewestAvailable(walSnaps)
+	switch {
+	case errors.Is(err, snap.ErrNoSnapshot):
+		sn = &raftpb.Snapshot{}
+	case err != nil:
+		return fmt.Errorf("%w: load snapshot: %w", ErrCorrupt, err)
+	}
+	walsnap := &walpb.Snapshot{Index: new(uint64), Term: new(uint64)}
+	if !raft.IsEmptySnap(sn) {
+		md := sn.GetMetadata()
+		walsnap = &walpb.Snapshot{Index: new(md.GetIndex()), Term: new(md.GetTerm()), ConfState: md.GetConfState()}
+	}
+
+	var (
+		hs   *raftpb.HardState
+		ents []*raftpb.Entry
+	)
+	for attempt := 0; ; attempt++ {
+		w, err := wal.Open(s.zlog, s.walDir(), walsnap)
+		if err != nil {
+			return fmt.Errorf("%w: open wal: %w", ErrCorrupt, err)
+		}
+		_, hs, ents, err = w.ReadAll()
+		if err == nil {
+			s.w = w
+			break
+		}
+		w.Close()
+		if attempt > 0 || !errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: read wal: %w", ErrCorrupt, err)
+		}
+		s.log.Warn("torn write at the end of the write-ahead log; truncating the unsynced tail", "dir", s.walDir(), "err", err)
+		if !wal.Repair(s.zlog, s.walDir()) {
+			return fmt.Errorf("%w: wal repair failed: %w", ErrCorrupt, err)
+		}
+	}
+
+	if !raft.IsEmptySnap(sn) {
+		if err := s.mem.ApplySnapshot(sn); err != nil {
+			return fmt.Errorf("%w: apply snapshot: %w", ErrCorrupt, err)
+		}
+	}
+	if err := s.mem.SetHardState(hs); err != nil {
+		return fmt.Errorf("set hard state: %w", err)
+	}
+	if err := s.mem.Append(ents); err != nil {
+		return fmt.Errorf("%w: append entries: %w", ErrCorrupt, err)
+	}
+	last, _ := s.mem.LastIndex()
+	if hs.GetCommit() > last {
+		return fmt.Errorf("%w: commit index %d beyond last entry %d", ErrCorrupt, hs.GetCommit(), last)
+	}
+	rec.Snapshot, rec.HardState, rec.LastIndex = sn, hs, last
+	s.log.Info("recovered raft log", "snapshot_index", sn.GetMetadata().GetIndex(), "commit", hs.GetCommit(),
+		"term", hs.GetTerm(), "last_index", last, "entries", len(ents))
+	return nil
+}
+
+func (s *Storage) startPurge() {
+	purge := func(dir, suffix string, max uint) {
+		errc := fileutil.PurgeFile(s.zlog, dir, suffix, max, s.cfg.PurgeInterval, s.stopPurge)
+		s.purgeWG.Go(func() {
+			select {
+			case err := <-errc:
+				s.log.Error("purging old files failed", "dir", dir, "err", err)
+			case <-s.stopPurge:
+			}
+		})
+	}
+	purge(s.snapDir(), "snap", s.cfg.MaxSnapshotFiles)
+	purge(s.walDir(), "wal", s.cfg.MaxWALFiles)
+}
+
+// Raft returns the in-memory view of the log that the Raft node reads.
+func (s *Storage) Raft() *raft.MemoryStorage { return s.mem }
+
+// Save persists one Ready's snapshot, hard state and entries, in that order,
+// then makes them visible to Raft. Entries and hard state share one fsync.
+func (s *Storage) Save(hs *raftpb.HardState, ents []*raftpb.Entry, sn *raftpb.Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if !raft.IsEmptySnap(sn) {
+		if err := s.saveSnapLocked(sn); err != nil {
+			return err
+		}
+	}
+	if err := s.w.Save(hs, ents); err != nil {
+		return fmt.Errorf("save wal: %w", err)
+	}
+	if !raft.IsEmptySnap(sn) {
+		if err := s.mem.ApplySnapshot(sn); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
+			return fmt.Errorf("apply snapshot: %w", err)
+		}
+		if err := s.w.ReleaseLockTo(sn.GetMetadata().GetIndex()); err != nil {
+			return fmt.Errorf("release wal locks: %w", err)
+		}
+	}
+	if len(ents) > 0 {
+		if err := s.mem.Append(ents); err != nil {
+			return fmt.Errorf("append entries: %w", err)
+		}
+	}
+	return nil
+}
+
+// saveSnapLocked writes the snapshot file, then its WAL marker (which syncs).
+func (s *Storage) saveSnapLocked(sn *raftpb.Snapshot) error {
+	md := sn.GetMetadata()
+	if err := s.snapshotter.SaveSnap(sn); err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	ws := &walpb.Snapshot{Index: new(md.GetIndex()), Term: new(md.GetTerm()), ConfState: md.GetConfState()}
+	if err := s.w.SaveSnapshot(ws); err != nil {
+		return fmt.Errorf("save wal snapshot marker: %w", err)
+	}
+	return nil
+}
+
+// CreateSnapshot records a snapshot of the state machine at index (which
+// must be applied), persists it and compacts the in-memory log, keeping
+// keep entries before index so slow followers can catch up without a
+// snapshot. It returns raft.ErrSnapOutOfDate if a newer snapshot exists.
+func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte, keep uint64) (*raftpb.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	sn, err := s.mem.CreateSnapshot(index, cs, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.saveSnapLocked(sn); err != nil {
+		return nil, err
+	}
+	if index > keep {
+		if err := s.mem.Compact(index - keep); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			return nil, fmt.Errorf("compact: %w", err)
+		}
+	}
+	if err := s.w.ReleaseLockTo(index); err != nil {
+		return nil, fmt.Errorf("release wal locks: %w", err)
+	}
+	return sn, nil
+}
+
+// Close stops purging and closes the WAL.
+func (s *Storage) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.stopPurge)
+	err := s.w.Close()
+	s.mu.Unlock()
+	s.purgeWG.Wait()
+	if err != nil {
+		return fmt.Errorf("close wal: %w", err)
+	}
+	return nil
+}
