@@ -93,12 +93,16 @@ var tracefsPaths = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
 // EnsureTracefs returns the tracefs directory, mounting tracefs at
 // /sys/kernel/tracing when no tracefs is mounted.
 func EnsureTracefs(log *slog.Logger) (string, error) {
-	for _, p := range tracefsPaths {
-		if isFS(p, unix.TRACEFS_MAGIC) || (p != tracefsPaths[0] && hasEvents(p)) {
+	return ensureTracefs(log, tracefsPaths)
+}
+
+func ensureTracefs(log *slog.Logger, paths []string) (string, error) {
+	for i, p := range paths {
+		if isFS(p, unix.TRACEFS_MAGIC) || (i > 0 && hasEvents(p)) {
 			return p, nil
 		}
 	}
-	p := tracefsPaths[0]
+	p := paths[0]
 	if err := unix.Mount("nodev", p, "tracefs", 0, ""); err != nil {
 		return "", fmt.Errorf("%w at %s and mounting it failed (%v); mount it with 'mount -t tracefs nodev %s' or, in a container, mount the host's %s",
 			ErrTracefs, p, err, p, p)

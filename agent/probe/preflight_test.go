@@ -85,6 +85,25 @@ func TestCheckTracepoints(t *testing.T) {
 	}
 }
 
+func TestTracefsMountFailure(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting needs root")
+	}
+	// A regular file cannot be a mount point: the mount fails.
+	f := filepath.Join(t.TempDir(), "tracing")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ensureTracefs(slog.New(slog.DiscardHandler), []string{f})
+	if !errors.Is(err, ErrTracefs) {
+		t.Fatalf("err = %v, want ErrTracefs", err)
+	}
+	want := "tracefs is not mounted at " + f + " and mounting it failed (not a directory); mount it with 'mount -t tracefs nodev " + f + "'"
+	if !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("message\n got: %s\nwant: %s…", err, want)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	if err := (Config{}).Validate(); err == nil {
 		t.Error("empty config accepted")
