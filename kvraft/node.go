@@ -624,6 +624,12 @@ func (n *Node) IsIDRemoved(id uint64) bool {
 	return n.members.Removed[id]
 }
 
+// ReportRemoved implements Receiver: the node stops with ErrRemoved.
+func (n *Node) ReportRemoved() {
+	n.log.Warn("peers report this member was removed from the cluster")
+	n.fail(ErrRemoved)
+}
+
 // ReportUnreachable implements Receiver.
 func (n *Node) ReportUnreachable(id uint64) { n.raft.ReportUnreachable(id) }
 

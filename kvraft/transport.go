@@ -14,6 +14,10 @@ type Receiver interface {
 	IsIDRemoved(id uint64) bool
 	ReportUnreachable(id uint64)
 	ReportSnapshot(id uint64, status raft.SnapshotStatus)
+	// ReportRemoved tells the node that its peers refuse it because it was
+	// removed from the cluster: the removal may have committed without this
+	// member ever receiving the entry, so it learns it from them.
+	ReportRemoved()
 }
 
 // Transport carries Raft messages between replicas. Send must not block on

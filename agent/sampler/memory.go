@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"time"
 
 	"github.com/pennyhq/penny/agent/probe"
@@ -19,21 +20,42 @@ const mmGrace = 3
 func (s *Sampler) memory(snap *probe.Snapshot, row func(uint64) *Cgroup) {
 	used := make(map[uint32]bool, len(snap.MMs))
 	var exited []uint32
+	tgids := make([]uint32, 0, len(snap.Procs))
 	for tgid, p := range snap.Procs {
 		if p.Exited {
 			exited = append(exited, tgid)
 			delete(snap.Procs, tgid)
 			continue
 		}
+		tgids = append(tgids, tgid)
+	}
+	// An mm shared by two processes (vfork) counts once, for the process
+	// with the lower pid (the parent), with the /proc seed of whichever of
+	// them existed before the agent.
+	slices.Sort(tgids)
+	seedOf := make(map[uint32]procfs.RSS)
+	for _, tgid := range tgids {
+		if id := snap.Procs[tgid].MMID; id != 0 {
+			if sd, ok := s.seeds[tgid]; ok {
+				if _, have := seedOf[id]; !have {
+					seedOf[id] = sd
+				}
+			}
+		}
+	}
+	for _, tgid := range tgids {
+		p := snap.Procs[tgid]
 		r := row(p.CgroupID)
 		r.Processes++
+		seed := s.seeds[tgid]
 		if p.MMID != 0 {
 			if used[p.MMID] {
-				continue // an mm shared by two processes (vfork) counts once
+				continue
 			}
 			used[p.MMID] = true
+			seed = seedOf[p.MMID]
 		}
-		r.RSSBytes += procRSS(p, snap.MMs, s.seeds[tgid])
+		r.RSSBytes += procRSS(p, snap.MMs, seed)
 	}
 	for tgid := range s.seeds {
 		if _, ok := snap.Procs[tgid]; !ok {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,6 +173,12 @@ func New(cfg Config, r kvraft.Receiver) (*Transport, error) {
 		for {
 			select {
 			case err := <-t.errc:
+				// rafthttp's errMemberRemoved is unexported: peers answer
+				// 410 Gone to a member they removed, as etcd does.
+				if strings.Contains(err.Error(), memberRemoved) {
+					r.ReportRemoved()
+					continue
+				}
 				log.Error("peer transport reported a critical error", "err", err)
 			case <-t.stop:
 				return
@@ -181,6 +188,10 @@ func New(cfg Config, r kvraft.Receiver) (*Transport, error) {
 	log.Info("peer transport listening", "addr", ln.Addr().String(), "advertise", cfg.AdvertiseURL)
 	return t, nil
 }
+
+// memberRemoved is the text of rafthttp's error for a member its peers
+// removed from the cluster.
+const memberRemoved = "the member has been permanently removed from the cluster"
 
 // Addr returns the address the peer server listens on.
 func (t *Transport) Addr() net.Addr { return t.ln.Addr() }
