@@ -225,49 +225,41 @@ func (p *Probes) load() error {
 	if err != nil {
 		return fmt.Errorf("count CPUs: %w", err)
 	}
-	size := func(spec *ebpf.CollectionSpec) {
-		spec.Maps["events"].MaxEntries = uint32(ncpu * evSlots)
-		spec.Maps["event_heads"].MaxEntries = uint32(ncpu * evStride)
-		spec.Maps["event_tails"].MaxEntries = uint32(ncpu * evStride)
-	}
 	groupDead, err := exitHasGroupDead()
 	if err != nil {
 		return err
 	}
-	if err := loadObjects("memory", func() error {
-		spec, err := bpf.LoadMemory()
-		if err != nil {
-			return err
-		}
-		size(spec)
-		if err := spec.Variables["exit_has_group_dead"].Set(groupDead); err != nil {
-			return err
-		}
-		return spec.LoadAndAssign(&p.mem, nil)
+	// load loads one collection, sizing its event log maps for ncpu.
+	load := func(what string, spec func() (*ebpf.CollectionSpec, error), objs any,
+		opts *ebpf.CollectionOptions, set func(*ebpf.CollectionSpec) error) error {
+		return loadObjects(what, func() error {
+			s, err := spec()
+			if err != nil {
+				return err
+			}
+			s.Maps["events"].MaxEntries = uint32(ncpu * evSlots)
+			s.Maps["event_heads"].MaxEntries = uint32(ncpu * evStride)
+			s.Maps["event_tails"].MaxEntries = uint32(ncpu * evStride)
+			if set != nil {
+				if err := set(s); err != nil {
+					return err
+				}
+			}
+			return s.LoadAndAssign(objs, opts)
+		})
+	}
+	if err := load("memory", bpf.LoadMemory, &p.mem, nil, func(s *ebpf.CollectionSpec) error {
+		return s.Variables["exit_has_group_dead"].Set(groupDead)
 	}); err != nil {
 		return err
 	}
 	shared := &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
 		"events": p.mem.Events, "event_heads": p.mem.EventHeads, "event_tails": p.mem.EventTails,
 	}}
-	if err := loadObjects("pagecache", func() error {
-		spec, err := bpf.LoadPagecache()
-		if err != nil {
-			return err
-		}
-		size(spec)
-		return spec.LoadAndAssign(&p.pc, shared)
-	}); err != nil {
+	if err := load("pagecache", bpf.LoadPagecache, &p.pc, shared, nil); err != nil {
 		return err
 	}
-	if err := loadObjects("net", func() error {
-		spec, err := bpf.LoadNet()
-		if err != nil {
-			return err
-		}
-		size(spec)
-		return spec.LoadAndAssign(&p.net, shared)
-	}); err != nil {
+	if err := load("net", bpf.LoadNet, &p.net, shared, nil); err != nil {
 		return err
 	}
 	p.log, err = newEventLog(ncpu, p.mem.Events, p.mem.EventHeads, p.mem.EventTails)
