@@ -22,6 +22,13 @@ type MemoryEvent struct {
 	Gen  uint32
 }
 
+type MemoryEventCursor struct {
+	_    structs.HostLayout
+	Head uint64
+	Tail uint64
+	Pad  [6]uint64
+}
+
 type MemoryProcEntry struct {
 	_     structs.HostLayout
 	Cgid  uint64
@@ -42,8 +49,7 @@ type MemoryRssEntry struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	MemoryMapEventHeads       = "event_heads"
-	MemoryMapEventTails       = "event_tails"
+	MemoryMapEventCursors     = "event_cursors"
 	MemoryMapEvents           = "events"
 	MemoryMapMemoryDrops      = "memory_drops"
 	MemoryMapProcs            = "procs"
@@ -105,12 +111,11 @@ type MemoryProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type MemoryMapSpecs struct {
-	EventHeads  *ebpf.MapSpec `ebpf:"event_heads"`
-	EventTails  *ebpf.MapSpec `ebpf:"event_tails"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	MemoryDrops *ebpf.MapSpec `ebpf:"memory_drops"`
-	Procs       *ebpf.MapSpec `ebpf:"procs"`
-	RssByMm     *ebpf.MapSpec `ebpf:"rss_by_mm"`
+	EventCursors *ebpf.MapSpec `ebpf:"event_cursors"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	MemoryDrops  *ebpf.MapSpec `ebpf:"memory_drops"`
+	Procs        *ebpf.MapSpec `ebpf:"procs"`
+	RssByMm      *ebpf.MapSpec `ebpf:"rss_by_mm"`
 }
 
 // MemoryVariableSpecs contains global variables before they are loaded into the kernel.
@@ -140,18 +145,16 @@ func (o *MemoryObjects) Close() error {
 //
 // It can be passed to LoadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type MemoryMaps struct {
-	EventHeads  *ebpf.Map `ebpf:"event_heads"`
-	EventTails  *ebpf.Map `ebpf:"event_tails"`
-	Events      *ebpf.Map `ebpf:"events"`
-	MemoryDrops *ebpf.Map `ebpf:"memory_drops"`
-	Procs       *ebpf.Map `ebpf:"procs"`
-	RssByMm     *ebpf.Map `ebpf:"rss_by_mm"`
+	EventCursors *ebpf.Map `ebpf:"event_cursors"`
+	Events       *ebpf.Map `ebpf:"events"`
+	MemoryDrops  *ebpf.Map `ebpf:"memory_drops"`
+	Procs        *ebpf.Map `ebpf:"procs"`
+	RssByMm      *ebpf.Map `ebpf:"rss_by_mm"`
 }
 
 func (m *MemoryMaps) Close() error {
 	return _MemoryClose(
-		m.EventHeads,
-		m.EventTails,
+		m.EventCursors,
 		m.Events,
 		m.MemoryDrops,
 		m.Procs,

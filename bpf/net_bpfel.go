@@ -22,6 +22,13 @@ type NetEvent struct {
 	Gen  uint32
 }
 
+type NetEventCursor struct {
+	_    structs.HostLayout
+	Head uint64
+	Tail uint64
+	Pad  [6]uint64
+}
+
 type NetHist struct {
 	_       structs.HostLayout
 	Buckets [32]uint64
@@ -48,8 +55,7 @@ type NetTcpStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	NetMapEventHeads     = "event_heads"
-	NetMapEventTails     = "event_tails"
+	NetMapEventCursors   = "event_cursors"
 	NetMapEvents         = "events"
 	NetMapNetByCgroup    = "net_by_cgroup"
 	NetMapNetDrops       = "net_drops"
@@ -114,12 +120,11 @@ type NetProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type NetMapSpecs struct {
-	EventHeads  *ebpf.MapSpec `ebpf:"event_heads"`
-	EventTails  *ebpf.MapSpec `ebpf:"event_tails"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	NetByCgroup *ebpf.MapSpec `ebpf:"net_by_cgroup"`
-	NetDrops    *ebpf.MapSpec `ebpf:"net_drops"`
-	TcpByCgroup *ebpf.MapSpec `ebpf:"tcp_by_cgroup"`
+	EventCursors *ebpf.MapSpec `ebpf:"event_cursors"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	NetByCgroup  *ebpf.MapSpec `ebpf:"net_by_cgroup"`
+	NetDrops     *ebpf.MapSpec `ebpf:"net_drops"`
+	TcpByCgroup  *ebpf.MapSpec `ebpf:"tcp_by_cgroup"`
 }
 
 // NetVariableSpecs contains global variables before they are loaded into the kernel.
@@ -148,18 +153,16 @@ func (o *NetObjects) Close() error {
 //
 // It can be passed to LoadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type NetMaps struct {
-	EventHeads  *ebpf.Map `ebpf:"event_heads"`
-	EventTails  *ebpf.Map `ebpf:"event_tails"`
-	Events      *ebpf.Map `ebpf:"events"`
-	NetByCgroup *ebpf.Map `ebpf:"net_by_cgroup"`
-	NetDrops    *ebpf.Map `ebpf:"net_drops"`
-	TcpByCgroup *ebpf.Map `ebpf:"tcp_by_cgroup"`
+	EventCursors *ebpf.Map `ebpf:"event_cursors"`
+	Events       *ebpf.Map `ebpf:"events"`
+	NetByCgroup  *ebpf.Map `ebpf:"net_by_cgroup"`
+	NetDrops     *ebpf.Map `ebpf:"net_drops"`
+	TcpByCgroup  *ebpf.Map `ebpf:"tcp_by_cgroup"`
 }
 
 func (m *NetMaps) Close() error {
 	return _NetClose(
-		m.EventHeads,
-		m.EventTails,
+		m.EventCursors,
 		m.Events,
 		m.NetByCgroup,
 		m.NetDrops,

@@ -34,6 +34,13 @@ type PagecacheEvent struct {
 	Gen  uint32
 }
 
+type PagecacheEventCursor struct {
+	_    structs.HostLayout
+	Head uint64
+	Tail uint64
+	Pad  [6]uint64
+}
+
 type PagecacheReadaheadMark struct {
 	_   structs.HostLayout
 	Ino uint64
@@ -48,8 +55,7 @@ type PagecacheReadaheadMark struct {
 const (
 	PagecacheMapAccessByCgroup = "access_by_cgroup"
 	PagecacheMapCacheByMemcg   = "cache_by_memcg"
-	PagecacheMapEventHeads     = "event_heads"
-	PagecacheMapEventTails     = "event_tails"
+	PagecacheMapEventCursors   = "event_cursors"
 	PagecacheMapEvents         = "events"
 	PagecacheMapPagecacheDrops = "pagecache_drops"
 	PagecacheMapReadahead      = "readahead"
@@ -121,8 +127,7 @@ type PagecacheProgramSpecs struct {
 type PagecacheMapSpecs struct {
 	AccessByCgroup *ebpf.MapSpec `ebpf:"access_by_cgroup"`
 	CacheByMemcg   *ebpf.MapSpec `ebpf:"cache_by_memcg"`
-	EventHeads     *ebpf.MapSpec `ebpf:"event_heads"`
-	EventTails     *ebpf.MapSpec `ebpf:"event_tails"`
+	EventCursors   *ebpf.MapSpec `ebpf:"event_cursors"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	PagecacheDrops *ebpf.MapSpec `ebpf:"pagecache_drops"`
 	Readahead      *ebpf.MapSpec `ebpf:"readahead"`
@@ -156,8 +161,7 @@ func (o *PagecacheObjects) Close() error {
 type PagecacheMaps struct {
 	AccessByCgroup *ebpf.Map `ebpf:"access_by_cgroup"`
 	CacheByMemcg   *ebpf.Map `ebpf:"cache_by_memcg"`
-	EventHeads     *ebpf.Map `ebpf:"event_heads"`
-	EventTails     *ebpf.Map `ebpf:"event_tails"`
+	EventCursors   *ebpf.Map `ebpf:"event_cursors"`
 	Events         *ebpf.Map `ebpf:"events"`
 	PagecacheDrops *ebpf.Map `ebpf:"pagecache_drops"`
 	Readahead      *ebpf.Map `ebpf:"readahead"`
@@ -167,8 +171,7 @@ func (m *PagecacheMaps) Close() error {
 	return _PagecacheClose(
 		m.AccessByCgroup,
 		m.CacheByMemcg,
-		m.EventHeads,
-		m.EventTails,
+		m.EventCursors,
 		m.Events,
 		m.PagecacheDrops,
 		m.Readahead,

@@ -17,8 +17,8 @@ import (
 const (
 	evSlotsShift = 14
 	evSlots      = 1 << evSlotsShift
-	evStride     = 8 // u64s between two CPUs' heads (and tails)
-	evSize       = 32
+	evSize       = 32 // struct event
+	cursorSize   = 64 // struct event_cursor: head, then tail
 
 	evSRTT         = 1
 	evRx           = 2
@@ -45,8 +45,8 @@ const connectExpiry = 10 * 60 * 1e9 // ns
 // memory mapped into the agent, and keeps the cumulative totals of what it
 // read, keyed like the overflow maps so the two can be added.
 type eventLog struct {
-	ncpu                 int
-	events, heads, tails []byte
+	ncpu            int
+	events, cursors []byte
 
 	pos     []uint64 // per CPU: next position to read
 	stuckAt []uint64
@@ -70,7 +70,7 @@ type connectStamp struct {
 	ns, aux uint64
 }
 
-func newEventLog(ncpu int, events, heads, tails *ebpf.Map) (*eventLog, error) {
+func newEventLog(ncpu int, events, cursors *ebpf.Map) (*eventLog, error) {
 	l := &eventLog{
 		ncpu: ncpu, pos: make([]uint64, ncpu), stuckAt: make([]uint64, ncpu), stuck: make([]int, ncpu),
 		srtt: map[uint64]*histogram.Hist{}, connect: map[uint64]*histogram.Hist{},
@@ -82,11 +82,7 @@ func newEventLog(ncpu int, events, heads, tails *ebpf.Map) (*eventLog, error) {
 	if l.events, err = mmapMap(events, ncpu*evSlots*evSize); err != nil {
 		return nil, err
 	}
-	if l.heads, err = mmapMap(heads, ncpu*evStride*8); err != nil {
-		l.close()
-		return nil, err
-	}
-	if l.tails, err = mmapMap(tails, ncpu*evStride*8); err != nil {
+	if l.cursors, err = mmapMap(cursors, ncpu*cursorSize); err != nil {
 		l.close()
 		return nil, err
 	}
@@ -105,12 +101,12 @@ func mmapMap(m *ebpf.Map, size int) ([]byte, error) {
 
 func (l *eventLog) close() error {
 	var errs []error
-	for _, b := range [][]byte{l.events, l.heads, l.tails} {
+	for _, b := range [][]byte{l.events, l.cursors} {
 		if b != nil {
 			errs = append(errs, unix.Munmap(b))
 		}
 	}
-	l.events, l.heads, l.tails = nil, nil, nil
+	l.events, l.cursors = nil, nil
 	return errors.Join(errs...)
 }
 
@@ -129,7 +125,7 @@ func (l *eventLog) drain(cgroupOf func(tgid uint32) uint64) []uint32 {
 	l.cgroupOf = cgroupOf
 	var conns []connectEvent
 	for cpu := range l.ncpu {
-		head := atomic.LoadUint64(u64At(l.heads, cpu*evStride*8))
+		head := atomic.LoadUint64(u64At(l.cursors, cpu*cursorSize))
 		pos := l.pos[cpu]
 		for pos < head {
 			off := (cpu<<evSlotsShift | int(pos&(evSlots-1))) * evSize
@@ -158,7 +154,7 @@ func (l *eventLog) drain(cgroupOf func(tgid uint32) uint64) []uint32 {
 			pos++
 		}
 		l.pos[cpu] = pos
-		atomic.StoreUint64(u64At(l.tails, cpu*evStride*8), pos)
+		atomic.StoreUint64(u64At(l.cursors, cpu*cursorSize+8), pos)
 	}
 	l.pairConnects(conns)
 	exits := l.exits

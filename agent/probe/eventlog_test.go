@@ -19,7 +19,7 @@ type fakeLog struct {
 func newFakeLog(t *testing.T, ncpu int) *fakeLog {
 	l := &eventLog{
 		ncpu: ncpu, pos: make([]uint64, ncpu), stuckAt: make([]uint64, ncpu), stuck: make([]int, ncpu),
-		events: make([]byte, ncpu*evSlots*evSize), heads: make([]byte, ncpu*evStride*8), tails: make([]byte, ncpu*evStride*8),
+		events: make([]byte, ncpu*evSlots*evSize), cursors: make([]byte, ncpu*cursorSize),
 		srtt: map[uint64]*hist{}, connect: map[uint64]*hist{},
 		retransmits: map[uint64]uint64{}, net: map[uint64]*NetCounters{},
 		access: map[uint64]*AccessCounters{}, cache: map[uint64]*CacheCounters{},
@@ -29,11 +29,11 @@ func newFakeLog(t *testing.T, ncpu int) *fakeLog {
 }
 
 func (f *fakeLog) head(cpu int) uint64 {
-	return binary.LittleEndian.Uint64(f.l.heads[cpu*evStride*8:])
+	return binary.LittleEndian.Uint64(f.l.cursors[cpu*cursorSize:])
 }
 
 func (f *fakeLog) tail(cpu int) uint64 {
-	return binary.LittleEndian.Uint64(f.l.tails[cpu*evStride*8:])
+	return binary.LittleEndian.Uint64(f.l.cursors[cpu*cursorSize+8:])
 }
 
 // reserve takes the next slot of cpu and returns its position.
@@ -42,7 +42,7 @@ func (f *fakeLog) reserve(cpu int) uint64 {
 	if n-f.tail(cpu) >= evSlots-64 {
 		f.t.Fatalf("cpu %d: ring full", cpu)
 	}
-	binary.LittleEndian.PutUint64(f.l.heads[cpu*evStride*8:], n+1)
+	binary.LittleEndian.PutUint64(f.l.cursors[cpu*cursorSize:], n+1)
 	return n
 }
 

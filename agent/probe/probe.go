@@ -238,8 +238,7 @@ func (p *Probes) load() error {
 				return err
 			}
 			s.Maps["events"].MaxEntries = uint32(ncpu * evSlots)
-			s.Maps["event_heads"].MaxEntries = uint32(ncpu * evStride)
-			s.Maps["event_tails"].MaxEntries = uint32(ncpu * evStride)
+			s.Maps["event_cursors"].MaxEntries = uint32(ncpu)
 			if set != nil {
 				if err := set(s); err != nil {
 					return err
@@ -254,7 +253,7 @@ func (p *Probes) load() error {
 		return err
 	}
 	shared := &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
-		"events": p.mem.Events, "event_heads": p.mem.EventHeads, "event_tails": p.mem.EventTails,
+		"events": p.mem.Events, "event_cursors": p.mem.EventCursors,
 	}}
 	if err := load("pagecache", bpf.LoadPagecache, &p.pc, shared, nil); err != nil {
 		return err
@@ -262,7 +261,7 @@ func (p *Probes) load() error {
 	if err := load("net", bpf.LoadNet, &p.net, shared, nil); err != nil {
 		return err
 	}
-	p.log, err = newEventLog(ncpu, p.mem.Events, p.mem.EventHeads, p.mem.EventTails)
+	p.log, err = newEventLog(ncpu, p.mem.Events, p.mem.EventCursors)
 	return err
 }
 
