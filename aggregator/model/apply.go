@@ -1,0 +1,215 @@
+package model
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Checkpoints: one every MarkEvery, enough to cover MaxWindow.
+const (
+	MarkEvery = 15 * time.Second
+	MaxWindow = 2 * time.Minute
+	maxMarks  = int(MaxWindow / MarkEvery)
+)
+
+// Limits of one update.
+const (
+	MaxSeriesPerNode = 16384
+)
+
+// Update is one applied agent frame, as absolute values.
+type Update struct {
+	Node        string
+	Incarnation uint64
+	Seq         uint64
+	Time        time.Time
+	Interval    time.Duration
+	// Keyframe: Changed lists every live series of the node, and stored
+	// series it does not list are gone.
+	Keyframe bool
+	// Changed are the series that are new or changed in this frame.
+	Changed []SeriesState
+	// Removed are the paths of series that are gone.
+	Removed []string
+}
+
+// NodeState is what a writer knows of one node's stored state.
+type NodeState struct {
+	Node string
+	// AgentValue is the stored agent record, byte for byte (nil: none). It
+	// is the condition of the next update.
+	AgentValue []byte
+	Agent      *Agent
+	Series     map[string]*Stored
+}
+
+// Op is one write of a plan.
+type Op struct {
+	Key    []byte
+	Value  []byte // nil for a delete
+	Delete bool
+}
+
+// Plan is the transaction that applies an update: if the agent record
+// still is Expect (absent when nil), run Ops.
+type Plan struct {
+	AgentKey []byte
+	Expect   []byte
+	Ops      []Op
+	// Next is the node's state once the plan has applied.
+	Next *NodeState
+}
+
+// ErrStale means an update is older than what is stored: a frame of an
+// earlier incarnation or an already applied sequence number.
+var ErrStale = errors.New("model: update older than the stored state")
+
+// PlanUpdate computes the writes that apply u on top of st. It does not
+// change st.
+func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
+	if err := ValidNode(u.Node); err != nil {
+		return nil, err
+	}
+	if st.Node != u.Node {
+		return nil, fmt.Errorf("%w: update of %q applied to state of %q", ErrInvalid, u.Node, st.Node)
+	}
+	if len(u.Changed)+len(u.Removed) > MaxSeriesPerNode {
+		return nil, fmt.Errorf("%w: %d series in one update", ErrInvalid, len(u.Changed)+len(u.Removed))
+	}
+	sameInc := st.Agent != nil && st.Agent.Incarnation == u.Incarnation
+	if sameInc && u.Seq <= st.Agent.Seq {
+		return nil, fmt.Errorf("%w: seq %d, stored %d", ErrStale, u.Seq, st.Agent.Seq)
+	}
+
+	next := &NodeState{Node: st.Node, Series: make(map[string]*Stored, len(st.Series)+len(u.Changed))}
+	for p, s := range st.Series {
+		next.Series[p] = s
+	}
+	var ops []Op
+	seen := make(map[string]bool, len(u.Changed))
+	for i := range u.Changed {
+		c := &u.Changed[i]
+		if err := ValidPath(c.Path); err != nil {
+			return nil, err
+		}
+		if seen[c.Path] {
+			return nil, fmt.Errorf("%w: series %s twice in one update", ErrInvalid, c.Path)
+		}
+		seen[c.Path] = true
+		prev := st.Series[c.Path]
+		if !sameInc {
+			prev = nil // cumulative values restarted with the agent
+		}
+		s := nextStored(prev, c, u, now)
+		if prev != nil && u.Keyframe && unchanged(prev, s) {
+			continue // a keyframe restating what is stored
+		}
+		v, err := s.Encode()
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, Op{Key: SeriesKey(u.Node, c.Path), Value: v})
+		next.Series[c.Path] = s
+	}
+	gone := slices.Clone(u.Removed)
+	if u.Keyframe {
+		for p := range st.Series {
+			if !seen[p] {
+				gone = append(gone, p)
+			}
+		}
+	}
+	slices.Sort(gone)
+	for _, p := range slices.Compact(gone) {
+		if seen[p] {
+			return nil, fmt.Errorf("%w: series %s both changed and removed", ErrInvalid, p)
+		}
+		if _, ok := next.Series[p]; !ok {
+			continue
+		}
+		ops = append(ops, Op{Key: SeriesKey(u.Node, p), Delete: true})
+		delete(next.Series, p)
+	}
+	if len(next.Series) > MaxSeriesPerNode {
+		return nil, fmt.Errorf("%w: node %s would have %d series", ErrInvalid, u.Node, len(next.Series))
+	}
+	// Keep the plan's order stable: the transaction is replayed as is.
+	slices.SortFunc(ops, func(a, b Op) int { return bytes.Compare(a.Key, b.Key) })
+
+	next.Agent = &Agent{Incarnation: u.Incarnation, Seq: u.Seq, Time: u.Time.UnixNano(),
+		Interval: int64(u.Interval), Updated: now.UnixNano(), Series: len(next.Series)}
+	av, err := next.Agent.Encode()
+	if err != nil {
+		return nil, err
+	}
+	next.AgentValue = av
+	ops = append(ops, Op{Key: AgentKey(u.Node), Value: av})
+	return &Plan{AgentKey: AgentKey(u.Node), Expect: st.AgentValue, Ops: ops, Next: next}, nil
+}
+
+func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time) *Stored {
+	s := &Stored{
+		Path: c.Path, CgroupID: c.CgroupID, Time: u.Time.UnixNano(), Interval: int64(u.Interval),
+		Updated: now.UnixNano(), Processes: c.Processes, RSSBytes: c.RSSBytes, PageCache: c.PageCacheBytes,
+		Total: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect},
+	}
+	if prev == nil {
+		// A new series: everything it counted happened since it appeared.
+		s.Last = Delta{Counters: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect}}
+		return s
+	}
+	d, ok := c.Total.Sub(prev.Total)
+	if !ok || c.SRTT.Count < prev.SRTT.Count || c.Connect.Count < prev.Connect.Count {
+		s.Last = Delta{Counters: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect}}
+		return s // counters went backwards: start over
+	}
+	s.Last = Delta{Counters: d, SRTT: Hist{c.SRTT.Delta(&prev.SRTT.Hist)}, Connect: Hist{c.Connect.Delta(&prev.Connect.Hist)}}
+	s.Marks = nextMarks(prev, s.Time)
+	return s
+}
+
+// nextMarks keeps a checkpoint of the previous values when the newest one
+// is at least MarkEvery older, and drops checkpoints no window can use.
+func nextMarks(prev *Stored, now int64) Marks {
+	marks := slices.Clone(prev.Marks)
+	if len(marks) == 0 || prev.Time-marks[len(marks)-1].Time >= int64(MarkEvery) {
+		marks = append(marks, Mark{Time: prev.Time, Total: prev.Total, SRTT: prev.SRTT, Connect: prev.Connect})
+	}
+	// The oldest mark must stay as long as the next one is younger than
+	// MaxWindow: it is what a MaxWindow read starts from.
+	for len(marks) > 1 && now-marks[1].Time >= int64(MaxWindow) {
+		marks = marks[1:]
+	}
+	if len(marks) > maxMarks+1 {
+		marks = marks[len(marks)-maxMarks-1:]
+	}
+	return marks
+}
+
+func unchanged(a, b *Stored) bool {
+	return a.CgroupID == b.CgroupID && a.Processes == b.Processes && a.RSSBytes == b.RSSBytes &&
+		a.PageCache == b.PageCache && a.Total == b.Total && a.SRTT == b.SRTT && a.Connect == b.Connect
+}
+
+// LoadNode builds a node's state from its stored agent record and series.
+func LoadNode(node string, agentValue []byte, series map[string][]byte) (*NodeState, error) {
+	st := &NodeState{Node: node, Series: make(map[string]*Stored, len(series))}
+	if agentValue != nil {
+		a, err := DecodeAgent(agentValue)
+		if err != nil {
+			return nil, err
+		}
+		st.Agent, st.AgentValue = a, agentValue
+	}
+	for p, v := range series {
+		s, err := DecodeStored(v)
+		if err != nil {
+			return nil, fmt.Errorf("series %s of %s: %w", p, node, err)
+		}
+		st.Series[p] = s
+	}
+	return st, nil
+}

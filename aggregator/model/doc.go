@@ -1,0 +1,19 @@
+// Package model is the aggregator's metrics model on top of kvraft: how the
+// state that agents stream is laid out as keys and values, how one agent
+// update becomes a conditional transaction, and how stored series are read
+// back as containers with per-interval and windowed values.
+//
+// Keys (all under "penny/v1/"):
+//
+//	agents/<node>           the agent record: incarnation, last applied
+//	                        frame, sample time; the condition of every update
+//	series/<node>/<path>    one cgroup on one node: latest gauges, cumulative
+//	                        counters and histograms, the last interval's
+//	                        increments, and checkpoints for windowed values
+//
+// Values are msgpack with short field names; unknown fields are ignored, so
+// fields can be added. Every update of a node is one transaction whose
+// condition is the node's agent record as the writer last saw it, so two
+// replicas that both believe they serve an agent (after a failover) cannot
+// apply the same frame twice or interleave: the second one's condition fails.
+package model

@@ -1,0 +1,244 @@
+package model
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/pennyhq/penny/agent/histogram"
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func hist(samples ...uint64) histogram.Hist {
+	var h histogram.Hist
+	for _, s := range samples {
+		h.Observe(s)
+	}
+	return h
+}
+
+func series(path string, rss int64, rx uint64, srtt ...uint64) SeriesState {
+	return SeriesState{Path: path, CgroupID: uint64(len(path)), Processes: 1, RSSBytes: rss,
+		Total: Counters{RxBytes: rx, RxPackets: rx / 100}, SRTT: hist(srtt...)}
+}
+
+// apply plans u on st, checks the plan is well formed, and returns the
+// next state and the keys written and deleted.
+func apply(t *testing.T, st *NodeState, u *Update, now time.Time) (*NodeState, []string, []string) {
+	t.Helper()
+	p, err := PlanUpdate(st, u, now)
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	if string(p.AgentKey) != string(AgentKey(u.Node)) || string(p.Expect) != string(st.AgentValue) {
+		t.Fatalf("condition %q == %q", p.AgentKey, p.Expect)
+	}
+	last := p.Ops[len(p.Ops)-1]
+	if string(last.Key) != string(AgentKey(u.Node)) || last.Delete {
+		t.Fatalf("the agent record must be written last: %q", last.Key)
+	}
+	var puts, dels []string
+	for _, op := range p.Ops[:len(p.Ops)-1] {
+		_, path, err := ParseSeriesKey(op.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if op.Delete {
+			dels = append(dels, path)
+		} else {
+			puts = append(puts, path)
+			if _, err := DecodeStored(op.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return p.Next, puts, dels
+}
+
+func TestPlanUpdate(t *testing.T) {
+	st := &NodeState{Node: "node-1"}
+	// A keyframe creates everything.
+	st, puts, _ := apply(t, st, &Update{Node: "node-1", Incarnation: 7, Seq: 1, Time: t0, Interval: time.Second,
+		Keyframe: true, Changed: []SeriesState{series("/a", 100, 1000, 40, 40), series("/b", 200, 0)}}, t0)
+	if len(puts) != 2 || st.Agent.Seq != 1 || st.Agent.Series != 2 {
+		t.Fatalf("keyframe: puts %v, agent %+v", puts, st.Agent)
+	}
+	if l := st.Series["/a"].Last; l.Counters.RxBytes != 1000 || l.SRTT.Count != 2 {
+		t.Errorf("first Last of a new series = %+v", l)
+	}
+
+	// A delta: /a changes, /b is gone, /c appears.
+	st, puts, dels := apply(t, st, &Update{Node: "node-1", Incarnation: 7, Seq: 2, Time: t0.Add(time.Second),
+		Interval: time.Second, Changed: []SeriesState{series("/a", 150, 1500, 40, 40, 3000), series("/c", 1, 1)},
+		Removed: []string{"/b"}}, t0)
+	if len(puts) != 2 || len(dels) != 1 || dels[0] != "/b" {
+		t.Fatalf("delta: puts %v dels %v", puts, dels)
+	}
+	if l := st.Series["/a"].Last; l.Counters.RxBytes != 500 || l.SRTT.Count != 1 || l.SRTT.Buckets[histogram.Bucket(3000)] != 1 {
+		t.Errorf("Last of /a = %+v", l)
+	}
+	if len(st.Series["/a"].Marks) != 1 || st.Series["/a"].Marks[0].Time != t0.UnixNano() {
+		t.Errorf("marks = %+v", st.Series["/a"].Marks)
+	}
+
+	// A replayed or old frame is refused.
+	for _, seq := range []uint64{1, 2} {
+		_, err := PlanUpdate(st, &Update{Node: "node-1", Incarnation: 7, Seq: seq, Time: t0}, t0)
+		if !errors.Is(err, ErrStale) {
+			t.Errorf("seq %d: err %v, want ErrStale", seq, err)
+		}
+	}
+
+	// A keyframe restating /a unchanged writes nothing for it and removes
+	// what it does not list.
+	a := st.Series["/a"]
+	same := SeriesState{Path: "/a", CgroupID: a.CgroupID, Processes: a.Processes, RSSBytes: a.RSSBytes,
+		Total: a.Total, SRTT: a.SRTT.Hist, Connect: a.Connect.Hist}
+	st, puts, dels = apply(t, st, &Update{Node: "node-1", Incarnation: 7, Seq: 3, Time: t0.Add(2 * time.Second),
+		Interval: time.Second, Keyframe: true, Changed: []SeriesState{same}}, t0)
+	if len(puts) != 0 || len(dels) != 1 || dels[0] != "/c" || len(st.Series) != 1 {
+		t.Fatalf("restating keyframe: puts %v dels %v", puts, dels)
+	}
+
+	// A new incarnation (the agent restarted) starts counting again.
+	st, _, _ = apply(t, st, &Update{Node: "node-1", Incarnation: 8, Seq: 1, Time: t0.Add(3 * time.Second),
+		Interval: time.Second, Keyframe: true, Changed: []SeriesState{series("/a", 10, 7)}}, t0)
+	if l := st.Series["/a"]; l.Last.Counters.RxBytes != 7 || len(l.Marks) != 0 {
+		t.Errorf("after restart: Last %+v, marks %d", l.Last, len(l.Marks))
+	}
+}
+
+func TestPlanUpdateRefusesBadInput(t *testing.T) {
+	st := &NodeState{Node: "n"}
+	tests := []struct {
+		name string
+		u    Update
+	}{
+		{"bad node", Update{Node: "Bad_Node"}},
+		{"relative path", Update{Node: "n", Changed: []SeriesState{{Path: "a"}}}},
+		{"path twice", Update{Node: "n", Changed: []SeriesState{{Path: "/a"}, {Path: "/a"}}}},
+		{"changed and removed", Update{Node: "n", Changed: []SeriesState{{Path: "/a"}}, Removed: []string{"/a"}}},
+		{"other node", Update{Node: "m"}},
+	}
+	for _, tt := range tests {
+		if _, err := PlanUpdate(st, &tt.u, t0); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err %v, want ErrInvalid", tt.name, err)
+		}
+	}
+}
+
+func TestMarksCoverTheWindow(t *testing.T) {
+	st := &NodeState{Node: "n"}
+	var rx uint64
+	for i := range 300 { // five minutes of one-second frames
+		rx += 100
+		st, _, _ = apply(t, st, &Update{Node: "n", Incarnation: 1, Seq: uint64(i + 1), Time: t0.Add(time.Duration(i) * time.Second),
+			Interval: time.Second, Keyframe: i == 0, Changed: []SeriesState{series("/a", 1, rx)}}, t0)
+	}
+	s := st.Series["/a"]
+	if len(s.Marks) < 2 || len(s.Marks) > maxMarks+1 {
+		t.Fatalf("%d marks", len(s.Marks))
+	}
+	if oldest := time.Duration(s.Time - s.Marks[0].Time); oldest < MaxWindow {
+		t.Errorf("oldest mark %s old, want at least %s", oldest, MaxWindow)
+	}
+	for _, w := range []time.Duration{30 * time.Second, time.Minute, MaxWindow} {
+		c := View("n", st.Agent, s, w)
+		span := time.Duration(c.WindowSeconds * float64(time.Second))
+		if span < w || span > w+MarkEvery {
+			t.Errorf("window %s covers %s", w, span)
+		}
+		if want := uint64(span/time.Second) * 100; c.NetRxBytes != want {
+			t.Errorf("window %s: rx %d, want %d", w, c.NetRxBytes, want)
+		}
+	}
+}
+
+func TestView(t *testing.T) {
+	st := &NodeState{Node: "n"}
+	st, _, _ = apply(t, st, &Update{Node: "n", Incarnation: 1, Seq: 1, Time: t0, Interval: time.Second, Keyframe: true,
+		Changed: []SeriesState{series("/busy", 5, 100, 40), series("/idle", 6, 0)}}, t0)
+	busy := series("/busy", 7, 300, 40, 40, 40)
+	busy.Total.PageCacheAccesses, busy.Total.PageCacheMisses = 100, 10
+	st, _, _ = apply(t, st, &Update{Node: "n", Incarnation: 1, Seq: 2, Time: t0.Add(time.Second), Interval: time.Second,
+		Changed: []SeriesState{busy}}, t0)
+
+	c := View("n", st.Agent, st.Series["/busy"], 0)
+	if c.RSSBytes != 7 || c.NetRxBytes != 200 || c.TCPSRTTP50Seconds == nil || *c.PageCacheHitRatio != 0.9 ||
+		c.WindowSeconds != 1 || c.Updated != "2026-11-25T12:00:01Z" {
+		t.Errorf("busy = %+v", c)
+	}
+	if p := *c.TCPSRTTP50Seconds; p < 32e-6 || p > 64e-6 {
+		t.Errorf("p50 = %v", p)
+	}
+	// Unchanged in the last frame: current values, nothing in the interval.
+	c = View("n", st.Agent, st.Series["/idle"], 0)
+	if c.RSSBytes != 6 || c.NetRxBytes != 0 || c.TCPSRTTP50Seconds != nil || c.PageCacheHitRatio != nil ||
+		c.Updated != "2026-11-25T12:00:01Z" {
+		t.Errorf("idle = %+v", c)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	k := SeriesKey("node-1", "/kubepods/pod1/c 1")
+	node, path, err := ParseSeriesKey(k)
+	if err != nil || node != "node-1" || path != "/kubepods/pod1/c 1" {
+		t.Fatalf("ParseSeriesKey = %q %q %v", node, path, err)
+	}
+	if n, err := ParseAgentKey(AgentKey("node-1")); err != nil || n != "node-1" {
+		t.Fatalf("ParseAgentKey = %q %v", n, err)
+	}
+	for _, bad := range []string{"", "UPPER", "-lead", "trail-", "a..b", "under_score", string(make([]byte, 254))} {
+		if ValidNode(bad) == nil {
+			t.Errorf("ValidNode(%q) accepted", bad)
+		}
+	}
+	for _, ok := range []string{"node-1", "ip-10-0-0-1.eu-west-1.compute.internal", "a"} {
+		if err := ValidNode(ok); err != nil {
+			t.Errorf("ValidNode(%q) = %v", ok, err)
+		}
+	}
+}
+
+func FuzzDecodeStored(f *testing.F) {
+	s := &Stored{Path: "/a", SRTT: Hist{hist(1, 40, 3000)}, Marks: []Mark{{Time: 1}}}
+	b, _ := s.Encode()
+	f.Add(b)
+	a, _ := (&Agent{Incarnation: 1, Seq: 2}).Encode()
+	f.Add(a)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if s, err := DecodeStored(b); err == nil {
+			if _, err := s.Encode(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, _ = DecodeAgent(b)
+	})
+}
+
+func BenchmarkPlanUpdate(b *testing.B) {
+	st := &NodeState{Node: "n"}
+	changed := make([]SeriesState, 100)
+	for i := range changed {
+		changed[i] = series("/kubepods/pod"+string(rune('a'+i%26))+"/c"+string(rune('0'+i/26)), int64(i), uint64(i), 40, 80)
+	}
+	p, err := PlanUpdate(st, &Update{Node: "n", Incarnation: 1, Seq: 1, Time: t0, Keyframe: true, Changed: changed}, t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st = p.Next
+	seq := uint64(1)
+	for b.Loop() {
+		seq++
+		for i := range changed[:30] {
+			changed[i].Total.RxBytes += 100
+		}
+		p, err := PlanUpdate(st, &Update{Node: "n", Incarnation: 1, Seq: seq, Time: t0.Add(time.Duration(seq) * time.Second),
+			Changed: changed[:30]}, t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st = p.Next
+	}
+}

@@ -1,0 +1,257 @@
+package model
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/pennyhq/penny/agent/histogram"
+	"github.com/pennyhq/penny/internal/mpcheck"
+)
+
+// Counters are a series' cumulative counters (since its agent started).
+type Counters struct {
+	PageCacheAddedBytes   uint64 `msgpack:"pa,omitempty"`
+	PageCacheEvictedBytes uint64 `msgpack:"pe,omitempty"`
+	PageCacheAccesses     uint64 `msgpack:"ca,omitempty"` // pages
+	PageCacheMisses       uint64 `msgpack:"cm,omitempty"` // pages
+	Retransmits           uint64 `msgpack:"rt,omitempty"`
+	RxBytes               uint64 `msgpack:"rb,omitempty"`
+	TxBytes               uint64 `msgpack:"tb,omitempty"`
+	RxPackets             uint64 `msgpack:"rp,omitempty"`
+	TxPackets             uint64 `msgpack:"tp,omitempty"`
+}
+
+// fields lists the counters for arithmetic over all of them.
+func (c *Counters) fields() [9]*uint64 {
+	return [9]*uint64{&c.PageCacheAddedBytes, &c.PageCacheEvictedBytes, &c.PageCacheAccesses,
+		&c.PageCacheMisses, &c.Retransmits, &c.RxBytes, &c.TxBytes, &c.RxPackets, &c.TxPackets}
+}
+
+// Sub returns c - o field by field; ok is false when any field went
+// backwards (the agent restarted).
+func (c Counters) Sub(o Counters) (d Counters, ok bool) {
+	cf, of, df := c.fields(), o.fields(), d.fields()
+	for i := range cf {
+		if *cf[i] < *of[i] {
+			return Counters{}, false
+		}
+		*df[i] = *cf[i] - *of[i]
+	}
+	return d, true
+}
+
+// Hist is a cumulative log2 histogram in microseconds, stored sparse.
+type Hist struct {
+	histogram.Hist
+}
+
+// EncodeMsgpack writes count, sum and the non-zero buckets as
+// [count, sum, index, n, index, n, ...].
+func (h Hist) EncodeMsgpack(enc *msgpack.Encoder) error {
+	n := 2
+	for _, b := range h.Buckets {
+		if b != 0 {
+			n += 2
+		}
+	}
+	if err := enc.EncodeArrayLen(n); err != nil {
+		return err
+	}
+	if err := enc.EncodeUint(h.Count); err != nil {
+		return err
+	}
+	if err := enc.EncodeUint(h.Sum); err != nil {
+		return err
+	}
+	for i, b := range h.Buckets {
+		if b == 0 {
+			continue
+		}
+		if err := enc.EncodeUint(uint64(i)); err != nil {
+			return err
+		}
+		if err := enc.EncodeUint(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack reads what EncodeMsgpack wrote, refusing bucket indexes out
+// of range before it allocates anything.
+func (h *Hist) DecodeMsgpack(dec *msgpack.Decoder) error {
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	*h = Hist{}
+	if n <= 0 {
+		return nil
+	}
+	if n < 2 || n%2 != 0 || n > 2+2*histogram.Buckets {
+		return fmt.Errorf("%w: histogram of %d elements", ErrInvalid, n)
+	}
+	if h.Count, err = dec.DecodeUint64(); err != nil {
+		return err
+	}
+	if h.Sum, err = dec.DecodeUint64(); err != nil {
+		return err
+	}
+	for i := 2; i < n; i += 2 {
+		idx, err := dec.DecodeUint64()
+		if err != nil {
+			return err
+		}
+		v, err := dec.DecodeUint64()
+		if err != nil {
+			return err
+		}
+		if idx >= histogram.Buckets {
+			return fmt.Errorf("%w: histogram bucket %d", ErrInvalid, idx)
+		}
+		h.Buckets[idx] = v
+	}
+	return nil
+}
+
+// SeriesState is one cgroup's absolute state at one sample, as an agent
+// reports it.
+type SeriesState struct {
+	Path      string
+	CgroupID  uint64
+	Processes int64
+	RSSBytes  int64
+	// PageCacheBytes is file page cache charged to the cgroup.
+	PageCacheBytes int64
+	Total          Counters
+	SRTT, Connect  histogram.Hist // cumulative, microseconds
+}
+
+// Delta is what happened to a series between two samples.
+type Delta struct {
+	Counters Counters `msgpack:"c"`
+	SRTT     Hist     `msgpack:"s"`
+	Connect  Hist     `msgpack:"n"`
+}
+
+// Mark is a checkpoint of a series' cumulative values, for windows.
+type Mark struct {
+	Time    int64    `msgpack:"t"` // sample time, unix ns
+	Total   Counters `msgpack:"c"`
+	SRTT    Hist     `msgpack:"s"`
+	Connect Hist     `msgpack:"n"`
+}
+
+// Stored is the value of a series key.
+type Stored struct {
+	Path      string `msgpack:"p"`
+	CgroupID  uint64 `msgpack:"i"`
+	Time      int64  `msgpack:"t"` // sample time of the values, unix ns
+	Interval  int64  `msgpack:"d"` // the agent's sampling interval, ns
+	Updated   int64  `msgpack:"u"` // when the aggregator wrote them, unix ns
+	Processes int64  `msgpack:"np,omitempty"`
+	RSSBytes  int64  `msgpack:"rss,omitempty"`
+	PageCache int64  `msgpack:"pc,omitempty"`
+
+	Total   Counters `msgpack:"c"`
+	SRTT    Hist     `msgpack:"s"`
+	Connect Hist     `msgpack:"n"`
+	// Last is the increase since the series was last written, which covers
+	// the interval that ended at Time.
+	Last Delta `msgpack:"l"`
+	// Marks are checkpoints of the cumulative values, oldest first, at
+	// least MarkEvery apart.
+	Marks Marks `msgpack:"m,omitempty"`
+}
+
+// Marks is a series' checkpoints; decoding refuses more than a series can
+// have before allocating.
+type Marks []Mark
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *Marks) DecodeMsgpack(dec *msgpack.Decoder) error {
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	if n > maxMarks+1 {
+		return fmt.Errorf("%w: %d marks", ErrInvalid, n)
+	}
+	*m = nil
+	if n <= 0 {
+		return nil
+	}
+	*m = make(Marks, n)
+	for i := range *m {
+		if err := dec.Decode(&(*m)[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MaxValue bounds a stored value read back from the store.
+const MaxValue = 64 << 10
+
+// DecodeStored decodes a series value.
+func DecodeStored(b []byte) (*Stored, error) {
+	if len(b) > MaxValue {
+		return nil, fmt.Errorf("%w: series value of %d bytes", ErrInvalid, len(b))
+	}
+	if err := mpcheck.Check(b); err != nil {
+		return nil, fmt.Errorf("%w: series value: %v", ErrInvalid, err)
+	}
+	var s Stored
+	if err := msgpack.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%w: decode series: %v", ErrInvalid, err)
+	}
+	return &s, nil
+}
+
+// Encode encodes a series value.
+func (s *Stored) Encode() ([]byte, error) {
+	b, err := msgpack.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode series %s: %w", s.Path, err)
+	}
+	return b, nil
+}
+
+// Agent is the value of an agent record.
+type Agent struct {
+	Incarnation uint64 `msgpack:"inc"`
+	Seq         uint64 `msgpack:"seq"`
+	Time        int64  `msgpack:"t"` // sample time of the last applied frame, unix ns
+	Interval    int64  `msgpack:"d"`
+	Updated     int64  `msgpack:"u"` // when the aggregator applied it, unix ns
+	Series      int    `msgpack:"n"` // live series
+}
+
+// DecodeAgent decodes an agent record.
+func DecodeAgent(b []byte) (*Agent, error) {
+	if len(b) > MaxValue {
+		return nil, fmt.Errorf("%w: agent value of %d bytes", ErrInvalid, len(b))
+	}
+	if err := mpcheck.Check(b); err != nil {
+		return nil, fmt.Errorf("%w: agent value: %v", ErrInvalid, err)
+	}
+	var a Agent
+	if err := msgpack.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("%w: decode agent: %v", ErrInvalid, err)
+	}
+	return &a, nil
+}
+
+// Encode encodes an agent record.
+func (a *Agent) Encode() ([]byte, error) {
+	b, err := msgpack.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode agent record: %w", err)
+	}
+	return b, nil
+}
+
+// SampleTime returns the agent record's sample time.
+func (a *Agent) SampleTime() time.Time { return time.Unix(0, a.Time) }

@@ -1,0 +1,111 @@
+package model
+
+import (
+	"time"
+
+	"github.com/pennyhq/penny/agent/histogram"
+)
+
+// Container is one cgroup as `GET /v1/containers` shows it: the fields of
+// `penny local --json`, plus its node and when its values were current.
+type Container struct {
+	Node                 string   `json:"node"`
+	Path                 string   `json:"path"`
+	ID                   uint64   `json:"id"`
+	RSSBytes             int64    `json:"rss_bytes"`
+	PageCacheBytes       int64    `json:"page_cache_bytes"`
+	PageCacheHitRatio    *float64 `json:"page_cache_hit_ratio"`
+	TCPSRTTP50Seconds    *float64 `json:"tcp_srtt_p50_seconds"`
+	TCPSRTTP99Seconds    *float64 `json:"tcp_srtt_p99_seconds"`
+	TCPConnectP99Seconds *float64 `json:"tcp_connect_p99_seconds"`
+	TCPRetransmits       uint64   `json:"tcp_retransmits"`
+	NetRxBytes           uint64   `json:"net_rx_bytes"`
+	NetTxBytes           uint64   `json:"net_tx_bytes"`
+
+	Processes             int64  `json:"processes"`
+	PageCacheAddedBytes   uint64 `json:"page_cache_added_bytes"`
+	PageCacheEvictedBytes uint64 `json:"page_cache_evicted_bytes"`
+	// Updated is when the values were current: the node's last sample,
+	// which restated or left unchanged this cgroup's values.
+	Updated string `json:"updated"`
+	// WindowSeconds is the span the counters and quantiles cover: the
+	// agent's interval, or the window asked for (shorter while the series
+	// is younger than it).
+	WindowSeconds float64 `json:"window_seconds"`
+}
+
+// View turns a stored series into a container. With window 0 the counters,
+// ratio and quantiles cover the node's last interval, as in `penny local`;
+// otherwise about the last window (at most MaxWindow). agent may be nil
+// (a series whose agent record is gone); its values are then as stored.
+func View(node string, agent *Agent, s *Stored, window time.Duration) Container {
+	c := Container{
+		Node: node, Path: s.Path, ID: s.CgroupID,
+		RSSBytes: s.RSSBytes, PageCacheBytes: s.PageCache, Processes: s.Processes,
+	}
+	latest := s.Time
+	if agent != nil && agent.Time > latest {
+		latest = agent.Time
+	}
+	c.Updated = time.Unix(0, latest).UTC().Format(time.RFC3339Nano)
+
+	var d Delta
+	span := time.Duration(s.Interval)
+	switch {
+	case window > 0:
+		d, span = s.window(latest, window)
+	case s.Time == latest:
+		d = s.Last // written by the node's last frame
+	default:
+		// Unchanged in the node's last frame: nothing happened.
+		if agent != nil {
+			span = time.Duration(agent.Interval)
+		}
+	}
+	c.WindowSeconds = span.Seconds()
+	c.TCPRetransmits = d.Counters.Retransmits
+	c.NetRxBytes = d.Counters.RxBytes
+	c.NetTxBytes = d.Counters.TxBytes
+	c.PageCacheAddedBytes = d.Counters.PageCacheAddedBytes
+	c.PageCacheEvictedBytes = d.Counters.PageCacheEvictedBytes
+	if a := d.Counters.PageCacheAccesses; a > 0 {
+		r := 1 - float64(d.Counters.PageCacheMisses)/float64(a)
+		r = min(max(r, 0), 1)
+		c.PageCacheHitRatio = &r
+	}
+	c.TCPSRTTP50Seconds = seconds(&d.SRTT.Hist, 0.5)
+	c.TCPSRTTP99Seconds = seconds(&d.SRTT.Hist, 0.99)
+	c.TCPConnectP99Seconds = seconds(&d.Connect.Hist, 0.99)
+	return c
+}
+
+// window returns the increase over about the last w before now (a sample
+// time) and the span it really covers: from the newest checkpoint at least
+// w old, or the oldest one when the series is younger than w.
+func (s *Stored) window(now int64, w time.Duration) (Delta, time.Duration) {
+	w = min(w, MaxWindow)
+	if len(s.Marks) == 0 {
+		return s.Last, time.Duration(s.Interval)
+	}
+	m := &s.Marks[0]
+	for i := len(s.Marks) - 1; i >= 0; i-- {
+		if now-s.Marks[i].Time >= int64(w) {
+			m = &s.Marks[i]
+			break
+		}
+	}
+	var d Delta
+	d.Counters, _ = s.Total.Sub(m.Total)
+	d.SRTT = Hist{s.SRTT.Delta(&m.SRTT.Hist)}
+	d.Connect = Hist{s.Connect.Delta(&m.Connect.Hist)}
+	return d, time.Duration(now - m.Time)
+}
+
+func seconds(h *histogram.Hist, q float64) *float64 {
+	v, ok := h.Quantile(q)
+	if !ok {
+		return nil
+	}
+	v /= 1e6
+	return &v
+}
