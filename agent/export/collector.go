@@ -6,9 +6,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/pennyhq/penny/agent/histogram"
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
+	"github.com/pennyhq/penny/histogram"
 )
 
 // Latency histograms are exported with buckets at powers of two

@@ -14,9 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/pennyhq/penny/agent/histogram"
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
+	"github.com/pennyhq/penny/histogram"
 )
 
 func testSample() *sampler.Sample {

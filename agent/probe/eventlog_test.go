@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/pennyhq/penny/agent/histogram"
+	"github.com/pennyhq/penny/histogram"
 )
 
 type hist = histogram.Hist

@@ -9,9 +9,9 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/pennyhq/penny/agent/histogram"
 	"github.com/pennyhq/penny/agent/procfs"
 	"github.com/pennyhq/penny/bpf"
+	"github.com/pennyhq/penny/histogram"
 )
 
 // Indexes of RSS members, as the kernel numbers them (MM_*PAGES).

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pennyhq/penny/agent/histogram"
 	"github.com/pennyhq/penny/agent/sampler"
+	"github.com/pennyhq/penny/histogram"
 )
 
 func sample() *sampler.Sample {

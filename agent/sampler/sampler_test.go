@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/pennyhq/penny/agent/cgroupfs"
-	"github.com/pennyhq/penny/agent/histogram"
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/procfs"
+	"github.com/pennyhq/penny/histogram"
 )
 
 // fakeSource replays scripted snapshots and records what the sampler asks

@@ -3,7 +3,7 @@ package sampler
 import (
 	"time"
 
-	"github.com/pennyhq/penny/agent/histogram"
+	"github.com/pennyhq/penny/histogram"
 )
 
 // Sample is what every cgroup did in one interval.

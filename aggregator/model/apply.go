@@ -15,10 +15,9 @@ const (
 	maxMarks  = int(MaxWindow / MarkEvery)
 )
 
-// Limits of one update.
-const (
-	MaxSeriesPerNode = 16384
-)
+// MaxSeriesPerNode bounds the series of one node, so that every update of
+// a node (all its series and its agent record) fits in one transaction.
+const MaxSeriesPerNode = 8000
 
 // Update is one applied agent frame, as absolute values.
 type Update struct {

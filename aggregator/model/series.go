@@ -6,7 +6,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/pennyhq/penny/agent/histogram"
+	"github.com/pennyhq/penny/histogram"
 	"github.com/pennyhq/penny/internal/mpcheck"
 )
 

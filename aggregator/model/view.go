@@ -3,7 +3,7 @@ package model
 import (
 	"time"
 
-	"github.com/pennyhq/penny/agent/histogram"
+	"github.com/pennyhq/penny/histogram"
 )
 
 // Container is one cgroup as `GET /v1/containers` shows it: the fields of
