@@ -3,13 +3,14 @@
 // update becomes a conditional transaction, and how stored series are read
 // back as containers with per-interval and windowed values.
 //
-// Keys (all under "penny/v1/"):
+// Keys (all under "penny/v1/nodes/<node>/", so that one range reads a
+// node's records at one index):
 //
-//	agents/<node>           the agent record: incarnation, last applied
-//	                        frame, sample time; the condition of every update
-//	series/<node>/<path>    one cgroup on one node: latest gauges, cumulative
-//	                        counters and histograms, the last interval's
-//	                        increments, and checkpoints for windowed values
+//	agent            the agent record: incarnation, last applied frame,
+//	                 sample time; the condition of every update
+//	series/<path>    one cgroup: latest gauges, cumulative counters and
+//	                 histograms, the last interval's increments, and
+//	                 checkpoints for windowed values
 //
 // Values are msgpack with short field names; unknown fields are ignored, so
 // fields can be added. Every update of a node is one transaction whose

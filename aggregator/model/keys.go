@@ -13,9 +13,9 @@ var (
 )
 
 const (
-	prefix       = "penny/v1/"
-	agentsPrefix = prefix + "agents/"
-	seriesPrefix = prefix + "series/"
+	nodesPrefix = "penny/v1/nodes/"
+	agentSuffix = "/agent"
+	seriesPart  = "/series/"
 
 	// MaxNodeName is the longest node name (a DNS subdomain).
 	MaxNodeName = 253
@@ -24,40 +24,55 @@ const (
 )
 
 // AgentKey is the key of a node's agent record.
-func AgentKey(node string) []byte { return []byte(agentsPrefix + node) }
+func AgentKey(node string) []byte { return []byte(nodesPrefix + node + agentSuffix) }
 
 // SeriesKey is the key of one cgroup of a node.
-func SeriesKey(node, path string) []byte { return []byte(seriesPrefix + node + "/" + path) }
+func SeriesKey(node, path string) []byte { return []byte(nodesPrefix + node + seriesPart + path) }
 
 // NodeSeriesPrefix selects every series of a node.
-func NodeSeriesPrefix(node string) []byte { return []byte(seriesPrefix + node + "/") }
+func NodeSeriesPrefix(node string) []byte { return []byte(nodesPrefix + node + seriesPart) }
 
-// AllSeriesPrefix selects every series.
-func AllSeriesPrefix() []byte { return []byte(seriesPrefix) }
+// NodePrefix selects a node's agent record and series: one range reads
+// them at one index.
+func NodePrefix(node string) []byte { return []byte(nodesPrefix + node + "/") }
 
-// AllAgentsPrefix selects every agent record.
-func AllAgentsPrefix() []byte { return []byte(agentsPrefix) }
+// AllNodesPrefix selects every node's records.
+func AllNodesPrefix() []byte { return []byte(nodesPrefix) }
+
+// KeyKind says what a key under AllNodesPrefix holds.
+type KeyKind int
+
+// Key kinds.
+const (
+	KindAgent KeyKind = iota + 1
+	KindSeries
+)
+
+// ParseKey splits a key under AllNodesPrefix into its node, its kind and,
+// for a series, its cgroup path.
+func ParseKey(k []byte) (node string, kind KeyKind, path string, err error) {
+	rest, ok := strings.CutPrefix(string(k), nodesPrefix)
+	if !ok {
+		return "", 0, "", fmt.Errorf("%w: not a node key: %q", ErrInvalid, k)
+	}
+	node, rest, ok = strings.Cut(rest, "/")
+	switch {
+	case !ok || node == "":
+	case rest == "agent":
+		return node, KindAgent, "", nil
+	case strings.HasPrefix(rest, "series/"):
+		return node, KindSeries, strings.TrimPrefix(rest, "series/"), nil
+	}
+	return "", 0, "", fmt.Errorf("%w: not a node key: %q", ErrInvalid, k)
+}
 
 // ParseSeriesKey splits a series key into node and path.
 func ParseSeriesKey(k []byte) (node, path string, err error) {
-	rest, ok := strings.CutPrefix(string(k), seriesPrefix)
-	if !ok {
-		return "", "", fmt.Errorf("%w: not a series key: %q", ErrInvalid, k)
+	node, kind, path, err := ParseKey(k)
+	if err == nil && kind != KindSeries {
+		err = fmt.Errorf("%w: not a series key: %q", ErrInvalid, k)
 	}
-	node, path, ok = strings.Cut(rest, "/")
-	if !ok {
-		return "", "", fmt.Errorf("%w: series key without path: %q", ErrInvalid, k)
-	}
-	return node, path, nil
-}
-
-// ParseAgentKey returns the node of an agent record key.
-func ParseAgentKey(k []byte) (string, error) {
-	node, ok := strings.CutPrefix(string(k), agentsPrefix)
-	if !ok || node == "" {
-		return "", fmt.Errorf("%w: not an agent key: %q", ErrInvalid, k)
-	}
-	return node, nil
+	return node, path, err
 }
 
 // ValidNode checks a node name: a lowercase DNS subdomain (RFC 1123), as

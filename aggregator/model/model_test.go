@@ -186,8 +186,13 @@ func TestKeys(t *testing.T) {
 	if err != nil || node != "node-1" || path != "/kubepods/pod1/c 1" {
 		t.Fatalf("ParseSeriesKey = %q %q %v", node, path, err)
 	}
-	if n, err := ParseAgentKey(AgentKey("node-1")); err != nil || n != "node-1" {
-		t.Fatalf("ParseAgentKey = %q %v", n, err)
+	if n, kind, _, err := ParseKey(AgentKey("node-1")); err != nil || n != "node-1" || kind != KindAgent {
+		t.Fatalf("ParseKey(agent) = %q %v %v", n, kind, err)
+	}
+	for _, bad := range []string{"x", "penny/v1/nodes/", "penny/v1/nodes/n", "penny/v1/nodes/n/other", "penny/v1/nodes//agent"} {
+		if _, _, _, err := ParseKey([]byte(bad)); err == nil {
+			t.Errorf("ParseKey(%q) accepted", bad)
+		}
 	}
 	for _, bad := range []string{"", "UPPER", "-lead", "trail-", "a..b", "under_score", string(make([]byte, 254))} {
 		if ValidNode(bad) == nil {
