@@ -1,6 +1,7 @@
 package kvstore
 
 import (
+	"encoding/binary"
 	"fmt"
 	"testing"
 
@@ -152,6 +153,17 @@ func TestApplyTxns(t *testing.T) {
 			state: "[b=1@1 c=4@10]",
 		},
 		{
+			// The dedup recipe of docs/kvraft.md: If stored seq > seq-1
+			// (a duplicate) do nothing, else apply the frame.
+			name: "apply each sequence number once",
+			txns: []command.Txn{
+				dedup("s1", 1), dedup("s1", 1), dedup("s1", 2), dedup("s1", 1), dedup("s1", 0x100), dedup("s1", 0xff),
+				dedup("s2", 9),
+			},
+			want:  []bool{false, true, false, true, false, true, false},
+			state: "[a=1@1 b=1@1 frame/s1/1=x@10 frame/s1/2=x@10 frame/s1/256=x@10 frame/s2/9=x@10 s1=\x00\x00\x00\x00\x00\x00\x01\x00@10 s2=\x00\x00\x00\x00\x00\x00\x00\t@10]",
+		},
+		{
 			name: "create if missing",
 			txns: []command.Txn{
 				{If: []command.Compare{cmp("n", command.TargetExists, command.CmpNotEqual, "", 0)}, Then: []command.Op{put("n", "first")}},
@@ -178,6 +190,15 @@ func TestApplyTxns(t *testing.T) {
 				t.Fatalf("state = %v, want %s", state, tt.state)
 			}
 		})
+	}
+}
+
+// dedup is a txn that applies frame seq of agent once.
+func dedup(agent string, seq uint64) command.Txn {
+	be := func(v uint64) string { return string(binary.BigEndian.AppendUint64(nil, v)) }
+	return command.Txn{
+		If:   []command.Compare{cmp(agent, command.TargetValue, command.CmpGreater, be(seq-1), 0)},
+		Else: []command.Op{put(fmt.Sprintf("frame/%s/%d", agent, seq), "x"), put(agent, be(seq))},
 	}
 }
 
