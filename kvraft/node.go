@@ -444,6 +444,13 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 		res.succeeded = n.kv.ApplyTxns(cmd.Txns, e.GetIndex())
 		n.applied.Store(e.GetIndex())
 		n.stateMu.Unlock()
+		for _, ok := range res.succeeded {
+			if ok {
+				n.metrics.txnsThen.Inc()
+			} else {
+				n.metrics.txnsElse.Inc()
+			}
+		}
 	case command.KindMemberAttr:
 		n.memMu.Lock()
 		if m, ok := n.members.Members[cmd.MemberID]; ok {

@@ -285,6 +285,11 @@ func TestTxnStateSurvivesRestartAndSnapshot(t *testing.T) {
 		t.Fatalf("outcomes %v: both branches must be exercised", outcomes)
 	}
 	want := checkSameState(t, c, idx)
+	for branch, count := range map[string]int{"then": outcomes[1], "else": outcomes[0]} {
+		if got := labeledCounter(t, regs[lead], "penny_kvraft_txns_total", "branch", branch); got != float64(count) {
+			t.Fatalf("leader counted %v txns taking %s, want %d", got, branch, count)
+		}
+	}
 	for deadline := time.Now().Add(10 * time.Second); leader.LogFirstIndex() <= lagApplied+1; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("leader log not compacted")
@@ -317,6 +322,29 @@ func TestTxnStateSurvivesRestartAndSnapshot(t *testing.T) {
 		idx = res.Index
 	}
 	checkSameState(t, c, idx)
+}
+
+// labeledCounter returns the value of the counter name{label=value}.
+func labeledCounter(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("metric %s{%s=%q} not found", name, label, value)
+	return 0
 }
 
 func TestTxnRejectsBadRequests(t *testing.T) {
