@@ -11,11 +11,18 @@
 // endless stream of writes; followers that fall behind the compacted log
 // receive the snapshot.
 //
-// Writes (Put, Delete, Batch) are Raft proposals and return the log index at
-// which they committed. Any replica takes writes: a follower forwards the
-// proposal to the leader through Raft and answers once it has applied the
-// entry itself. Reads choose their consistency per call; see Consistency for
+// Writes (Put, Delete, Batch, Txn, Txns) are Raft proposals and return the
+// log index at which they committed. Any replica takes writes: a follower
+// forwards the proposal to the leader through Raft and answers once it has
+// applied the entry itself. Reads choose their consistency per call; see Consistency for
 // the exact guarantee of each level.
+//
+// Every key carries its mod index, the index of the entry that last wrote
+// it, and reads report it. A Txn writes conditionally, as etcd's Txn: its
+// compares (on a key's existence, value or mod index) are evaluated when the
+// entry is applied, identically on every replica, and decide whether its
+// Then or Else ops are applied, atomically. Txns puts several independent
+// transactions in one proposal and reports each one's outcome.
 //
 // Membership starts from a static list and changes at runtime one member at
 // a time (AddMember, RemoveMember).

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,23 +18,54 @@ import (
 )
 
 type kvInput struct {
-	op    string // "get", "put", "delete"
+	op    string // "get", "put", "delete", "cas"
 	key   string
 	value string
+	// mod is the mod index a cas expects: it puts value if the key's mod
+	// index equals mod (0: the key is absent).
+	mod uint64
 }
 
 type kvOutput struct {
 	value string
 	found bool
+	// mod is the key's mod index for a get and the commit index of a put
+	// or cas.
+	mod uint64
+	// ok reports that a cas's compare held.
+	ok bool
+	// unknown marks a write that failed: it may or may not have committed,
+	// and its outcome is unknown.
+	unknown bool
 }
 
+// kvState is one key's register: its value and, unless an indeterminate
+// write left it unknown, its mod index.
 type kvState struct {
-	value string
-	found bool
+	value    string
+	found    bool
+	mod      uint64
+	modKnown bool
 }
 
-// kvModel is a sequential specification of one key's register.
-var kvModel = porcupine.Model{
+var absent = kvState{modKnown: true}
+
+// written is the state after a put of value that returned out, or nothing
+// if out's commit index cannot follow the current state's.
+func written(s kvState, value string, out kvOutput) []any {
+	if out.unknown {
+		return []any{kvState{value: value, found: true}}
+	}
+	if s.modKnown && out.mod <= s.mod {
+		return nil // writes take effect in log order
+	}
+	return []any{kvState{value: value, found: true, mod: out.mod, modKnown: true}}
+}
+
+// kvModel is a sequential specification of one key's register with mod
+// indexes and compare-and-set on the mod index. It is nondeterministic only
+// where a cas that failed with an unknown outcome meets an unknown mod index.
+var kvModel = (&porcupine.NondeterministicModel{
 	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
 		byKey := map[string][]porcupine.Operation{}
 		for _, op := range history {
@@ -45,27 +78,55 @@ var kvModel = porcupine.Model{
 		}
 		return out
 	},
-	Init: func() any { return kvState{} },
-	Step: func(state, input, output any) (bool, any) {
-		s, in := state.(kvState), input.(kvInput)
+	Init: func() []any { return []any{absent} },
+	Step: func(state, input, output any) []any {
+		s, in, out := state.(kvState), input.(kvInput), output.(kvOutput)
 		switch in.op {
+		case "get":
+			switch {
+			case out.value != s.value || out.found != s.found:
+				return nil
+			case !out.found && out.mod != 0:
+				return nil
+			case s.modKnown && out.mod != s.mod:
+				return nil
+			}
+			s.mod, s.modKnown = out.mod, true
+			return []any{s}
 		case "put":
-			return true, kvState{value: in.value, found: true}
+			return written(s, in.value, out)
 		case "delete":
-			return true, kvState{}
+			return []any{absent}
+		case "cas":
+			switch {
+			case out.unknown && s.modKnown && s.mod == in.mod:
+				return written(s, in.value, out)
+			case out.unknown && s.modKnown:
+				return []any{s}
+			case out.unknown:
+				return append(written(s, in.value, out), s)
+			case s.modKnown && (s.mod == in.mod) != out.ok:
+				return nil
+			case out.ok:
+				return written(s, in.value, out)
+			}
+			return []any{s}
 		}
-		out := output.(kvOutput)
-		return out == kvOutput(s), s
+		return nil
 	},
 	DescribeOperation: func(input, output any) string {
-		in := input.(kvInput)
-		if in.op == "get" {
-			out := output.(kvOutput)
-			return fmt.Sprintf("get(%s) -> %q,%v", in.key, out.value, out.found)
+		in, out := input.(kvInput), output.(kvOutput)
+		switch {
+		case in.op == "get":
+			return fmt.Sprintf("get(%s) -> %q,%v@%d", in.key, out.value, out.found, out.mod)
+		case out.unknown:
+			return fmt.Sprintf("%s(%s, %q, %d) -> ?", in.op, in.key, in.value, in.mod)
+		case in.op == "cas":
+			return fmt.Sprintf("cas(%s, mod %d, %q) -> %v@%d", in.key, in.mod, in.value, out.ok, out.mod)
 		}
-		return fmt.Sprintf("%s(%s, %q)", in.op, in.key, in.value)
+		return fmt.Sprintf("%s(%s, %q) -> @%d", in.op, in.key, in.value, out.mod)
 	},
-}
+}).ToModel()
 
 // history records concurrent client operations for porcupine.
 type history struct {
@@ -89,6 +150,7 @@ func runClients(c *testCluster, h *history, clients int, keys []string, stop <-c
 	for cl := range clients {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(cl), uint64(time.Now().UnixNano())))
+			seen := map[string]uint64{} // the last mod index this client saw per key
 			for seq := 0; ; seq++ {
 				select {
 				case <-stop:
@@ -102,11 +164,13 @@ func runClients(c *testCluster, h *history, clients int, keys []string, stop <-c
 				}
 				n := nodes[rng.IntN(len(nodes))]
 				in := kvInput{key: keys[rng.IntN(len(keys))]}
-				switch r := rng.IntN(10); {
-				case r < 4:
+				switch r := rng.IntN(20); {
+				case r < 8:
 					in.op = "get"
-				case r < 9:
+				case r < 13:
 					in.op, in.value = "put", fmt.Sprintf("c%d-%d", cl, seq)
+				case r < 18:
+					in.op, in.value, in.mod = "cas", fmt.Sprintf("c%d-%d", cl, seq), seen[in.key]
 				default:
 					in.op = "delete"
 				}
@@ -118,11 +182,24 @@ func runClients(c *testCluster, h *history, clients int, keys []string, stop <-c
 				case "get":
 					var r kvraft.GetResult
 					r, err = n.Get(ctx, []byte(in.key), linearizable)
-					out = kvOutput{value: string(r.Value), found: r.Found}
+					out = kvOutput{value: string(r.Value), found: r.Found, mod: r.ModIndex}
+					seen[in.key] = r.ModIndex
 				case "put":
-					_, err = n.Put(ctx, []byte(in.key), []byte(in.value))
+					out.mod, err = n.Put(ctx, []byte(in.key), []byte(in.value))
+					seen[in.key] = out.mod
 				case "delete":
 					_, err = n.Delete(ctx, []byte(in.key))
+					seen[in.key] = 0
+				case "cas":
+					var r kvraft.TxnResult
+					r, err = n.Txn(ctx, kvraft.Txn{
+						If:   []kvraft.Compare{kvraft.CompareModIndex([]byte(in.key), kvraft.CmpEqual, in.mod)},
+						Then: []kvraft.Op{{Type: kvraft.OpPut, Key: []byte(in.key), Value: []byte(in.value)}},
+					})
+					out = kvOutput{mod: r.Index, ok: r.Succeeded}
+					if r.Succeeded {
+						seen[in.key] = r.Index
+					}
 				}
 				ret := h.now()
 				cancel()
@@ -131,7 +208,7 @@ func runClients(c *testCluster, h *history, clients int, keys []string, stop <-c
 					h.add(porcupine.Operation{ClientId: cl, Input: in, Call: call, Output: out, Return: ret})
 				case in.op != "get":
 					// A write that failed may still commit at any later time.
-					h.add(porcupine.Operation{ClientId: cl, Input: in, Call: call, Output: out, Return: math.MaxInt64})
+					h.add(porcupine.Operation{ClientId: cl, Input: in, Call: call, Output: kvOutput{unknown: true}, Return: math.MaxInt64})
 				case !errors.Is(err, kvraft.ErrTimeout) && !errors.Is(err, kvraft.ErrStopped):
 					c.t.Errorf("get on %d: unexpected error %v", n.ID(), err)
 				}
@@ -182,20 +259,36 @@ func TestLinearizableUnderFaults(t *testing.T) {
 			close(stop)
 			wg.Wait()
 
-			var ok, failed int
+			var ok, failed, swapped, refused int
 			for _, op := range h.ops {
-				if op.Return == math.MaxInt64 {
+				switch out := op.Output.(kvOutput); {
+				case op.Return == math.MaxInt64:
 					failed++
-				} else {
+				case op.Input.(kvInput).op == "cas" && out.ok:
+					ok++
+					swapped++
+				case op.Input.(kvInput).op == "cas":
+					ok++
+					refused++
+				default:
 					ok++
 				}
 			}
-			t.Logf("%d completed and %d indeterminate operations", ok, failed)
+			t.Logf("%d completed (cas: %d swapped, %d refused) and %d indeterminate operations", ok, swapped, refused, failed)
 			if ok < 100 {
 				t.Fatalf("only %d operations completed; the cluster made too little progress", ok)
 			}
-			res := porcupine.CheckOperationsTimeout(kvModel, h.ops, 60*time.Second)
+			if swapped < 3 || refused < 3 {
+				t.Fatalf("too few cas outcomes of each kind to check them: %d swapped, %d refused", swapped, refused)
+			}
+			res, info := porcupine.CheckOperationsVerbose(kvModel, h.ops, 60*time.Second)
 			if res == porcupine.Illegal {
+				path := filepath.Join(os.TempDir(), fmt.Sprintf("kvraft-linearizability-%d.html", time.Now().UnixNano()))
+				if err := porcupine.VisualizePath(kvModel, info, path); err != nil {
+					t.Logf("visualize history: %v", err)
+				} else {
+					t.Logf("history visualized in %s", path)
+				}
 				t.Fatal("history is not linearizable")
 			}
 			if res != porcupine.Ok {

@@ -13,6 +13,9 @@ type metrics struct {
 	snapshots       prometheus.Counter
 	appliedIndex    prometheus.Gauge
 	isLeader        prometheus.Gauge
+	// txnsThen and txnsElse count applied txns by the branch taken.
+	txnsThen prometheus.Counter
+	txnsElse prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,10 +40,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "penny", Subsystem: "kvraft", Name: "is_leader",
 			Help: "1 if this replica is the Raft leader."}),
 	}
+	txns := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "penny", Subsystem: "kvraft", Name: "txns_total",
+		Help: "Transactions applied by this replica, by the branch taken (then: the compares held)."}, []string{"branch"})
+	m.txnsThen = txns.WithLabelValues("then")
+	m.txnsElse = txns.WithLabelValues("else")
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.proposalSeconds, m.fsyncSeconds, m.applyLag, m.snapshots, m.appliedIndex, m.isLeader} {
+	for _, c := range []prometheus.Collector{m.proposalSeconds, m.fsyncSeconds, m.applyLag, m.snapshots, m.appliedIndex, m.isLeader, txns} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

@@ -78,6 +78,9 @@ type Node struct {
 type applyResult struct {
 	index uint64
 	err   error
+	// succeeded reports, for a KindTxn command, which txns took their Then
+	// branch.
+	succeeded []bool
 }
 
 // Start opens (or creates) the replica's data directory, recovers its state
@@ -111,6 +114,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if !raft.IsEmptySnap(rec.Snapshot) {
 		if err := n.restoreSnapshot(rec.Snapshot); err != nil {
 			st.Close()
+			if errors.Is(err, ErrSnapshotFormat) {
+				return nil, fmt.Errorf("restore snapshot: %w", err)
+			}
 			return nil, fmt.Errorf("%w: restore snapshot: %w", storage.ErrCorrupt, err)
 		}
 	}
@@ -430,9 +436,21 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 	switch cmd.Kind {
 	case command.KindBatch:
 		n.stateMu.Lock()
-		n.kv.Apply(cmd.Ops)
+		n.kv.Apply(cmd.Ops, e.GetIndex())
 		n.applied.Store(e.GetIndex())
 		n.stateMu.Unlock()
+	case command.KindTxn:
+		n.stateMu.Lock()
+		res.succeeded = n.kv.ApplyTxns(cmd.Txns, e.GetIndex())
+		n.applied.Store(e.GetIndex())
+		n.stateMu.Unlock()
+		for _, ok := range res.succeeded {
+			if ok {
+				n.metrics.txnsThen.Inc()
+			} else {
+				n.metrics.txnsElse.Inc()
+			}
+		}
 	case command.KindMemberAttr:
 		n.memMu.Lock()
 		if m, ok := n.members.Members[cmd.MemberID]; ok {

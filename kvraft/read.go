@@ -10,13 +10,17 @@ import (
 	"github.com/pennyhq/penny/kvraft/kvstore"
 )
 
-// KV is a key and its value. Returned slices must not be modified.
+// KV is a key, its value and its mod index (the index of the log entry
+// that last wrote it). Returned slices must not be modified.
 type KV = kvstore.KV
 
 // GetResult is the outcome of Get.
 type GetResult struct {
 	Value []byte
 	Found bool
+	// ModIndex is the index of the log entry that last wrote the key (0
+	// if it is absent).
+	ModIndex uint64
 	// Index is the applied index of the state that served the read.
 	Index uint64
 }
@@ -47,10 +51,10 @@ func (n *Node) Get(ctx context.Context, key []byte, opts ReadOptions) (GetResult
 		return GetResult{}, err
 	}
 	n.stateMu.RLock()
-	v, ok := n.kv.Get(key)
+	kv, ok := n.kv.Get(key)
 	idx := n.applied.Load()
 	n.stateMu.RUnlock()
-	return GetResult{Value: v, Found: ok, Index: idx}, nil
+	return GetResult{Value: kv.Value, Found: ok, ModIndex: kv.ModIndex, Index: idx}, nil
 }
 
 // Range reads a range of keys with the requested consistency. All pairs

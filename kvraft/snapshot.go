@@ -10,15 +10,28 @@ import (
 	"github.com/pennyhq/penny/kvraft/kvstore"
 )
 
-// ErrBadSnapshot reports snapshot data that cannot be decoded.
-var ErrBadSnapshot = errors.New("kvraft: bad snapshot data")
+var (
+	// ErrBadSnapshot reports snapshot data that cannot be decoded.
+	ErrBadSnapshot = errors.New("kvraft: bad snapshot data")
+	// ErrSnapshotFormat reports a snapshot in a format this version cannot
+	// read (it also matches ErrBadSnapshot).
+	ErrSnapshotFormat = errors.New("kvraft: unsupported snapshot format")
+)
 
-var snapshotMagic = []byte("PNYKV1\n")
+// The snapshot header is snapshotPrefix, one format digit and a newline.
+// Format 1 had no per-key mod indexes; format 2 adds them.
+const (
+	snapshotPrefix = "PNYKV"
+	snapshotFormat = '2'
+)
+
+var snapshotMagic = []byte(snapshotPrefix + string(rune(snapshotFormat)) + "\n")
 
 const maxSnapshotMeta = 1 << 20
 
 // encodeSnapshot serializes the state machine: a magic header, the
-// length-prefixed JSON membership, then the key-value pairs.
+// length-prefixed JSON membership, then the key-value pairs with their mod
+// indexes.
 func encodeSnapshot(m *membership, kv *kvstore.Store) ([]byte, error) {
 	meta, err := json.Marshal(m)
 	if err != nil {
@@ -36,10 +49,21 @@ func encodeSnapshot(m *membership, kv *kvstore.Store) ([]byte, error) {
 }
 
 func decodeSnapshot(b []byte) (*membership, *kvstore.Store, error) {
-	rest, ok := bytes.CutPrefix(b, snapshotMagic)
-	if !ok {
+	rest, ok := bytes.CutPrefix(b, []byte(snapshotPrefix))
+	if !ok || len(rest) < 2 || rest[1] != '\n' {
 		return nil, nil, fmt.Errorf("%w: missing header", ErrBadSnapshot)
 	}
+	switch f := rest[0]; f {
+	case snapshotFormat:
+	case '1':
+		// Mod indexes cannot be reconstructed deterministically: replicas
+		// snapshot at different indexes.
+		return nil, nil, fmt.Errorf("%w: %w: format 1 predates per-key mod indexes; "+
+			"replace this member (remove it, wipe its data dir, add it under a new id)", ErrBadSnapshot, ErrSnapshotFormat)
+	default:
+		return nil, nil, fmt.Errorf("%w: %w: unknown format %q (this version reads format %c)", ErrBadSnapshot, ErrSnapshotFormat, f, snapshotFormat)
+	}
+	rest = rest[2:]
 	n, k := binary.Uvarint(rest)
 	if k <= 0 || n > maxSnapshotMeta || n > uint64(len(rest)-k) {
 		return nil, nil, fmt.Errorf("%w: bad membership length", ErrBadSnapshot)

@@ -1,8 +1,10 @@
 package kvraft
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/pennyhq/penny/kvraft/command"
@@ -15,7 +17,8 @@ func sampleState() (*membership, *kvstore.Store) {
 	m.Members[3] = Member{ID: 3, PeerURL: "http://c:1"}
 	m.Removed[2] = true
 	kv := kvstore.New()
-	kv.Apply([]command.Op{{Type: command.OpPut, Key: []byte("k1"), Value: []byte("v1")}, {Type: command.OpPut, Key: []byte("k2")}})
+	kv.Apply([]command.Op{{Type: command.OpPut, Key: []byte("k1"), Value: []byte("v1")}, {Type: command.OpPut, Key: []byte("k2")}}, 5)
+	kv.Apply([]command.Op{{Type: command.OpPut, Key: []byte("k2"), Value: []byte("v2")}}, 9)
 	return m, kv
 }
 
@@ -35,6 +38,39 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if kv2.Len() != 2 || kv2.Bytes() != kv.Bytes() {
 		t.Fatalf("store changed: %d keys, %d bytes", kv2.Len(), kv2.Bytes())
 	}
+	want, _ := kv.Range(nil, nil, 0)
+	got, _ := kv2.Range(nil, nil, 0)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("pairs changed: %+v != %+v", got, want)
+	}
+}
+
+func TestDecodeSnapshotFormats(t *testing.T) {
+	m, kv := sampleState()
+	good, err := encodeSnapshot(m, kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(good, []byte("PNYKV2\n")) {
+		t.Fatalf("snapshot header %q, want format 2", good[:7])
+	}
+	tests := []struct {
+		name   string
+		header string
+		msg    string
+	}{
+		{"format 1", "PNYKV1\n", "predates per-key mod indexes"},
+		{"future format", "PNYKV3\n", "unknown format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := append([]byte(tt.header), good[len(tt.header):]...)
+			_, _, err := decodeSnapshot(b)
+			if !errors.Is(err, ErrSnapshotFormat) || !errors.Is(err, ErrBadSnapshot) || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("decodeSnapshot() error = %v, want ErrSnapshotFormat mentioning %q", err, tt.msg)
+			}
+		})
+	}
 }
 
 func TestDecodeSnapshotRejects(t *testing.T) {
@@ -49,6 +85,7 @@ func TestDecodeSnapshotRejects(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"no magic", good[1:]},
+		{"header without newline", []byte("PNYKV2")},
 		{"truncated meta", good[:len(snapshotMagic)+3]},
 		{"bad json", append(append([]byte{}, snapshotMagic...), 2, '{', '{', 0)},
 		{"mismatched member key", append(append([]byte{}, snapshotMagic...), append([]byte{byte(len(`{"members":{"1":{"id":2,"peer_url":"http://a:1"}}}`))}, []byte(`{"members":{"1":{"id":2,"peer_url":"http://a:1"}}}0`)...)...)},
@@ -70,7 +107,7 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(b)
-	f.Add([]byte("PNYKV1\n\x02{}\x00"))
+	f.Add([]byte("PNYKV2\n\x02{}\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, kv, err := decodeSnapshot(b)
 		if err != nil {
@@ -94,7 +131,7 @@ func BenchmarkEncodeSnapshot(b *testing.B) {
 	kv := kvstore.New()
 	v := make([]byte, 256)
 	for i := range 10000 {
-		kv.Apply([]command.Op{{Type: command.OpPut, Key: []byte{byte(i >> 8), byte(i), 'k'}, Value: v}})
+		kv.Apply([]command.Op{{Type: command.OpPut, Key: []byte{byte(i >> 8), byte(i), 'k'}, Value: v}}, uint64(i+1))
 	}
 	for b.Loop() {
 		if _, err := encodeSnapshot(m, kv.Clone()); err != nil {

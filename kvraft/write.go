@@ -40,7 +40,8 @@ func (n *Node) Batch(ctx context.Context, ops []Op) (uint64, error) {
 	if err := command.ValidateOps(ops); err != nil {
 		return 0, wrapCommandErr(err)
 	}
-	return n.propose(ctx, &command.Command{Kind: command.KindBatch, Ops: ops})
+	res, err := n.propose(ctx, &command.Command{Kind: command.KindBatch, Ops: ops})
+	return res.index, err
 }
 
 func wrapCommandErr(err error) error {
@@ -67,34 +68,36 @@ func ctxErr(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (n *Node) propose(ctx context.Context, cmd *command.Command) (uint64, error) {
+// propose replicates cmd and returns the result of applying it on this
+// replica.
+func (n *Node) propose(ctx context.Context, cmd *command.Command) (applyResult, error) {
 	ctx, cancel := n.withDefaultTimeout(ctx)
 	defer cancel()
 	cmd.ID = n.reqIDs.Next()
 	data, err := command.Encode(cmd)
 	if err != nil {
-		return 0, wrapCommandErr(err)
+		return applyResult{}, wrapCommandErr(err)
 	}
 	start := time.Now()
 	ch := n.waits.Register(cmd.ID)
 	if err := n.proposeRetry(ctx, func() error { return n.raft.Propose(ctx, data) }); err != nil {
 		n.waits.Trigger(cmd.ID, nil)
-		return 0, err
+		return applyResult{}, err
 	}
 	select {
 	case x := <-ch:
 		res, ok := x.(applyResult)
 		if !ok {
-			return 0, ErrStopped
+			return applyResult{}, ErrStopped
 		}
 		n.metrics.proposalSeconds.Observe(time.Since(start).Seconds())
-		return res.index, res.err
+		return res, res.err
 	case <-ctx.Done():
 		n.waits.Trigger(cmd.ID, nil)
-		return 0, ctxErr(ctx)
+		return applyResult{}, ctxErr(ctx)
 	case <-n.stopc:
 		n.waits.Trigger(cmd.ID, nil)
-		return 0, ErrStopped
+		return applyResult{}, ErrStopped
 	}
 }
 

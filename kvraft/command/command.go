@@ -15,6 +15,15 @@ const (
 	MaxValueSize = 1 << 20
 	// MaxBatchOps is the largest number of operations in one batch.
 	MaxBatchOps = 10000
+	// MaxTxnOps is the largest number of compares plus operations (both
+	// branches) in one transaction: a transaction is as large an atomic
+	// unit as a batch.
+	MaxTxnOps = MaxBatchOps
+	// MaxTxns is the largest number of transactions in one command.
+	MaxTxns = 1000
+	// MaxCommandOps is the largest number of compares plus operations in
+	// all the transactions of one command.
+	MaxCommandOps = 5 * MaxBatchOps
 	// MaxCommandSize is the largest encoded command, in bytes.
 	MaxCommandSize = 16 << 20
 	// MaxURLSize is the largest member URL, in bytes.
@@ -66,6 +75,9 @@ const (
 	KindBatch Kind = 1
 	// KindMemberAttr sets the API URL that member MemberID advertises.
 	KindMemberAttr Kind = 2
+	// KindTxn evaluates Txns in order, each atomically and independently
+	// of the outcome of the others.
+	KindTxn Kind = 3
 )
 
 // Command is one replicated proposal.
@@ -76,6 +88,8 @@ type Command struct {
 	Kind Kind
 	// Ops is set for KindBatch.
 	Ops []Op
+	// Txns is set for KindTxn.
+	Txns []Txn
 	// MemberID and APIURL are set for KindMemberAttr.
 	MemberID uint64
 	APIURL   string
@@ -94,13 +108,20 @@ func ValidateOps(ops []Op) error {
 		if err := validateOp(op); err != nil {
 			return fmt.Errorf("op %d: %w", i, err)
 		}
-		size += len(op.Key) + len(op.Value) + 2*binary.MaxVarintLen64 + 1
+		size += opSize(op)
 	}
-	if size > MaxCommandSize-64 {
+	if size > maxPayload {
 		return fmt.Errorf("%w: batch of %d bytes, limit %d", ErrTooLarge, size, MaxCommandSize)
 	}
 	return nil
 }
+
+// maxPayload bounds the encoded size of a command's operations, leaving
+// room for its header within MaxCommandSize.
+const maxPayload = MaxCommandSize - 64
+
+// opSize is an upper bound on the encoded size of op.
+func opSize(op Op) int { return 1 + 2*binary.MaxVarintLen64 + len(op.Key) + len(op.Value) }
 
 func validateOp(op Op) error {
 	switch op.Type {
@@ -126,6 +147,8 @@ func (c *Command) Validate() error {
 	switch c.Kind {
 	case KindBatch:
 		return ValidateOps(c.Ops)
+	case KindTxn:
+		return ValidateTxns(c.Txns)
 	case KindMemberAttr:
 		if c.MemberID == 0 {
 			return fmt.Errorf("%w: member id 0", ErrInvalid)
@@ -140,39 +163,58 @@ func (c *Command) Validate() error {
 
 // Encode validates c and returns its encoding.
 //
-// Layout: version byte, kind byte, uvarint ID, then for KindBatch a uvarint
-// op count followed by (type byte, uvarint key length, key, uvarint value
-// length, value) per op; for KindMemberAttr a uvarint member ID and a
-// length-prefixed URL.
+// Layout: version byte, kind byte, uvarint ID, then for KindBatch an op
+// list: a uvarint op count followed by (type byte, uvarint key length, key,
+// uvarint value length, value) per op; for KindTxn a uvarint txn count
+// followed by a compare list and two op lists (then, else) per txn (see
+// appendTxn); for KindMemberAttr a uvarint member ID and a length-prefixed
+// URL.
 func Encode(c *Command) ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	n := 2 + binary.MaxVarintLen64*2
-	for _, op := range c.Ops {
-		n += 1 + 2*binary.MaxVarintLen64 + len(op.Key) + len(op.Value)
+	n := 2 + binary.MaxVarintLen64*3 + len(c.APIURL) + opsSize(c.Ops)
+	for _, t := range c.Txns {
+		n += txnSize(t)
 	}
-	n += len(c.APIURL)
 	b := make([]byte, 0, n)
 	b = append(b, version, byte(c.Kind))
 	b = binary.AppendUvarint(b, c.ID)
 	switch c.Kind {
 	case KindBatch:
-		b = binary.AppendUvarint(b, uint64(len(c.Ops)))
-		for _, op := range c.Ops {
-			b = append(b, byte(op.Type))
-			b = appendBytes(b, op.Key)
-			if op.Type == OpPut {
-				b = appendBytes(b, op.Value)
-			} else {
-				b = binary.AppendUvarint(b, 0)
-			}
+		b = appendOps(b, c.Ops)
+	case KindTxn:
+		b = binary.AppendUvarint(b, uint64(len(c.Txns)))
+		for _, t := range c.Txns {
+			b = appendTxn(b, t)
 		}
 	case KindMemberAttr:
 		b = binary.AppendUvarint(b, c.MemberID)
 		b = appendBytes(b, []byte(c.APIURL))
 	}
 	return b, nil
+}
+
+func opsSize(ops []Op) int {
+	n := binary.MaxVarintLen64
+	for _, op := range ops {
+		n += opSize(op)
+	}
+	return n
+}
+
+func appendOps(b []byte, ops []Op) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ops)))
+	for _, op := range ops {
+		b = append(b, byte(op.Type))
+		b = appendBytes(b, op.Key)
+		if op.Type == OpPut {
+			b = appendBytes(b, op.Value)
+		} else {
+			b = binary.AppendUvarint(b, 0)
+		}
+	}
+	return b
 }
 
 func appendBytes(b, v []byte) []byte {
@@ -196,29 +238,13 @@ func Decode(b []byte) (*Command, error) {
 	c.ID = d.uvarint()
 	switch c.Kind {
 	case KindBatch:
-		n := d.uvarint()
-		// Each op takes at least 3 bytes, which bounds n by the input.
-		if d.err == nil && (n == 0 || n > MaxBatchOps || n > uint64(len(d.b))/3) {
-			return nil, fmt.Errorf("%w: op count %d", ErrInvalid, n)
+		n := d.count(MaxBatchOps, 3)
+		if d.err == nil && n == 0 {
+			return nil, fmt.Errorf("%w: op count 0", ErrInvalid)
 		}
-		if d.err == nil {
-			c.Ops = make([]Op, n)
-		}
-		for i := range c.Ops {
-			op := &c.Ops[i]
-			op.Type = OpType(d.byte())
-			op.Key = d.bytes(MaxKeySize)
-			op.Value = d.bytes(MaxValueSize)
-			if d.err != nil {
-				break
-			}
-			if op.Type == OpDelete {
-				op.Value = nil
-			}
-			if err := validateOp(*op); err != nil {
-				return nil, fmt.Errorf("op %d: %w", i, err)
-			}
-		}
+		c.Ops = d.ops(n)
+	case KindTxn:
+		c.Txns = d.txns()
 	case KindMemberAttr:
 		c.MemberID = d.uvarint()
 		c.APIURL = string(d.bytes(MaxURLSize))
@@ -242,6 +268,50 @@ func Decode(b []byte) (*Command, error) {
 type decoder struct {
 	b   []byte
 	err error
+}
+
+// count reads an element count, bounded by limit and by the remaining
+// input given that each element takes at least minSize bytes, so that what
+// the count sizes is bounded before it is allocated.
+func (d *decoder) count(limit, minSize int) int {
+	n := d.uvarint()
+	if d.err != nil {
+		return 0
+	}
+	if n > uint64(limit) {
+		d.err = fmt.Errorf("%w: count %d, limit %d", ErrInvalid, n, limit)
+		return 0
+	}
+	if n > uint64(len(d.b)/minSize) {
+		d.err = fmt.Errorf("%w: count %d exceeds the remaining %d bytes", ErrInvalid, n, len(d.b))
+		return 0
+	}
+	return int(n)
+}
+
+// ops reads n ops.
+func (d *decoder) ops(n int) []Op {
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	ops := make([]Op, n)
+	for i := range ops {
+		op := &ops[i]
+		op.Type = OpType(d.byte())
+		op.Key = d.bytes(MaxKeySize)
+		op.Value = d.bytes(MaxValueSize)
+		if d.err != nil {
+			return nil
+		}
+		if op.Type == OpDelete {
+			op.Value = nil
+		}
+		if err := validateOp(*op); err != nil {
+			d.err = fmt.Errorf("op %d: %w", i, err)
+			return nil
+		}
+	}
+	return ops
 }
 
 func (d *decoder) fail(what string) {

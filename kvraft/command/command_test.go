@@ -40,11 +40,34 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// normalize makes empty and nil values compare equal.
+// normalize makes empty and nil values and lists compare equal.
 func normalize(c *Command) {
-	for i := range c.Ops {
-		if len(c.Ops[i].Value) == 0 {
-			c.Ops[i].Value = nil
+	normalizeOps(c.Ops)
+	for i := range c.Txns {
+		t := &c.Txns[i]
+		normalizeOps(t.Then)
+		normalizeOps(t.Else)
+		for j := range t.If {
+			if len(t.If[j].Value) == 0 {
+				t.If[j].Value = nil
+			}
+		}
+		if len(t.If) == 0 {
+			t.If = nil
+		}
+		if len(t.Then) == 0 {
+			t.Then = nil
+		}
+		if len(t.Else) == 0 {
+			t.Else = nil
+		}
+	}
+}
+
+func normalizeOps(ops []Op) {
+	for i := range ops {
+		if len(ops[i].Value) == 0 {
+			ops[i].Value = nil
 		}
 	}
 }
@@ -106,6 +129,8 @@ func FuzzDecode(f *testing.F) {
 	for _, c := range []Command{
 		{ID: 1, Kind: KindBatch, Ops: []Op{{Type: OpPut, Key: []byte("a"), Value: []byte("b")}, {Type: OpDelete, Key: []byte("c")}}},
 		{ID: 2, Kind: KindMemberAttr, MemberID: 3, APIURL: "http://x"},
+		{ID: 3, Kind: KindTxn, Txns: sampleTxns()},
+		{ID: 4, Kind: KindTxn, Txns: []Txn{{If: []Compare{{Key: []byte("k"), Target: TargetModIndex, Op: CmpEqual, ModIndex: 9}}}}},
 	} {
 		b, err := Encode(&c)
 		if err != nil {
@@ -116,6 +141,9 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Decode(b)
 		if err != nil {
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("error %v is neither ErrInvalid nor ErrTooLarge", err)
+			}
 			return
 		}
 		// Whatever decodes must re-encode to something that decodes to the

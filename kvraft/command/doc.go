@@ -1,5 +1,7 @@
 // Package command defines the binary encoding of the proposals that kvraft
-// replicates through Raft: atomic batches of puts and deletes, and member
+// replicates through Raft: atomic batches of puts and deletes, conditional
+// transactions (compares on a key's existence, value or mod index, then or
+// else ops), several independent transactions per proposal, and member
 // attribute updates.
 //
 // Every field read from the wire is bounded before anything is allocated, so

@@ -142,6 +142,24 @@ func (c *Client) Batch(ctx context.Context, ops []kvraft.Op) (uint64, error) {
 	return c.write(ctx, http.MethodPost, "/v1/kv/batch", b)
 }
 
+// Txn applies txn atomically if its compares hold (Then) or not (Else) and
+// reports the commit index and which branch ran.
+func (c *Client) Txn(ctx context.Context, txn kvraft.Txn) (kvraft.TxnResult, error) {
+	b, err := EncodeTxn(txn)
+	if err != nil {
+		return kvraft.TxnResult{}, err
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/v1/kv/txn", nil, b)
+	if err != nil {
+		return kvraft.TxnResult{}, err
+	}
+	var tr TxnResponse
+	if err := decode(resp, &tr); err != nil {
+		return kvraft.TxnResult{}, err
+	}
+	return kvraft.TxnResult{Index: tr.Index, Succeeded: tr.Succeeded}, nil
+}
+
 func readQuery(opts kvraft.ReadOptions) url.Values {
 	q := url.Values{}
 	if opts.Consistency != kvraft.Linearizable {
@@ -170,7 +188,14 @@ func (c *Client) Get(ctx context.Context, key []byte, opts kvraft.ReadOptions) (
 		if err != nil {
 			return kvraft.GetResult{}, fmt.Errorf("kvhttp: read value: %w", err)
 		}
-		return kvraft.GetResult{Value: v, Found: true, Index: idx}, nil
+		// A replica that predates mod indexes sends no header (ModIndex 0).
+		var mod uint64
+		if h := resp.Header.Get(ModIndexHeader); h != "" {
+			if mod, err = strconv.ParseUint(h, 10, 64); err != nil {
+				return kvraft.GetResult{}, fmt.Errorf("kvhttp: bad %s header: %w", ModIndexHeader, err)
+			}
+		}
+		return kvraft.GetResult{Value: v, Found: true, ModIndex: mod, Index: idx}, nil
 	}
 	if resp.StatusCode == http.StatusNotFound && idx > 0 {
 		resp.Body.Close()

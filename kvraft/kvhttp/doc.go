@@ -4,10 +4,12 @@
 //	PUT    /v1/kv/{key}            body = value           -> {"index": N}
 //	DELETE /v1/kv/{key}                                   -> {"index": N}
 //	POST   /v1/kv/batch            {"ops": [...]}         -> {"index": N}
+//	POST   /v1/kv/txn              {"if": [...], "then": [...], "else": [...]}
+//	                                -> {"index": N, "succeeded": bool}
 //	GET    /v1/kv/{key}?consistency=...&max_staleness=...&index=N
-//	                                -> raw value, X-Penny-Index header; 404 if absent
+//	                                -> raw value, X-Penny-Index and X-Penny-Mod-Index headers; 404 if absent
 //	GET    /v1/kv?prefix=P|start=S&end=E&limit=N&consistency=...
-//	                                -> {"index": N, "items": [{"key", "value"}], "more": bool}
+//	                                -> {"index": N, "items": [{"key", "value", "mod_index"}], "more": bool}
 //	GET    /v1/cluster              -> {"id", "leader", "term", "applied_index", "members"}
 //	POST   /v1/cluster/members      {"id", "peer_url", "api_url"} -> {"index": N}
 //	DELETE /v1/cluster/members/{id}                       -> {"index": N}

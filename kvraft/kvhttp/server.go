@@ -16,8 +16,14 @@ import (
 	"github.com/pennyhq/penny/kvraft/command"
 )
 
-// IndexHeader carries the applied index that served a read.
-const IndexHeader = "X-Penny-Index"
+// Response headers of GET /v1/kv/{key}.
+const (
+	// IndexHeader carries the applied index that served a read.
+	IndexHeader = "X-Penny-Index"
+	// ModIndexHeader carries the mod index of the key read (the index of
+	// the entry that last wrote it).
+	ModIndexHeader = "X-Penny-Mod-Index"
+)
 
 // Limits on requests.
 const (
@@ -37,6 +43,7 @@ type Store interface {
 	Put(ctx context.Context, key, value []byte) (uint64, error)
 	Delete(ctx context.Context, key []byte) (uint64, error)
 	Batch(ctx context.Context, ops []kvraft.Op) (uint64, error)
+	Txn(ctx context.Context, txn kvraft.Txn) (kvraft.TxnResult, error)
 	Get(ctx context.Context, key []byte, opts kvraft.ReadOptions) (kvraft.GetResult, error)
 	Range(ctx context.Context, req kvraft.RangeRequest, opts kvraft.ReadOptions) (kvraft.RangeResult, error)
 	Status() kvraft.Status
@@ -82,6 +89,7 @@ func NewHandler(s Store, cfg Config) (http.Handler, error) {
 	mux.HandleFunc("DELETE /v1/kv/{key...}", h.del)
 	mux.HandleFunc("GET /v1/kv/{key...}", h.get)
 	mux.HandleFunc("POST /v1/kv/batch", h.batch)
+	mux.HandleFunc("POST /v1/kv/txn", h.txn)
 	mux.HandleFunc("GET /v1/kv", h.rangeKeys)
 	mux.HandleFunc("GET /v1/cluster", h.cluster)
 	mux.HandleFunc("POST /v1/cluster/members", h.addMember)
@@ -236,27 +244,44 @@ func DecodeBatch(r io.Reader) ([]kvraft.Op, error) {
 	if len(req.Ops) > command.MaxBatchOps {
 		return nil, fmt.Errorf("%w: batch of %d ops, limit %d", kvraft.ErrTooLarge, len(req.Ops), command.MaxBatchOps)
 	}
-	ops := make([]kvraft.Op, len(req.Ops))
-	for i, o := range req.Ops {
+	ops, err := decodeOps(req.Ops, "op")
+	if err != nil {
+		return nil, err
+	}
+	if err := command.ValidateOps(ops); err != nil {
+		return nil, commandErr(err)
+	}
+	return ops, nil
+}
+
+// decodeOps converts the ops of a request; what names them in errors.
+func decodeOps(in []BatchOp, what string) ([]kvraft.Op, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	ops := make([]kvraft.Op, len(in))
+	for i, o := range in {
 		switch o.Op {
 		case "put":
 			ops[i] = kvraft.Op{Type: kvraft.OpPut, Key: []byte(o.Key), Value: o.Value}
 		case "delete":
 			if o.Value != nil {
-				return nil, fmt.Errorf("%w: op %d: delete takes no value", kvraft.ErrInvalid, i)
+				return nil, fmt.Errorf("%w: %s %d: delete takes no value", kvraft.ErrInvalid, what, i)
 			}
 			ops[i] = kvraft.Op{Type: kvraft.OpDelete, Key: []byte(o.Key)}
 		default:
-			return nil, fmt.Errorf("%w: op %d: unknown op %q (want put or delete)", kvraft.ErrInvalid, i, o.Op)
+			return nil, fmt.Errorf("%w: %s %d: unknown op %q (want put or delete)", kvraft.ErrInvalid, what, i, o.Op)
 		}
-	}
-	if err := command.ValidateOps(ops); err != nil {
-		if errors.Is(err, command.ErrTooLarge) {
-			return nil, fmt.Errorf("%w: %w", kvraft.ErrTooLarge, err)
-		}
-		return nil, fmt.Errorf("%w: %w", kvraft.ErrInvalid, err)
 	}
 	return ops, nil
+}
+
+// commandErr maps a command validation error to the kvraft sentinel.
+func commandErr(err error) error {
+	if errors.Is(err, command.ErrTooLarge) {
+		return fmt.Errorf("%w: %w", kvraft.ErrTooLarge, err)
+	}
+	return fmt.Errorf("%w: %w", kvraft.ErrInvalid, err)
 }
 
 func (h *handler) batch(w http.ResponseWriter, r *http.Request) {
@@ -336,6 +361,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "key not found")
 		return
 	}
+	hdr[ModIndexHeader] = []string{strconv.FormatUint(res.ModIndex, 10)}
 	hdr["Content-Type"] = []string{"application/octet-stream"}
 	hdr["Content-Length"] = []string{strconv.Itoa(len(res.Value))}
 	_, _ = w.Write(res.Value)
@@ -345,6 +371,8 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 type Item struct {
 	Key   string `json:"key"`
 	Value []byte `json:"value"`
+	// ModIndex is the index of the entry that last wrote the key.
+	ModIndex uint64 `json:"mod_index"`
 }
 
 // RangeResponse is the body of GET /v1/kv.
@@ -406,7 +434,7 @@ func (h *handler) rangeKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	out := RangeResponse{Index: res.Index, Items: make([]Item, len(res.Items)), More: res.More}
 	for i, kv := range res.Items {
-		out.Items[i] = Item{Key: string(kv.Key), Value: kv.Value}
+		out.Items[i] = Item{Key: string(kv.Key), Value: kv.Value, ModIndex: kv.ModIndex}
 	}
 	w.Header().Set(IndexHeader, strconv.FormatUint(res.Index, 10))
 	writeJSON(w, http.StatusOK, out)

@@ -3,8 +3,10 @@ package kvhttp_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -53,7 +55,7 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err := c.Get(ctx, []byte("a/b c"), kvraft.ReadOptions{Consistency: kvraft.Session, MinIndex: i1})
-	if err != nil || string(r.Value) != "v1" || r.Index < i1 {
+	if err != nil || string(r.Value) != "v1" || r.Index < i1 || r.ModIndex != i1 {
 		t.Fatalf("get = %+v, %v", r, err)
 	}
 	i2, err := c.Batch(ctx, []kvraft.Op{
@@ -68,7 +70,8 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Fatalf("get deleted key: %v", err)
 	}
 	rr, err := c.Range(ctx, []byte("a/"), 10, kvraft.ReadOptions{Consistency: kvraft.Bounded, MaxStaleness: time.Second})
-	if err != nil || len(rr.Items) != 2 || rr.Items[0].Key != "a/x" || !bytes.Equal(rr.Items[0].Value, []byte{0, 1, 2}) || rr.Index < i2 {
+	if err != nil || len(rr.Items) != 2 || rr.Items[0].Key != "a/x" || !bytes.Equal(rr.Items[0].Value, []byte{0, 1, 2}) || rr.Index < i2 ||
+		rr.Items[0].ModIndex != i2 || rr.Items[1].ModIndex != i2 {
 		t.Fatalf("range = %+v, %v", rr, err)
 	}
 	i3, err := c.Delete(ctx, []byte("a/x"))
@@ -106,6 +109,26 @@ func TestHTTPErrors(t *testing.T) {
 		{"batch empty key", "POST", "/v1/kv/batch", `{"ops":[{"op":"put","key":"","value":""}]}`, 400, "empty key"},
 		{"batch too many ops", "POST", "/v1/kv/batch", manyOps, 413, "limit"},
 		{"batch trailing", "POST", "/v1/kv/batch", `{"ops":[{"op":"delete","key":"k"}]} {}`, 400, "trailing"},
+		{"txn not json", "POST", "/v1/kv/txn", "[", 400, "txn body"},
+		{"txn empty", "POST", "/v1/kv/txn", `{}`, 400, "empty transaction"},
+		{"txn unknown field", "POST", "/v1/kv/txn", `{"if":[],"x":1}`, 400, "unknown field"},
+		{"txn trailing", "POST", "/v1/kv/txn", `{"then":[{"op":"delete","key":"k"}]} x`, 400, "trailing"},
+		{"txn unknown target", "POST", "/v1/kv/txn", `{"if":[{"key":"k","target":"version","op":"="}]}`, 400, "unknown target"},
+		{"txn unknown compare op", "POST", "/v1/kv/txn", `{"if":[{"key":"k","target":"exists","op":"=="}]}`, 400, "unknown op"},
+		{"txn exists with <", "POST", "/v1/kv/txn", `{"if":[{"key":"k","target":"exists","op":"<"}]}`, 400, "= or !="},
+		{"txn value without value", "POST", "/v1/kv/txn", `{"if":[{"key":"k","target":"value","op":"="}]}`, 400, "needs a value"},
+		{"txn mod index without index", "POST", "/v1/kv/txn", `{"if":[{"key":"k","target":"mod_index","op":"="}]}`, 400, "needs a mod_index"},
+		{"txn exists with value", "POST", "/v1/kv/txn", `{"if":[{"key":"k","target":"exists","op":"=","value":""}]}`, 400, "takes no value"},
+		{"txn value with mod index", "POST", "/v1/kv/txn", `{"if":[{"key":"k","target":"value","op":"=","value":"","mod_index":1}]}`, 400, "takes no mod_index"},
+		{"txn negative mod index", "POST", "/v1/kv/txn", `{"if":[{"key":"k","target":"mod_index","op":"=","mod_index":-1}]}`, 400, "txn body"},
+		{"txn compare empty key", "POST", "/v1/kv/txn", `{"if":[{"key":"","target":"exists","op":"="}]}`, 400, "empty key"},
+		{"txn compare key too large", "POST", "/v1/kv/txn", `{"if":[{"key":"` + strings.Repeat("k", command.MaxKeySize+1) + `","target":"exists","op":"="}]}`, 413, "limit"},
+		{"txn bad then op", "POST", "/v1/kv/txn", `{"then":[{"op":"incr","key":"k"}]}`, 400, "then op 0: unknown op"},
+		{"txn bad else op", "POST", "/v1/kv/txn", `{"else":[{"op":"delete","key":"k","value":"AA=="}]}`, 400, "else op 0: delete takes no value"},
+		{"txn value too large", "POST", "/v1/kv/txn", `{"then":[{"op":"put","key":"k","value":"` + base64.StdEncoding.EncodeToString(make([]byte, command.MaxValueSize+1)) + `"}]}`, 413, "limit"},
+		{"txn too many ops", "POST", "/v1/kv/txn", `{"then":[` + strings.TrimSuffix(strings.Repeat(`{"op":"delete","key":"k"},`, command.MaxTxnOps/2+1), ",") +
+			`],"else":[` + strings.TrimSuffix(strings.Repeat(`{"op":"delete","key":"k"},`, command.MaxTxnOps/2), ",") + `]}`, 413, "limit"},
+		{"txn body too large", "POST", "/v1/kv/txn", strings.Repeat(" ", kvhttp.MaxTxnBody+1), 413, "body"},
 		{"range bad limit", "GET", "/v1/kv?prefix=a&limit=0", "", 400, "limit"},
 		{"range prefix and start", "GET", "/v1/kv?prefix=a&start=b", "", 400, "not both"},
 		{"add member bad json", "POST", "/v1/cluster/members", `{"id":"x"}`, 400, "member body"},
@@ -155,6 +178,120 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 		if err := command.ValidateOps(ops); err != nil {
 			t.Fatalf("decoded ops do not validate: %v", err)
+		}
+	})
+}
+
+func TestTxnOverHTTP(t *testing.T) {
+	_, srv := startServer(t)
+	c := kvhttp.NewClient(srv.URL)
+	ctx := context.Background()
+	i1, err := c.Put(ctx, []byte("seq"), []byte{0, 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The raw API as documented.
+	post := func(body string) (int, kvhttp.TxnResponse) {
+		t.Helper()
+		resp, err := http.Post(srv.URL+"/v1/kv/txn", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var tr kvhttp.TxnResponse
+		if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, tr
+	}
+	status, tr := post(`{"if": [{"key": "seq", "target": "value", "op": "<", "value": "AAY="},
+		{"key": "seq", "target": "mod_index", "op": "=", "mod_index": ` + fmt.Sprint(i1) + `},
+		{"key": "frame", "target": "exists", "op": "!="}],
+		"then": [{"op": "put", "key": "seq", "value": "AAY="}, {"op": "put", "key": "frame", "value": "Zg=="}],
+		"else": [{"op": "put", "key": "dup", "value": "MQ=="}]}`)
+	if status != 200 || !tr.Succeeded || tr.Index <= i1 {
+		t.Fatalf("txn = %d %+v, want 200 and then", status, tr)
+	}
+	// The same frame again: the condition fails and else runs.
+	status, tr2 := post(`{"if": [{"key": "seq", "target": "value", "op": "<", "value": "AAY="}],
+		"then": [{"op": "put", "key": "seq", "value": "AAY="}], "else": [{"op": "put", "key": "dup", "value": "MQ=="}]}`)
+	if status != 200 || tr2.Succeeded || tr2.Index <= tr.Index {
+		t.Fatalf("duplicate txn = %d %+v, want 200 and else", status, tr2)
+	}
+
+	// The Go client, with mod indexes from reads.
+	r, err := c.Get(ctx, []byte("seq"), kvraft.ReadOptions{})
+	if err != nil || r.ModIndex != tr.Index || !bytes.Equal(r.Value, []byte{0, 6}) {
+		t.Fatalf("get seq = %+v, %v; want mod index %d", r, err, tr.Index)
+	}
+	tests := []struct {
+		name string
+		txn  kvraft.Txn
+		want bool
+	}{
+		{"stale mod index", kvraft.Txn{If: []kvraft.Compare{kvraft.CompareModIndex([]byte("seq"), kvraft.CmpEqual, i1)},
+			Then: []kvraft.Op{{Type: kvraft.OpDelete, Key: []byte("seq")}}}, false},
+		{"current mod index", kvraft.Txn{If: []kvraft.Compare{kvraft.CompareModIndex([]byte("seq"), kvraft.CmpEqual, r.ModIndex), kvraft.CompareExists([]byte("dup"))},
+			Then: []kvraft.Op{{Type: kvraft.OpPut, Key: []byte("seq"), Value: nil}}}, true},
+		{"empty value", kvraft.Txn{If: []kvraft.Compare{kvraft.CompareValue([]byte("seq"), kvraft.CmpEqual, nil), kvraft.CompareMissing([]byte("nope"))},
+			Else: []kvraft.Op{{Type: kvraft.OpDelete, Key: []byte("seq")}}}, true},
+	}
+	last := tr2.Index
+	index := map[string]uint64{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := c.Txn(ctx, tt.txn)
+			if err != nil || res.Succeeded != tt.want || res.Index <= last {
+				t.Fatalf("Txn = %+v, %v; want succeeded=%v after %d", res, err, tt.want, last)
+			}
+			last = res.Index
+			index[tt.name] = res.Index
+		})
+	}
+	rr, err := c.Range(ctx, nil, 0, kvraft.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range rr.Items {
+		got = append(got, fmt.Sprintf("%s=%q@%d", it.Key, it.Value, it.ModIndex))
+	}
+	want := fmt.Sprintf("[dup=\"1\"@%d frame=\"f\"@%d seq=\"\"@%d]", tr2.Index, tr.Index, index["current mod index"])
+	if fmt.Sprint(got) != want {
+		t.Fatalf("state = %v, want %s", got, want)
+	}
+	if _, err := c.Txn(ctx, kvraft.Txn{}); !errors.Is(err, kvraft.ErrInvalid) {
+		t.Fatalf("empty txn: %v, want ErrInvalid before sending", err)
+	}
+}
+
+func FuzzDecodeTxn(f *testing.F) {
+	f.Add([]byte(`{"if":[{"key":"a","target":"value","op":"<","value":"AAE="},{"key":"b","target":"mod_index","op":"=","mod_index":7},
+		{"key":"c","target":"exists","op":"!="}],"then":[{"op":"put","key":"a","value":"AAE="}],"else":[{"op":"delete","key":"b"}]}`))
+	f.Add([]byte(`{"if":[{"key":"a","target":"exists","op":"="}]}`))
+	f.Add([]byte(`{"then":[{"op":"put","key":"","value":null}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		txn, err := kvhttp.DecodeTxn(bytes.NewReader(b))
+		if err != nil {
+			if !errors.Is(err, kvraft.ErrInvalid) && !errors.Is(err, kvraft.ErrTooLarge) {
+				t.Fatalf("error %v is neither ErrInvalid nor ErrTooLarge", err)
+			}
+			return
+		}
+		if err := command.ValidateTxns([]kvraft.Txn{txn}); err != nil {
+			t.Fatalf("decoded txn does not validate: %v", err)
+		}
+		// What decodes re-encodes to the same txn.
+		enc, err := kvhttp.EncodeTxn(txn)
+		if err != nil {
+			t.Fatalf("decoded txn does not encode: %v", err)
+		}
+		txn2, err := kvhttp.DecodeTxn(bytes.NewReader(enc))
+		if err != nil {
+			t.Fatalf("re-encoded txn does not decode: %v", err)
+		}
+		if fmt.Sprint(txn2) != fmt.Sprint(txn) {
+			t.Fatalf("round trip changed the txn: %+v != %+v", txn2, txn)
 		}
 	})
 }

@@ -17,10 +17,12 @@ import (
 // ErrCorrupt reports a snapshot encoding that cannot be decoded.
 var ErrCorrupt = errors.New("kvstore: corrupt snapshot")
 
-// KV is one key and its value.
+// KV is one key, its value and its mod index.
 type KV struct {
 	Key   []byte
 	Value []byte
+	// ModIndex is the index of the log entry that last wrote the key.
+	ModIndex uint64
 }
 
 func less(a, b KV) bool { return bytes.Compare(a.Key, b.Key) < 0 }
@@ -39,15 +41,21 @@ func New() *Store {
 	return &Store{tree: btree.NewG(degree, less)}
 }
 
-// Apply applies ops atomically: a concurrent reader sees all of them or none.
-// Keys and values are copied, so ops may alias a buffer the caller reuses.
-func (s *Store) Apply(ops []command.Op) {
+// Apply applies ops, written by the log entry at index, atomically: a
+// concurrent reader sees all of them or none. Every key put gets mod index
+// index. Keys and values are copied, so ops may alias a buffer the caller
+// reuses.
+func (s *Store) Apply(ops []command.Op, index uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.apply(ops, index)
+}
+
+func (s *Store) apply(ops []command.Op, index uint64) {
 	for _, op := range ops {
 		switch op.Type {
 		case command.OpPut:
-			kv := KV{Key: bytes.Clone(op.Key), Value: bytes.Clone(op.Value)}
+			kv := KV{Key: bytes.Clone(op.Key), Value: bytes.Clone(op.Value), ModIndex: index}
 			if kv.Value == nil {
 				kv.Value = []byte{}
 			}
@@ -63,12 +71,87 @@ func (s *Store) Apply(ops []command.Op) {
 	}
 }
 
-// Get returns the value of key. The returned slice must not be modified.
-func (s *Store) Get(key []byte) ([]byte, bool) {
+// ApplyTxns evaluates txns, written by the log entry at index, in order and
+// reports which ones took their Then branch. Each txn's compares see the
+// writes of the txns before it; the txns are otherwise independent. All
+// of their writes are applied atomically: a concurrent reader sees all of
+// them or none.
+func (s *Store) ApplyTxns(txns []command.Txn, index uint64) []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	succeeded := make([]bool, len(txns))
+	for i, t := range txns {
+		succeeded[i] = s.holds(t.If)
+		if succeeded[i] {
+			s.apply(t.Then, index)
+		} else {
+			s.apply(t.Else, index)
+		}
+	}
+	return succeeded
+}
+
+// holds reports whether every compare holds. Callers hold s.mu.
+func (s *Store) holds(cmps []command.Compare) bool {
+	for _, c := range cmps {
+		kv, found := s.tree.Get(KV{Key: c.Key})
+		if !evaluate(c, kv, found) {
+			return false
+		}
+	}
+	return true
+}
+
+// evaluate reports whether c holds for a key whose state is kv (found) or
+// which is absent.
+func evaluate(c command.Compare, kv KV, found bool) bool {
+	var cmp int
+	switch c.Target {
+	case command.TargetExists:
+		cmp = 1
+		if found {
+			cmp = 0
+		}
+	case command.TargetValue:
+		if !found {
+			return false // an absent key has no value to compare, as in etcd
+		}
+		cmp = bytes.Compare(kv.Value, c.Value)
+	case command.TargetModIndex:
+		// An absent key has mod index 0.
+		cmp = compareUint(kv.ModIndex, c.ModIndex)
+	default:
+		return false
+	}
+	switch c.Op {
+	case command.CmpEqual:
+		return cmp == 0
+	case command.CmpNotEqual:
+		return cmp != 0
+	case command.CmpLess:
+		return cmp < 0
+	case command.CmpGreater:
+		return cmp > 0
+	}
+	return false
+}
+
+func compareUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Get returns key's value and mod index. The returned slices must not be
+// modified.
+func (s *Store) Get(key []byte) (KV, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	kv, ok := s.tree.Get(KV{Key: key})
-	return kv.Value, ok
+	return s.tree.Get(KV{Key: key})
 }
 
 // Range returns up to limit pairs with start <= key < end in key order. A nil
@@ -129,34 +212,40 @@ func (s *Store) Clone() *Store {
 }
 
 // WriteTo writes the snapshot encoding of s: a uvarint pair count, then a
-// length-prefixed key and value per pair, in key order. Call it on a Clone
-// to avoid blocking writers.
+// length-prefixed key, a length-prefixed value and a uvarint mod index per
+// pair, in key order. Call it on a Clone to avoid blocking writers.
 func (s *Store) WriteTo(w io.Writer) (int64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var n int64
 	var buf [binary.MaxVarintLen64]byte
+	uvarint := func(v uint64) error {
+		k := binary.PutUvarint(buf[:], v)
+		_, err := bw.Write(buf[:k])
+		n += int64(k)
+		return err
+	}
 	put := func(b []byte) error {
-		k := binary.PutUvarint(buf[:], uint64(len(b)))
-		if _, err := bw.Write(buf[:k]); err != nil {
+		if err := uvarint(uint64(len(b))); err != nil {
 			return err
 		}
 		_, err := bw.Write(b)
-		n += int64(k + len(b))
+		n += int64(len(b))
 		return err
 	}
-	k := binary.PutUvarint(buf[:], uint64(s.tree.Len()))
-	if _, err := bw.Write(buf[:k]); err != nil {
+	if err := uvarint(uint64(s.tree.Len())); err != nil {
 		return n, fmt.Errorf("write snapshot: %w", err)
 	}
-	n += int64(k)
 	var err error
 	s.tree.Ascend(func(kv KV) bool {
 		if err = put(kv.Key); err != nil {
 			return false
 		}
-		err = put(kv.Value)
+		if err = put(kv.Value); err != nil {
+			return false
+		}
+		err = uvarint(kv.ModIndex)
 		return err == nil
 	})
 	if err == nil {
@@ -169,15 +258,17 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 }
 
 // Decode rebuilds a store from the encoding WriteTo produced. It rejects
-// unsorted or duplicate keys and fields over the command limits.
+// unsorted or duplicate keys, fields over the command limits and a mod
+// index of 0.
 func Decode(b []byte) (*Store, error) {
 	count, k := binary.Uvarint(b)
 	if k <= 0 {
 		return nil, fmt.Errorf("%w: bad pair count", ErrCorrupt)
 	}
 	b = b[k:]
-	// Each pair takes at least 3 bytes (non-empty key and two lengths).
-	if count > uint64(len(b))/3 {
+	// Each pair takes at least 4 bytes (non-empty key, two lengths and a
+	// mod index).
+	if count > uint64(len(b))/4 {
 		return nil, fmt.Errorf("%w: %d pairs in %d bytes", ErrCorrupt, count, len(b))
 	}
 	field := func(limit int) ([]byte, error) {
@@ -200,11 +291,16 @@ func Decode(b []byte) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
+		mod, k := binary.Uvarint(b)
+		if k <= 0 || mod == 0 {
+			return nil, fmt.Errorf("%w: bad mod index at pair %d", ErrCorrupt, i)
+		}
+		b = b[k:]
 		if len(key) == 0 || (i > 0 && bytes.Compare(prev, key) >= 0) {
 			return nil, fmt.Errorf("%w: keys not strictly ordered at pair %d", ErrCorrupt, i)
 		}
 		prev = key
-		kv := KV{Key: bytes.Clone(key), Value: bytes.Clone(val)}
+		kv := KV{Key: bytes.Clone(key), Value: bytes.Clone(val), ModIndex: mod}
 		if kv.Value == nil {
 			kv.Value = []byte{}
 		}

@@ -25,9 +25,9 @@ func keys(items []KV) []string {
 
 func TestApplyGetRange(t *testing.T) {
 	s := New()
-	s.Apply([]command.Op{put("a", "1"), put("b/1", "2"), put("b/2", "3"), put("c", "4"), del("c"), put("a", "5")})
-	if v, ok := s.Get([]byte("a")); !ok || string(v) != "5" {
-		t.Fatalf("Get(a) = %q, %v", v, ok)
+	s.Apply([]command.Op{put("a", "1"), put("b/1", "2"), put("b/2", "3"), put("c", "4"), del("c"), put("a", "5")}, 1)
+	if kv, ok := s.Get([]byte("a")); !ok || string(kv.Value) != "5" || kv.ModIndex != 1 {
+		t.Fatalf("Get(a) = %+v, %v", kv, ok)
 	}
 	if _, ok := s.Get([]byte("c")); ok {
 		t.Fatal("deleted key c still present")
@@ -75,11 +75,11 @@ func TestPrefixEnd(t *testing.T) {
 
 func TestCloneIsolation(t *testing.T) {
 	s := New()
-	s.Apply([]command.Op{put("a", "1")})
+	s.Apply([]command.Op{put("a", "1")}, 1)
 	c := s.Clone()
-	s.Apply([]command.Op{put("a", "2"), put("b", "3")})
-	if v, _ := c.Get([]byte("a")); string(v) != "1" {
-		t.Fatalf("clone saw a later write: a=%q", v)
+	s.Apply([]command.Op{put("a", "2"), put("b", "3")}, 2)
+	if kv, _ := c.Get([]byte("a")); string(kv.Value) != "1" || kv.ModIndex != 1 {
+		t.Fatalf("clone saw a later write: a=%+v", kv)
 	}
 	if c.Len() != 1 {
 		t.Fatalf("clone has %d keys, want 1", c.Len())
@@ -89,9 +89,9 @@ func TestCloneIsolation(t *testing.T) {
 func TestSnapshotRoundTrip(t *testing.T) {
 	s := New()
 	for i := range 1000 {
-		s.Apply([]command.Op{put(fmt.Sprintf("k%04d", i), fmt.Sprint(i))})
+		s.Apply([]command.Op{put(fmt.Sprintf("k%04d", i), fmt.Sprint(i))}, uint64(i+1))
 	}
-	s.Apply([]command.Op{put("empty", "")})
+	s.Apply([]command.Op{put("empty", "")}, 1<<40)
 	var buf bytes.Buffer
 	if _, err := s.Clone().WriteTo(&buf); err != nil {
 		t.Fatal(err)
@@ -106,8 +106,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("decoded %d pairs / %d bytes, want %d / %d", len(b), got.Bytes(), len(a), s.Bytes())
 	}
 	for i := range a {
-		if !bytes.Equal(a[i].Key, b[i].Key) || !bytes.Equal(a[i].Value, b[i].Value) {
-			t.Fatalf("pair %d differs", i)
+		if !bytes.Equal(a[i].Key, b[i].Key) || !bytes.Equal(a[i].Value, b[i].Value) || a[i].ModIndex != b[i].ModIndex {
+			t.Fatalf("pair %d differs: %+v != %+v", i, b[i], a[i])
 		}
 	}
 }
@@ -119,11 +119,14 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"count too large", []byte{0xff, 0xff, 0x03}},
-		{"unsorted", []byte{2, 1, 'b', 0, 1, 'a', 0}},
-		{"duplicate", []byte{2, 1, 'a', 0, 1, 'a', 0}},
-		{"empty key", []byte{1, 0, 1, 'x'}},
+		{"unsorted", []byte{2, 1, 'b', 0, 1, 1, 'a', 0, 1}},
+		{"duplicate", []byte{2, 1, 'a', 0, 1, 1, 'a', 0, 1}},
+		{"empty key", []byte{1, 0, 1, 'x', 1}},
 		{"truncated", []byte{1, 1, 'a', 5, 'x'}},
-		{"trailing", []byte{1, 1, 'a', 0, 0}},
+		{"no mod index", []byte{1, 1, 'a', 1, 'x'}},
+		{"mod index 0", []byte{1, 1, 'a', 1, 'x', 0}},
+		{"truncated mod index", []byte{1, 1, 'a', 1, 'x', 0x80}},
+		{"trailing", []byte{1, 1, 'a', 0, 1, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,7 +139,7 @@ func TestDecodeRejects(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	s := New()
-	s.Apply([]command.Op{put("a", "1"), put("b", "")})
+	s.Apply([]command.Op{put("a", "1"), put("b", "")}, 3)
 	var buf bytes.Buffer
 	if _, err := s.WriteTo(&buf); err != nil {
 		f.Fatal(err)
@@ -162,8 +165,8 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip changed the pair count: %d != %d", len(a), len(c))
 		}
 		for i := range a {
-			if !bytes.Equal(a[i].Key, c[i].Key) || !bytes.Equal(a[i].Value, c[i].Value) {
-				t.Fatalf("round trip changed pair %d", i)
+			if !bytes.Equal(a[i].Key, c[i].Key) || !bytes.Equal(a[i].Value, c[i].Value) || a[i].ModIndex != c[i].ModIndex || c[i].ModIndex == 0 {
+				t.Fatalf("round trip changed pair %d: %+v != %+v", i, c[i], a[i])
 			}
 		}
 	})
@@ -174,15 +177,15 @@ func BenchmarkApplyPut(b *testing.B) {
 	val := make([]byte, 256)
 	i := 0
 	for b.Loop() {
-		s.Apply([]command.Op{{Type: command.OpPut, Key: fmt.Appendf(nil, "key/%08d", i%100000), Value: val}})
 		i++
+		s.Apply([]command.Op{{Type: command.OpPut, Key: fmt.Appendf(nil, "key/%08d", i%100000), Value: val}}, uint64(i))
 	}
 }
 
 func BenchmarkGet(b *testing.B) {
 	s := New()
 	for i := range 100000 {
-		s.Apply([]command.Op{put(fmt.Sprintf("key/%08d", i), "v")})
+		s.Apply([]command.Op{put(fmt.Sprintf("key/%08d", i), "v")}, uint64(i+1))
 	}
 	key := []byte("key/00050000")
 	for b.Loop() {
