@@ -25,6 +25,7 @@ fuzz-kv: ## a short run of every kvraft fuzz target
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=20s ./kvraft/kvstore
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeBatch -fuzztime=20s ./kvraft/kvhttp
 	$(GO) test -run='^$$' -fuzz=FuzzParseQuery -fuzztime=20s ./kvraft/kvhttp
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeTxn -fuzztime=20s ./kvraft/kvhttp
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeSnapshot -fuzztime=20s ./kvraft
 
 # A 3-member cluster on loopback in the foreground (Ctrl-C stops it).
