@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/pennyhq/penny/kvraft"
 )
 
 // Checkpoints: one every MarkEvery, enough to cover MaxWindow.
@@ -211,4 +213,24 @@ func LoadNode(node string, agentValue []byte, series map[string][]byte) (*NodeSt
 		st.Series[p] = s
 	}
 	return st, nil
+}
+
+// Txn returns the transaction that runs ops if the node's agent record still
+// is expect (absent when expect is nil): the condition that keeps two
+// writers of one node from applying a frame twice or interleaving.
+func Txn(node string, expect []byte, ops []Op) kvraft.Txn {
+	key := AgentKey(node)
+	cmp := kvraft.CompareMissing(key)
+	if expect != nil {
+		cmp = kvraft.CompareValue(key, kvraft.CmpEqual, expect)
+	}
+	tx := kvraft.Txn{If: []kvraft.Compare{cmp}, Then: make([]kvraft.Op, 0, len(ops))}
+	for _, op := range ops {
+		if op.Delete {
+			tx.Then = append(tx.Then, kvraft.Op{Type: kvraft.OpDelete, Key: op.Key})
+		} else {
+			tx.Then = append(tx.Then, kvraft.Op{Type: kvraft.OpPut, Key: op.Key, Value: op.Value})
+		}
+	}
+	return tx
 }

@@ -503,3 +503,10 @@ func (h *handler) removeMember(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, indexBody{idx})
 }
+
+// WriteJSON writes v as a JSON response with status, as the KV API does.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+// WriteError writes err as the KV API's JSON error body, with the status
+// the KV API maps it to (400 for kvraft.ErrInvalid, 504 for a timeout, …).
+func WriteError(w http.ResponseWriter, err error) { writeError(w, statusOf(err), err.Error()) }

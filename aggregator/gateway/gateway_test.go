@@ -1,0 +1,109 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/pennyhq/penny/aggregator/gateway"
+	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/internal/kvtest"
+	"github.com/pennyhq/penny/kvraft"
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// write applies updates of one node through the model, as the ingest does.
+func write(t *testing.T, n *kvraft.Node, st *model.NodeState, u *model.Update) *model.NodeState {
+	t.Helper()
+	p, err := model.PlanUpdate(st, u, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := n.Txn(context.Background(), model.Txn(u.Node, p.Expect, p.Ops))
+	if err != nil || !res.Succeeded {
+		t.Fatalf("txn: %+v %v", res, err)
+	}
+	return p.Next
+}
+
+func srtt(samples ...uint64) histogram.Hist {
+	var h histogram.Hist
+	for _, s := range samples {
+		h.Observe(s)
+	}
+	return h
+}
+
+func get(t *testing.T, h http.Handler, query string, status int) *gateway.Containers {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, gateway.ContainersPath+"?"+query, nil))
+	if rec.Code != status {
+		t.Fatalf("GET ?%s: %d %s, want %d", query, rec.Code, rec.Body, status)
+	}
+	if status != http.StatusOK {
+		var e map[string]string
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e["error"] == "" {
+			t.Fatalf("error body %q", rec.Body)
+		}
+		return nil
+	}
+	var c gateway.Containers
+	if err := json.Unmarshal(rec.Body.Bytes(), &c); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+func TestContainers(t *testing.T) {
+	n := kvtest.Start(t)
+	a := &model.NodeState{Node: "node-a"}
+	a = write(t, n, a, &model.Update{Node: "node-a", Incarnation: 1, Seq: 1, Time: t0, Interval: time.Second, Keyframe: true,
+		Changed: []model.SeriesState{{Path: "/web", CgroupID: 5, RSSBytes: 100, Total: model.Counters{RxBytes: 10}, SRTT: srtt(40)}}})
+	a = write(t, n, a, &model.Update{Node: "node-a", Incarnation: 1, Seq: 2, Time: t0.Add(time.Second), Interval: time.Second,
+		Changed: []model.SeriesState{{Path: "/web", CgroupID: 5, RSSBytes: 150, Total: model.Counters{RxBytes: 510}, SRTT: srtt(40, 40, 40)}}})
+	b := &model.NodeState{Node: "node-b"}
+	write(t, n, b, &model.Update{Node: "node-b", Incarnation: 9, Seq: 1, Time: t0, Interval: time.Second, Keyframe: true,
+		Changed: []model.SeriesState{{Path: "/", CgroupID: 1, RSSBytes: 7}, {Path: "/db", CgroupID: 8, RSSBytes: 9}}})
+
+	h, err := gateway.NewHandler(gateway.Config{Store: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := get(t, h, "", http.StatusOK)
+	if len(all.Containers) != 3 || all.Index == 0 {
+		t.Fatalf("all: %+v", all)
+	}
+	if c := all.Containers[0]; c.Node != "node-a" || c.Path != "/web" || c.RSSBytes != 150 || c.NetRxBytes != 500 ||
+		c.TCPSRTTP50Seconds == nil || c.ID != 5 || c.Updated != "2026-11-25T12:00:01Z" {
+		t.Errorf("node-a /web = %+v", c)
+	}
+	one := get(t, h, "node=node-b&consistency=linearizable", http.StatusOK)
+	if len(one.Containers) != 2 || one.Containers[0].Path != "/" || one.Containers[1].Path != "/db" {
+		t.Fatalf("node-b: %+v", one)
+	}
+	// Read-your-writes from the index of an earlier answer.
+	if s := get(t, h, "consistency=session&index="+itoa(one.Index), http.StatusOK); s.Index < one.Index {
+		t.Errorf("session read at %d, asked for %d", s.Index, one.Index)
+	}
+	if w := get(t, h, "node=node-a&window=1m&consistency=eventual", http.StatusOK); w.Containers[0].NetRxBytes != 500 {
+		t.Errorf("window: %+v", w.Containers[0])
+	}
+	if none := get(t, h, "node=node-c", http.StatusOK); len(none.Containers) != 0 {
+		t.Errorf("unknown node: %+v", none)
+	}
+	for _, bad := range []string{"node=Bad_Name", "window=1h", "window=x", "consistency=strong", "index=5",
+		"consistency=session", "consistency=bounded", "frobnicate=1"} {
+		get(t, h, bad, http.StatusBadRequest)
+	}
+}
+
+func itoa(v uint64) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,37 @@
+// Package kvtest starts real single-member kvraft stores for tests of the
+// packages built on top of the store.
+package kvtest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pennyhq/penny/kvraft"
+)
+
+// Start starts a one-member store in a temporary directory, waits until it
+// leads, and stops it when the test ends.
+func Start(t testing.TB) *kvraft.Node {
+	t.Helper()
+	n, err := kvraft.Start(context.Background(), kvraft.Config{
+		ID: 1, DataDir: t.TempDir(),
+		InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://127.0.0.1:1"}},
+		NewTransport:   kvraft.SingleMember,
+		TickInterval:   10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for n.Status().Leader != 1 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("single member never became leader")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return n
+}
