@@ -2,21 +2,13 @@ package local
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/pennyhq/penny/agent/cgroupfs"
-	"github.com/pennyhq/penny/agent/export"
-	"github.com/pennyhq/penny/agent/probe"
+	"github.com/pennyhq/penny/agent/core"
 	"github.com/pennyhq/penny/agent/report"
 	"github.com/pennyhq/penny/agent/sampler"
 )
@@ -38,13 +30,8 @@ type Config struct {
 
 // Validate checks the config.
 func (c *Config) Validate() error {
-	if c.Interval < 100*time.Millisecond {
-		return fmt.Errorf("interval %s is too short: at least 100ms", c.Interval)
-	}
-	if c.Interval > time.Hour {
-		return fmt.Errorf("interval %s is too long: at most 1h", c.Interval)
-	}
-	return nil
+	cc := core.Config{Interval: c.Interval}
+	return cc.Validate()
 }
 
 // IO are the streams Run talks to.
@@ -59,96 +46,18 @@ func Run(ctx context.Context, cfg Config, stdio IO, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	layout, err := cgroupfs.DetectLayout()
-	if err != nil {
-		return err
-	}
-	log.Debug("cgroup layout", "mode", layout.Mode, "v2", layout.V2, "memory", layout.Memory)
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel() // runs before wg.Wait: stops the metrics server
-
-	var lis net.Listener
-	if cfg.Listen != "" {
-		// Bind before loading anything, so a busy port fails fast.
-		l, err := export.Listen(ctx, cfg.Listen)
-		if err != nil {
-			return err
-		}
-		lis = l
-		defer l.Close()
-	}
-
-	probes, err := probe.Load(ctx, probe.Config{CgroupV2: layout.V2, Logger: log})
+	c, err := core.Start(ctx, core.Config{Interval: cfg.Interval, Listen: cfg.Listen, BPFStats: cfg.BPFStats, Logger: log},
+		func(err error) {
+			log.Error("metrics server stopped", "err", err)
+			cancel()
+		})
 	if err != nil {
 		return err
 	}
-	defer probes.Close()
-	var stats func() ([]probe.ProgramStat, error)
-	if cfg.BPFStats {
-		closer, err := probe.EnableStats()
-		if err != nil {
-			return err
-		}
-		defer closer.Close()
-		stats = probes.ProgramStats
-	}
-
-	smp, err := sampler.New(sampler.Config{Layout: layout, HitRatio: probes.HitRatio, Logger: log}, probes)
-	if err != nil {
-		return err
-	}
-	if err := smp.Start(ctx); err != nil {
-		return err
-	}
-	started := time.Now()
-
-	sampleDuration := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "penny_agent_sample_duration_seconds",
-		Help:    "Time to read the eBPF maps and compute one sample.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12),
-	})
-	if lis != nil {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(
-			export.NewCollector(smp.Latest, stats, log),
-			sampleDuration,
-			collectors.NewGoCollector(),
-			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		)
-		healthy := func() error {
-			last := smp.Latest()
-			limit := 3*cfg.Interval + 2*time.Second
-			if last == nil {
-				if time.Since(started) > limit {
-					return errors.New("no sample yet")
-				}
-				return nil
-			}
-			if age := time.Since(last.Time); age > limit {
-				return fmt.Errorf("last sample is %s old", age.Round(time.Millisecond))
-			}
-			return nil
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := export.Serve(ctx, lis, export.Handler(reg, healthy), log); err != nil {
-				log.Error("metrics server stopped", "err", err)
-				cancel()
-			}
-		}()
-	}
-
-	sample := func() (*sampler.Sample, error) {
-		t := time.Now()
-		s, err := smp.Sample()
-		sampleDuration.Observe(time.Since(t).Seconds())
-		return s, err
-	}
+	defer c.Close()
+	sample := c.Sample
 
 	if cfg.Once {
 		select {

@@ -44,7 +44,9 @@ func FromSample(s *sampler.Sample) Report {
 		Cgroups:         make([]Cgroup, 0, len(s.Cgroups)),
 	}
 	for i := range s.Cgroups {
-		r.Cgroups = append(r.Cgroups, cgroupOf(&s.Cgroups[i]))
+		if !s.Cgroups[i].Idle {
+			r.Cgroups = append(r.Cgroups, cgroupOf(&s.Cgroups[i]))
+		}
 	}
 	return r
 }

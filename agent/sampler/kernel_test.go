@@ -74,9 +74,11 @@ func (r *rig) cgroup(s *sampler.Sample, path string) *sampler.Cgroup {
 	return nil
 }
 
+// find returns the sample's row for path, nil when it is absent or idle
+// (listed only for its history).
 func find(s *sampler.Sample, path string) *sampler.Cgroup {
 	for i := range s.Cgroups {
-		if s.Cgroups[i].Path == path {
+		if s.Cgroups[i].Path == path && !s.Cgroups[i].Idle {
 			return &s.Cgroups[i]
 		}
 	}

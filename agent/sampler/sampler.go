@@ -226,7 +226,11 @@ func (s *Sampler) Sample() (*Sample, error) {
 
 	listed := make([]*Cgroup, 0, len(rows))
 	for id, r := range rows {
-		if r.Processes == 0 && !r.active() {
+		// A cgroup without processes nor activity stays in the sample
+		// (marked idle) while its counters have history: what is shipped
+		// must not forget and relearn its totals.
+		r.Idle = r.Processes == 0 && !r.active()
+		if r.Idle && s.totals[id] == nil {
 			continue
 		}
 		t := s.totals[id]

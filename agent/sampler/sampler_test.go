@@ -188,6 +188,13 @@ func TestCounterDeltas(t *testing.T) {
 	if len(src.forgotCgroups) != 0 {
 		t.Errorf("forgot %v", src.forgotCgroups)
 	}
+
+	// Nothing more happens: the cgroup stays, idle, with its totals.
+	got, _ = s.Sample()
+	c = row(t, got, "/a")
+	if !c.Idle || c.RxBytes != 0 || c.Totals.RxBytes != 257 {
+		t.Errorf("idle row = idle %v rx %d total %d", c.Idle, c.RxBytes, c.Totals.RxBytes)
+	}
 }
 
 func TestRSSFromEventsAndSeeds(t *testing.T) {

@@ -10,8 +10,9 @@ import (
 type Sample struct {
 	Time     time.Time
 	Interval time.Duration
-	// Cgroups lists every cgroup v2 that has processes, and every other one
-	// with activity in the interval, sorted by path.
+	// Cgroups lists every cgroup v2 that has processes, every other one
+	// with activity in the interval, and, marked Idle, the ones with
+	// neither that had activity before, sorted by path.
 	Cgroups []Cgroup
 	// Drops counts kernel events lost since start, by program group.
 	Drops map[string]uint64
@@ -26,6 +27,8 @@ type Cgroup struct {
 	Path      string // relative to the cgroup v2 mount, "/" for the root
 	ID        uint64 // cgroup v2 id (inode number of its directory)
 	Processes int
+	// Idle: no processes and nothing happened in the interval.
+	Idle bool
 
 	RSSBytes       int64 // resident anonymous, file and shmem pages of its processes
 	PageCacheBytes int64 // file page cache charged to its memory cgroup(s)
