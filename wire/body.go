@@ -124,7 +124,7 @@ func (s seenKeys) has(key uint64) bool { return s&(1<<key) != 0 }
 // readBody reads a body into f, whose header is already set. The caller
 // validates the result.
 func (m *mpReader) readBody(f *Frame) error {
-	n, err := m.mapLen(m.left(), 2)
+	n, err := m.mapLen(unbounded, 2)
 	if err != nil {
 		return err
 	}
@@ -222,7 +222,7 @@ func (m *mpReader) readRemoved(f *Frame) error {
 }
 
 func (m *mpReader) readSeries(u *SeriesUpdate) error {
-	n, err := m.mapLen(m.left(), 2)
+	n, err := m.mapLen(unbounded, 2)
 	if err != nil {
 		return err
 	}
@@ -299,7 +299,7 @@ func (m *mpReader) readSeriesField(u *SeriesUpdate, key uint64) error {
 // readHist reads [count, sum, [index, n, ...], future fields...]: indices
 // strictly increasing and below HistBuckets, n not zero.
 func (m *mpReader) readHist(h *Hist) error {
-	n, err := m.arrayLen(m.left(), 1)
+	n, err := m.arrayLen(unbounded, 1)
 	if err != nil {
 		return err
 	}

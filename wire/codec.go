@@ -100,6 +100,12 @@ func (c *frameCodec) decodeBody(h *Header, src []byte) (*Frame, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("%w: empty body", ErrCorrupt)
 	}
+	if n/maxSnappyRatio > len(src) {
+		// Snappy cannot expand that much (a 3-byte copy yields at most 64
+		// bytes): the length is a lie, and allocating it would let a small
+		// frame cost MaxBodyBytes.
+		return nil, fmt.Errorf("%w: body claims %d bytes from %d", ErrCorrupt, n, len(src))
+	}
 	c.buf = slices.Grow(c.buf[:0], n)[:n]
 	body, err := snappy.Decode(c.buf, src)
 	if err != nil {
@@ -118,6 +124,10 @@ func (c *frameCodec) decodeBody(h *Header, src []byte) (*Frame, error) {
 	}
 	return f, nil
 }
+
+// maxSnappyRatio bounds how much snappy expands its input: 64 bytes from a
+// 3-byte copy element, rounded up.
+const maxSnappyRatio = 22
 
 // readChunk bounds how much a Reader allocates ahead of the bytes it
 // actually received, so that a header announcing a large frame costs

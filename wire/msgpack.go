@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
+
+// unbounded is the limit of a length that only the bytes left bound.
+const unbounded = math.MaxInt
 
 // maxSkipDepth bounds the nesting of an unknown field a decoder skips, so
 // that a hostile body cannot recurse deeply.
@@ -284,13 +288,13 @@ func (m *mpReader) skip(depth int) error {
 	}
 	switch {
 	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
-		n, err := m.mapLen(m.left(), 2)
+		n, err := m.mapLen(unbounded, 2)
 		if err != nil {
 			return err
 		}
 		return m.skipN(2*n, depth)
 	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
-		n, err := m.arrayLen(m.left(), 1)
+		n, err := m.arrayLen(unbounded, 1)
 		if err != nil {
 			return err
 		}
