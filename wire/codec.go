@@ -13,10 +13,11 @@ import (
 // frameCodec holds the buffers to encode or decode frames; it is not safe
 // for concurrent use.
 type frameCodec struct {
-	w   *mpWriter
-	mp  *mpReader
-	buf []byte // compressed body when encoding, decompressed when decoding
-	lim Limits
+	w    *mpWriter
+	mp   *mpReader
+	buf  []byte // compressed body when encoding, decompressed when decoding
+	refs map[uint64]struct{}
+	lim  Limits
 }
 
 func newCodec(lim Limits) (*frameCodec, error) {
@@ -39,7 +40,7 @@ func AppendFrame(dst []byte, f *Frame, lim Limits) ([]byte, error) {
 }
 
 func (c *frameCodec) appendFrame(dst []byte, f *Frame) ([]byte, error) {
-	if err := f.validate(&c.lim, ErrInvalid); err != nil {
+	if err := f.validate(&c.lim, ErrInvalid, c.scratchRefs()); err != nil {
 		return dst, err
 	}
 	if c.w == nil {
@@ -119,10 +120,19 @@ func (c *frameCodec) decodeBody(h *Header, src []byte) (*Frame, error) {
 	if err := c.mp.readBody(f); err != nil {
 		return nil, fmt.Errorf("frame %d: %w", h.Seq, err)
 	}
-	if err := f.validate(&c.lim, ErrCorrupt); err != nil {
+	if err := f.validate(&c.lim, ErrCorrupt, c.scratchRefs()); err != nil {
 		return nil, fmt.Errorf("frame %d: %w", h.Seq, err)
 	}
 	return f, nil
+}
+
+// scratchRefs returns an empty map for Frame.validate.
+func (c *frameCodec) scratchRefs() map[uint64]struct{} {
+	if c.refs == nil {
+		c.refs = map[uint64]struct{}{}
+	}
+	clear(c.refs)
+	return c.refs
 }
 
 // maxSnappyRatio bounds how much snappy expands its input: 64 bytes from a

@@ -40,19 +40,36 @@ type Encoder struct {
 	inc     uint64
 	codec   *frameCodec
 
-	seq     uint64 // of the last frame encoded
+	// What the receiver holds once it applied the last frame.
+	seq     uint64
 	needKey bool
 	nextRef uint64
 	meta    map[string]string
-	prev    map[uint64]*encSeries // by cgroup id, as of the last frame
-	spare   map[uint64]*encSeries
+	prev    map[uint64]*encSeries // by cgroup id
+
+	// Scratch space, reused from frame to frame.
+	gen     uint64 // marks the entries of prev seen in the current frame
 	order   []int
+	series  []SeriesUpdate
+	pending []pending
+	gone    []uint64
+	ids     map[uint64]struct{}
+	paths   map[string]struct{}
 }
 
 // encSeries is what the receiver knows about a series.
 type encSeries struct {
 	ref uint64
+	gen uint64
 	s   SeriesState
+}
+
+// pending is a change to prev that Encode makes once the frame is encoded.
+type pending struct {
+	p    *encSeries // to update; nil to add a new entry
+	ref  uint64
+	cur  *SeriesState
+	meta bool // cur's metadata differs from p's
 }
 
 // NewEncoder returns an Encoder whose first frame will be a keyframe.
@@ -71,7 +88,7 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 		inc = binary.BigEndian.Uint64(b[:])
 	}
 	return &Encoder{agentID: cfg.AgentID, inc: inc, codec: codec, needKey: true,
-		prev: map[uint64]*encSeries{}, spare: map[uint64]*encSeries{}}, nil
+		prev: map[uint64]*encSeries{}, ids: map[uint64]struct{}{}, paths: map[string]struct{}{}}, nil
 }
 
 // Incarnation returns the incarnation the Encoder's frames carry.
@@ -92,7 +109,9 @@ func (e *Encoder) Reset() { e.needKey = true }
 // removal and a new series. On error nothing changes: the next frame is
 // encoded as if this call had not happened.
 func (e *Encoder) Encode(s *Snapshot, keyframe bool) ([]byte, error) {
-	if err := s.Validate(e.codec.lim); err != nil {
+	clear(e.ids)
+	clear(e.paths)
+	if err := s.validate(&e.codec.lim, e.ids, e.paths); err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
 	key := keyframe || e.needKey
@@ -100,7 +119,7 @@ func (e *Encoder) Encode(s *Snapshot, keyframe bool) ([]byte, error) {
 		Header:   Header{Keyframe: key, AgentID: e.agentID, Incarnation: e.inc, Seq: e.seq + 1},
 		Time:     s.Time,
 		Interval: s.Interval,
-		Series:   make([]SeriesUpdate, 0, len(s.Series)),
+		Series:   e.series[:0],
 	}
 	if !key {
 		f.Base = e.seq
@@ -114,61 +133,83 @@ func (e *Encoder) Encode(s *Snapshot, keyframe bool) ([]byte, error) {
 	}
 	slices.SortFunc(e.order, func(a, b int) int { return cmp.Compare(s.Series[a].Path, s.Series[b].Path) })
 
-	next := e.spare
-	clear(next)
+	e.gen++
+	e.pending, e.gone = e.pending[:0], e.gone[:0]
 	nextRef := e.nextRef
 	if key {
 		nextRef = 0
 	}
 	for _, i := range e.order {
 		cur := &s.Series[i]
-		var p *encSeries
-		if !key {
-			p = e.prev[cur.ID]
+		p := e.prev[cur.ID]
+		if p != nil {
+			p.gen = e.gen
 		}
-		if p == nil || p.s.Path != cur.Path || decreased(&p.s.Values, &cur.Values) {
-			if p != nil {
+		if key || p == nil || p.s.Path != cur.Path || decreased(&p.s.Values, &cur.Values) {
+			if !key && p != nil {
 				f.Removed = append(f.Removed, p.ref)
+			}
+			if p != nil && p.s.Path != cur.Path {
+				p = nil // replaced by a new entry
 			}
 			f.Series = append(f.Series, SeriesUpdate{Ref: nextRef, New: true, Path: cur.Path, ID: cur.ID,
 				MetaSet: true, Meta: cur.Meta, Values: cur.Values})
-			next[cur.ID] = &encSeries{ref: nextRef, s: SeriesState{Path: cur.Path, ID: cur.ID,
-				Meta: cloneMeta(cur.Meta), Values: cur.Values}}
+			e.pending = append(e.pending, pending{p: p, ref: nextRef, cur: cur, meta: p == nil || !maps.Equal(p.s.Meta, cur.Meta)})
 			nextRef++
 			continue
 		}
-		u := SeriesUpdate{Ref: p.ref}
+		// Diff into the frame's next slot, taken back when nothing changed.
+		f.Series = append(f.Series, SeriesUpdate{Ref: p.ref})
+		u := &f.Series[len(f.Series)-1]
 		changed := diff(&p.s.Values, &cur.Values, &u.Values)
-		meta := p.s.Meta
-		if !maps.Equal(p.s.Meta, cur.Meta) {
+		metaChanged := !maps.Equal(p.s.Meta, cur.Meta)
+		if metaChanged {
 			u.MetaSet, u.Meta = true, cur.Meta
-			meta = cloneMeta(cur.Meta)
-			changed = true
 		}
-		if !changed {
-			next[cur.ID] = p
+		if !changed && !metaChanged {
+			f.Series = f.Series[:len(f.Series)-1]
 			continue
 		}
-		f.Series = append(f.Series, u)
-		next[cur.ID] = &encSeries{ref: p.ref, s: SeriesState{Path: cur.Path, ID: cur.ID, Meta: meta, Values: cur.Values}}
+		e.pending = append(e.pending, pending{p: p, ref: p.ref, cur: cur, meta: metaChanged})
 	}
-	if !key {
-		for id, p := range e.prev {
-			if _, ok := next[id]; !ok {
+	for id, p := range e.prev {
+		if p.gen != e.gen {
+			e.gone = append(e.gone, id)
+			if !key {
 				f.Removed = append(f.Removed, p.ref)
 			}
 		}
-		slices.Sort(f.Removed)
 	}
+	slices.Sort(f.Removed)
+	e.series = f.Series[:0]
 	b, err := e.codec.appendFrame(nil, &f)
 	if err != nil {
 		return nil, fmt.Errorf("encode frame %d: %w", f.Seq, err)
 	}
+
+	for _, id := range e.gone {
+		delete(e.prev, id)
+	}
+	for _, pd := range e.pending {
+		p := pd.p
+		if p == nil {
+			p = &encSeries{s: SeriesState{Path: pd.cur.Path, ID: pd.cur.ID}}
+			e.prev[pd.cur.ID] = p
+		}
+		p.ref = pd.ref
+		p.gen = e.gen
+		p.s.Values = pd.cur.Values
+		if pd.meta {
+			p.s.Meta = cloneMeta(pd.cur.Meta)
+		}
+	}
+	clear(e.pending) // drop the references to the caller's snapshot
 	e.seq++
 	e.needKey = false
 	e.nextRef = nextRef
-	e.meta = cloneMeta(s.Meta)
-	e.prev, e.spare = next, e.prev
+	if f.MetaSet {
+		e.meta = cloneMeta(s.Meta)
+	}
 	return b, nil
 }
 

@@ -112,7 +112,8 @@ var (
 
 // validate checks what a frame's body must satisfy on its own, whatever
 // the state it applies to, reporting a violation as kind (or ErrTooLarge).
-func (f *Frame) validate(lim *Limits, kind error) error {
+// refs is an empty map to find duplicate refs with, or nil.
+func (f *Frame) validate(lim *Limits, kind error, refs map[uint64]struct{}) error {
 	if err := f.checkSeq(kind); err != nil {
 		return err
 	}
@@ -135,7 +136,9 @@ func (f *Frame) validate(lim *Limits, kind error) error {
 	if f.Keyframe && len(f.Removed) > 0 {
 		return fmt.Errorf("%w: keyframe with %d removals", kind, len(f.Removed))
 	}
-	refs := make(map[uint64]struct{}, len(f.Series)+len(f.Removed))
+	if refs == nil {
+		refs = make(map[uint64]struct{}, len(f.Series)+len(f.Removed))
+	}
 	for _, r := range f.Removed {
 		if _, ok := refs[r]; ok {
 			return fmt.Errorf("%w: ref %d removed twice", kind, r)

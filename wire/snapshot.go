@@ -94,23 +94,27 @@ func (s *Snapshot) Validate(lim Limits) error {
 	if err != nil {
 		return err
 	}
+	return s.validate(&lim, map[uint64]struct{}{}, map[string]struct{}{})
+}
+
+// validate is Validate with the maps it needs to find duplicates passed in,
+// empty.
+func (s *Snapshot) validate(lim *Limits, ids map[uint64]struct{}, paths map[string]struct{}) error {
 	if err := checkTime(s.Time, ErrInvalid); err != nil {
 		return err
 	}
 	if s.Interval < 0 {
 		return fmt.Errorf("%w: negative interval %v", ErrInvalid, s.Interval)
 	}
-	if err := checkMeta(s.Meta, &lim, ErrInvalid); err != nil {
+	if err := checkMeta(s.Meta, lim, ErrInvalid); err != nil {
 		return fmt.Errorf("frame metadata: %w", err)
 	}
 	if len(s.Series) > lim.MaxSeries {
 		return fmt.Errorf("%w: %d series, limit %d", ErrTooLarge, len(s.Series), lim.MaxSeries)
 	}
-	ids := make(map[uint64]struct{}, len(s.Series))
-	paths := make(map[string]struct{}, len(s.Series))
 	for i := range s.Series {
 		ss := &s.Series[i]
-		if err := checkPath(ss.Path, &lim, ErrInvalid); err != nil {
+		if err := checkPath(ss.Path, lim, ErrInvalid); err != nil {
 			return err
 		}
 		if _, ok := paths[ss.Path]; ok {
@@ -124,7 +128,7 @@ func (s *Snapshot) Validate(lim Limits) error {
 		if ss.Processes < 0 || ss.RSSBytes < 0 || ss.PageCacheBytes < 0 {
 			return fmt.Errorf("%w: %s: negative gauge", ErrInvalid, ss.Path)
 		}
-		if err := checkMeta(ss.Meta, &lim, ErrInvalid); err != nil {
+		if err := checkMeta(ss.Meta, lim, ErrInvalid); err != nil {
 			return fmt.Errorf("%s: metadata: %w", ss.Path, err)
 		}
 	}

@@ -23,6 +23,7 @@ type State struct {
 	series   map[uint64]*SeriesState // by ref
 	ids      map[uint64]uint64       // cgroup id to ref
 	paths    map[string]uint64       // path to ref
+	refs     map[uint64]struct{}     // scratch for Frame.validate
 }
 
 // NewState returns an empty State that accepts frames within lim.
@@ -32,7 +33,7 @@ func NewState(lim Limits) (*State, error) {
 		return nil, err
 	}
 	return &State{lim: lim, series: map[uint64]*SeriesState{}, ids: map[uint64]uint64{},
-		paths: map[string]uint64{}}, nil
+		paths: map[string]uint64{}, refs: map[uint64]struct{}{}}, nil
 }
 
 // AgentID returns the agent the State follows, "" before the first frame.
@@ -58,7 +59,8 @@ func (s *State) Len() int { return len(s.series) }
 //     limits;
 //   - ErrInconsistent for a frame that does not apply to the state.
 func (s *State) Apply(f *Frame) error {
-	if err := f.validate(&s.lim, ErrCorrupt); err != nil {
+	clear(s.refs)
+	if err := f.validate(&s.lim, ErrCorrupt, s.refs); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
 	if s.agentID != "" && f.AgentID != s.agentID {
@@ -243,13 +245,16 @@ func addUint(a, b uint64) (uint64, bool) {
 }
 
 // Snapshot returns a copy of the state as of the last frame applied, its
-// series sorted by path, or nil when the State holds nothing.
+// series sorted by path (nil when there are none), or nil when the State
+// holds nothing.
 func (s *State) Snapshot() *Snapshot {
 	if s.applied == 0 {
 		return nil
 	}
-	snap := &Snapshot{Time: s.time, Interval: s.interval, Meta: cloneMeta(s.meta),
-		Series: make([]SeriesState, 0, len(s.series))}
+	snap := &Snapshot{Time: s.time, Interval: s.interval, Meta: cloneMeta(s.meta)}
+	if len(s.series) > 0 {
+		snap.Series = make([]SeriesState, 0, len(s.series))
+	}
 	for _, st := range s.series {
 		c := *st
 		c.Meta = cloneMeta(st.Meta)
