@@ -181,8 +181,9 @@ func (e *Encoder) Encode(s *Snapshot, keyframe bool) ([]byte, error) {
 		}
 	}
 	slices.Sort(f.Removed)
-	e.series = f.Series[:0]
 	b, err := e.codec.appendFrame(nil, &f)
+	clear(f.Series) // drop the references to the caller's metadata
+	e.series = f.Series[:0]
 	if err != nil {
 		return nil, fmt.Errorf("encode frame %d: %w", f.Seq, err)
 	}
