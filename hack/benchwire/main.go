@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golang/snappy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
@@ -108,6 +109,8 @@ type result struct {
 	proto         int
 	keyframe      int
 	deltas        []int
+	deltaBodies   int // delta bodies before snappy
+	keyBodies     int // keyframe bodies before snappy
 }
 
 func run(cfg *config, n int) (*result, error) {
@@ -166,6 +169,19 @@ func run(cfg *config, n int) (*result, error) {
 		r.proto += proto
 		r.keyframe += len(key)
 		r.deltas = append(r.deltas, f.Len())
+		n, err := bodyLen(f)
+		if err != nil {
+			return nil, err
+		}
+		r.deltaBodies += n
+		kf, err := wire.Decode(key, wire.Limits{})
+		if err != nil {
+			return nil, err
+		}
+		if n, err = bodyLen(kf); err != nil {
+			return nil, err
+		}
+		r.keyBodies += n
 	}
 	return r, nil
 }
@@ -188,6 +204,16 @@ func send(enc *wire.Encoder, st *wire.State, s *wire.Snapshot) (*wire.Frame, err
 		return nil, errors.New("the state does not match the snapshot sent")
 	}
 	return f, nil
+}
+
+// bodyLen returns the size of f's body before compression, re-encoding f to
+// find it: the frame's header only holds the compressed size.
+func bodyLen(f *wire.Frame) (int, error) {
+	b, err := wire.AppendFrame(nil, f, wire.Limits{})
+	if err != nil {
+		return 0, err
+	}
+	return snappy.DecodedLen(b[wire.HeaderSize+len(f.AgentID):])
 }
 
 // prometheusSizes gathers reg and returns the sizes of the text exposition,
@@ -236,8 +262,12 @@ func (r *result) print(w io.Writer, cfg *config) {
 	amortized := (float64(r.keyframe)/n + float64(cfg.keyframeEvery-1)*float64(delta)/n) / float64(cfg.keyframeEvery)
 	fmt.Fprintf(w, "Penny wire size: %d cgroups (%d busy, %d light, %d idle), %d intervals of %v, agent up %v, seed %d\n",
 		r.cgroups, r.classes["busy"], r.classes["light"], r.classes["idle"], r.intervals, cfg.interval, cfg.uptime, cfg.seed)
-	fmt.Fprintf(w, "series changed per delta: %.1f of %.0f (%.0f%%); one pod replaced mid-run; delta frame p50 %d B, max %d B\n\n",
-		float64(r.changed)/n, perSeries/n, 100*float64(r.changed)/perSeries, sorted[len(sorted)/2], sorted[len(sorted)-1])
+	fmt.Fprintf(w, "series changed per delta: %.1f of %.0f (%.0f%%); one pod replaced mid-run\n",
+		float64(r.changed)/n, perSeries/n, 100*float64(r.changed)/perSeries)
+	head := float64(wire.HeaderSize + len(agentID))
+	fmt.Fprintf(w, "delta frames: p50 %d B, max %d B; header %.0f B; body %.0f B before snappy, %.0f B after; keyframe body %.0f B before, %.0f B after\n\n",
+		sorted[len(sorted)/2], sorted[len(sorted)-1], head, float64(r.deltaBodies)/n, float64(delta)/n-head,
+		float64(r.keyBodies)/n, float64(r.keyframe)/n-head)
 	fmt.Fprintf(w, "| %-36s | %14s | %19s | %12s |\n", "encoding", "bytes/interval", "bytes/series-sample", "text / this")
 	fmt.Fprintf(w, "|%s|%s:|%s:|%s:|\n", strings.Repeat("-", 38), strings.Repeat("-", 15), strings.Repeat("-", 20), strings.Repeat("-", 13))
 	row := func(name string, total float64) {
