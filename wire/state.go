@@ -3,6 +3,7 @@ package wire
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -23,7 +24,13 @@ type State struct {
 	series   map[uint64]*SeriesState // by ref
 	ids      map[uint64]uint64       // cgroup id to ref
 	paths    map[string]uint64       // path to ref
-	refs     map[uint64]struct{}     // scratch for Frame.validate
+
+	// Scratch space for Apply, reused from frame to frame.
+	refs     map[uint64]struct{} // for Frame.validate
+	removed  map[uint64]struct{}
+	newIDs   map[uint64]uint64
+	newPaths map[string]uint64
+	staged   []SeriesState
 }
 
 // NewState returns an empty State that accepts frames within lim.
@@ -33,7 +40,8 @@ func NewState(lim Limits) (*State, error) {
 		return nil, err
 	}
 	return &State{lim: lim, series: map[uint64]*SeriesState{}, ids: map[uint64]uint64{},
-		paths: map[string]uint64{}, refs: map[uint64]struct{}{}}, nil
+		paths: map[string]uint64{}, refs: map[uint64]struct{}{}, removed: map[uint64]struct{}{},
+		newIDs: map[uint64]uint64{}, newPaths: map[string]uint64{}}, nil
 }
 
 // AgentID returns the agent the State follows, "" before the first frame.
@@ -127,16 +135,21 @@ func claim(ids map[uint64]uint64, paths map[string]uint64, u *SeriesUpdate) erro
 // applyDelta checks every change of f against the state first and commits
 // them only when all apply.
 func (s *State) applyDelta(f *Frame) error {
-	removed := make(map[uint64]struct{}, len(f.Removed))
+	removed, newIDs, newPaths := s.removed, s.newIDs, s.newPaths
+	clear(removed)
+	clear(newIDs)
+	clear(newPaths)
+	staged := slices.Grow(s.staged[:0], len(f.Series))[:len(f.Series)]
+	defer func() {
+		clear(staged) // drop the references to metadata
+		s.staged = staged[:0]
+	}()
 	for _, r := range f.Removed {
 		if _, ok := s.series[r]; !ok {
 			return fmt.Errorf("%w: removal of unknown ref %d", ErrInconsistent, r)
 		}
 		removed[r] = struct{}{}
 	}
-	newIDs := map[uint64]uint64{}
-	newPaths := map[string]uint64{}
-	staged := make([]SeriesState, len(f.Series))
 	added := 0
 	for i := range f.Series {
 		u := &f.Series[i]
@@ -181,12 +194,13 @@ func (s *State) applyDelta(f *Frame) error {
 	}
 	for i := range f.Series {
 		ref := f.Series[i].Ref
-		st := staged[i]
 		if cur, ok := s.series[ref]; ok {
-			*cur = st
+			*cur = staged[i]
 			continue
 		}
-		s.series[ref] = &st
+		st := new(SeriesState)
+		*st = staged[i]
+		s.series[ref] = st
 		s.ids[st.ID] = ref
 		s.paths[st.Path] = ref
 	}
