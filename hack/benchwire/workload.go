@@ -1,0 +1,284 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pennyhq/penny/agent/sampler"
+	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/wire"
+)
+
+// The workload model: a Kubernetes node whose cgroups are a dozen systemd
+// units and pods of three containers (pause, app, sidecar), each cgroup in
+// one activity class. docs/wire.md states the same numbers.
+type class int
+
+const (
+	idle  class = iota // pause containers, idle units: RSS moves now and then
+	light              // sidecars, small daemons: active 1 interval in 10 (probes, scrapes)
+	busy               // serving apps, kubelet: traffic, RTT samples, RSS drift every interval
+)
+
+func (c class) String() string { return [...]string{"idle", "light", "busy"}[c] }
+
+const page = 4096
+
+// cgroup is one simulated cgroup: what the agent would report for it.
+type cgroup struct {
+	sampler.Cgroup
+	class      class
+	pktRate    float64 // busy: packets received per second
+	pktBytes   float64 // mean bytes per packet
+	rttBucket  int     // log2 µs of its connections' smoothed RTT
+	connBucket int     // log2 µs of its connect latency
+}
+
+type node struct {
+	allBusy bool // every cgroup busy: the worst case for deltas
+	rng     *rand.Rand
+	now     time.Time
+	cgroups []*cgroup
+	nextID  uint64
+	pods    int
+}
+
+var systemUnits = []struct {
+	path  string
+	class class
+}{
+	{"/", idle},
+	{"/init.scope", idle},
+	{"/system.slice/kubelet.service", busy},
+	{"/system.slice/containerd.service", light},
+	{"/system.slice/systemd-journald.service", light},
+	{"/system.slice/systemd-networkd.service", light},
+	{"/system.slice/systemd-resolved.service", light},
+	{"/system.slice/systemd-logind.service", idle},
+	{"/system.slice/chronyd.service", idle},
+	{"/system.slice/dbus.service", idle},
+	{"/system.slice/sshd.service", idle},
+	{"/user.slice/user-1000.slice/session-3.scope", idle},
+}
+
+// newNode returns a node of n cgroups whose agent has been running for
+// uptime, so that its counters have the magnitudes a real one's have.
+func newNode(n int, seed uint64, uptime time.Duration, allBusy bool) *node {
+	nd := &node{allBusy: allBusy, rng: rand.New(rand.NewPCG(seed, 0x7065_6e6e_7977)), now: time.Unix(1_770_000_000, 0),
+		nextID: 2}
+	for _, u := range systemUnits[:min(len(systemUnits), n)] {
+		nd.add(u.path, u.class, uptime)
+	}
+	for len(nd.cgroups) < n {
+		nd.addPod(n-len(nd.cgroups), uptime)
+	}
+	return nd
+}
+
+// addPod adds a pod's containers, at most max of them.
+func (nd *node) addPod(max int, uptime time.Duration) {
+	r := nd.rng
+	nd.pods++
+	qos := []string{"burstable", "besteffort", "guaranteed"}[r.IntN(3)]
+	uid := fmt.Sprintf("%08x_%04x_%04x_%04x_%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xffff,
+		r.Uint32()&0xffff, r.Uint64()&0xffffffffffff)
+	slice := "/kubepods.slice/kubepods-" + qos + ".slice/kubepods-" + qos + "-pod" + uid + ".slice"
+	if qos == "guaranteed" {
+		slice = "/kubepods.slice/kubepods-pod" + uid + ".slice"
+	}
+	app, sidecar := light, idle
+	if r.Float64() < 0.55 {
+		app = busy
+	}
+	if r.Float64() < 0.6 {
+		sidecar = light
+	}
+	for _, c := range []class{idle, app, sidecar}[:min(3, max)] {
+		id := fmt.Sprintf("%016x%016x%016x%016x", r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64())
+		nd.add(slice+"/cri-containerd-"+id+".scope", c, uptime)
+	}
+}
+
+func (nd *node) add(path string, cl class, uptime time.Duration) {
+	r := nd.rng
+	if nd.allBusy {
+		cl = busy
+	}
+	c := &cgroup{class: cl, pktRate: math.Exp(3 + 3*r.Float64()), pktBytes: 100 + 1300*r.Float64(),
+		rttBucket: 6 + r.IntN(5), connBucket: 7 + r.IntN(5)}
+	c.Path, c.ID = path, nd.nextID
+	nd.nextID += 1 + uint64(r.IntN(40))
+	c.Processes = 1 + r.IntN(8)
+	c.RSSBytes = int64(2+r.IntN(500)) << 20
+	c.PageCacheBytes = int64(r.IntN(300)) << 20
+	c.HitRatioKnown = true
+	// History: uptime at the class's average rates, in one go.
+	secs := uptime.Seconds()
+	switch cl {
+	case busy:
+		c.traffic(r, c.pktRate*secs)
+		c.Totals.PageCacheAccesses = uint64(200 * 0.3 * secs)
+		c.Totals.PageCacheMisses = c.Totals.PageCacheAccesses / 50
+		c.Totals.Retransmits = uint64(0.1 * secs)
+	case light:
+		c.traffic(r, 6*0.1*secs)
+	}
+	c.Totals.PageCacheAddedBytes = uint64(c.PageCacheBytes) + c.Totals.PageCacheMisses*page
+	c.Totals.PageCacheEvictedBytes = c.Totals.PageCacheAddedBytes - uint64(c.PageCacheBytes)
+	nd.cgroups = append(nd.cgroups, c)
+}
+
+// traffic adds pkts received packets' worth of traffic to the totals: as
+// many sent, RTT samples (tcp_probe fires on every segment received), one
+// connect per 50 packets.
+func (c *cgroup) traffic(r *rand.Rand, pkts float64) {
+	t := &c.Totals
+	rx := uint64(pkts)
+	t.RxPackets += rx
+	t.TxPackets += rx * 9 / 10
+	t.RxBytes += uint64(pkts * c.pktBytes)
+	t.TxBytes += uint64(pkts * c.pktBytes * 0.6)
+	observe(r, &t.SRTT, c.rttBucket, rx)
+	observe(r, &t.Connect, c.connBucket, rx/50)
+}
+
+// observe adds n samples spread over bucket b and its neighbours.
+func observe(r *rand.Rand, h *histogram.Hist, b int, n uint64) {
+	if n == 0 {
+		return
+	}
+	if n < 4 {
+		for range n {
+			h.Observe(uint64(math.Ldexp(1+r.Float64(), b+r.IntN(3)-1)))
+		}
+		return
+	}
+	mid := n * 7 / 10
+	lo := (n - mid) / 2
+	for i, k := range []uint64{lo, mid, n - mid - lo} {
+		h.Buckets[b+i-1] += k
+		h.Count += k
+		h.Sum += k * uint64(math.Ldexp(1.5, b+i-1))
+	}
+}
+
+// step advances the node one interval and returns the sample the agent
+// would take: cgroups with processes or activity, sorted by path.
+func (nd *node) step(interval time.Duration) *sampler.Sample {
+	r := nd.rng
+	nd.now = nd.now.Add(interval)
+	s := &sampler.Sample{Time: nd.now, Interval: interval}
+	for _, c := range nd.cgroups {
+		c.clearInterval()
+		switch c.class {
+		case busy:
+			pkts := c.pktRate * (0.7 + 0.6*r.Float64()) * interval.Seconds()
+			c.interval(r, pkts, r.Float64() < 0.3, r.Float64() < 0.05)
+			c.driftRSS(r, 0.7, 256)
+			if r.Float64() < 0.002 {
+				c.Processes = max(1, c.Processes+r.IntN(3)-1)
+			}
+		case light:
+			if r.Float64() < 0.1 {
+				c.interval(r, float64(2+r.IntN(9)), r.Float64() < 0.05, false)
+				c.driftRSS(r, 0.5, 16)
+			} else {
+				c.driftRSS(r, 0.02, 4)
+			}
+		case idle:
+			c.driftRSS(r, 0.01, 4)
+		}
+		s.Cgroups = append(s.Cgroups, c.Cgroup)
+	}
+	slices.SortFunc(s.Cgroups, func(a, b sampler.Cgroup) int { return strings.Compare(a.Path, b.Path) })
+	return s
+}
+
+func (c *cgroup) clearInterval() {
+	totals := c.Totals
+	c.Cgroup = sampler.Cgroup{Path: c.Path, ID: c.ID, Processes: c.Processes, RSSBytes: c.RSSBytes,
+		PageCacheBytes: c.PageCacheBytes, HitRatioKnown: true, Totals: totals}
+}
+
+// interval records one interval's traffic, page cache reads and
+// retransmits, in the interval's fields and the totals, as the sampler
+// does.
+func (c *cgroup) interval(r *rand.Rand, pkts float64, reads, retransmit bool) {
+	before := c.Totals
+	c.traffic(r, pkts)
+	if reads {
+		acc := uint64(10 + r.IntN(500))
+		miss := acc * uint64(r.IntN(10)) / 100
+		c.Totals.PageCacheAccesses += acc
+		c.Totals.PageCacheMisses += miss
+		c.Totals.PageCacheAddedBytes += miss * page
+		c.PageCacheBytes += int64(miss * page)
+		if r.Float64() < 0.3 {
+			ev := min(uint64(c.PageCacheBytes), uint64(r.IntN(64))*page)
+			c.Totals.PageCacheEvictedBytes += ev
+			c.PageCacheBytes -= int64(ev)
+		}
+	}
+	if retransmit {
+		c.Totals.Retransmits += 1 + uint64(r.IntN(3))
+	}
+	t := &c.Totals
+	c.RxBytes, c.TxBytes = t.RxBytes-before.RxBytes, t.TxBytes-before.TxBytes
+	c.RxPackets, c.TxPackets = t.RxPackets-before.RxPackets, t.TxPackets-before.TxPackets
+	c.Retransmits = t.Retransmits - before.Retransmits
+	c.PageCacheAccesses, c.PageCacheMisses = t.PageCacheAccesses-before.PageCacheAccesses, t.PageCacheMisses-before.PageCacheMisses
+	c.PageCacheAddedBytes = int64(t.PageCacheAddedBytes - before.PageCacheAddedBytes)
+	c.PageCacheEvictedBytes = int64(t.PageCacheEvictedBytes - before.PageCacheEvictedBytes)
+	c.SRTT = t.SRTT.Delta(&before.SRTT)
+	c.Connect = t.Connect.Delta(&before.Connect)
+}
+
+// driftRSS changes RSS by up to pages pages either way with probability p.
+func (c *cgroup) driftRSS(r *rand.Rand, p float64, pages int) {
+	if r.Float64() < p {
+		c.RSSBytes = max(1<<20, c.RSSBytes+int64(r.IntN(2*pages+1)-pages)*page)
+	}
+}
+
+// replacePod deletes the pod of a random container and starts a new one of
+// the same size: a rollout.
+func (nd *node) replacePod() {
+	var pods []string
+	for _, c := range nd.cgroups {
+		if i := strings.LastIndex(c.Path, "/cri-containerd-"); i > 0 && !slices.Contains(pods, c.Path[:i]) {
+			pods = append(pods, c.Path[:i])
+		}
+	}
+	if len(pods) == 0 {
+		return
+	}
+	gone := pods[nd.rng.IntN(len(pods))] + "/"
+	n := len(nd.cgroups)
+	nd.cgroups = slices.DeleteFunc(nd.cgroups, func(c *cgroup) bool { return strings.HasPrefix(c.Path, gone) })
+	nd.addPod(n-len(nd.cgroups), 0)
+}
+
+// snapshot converts a sample into what the agent hands the wire Encoder.
+func snapshot(s *sampler.Sample) *wire.Snapshot {
+	w := &wire.Snapshot{Time: s.Time.UTC(), Interval: s.Interval, Series: make([]wire.SeriesState, len(s.Cgroups))}
+	for i := range s.Cgroups {
+		w.Series[i] = seriesOf(&s.Cgroups[i])
+	}
+	return w
+}
+
+func seriesOf(c *sampler.Cgroup) wire.SeriesState {
+	t := &c.Totals
+	return wire.SeriesState{Path: c.Path, ID: c.ID, Values: wire.Values{
+		Processes: int64(c.Processes), RSSBytes: c.RSSBytes, PageCacheBytes: c.PageCacheBytes,
+		PageCacheAddedBytes: t.PageCacheAddedBytes, PageCacheEvictedBytes: t.PageCacheEvictedBytes,
+		PageCacheAccesses: t.PageCacheAccesses, PageCacheMisses: t.PageCacheMisses,
+		Retransmits: t.Retransmits, RxBytes: t.RxBytes, TxBytes: t.TxBytes,
+		RxPackets: t.RxPackets, TxPackets: t.TxPackets,
+		SRTT: wire.Hist(t.SRTT), Connect: wire.Hist(t.Connect),
+	}}
+}

@@ -1,0 +1,180 @@
+package wire
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// HistBuckets is the number of buckets of a Hist, as in the agent's eBPF
+// programs. Changing it is a format change.
+const HistBuckets = 32
+
+// Hist is a log2 histogram of microseconds: bucket 0 holds [0, 2), bucket i
+// (i >= 1) holds [2^i, 2^(i+1)). It has the layout of the agent's
+// histogram.Hist, so either converts to the other.
+type Hist struct {
+	Buckets [HistBuckets]uint64
+	Count   uint64
+	Sum     uint64
+}
+
+// IsZero reports whether h holds no samples at all.
+func (h *Hist) IsZero() bool { return *h == Hist{} }
+
+// Values are one series' measurements. In a SeriesState they are absolute:
+// gauges as of the sample, counters and histograms cumulative since the
+// agent started watching the cgroup. In a SeriesUpdate that is not New they
+// are differences: gauges signed, counters and histograms increments.
+type Values struct {
+	// Gauges, never negative in a SeriesState.
+	Processes      int64
+	RSSBytes       int64
+	PageCacheBytes int64
+
+	// Cumulative counters.
+	PageCacheAddedBytes   uint64
+	PageCacheEvictedBytes uint64
+	PageCacheAccesses     uint64 // pages
+	PageCacheMisses       uint64 // pages
+	Retransmits           uint64
+	RxBytes, TxBytes      uint64
+	RxPackets, TxPackets  uint64
+
+	// Cumulative histograms, microseconds.
+	SRTT    Hist
+	Connect Hist
+}
+
+// SeriesState is the absolute state of one series: one cgroup.
+type SeriesState struct {
+	Path string // cgroup v2 path, "/" for the root
+	ID   uint64 // cgroup v2 id
+	// Meta is the series' metadata (pod UID, namespace, name, container
+	// id, labels); nil when it has none.
+	Meta map[string]string
+	Values
+}
+
+// Snapshot is the absolute state of one agent at one sample: what an agent
+// hands to an Encoder and what a State returns.
+type Snapshot struct {
+	Time     time.Time     // when the sample was taken
+	Interval time.Duration // sampling interval
+	// Meta is the agent's metadata (agent version, kernel, cluster); nil
+	// when it has none.
+	Meta   map[string]string
+	Series []SeriesState
+}
+
+// Clone returns a deep copy of s.
+func (s *Snapshot) Clone() *Snapshot {
+	c := *s
+	c.Meta = cloneMeta(s.Meta)
+	c.Series = slices.Clone(s.Series)
+	for i := range c.Series {
+		c.Series[i].Meta = cloneMeta(c.Series[i].Meta)
+	}
+	return &c
+}
+
+// SortSeries sorts s.Series by path, the order a State returns them in.
+func (s *Snapshot) SortSeries() {
+	slices.SortFunc(s.Series, func(a, b SeriesState) int { return cmp.Compare(a.Path, b.Path) })
+}
+
+// Validate reports whether s can be encoded within lim: its time is
+// representable in Unix nanoseconds, its interval not negative, paths are
+// non-empty and unique, cgroup ids unique, gauges not negative, and the
+// series, strings and metadata within lim.
+func (s *Snapshot) Validate(lim Limits) error {
+	lim, err := lim.withDefaults()
+	if err != nil {
+		return err
+	}
+	return s.validate(&lim, map[uint64]struct{}{}, map[string]struct{}{})
+}
+
+// validate is Validate with the maps it needs to find duplicates passed in,
+// empty.
+func (s *Snapshot) validate(lim *Limits, ids map[uint64]struct{}, paths map[string]struct{}) error {
+	if err := checkTime(s.Time, ErrInvalid); err != nil {
+		return err
+	}
+	if s.Interval < 0 {
+		return fmt.Errorf("%w: negative interval %v", ErrInvalid, s.Interval)
+	}
+	if err := checkMeta(s.Meta, lim, ErrInvalid); err != nil {
+		return fmt.Errorf("frame metadata: %w", err)
+	}
+	if len(s.Series) > lim.MaxSeries {
+		return fmt.Errorf("%w: %d series, limit %d", ErrTooLarge, len(s.Series), lim.MaxSeries)
+	}
+	for i := range s.Series {
+		ss := &s.Series[i]
+		if err := checkPath(ss.Path, lim, ErrInvalid); err != nil {
+			return err
+		}
+		if _, ok := paths[ss.Path]; ok {
+			return fmt.Errorf("%w: duplicate path %q", ErrInvalid, ss.Path)
+		}
+		paths[ss.Path] = struct{}{}
+		if _, ok := ids[ss.ID]; ok {
+			return fmt.Errorf("%w: duplicate cgroup id %d (%s)", ErrInvalid, ss.ID, ss.Path)
+		}
+		ids[ss.ID] = struct{}{}
+		if ss.Processes < 0 || ss.RSSBytes < 0 || ss.PageCacheBytes < 0 {
+			return fmt.Errorf("%w: %s: negative gauge", ErrInvalid, ss.Path)
+		}
+		if err := checkMeta(ss.Meta, lim, ErrInvalid); err != nil {
+			return fmt.Errorf("%s: metadata: %w", ss.Path, err)
+		}
+	}
+	return nil
+}
+
+// checkTime reports whether t survives a round trip through Unix
+// nanoseconds (years 1678 to 2262) and is not the zero time.
+func checkTime(t time.Time, kind error) error {
+	if t.IsZero() || !time.Unix(0, t.UnixNano()).Equal(t) {
+		return fmt.Errorf("%w: time %v not representable in Unix nanoseconds", kind, t)
+	}
+	return nil
+}
+
+func checkPath(p string, lim *Limits, kind error) error {
+	if p == "" {
+		return fmt.Errorf("%w: empty path", kind)
+	}
+	if len(p) > lim.MaxStringLen {
+		return fmt.Errorf("%w: path of %d bytes, limit %d", ErrTooLarge, len(p), lim.MaxStringLen)
+	}
+	return nil
+}
+
+func checkMeta(m map[string]string, lim *Limits, kind error) error {
+	if len(m) > lim.MaxMetaEntries {
+		return fmt.Errorf("%w: %d metadata entries, limit %d", ErrTooLarge, len(m), lim.MaxMetaEntries)
+	}
+	for k, v := range m {
+		if k == "" {
+			return fmt.Errorf("%w: empty metadata key", kind)
+		}
+		if len(k) > lim.MaxStringLen || len(v) > lim.MaxStringLen {
+			return fmt.Errorf("%w: metadata entry %.32q of %d+%d bytes, limit %d each",
+				ErrTooLarge, k, len(k), len(v), lim.MaxStringLen)
+		}
+	}
+	return nil
+}
+
+// cloneMeta copies m, returning nil for an empty map so that "no metadata"
+// has one representation.
+func cloneMeta(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
+}
