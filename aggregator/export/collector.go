@@ -19,18 +19,18 @@ func desc(name, help string) *prometheus.Desc {
 }
 
 var (
-	descRSS        = desc("memory_rss_bytes", "Resident memory of the cgroup's processes.")
-	descPageCache  = desc("page_cache_bytes", "File page cache charged to the cgroup.")
-	descHitRatio   = desc("page_cache_hit_ratio", "Page cache hit ratio over the agent's last interval.")
-	descSRTT50     = desc("tcp_srtt_p50_seconds", "Median smoothed TCP RTT over the agent's last interval.")
-	descSRTT99     = desc("tcp_srtt_p99_seconds", "99th percentile smoothed TCP RTT over the agent's last interval.")
-	descConnect99  = desc("tcp_connect_p99_seconds", "99th percentile TCP connect latency over the agent's last interval.")
-	descRetrans    = desc("tcp_retransmits_total", "TCP segments retransmitted since the agent started.")
-	descRx         = desc("network_receive_bytes_total", "IP bytes received since the agent started.")
-	descTx         = desc("network_transmit_bytes_total", "IP bytes sent since the agent started.")
-	descPCAdded    = desc("page_cache_added_bytes_total", "Page cache bytes added since the agent started.")
-	descPCEvicted  = desc("page_cache_evicted_bytes_total", "Page cache bytes evicted since the agent started.")
-	descUpdated    = desc("updated_timestamp_seconds", "When the values were last current: the sample time of the node's last frame.")
+	descRSS       = desc("memory_rss_bytes", "Resident memory of the cgroup's processes.")
+	descPageCache = desc("page_cache_bytes", "File page cache charged to the cgroup.")
+	descHitRatio  = desc("page_cache_hit_ratio", "Page cache hit ratio over the agent's last interval.")
+	descSRTT50    = desc("tcp_srtt_p50_seconds", "Median smoothed TCP RTT over the agent's last interval.")
+	descSRTT99    = desc("tcp_srtt_p99_seconds", "99th percentile smoothed TCP RTT over the agent's last interval.")
+	descConnect99 = desc("tcp_connect_p99_seconds", "99th percentile TCP connect latency over the agent's last interval.")
+	descRetrans   = desc("tcp_retransmits_total", "TCP segments retransmitted since the agent started.")
+	descRx        = desc("network_receive_bytes_total", "IP bytes received since the agent started.")
+	descTx        = desc("network_transmit_bytes_total", "IP bytes sent since the agent started.")
+	descPCAdded   = desc("page_cache_added_bytes_total", "Page cache bytes added since the agent started.")
+	descPCEvicted = desc("page_cache_evicted_bytes_total", "Page cache bytes evicted since the agent started.")
+	descUpdated   = desc("updated_timestamp_seconds", "When the values were last current: the sample time of the node's last frame.")
 )
 
 // Collector reads every container from the local replica (eventual

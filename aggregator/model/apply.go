@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -35,6 +36,8 @@ type Update struct {
 	Changed []SeriesState
 	// Removed are the paths of series that are gone.
 	Removed []string
+	// Meta is the agent's metadata.
+	Meta map[string]string
 }
 
 // NodeState is what a writer knows of one node's stored state.
@@ -141,7 +144,7 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 	slices.SortFunc(ops, func(a, b Op) int { return bytes.Compare(a.Key, b.Key) })
 
 	next.Agent = &Agent{Incarnation: u.Incarnation, Seq: u.Seq, Time: u.Time.UnixNano(),
-		Interval: int64(u.Interval), Updated: now.UnixNano(), Series: len(next.Series)}
+		Interval: int64(u.Interval), Updated: now.UnixNano(), Series: len(next.Series), Meta: u.Meta}
 	av, err := next.Agent.Encode()
 	if err != nil {
 		return nil, err
@@ -153,7 +156,7 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 
 func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time) *Stored {
 	s := &Stored{
-		Path: c.Path, CgroupID: c.CgroupID, Time: u.Time.UnixNano(), Interval: int64(u.Interval),
+		Ref: c.Ref, Path: c.Path, CgroupID: c.CgroupID, Meta: c.Meta, Time: u.Time.UnixNano(), Interval: int64(u.Interval),
 		Updated: now.UnixNano(), Processes: c.Processes, RSSBytes: c.RSSBytes, PageCache: c.PageCacheBytes,
 		Total: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect},
 	}
@@ -191,7 +194,8 @@ func nextMarks(prev *Stored, now int64) Marks {
 }
 
 func unchanged(a, b *Stored) bool {
-	return a.CgroupID == b.CgroupID && a.Processes == b.Processes && a.RSSBytes == b.RSSBytes &&
+	return a.Ref == b.Ref && a.CgroupID == b.CgroupID && maps.Equal(a.Meta, b.Meta) &&
+		a.Processes == b.Processes && a.RSSBytes == b.RSSBytes &&
 		a.PageCache == b.PageCache && a.Total == b.Total && a.SRTT == b.SRTT && a.Connect == b.Connect
 }
 

@@ -2,12 +2,14 @@ package model
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/pennyhq/penny/histogram"
 	"github.com/pennyhq/penny/internal/mpcheck"
+	"github.com/pennyhq/penny/wire"
 )
 
 // Counters are a series' cumulative counters (since its agent started).
@@ -119,8 +121,11 @@ func (h *Hist) DecodeMsgpack(dec *msgpack.Decoder) error {
 // SeriesState is one cgroup's absolute state at one sample, as an agent
 // reports it.
 type SeriesState struct {
+	// Ref is the series' number on the agent's stream (package wire).
+	Ref       uint64
 	Path      string
 	CgroupID  uint64
+	Meta      map[string]string
 	Processes int64
 	RSSBytes  int64
 	// PageCacheBytes is file page cache charged to the cgroup.
@@ -146,14 +151,16 @@ type Mark struct {
 
 // Stored is the value of a series key.
 type Stored struct {
-	Path      string `msgpack:"p"`
-	CgroupID  uint64 `msgpack:"i"`
-	Time      int64  `msgpack:"t"` // sample time of the values, unix ns
-	Interval  int64  `msgpack:"d"` // the agent's sampling interval, ns
-	Updated   int64  `msgpack:"u"` // when the aggregator wrote them, unix ns
-	Processes int64  `msgpack:"np,omitempty"`
-	RSSBytes  int64  `msgpack:"rss,omitempty"`
-	PageCache int64  `msgpack:"pc,omitempty"`
+	Ref       uint64            `msgpack:"r"`
+	Path      string            `msgpack:"p"`
+	CgroupID  uint64            `msgpack:"i"`
+	Meta      map[string]string `msgpack:"md,omitempty"`
+	Time      int64             `msgpack:"t"` // sample time of the values, unix ns
+	Interval  int64             `msgpack:"d"` // the agent's sampling interval, ns
+	Updated   int64             `msgpack:"u"` // when the aggregator wrote them, unix ns
+	Processes int64             `msgpack:"np,omitempty"`
+	RSSBytes  int64             `msgpack:"rss,omitempty"`
+	PageCache int64             `msgpack:"pc,omitempty"`
 
 	Total   Counters `msgpack:"c"`
 	SRTT    Hist     `msgpack:"s"`
@@ -227,6 +234,8 @@ type Agent struct {
 	Interval    int64  `msgpack:"d"`
 	Updated     int64  `msgpack:"u"` // when the aggregator applied it, unix ns
 	Series      int    `msgpack:"n"` // live series
+	// Meta is the agent's metadata (version, kernel, …).
+	Meta map[string]string `msgpack:"md,omitempty"`
 }
 
 // DecodeAgent decodes an agent record.
@@ -255,3 +264,36 @@ func (a *Agent) Encode() ([]byte, error) {
 
 // SampleTime returns the agent record's sample time.
 func (a *Agent) SampleTime() time.Time { return time.Unix(0, a.Time) }
+
+// FromWire converts the state a wire.State holds for the series ref.
+func FromWire(ref uint64, w *wire.SeriesState) SeriesState {
+	v := &w.Values
+	return SeriesState{
+		Ref: ref, Path: w.Path, CgroupID: w.ID, Meta: maps.Clone(w.Meta),
+		Processes: v.Processes, RSSBytes: v.RSSBytes, PageCacheBytes: v.PageCacheBytes,
+		Total: Counters{
+			PageCacheAddedBytes: v.PageCacheAddedBytes, PageCacheEvictedBytes: v.PageCacheEvictedBytes,
+			PageCacheAccesses: v.PageCacheAccesses, PageCacheMisses: v.PageCacheMisses,
+			Retransmits: v.Retransmits, RxBytes: v.RxBytes, TxBytes: v.TxBytes,
+			RxPackets: v.RxPackets, TxPackets: v.TxPackets,
+		},
+		SRTT: histogram.Hist(v.SRTT), Connect: histogram.Hist(v.Connect),
+	}
+}
+
+// WireState converts a stored series back to the wire's absolute state,
+// to rebuild an agent's stream state.
+func (s *Stored) WireState() wire.SeriesState {
+	t := &s.Total
+	return wire.SeriesState{
+		Path: s.Path, ID: s.CgroupID, Meta: maps.Clone(s.Meta),
+		Values: wire.Values{
+			Processes: s.Processes, RSSBytes: s.RSSBytes, PageCacheBytes: s.PageCache,
+			PageCacheAddedBytes: t.PageCacheAddedBytes, PageCacheEvictedBytes: t.PageCacheEvictedBytes,
+			PageCacheAccesses: t.PageCacheAccesses, PageCacheMisses: t.PageCacheMisses,
+			Retransmits: t.Retransmits, RxBytes: t.RxBytes, TxBytes: t.TxBytes,
+			RxPackets: t.RxPackets, TxPackets: t.TxPackets,
+			SRTT: wire.Hist(s.SRTT.Hist), Connect: wire.Hist(s.Connect.Hist),
+		},
+	}
+}

@@ -8,21 +8,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/kvraft"
-	"github.com/pennyhq/penny/kvraft/kvhttp"
 	"github.com/pennyhq/penny/kvraft/transport"
 )
 
 func init() {
 	register("aggregator", command{
-		summary: "run one replica of the aggregator's replicated KV store",
+		summary: "run one aggregator replica: the replicated store, agent ingest and the read APIs",
 		run:     runAggregator,
 	})
 }
@@ -45,6 +40,7 @@ type aggregatorConfig struct {
 	RequestTimeout time.Duration
 	ShutdownGrace  time.Duration
 	EnablePprof    bool
+	ReadStaleness  time.Duration
 
 	members []kvraft.Member
 }
@@ -72,6 +68,7 @@ func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, erro
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "timeout of one API request")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 5*time.Second, "time given to in-flight requests on shutdown")
 	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "serve runtime profiles under /debug/pprof/ on the API listener")
+	fs.DurationVar(&c.ReadStaleness, "read-staleness", 2*time.Second, "staleness bound of /v1/containers reads that ask for no consistency")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -132,81 +129,48 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 	if err != nil {
 		return err
 	}
-	alog := log.With("member", cfg.ID)
-	reg := prometheus.NewRegistry()
 	var peerTLS *transport.TLS
 	if cfg.PeerTLS.CertFile != "" {
 		peerTLS = &cfg.PeerTLS
 	}
-	node, err := kvraft.Start(ctx, kvraft.Config{
-		ID:                     cfg.ID,
-		DataDir:                cfg.DataDir,
-		InitialCluster:         cfg.members,
-		Join:                   cfg.Join,
-		APIURL:                 cfg.APIURL,
-		TickInterval:           cfg.Tick,
-		ElectionTicks:          cfg.ElectionTicks,
-		SnapshotCount:          cfg.SnapshotCount,
-		SnapshotCatchUpEntries: cfg.SnapCatchUp,
-		RequestTimeout:         cfg.RequestTimeout,
-		Logger:                 log,
-		Registerer:             reg,
-		NewTransport: func(r kvraft.Receiver) (kvraft.Transport, error) {
-			return transport.New(transport.Config{
-				ID: cfg.ID, ClusterToken: cfg.ClusterToken, ListenAddr: cfg.PeerListen,
-				AdvertiseURL: cfg.self().PeerURL, TLS: peerTLS, Logger: alog,
-			}, r)
+	srv, err := server.Start(ctx, server.Config{
+		Store: kvraft.Config{
+			ID:                     cfg.ID,
+			DataDir:                cfg.DataDir,
+			InitialCluster:         cfg.members,
+			Join:                   cfg.Join,
+			APIURL:                 cfg.APIURL,
+			TickInterval:           cfg.Tick,
+			ElectionTicks:          cfg.ElectionTicks,
+			SnapshotCount:          cfg.SnapshotCount,
+			SnapshotCatchUpEntries: cfg.SnapCatchUp,
+			RequestTimeout:         cfg.RequestTimeout,
 		},
+		PeerListen:     cfg.PeerListen,
+		ClusterToken:   cfg.ClusterToken,
+		PeerTLS:        peerTLS,
+		Listen:         cfg.Listen,
+		RequestTimeout: cfg.RequestTimeout,
+		ShutdownGrace:  cfg.ShutdownGrace,
+		ReadStaleness:  cfg.ReadStaleness,
+		EnablePprof:    cfg.EnablePprof,
+		Logger:         log,
 	})
-	if err != nil {
-		return fmt.Errorf("start replica: %w", err)
-	}
-	defer node.Stop()
-
-	api, err := kvhttp.NewHandler(node, kvhttp.Config{Timeout: cfg.RequestTimeout, Logger: alog})
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", api)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, prometheus.DefaultGatherer}, promhttp.HandlerOpts{}))
-	if cfg.EnablePprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen for api: %w", err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(alog.Handler(), slog.LevelDebug)}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	alog.Info("aggregator replica serving", "api", ln.Addr().String(), "peer", cfg.PeerListen, "data_dir", cfg.DataDir)
-
-	var runErr error
 	select {
 	case <-ctx.Done():
-		alog.Info("shutting down")
-	case <-node.Done():
-		runErr = node.Err()
-		if runErr == nil {
-			runErr = kvraft.ErrStopped
-		}
-	case err := <-serveErr:
-		runErr = fmt.Errorf("api server: %w", err)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		alog.Warn("api server shutdown", "err", err)
-		srv.Close()
-	}
-	node.Stop()
-	if errors.Is(runErr, kvraft.ErrRemoved) {
-		alog.Info("this member was removed from the cluster; exiting")
+		log.Info("shutting down", "member", cfg.ID)
+		srv.Stop()
 		return nil
+	case <-srv.Done():
 	}
-	return runErr
+	if err := srv.Err(); errors.Is(err, kvraft.ErrRemoved) {
+		log.Info("this member was removed from the cluster; exiting", "member", cfg.ID)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return nil
 }

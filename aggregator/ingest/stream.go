@@ -1,0 +1,287 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/wire"
+)
+
+// stream is one agent's connection.
+type stream struct {
+	in     *Ingest
+	w      io.Writer
+	rc     *http.ResponseController
+	remote string
+	agent  string
+
+	// What the store holds for the agent, as far as this stream knows:
+	// committed is durable; ws and ns run ahead by the frames planned but
+	// not committed yet.
+	committed committed
+	ws        *wire.State
+	ns        *model.NodeState
+
+	building *txn // frames planned on top of the transaction in flight
+	inflight *txn // submitted, waiting for its result
+	done     <-chan result
+}
+
+type committed struct {
+	inc, seq uint64
+}
+
+// txn merges the plans of consecutive frames of one agent.
+type txn struct {
+	expect []byte // the agent record before the first frame
+	writes map[string]model.Op
+	order  []string
+	frames []wire.Header
+	last   committed
+}
+
+type decoded struct {
+	h   wire.Header
+	f   *wire.Frame
+	err error // from decoding the body: this frame only
+}
+
+func (s *stream) serve(ctx context.Context, body io.Reader) error {
+	rd, err := wire.NewReader(body, s.in.cfg.Limits)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	frames := make(chan decoded)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(frames)
+		for {
+			h, err := rd.Next()
+			if err != nil {
+				readErr <- err
+				return
+			}
+			d := decoded{h: h}
+			d.f, d.err = rd.Frame()
+			select {
+			case frames <- d:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		// Stop reading while the next transaction is full: the agent's
+		// frames wait in its buffer and in flow control.
+		next := (<-chan decoded)(frames)
+		if s.building != nil && len(s.building.frames) >= s.in.cfg.MaxFramesPerTxn {
+			next = nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case d, ok := <-next:
+			if !ok {
+				err := <-readErr
+				if errors.Is(err, io.EOF) {
+					return s.finish(ctx)
+				}
+				s.in.m.rejected.WithLabelValues(rejectReason(err)).Inc()
+				return fmt.Errorf("read frame: %w", err)
+			}
+			if err := s.frame(ctx, &d); err != nil {
+				return err
+			}
+		case res := <-s.done:
+			if err := s.settle(res); err != nil {
+				return err
+			}
+			if err := s.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// finish waits for what is in flight once the agent closed its side.
+func (s *stream) finish(ctx context.Context) error {
+	for s.inflight != nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case res := <-s.done:
+			if err := s.settle(res); err != nil {
+				return err
+			}
+			if err := s.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// frame handles one frame: acknowledges it at once if it will not be
+// applied, plans it otherwise.
+func (s *stream) frame(ctx context.Context, d *decoded) error {
+	s.in.m.frames.Inc()
+	s.in.m.frameBytes.Add(float64(wire.HeaderSize + len(d.h.AgentID) + d.h.BodyLen))
+	if s.agent == "" {
+		if err := s.bind(ctx, &d.h); err != nil {
+			return err
+		}
+	} else if d.h.AgentID != s.agent {
+		err := fmt.Errorf("%w: %q on the stream of %q", wire.ErrAgentMismatch, d.h.AgentID, s.agent)
+		s.in.m.rejected.WithLabelValues(rejectReason(err)).Inc()
+		_ = s.ack(wire.Ack{Incarnation: d.h.Incarnation, Seq: d.h.Seq, Status: wire.StatusRejected, Reason: wire.ReasonAgentMismatch})
+		return err
+	}
+	err := d.err
+	var removed []string
+	if err == nil && !d.f.Keyframe {
+		removed, err = s.removedPaths(d.f)
+	}
+	if err == nil {
+		err = s.ws.Apply(d.f)
+	}
+	if err != nil {
+		return s.refuse(&d.h, err)
+	}
+	u, err := s.update(d.f, removed)
+	if err == nil {
+		err = s.plan(u, &d.h)
+	}
+	if err != nil {
+		// The wire state took the frame but the model refused it: the two
+		// disagree now; start over from the store.
+		_ = s.refuse(&d.h, err)
+		return fmt.Errorf("frame %d: %w", d.h.Seq, err)
+	}
+	if s.inflight == nil {
+		return s.flush(ctx)
+	}
+	return nil
+}
+
+// refuse acknowledges a frame that will not be applied.
+func (s *stream) refuse(h *wire.Header, err error) error {
+	reason := rejectReason(err)
+	s.in.m.rejected.WithLabelValues(reason).Inc()
+	a := wire.Ack{Incarnation: h.Incarnation, Seq: h.Seq, Status: wire.StatusRejected}
+	if h.Incarnation == s.committed.inc {
+		a.Applied = s.committed.seq
+	}
+	switch {
+	case errors.Is(err, wire.ErrDuplicate):
+		a.Status = wire.StatusDuplicate
+	case errors.Is(err, wire.ErrGap):
+		a.Status = wire.StatusGap
+	case errors.Is(err, wire.ErrNeedKeyframe):
+		a.Status = wire.StatusNeedKeyframe
+	case errors.Is(err, wire.ErrTooLarge):
+		a.Reason = wire.ReasonTooLarge
+	case errors.Is(err, wire.ErrBadMagic), errors.Is(err, wire.ErrVersion):
+		a.Reason = wire.ReasonVersion
+	case errors.Is(err, wire.ErrInconsistent), errors.Is(err, model.ErrInvalid), errors.Is(err, model.ErrStale):
+		a.Reason = wire.ReasonInconsistent
+	default:
+		a.Reason = wire.ReasonCorrupt
+	}
+	if a.Status == wire.StatusDuplicate && a.Applied == 0 {
+		a.Applied = h.Seq // applied by an earlier stream
+	}
+	if a.Status != wire.StatusDuplicate {
+		s.in.log.Debug("frame refused", "agent", s.agent, "seq", h.Seq, "reason", err)
+	}
+	return s.ack(a)
+}
+
+// plan adds a frame's writes to the transaction being built.
+func (s *stream) plan(u *model.Update, h *wire.Header) error {
+	p, err := model.PlanUpdate(s.ns, u, s.in.cfg.Now())
+	if err != nil {
+		return err
+	}
+	t := s.building
+	if t == nil {
+		t = &txn{expect: s.ns.AgentValue, writes: map[string]model.Op{}}
+		s.building = t
+	}
+	for _, op := range p.Ops {
+		k := string(op.Key)
+		if _, ok := t.writes[k]; !ok {
+			t.order = append(t.order, k)
+		}
+		t.writes[k] = op
+	}
+	t.frames = append(t.frames, *h)
+	t.last = committed{inc: u.Incarnation, seq: u.Seq}
+	s.ns = p.Next
+	return nil
+}
+
+// flush submits the transaction being built when none is in flight.
+func (s *stream) flush(ctx context.Context) error {
+	if s.inflight != nil || s.building == nil {
+		return nil
+	}
+	t := s.building
+	ops := make([]model.Op, 0, len(t.order))
+	for _, k := range t.order {
+		ops = append(ops, t.writes[k])
+	}
+	done, err := s.in.c.submit(ctx, model.Txn(s.agent, t.expect, ops))
+	if err != nil {
+		return err
+	}
+	s.inflight, s.building, s.done = t, nil, done
+	return nil
+}
+
+// settle handles the result of the transaction in flight.
+func (s *stream) settle(res result) error {
+	t := s.inflight
+	s.inflight, s.done = nil, nil
+	if res.err == nil && !res.succeeded {
+		res.err = conflictf("agent %s", s.agent)
+	}
+	if res.err != nil {
+		// Tell the agent what is durable; it resends the rest on its next
+		// connection, which starts from the store.
+		s.in.m.conflicts.Inc()
+		last := t.frames[len(t.frames)-1]
+		a := wire.Ack{Incarnation: last.Incarnation, Seq: last.Seq, Status: wire.StatusGap}
+		if last.Incarnation == s.committed.inc {
+			a.Applied = s.committed.seq
+		}
+		if a.Applied == 0 {
+			a.Status = wire.StatusNeedKeyframe
+		}
+		_ = s.ack(a)
+		return res.err
+	}
+	s.committed = t.last
+	s.in.m.applied.Add(float64(len(t.frames)))
+	last := t.frames[len(t.frames)-1]
+	return s.ack(wire.Ack{Incarnation: last.Incarnation, Seq: last.Seq, Applied: last.Seq, Status: wire.StatusOK})
+}
+
+func (s *stream) ack(a wire.Ack) error {
+	b, err := a.AppendBinary(nil)
+	if err != nil {
+		return err
+	}
+	if _, err := s.w.Write(b); err != nil {
+		return fmt.Errorf("write ack: %w", err)
+	}
+	if err := s.rc.Flush(); err != nil {
+		return fmt.Errorf("flush ack: %w", err)
+	}
+	return nil
+}

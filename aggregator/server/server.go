@@ -1,0 +1,206 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pennyhq/penny/aggregator/export"
+	"github.com/pennyhq/penny/aggregator/gateway"
+	"github.com/pennyhq/penny/aggregator/ingest"
+	"github.com/pennyhq/penny/kvraft"
+	"github.com/pennyhq/penny/kvraft/kvhttp"
+	"github.com/pennyhq/penny/kvraft/transport"
+	"github.com/pennyhq/penny/wire"
+)
+
+// Config configures one replica.
+type Config struct {
+	// Store is the replica's kvraft configuration; NewTransport, Logger and
+	// Registerer are filled in by Start.
+	Store kvraft.Config
+	// SingleMember runs a one-member store without a peer transport.
+	SingleMember bool
+	// PeerListen, ClusterToken and PeerTLS configure the peer transport.
+	PeerListen   string
+	ClusterToken string
+	PeerTLS      *transport.TLS
+	// Listen is the HTTP listener's address (port 0 picks one).
+	Listen string
+	// RequestTimeout bounds one API request; ShutdownGrace the wait for
+	// in-flight requests on shutdown.
+	RequestTimeout time.Duration
+	ShutdownGrace  time.Duration
+	// ReadStaleness is the default staleness bound of gateway reads.
+	ReadStaleness time.Duration
+	// Limits bound the frames the ingest accepts.
+	Limits      wire.Limits
+	EnablePprof bool
+	Logger      *slog.Logger
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.Listen == "" {
+		return errors.New("server: no listen address")
+	}
+	if !c.SingleMember && (c.PeerListen == "" || c.ClusterToken == "") {
+		return errors.New("server: a cluster member needs a peer listen address and a cluster token")
+	}
+	if c.RequestTimeout <= 0 || c.ShutdownGrace < 0 {
+		return errors.New("server: request timeout must be positive, shutdown grace not negative")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c.Limits.Validate()
+}
+
+// Server is a running replica.
+type Server struct {
+	Node *kvraft.Node
+	// Addr is the HTTP listener's address.
+	Addr net.Addr
+
+	cfg    Config
+	log    *slog.Logger
+	srv    *http.Server
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// Start starts the store, the ingest and the HTTP server.
+func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With("member", cfg.Store.ID)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sc := cfg.Store
+	sc.Logger, sc.Registerer = cfg.Logger, reg
+	if cfg.SingleMember {
+		sc.NewTransport = kvraft.SingleMember
+	} else {
+		var self string
+		for _, m := range sc.InitialCluster {
+			if m.ID == sc.ID {
+				self = m.PeerURL
+			}
+		}
+		sc.NewTransport = func(r kvraft.Receiver) (kvraft.Transport, error) {
+			return transport.New(transport.Config{ID: sc.ID, ClusterToken: cfg.ClusterToken, ListenAddr: cfg.PeerListen,
+				AdvertiseURL: self, TLS: cfg.PeerTLS, Logger: log}, r)
+		}
+	}
+	node, err := kvraft.Start(ctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("start replica: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			node.Stop()
+		}
+	}()
+
+	api, err := kvhttp.NewHandler(node, kvhttp.Config{Timeout: cfg.RequestTimeout, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	in, err := ingest.New(ingest.Config{Node: node, Limits: cfg.Limits, Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	gw, err := gateway.NewHandler(gateway.Config{Store: node, DefaultStaleness: cfg.ReadStaleness,
+		Timeout: cfg.RequestTimeout, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	reg.MustRegister(export.NewCollector(node, log))
+
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", api)
+	mux.Handle(ingest.Path, in)
+	mux.Handle(gateway.ContainersPath, gw)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if cfg.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen for api: %w", err)
+	}
+	// No read or write timeout: an agent's ingest stream lasts as long as
+	// its connection. Agents speak HTTP/2 without TLS (prior knowledge).
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
+		Protocols: new(http.Protocols), ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+
+	rctx, cancel := context.WithCancel(context.Background())
+	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, srv: srv, cancel: cancel, done: make(chan struct{})}
+	ingestDone := make(chan struct{})
+	go func() {
+		defer close(ingestDone)
+		in.Run(rctx)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		defer close(s.done)
+		select {
+		case <-rctx.Done():
+		case <-node.Done():
+			s.err = node.Err()
+			if s.err == nil {
+				s.err = kvraft.ErrStopped
+			}
+		case err := <-serveErr:
+			s.err = fmt.Errorf("api server: %w", err)
+		}
+		s.shutdown()
+		cancel()
+		<-ingestDone
+	}()
+	log.Info("aggregator replica serving", "api", ln.Addr().String(), "peer", cfg.PeerListen, "data_dir", sc.DataDir)
+	return s, nil
+}
+
+// shutdown stops serving and stops the store.
+func (s *Server) shutdown() {
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		s.log.Warn("api server shutdown", "err", err)
+		s.srv.Close()
+	}
+	s.Node.Stop()
+}
+
+// Stop shuts the replica down and waits.
+func (s *Server) Stop() {
+	s.cancel()
+	<-s.done
+}
+
+// Done is closed when the replica has stopped.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err says why the replica stopped on its own (nil after Stop).
+func (s *Server) Err() error {
+	<-s.done
+	return s.err
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pennyhq/penny/agent/daemon"
+)
+
+func init() {
+	register("agent", command{
+		summary: "run the node agent: measure every cgroup and stream to the aggregators (needs root)",
+		run:     runAgent,
+	})
+}
+
+func runAgent(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("penny agent", flag.ContinueOnError)
+	var cfg daemon.Config
+	var urls string
+	fs.StringVar(&urls, "aggregator", "", "aggregator replica URLs, comma separated (e.g. http://agg-0:7379,http://agg-1:7379)")
+	fs.StringVar(&cfg.NodeName, "node-name", "", "this node's name in the aggregators (default: the hostname)")
+	fs.DurationVar(&cfg.Core.Interval, "interval", time.Second, "time between samples")
+	fs.StringVar(&cfg.Core.Listen, "listen", "", "serve /metrics and /healthz on this address (e.g. :9464)")
+	fs.BoolVar(&cfg.Core.BPFStats, "bpf-stats", false, "account eBPF program run time in the kernel and export it on /metrics")
+	fs.IntVar(&cfg.Shipper.BufferBytes, "buffer-bytes", 64<<20, "bytes of frames kept until an aggregator acknowledges them")
+	fs.IntVar(&cfg.Shipper.KeyframeEvery, "keyframe-every", 60, "frames between keyframes")
+	fs.SetOutput(os.Stderr)
+	fs.Usage = func() {
+		fs.Output().Write([]byte("usage: penny agent --aggregator URL[,URL...] [flags]\n\nMeasures every cgroup with eBPF and streams to the aggregator cluster. Run as root.\n\nflags:\n"))
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	for _, u := range strings.Split(urls, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			cfg.Shipper.URLs = append(cfg.Shipper.URLs, u)
+		}
+	}
+	if len(cfg.Shipper.URLs) == 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: --aggregator is required", errUsage)
+	}
+	cfg.Core.Logger, cfg.Shipper.Logger = log, log
+	return daemon.Run(ctx, cfg, nil)
+}
