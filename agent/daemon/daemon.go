@@ -30,7 +30,7 @@ func (c *Config) Validate() error {
 		if err != nil {
 			return fmt.Errorf("node name: %w", err)
 		}
-		c.NodeName = strings.ToLower(h)
+		c.NodeName = NodeName(h)
 	}
 	if err := c.Core.Validate(); err != nil {
 		return err
@@ -38,62 +38,112 @@ func (c *Config) Validate() error {
 	return c.Shipper.Validate()
 }
 
-// Run samples and ships until ctx is done. ship, when set, receives every
-// sample after it was queued for shipping (penny local shows them).
-func Run(ctx context.Context, cfg Config, show func(*sampler.Sample) error) error {
+// NodeName turns a hostname into a node name the aggregators accept: a
+// lowercase DNS name, other characters replaced by '-'.
+func NodeName(host string) string {
+	b := []byte(strings.ToLower(host))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			b[i] = '-'
+		}
+	}
+	return strings.Trim(string(b), "-.")
+}
+
+// Agent is a running agent: the core sampling, the shipper streaming.
+type Agent struct {
+	cfg     Config
+	core    *core.Core
+	shipper *shipper.Shipper
+	ticker  *time.Ticker
+	cancel  context.CancelFunc
+	shipErr chan error
+}
+
+// Start starts the agent. The shipper runs until Close.
+func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if err := cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	log := cfg.Core.Logger
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c, err := core.Start(ctx, cfg.Core, func(err error) {
+	a := &Agent{cfg: cfg, shipErr: make(chan error, 1)}
+	sctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.core, err = core.Start(ctx, cfg.Core, func(err error) {
 		log.Error("metrics server stopped", "err", err)
-		cancel()
-	})
-	if err != nil {
-		return err
+		a.shipErr <- fmt.Errorf("metrics server: %w", err)
+	}); err != nil {
+		return nil, err
 	}
-	defer c.Close()
 	enc, err := wire.NewEncoder(wire.EncoderConfig{AgentID: cfg.NodeName, Limits: cfg.Shipper.Limits})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cfg.Shipper.Registerer = c.Registry
-	sh, err := shipper.New(cfg.Shipper, enc)
-	if err != nil {
-		return err
+	cfg.Shipper.Registerer = a.core.Registry
+	if a.shipper, err = shipper.New(cfg.Shipper, enc); err != nil {
+		return nil, err
 	}
-	shipErr := make(chan error, 1)
-	go func() { shipErr <- sh.Run(ctx) }()
+	go func() {
+		if err := a.shipper.Run(sctx); !errors.Is(err, context.Canceled) {
+			a.shipErr <- fmt.Errorf("shipper: %w", err)
+		}
+	}()
+	a.ticker = time.NewTicker(cfg.Core.Interval)
 	log.Info("agent started", "node", cfg.NodeName, "aggregators", strings.Join(cfg.Shipper.URLs, ","),
 		"interval", cfg.Core.Interval, "incarnation", fmt.Sprintf("%#x", enc.Incarnation()))
+	return a, nil
+}
 
-	t := time.NewTicker(cfg.Core.Interval)
-	defer t.Stop()
+// Next waits for the next interval, samples, queues the sample for the
+// aggregators and returns it.
+func (a *Agent) Next(ctx context.Context) (*sampler.Sample, error) {
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-shipErr:
-			if errors.Is(err, context.Canceled) {
-				return err
-			}
-			return fmt.Errorf("shipper: %w", err)
-		case <-t.C:
+			return nil, ctx.Err()
+		case err := <-a.shipErr:
+			return nil, err
+		case <-a.ticker.C:
 		}
-		s, err := c.Sample()
+		s, err := a.core.Sample()
 		if err != nil {
-			log.Warn("sample failed", "err", err)
+			a.cfg.Core.Logger.Warn("sample failed", "err", err)
 			continue
 		}
-		if err := sh.Submit(Snapshot(s)); err != nil {
-			log.Warn("frame not queued", "err", err)
+		if err := a.shipper.Submit(Snapshot(s)); err != nil {
+			a.cfg.Core.Logger.Warn("frame not queued", "err", err)
 		}
-		if show != nil {
-			if err := show(s); err != nil {
-				return err
-			}
+		return s, nil
+	}
+}
+
+// Close stops the agent.
+func (a *Agent) Close() error {
+	if a.ticker != nil {
+		a.ticker.Stop()
+	}
+	a.cancel()
+	if a.core != nil {
+		return a.core.Close()
+	}
+	return nil
+}
+
+// Run samples and ships until ctx is done.
+func Run(ctx context.Context, cfg Config) error {
+	a, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	for {
+		if _, err := a.Next(ctx); err != nil {
+			return err
 		}
 	}
 }

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/pennyhq/penny/agent/cgroupfs"
-	"github.com/pennyhq/penny/agent/internal/cgtest"
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
+	"github.com/pennyhq/penny/internal/cgtest"
 )
 
 func TestMain(m *testing.M) {

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pennyhq/penny/agent/internal/cgtest"
 	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/internal/cgtest"
 )
 
 var ssRTT = regexp.MustCompile(`\brtt:([0-9.]+)/`)

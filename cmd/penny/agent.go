@@ -49,5 +49,5 @@ func runAgent(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		return fmt.Errorf("%w: --aggregator is required", errUsage)
 	}
 	cfg.Core.Logger, cfg.Shipper.Logger = log, log
-	return daemon.Run(ctx, cfg, nil)
+	return daemon.Run(ctx, cfg)
 }

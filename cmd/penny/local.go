@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/pennyhq/penny/agent/local"
+	"github.com/pennyhq/penny/local"
 )
 
 func init() {
@@ -26,6 +26,9 @@ func runLocal(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	fs.BoolVar(&cfg.JSON, "json", false, "print each sample as one JSON object per line")
 	fs.StringVar(&cfg.Listen, "listen", "", "serve /metrics and /healthz on this address (e.g. :9464)")
 	fs.BoolVar(&cfg.BPFStats, "bpf-stats", false, "account eBPF program run time in the kernel and export it on /metrics")
+	fs.StringVar(&cfg.APIListen, "api-listen", "127.0.0.1:0", "address of the in-process aggregator's API (GET /v1/containers)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "keep the in-process aggregator's store here (default: a temporary directory)")
+	fs.StringVar(&cfg.NodeName, "node-name", "", "this host's name in the store (default: the hostname)")
 	fs.SetOutput(os.Stderr)
 	fs.Usage = func() {
 		fs.Output().Write([]byte("usage: penny local [flags]\n\nShows live per-cgroup resource use measured by eBPF. Run as root.\n\nflags:\n"))

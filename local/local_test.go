@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pennyhq/penny/agent/cgroupfs"
-	"github.com/pennyhq/penny/agent/internal/cgtest"
+	"github.com/pennyhq/penny/internal/cgtest"
 )
 
 var penny string // the penny binary, built once by TestMain
@@ -172,6 +172,53 @@ func TestMetricsAndHealthz(t *testing.T) {
 		}
 	}
 	// SIGTERM stops it cleanly.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitTimeout(cmd, 5*time.Second); err != nil {
+		t.Fatalf("after SIGTERM: %v; stderr: %s", err, stderr.String())
+	}
+}
+
+func TestLocalAggregatorServesContainers(t *testing.T) {
+	g, _ := group(t)
+	api := freePort(t)
+	cmd := exec.Command(penny, "local", "--json", "--api-listen", api, "--interval", "300ms", "--node-name", "test-node")
+	cmd.Stdout = io.Discard
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var body string
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		code, b := httpGet("http://" + api + "/v1/containers?node=test-node&consistency=linearizable")
+		if code == http.StatusOK && strings.Contains(b, `"path":"`+g.Path+`"`) {
+			body = b
+			break
+		}
+	}
+	if body == "" {
+		t.Fatalf("the in-process aggregator never showed %s; stderr: %s", g.Path, stderr.String())
+	}
+	var doc struct {
+		Containers []struct {
+			Node     string `json:"node"`
+			Path     string `json:"path"`
+			RSSBytes int64  `json:"rss_bytes"`
+		} `json:"containers"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range doc.Containers {
+		if c.Path == g.Path && (c.Node != "test-node" || c.RSSBytes < 32<<20) {
+			t.Errorf("%s in the store: %+v", g.Path, c)
+		}
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
