@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pennyhq/penny/internal/cgtest"
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/kvhttp"
 )
@@ -76,6 +77,7 @@ func buildPenny(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	cgtest.MaybeHelper()
 	code := m.Run()
 	if pennyBin != "" {
 		os.RemoveAll(filepath.Dir(pennyBin))
