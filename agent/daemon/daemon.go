@@ -151,7 +151,7 @@ func Run(ctx context.Context, cfg Config) error {
 // Snapshot converts a sample into the wire format's absolute state:
 // gauges, and counters and histograms cumulative since the agent started.
 func Snapshot(s *sampler.Sample) *wire.Snapshot {
-	out := &wire.Snapshot{Time: s.Time, Interval: s.Interval, Series: make([]wire.SeriesState, 0, len(s.Cgroups))}
+	out := &wire.Snapshot{Time: s.Time.UTC(), Interval: s.Interval, Series: make([]wire.SeriesState, 0, len(s.Cgroups))}
 	for i := range s.Cgroups {
 		c := &s.Cgroups[i]
 		t := &c.Totals

@@ -29,8 +29,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/pennyhq/penny/agent/daemon"
 	"github.com/pennyhq/penny/agent/export"
 	"github.com/pennyhq/penny/agent/sampler"
+	"github.com/pennyhq/penny/internal/simnode"
 	"github.com/pennyhq/penny/wire"
 )
 
@@ -114,7 +116,7 @@ type result struct {
 }
 
 func run(cfg *config, n int) (*result, error) {
-	nd := newNode(n, cfg.seed, cfg.uptime, cfg.allBusy)
+	nd := simnode.New(n, cfg.seed, cfg.uptime, cfg.allBusy)
 	var cur *sampler.Sample
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(export.NewCollector(func() *sampler.Sample { return cur }, nil, nil)); err != nil {
@@ -133,20 +135,18 @@ func run(cfg *config, n int) (*result, error) {
 		return nil, err
 	}
 	r := &result{cgroups: n, intervals: cfg.intervals, classes: map[string]int{}}
-	for _, c := range nd.cgroups {
-		r.classes[c.class.String()]++
-	}
+	r.classes = nd.Classes()
 	// Interval 0 sends the keyframe the deltas build on.
-	cur = nd.step(cfg.interval)
-	if _, err := send(enc, st, snapshot(cur)); err != nil {
+	cur = nd.Step(cfg.interval)
+	if _, err := send(enc, st, daemon.Snapshot(cur)); err != nil {
 		return nil, err
 	}
 	for i := range cfg.intervals {
 		if i == cfg.intervals/2 {
-			nd.replacePod()
+			nd.ReplacePod()
 		}
-		cur = nd.step(cfg.interval)
-		snap := snapshot(cur)
+		cur = nd.Step(cfg.interval)
+		snap := daemon.Snapshot(cur)
 		text, gz, proto, err := prometheusSizes(reg)
 		if err != nil {
 			return nil, err

@@ -1,4 +1,9 @@
-package main
+// Package simnode simulates the samples an agent takes on a Kubernetes
+// node: a dozen systemd units and pods of three containers, each cgroup
+// idle, light or busy, with counters that have the magnitudes of an agent
+// running for a while. The wire-size benchmark and the load generator use
+// it; docs/wire.md states the model's numbers.
+package simnode
 
 import (
 	"fmt"
@@ -10,7 +15,6 @@ import (
 
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/histogram"
-	"github.com/pennyhq/penny/wire"
 )
 
 // The workload model: a Kubernetes node whose cgroups are a dozen systemd
@@ -38,7 +42,7 @@ type cgroup struct {
 	connBucket int     // log2 µs of its connect latency
 }
 
-type node struct {
+type Node struct {
 	allBusy bool // every cgroup busy: the worst case for deltas
 	rng     *rand.Rand
 	now     time.Time
@@ -65,10 +69,10 @@ var systemUnits = []struct {
 	{"/user.slice/user-1000.slice/session-3.scope", idle},
 }
 
-// newNode returns a node of n cgroups whose agent has been running for
+// New returns a node of n cgroups whose agent has been running for
 // uptime, so that its counters have the magnitudes a real one's have.
-func newNode(n int, seed uint64, uptime time.Duration, allBusy bool) *node {
-	nd := &node{allBusy: allBusy, rng: rand.New(rand.NewPCG(seed, 0x7065_6e6e_7977)), now: time.Unix(1_770_000_000, 0),
+func New(n int, seed uint64, uptime time.Duration, allBusy bool) *Node {
+	nd := &Node{allBusy: allBusy, rng: rand.New(rand.NewPCG(seed, 0x7065_6e6e_7977)), now: time.Unix(1_770_000_000, 0),
 		nextID: 2}
 	for _, u := range systemUnits[:min(len(systemUnits), n)] {
 		nd.add(u.path, u.class, uptime)
@@ -79,8 +83,17 @@ func newNode(n int, seed uint64, uptime time.Duration, allBusy bool) *node {
 	return nd
 }
 
+// Classes counts the cgroups of each activity class.
+func (nd *Node) Classes() map[string]int {
+	m := map[string]int{}
+	for _, c := range nd.cgroups {
+		m[c.class.String()]++
+	}
+	return m
+}
+
 // addPod adds a pod's containers, at most max of them.
-func (nd *node) addPod(max int, uptime time.Duration) {
+func (nd *Node) addPod(max int, uptime time.Duration) {
 	r := nd.rng
 	nd.pods++
 	qos := []string{"burstable", "besteffort", "guaranteed"}[r.IntN(3)]
@@ -103,7 +116,7 @@ func (nd *node) addPod(max int, uptime time.Duration) {
 	}
 }
 
-func (nd *node) add(path string, cl class, uptime time.Duration) {
+func (nd *Node) add(path string, cl class, uptime time.Duration) {
 	r := nd.rng
 	if nd.allBusy {
 		cl = busy
@@ -166,11 +179,16 @@ func observe(r *rand.Rand, h *histogram.Hist, b int, n uint64) {
 	}
 }
 
-// step advances the node one interval and returns the sample the agent
+// Step advances the node one interval and returns the sample the agent
 // would take: cgroups with processes or activity, sorted by path.
-func (nd *node) step(interval time.Duration) *sampler.Sample {
+func (nd *Node) Step(interval time.Duration) *sampler.Sample {
+	return nd.StepAt(nd.now.Add(interval), interval)
+}
+
+// StepAt is Step for a sample taken at now.
+func (nd *Node) StepAt(now time.Time, interval time.Duration) *sampler.Sample {
 	r := nd.rng
-	nd.now = nd.now.Add(interval)
+	nd.now = now
 	s := &sampler.Sample{Time: nd.now, Interval: interval}
 	for _, c := range nd.cgroups {
 		c.clearInterval()
@@ -244,9 +262,9 @@ func (c *cgroup) driftRSS(r *rand.Rand, p float64, pages int) {
 	}
 }
 
-// replacePod deletes the pod of a random container and starts a new one of
+// ReplacePod deletes the pod of a random container and starts a new one of
 // the same size: a rollout.
-func (nd *node) replacePod() {
+func (nd *Node) ReplacePod() {
 	var pods []string
 	for _, c := range nd.cgroups {
 		if i := strings.LastIndex(c.Path, "/cri-containerd-"); i > 0 && !slices.Contains(pods, c.Path[:i]) {
@@ -260,25 +278,4 @@ func (nd *node) replacePod() {
 	n := len(nd.cgroups)
 	nd.cgroups = slices.DeleteFunc(nd.cgroups, func(c *cgroup) bool { return strings.HasPrefix(c.Path, gone) })
 	nd.addPod(n-len(nd.cgroups), 0)
-}
-
-// snapshot converts a sample into what the agent hands the wire Encoder.
-func snapshot(s *sampler.Sample) *wire.Snapshot {
-	w := &wire.Snapshot{Time: s.Time.UTC(), Interval: s.Interval, Series: make([]wire.SeriesState, len(s.Cgroups))}
-	for i := range s.Cgroups {
-		w.Series[i] = seriesOf(&s.Cgroups[i])
-	}
-	return w
-}
-
-func seriesOf(c *sampler.Cgroup) wire.SeriesState {
-	t := &c.Totals
-	return wire.SeriesState{Path: c.Path, ID: c.ID, Values: wire.Values{
-		Processes: int64(c.Processes), RSSBytes: c.RSSBytes, PageCacheBytes: c.PageCacheBytes,
-		PageCacheAddedBytes: t.PageCacheAddedBytes, PageCacheEvictedBytes: t.PageCacheEvictedBytes,
-		PageCacheAccesses: t.PageCacheAccesses, PageCacheMisses: t.PageCacheMisses,
-		Retransmits: t.Retransmits, RxBytes: t.RxBytes, TxBytes: t.TxBytes,
-		RxPackets: t.RxPackets, TxPackets: t.TxPackets,
-		SRTT: wire.Hist(t.SRTT), Connect: wire.Hist(t.Connect),
-	}}
 }
