@@ -136,7 +136,7 @@ func (e *Encoder) Encode(s *Snapshot, keyframe bool) ([]byte, error) {
 	e.gen++
 	e.pending, e.gone = e.pending[:0], e.gone[:0]
 	nextRef := e.nextRef
-	if key {
+	if key && e.seq == 0 {
 		nextRef = 0
 	}
 	for _, i := range e.order {
@@ -145,7 +145,16 @@ func (e *Encoder) Encode(s *Snapshot, keyframe bool) ([]byte, error) {
 		if p != nil {
 			p.gen = e.gen
 		}
-		if key || p == nil || p.s.Path != cur.Path || decreased(&p.s.Values, &cur.Values) {
+		same := p != nil && p.s.Path == cur.Path && !decreased(&p.s.Values, &cur.Values)
+		if key && same {
+			// A keyframe restates a known series under its ref, so that
+			// a receiver that stored it by ref need not rewrite it.
+			f.Series = append(f.Series, SeriesUpdate{Ref: p.ref, New: true, Path: cur.Path, ID: cur.ID,
+				MetaSet: true, Meta: cur.Meta, Values: cur.Values})
+			e.pending = append(e.pending, pending{p: p, ref: p.ref, cur: cur, meta: !maps.Equal(p.s.Meta, cur.Meta)})
+			continue
+		}
+		if key || !same {
 			if !key && p != nil {
 				f.Removed = append(f.Removed, p.ref)
 			}

@@ -26,7 +26,7 @@ type Frame struct {
 // SeriesUpdate is one series in a frame.
 type SeriesUpdate struct {
 	// Ref identifies the series within its incarnation until it is removed
-	// or the next keyframe, which numbers the series afresh.
+	// or the next keyframe, which may number the series afresh.
 	Ref uint64
 	// New is set when the series appears (and for every series of a
 	// keyframe): Path and ID are set, Values are absolute. Otherwise Path

@@ -201,11 +201,16 @@ func TestDeltaContent(t *testing.T) {
 	if len(f.Series) != 0 || len(f.Removed) != 0 || f.MetaSet || !f.Time.Equal(s.Time) {
 		t.Fatalf("idle delta: %+v", f)
 	}
-	// A keyframe numbers the series afresh.
+	// A keyframe restates every series, under the refs they had.
 	f = mustDecode(t, mustEncode(t, enc, s, true))
-	for i, u := range f.Series {
-		if u.Ref != uint64(i) || !u.New {
-			t.Fatalf("keyframe series %d: %+v", i, u)
+	refs := map[string]uint64{}
+	for _, u := range f.Series {
+		if !u.New {
+			t.Fatalf("keyframe series not new: %+v", u)
 		}
+		refs[u.Path] = u.Ref
+	}
+	if want := map[string]uint64{"/a": 0, "/b": 1, "/c": 4, "/e": 5}; !reflect.DeepEqual(refs, want) {
+		t.Fatalf("keyframe refs %v, want %v", refs, want)
 	}
 }

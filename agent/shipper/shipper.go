@@ -103,6 +103,7 @@ type Shipper struct {
 	sinceKey  int
 	applied   uint64 // highest seq acknowledged
 	connected bool
+	dropped   uint64
 }
 
 // New returns a shipper that encodes with enc.
@@ -126,6 +127,9 @@ func New(cfg Config, enc *wire.Encoder) (*Shipper, error) {
 		cfg: cfg, log: cfg.Logger, client: &http.Client{Transport: tr},
 		enc: enc, buf: buffer{limit: cfg.BufferBytes}, wake: make(chan struct{}),
 		metrics: newMetrics(cfg.Registerer),
+		// A random phase spreads the periodic keyframes of agents that
+		// started together (a rollout) over KeyframeEvery intervals.
+		sinceKey: rand.N(cfg.KeyframeEvery + 1),
 	}
 	return s, nil
 }
@@ -160,10 +164,7 @@ func (s *Shipper) encodeLocked(keyframe bool) error {
 	}
 	dropped := s.buf.push(frame{seq: s.enc.Seq(), keyframe: isKey, data: data})
 	if len(dropped) > 0 {
-		for _, f := range dropped {
-			s.metrics.dropped.frames.Inc()
-			s.metrics.dropped.bytes.Add(float64(len(f.data)))
-		}
+		s.dropLocked(dropped)
 		// The frames after the dropped ones chain from frames the
 		// aggregators may never see: the next frame restarts the chain.
 		s.forceKey = true
@@ -173,6 +174,29 @@ func (s *Shipper) encodeLocked(keyframe bool) error {
 	s.metrics.bufferFrames.Set(float64(len(s.buf.frames)))
 	s.notify()
 	return nil
+}
+
+// Pending returns the frames and bytes waiting for an acknowledgement.
+func (s *Shipper) Pending() (frames, bytes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.buf.frames), s.buf.bytes
+}
+
+// Dropped returns the frames dropped unacknowledged so far.
+func (s *Shipper) Dropped() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return float64(s.dropped)
+}
+
+// dropLocked counts frames dropped unacknowledged.
+func (s *Shipper) dropLocked(frames []frame) {
+	for _, f := range frames {
+		s.dropped++
+		s.metrics.dropped.frames.Inc()
+		s.metrics.dropped.bytes.Add(float64(len(f.data)))
+	}
 }
 
 // Run connects to the aggregators and streams frames until ctx is done.
@@ -409,10 +433,7 @@ func (s *Shipper) restartChainLocked(fresh bool) {
 	} else {
 		gone = s.buf.drain()
 	}
-	for _, f := range gone {
-		s.metrics.dropped.frames.Inc()
-		s.metrics.dropped.bytes.Add(float64(len(f.data)))
-	}
+	s.dropLocked(gone)
 	s.applied = 0
 	if k < 0 {
 		if err := s.encodeLocked(true); err != nil {

@@ -261,16 +261,32 @@ func (s *Storage) saveSnapLocked(sn *raftpb.Snapshot) error {
 // snapshot. It returns raft.ErrSnapOutOfDate if a newer snapshot exists.
 func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte, keep uint64) (*raftpb.Snapshot, error) {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	sn, err := s.mem.CreateSnapshot(index, cs, data)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	// Writing and syncing the snapshot file takes long for a large state;
+	// it does not touch the WAL, so the Raft loop keeps persisting
+	// meanwhile. Until the WAL's snapshot record below, a crash recovers
+	// from the previous snapshot and the WAL, which still holds every
+	// entry.
+	if err := writeSnap(s.snapDir(), sn); err != nil {
+		return nil, fmt.Errorf("save snapshot: %w", err)
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
-	sn, err := s.mem.CreateSnapshot(index, cs, data)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.saveSnapLocked(sn); err != nil {
-		return nil, err
+	md := sn.GetMetadata()
+	ws := &walpb.Snapshot{Index: new(md.GetIndex()), Term: new(md.GetTerm()), ConfState: md.GetConfState()}
+	if err := s.w.SaveSnapshot(ws); err != nil {
+		return nil, fmt.Errorf("save wal snapshot marker: %w", err)
 	}
 	if index > keep {
 		if err := s.mem.Compact(index - keep); err != nil && !errors.Is(err, raft.ErrCompacted) {
