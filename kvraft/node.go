@@ -556,7 +556,10 @@ func (n *Node) installSnapshot(sn *raftpb.Snapshot) error {
 // it is serialized.
 func (n *Node) maybeSnapshot() {
 	applied, last := n.applied.Load(), n.snapIndex.Load()
-	due := applied-last >= n.cfg.SnapshotCount || (n.confChanged.Load() && applied > last)
+	// Members snapshot at staggered indexes: all of them serializing a
+	// large state at once would stall the whole cluster at once.
+	every := n.cfg.SnapshotCount + n.id%4*n.cfg.SnapshotCount/8
+	due := applied-last >= every || (n.confChanged.Load() && applied > last)
 	if !due || !n.snapshotting.CompareAndSwap(false, true) {
 		return
 	}

@@ -6,9 +6,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"go.etcd.io/etcd/server/v3/etcdserver/api/snap/snappb"
 	"go.etcd.io/raft/v3/raftpb"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -31,11 +31,13 @@ func writeSnap(dir string, sn *raftpb.Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("marshal snapshot: %w", err)
 	}
+	// The file is a snappb.Snapshot{Crc: 1, Data: 2} message; its head is
+	// written by hand so that the large data is not copied once more.
 	crc := crc32.Update(0, snapCRC, b)
-	d, err := proto.Marshal(&snappb.Snapshot{Crc: &crc, Data: b})
-	if err != nil {
-		return fmt.Errorf("marshal snapshot file: %w", err)
-	}
+	head := protowire.AppendTag(nil, 1, protowire.VarintType)
+	head = protowire.AppendVarint(head, uint64(crc))
+	head = protowire.AppendTag(head, 2, protowire.BytesType)
+	head = protowire.AppendVarint(head, uint64(len(b)))
 	name := filepath.Join(dir, fmt.Sprintf("%016x-%016x.snap", md.GetTerm(), md.GetIndex()))
 	tmp := name + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -43,17 +45,21 @@ func writeSnap(dir string, sn *raftpb.Snapshot) error {
 		return fmt.Errorf("create snapshot file: %w", err)
 	}
 	defer os.Remove(tmp) // after the rename, a no-op
-	fd := int(f.Fd())
-	for off := 0; off < len(d); off += snapChunk {
-		end := min(off+snapChunk, len(d))
-		if _, err := f.Write(d[off:end]); err != nil {
+	if _, err := f.Write(head); err != nil {
+		f.Close()
+		return fmt.Errorf("write snapshot file: %w", err)
+	}
+	fd, base := int(f.Fd()), int64(len(head))
+	for off := 0; off < len(b); off += snapChunk {
+		end := min(off+snapChunk, len(b))
+		if _, err := f.Write(b[off:end]); err != nil {
 			f.Close()
 			return fmt.Errorf("write snapshot file: %w", err)
 		}
 		// Start writing this chunk out and wait for the one before.
-		_ = unix.SyncFileRange(fd, int64(off), int64(end-off), unix.SYNC_FILE_RANGE_WRITE)
+		_ = unix.SyncFileRange(fd, base+int64(off), int64(end-off), unix.SYNC_FILE_RANGE_WRITE)
 		if off >= snapChunk {
-			_ = unix.SyncFileRange(fd, int64(off-snapChunk), snapChunk,
+			_ = unix.SyncFileRange(fd, base+int64(off-snapChunk), snapChunk,
 				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
 		}
 	}

@@ -1,0 +1,195 @@
+// Command benchpipeline measures the streaming pipeline on this machine: a
+// 3-replica aggregator cluster (penny aggregator processes, fsync on) fed by
+// the load generator at increasing loads. For each load it prints freshness
+// (sample time to readable on every replica), the backlog of frames waiting
+// for acknowledgement at the start and the end of the measurement, and the
+// replicas' CPU; the largest load that keeps p99 freshness under the target
+// with no growing backlog is the answer.
+//
+// Run it through `make bench-pipeline`, which also prints the wire-size table.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pennyhq/penny/loadgen"
+)
+
+const targetP99 = 250 * time.Millisecond
+
+func main() {
+	penny := flag.String("penny", "bin/penny", "the penny binary")
+	levels := flag.String("agents", "100,250,500,750,1000", "loads to run, in agents")
+	containers := flag.Int("containers", 100, "cgroups per agent")
+	warmup := flag.Duration("warmup", 10*time.Second, "warmup per load")
+	duration := flag.Duration("duration", 45*time.Second, "measurement per load")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *penny, *levels, *containers, *warmup, *duration); err != nil {
+		fmt.Fprintln(os.Stderr, "benchpipeline:", err)
+		os.Exit(1)
+	}
+}
+
+type row struct {
+	r      *loadgen.Result
+	cpu    float64 // cores used by the three replicas together
+	leader string
+}
+
+func run(ctx context.Context, penny, levels string, containers int, warmup, duration time.Duration) error {
+	var rows []row
+	for _, f := range strings.Split(levels, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("bad load %q", f)
+		}
+		fmt.Fprintf(os.Stderr, "benchpipeline: %d agents x %d cgroups, %s warmup, %s measured\n", n, containers, warmup, duration)
+		r, err := level(ctx, penny, n, containers, warmup, duration)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, *r)
+	}
+	print(rows, containers)
+	return nil
+}
+
+// level runs one load against a fresh cluster.
+func level(ctx context.Context, penny string, agents, containers int, warmup, duration time.Duration) (*row, error) {
+	dir, err := os.MkdirTemp("/var/tmp", "penny-benchpipeline-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	var apis, peers []string
+	for range 3 {
+		apis, peers = append(apis, freePort()), append(peers, freePort())
+	}
+	var ic []string
+	for i, p := range peers {
+		ic = append(ic, fmt.Sprintf("%d=http://%s", i+1, p))
+	}
+	token := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	var procs []*exec.Cmd
+	defer func() {
+		for _, p := range procs {
+			_ = p.Process.Signal(syscall.SIGKILL)
+			_ = p.Wait()
+		}
+	}()
+	for i := range 3 {
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d.log", i+1)))
+		if err != nil {
+			return nil, err
+		}
+		defer logf.Close()
+		cmd := exec.Command(penny, "aggregator", "--id", strconv.Itoa(i+1), "--cluster-token", token,
+			"--data-dir", filepath.Join(dir, strconv.Itoa(i+1)), "--listen", apis[i], "--peer-listen", peers[i],
+			"--initial-cluster", strings.Join(ic, ","))
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		procs = append(procs, cmd)
+	}
+	var urls []string
+	for _, a := range apis {
+		urls = append(urls, "http://"+a)
+		if err := waitHealthy(ctx, "http://"+a); err != nil {
+			return nil, err
+		}
+	}
+	cpu0 := cpuSeconds(procs)
+	start := time.Now()
+	r, err := loadgen.Run(ctx, loadgen.Config{URLs: urls, Agents: agents, Containers: containers, Interval: time.Second,
+		Warmup: warmup, Duration: duration, ProbesPerInterval: 10, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, err
+	}
+	cpu := (cpuSeconds(procs) - cpu0) / time.Since(start).Seconds()
+	return &row{r: r, cpu: cpu}, nil
+}
+
+func waitHealthy(ctx context.Context, url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url + "/v1/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New(url + " never became healthy")
+}
+
+func freePort() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err) // a benchmark driver's main: no port means no benchmark
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// cpuSeconds sums utime and stime of the processes.
+func cpuSeconds(procs []*exec.Cmd) float64 {
+	var ticks int64
+	for _, p := range procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += ut + st
+	}
+	return float64(ticks) / 100
+}
+
+func print(rows []row, containers int) {
+	fmt.Printf("Penny pipeline load: 3 aggregator replicas (fsync on) and the load generator on one machine, %d cgroups per agent, 1s interval\n\n", containers)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "agents\tseries/s\tfreshness p50\tp99\tmax\tprobes\tbacklog start\tend\tdropped\treplicas CPU\tp99 < 250ms\t")
+	best := 0
+	for _, r := range rows {
+		ok := r.r.Sustained() && r.r.FreshP99 < targetP99
+		verdict := "yes"
+		if !ok {
+			verdict = "NO"
+		} else {
+			best = max(best, r.r.Agents)
+		}
+		fmt.Fprintf(tw, "%d\t%.0f\t%s\t%s\t%s\t%d/%d\t%.0f\t%.0f\t%.0f\t%.2f cores\t%s\t\n", r.r.Agents, r.r.SeriesPerSecond,
+			ms(r.r.FreshP50), ms(r.r.FreshP99), ms(r.r.FreshMax), r.r.Probes-r.r.LostProbes, r.r.Probes,
+			r.r.PendingFirst, r.r.PendingLast, r.r.Dropped, r.cpu, verdict)
+	}
+	tw.Flush()
+	fmt.Printf("\nlargest load sustained with p99 freshness under %s: %d agents x %d cgroups\n", targetP99, best, containers)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond)) }
