@@ -17,6 +17,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/export"
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/ingest"
+	"github.com/pennyhq/penny/aggregator/janitor"
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/kvhttp"
 	"github.com/pennyhq/penny/kvraft/transport"
@@ -42,6 +43,9 @@ type Config struct {
 	ShutdownGrace  time.Duration
 	// ReadStaleness is the default staleness bound of gateway reads.
 	ReadStaleness time.Duration
+	// SeriesTTL is how long a node may send nothing before its series are
+	// deleted (10 minutes).
+	SeriesTTL time.Duration
 	// Limits bound the frames the ingest accepts.
 	Limits      wire.Limits
 	EnablePprof bool
@@ -127,6 +131,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	reg.MustRegister(export.NewCollector(node, log))
+	jan, err := janitor.New(janitor.Config{Store: node, TTL: cfg.SeriesTTL, Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api)
@@ -155,6 +163,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	ingestDone := make(chan struct{})
 	go func() {
 		defer close(ingestDone)
+		go jan.Run(rctx)
 		in.Run(rctx)
 	}()
 	serveErr := make(chan error, 1)

@@ -41,6 +41,7 @@ type aggregatorConfig struct {
 	ShutdownGrace  time.Duration
 	EnablePprof    bool
 	ReadStaleness  time.Duration
+	SeriesTTL      time.Duration
 
 	members []kvraft.Member
 }
@@ -69,6 +70,7 @@ func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, erro
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 5*time.Second, "time given to in-flight requests on shutdown")
 	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "serve runtime profiles under /debug/pprof/ on the API listener")
 	fs.DurationVar(&c.ReadStaleness, "read-staleness", 2*time.Second, "staleness bound of /v1/containers reads that ask for no consistency")
+	fs.DurationVar(&c.SeriesTTL, "series-ttl", 10*time.Minute, "delete a node's series after its agent sent nothing for this long")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -153,6 +155,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		RequestTimeout: cfg.RequestTimeout,
 		ShutdownGrace:  cfg.ShutdownGrace,
 		ReadStaleness:  cfg.ReadStaleness,
+		SeriesTTL:      cfg.SeriesTTL,
 		EnablePprof:    cfg.EnablePprof,
 		Logger:         log,
 	})
