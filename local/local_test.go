@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/cgroupfs"
 	"github.com/pennyhq/penny/internal/cgtest"
+	"github.com/pennyhq/penny/internal/freeport"
 )
 
 var penny string // the penny binary, built once by TestMain
@@ -119,19 +119,9 @@ func TestOnceJSON(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func TestMetricsAndHealthz(t *testing.T) {
 	g, _ := group(t)
-	addr := freePort(t)
+	addr := freeport.T(t)
 	cmd := exec.Command(penny, "local", "--json", "--listen", addr, "--interval", "300ms", "--bpf-stats")
 	cmd.Stdout = io.Discard
 	var stderr bytes.Buffer
@@ -182,7 +172,7 @@ func TestMetricsAndHealthz(t *testing.T) {
 
 func TestLocalAggregatorServesContainers(t *testing.T) {
 	g, _ := group(t)
-	api := freePort(t)
+	api := freeport.T(t)
 	cmd := exec.Command(penny, "local", "--json", "--api-listen", api, "--interval", "300ms", "--node-name", "test-node")
 	cmd.Stdout = io.Discard
 	var stderr bytes.Buffer

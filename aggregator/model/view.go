@@ -3,28 +3,14 @@ package model
 import (
 	"time"
 
-	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/usage"
 )
 
 // Container is one cgroup as `GET /v1/containers` shows it: the fields of
 // `penny local --json`, plus its node and when its values were current.
 type Container struct {
-	Node                 string   `json:"node"`
-	Path                 string   `json:"path"`
-	ID                   uint64   `json:"id"`
-	RSSBytes             int64    `json:"rss_bytes"`
-	PageCacheBytes       int64    `json:"page_cache_bytes"`
-	PageCacheHitRatio    *float64 `json:"page_cache_hit_ratio"`
-	TCPSRTTP50Seconds    *float64 `json:"tcp_srtt_p50_seconds"`
-	TCPSRTTP99Seconds    *float64 `json:"tcp_srtt_p99_seconds"`
-	TCPConnectP99Seconds *float64 `json:"tcp_connect_p99_seconds"`
-	TCPRetransmits       uint64   `json:"tcp_retransmits"`
-	NetRxBytes           uint64   `json:"net_rx_bytes"`
-	NetTxBytes           uint64   `json:"net_tx_bytes"`
-
-	Processes             int64  `json:"processes"`
-	PageCacheAddedBytes   uint64 `json:"page_cache_added_bytes"`
-	PageCacheEvictedBytes uint64 `json:"page_cache_evicted_bytes"`
+	Node string `json:"node"`
+	usage.Cgroup
 	// Updated is when the values were current: the node's last sample,
 	// which restated or left unchanged this cgroup's values.
 	Updated string `json:"updated"`
@@ -39,10 +25,10 @@ type Container struct {
 // otherwise about the last window (at most MaxWindow). agent may be nil
 // (a series whose agent record is gone); its values are then as stored.
 func View(node string, agent *Agent, s *Stored, window time.Duration) Container {
-	c := Container{
-		Node: node, Path: s.Path, ID: s.CgroupID,
+	c := Container{Node: node, Cgroup: usage.Cgroup{
+		Path: s.Path, ID: s.CgroupID,
 		RSSBytes: s.RSSBytes, PageCacheBytes: s.PageCache, Processes: s.Processes,
-	}
+	}}
 	latest := s.Time
 	if agent != nil && agent.Time > latest {
 		latest = agent.Time
@@ -66,16 +52,10 @@ func View(node string, agent *Agent, s *Stored, window time.Duration) Container 
 	c.TCPRetransmits = d.Counters.Retransmits
 	c.NetRxBytes = d.Counters.RxBytes
 	c.NetTxBytes = d.Counters.TxBytes
-	c.PageCacheAddedBytes = d.Counters.PageCacheAddedBytes
-	c.PageCacheEvictedBytes = d.Counters.PageCacheEvictedBytes
-	if a := d.Counters.PageCacheAccesses; a > 0 {
-		r := 1 - float64(d.Counters.PageCacheMisses)/float64(a)
-		r = min(max(r, 0), 1)
-		c.PageCacheHitRatio = &r
-	}
-	c.TCPSRTTP50Seconds = seconds(&d.SRTT.Hist, 0.5)
-	c.TCPSRTTP99Seconds = seconds(&d.SRTT.Hist, 0.99)
-	c.TCPConnectP99Seconds = seconds(&d.Connect.Hist, 0.99)
+	c.PageCacheAddedBytes = int64(d.Counters.PageCacheAddedBytes)
+	c.PageCacheEvictedBytes = int64(d.Counters.PageCacheEvictedBytes)
+	c.SetHitRatio(d.Counters.PageCacheAccesses, d.Counters.PageCacheMisses)
+	c.SetLatency(&d.SRTT.Hist, &d.Connect.Hist)
 	return c
 }
 
@@ -99,13 +79,4 @@ func (s *Stored) window(now int64, w time.Duration) (Delta, time.Duration) {
 	d.SRTT = Hist{s.SRTT.Delta(&m.SRTT.Hist)}
 	d.Connect = Hist{s.Connect.Delta(&m.Connect.Hist)}
 	return d, time.Duration(now - m.Time)
-}
-
-func seconds(h *histogram.Hist, q float64) *float64 {
-	v, ok := h.Quantile(q)
-	if !ok {
-		return nil
-	}
-	v /= 1e6
-	return &v
 }

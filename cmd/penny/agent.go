@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/pennyhq/penny/agent/daemon"
@@ -23,8 +22,7 @@ func init() {
 func runAgent(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("penny agent", flag.ContinueOnError)
 	var cfg daemon.Config
-	var urls string
-	fs.StringVar(&urls, "aggregator", "", "aggregator replica URLs, comma separated (e.g. http://agg-0:7379,http://agg-1:7379)")
+	fs.Var((*urlList)(&cfg.Shipper.URLs), "aggregator", "aggregator replica `URLs`, comma separated (e.g. http://agg-0:7379,http://agg-1:7379)")
 	fs.StringVar(&cfg.NodeName, "node-name", "", "this node's name in the aggregators (default: the hostname)")
 	fs.DurationVar(&cfg.Core.Interval, "interval", time.Second, "time between samples")
 	fs.StringVar(&cfg.Core.Listen, "listen", "", "serve /metrics and /healthz on this address (e.g. :9464)")
@@ -38,11 +36,6 @@ func runAgent(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	for _, u := range strings.Split(urls, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			cfg.Shipper.URLs = append(cfg.Shipper.URLs, u)
-		}
 	}
 	if len(cfg.Shipper.URLs) == 0 {
 		fs.Usage()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pennyhq/penny/internal/cgtest"
+	"github.com/pennyhq/penny/internal/freeport"
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/kvhttp"
 )
@@ -85,16 +85,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // replica is one `penny aggregator` process.
 type replica struct {
 	id      uint64
@@ -120,9 +110,9 @@ func newProcCluster(t *testing.T, size int, extra ...string) *procCluster {
 	base := c.base
 	var ic []string
 	for i := 1; i <= size; i++ {
-		r := &replica{id: uint64(i), dir: filepath.Join(base, fmt.Sprint(i)), api: freePort(t),
+		r := &replica{id: uint64(i), dir: filepath.Join(base, fmt.Sprint(i)), api: freeport.T(t),
 			logPath: filepath.Join(base, fmt.Sprintf("%d.log", i))}
-		peer := freePort(t)
+		peer := freeport.T(t)
 		ic = append(ic, fmt.Sprintf("%d=http://%s", i, peer))
 		r.args = append([]string{"aggregator", "--id", fmt.Sprint(i), "--data-dir", r.dir, "--listen", r.api,
 			"--peer-listen", peer, "--tick", "20ms", "--election-ticks", "10"}, extra...)
@@ -476,8 +466,8 @@ func TestAggregatorMembership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer := freePort(t)
-	r4 := &replica{id: 4, dir: filepath.Join(c.base, "4"), api: freePort(t), logPath: filepath.Join(c.base, "4.log")}
+	peer := freeport.T(t)
+	r4 := &replica{id: 4, dir: filepath.Join(c.base, "4"), api: freeport.T(t), logPath: filepath.Join(c.base, "4.log")}
 	if _, err := client(follower).AddMember(context.Background(), kvraft.Member{ID: 4, PeerURL: "http://" + peer}); err != nil {
 		t.Fatalf("add member: %v", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/pennyhq/penny/loadgen"
@@ -23,8 +22,7 @@ func init() {
 func runLoadgen(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("penny loadgen", flag.ContinueOnError)
 	var cfg loadgen.Config
-	var urls string
-	fs.StringVar(&urls, "aggregator", "", "aggregator replica URLs, comma separated (required)")
+	fs.Var((*urlList)(&cfg.URLs), "aggregator", "aggregator replica `URLs`, comma separated (required)")
 	fs.IntVar(&cfg.Agents, "agents", 500, "simulated agents (nodes)")
 	fs.IntVar(&cfg.Containers, "containers", 100, "cgroups per agent")
 	fs.DurationVar(&cfg.Interval, "interval", time.Second, "sampling interval of every agent")
@@ -34,11 +32,6 @@ func runLoadgen(ctx context.Context, args []string, stdout io.Writer, log *slog.
 	fs.SetOutput(os.Stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	for _, u := range strings.Split(urls, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			cfg.URLs = append(cfg.URLs, u)
-		}
 	}
 	if len(cfg.URLs) == 0 {
 		fs.Usage()

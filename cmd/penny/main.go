@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -92,6 +93,9 @@ func main() {
 	switch {
 	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, flag.ErrHelp):
 	case errors.Is(err, errUsage):
+		if err != errUsage { // it says what was wrong beyond the usage
+			fmt.Fprintf(os.Stderr, "penny %s: %v\n", os.Args[1], err)
+		}
 		stop()
 		os.Exit(2)
 	default:
@@ -122,4 +126,18 @@ func logLevel() slog.Level {
 		return slog.LevelInfo
 	}
 	return l
+}
+
+// urlList is a flag of comma-separated URLs; repeating the flag adds more.
+type urlList []string
+
+func (l *urlList) String() string { return strings.Join(*l, ",") }
+
+func (l *urlList) Set(v string) error {
+	for u := range strings.SplitSeq(v, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			*l = append(*l, u)
+		}
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/cgroupfs"
 	"github.com/pennyhq/penny/internal/cgtest"
+	"github.com/pennyhq/penny/internal/freeport"
 )
 
 // agentProc is a `penny agent` process.
@@ -29,7 +30,7 @@ type agentProc struct {
 
 func startAgent(t *testing.T, bin string, urls []string, node string) *agentProc {
 	t.Helper()
-	a := &agentProc{metrics: freePort(t), log: filepath.Join(t.TempDir(), "agent.log")}
+	a := &agentProc{metrics: freeport.T(t), log: filepath.Join(t.TempDir(), "agent.log")}
 	logf, err := os.Create(a.log)
 	if err != nil {
 		t.Fatal(err)

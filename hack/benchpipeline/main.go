@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pennyhq/penny/internal/freeport"
 	"github.com/pennyhq/penny/loadgen"
 )
 
@@ -79,8 +79,16 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 	}
 	defer os.RemoveAll(dir)
 	var apis, peers []string
-	for range 3 {
-		apis, peers = append(apis, freePort()), append(peers, freePort())
+	for range 6 {
+		addr, err := freeport.Addr()
+		if err != nil {
+			return nil, err
+		}
+		if len(apis) < 3 {
+			apis = append(apis, addr)
+		} else {
+			peers = append(peers, addr)
+		}
 	}
 	var ic []string
 	for i, p := range peers {
@@ -144,15 +152,6 @@ func waitHealthy(ctx context.Context, url string) error {
 		}
 	}
 	return errors.New(url + " never became healthy")
-}
-
-func freePort() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err) // a benchmark driver's main: no port means no benchmark
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // cpuSeconds sums utime and stime of the processes.

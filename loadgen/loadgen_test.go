@@ -1,0 +1,77 @@
+package loadgen_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pennyhq/penny/aggregator/gateway"
+	"github.com/pennyhq/penny/aggregator/server"
+	"github.com/pennyhq/penny/kvraft"
+	"github.com/pennyhq/penny/loadgen"
+)
+
+// TestRunAgainstReplica runs a small load against a real single-member
+// replica: every simulated agent's series must land, and a load this small
+// must be sustained with every probe followed to the end.
+func TestRunAgainstReplica(t *testing.T) {
+	s, err := server.Start(context.Background(), server.Config{
+		Store: kvraft.Config{ID: 1, DataDir: t.TempDir(), TickInterval: 10 * time.Millisecond,
+			InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://127.0.0.1:1"}}},
+		SingleMember: true, Listen: "127.0.0.1:0", RequestTimeout: 5 * time.Second, ShutdownGrace: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	base := "http://" + s.Addr.String()
+
+	const agents, containers = 4, 25
+	res, err := loadgen.Run(t.Context(), loadgen.Config{
+		URLs: []string{base}, Agents: agents, Containers: containers,
+		Interval: 200 * time.Millisecond, Warmup: time.Second, Duration: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", *res)
+	if res.FramesSent == 0 || res.SeriesPerSecond <= 0 || res.Probes == 0 {
+		t.Fatalf("nothing measured: %+v", *res)
+	}
+	if !res.Sustained() || res.LostProbes != 0 {
+		t.Fatalf("a load of %d agents x %d containers not sustained: %+v", agents, containers, *res)
+	}
+	if res.FreshP50 <= 0 || res.FreshP50 > res.FreshP99 || res.FreshP99 > res.FreshMax {
+		t.Fatalf("freshness percentiles out of order: p50 %v p99 %v max %v", res.FreshP50, res.FreshP99, res.FreshMax)
+	}
+	var sb strings.Builder
+	loadgen.PrintTable(&sb, []*loadgen.Result{res})
+	if !strings.Contains(sb.String(), "yes") {
+		t.Errorf("table does not say the load was sustained:\n%s", sb.String())
+	}
+
+	resp, err := http.Get(base + gateway.ContainersPath + "?consistency=linearizable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got gateway.Containers
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	nodes := map[string]int{}
+	for _, c := range got.Containers {
+		nodes[c.Node]++
+	}
+	if len(nodes) != agents {
+		t.Fatalf("series of %d nodes stored, want %d: %v", len(nodes), agents, nodes)
+	}
+	for n, k := range nodes {
+		if k < containers {
+			t.Errorf("node %s: %d series stored, want at least %d", n, k, containers)
+		}
+	}
+}

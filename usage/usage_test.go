@@ -1,0 +1,69 @@
+package usage
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+
+	"github.com/pennyhq/penny/histogram"
+)
+
+func TestSetHitRatio(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		accesses, misses uint64
+		want             *float64
+	}{
+		{"no access is null", 0, 0, nil},
+		{"all hits", 10, 0, ptr(1)},
+		{"a quarter missed", 100, 25, ptr(0.75)},
+		{"more misses than accesses clamps to 0", 10, 30, ptr(0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Cgroup
+			c.SetHitRatio(tc.accesses, tc.misses)
+			switch {
+			case tc.want == nil && c.PageCacheHitRatio != nil:
+				t.Fatalf("ratio %v, want null", *c.PageCacheHitRatio)
+			case tc.want != nil && (c.PageCacheHitRatio == nil || math.Abs(*c.PageCacheHitRatio-*tc.want) > 1e-12):
+				t.Fatalf("ratio %v, want %v", c.PageCacheHitRatio, *tc.want)
+			}
+		})
+	}
+}
+
+func TestSetLatencyAndJSON(t *testing.T) {
+	var srtt, connect histogram.Hist
+	for range 50 {
+		srtt.Observe(100) // the bucket of 100µs: [64, 128)
+	}
+	var c Cgroup
+	c.Path = "/a"
+	c.SetLatency(&srtt, &connect)
+	if c.TCPSRTTP50Seconds == nil || *c.TCPSRTTP50Seconds < 64e-6 || *c.TCPSRTTP50Seconds >= 128e-6 {
+		t.Fatalf("p50 %v, want within [64µs, 128µs)", c.TCPSRTTP50Seconds)
+	}
+	if c.TCPConnectP99Seconds != nil {
+		t.Fatalf("connect p99 %v from an empty histogram, want null", *c.TCPConnectP99Seconds)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"path", "id", "rss_bytes", "page_cache_bytes", "page_cache_hit_ratio",
+		"tcp_srtt_p50_seconds", "tcp_srtt_p99_seconds", "tcp_connect_p99_seconds", "tcp_retransmits",
+		"net_rx_bytes", "net_tx_bytes", "processes", "page_cache_added_bytes", "page_cache_evicted_bytes"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON lacks %q: %s", k, b)
+		}
+	}
+	if string(m["tcp_connect_p99_seconds"]) != "null" {
+		t.Errorf("empty quantile is %s, want null", m["tcp_connect_p99_seconds"])
+	}
+}
+
+func ptr(v float64) *float64 { return &v }
