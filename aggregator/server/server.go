@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/ingest"
 	"github.com/pennyhq/penny/aggregator/janitor"
+	"github.com/pennyhq/penny/internal/tlsfiles"
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/kvhttp"
 	"github.com/pennyhq/penny/kvraft/transport"
@@ -37,6 +39,11 @@ type Config struct {
 	PeerTLS      *transport.TLS
 	// Listen is the HTTP listener's address (port 0 picks one).
 	Listen string
+	// TLS, when it names a certificate, serves the API over HTTPS (HTTP/2
+	// and HTTP/1.1). Its CA file makes the ingest and the KV API require a
+	// client certificate that CA signed; reads of containers and /metrics
+	// stay open to any client.
+	TLS tlsfiles.Files
 	// RequestTimeout bounds one API request; ShutdownGrace the wait for
 	// in-flight requests on shutdown.
 	RequestTimeout time.Duration
@@ -62,6 +69,12 @@ func (c *Config) Validate() error {
 	}
 	if c.RequestTimeout <= 0 || c.ShutdownGrace < 0 {
 		return errors.New("server: request timeout must be positive, shutdown grace not negative")
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return err
+	}
+	if c.TLS.CAFile != "" && c.TLS.CertFile == "" {
+		return errors.New("server: a client CA needs the server's own certificate and key")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -136,9 +149,19 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
+	var tlsCfg *tls.Config
+	writers := func(h http.Handler) http.Handler { return h }
+	if cfg.TLS.Enabled() {
+		if tlsCfg, err = tlsfiles.Server(cfg.TLS); err != nil {
+			return nil, fmt.Errorf("api tls: %w", err)
+		}
+		if cfg.TLS.CAFile != "" {
+			writers = requireClientCert
+		}
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", api)
-	mux.Handle(ingest.Path, in)
+	mux.Handle("/v1/", writers(api))
+	mux.Handle(ingest.Path, writers(in))
 	mux.Handle(gateway.ContainersPath, gw)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	if cfg.EnablePprof {
@@ -152,11 +175,16 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("listen for api: %w", err)
 	}
 	// No read or write timeout: an agent's ingest stream lasts as long as
-	// its connection. Agents speak HTTP/2 without TLS (prior knowledge).
+	// its connection. Agents speak HTTP/2: over TLS, or without it by prior
+	// knowledge (h2c).
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
-		Protocols: new(http.Protocols), ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		Protocols: new(http.Protocols), TLSConfig: tlsCfg, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true)
+	if tlsCfg != nil {
+		srv.Protocols.SetHTTP2(true)
+	} else {
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
 
 	rctx, cancel := context.WithCancel(context.Background())
 	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, srv: srv, cancel: cancel, done: make(chan struct{})}
@@ -167,7 +195,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		in.Run(rctx)
 	}()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			serveErr <- srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 	go func() {
 		defer close(s.done)
 		select {
@@ -184,7 +218,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		cancel()
 		<-ingestDone
 	}()
-	log.Info("aggregator replica serving", "api", ln.Addr().String(), "peer", cfg.PeerListen, "data_dir", sc.DataDir)
+	log.Info("aggregator replica serving", "api", ln.Addr().String(), "tls", tlsCfg != nil,
+		"client_certs", cfg.TLS.CAFile != "", "peer", cfg.PeerListen, "data_dir", sc.DataDir)
 	return s, nil
 }
 
@@ -212,4 +247,17 @@ func (s *Server) Done() <-chan struct{} { return s.done }
 func (s *Server) Err() error {
 	<-s.done
 	return s.err
+}
+
+// requireClientCert lets through requests that presented a client
+// certificate signed by the configured CA, and answers 403 to the others.
+func requireClientCert(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !tlsfiles.VerifiedClient(r.TLS) {
+			kvhttp.WriteJSON(w, http.StatusForbidden,
+				map[string]string{"error": "a client certificate signed by the aggregator's client CA is required"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pennyhq/penny/agent/daemon"
+	"github.com/pennyhq/penny/internal/tlsfiles"
 )
 
 func init() {
@@ -29,6 +30,10 @@ func runAgent(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	fs.BoolVar(&cfg.Core.BPFStats, "bpf-stats", false, "account eBPF program run time in the kernel and export it on /metrics")
 	fs.IntVar(&cfg.Shipper.BufferBytes, "buffer-bytes", 64<<20, "bytes of frames kept until an aggregator acknowledges them")
 	fs.IntVar(&cfg.Shipper.KeyframeEvery, "keyframe-every", 60, "frames between keyframes")
+	var tf tlsfiles.Files
+	fs.StringVar(&tf.CAFile, "ca-file", "", "CA that signs the aggregators' certificates, for https URLs (default: the system roots)")
+	fs.StringVar(&tf.CertFile, "cert-file", "", "client certificate presented to the aggregators")
+	fs.StringVar(&tf.KeyFile, "key-file", "", "key of the client certificate")
 	fs.SetOutput(os.Stderr)
 	fs.Usage = func() {
 		fs.Output().Write([]byte("usage: penny agent --aggregator URL[,URL...] [flags]\n\nMeasures every cgroup with eBPF and streams to the aggregator cluster. Run as root.\n\nflags:\n"))
@@ -40,6 +45,13 @@ func runAgent(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if len(cfg.Shipper.URLs) == 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: --aggregator is required", errUsage)
+	}
+	if tf.Enabled() {
+		tc, err := tlsfiles.Client(tf)
+		if err != nil {
+			return fmt.Errorf("--ca-file, --cert-file, --key-file: %w", err)
+		}
+		cfg.Shipper.TLS = tc
 	}
 	cfg.Core.Logger, cfg.Shipper.Logger = log, log
 	return daemon.Run(ctx, cfg)

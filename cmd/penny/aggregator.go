@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pennyhq/penny/aggregator/server"
+	"github.com/pennyhq/penny/internal/tlsfiles"
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/transport"
 )
@@ -33,6 +34,7 @@ type aggregatorConfig struct {
 	APIURL         string
 	ClusterToken   string
 	PeerTLS        transport.TLS
+	APITLS         tlsfiles.Files
 	Tick           time.Duration
 	ElectionTicks  int
 	SnapshotCount  uint64
@@ -58,6 +60,9 @@ func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, erro
 	fs.BoolVar(&c.Join, "join", false, "join a running cluster after `POST /v1/cluster/members` added this member")
 	fs.StringVar(&c.APIURL, "advertise-api-url", "", "API URL published in the membership (default http://<listen>)")
 	fs.StringVar(&c.ClusterToken, "cluster-token", "penny", "token shared by all members; peers with another token are refused")
+	fs.StringVar(&c.APITLS.CertFile, "cert-file", "", "TLS certificate of the API (agents, reads, KV API; enables https)")
+	fs.StringVar(&c.APITLS.KeyFile, "key-file", "", "TLS key of the API")
+	fs.StringVar(&c.APITLS.CAFile, "client-ca-file", "", "CA that signs agent certificates: ingest and KV writes then require one")
 	fs.StringVar(&c.PeerTLS.CertFile, "peer-cert-file", "", "TLS certificate for the peer transport (enables https)")
 	fs.StringVar(&c.PeerTLS.KeyFile, "peer-key-file", "", "TLS key for the peer transport")
 	fs.StringVar(&c.PeerTLS.TrustedCAFile, "peer-trusted-ca-file", "", "CA that signs peer certificates")
@@ -79,6 +84,9 @@ func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, erro
 	}
 	if c.APIURL == "" {
 		c.APIURL = "http://" + c.Listen
+		if c.APITLS.CertFile != "" {
+			c.APIURL = "https://" + c.Listen
+		}
 	}
 	return c, c.Validate()
 }
@@ -110,6 +118,12 @@ func (c *aggregatorConfig) Validate() error {
 	tlsSet := c.PeerTLS.CertFile != "" || c.PeerTLS.KeyFile != ""
 	if tlsSet && (c.PeerTLS.CertFile == "" || c.PeerTLS.KeyFile == "") {
 		errs = append(errs, errors.New("--peer-cert-file and --peer-key-file go together"))
+	}
+	if (c.APITLS.CertFile == "") != (c.APITLS.KeyFile == "") {
+		errs = append(errs, errors.New("--cert-file and --key-file go together"))
+	}
+	if c.APITLS.CAFile != "" && c.APITLS.CertFile == "" {
+		errs = append(errs, errors.New("--client-ca-file needs --cert-file and --key-file"))
 	}
 	if c.Tick <= 0 || c.ElectionTicks < 2 || c.SnapshotCount == 0 || c.SnapCatchUp == 0 || c.RequestTimeout <= 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("--tick, --election-ticks (>= 2), --snapshot-count, --snapshot-catch-up-entries and --request-timeout must be positive"))
@@ -152,6 +166,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		ClusterToken:   cfg.ClusterToken,
 		PeerTLS:        peerTLS,
 		Listen:         cfg.Listen,
+		TLS:            cfg.APITLS,
 		RequestTimeout: cfg.RequestTimeout,
 		ShutdownGrace:  cfg.ShutdownGrace,
 		ReadStaleness:  cfg.ReadStaleness,

@@ -28,15 +28,16 @@ type agentProc struct {
 	log     string
 }
 
-func startAgent(t *testing.T, bin string, urls []string, node string) *agentProc {
+func startAgent(t *testing.T, bin string, urls []string, node string, extra ...string) *agentProc {
 	t.Helper()
 	a := &agentProc{metrics: freeport.T(t), log: filepath.Join(t.TempDir(), "agent.log")}
 	logf, err := os.Create(a.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.cmd = exec.Command(bin, "agent", "--aggregator", strings.Join(urls, ","), "--node-name", node,
-		"--interval", "300ms", "--listen", a.metrics)
+	args := append([]string{"agent", "--aggregator", strings.Join(urls, ","), "--node-name", node,
+		"--interval", "300ms", "--listen", a.metrics}, extra...)
+	a.cmd = exec.Command(bin, args...)
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

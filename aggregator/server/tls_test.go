@@ -1,0 +1,171 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pennyhq/penny/agent/shipper"
+	"github.com/pennyhq/penny/aggregator/gateway"
+	"github.com/pennyhq/penny/aggregator/server"
+	"github.com/pennyhq/penny/internal/tlsfiles"
+	"github.com/pennyhq/penny/internal/tlsfiles/tlstest"
+	"github.com/pennyhq/penny/kvraft"
+	"github.com/pennyhq/penny/wire"
+)
+
+// TestTLS serves the API over HTTPS with client certificates: an agent
+// with one streams over HTTP/2, an agent without one is refused and
+// stores nothing, and reads stay open to any client that trusts the CA.
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, dir, "ca")
+	sc, sk := ca.Server(t, "aggregator")
+	cc, ck := ca.Client(t, "agent")
+	s, err := server.Start(context.Background(), server.Config{
+		Store: kvraft.Config{ID: 1, DataDir: t.TempDir(), TickInterval: 10 * time.Millisecond,
+			InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://127.0.0.1:1"}}},
+		SingleMember: true, Listen: "127.0.0.1:0", RequestTimeout: 5 * time.Second, ShutdownGrace: time.Second,
+		TLS: tlsfiles.Files{CertFile: sc, KeyFile: sk, CAFile: ca.File},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	base := "https://" + s.Addr.String()
+
+	ship := func(name string, f tlsfiles.Files, log io.Writer) *prometheus.Registry {
+		t.Helper()
+		tc, err := tlsfiles.Client(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := wire.NewEncoder(wire.EncoderConfig{AgentID: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := prometheus.NewRegistry()
+		sh, err := shipper.New(shipper.Config{URLs: []string{base}, TLS: tc, Registerer: reg,
+			Logger:     slog.New(slog.NewTextHandler(log, nil)),
+			BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond}, enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		go sh.Run(ctx)
+		t0 := time.Now().Truncate(time.Second)
+		for i := range 3 {
+			if err := sh.Submit(snapshot(t0.Add(time.Duration(i)*time.Second), 100, uint64(i)*1000, "/a")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return reg
+	}
+	good := ship("with-cert", tlsfiles.Files{CertFile: cc, KeyFile: ck, CAFile: ca.File}, io.Discard)
+	var badLog syncBuffer
+	bad := ship("without-cert", tlsfiles.Files{CAFile: ca.File}, &badLog)
+	waitFor(t, "frames over TLS acknowledged", func() bool { return testutil.ToFloat64(acked(good)) == 3 })
+	waitFor(t, "the agent without a certificate refused", func() bool {
+		return strings.Contains(badLog.String(), "403 Forbidden") && strings.Contains(badLog.String(), "client certificate")
+	})
+
+	reader, err := tlsfiles.Client(tlsfiles.Files{CAFile: ca.File})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: reader, ForceAttemptHTTP2: true}}
+	get := func(query string) *gateway.Containers {
+		t.Helper()
+		resp, err := client.Get(base + gateway.ContainersPath + "?consistency=linearizable&" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+			t.Fatalf("read without a client certificate: %s over %s", resp.Status, resp.Proto)
+		}
+		var c gateway.Containers
+		if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+			t.Fatal(err)
+		}
+		return &c
+	}
+	if c := get("node=with-cert"); len(c.Containers) != 1 || c.Containers[0].NetRxBytes != 1000 {
+		t.Fatalf("the agent with a certificate: %+v", c.Containers)
+	}
+	if c := get("node=without-cert"); len(c.Containers) != 0 || testutil.ToFloat64(acked(bad)) != 0 {
+		t.Fatalf("the agent without a certificate stored %+v, %v frames acknowledged",
+			c.Containers, testutil.ToFloat64(acked(bad)))
+	}
+
+	// The KV API writes only with a certificate too.
+	req, _ := http.NewRequest(http.MethodPut, base+"/v1/kv/x", strings.NewReader("v"))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("KV write without a client certificate: %s, want 403", resp.Status)
+	}
+	// Plain HTTP is not served next to HTTPS.
+	if resp, err := h2c().Get("http://" + s.Addr.String() + gateway.ContainersPath); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("plain HTTP served on the TLS listener")
+		}
+	}
+}
+
+func TestTLSConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, dir, "ca")
+	sc, _ := ca.Server(t, "aggregator")
+	for _, tc := range []struct {
+		name string
+		f    tlsfiles.Files
+		want string
+	}{
+		{"certificate without key", tlsfiles.Files{CertFile: sc}, "needs its key"},
+		{"client CA without a certificate", tlsfiles.Files{CAFile: ca.File}, "needs the server's own certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := server.Start(context.Background(), server.Config{
+				Store:        kvraft.Config{ID: 1, DataDir: t.TempDir(), InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://127.0.0.1:1"}}},
+				SingleMember: true, Listen: "127.0.0.1:0", RequestTimeout: time.Second, TLS: tc.f,
+			})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
