@@ -26,16 +26,21 @@ import (
 // with its data in dir.
 func start(t *testing.T, dir, addr string) *server.Server {
 	t.Helper()
-	s, err := server.Start(context.Background(), server.Config{
-		Store: kvraft.Config{ID: 1, DataDir: dir, TickInterval: 10 * time.Millisecond,
-			InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://127.0.0.1:1"}}},
-		SingleMember: true, Listen: addr, RequestTimeout: 5 * time.Second, ShutdownGrace: time.Second,
-	})
+	s, err := server.Start(context.Background(), config(dir, addr))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// config is a single-member replica's configuration.
+func config(dir, addr string) server.Config {
+	return server.Config{
+		Store: kvraft.Config{ID: 1, DataDir: dir, TickInterval: 10 * time.Millisecond,
+			InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://127.0.0.1:1"}}},
+		SingleMember: true, Listen: addr, RequestTimeout: 5 * time.Second, ShutdownGrace: time.Second,
+	}
 }
 
 // h2c is an HTTP/2 client without TLS, as agents use.

@@ -20,7 +20,6 @@ import (
 	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/internal/tlsfiles"
 	"github.com/pennyhq/penny/internal/tlsfiles/tlstest"
-	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/wire"
 )
 
@@ -32,12 +31,9 @@ func TestTLS(t *testing.T) {
 	ca := tlstest.NewCA(t, dir, "ca")
 	sc, sk := ca.Server(t, "aggregator")
 	cc, ck := ca.Client(t, "agent")
-	s, err := server.Start(context.Background(), server.Config{
-		Store: kvraft.Config{ID: 1, DataDir: t.TempDir(), TickInterval: 10 * time.Millisecond,
-			InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://127.0.0.1:1"}}},
-		SingleMember: true, Listen: "127.0.0.1:0", RequestTimeout: 5 * time.Second, ShutdownGrace: time.Second,
-		TLS: tlsfiles.Files{CertFile: sc, KeyFile: sk, CAFile: ca.File},
-	})
+	cfg := config(t.TempDir(), "127.0.0.1:0")
+	cfg.TLS = tlsfiles.Files{CertFile: sc, KeyFile: sk, CAFile: ca.File}
+	s, err := server.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,10 +137,9 @@ func TestTLSConfigErrors(t *testing.T) {
 		{"client CA without a certificate", tlsfiles.Files{CAFile: ca.File}, "needs the server's own certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := server.Start(context.Background(), server.Config{
-				Store:        kvraft.Config{ID: 1, DataDir: t.TempDir(), InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://127.0.0.1:1"}}},
-				SingleMember: true, Listen: "127.0.0.1:0", RequestTimeout: time.Second, TLS: tc.f,
-			})
+			cfg := config(t.TempDir(), "127.0.0.1:0")
+			cfg.TLS = tc.f
+			_, err := server.Start(context.Background(), cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
