@@ -122,14 +122,7 @@ func TestOnceJSON(t *testing.T) {
 func TestMetricsAndHealthz(t *testing.T) {
 	g, _ := group(t)
 	addr := freeport.T(t)
-	cmd := exec.Command(penny, "local", "--json", "--listen", addr, "--interval", "300ms", "--bpf-stats")
-	cmd.Stdout = io.Discard
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	p := startService(t, "--listen", addr, "--bpf-stats")
 
 	var metrics string
 	deadline := time.Now().Add(15 * time.Second)
@@ -151,7 +144,7 @@ func TestMetricsAndHealthz(t *testing.T) {
 		`go_goroutines`,
 	} {
 		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s; stderr: %s", want, stderr.String())
+			t.Errorf("/metrics lacks %s; stderr: %s", want, p.stderr.String())
 		}
 	}
 	if promtool, err := exec.LookPath("promtool"); err == nil {
@@ -161,26 +154,13 @@ func TestMetricsAndHealthz(t *testing.T) {
 			t.Errorf("promtool check metrics: %v\n%s", err, out)
 		}
 	}
-	// SIGTERM stops it cleanly.
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitTimeout(cmd, 5*time.Second); err != nil {
-		t.Fatalf("after SIGTERM: %v; stderr: %s", err, stderr.String())
-	}
+	p.stop(t)
 }
 
 func TestLocalAggregatorServesContainers(t *testing.T) {
 	g, _ := group(t)
 	api := freeport.T(t)
-	cmd := exec.Command(penny, "local", "--json", "--api-listen", api, "--interval", "300ms", "--node-name", "test-node")
-	cmd.Stdout = io.Discard
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	p := startService(t, "--api-listen", api, "--node-name", "test-node")
 	var body string
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -192,7 +172,7 @@ func TestLocalAggregatorServesContainers(t *testing.T) {
 		}
 	}
 	if body == "" {
-		t.Fatalf("the in-process aggregator never showed %s; stderr: %s", g.Path, stderr.String())
+		t.Fatalf("the in-process aggregator never showed %s; stderr: %s", g.Path, p.stderr.String())
 	}
 	var doc struct {
 		Containers []struct {
@@ -209,11 +189,35 @@ func TestLocalAggregatorServesContainers(t *testing.T) {
 			t.Errorf("%s in the store: %+v", g.Path, c)
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	p.stop(t)
+}
+
+// service is `penny local --json` running as a service would, its output
+// discarded and its stderr kept for failure messages.
+type service struct {
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+}
+
+func startService(t *testing.T, args ...string) *service {
+	t.Helper()
+	p := &service{cmd: exec.Command(penny, append([]string{"local", "--json", "--interval", "300ms"}, args...)...)}
+	p.cmd.Stdout, p.cmd.Stderr = io.Discard, &p.stderr
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitTimeout(cmd, 5*time.Second); err != nil {
-		t.Fatalf("after SIGTERM: %v; stderr: %s", err, stderr.String())
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	return p
+}
+
+// stop sends SIGTERM, which must stop it cleanly within 5 seconds.
+func (p *service) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitTimeout(p.cmd, 5*time.Second); err != nil {
+		t.Fatalf("after SIGTERM: %v; stderr: %s", err, p.stderr.String())
 	}
 }
 
