@@ -41,8 +41,8 @@ type Config struct {
 	Listen string
 	// TLS, when it names a certificate, serves the API over HTTPS (HTTP/2
 	// and HTTP/1.1). Its CA file makes the ingest and the KV API require a
-	// client certificate that CA signed; reads of containers and /metrics
-	// stay open to any client.
+	// client certificate that CA signed; /v1/containers, /v1/health and
+	// /metrics stay open to any client.
 	TLS tlsfiles.Files
 	// RequestTimeout bounds one API request; ShutdownGrace the wait for
 	// in-flight requests on shutdown.
@@ -161,6 +161,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", writers(api))
+	mux.Handle("GET /v1/health", api) // probes carry no client certificate
 	mux.Handle(ingest.Path, writers(in))
 	mux.Handle(gateway.ContainersPath, gw)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))

@@ -105,6 +105,12 @@ func TestTLS(t *testing.T) {
 			c.Containers, testutil.ToFloat64(acked(bad)))
 	}
 
+	// Health checks need no certificate: kubelet probes carry none.
+	if resp, err := client.Get(base + "/v1/health"); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusOK {
+		t.Fatalf("health without a client certificate: %s", resp.Status)
+	}
 	// The KV API writes only with a certificate too.
 	req, _ := http.NewRequest(http.MethodPut, base+"/v1/kv/x", strings.NewReader("v"))
 	resp, err := client.Do(req)
