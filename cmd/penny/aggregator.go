@@ -62,7 +62,7 @@ func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, erro
 	fs.StringVar(&c.ClusterToken, "cluster-token", "penny", "token shared by all members; peers with another token are refused")
 	fs.StringVar(&c.APITLS.CertFile, "cert-file", "", "TLS certificate of the API (agents, reads, KV API; enables https)")
 	fs.StringVar(&c.APITLS.KeyFile, "key-file", "", "TLS key of the API")
-	fs.StringVar(&c.APITLS.CAFile, "client-ca-file", "", "CA that signs agent certificates: ingest and KV writes then require one")
+	fs.StringVar(&c.APITLS.CAFile, "client-ca-file", "", "CA that signs agent certificates: the ingest and the KV API then require one")
 	fs.StringVar(&c.PeerTLS.CertFile, "peer-cert-file", "", "TLS certificate for the peer transport (enables https)")
 	fs.StringVar(&c.PeerTLS.KeyFile, "peer-key-file", "", "TLS key for the peer transport")
 	fs.StringVar(&c.PeerTLS.TrustedCAFile, "peer-trusted-ca-file", "", "CA that signs peer certificates")
