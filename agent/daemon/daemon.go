@@ -58,6 +58,7 @@ type Agent struct {
 	ticker  *time.Ticker
 	cancel  context.CancelFunc
 	shipErr chan error
+	shipped chan struct{} // closed when the shipper has returned
 }
 
 // Start starts the agent. The shipper runs until Close.
@@ -66,7 +67,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		return nil, err
 	}
 	log := cfg.Core.Logger
-	a := &Agent{cfg: cfg, shipErr: make(chan error, 1)}
+	a := &Agent{cfg: cfg, shipErr: make(chan error, 1), shipped: make(chan struct{})}
 	sctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	defer func() {
@@ -89,6 +90,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		return nil, err
 	}
 	go func() {
+		defer close(a.shipped)
 		if err := a.shipper.Run(sctx); !errors.Is(err, context.Canceled) {
 			a.shipErr <- fmt.Errorf("shipper: %w", err)
 		}
@@ -122,12 +124,15 @@ func (a *Agent) Next(ctx context.Context) (*sampler.Sample, error) {
 	}
 }
 
-// Close stops the agent.
+// Close stops the agent and waits for the shipper to hang up.
 func (a *Agent) Close() error {
 	if a.ticker != nil {
 		a.ticker.Stop()
 	}
 	a.cancel()
+	if a.shipper != nil {
+		<-a.shipped
+	}
 	if a.core != nil {
 		return a.core.Close()
 	}

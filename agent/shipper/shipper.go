@@ -92,6 +92,7 @@ type Shipper struct {
 	cfg     Config
 	log     *slog.Logger
 	client  *http.Client
+	conns   *conns
 	metrics *metrics
 
 	mu        sync.Mutex
@@ -111,10 +112,11 @@ func New(cfg Config, enc *wire.Encoder) (*Shipper, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cs := &conns{dial: (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 15 * time.Second}).DialContext}
 	tr := &http.Transport{
 		Protocols:             new(http.Protocols),
 		TLSClientConfig:       cfg.TLS,
-		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 15 * time.Second}).DialContext,
+		DialContext:           cs.DialContext,
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   cfg.DialTimeout,
 		ResponseHeaderTimeout: cfg.AckTimeout,
@@ -124,7 +126,7 @@ func New(cfg Config, enc *wire.Encoder) (*Shipper, error) {
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	tr.Protocols.SetHTTP2(true)
 	s := &Shipper{
-		cfg: cfg, log: cfg.Logger, client: &http.Client{Transport: tr},
+		cfg: cfg, log: cfg.Logger, client: &http.Client{Transport: tr}, conns: cs,
 		enc: enc, buf: buffer{limit: cfg.BufferBytes}, wake: make(chan struct{}),
 		metrics: newMetrics(cfg.Registerer),
 		// A random phase spreads the periodic keyframes of agents that
@@ -201,6 +203,9 @@ func (s *Shipper) dropLocked(frames []frame) {
 
 // Run connects to the aggregators and streams frames until ctx is done.
 func (s *Shipper) Run(ctx context.Context) error {
+	// A stopped shipper hangs up at once, rather than leaving its replica
+	// a connection to wait out.
+	defer s.conns.closeAll()
 	backoff := s.cfg.BackoffMin
 	for i := 0; ; i++ {
 		u := strings.TrimSuffix(s.cfg.URLs[i%len(s.cfg.URLs)], "/")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,6 +87,9 @@ type Ingest struct {
 	log *slog.Logger
 	c   *committer
 	m   *metrics
+
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New returns an ingest; Run must run for it to commit anything.
@@ -94,8 +98,15 @@ func New(cfg Config) (*Ingest, error) {
 		return nil, err
 	}
 	m := newMetrics(cfg.Registerer)
-	return &Ingest{cfg: cfg, log: cfg.Logger, c: newCommitter(&cfg, m), m: m}, nil
+	return &Ingest{cfg: cfg, log: cfg.Logger, c: newCommitter(&cfg, m), m: m, closing: make(chan struct{})}, nil
 }
+
+// CloseStreams ends every agent stream, now and to come, as a server
+// shutting down must: a stream lasts as long as its agent, so HTTP/2's
+// graceful shutdown would wait for it forever. Each stream stops reading,
+// acknowledges what it has in flight (Run must still be running) and ends;
+// its agent resends the rest to another replica.
+func (in *Ingest) CloseStreams() { in.closeOnce.Do(func() { close(in.closing) }) }
 
 // Run commits transactions until ctx is done.
 func (in *Ingest) Run(ctx context.Context) { in.c.run(ctx) }

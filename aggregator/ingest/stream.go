@@ -86,6 +86,8 @@ func (s *stream) serve(ctx context.Context, body io.Reader) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-s.in.closing:
+			return s.finish(ctx)
 		case d, ok := <-next:
 			if !ok {
 				err := <-readErr

@@ -180,6 +180,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// knowledge (h2c).
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
 		Protocols: new(http.Protocols), TLSConfig: tlsCfg, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	srv.RegisterOnShutdown(in.CloseStreams)
 	srv.Protocols.SetHTTP1(true)
 	if tlsCfg != nil {
 		srv.Protocols.SetHTTP2(true)
