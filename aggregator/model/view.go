@@ -3,6 +3,7 @@ package model
 import (
 	"time"
 
+	"github.com/pennyhq/penny/podmeta"
 	"github.com/pennyhq/penny/usage"
 )
 
@@ -14,10 +15,21 @@ type Container struct {
 	// Updated is when the values were current: the node's last sample,
 	// which restated or left unchanged this cgroup's values.
 	Updated string `json:"updated"`
+	// SampleTime is Updated as a time, for readers in Go.
+	SampleTime time.Time `json:"-"`
 	// WindowSeconds is the span the counters and quantiles cover: the
 	// agent's interval, or the window asked for (shorter while the series
 	// is younger than it).
 	WindowSeconds float64 `json:"window_seconds"`
+	// Kubernetes is the pod and container the cgroup belongs to, as its
+	// agent reported them; nil outside Kubernetes.
+	Kubernetes *Kube `json:"kubernetes,omitempty"`
+}
+
+// Kube is a container's Kubernetes identity.
+type Kube struct {
+	Pod       podmeta.Pod       `json:"pod"`
+	Container podmeta.Container `json:"container"`
 }
 
 // View turns a stored series into a container. With window 0 the counters,
@@ -33,7 +45,13 @@ func View(node string, agent *Agent, s *Stored, window time.Duration) Container 
 	if agent != nil && agent.Time > latest {
 		latest = agent.Time
 	}
-	c.Updated = time.Unix(0, latest).UTC().Format(time.RFC3339Nano)
+	if p, ct, ok, err := podmeta.Decode(s.Meta); ok && err == nil {
+		// Malformed metadata (refused by no earlier check) leaves the
+		// cgroup unattributed rather than failing the whole read.
+		c.Kubernetes = &Kube{Pod: p, Container: ct}
+	}
+	c.SampleTime = time.Unix(0, latest).UTC()
+	c.Updated = c.SampleTime.Format(time.RFC3339Nano)
 
 	var d Delta
 	span := time.Duration(s.Interval)
