@@ -244,7 +244,7 @@ func (a *agent) loop(ctx context.Context, cfg Config, offset time.Duration, end 
 		if rand.N(3600) == 0 {
 			a.node.ReplacePod()
 		}
-		if err := a.sh.Submit(daemon.Snapshot(s)); err != nil {
+		if err := a.sh.Submit(daemon.Snapshot(s, nil)); err != nil {
 			cfg.Logger.Warn("submit", "agent", a.name, "err", err)
 		}
 		sent(next, len(s.Cgroups))

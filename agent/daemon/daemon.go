@@ -8,7 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/pennyhq/penny/agent/core"
+	"github.com/pennyhq/penny/agent/kube"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/agent/shipper"
 	"github.com/pennyhq/penny/wire"
@@ -18,12 +21,24 @@ import (
 type Config struct {
 	Core    core.Config
 	Shipper shipper.Config
-	// NodeName names this node in the aggregators; the hostname, lowercased,
-	// by default.
+	// NodeName names this node in the aggregators, and in Kubernetes; the
+	// hostname, lowercased, by default.
 	NodeName string
+	// Kube, when set, attributes cgroups to the pods of this node: their
+	// series carry the pod's metadata (package podmeta). Its NodeName and
+	// Logger default to the agent's.
+	Kube *kube.Config
+	// KubeClient, when set with Kube, is the client the pod watcher uses
+	// instead of one built from Kube (for embedders and tests).
+	KubeClient kubernetes.Interface
 }
 
-// Validate checks the config and fills in the node name.
+// kubeSyncTimeout bounds the wait for the first list of the node's pods
+// at start; after it the agent runs, and the watcher keeps trying.
+const kubeSyncTimeout = 30 * time.Second
+
+// Validate checks the config and fills in the node name, and the
+// Kubernetes config's node name and logger.
 func (c *Config) Validate() error {
 	if c.NodeName == "" {
 		h, err := os.Hostname()
@@ -34,6 +49,19 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Core.Validate(); err != nil {
 		return err
+	}
+	if c.Kube != nil {
+		k := *c.Kube
+		if k.NodeName == "" {
+			k.NodeName = c.NodeName
+		}
+		if k.Logger == nil {
+			k.Logger = c.Core.Logger
+		}
+		if err := k.Validate(); err != nil {
+			return err
+		}
+		c.Kube = &k
 	}
 	return c.Shipper.Validate()
 }
@@ -50,11 +78,14 @@ func NodeName(host string) string {
 	return strings.Trim(string(b), "-.")
 }
 
-// Agent is a running agent: the core sampling, the shipper streaming.
+// Agent is a running agent: the core sampling, the shipper streaming,
+// and, with Kubernetes, the pod watcher attributing.
 type Agent struct {
 	cfg     Config
 	core    *core.Core
 	shipper *shipper.Shipper
+	kube    *kube.Watcher
+	resolve func(path string) map[string]string // nil without Kubernetes
 	ticker  *time.Ticker
 	cancel  context.CancelFunc
 	shipErr chan error
@@ -81,6 +112,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	if cfg.Kube != nil {
+		if err := a.startKube(ctx, sctx); err != nil {
+			return nil, err
+		}
+	}
 	enc, err := wire.NewEncoder(wire.EncoderConfig{AgentID: cfg.NodeName, Limits: cfg.Shipper.Limits})
 	if err != nil {
 		return nil, err
@@ -97,8 +133,42 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}()
 	a.ticker = time.NewTicker(cfg.Core.Interval)
 	log.Info("agent started", "node", cfg.NodeName, "aggregators", strings.Join(cfg.Shipper.URLs, ","),
-		"interval", cfg.Core.Interval, "incarnation", fmt.Sprintf("%#x", enc.Incarnation()))
+		"interval", cfg.Core.Interval, "incarnation", fmt.Sprintf("%#x", enc.Incarnation()),
+		"kubernetes", cfg.Kube != nil)
 	return a, nil
+}
+
+// startKube starts the pod watcher, which runs until run ends, and waits
+// for its first list up to kubeSyncTimeout: past it the agent runs without
+// attribution until the API server answers. Only ctx ending fails.
+func (a *Agent) startKube(ctx, run context.Context) error {
+	kc := *a.cfg.Kube
+	kc.Registerer = a.core.Registry
+	client := a.cfg.KubeClient
+	if client == nil {
+		var err error
+		if client, err = kube.NewClient(kc); err != nil {
+			return fmt.Errorf("kubernetes: %w", err)
+		}
+	}
+	var err error
+	if a.kube, err = kube.New(kc, client); err != nil {
+		return fmt.Errorf("kubernetes: %w", err)
+	}
+	a.kube.Start(run)
+	a.resolve = a.kube.Resolve
+	wctx, cancel := context.WithTimeout(ctx, kubeSyncTimeout)
+	defer cancel()
+	if err := a.kube.WaitForSync(wctx); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		kc.Logger.Warn("pods of this node not listed yet: cgroups stay unattributed until the API server answers",
+			"node", kc.NodeName, "waited", kubeSyncTimeout, "err", err)
+		return nil
+	}
+	kc.Logger.Info("pods of this node listed", "node", kc.NodeName, "pods", a.kube.Pods())
+	return nil
 }
 
 // Next waits for the next interval, samples, queues the sample for the
@@ -117,7 +187,7 @@ func (a *Agent) Next(ctx context.Context) (*sampler.Sample, error) {
 			a.cfg.Core.Logger.Warn("sample failed", "err", err)
 			continue
 		}
-		if err := a.shipper.Submit(Snapshot(s)); err != nil {
+		if err := a.shipper.Submit(Snapshot(s, a.resolve)); err != nil {
 			a.cfg.Core.Logger.Warn("frame not queued", "err", err)
 		}
 		return s, nil
@@ -130,6 +200,9 @@ func (a *Agent) Close() error {
 		a.ticker.Stop()
 	}
 	a.cancel()
+	if a.kube != nil {
+		a.kube.Close()
+	}
 	if a.shipper != nil {
 		<-a.shipped
 	}
@@ -155,13 +228,19 @@ func Run(ctx context.Context, cfg Config) error {
 
 // Snapshot converts a sample into the wire format's absolute state:
 // gauges, and counters and histograms cumulative since the agent started.
-func Snapshot(s *sampler.Sample) *wire.Snapshot {
+// resolve, when not nil, gives each series' metadata from its cgroup path
+// (kube.Watcher.Resolve); the maps it returns are shared, not copied.
+func Snapshot(s *sampler.Sample, resolve func(path string) map[string]string) *wire.Snapshot {
 	out := &wire.Snapshot{Time: s.Time.UTC(), Interval: s.Interval, Series: make([]wire.SeriesState, 0, len(s.Cgroups))}
 	for i := range s.Cgroups {
 		c := &s.Cgroups[i]
 		t := &c.Totals
+		var meta map[string]string
+		if resolve != nil {
+			meta = resolve(c.Path)
+		}
 		out.Series = append(out.Series, wire.SeriesState{
-			Path: c.Path, ID: c.ID,
+			Path: c.Path, ID: c.ID, Meta: meta,
 			Values: wire.Values{
 				Processes: int64(c.Processes), RSSBytes: max(c.RSSBytes, 0), PageCacheBytes: max(c.PageCacheBytes, 0),
 				PageCacheAddedBytes: t.PageCacheAddedBytes, PageCacheEvictedBytes: t.PageCacheEvictedBytes,
