@@ -1,4 +1,6 @@
 // Package gateway serves the aggregator's REST reads for people, CLIs and
-// Grafana: GET /v1/containers, every container the agents report, read from
-// the local replica with the consistency the caller asks for.
+// Grafana, from the local replica with the consistency the caller asks for:
+// GET /v1/containers, every container the agents report; GET /v1/pods, the
+// containers grouped into Kubernetes pods (package aggregator/pods); and
+// GET /v1/namespaces, the pods aggregated per namespace.
 package gateway

@@ -11,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/aggregator/pods"
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/kvhttp"
 )
@@ -57,8 +60,12 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// ContainersPath is where the containers are served.
-const ContainersPath = "/v1/containers"
+// Paths the gateway serves.
+const (
+	ContainersPath = "/v1/containers"
+	PodsPath       = "/v1/pods"
+	NamespacesPath = "/v1/namespaces"
+)
 
 // Containers is the body of GET /v1/containers.
 type Containers struct {
@@ -68,12 +75,25 @@ type Containers struct {
 	Containers []model.Container `json:"containers"`
 }
 
+// Pods is the body of GET /v1/pods.
+type Pods struct {
+	Index uint64     `json:"index"`
+	Pods  []pods.Pod `json:"pods"`
+}
+
+// Namespaces is the body of GET /v1/namespaces.
+type Namespaces struct {
+	Index      uint64           `json:"index"`
+	Namespaces []pods.Namespace `json:"namespaces"`
+}
+
 // Handler serves the gateway.
 type Handler struct {
 	cfg Config
 }
 
-// NewHandler returns the gateway's handler; mount it at ContainersPath.
+// NewHandler returns the gateway's handler; mount it at ContainersPath,
+// PodsPath and NamespacesPath.
 func NewHandler(cfg Config) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -88,7 +108,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		kvhttp.WriteError(w, fmt.Errorf("%w: use GET", kvraft.ErrInvalid))
 		return
 	}
+	kind := r.URL.Path
+	if kind != ContainersPath && kind != PodsPath && kind != NamespacesPath {
+		http.NotFound(w, r)
+		return
+	}
 	q, err := ParseQuery(r.URL.Query(), h.cfg.DefaultStaleness)
+	if err == nil && kind == ContainersPath && (q.Pods.Namespace != "" || q.Pods.Selector != nil || q.Pods.MetricSelector != nil) {
+		err = fmt.Errorf("%w: namespace, selector and metric_selector select pods: use %s", kvraft.ErrInvalid, PodsPath)
+	}
 	if err != nil {
 		kvhttp.WriteError(w, err)
 		return
@@ -98,29 +126,48 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := Read(ctx, h.cfg.Store, q, h.cfg.MaxSeries)
 	if err != nil {
 		if !errors.Is(err, kvraft.ErrInvalid) {
-			h.cfg.Logger.Warn("containers read failed", "err", err)
+			h.cfg.Logger.Warn("gateway read failed", "path", kind, "err", err)
 		}
 		kvhttp.WriteError(w, err)
 		return
 	}
-	kvhttp.WriteJSON(w, http.StatusOK, body)
+	switch kind {
+	case PodsPath:
+		kvhttp.WriteJSON(w, http.StatusOK, &Pods{Index: body.Index, Pods: nonNil(pods.Group(body.Containers, q.Pods))})
+	case NamespacesPath:
+		ns := pods.Namespaces(pods.Group(body.Containers, q.Pods))
+		kvhttp.WriteJSON(w, http.StatusOK, &Namespaces{Index: body.Index, Namespaces: nonNil(ns)})
+	default:
+		kvhttp.WriteJSON(w, http.StatusOK, body)
+	}
 }
 
-// Query is a parsed GET /v1/containers.
+// nonNil makes an empty list encode as [], not null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// Query is a parsed gateway request.
 type Query struct {
 	Node   string // "" for every node
 	Window time.Duration
 	Read   kvraft.ReadOptions
+	// Pods selects pods (PodsPath and NamespacesPath only).
+	Pods pods.Query
 }
 
-// ParseQuery parses node, window and the KV API's consistency parameters
-// (consistency, max_staleness, index); without consistency, reads are
-// bounded by staleness.
+// ParseQuery parses node, window, the pod selection (namespace, selector,
+// metric_selector) and the KV API's consistency parameters (consistency,
+// max_staleness, index); without consistency, reads are bounded by
+// staleness.
 func ParseQuery(v url.Values, staleness time.Duration) (Query, error) {
 	var q Query
 	for k := range v {
 		switch k {
-		case "node", "window", "consistency", "max_staleness", "index":
+		case "node", "window", "consistency", "max_staleness", "index", "namespace", "selector", "metric_selector":
 		default:
 			return q, fmt.Errorf("%w: unknown parameter %q", kvraft.ErrInvalid, k)
 		}
@@ -136,6 +183,19 @@ func ParseQuery(v url.Values, staleness time.Duration) (Query, error) {
 			return q, fmt.Errorf("%w: window %q must be a duration up to %s", kvraft.ErrInvalid, s, model.MaxWindow)
 		}
 		q.Window = d
+	}
+	q.Pods.Namespace = v.Get("namespace")
+	for _, sel := range []struct {
+		param string
+		dst   *labels.Selector
+	}{{"selector", &q.Pods.Selector}, {"metric_selector", &q.Pods.MetricSelector}} {
+		if s := v.Get(sel.param); s != "" {
+			ls, err := labels.Parse(s)
+			if err != nil {
+				return q, fmt.Errorf("%w: %s: %v", kvraft.ErrInvalid, sel.param, err)
+			}
+			*sel.dst = ls
+		}
 	}
 	if v.Get("consistency") == "" {
 		if v.Get("max_staleness") != "" || v.Get("index") != "" {

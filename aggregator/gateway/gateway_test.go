@@ -10,9 +10,11 @@ import (
 
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/aggregator/pods"
 	"github.com/pennyhq/penny/histogram"
 	"github.com/pennyhq/penny/internal/kvtest"
 	"github.com/pennyhq/penny/kvraft"
+	"github.com/pennyhq/penny/podmeta"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -106,4 +108,76 @@ func TestContainers(t *testing.T) {
 func itoa(v uint64) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+func getJSON[T any](t *testing.T, h http.Handler, path string, status int) *T {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	if rec.Code != status {
+		t.Fatalf("GET %s: %d %s, want %d", path, rec.Code, rec.Body, status)
+	}
+	if status != http.StatusOK {
+		return nil
+	}
+	v := new(T)
+	if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestPodsAndNamespaces(t *testing.T) {
+	n := kvtest.Start(t)
+	meta := func(ns, pod, uid, ctr string, lbl map[string]string) map[string]string {
+		return podmeta.Encode(&podmeta.Pod{UID: uid, Namespace: ns, Name: pod, Labels: lbl, QOSClass: "Burstable"},
+			&podmeta.Container{Name: ctr, RequestMemory: 1 << 20})
+	}
+	a := &model.NodeState{Node: "node-a"}
+	write(t, n, a, &model.Update{Node: "node-a", Incarnation: 1, Seq: 1, Time: t0, Interval: time.Second, Keyframe: true,
+		Changed: []model.SeriesState{
+			{Path: "/kubepods/pod-w1/app", CgroupID: 5, RSSBytes: 100, SRTT: srtt(40),
+				Meta: meta("shop", "web-1", "w1", "app", map[string]string{"app": "web"})},
+			{Path: "/kubepods/pod-w1/proxy", CgroupID: 6, RSSBytes: 50, SRTT: srtt(9000),
+				Meta: meta("shop", "web-1", "w1", "proxy", map[string]string{"app": "web"})},
+			{Path: "/kubepods/pod-d1/db", CgroupID: 7, RSSBytes: 1000,
+				Meta: meta("data", "db-0", "d1", "db", map[string]string{"app": "db"})},
+			{Path: "/system.slice/sshd.service", CgroupID: 8, RSSBytes: 7},
+		}})
+	h, err := gateway.NewHandler(gateway.Config{Store: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := getJSON[gateway.Pods](t, h, gateway.PodsPath, http.StatusOK)
+	if len(all.Pods) != 2 || all.Pods[0].Name != "db-0" || all.Pods[1].Name != "web-1" || all.Index == 0 {
+		t.Fatalf("pods: %+v", all)
+	}
+	web := all.Pods[1]
+	if web.Metrics[pods.MemoryRSSBytes] != 150 || web.Node != "node-a" || web.RequestMemoryBytes != 2<<20 ||
+		web.Metrics[pods.TCPSRTTP99Seconds] < 0.008 {
+		t.Errorf("web-1: %+v", web)
+	}
+	if _, ok := all.Pods[0].Metrics[pods.TCPSRTTP99Seconds]; ok {
+		t.Errorf("db-0 has a latency without TCP: %+v", all.Pods[0].Metrics)
+	}
+	sel := getJSON[gateway.Pods](t, h, gateway.PodsPath+"?namespace=shop&selector=app%3Dweb&metric_selector=container%3Dapp", http.StatusOK)
+	if len(sel.Pods) != 1 || sel.Pods[0].Metrics[pods.MemoryRSSBytes] != 100 {
+		t.Errorf("selected: %+v", sel.Pods)
+	}
+	if none := getJSON[gateway.Pods](t, h, gateway.PodsPath+"?namespace=nope", http.StatusOK); none.Pods == nil || len(none.Pods) != 0 {
+		t.Errorf("no pods must be [], got %+v", none)
+	}
+	ns := getJSON[gateway.Namespaces](t, h, gateway.NamespacesPath, http.StatusOK)
+	if len(ns.Namespaces) != 2 || ns.Namespaces[1].Name != "shop" || ns.Namespaces[1].Metrics[pods.MemoryRSSBytes] != 150 {
+		t.Errorf("namespaces: %+v", ns)
+	}
+	c := getJSON[gateway.Containers](t, h, gateway.ContainersPath+"?node=node-a", http.StatusOK)
+	if k := c.Containers[0].Kubernetes; k == nil || k.Pod.Name != "db-0" || k.Container.Name != "db" || c.Containers[3].Kubernetes != nil {
+		t.Errorf("containers carry their pod: %+v", c.Containers)
+	}
+	for _, bad := range []string{gateway.PodsPath + "?selector=a%3D%3D%3Db", gateway.PodsPath + "?metric_selector=%21%21",
+		gateway.ContainersPath + "?namespace=shop", gateway.NamespacesPath + "?pods=1"} {
+		getJSON[gateway.Pods](t, h, bad, http.StatusBadRequest)
+	}
+	getJSON[gateway.Pods](t, h, "/v1/nodes", http.StatusNotFound)
 }

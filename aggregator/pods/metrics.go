@@ -1,0 +1,99 @@
+package pods
+
+import (
+	"github.com/pennyhq/penny/aggregator/model"
+)
+
+// The metrics of a pod or namespace.
+const (
+	MemoryRSSBytes       = "memory_rss_bytes"
+	MemoryPageCacheBytes = "memory_page_cache_bytes"
+	PageCacheHitRatio    = "page_cache_hit_ratio"
+	TCPSRTTP50Seconds    = "tcp_srtt_p50_seconds"
+	TCPSRTTP99Seconds    = "tcp_srtt_p99_seconds"
+	TCPConnectP99Seconds = "tcp_connect_p99_seconds"
+	NetRxBytesPerSecond  = "net_rx_bytes_per_second"
+	NetTxBytesPerSecond  = "net_tx_bytes_per_second"
+)
+
+// Rule says how containers' values combine into a pod's, and pods' into a
+// namespace's.
+type Rule uint8
+
+// Rules.
+const (
+	// Sum adds the values: bytes and rates.
+	Sum Rule = iota + 1
+	// Max takes the highest value: latencies, where higher is worse.
+	Max
+	// Min takes the lowest value: ratios, where lower is worse.
+	Min
+)
+
+// Metric is one metric a pod or namespace has.
+type Metric struct {
+	Name string
+	Rule Rule
+	Help string
+	// value is a container's value; ok is false when it has no data.
+	value func(c *model.Container) (v float64, ok bool)
+}
+
+// Metrics lists every metric, in the order tables print them.
+var Metrics = []Metric{
+	{Name: MemoryRSSBytes, Rule: Sum, Help: "resident memory (anonymous and shared memory pages), bytes",
+		value: func(c *model.Container) (float64, bool) { return float64(c.RSSBytes), true }},
+	{Name: MemoryPageCacheBytes, Rule: Sum, Help: "file page cache charged to the containers, bytes",
+		value: func(c *model.Container) (float64, bool) { return float64(c.PageCacheBytes), true }},
+	{Name: PageCacheHitRatio, Rule: Min, Help: "page cache hits per access over the window, worst container",
+		value: func(c *model.Container) (float64, bool) { return deref(c.PageCacheHitRatio) }},
+	{Name: TCPSRTTP50Seconds, Rule: Max, Help: "median smoothed TCP round-trip time over the window, worst container",
+		value: func(c *model.Container) (float64, bool) { return deref(c.TCPSRTTP50Seconds) }},
+	{Name: TCPSRTTP99Seconds, Rule: Max, Help: "99th percentile smoothed TCP round-trip time over the window, worst container",
+		value: func(c *model.Container) (float64, bool) { return deref(c.TCPSRTTP99Seconds) }},
+	{Name: TCPConnectP99Seconds, Rule: Max, Help: "99th percentile TCP connect time over the window, worst container",
+		value: func(c *model.Container) (float64, bool) { return deref(c.TCPConnectP99Seconds) }},
+	{Name: NetRxBytesPerSecond, Rule: Sum, Help: "TCP bytes received per second over the window",
+		value: func(c *model.Container) (float64, bool) { return rate(c.NetRxBytes, c.WindowSeconds) }},
+	{Name: NetTxBytesPerSecond, Rule: Sum, Help: "TCP bytes sent per second over the window",
+		value: func(c *model.Container) (float64, bool) { return rate(c.NetTxBytes, c.WindowSeconds) }},
+}
+
+// Lookup returns the metric called name.
+func Lookup(name string) (Metric, bool) {
+	for _, m := range Metrics {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Metric{}, false
+}
+
+func deref(p *float64) (float64, bool) {
+	if p == nil {
+		return 0, false
+	}
+	return *p, true
+}
+
+// rate is bytes per second over a window; no window, no rate.
+func rate(bytes uint64, window float64) (float64, bool) {
+	if window <= 0 {
+		return 0, false
+	}
+	return float64(bytes) / window, true
+}
+
+// combine folds v into the accumulated value acc (ok when acc holds one).
+func (r Rule) combine(acc float64, ok bool, v float64) float64 {
+	switch {
+	case !ok:
+		return v
+	case r == Sum:
+		return acc + v
+	case r == Max:
+		return max(acc, v)
+	default:
+		return min(acc, v)
+	}
+}

@@ -1,0 +1,166 @@
+package pods
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/pennyhq/penny/aggregator/model"
+)
+
+// Labels a metric selector matches against each container: a query with
+// MetricSelector `container=app` counts only the containers named app.
+const (
+	LabelContainer = "container"
+	LabelNode      = "node"
+)
+
+// Pod is one pod's values and identity.
+type Pod struct {
+	Namespace string            `json:"namespace"`
+	Name      string            `json:"name"`
+	UID       string            `json:"uid"`
+	Node      string            `json:"node"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	QOSClass  string            `json:"qos_class,omitempty"`
+	OwnerKind string            `json:"owner_kind,omitempty"`
+	OwnerName string            `json:"owner_name,omitempty"`
+	// Containers names the containers counted, sorted; "" is the pod's
+	// sandbox and whatever its status did not name.
+	Containers []string `json:"containers"`
+	// Requests and limits summed over the containers counted.
+	RequestCPUMillis   int64 `json:"request_cpu_millis,omitempty"`
+	RequestMemoryBytes int64 `json:"request_memory_bytes,omitempty"`
+	LimitCPUMillis     int64 `json:"limit_cpu_millis,omitempty"`
+	LimitMemoryBytes   int64 `json:"limit_memory_bytes,omitempty"`
+	Values
+}
+
+// Values are the metrics of a pod or namespace and when they were current.
+type Values struct {
+	// Time is the sample time of the oldest value that went in.
+	Time time.Time `json:"time"`
+	// WindowSeconds is the longest span that the counters, ratios and
+	// quantiles that went in cover.
+	WindowSeconds float64 `json:"window_seconds"`
+	// Metrics holds each metric with data, by name; a metric without data
+	// is absent.
+	Metrics map[string]float64 `json:"metrics"`
+}
+
+// Namespace is the aggregate of one namespace's pods.
+type Namespace struct {
+	Name string `json:"name"`
+	Pods int    `json:"pods"`
+	Values
+}
+
+// Query selects pods and the containers that count in them. Zero fields
+// select everything.
+type Query struct {
+	Namespace string
+	Name      string
+	// Selector matches pod labels.
+	Selector labels.Selector
+	// MetricSelector matches container labels (LabelContainer, LabelNode).
+	MetricSelector labels.Selector
+}
+
+// Group turns containers into the pods q selects, sorted by namespace and
+// name. Containers outside Kubernetes are left out; a pod none of whose
+// containers the metric selector matches is absent.
+func Group(cs []model.Container, q Query) []Pod {
+	byUID := map[string]*Pod{}
+	var out []*Pod
+	for i := range cs {
+		c := &cs[i]
+		k := c.Kubernetes
+		if k == nil || !q.selects(c) {
+			continue
+		}
+		p := byUID[k.Pod.UID]
+		if p == nil {
+			p = &Pod{Namespace: k.Pod.Namespace, Name: k.Pod.Name, UID: k.Pod.UID, Node: c.Node,
+				Labels: k.Pod.Labels, QOSClass: k.Pod.QOSClass, OwnerKind: k.Pod.OwnerKind,
+				OwnerName: k.Pod.OwnerName, Values: Values{Metrics: map[string]float64{}}}
+			byUID[k.Pod.UID] = p
+			out = append(out, p)
+		}
+		p.Containers = append(p.Containers, k.Container.Name)
+		p.RequestCPUMillis += k.Container.RequestCPUMillis
+		p.RequestMemoryBytes += k.Container.RequestMemory
+		p.LimitCPUMillis += k.Container.LimitCPUMillis
+		p.LimitMemoryBytes += k.Container.LimitMemory
+		p.add(c.SampleTime, c.WindowSeconds, func(m *Metric) (float64, bool) { return m.value(c) })
+	}
+	res := make([]Pod, len(out))
+	for i, p := range out {
+		slices.Sort(p.Containers)
+		res[i] = *p
+	}
+	slices.SortFunc(res, func(a, b Pod) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name), cmp.Compare(a.UID, b.UID))
+	})
+	return res
+}
+
+// selects reports whether q selects container c (which has a pod).
+func (q *Query) selects(c *model.Container) bool {
+	p := &c.Kubernetes.Pod
+	if q.Namespace != "" && p.Namespace != q.Namespace || q.Name != "" && p.Name != q.Name {
+		return false
+	}
+	if q.Selector != nil && !q.Selector.Empty() && !q.Selector.Matches(labels.Set(p.Labels)) {
+		return false
+	}
+	if q.MetricSelector != nil && !q.MetricSelector.Empty() &&
+		!q.MetricSelector.Matches(labels.Set{LabelContainer: c.Kubernetes.Container.Name, LabelNode: c.Node}) {
+		return false
+	}
+	return true
+}
+
+// Namespaces aggregates pods into their namespaces, sorted by name.
+func Namespaces(ps []Pod) []Namespace {
+	byName := map[string]*Namespace{}
+	var out []*Namespace
+	for i := range ps {
+		p := &ps[i]
+		ns := byName[p.Namespace]
+		if ns == nil {
+			ns = &Namespace{Name: p.Namespace, Values: Values{Metrics: map[string]float64{}}}
+			byName[p.Namespace] = ns
+			out = append(out, ns)
+		}
+		ns.Pods++
+		ns.add(p.Time, p.WindowSeconds, func(m *Metric) (float64, bool) {
+			v, ok := p.Metrics[m.Name]
+			return v, ok
+		})
+	}
+	res := make([]Namespace, len(out))
+	for i, ns := range out {
+		res[i] = *ns
+	}
+	slices.SortFunc(res, func(a, b Namespace) int { return cmp.Compare(a.Name, b.Name) })
+	return res
+}
+
+// add folds one member's values in.
+func (v *Values) add(t time.Time, window float64, value func(*Metric) (float64, bool)) {
+	if v.Time.IsZero() || t.Before(v.Time) {
+		v.Time = t
+	}
+	v.WindowSeconds = max(v.WindowSeconds, window)
+	for i := range Metrics {
+		m := &Metrics[i]
+		x, ok := value(m)
+		if !ok {
+			continue
+		}
+		acc, have := v.Metrics[m.Name]
+		v.Metrics[m.Name] = m.Rule.combine(acc, have, x)
+	}
+}

@@ -1,0 +1,176 @@
+package pods_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/aggregator/pods"
+	"github.com/pennyhq/penny/podmeta"
+	"github.com/pennyhq/penny/usage"
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func f(v float64) *float64 { return &v }
+
+// ctr is a container of pod ns/name on node, with RSS, rx bytes over the
+// window, an srtt p99 and a hit ratio (nil for none).
+func ctr(node, ns, pod, name string, rss int64, rx uint64, window float64, p99, hit *float64, age time.Duration) model.Container {
+	c := model.Container{Node: node, SampleTime: t0.Add(-age), WindowSeconds: window,
+		Cgroup: usage.Cgroup{Path: "/kubepods/" + pod + "/" + name, RSSBytes: rss, PageCacheBytes: rss / 2,
+			NetRxBytes: rx, TCPSRTTP99Seconds: p99, PageCacheHitRatio: hit}}
+	c.Kubernetes = &model.Kube{
+		Pod: podmeta.Pod{UID: ns + "/" + pod, Namespace: ns, Name: pod,
+			Labels: map[string]string{"app": pod[:len(pod)-2], "tier": ns}},
+		Container: podmeta.Container{Name: name, RequestMemory: 100, LimitMemory: 200},
+	}
+	return c
+}
+
+func fixture() []model.Container {
+	return []model.Container{
+		ctr("n1", "shop", "web-1", "app", 1000, 3000, 30, f(0.002), f(0.9), 0),
+		ctr("n1", "shop", "web-1", "sidecar", 200, 600, 30, f(0.010), f(0.5), time.Second),
+		ctr("n1", "shop", "web-1", "", 50, 0, 30, nil, nil, 0), // sandbox
+		ctr("n2", "shop", "web-2", "app", 3000, 0, 20, nil, nil, 0),
+		ctr("n2", "shop", "db-0", "db", 9000, 900, 30, f(0.001), f(0.99), 2*time.Second),
+		ctr("n2", "batch", "job-1", "main", 10, 0, 0, nil, nil, 0),
+		{Node: "n1", Cgroup: usage.Cgroup{Path: "/system.slice/sshd.service", RSSBytes: 1 << 30}}, // not a pod
+	}
+}
+
+func sel(t *testing.T, s string) labels.Selector {
+	t.Helper()
+	l, err := labels.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func names(ps []pods.Pod) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Namespace+"/"+p.Name)
+	}
+	return out
+}
+
+func TestGroup(t *testing.T) {
+	tests := []struct {
+		name  string
+		query func(t *testing.T) pods.Query
+		want  []string
+	}{
+		{"everything", func(*testing.T) pods.Query { return pods.Query{} },
+			[]string{"batch/job-1", "shop/db-0", "shop/web-1", "shop/web-2"}},
+		{"namespace", func(*testing.T) pods.Query { return pods.Query{Namespace: "shop"} },
+			[]string{"shop/db-0", "shop/web-1", "shop/web-2"}},
+		{"name", func(*testing.T) pods.Query { return pods.Query{Namespace: "shop", Name: "web-2"} }, []string{"shop/web-2"}},
+		{"missing pod", func(*testing.T) pods.Query { return pods.Query{Namespace: "shop", Name: "web-9"} }, nil},
+		{"label selector", func(t *testing.T) pods.Query { return pods.Query{Selector: sel(t, "app=web")} },
+			[]string{"shop/web-1", "shop/web-2"}},
+		{"set selector", func(t *testing.T) pods.Query { return pods.Query{Selector: sel(t, "app in (db,job),tier!=batch")} },
+			[]string{"shop/db-0"}},
+		{"metric selector on containers", func(t *testing.T) pods.Query { return pods.Query{MetricSelector: sel(t, "container=app")} },
+			[]string{"shop/web-1", "shop/web-2"}},
+		{"metric selector on node", func(t *testing.T) pods.Query { return pods.Query{MetricSelector: sel(t, "node=n1")} },
+			[]string{"shop/web-1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := names(pods.Group(fixture(), tt.query(t))); !slices.Equal(got, tt.want) {
+				t.Errorf("pods = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAggregationRules(t *testing.T) {
+	ps := pods.Group(fixture(), pods.Query{Namespace: "shop", Name: "web-1"})
+	if len(ps) != 1 {
+		t.Fatalf("pods: %v", names(ps))
+	}
+	p := ps[0]
+	want := map[string]float64{
+		pods.MemoryRSSBytes:       1250,           // summed, sandbox included
+		pods.MemoryPageCacheBytes: 500 + 100 + 25, // summed
+		pods.NetRxBytesPerSecond:  3600.0 / 30,    // bytes over each window, summed
+		pods.NetTxBytesPerSecond:  0,              // no traffic is a real zero
+		pods.TCPSRTTP99Seconds:    0.010,          // the worst container
+		pods.PageCacheHitRatio:    0.5,            // the worst container
+	}
+	if len(p.Metrics) != len(want) {
+		t.Errorf("metrics %v, want the keys of %v", p.Metrics, want)
+	}
+	for k, v := range want {
+		if got, ok := p.Metrics[k]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+	for _, absent := range []string{pods.TCPSRTTP50Seconds, pods.TCPConnectP99Seconds} {
+		if _, ok := p.Metrics[absent]; ok {
+			t.Errorf("%s present without data", absent)
+		}
+	}
+	if !slices.Equal(p.Containers, []string{"", "app", "sidecar"}) || p.RequestMemoryBytes != 300 || p.LimitMemoryBytes != 600 {
+		t.Errorf("containers %q requests %d limits %d", p.Containers, p.RequestMemoryBytes, p.LimitMemoryBytes)
+	}
+	if !p.Time.Equal(t0.Add(-time.Second)) || p.WindowSeconds != 30 || p.Node != "n1" {
+		t.Errorf("time %v window %v node %s: want the oldest sample, the longest window", p.Time, p.WindowSeconds, p.Node)
+	}
+
+	// Only the matched containers count.
+	app := pods.Group(fixture(), pods.Query{Name: "web-1", MetricSelector: sel(t, "container=app")})[0]
+	if app.Metrics[pods.MemoryRSSBytes] != 1000 || app.Metrics[pods.TCPSRTTP99Seconds] != 0.002 {
+		t.Errorf("container=app: %v", app.Metrics)
+	}
+	// Without a window there is no rate, rather than a made-up zero.
+	job := pods.Group(fixture(), pods.Query{Namespace: "batch"})[0]
+	if _, ok := job.Metrics[pods.NetRxBytesPerSecond]; ok {
+		t.Errorf("rate without a window: %v", job.Metrics)
+	}
+}
+
+func TestNamespaces(t *testing.T) {
+	ns := pods.Namespaces(pods.Group(fixture(), pods.Query{}))
+	if len(ns) != 2 || ns[0].Name != "batch" || ns[1].Name != "shop" {
+		t.Fatalf("namespaces %+v", ns)
+	}
+	shop := ns[1]
+	if shop.Pods != 3 {
+		t.Errorf("shop pods = %d", shop.Pods)
+	}
+	want := map[string]float64{
+		pods.MemoryRSSBytes:      1250 + 3000 + 9000,
+		pods.TCPSRTTP99Seconds:   0.010,
+		pods.PageCacheHitRatio:   0.5,
+		pods.NetRxBytesPerSecond: 3600.0/30 + 0 + 900.0/30,
+	}
+	for k, v := range want {
+		if got := shop.Metrics[k]; got != v {
+			t.Errorf("shop %s = %v, want %v", k, got, v)
+		}
+	}
+	if !shop.Time.Equal(t0.Add(-2*time.Second)) || shop.WindowSeconds != 30 {
+		t.Errorf("shop time %v window %v", shop.Time, shop.WindowSeconds)
+	}
+	if got := pods.Namespaces(nil); len(got) != 0 {
+		t.Errorf("no pods gave namespaces %+v", got)
+	}
+}
+
+func TestLookup(t *testing.T) {
+	for _, m := range pods.Metrics {
+		if got, ok := pods.Lookup(m.Name); !ok || got.Name != m.Name || got.Rule == 0 || got.Help == "" {
+			t.Errorf("Lookup(%s) = %+v, %v", m.Name, got, ok)
+		}
+	}
+	if _, ok := pods.Lookup("cpu_seconds"); ok {
+		t.Error("unknown metric found")
+	}
+}

@@ -1,0 +1,52 @@
+package pods_test
+
+import (
+	"os"
+	"regexp"
+	"testing"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"sigs.k8s.io/yaml"
+
+	"github.com/pennyhq/penny/aggregator/pods"
+)
+
+// TestREADMEAutoscalers checks the HorizontalPodAutoscalers the README
+// shows: each is a valid autoscaling/v2 object (no unknown field) that
+// scales on a metric Penny serves, and the README covers both the memory
+// and the latency example the docs promise.
+func TestREADMEAutoscalers(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(b, -1)
+	seen := map[string]bool{}
+	for _, m := range blocks {
+		var hpa autoscalingv2.HorizontalPodAutoscaler
+		if err := yaml.UnmarshalStrict(m[1], &hpa); err != nil {
+			t.Fatalf("README manifest:\n%s\n%v", m[1], err)
+		}
+		if hpa.APIVersion != "autoscaling/v2" || hpa.Kind != "HorizontalPodAutoscaler" || hpa.Namespace == "" {
+			t.Errorf("%s: not a namespaced autoscaling/v2 HorizontalPodAutoscaler", hpa.Name)
+		}
+		for _, ms := range hpa.Spec.Metrics {
+			if ms.Type != autoscalingv2.PodsMetricSourceType || ms.Pods == nil {
+				t.Errorf("%s: metric of type %s, want Pods", hpa.Name, ms.Type)
+				continue
+			}
+			if _, ok := pods.Lookup(ms.Pods.Metric.Name); !ok {
+				t.Errorf("%s: Penny serves no metric %q", hpa.Name, ms.Pods.Metric.Name)
+			}
+			if ms.Pods.Target.AverageValue == nil || ms.Pods.Target.AverageValue.Sign() <= 0 {
+				t.Errorf("%s: no positive averageValue target", hpa.Name)
+			}
+			seen[ms.Pods.Metric.Name] = true
+		}
+	}
+	for _, want := range []string{pods.MemoryRSSBytes, pods.TCPSRTTP99Seconds} {
+		if !seen[want] {
+			t.Errorf("README has no HorizontalPodAutoscaler on %s", want)
+		}
+	}
+}
