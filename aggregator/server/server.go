@@ -56,7 +56,11 @@ type Config struct {
 	// Limits bound the frames the ingest accepts.
 	Limits      wire.Limits
 	EnablePprof bool
-	Logger      *slog.Logger
+	// Gatherers are served on /metrics beside the replica's own registry,
+	// such as the custom metrics library's (custommetrics.Gatherer). Their
+	// families must not repeat the replica's.
+	Gatherers []prometheus.Gatherer
+	Logger    *slog.Logger
 }
 
 // Validate checks the config.
@@ -90,6 +94,7 @@ type Server struct {
 
 	cfg    Config
 	log    *slog.Logger
+	reg    *prometheus.Registry
 	srv    *http.Server
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -164,7 +169,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	mux.Handle("GET /v1/health", api) // probes carry no client certificate
 	mux.Handle(ingest.Path, writers(in))
 	mux.Handle(gateway.ContainersPath, gw)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle(gateway.PodsPath, gw)
+	mux.Handle(gateway.NamespacesPath, gw)
+	gatherers := append(prometheus.Gatherers{reg}, cfg.Gatherers...)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{Registry: reg}))
 	if cfg.EnablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -189,7 +197,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	rctx, cancel := context.WithCancel(context.Background())
-	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, srv: srv, cancel: cancel, done: make(chan struct{})}
+	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, reg: reg, srv: srv, cancel: cancel, done: make(chan struct{})}
 	ingestDone := make(chan struct{})
 	go func() {
 		defer close(ingestDone)
@@ -241,6 +249,10 @@ func (s *Server) Stop() {
 	s.cancel()
 	<-s.done
 }
+
+// Registerer is the registry the replica's /metrics serves, for
+// collectors of components that run beside it.
+func (s *Server) Registerer() prometheus.Registerer { return s.reg }
 
 // Done is closed when the replica has stopped.
 func (s *Server) Done() <-chan struct{} { return s.done }

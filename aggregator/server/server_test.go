@@ -271,3 +271,39 @@ func TestBadInputChangesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsServesExtraGatherers checks that /metrics serves the
+// gatherers of the config and the collectors registered on Registerer,
+// beside the replica's own families.
+func TestMetricsServesExtraGatherers(t *testing.T) {
+	extra := prometheus.NewRegistry()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "extra_gatherer_value", Help: "test"})
+	extra.MustRegister(g)
+	g.Set(42)
+	cfg := config(t.TempDir(), "127.0.0.1:0")
+	cfg.Gatherers = []prometheus.Gatherer{extra}
+	s, err := server.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "extra_registered_total", Help: "test"})
+	if err := s.Registerer().Register(c); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(7)
+	resp, err := h2c().Get("http://" + s.Addr.String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	m, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s\n%s", resp.Status, m)
+	}
+	for _, want := range []string{"extra_gatherer_value 42", "extra_registered_total 7", "go_goroutines ", "penny_kvraft_is_leader "} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

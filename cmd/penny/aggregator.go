@@ -8,8 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
+
+	"github.com/pennyhq/penny/aggregator/custommetrics"
+	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/internal/tlsfiles"
 	"github.com/pennyhq/penny/kvraft"
@@ -44,44 +51,88 @@ type aggregatorConfig struct {
 	EnablePprof    bool
 	ReadStaleness  time.Duration
 	SeriesTTL      time.Duration
+	// CustomMetrics serves custom.metrics.k8s.io on the adapter's secure
+	// port, configured by the standard flags of an extension apiserver.
+	CustomMetrics             bool
+	CustomMetricsWindow       time.Duration
+	CustomMetricsMaxStaleness time.Duration
 
 	members []kvraft.Member
+	// adapter holds the standard flags; standardSet names those given.
+	adapter     *custommetrics.Adapter
+	standardSet []string
 }
 
 func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, error) {
-	c := &aggregatorConfig{}
-	fs := flag.NewFlagSet("aggregator", flag.ContinueOnError)
+	c := &aggregatorConfig{adapter: custommetrics.NewAdapter()}
+	own := pflag.NewFlagSet("aggregator", pflag.ContinueOnError)
+	own.Uint64Var(&c.ID, "id", 0, "member ID of this replica (required, 1..65535, never reused)")
+	own.StringVar(&c.DataDir, "data-dir", "", "directory for the WAL and snapshots (required)")
+	own.StringVar(&c.Listen, "listen", "127.0.0.1:7379", "HOST:PORT of the HTTP API")
+	own.StringVar(&c.PeerListen, "peer-listen", "127.0.0.1:7380", "HOST:PORT of the Raft peer transport")
+	own.StringVar(&c.InitialCluster, "initial-cluster", "", "ID=PEER_URL,... of the members (required; this member's entry is its advertised peer URL)")
+	own.BoolVar(&c.Join, "join", false, "join a running cluster after POST /v1/cluster/members added this member")
+	own.StringVar(&c.APIURL, "advertise-api-url", "", "API URL published in the membership (default http://<listen>)")
+	own.StringVar(&c.ClusterToken, "cluster-token", "penny", "token shared by all members; peers with another token are refused")
+	own.StringVar(&c.APITLS.CertFile, "cert-file", "", "TLS certificate of the API (agents, reads, KV API; enables https)")
+	own.StringVar(&c.APITLS.KeyFile, "key-file", "", "TLS key of the API")
+	own.StringVar(&c.APITLS.CAFile, "api-client-ca-file", "", "CA that signs agent certificates: the ingest and the KV API then require one")
+	own.StringVar(&c.PeerTLS.CertFile, "peer-cert-file", "", "TLS certificate for the peer transport (enables https)")
+	own.StringVar(&c.PeerTLS.KeyFile, "peer-key-file", "", "TLS key for the peer transport")
+	own.StringVar(&c.PeerTLS.TrustedCAFile, "peer-trusted-ca-file", "", "CA that signs peer certificates")
+	own.BoolVar(&c.PeerTLS.ClientCertAuth, "peer-client-cert-auth", false, "require peers to present a certificate signed by the trusted CA")
+	own.DurationVar(&c.Tick, "tick", 100*time.Millisecond, "Raft tick; heartbeats go out every tick")
+	own.IntVar(&c.ElectionTicks, "election-ticks", 10, "election timeout in ticks")
+	own.Uint64Var(&c.SnapshotCount, "snapshot-count", 10000, "applied entries between snapshots")
+	own.Uint64Var(&c.SnapCatchUp, "snapshot-catch-up-entries", 5000, "log entries kept behind a snapshot for slow followers")
+	own.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "timeout of one API request")
+	own.DurationVar(&c.ShutdownGrace, "shutdown-grace", 5*time.Second, "time given to in-flight requests on shutdown")
+	own.BoolVar(&c.EnablePprof, "enable-pprof", false, "serve runtime profiles under /debug/pprof/ on the API listener")
+	own.DurationVar(&c.ReadStaleness, "read-staleness", 2*time.Second, "staleness bound of /v1/containers reads that ask for no consistency")
+	own.DurationVar(&c.SeriesTTL, "series-ttl", 10*time.Minute, "delete a node's series after its agent sent nothing for this long")
+	own.BoolVar(&c.CustomMetrics, "custom-metrics", false, "serve the Kubernetes custom metrics API (custom.metrics.k8s.io v1beta1 and v1beta2) on --secure-port; "+
+		"needs the in-cluster config or --lister-kubeconfig, and --authentication-kubeconfig and --authorization-kubeconfig, as any extension apiserver")
+	own.DurationVar(&c.CustomMetricsWindow, "custom-metrics-window", 30*time.Second,
+		fmt.Sprintf("span that custom metrics rates, ratios and quantiles cover (at most %s)", model.MaxWindow))
+	own.DurationVar(&c.CustomMetricsMaxStaleness, "custom-metrics-max-staleness", 2*time.Second,
+		"how far this replica may lag behind the cluster and still answer custom metrics itself")
+
+	standard := pflag.NewFlagSet("custom metrics", pflag.ContinueOnError)
+	c.adapter.AddFlags(standard)
+	var clash []string
+	standard.VisitAll(func(f *pflag.Flag) {
+		if own.Lookup(f.Name) != nil {
+			clash = append(clash, "--"+f.Name)
+		}
+	})
+	if len(clash) > 0 { // AddFlagSet would drop the standard ones silently
+		return nil, fmt.Errorf("flags %v are both Penny's and the custom metrics API's", clash)
+	}
+	fs := pflag.NewFlagSet("penny aggregator", pflag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.Uint64Var(&c.ID, "id", 0, "member ID of this replica (required, 1..65535, never reused)")
-	fs.StringVar(&c.DataDir, "data-dir", "", "directory for the WAL and snapshots (required)")
-	fs.StringVar(&c.Listen, "listen", "127.0.0.1:7379", "HOST:PORT of the HTTP API")
-	fs.StringVar(&c.PeerListen, "peer-listen", "127.0.0.1:7380", "HOST:PORT of the Raft peer transport")
-	fs.StringVar(&c.InitialCluster, "initial-cluster", "", "ID=PEER_URL,... of the members (required; this member's entry is its advertised peer URL)")
-	fs.BoolVar(&c.Join, "join", false, "join a running cluster after `POST /v1/cluster/members` added this member")
-	fs.StringVar(&c.APIURL, "advertise-api-url", "", "API URL published in the membership (default http://<listen>)")
-	fs.StringVar(&c.ClusterToken, "cluster-token", "penny", "token shared by all members; peers with another token are refused")
-	fs.StringVar(&c.APITLS.CertFile, "cert-file", "", "TLS certificate of the API (agents, reads, KV API; enables https)")
-	fs.StringVar(&c.APITLS.KeyFile, "key-file", "", "TLS key of the API")
-	fs.StringVar(&c.APITLS.CAFile, "client-ca-file", "", "CA that signs agent certificates: the ingest and the KV API then require one")
-	fs.StringVar(&c.PeerTLS.CertFile, "peer-cert-file", "", "TLS certificate for the peer transport (enables https)")
-	fs.StringVar(&c.PeerTLS.KeyFile, "peer-key-file", "", "TLS key for the peer transport")
-	fs.StringVar(&c.PeerTLS.TrustedCAFile, "peer-trusted-ca-file", "", "CA that signs peer certificates")
-	fs.BoolVar(&c.PeerTLS.ClientCertAuth, "peer-client-cert-auth", false, "require peers to present a certificate signed by the trusted CA")
-	fs.DurationVar(&c.Tick, "tick", 100*time.Millisecond, "Raft tick; heartbeats go out every tick")
-	fs.IntVar(&c.ElectionTicks, "election-ticks", 10, "election timeout in ticks")
-	fs.Uint64Var(&c.SnapshotCount, "snapshot-count", 10000, "applied entries between snapshots")
-	fs.Uint64Var(&c.SnapCatchUp, "snapshot-catch-up-entries", 5000, "log entries kept behind a snapshot for slow followers")
-	fs.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "timeout of one API request")
-	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 5*time.Second, "time given to in-flight requests on shutdown")
-	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "serve runtime profiles under /debug/pprof/ on the API listener")
-	fs.DurationVar(&c.ReadStaleness, "read-staleness", 2*time.Second, "staleness bound of /v1/containers reads that ask for no consistency")
-	fs.DurationVar(&c.SeriesTTL, "series-ttl", 10*time.Minute, "delete a node's series after its agent sent nothing for this long")
+	fs.AddFlagSet(own)
+	fs.AddFlagSet(standard)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "usage: penny aggregator --id ID --data-dir DIR --initial-cluster ID=PEER_URL,... [flags]\n\n"+
+			"Runs one aggregator replica: the replicated store, agent ingest and the read APIs.\n\nFlags:\n%s", own.FlagUsages())
+		fmt.Fprintf(out, "\nCustom metrics API: the standard flags of a Kubernetes extension apiserver, "+
+			"used with --custom-metrics (see docs/custom-metrics.md).\n")
+		c.adapter.PrintFlags(out)
+	}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, flag.ErrHelp // main exits 0 on the flag package's ErrHelp
+		}
+		return nil, fmt.Errorf("%w (see penny aggregator --help)", err)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	fs.Visit(func(f *pflag.Flag) { // in name order
+		if standard.Lookup(f.Name) != nil {
+			c.standardSet = append(c.standardSet, "--"+f.Name)
+		}
+	})
 	if c.APIURL == "" {
 		c.APIURL = "http://" + c.Listen
 		if c.APITLS.CertFile != "" {
@@ -123,12 +174,39 @@ func (c *aggregatorConfig) Validate() error {
 		errs = append(errs, errors.New("--cert-file and --key-file go together"))
 	}
 	if c.APITLS.CAFile != "" && c.APITLS.CertFile == "" {
-		errs = append(errs, errors.New("--client-ca-file needs --cert-file and --key-file"))
+		errs = append(errs, errors.New("--api-client-ca-file needs --cert-file and --key-file"))
 	}
+	errs = append(errs, c.validateCustomMetrics()...)
 	if c.Tick <= 0 || c.ElectionTicks < 2 || c.SnapshotCount == 0 || c.SnapCatchUp == 0 || c.RequestTimeout <= 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("--tick, --election-ticks (>= 2), --snapshot-count, --snapshot-catch-up-entries and --request-timeout must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// validateCustomMetrics checks --custom-metrics and the flags that go with
+// it.
+func (c *aggregatorConfig) validateCustomMetrics() []error {
+	if !c.CustomMetrics {
+		if len(c.standardSet) == 0 {
+			return nil
+		}
+		err := fmt.Errorf("%s set the custom metrics API, which is off without --custom-metrics", strings.Join(c.standardSet, ", "))
+		if slices.Contains(c.standardSet, "--client-ca-file") {
+			err = fmt.Errorf("%w (the CA of agent certificates is --api-client-ca-file)", err)
+		}
+		return []error{err}
+	}
+	var errs []error
+	if c.CustomMetricsWindow <= 0 || c.CustomMetricsWindow > model.MaxWindow {
+		errs = append(errs, fmt.Errorf("--custom-metrics-window %s must be positive and at most %s", c.CustomMetricsWindow, model.MaxWindow))
+	}
+	if c.CustomMetricsMaxStaleness <= 0 {
+		errs = append(errs, errors.New("--custom-metrics-max-staleness must be positive"))
+	}
+	if err := c.adapter.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
 }
 
 func (c *aggregatorConfig) self() *kvraft.Member {
@@ -148,6 +226,11 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 	var peerTLS *transport.TLS
 	if cfg.PeerTLS.CertFile != "" {
 		peerTLS = &cfg.PeerTLS
+	}
+	var gatherers []prometheus.Gatherer
+	if cfg.CustomMetrics {
+		// Penny's /metrics shows the library's freshness histogram too.
+		gatherers = append(gatherers, custommetrics.Gatherer())
 	}
 	srv, err := server.Start(ctx, server.Config{
 		Store: kvraft.Config{
@@ -172,17 +255,50 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		ReadStaleness:  cfg.ReadStaleness,
 		SeriesTTL:      cfg.SeriesTTL,
 		EnablePprof:    cfg.EnablePprof,
+		Gatherers:      gatherers,
 		Logger:         log,
 	})
 	if err != nil {
 		return err
 	}
+
+	// The custom metrics API runs beside the replica and reads its store;
+	// either stopping on its own stops the other.
+	actx, stopAdapter := context.WithCancel(ctx)
+	defer stopAdapter()
+	adapterDone := make(chan error, 1)
+	if cfg.CustomMetrics {
+		go func() {
+			adapterDone <- cfg.adapter.Run(actx, custommetrics.Config{Store: srv.Node, Window: cfg.CustomMetricsWindow,
+				MaxStaleness: cfg.CustomMetricsMaxStaleness, Registerer: srv.Registerer(), Logger: log})
+		}()
+	}
+	// waitAdapter stops the custom metrics API and waits for it.
+	waitAdapter := func() {
+		stopAdapter()
+		if cfg.CustomMetrics {
+			if err := <-adapterDone; err != nil {
+				log.Warn("custom metrics api stopped", "err", err)
+			}
+		}
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", "member", cfg.ID)
+		waitAdapter()
 		srv.Stop()
 		return nil
+	case err := <-adapterDone:
+		srv.Stop()
+		if ctx.Err() != nil {
+			return nil // shutting down anyway
+		}
+		if err == nil {
+			err = errors.New("custom metrics api stopped")
+		}
+		return err
 	case <-srv.Done():
+		waitAdapter()
 	}
 	if err := srv.Err(); errors.Is(err, kvraft.ErrRemoved) {
 		log.Info("this member was removed from the cluster; exiting", "member", cfg.ID)

@@ -3,18 +3,29 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	cmv1beta1 "k8s.io/metrics/pkg/apis/custom_metrics/v1beta1"
+
+	"github.com/pennyhq/penny/aggregator/custommetrics/custommetricstest"
 	"github.com/pennyhq/penny/internal/cgtest"
 	"github.com/pennyhq/penny/internal/freeport"
 	"github.com/pennyhq/penny/kvraft"
@@ -22,12 +33,15 @@ import (
 )
 
 func TestAggregatorFlags(t *testing.T) {
+	valid := []string{"--id", "1", "--data-dir", "d", "--initial-cluster", "1=http://127.0.0.1:1"}
+	with := func(extra ...string) []string { return append(slices.Clone(valid), extra...) }
 	tests := []struct {
 		name string
 		args []string
 		want string // substring of the error; empty means valid
 	}{
-		{"valid", []string{"--id", "1", "--data-dir", "d", "--initial-cluster", "1=http://127.0.0.1:1"}, ""},
+		{"valid", valid, ""},
+		{"values after =", []string{"--id=1", "--data-dir=d", "--initial-cluster=1=http://127.0.0.1:1", "--join=true"}, ""},
 		{"missing id", []string{"--data-dir", "d", "--initial-cluster", "1=http://127.0.0.1:1"}, "--id is required"},
 		{"missing dir", []string{"--id", "1", "--initial-cluster", "1=http://127.0.0.1:1"}, "--data-dir is required"},
 		{"self not in cluster", []string{"--id", "2", "--data-dir", "d", "--initial-cluster", "1=http://127.0.0.1:1"}, "no entry for --id 2"},
@@ -35,6 +49,19 @@ func TestAggregatorFlags(t *testing.T) {
 		{"bad listen", []string{"--id", "1", "--data-dir", "d", "--initial-cluster", "1=http://a:1", "--listen", "nope"}, "--listen"},
 		{"half tls", []string{"--id", "1", "--data-dir", "d", "--initial-cluster", "1=http://a:1", "--peer-cert-file", "c"}, "go together"},
 		{"extra args", []string{"--id", "1", "--data-dir", "d", "--initial-cluster", "1=http://a:1", "x"}, "unexpected arguments"},
+		{"unknown flag", with("--frobnicate"), "unknown flag: --frobnicate"},
+		{"agent CA", with("--cert-file", "c", "--key-file", "k", "--api-client-ca-file", "ca"), ""},
+		{"agent CA without a certificate", with("--api-client-ca-file", "ca"), "--api-client-ca-file needs --cert-file"},
+		{"the old agent CA flag", with("--client-ca-file", "ca"), "the CA of agent certificates is --api-client-ca-file"},
+		{"custom metrics", with("--custom-metrics", "--secure-port", "7443", "--lister-kubeconfig", "k",
+			"--authentication-kubeconfig", "k", "--authorization-kubeconfig", "k", "--custom-metrics-window=1m"), ""},
+		{"custom metrics with client certificates", with("--custom-metrics", "--client-ca-file", "ca"), ""},
+		{"standard flags need custom metrics", with("--secure-port", "7443", "--audit-log-path", "-"),
+			"--audit-log-path, --secure-port set the custom metrics API, which is off without --custom-metrics"},
+		{"window too long", with("--custom-metrics", "--custom-metrics-window", "5m"), "--custom-metrics-window 5m0s"},
+		{"no window", with("--custom-metrics", "--custom-metrics-window", "0s"), "--custom-metrics-window 0s"},
+		{"no staleness", with("--custom-metrics", "--custom-metrics-max-staleness", "0s"), "--custom-metrics-max-staleness"},
+		{"bad secure port", with("--custom-metrics", "--secure-port", "70000"), "secure-port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,6 +73,40 @@ func TestAggregatorFlags(t *testing.T) {
 				t.Fatalf("error = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestAggregatorFlagValues(t *testing.T) {
+	c, err := parseAggregatorFlags([]string{"--id=3", "--data-dir", "d", "--initial-cluster", "3=http://a:1",
+		"--custom-metrics", "--custom-metrics-max-staleness=500ms", "--cert-file", "c", "--key-file=k", "--api-client-ca-file", "ca"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ID != 3 || !c.CustomMetrics || c.CustomMetricsWindow != 30*time.Second || c.CustomMetricsMaxStaleness != 500*time.Millisecond ||
+		c.APITLS.CAFile != "ca" || c.APITLS.KeyFile != "k" || c.APIURL != "https://127.0.0.1:7379" {
+		t.Fatalf("parsed %+v", c)
+	}
+}
+
+// TestAggregatorHelp checks that help exits cleanly and groups the
+// standard flags of the custom metrics API apart from Penny's.
+func TestAggregatorHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "--help"} {
+		var out bytes.Buffer
+		if _, err := parseAggregatorFlags([]string{arg}, &out); !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("%s: %v, want flag.ErrHelp", arg, err)
+		}
+		help := out.String()
+		var last int
+		for _, want := range []string{"--api-client-ca-file", "--custom-metrics-window", "Custom metrics API",
+			"Secure serving:", "(default 6443)", "Delegated authentication", "--client-ca-file", "Delegated authorization",
+			"Audit:", "Kubernetes API client:", "--lister-kubeconfig"} {
+			i := strings.Index(help[last:], want)
+			if i < 0 {
+				t.Fatalf("%s: help lacks %q after offset %d:\n%s", arg, want, last, help)
+			}
+			last += i
+		}
 	}
 }
 
@@ -500,5 +561,135 @@ func TestAggregatorMembership(t *testing.T) {
 	}
 	if _, err := client(lead).Put(ctx, []byte("after"), []byte("remove")); err != nil {
 		t.Fatalf("write after removal: %v", err)
+	}
+}
+
+// TestAggregatorCustomMetrics runs `penny aggregator --custom-metrics`
+// with delegated authentication and authorization pointing at a stand-in
+// for kube-apiserver's TokenReview and SubjectAccessReview (the end-to-end
+// tests run the real kube-apiserver), stores pods through the KV API as
+// the ingest would, and reads them over HTTPS as the HPA does. The
+// replica's /metrics then shows both freshness histograms, and SIGTERM
+// stops the process cleanly.
+func TestAggregatorCustomMetrics(t *testing.T) {
+	kube := custommetricstest.StartKubeAPI(t)
+	kube.AddUser("hpa-token", "system:serviceaccount:kube-system:horizontal-pod-autoscaler", true)
+	_, port, err := net.SplitHostPort(freeport.T(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newProcCluster(t, 1, append([]string{"--custom-metrics", "--secure-port", port, "--bind-address", "127.0.0.1"},
+		kube.Args()...)...)
+	r := c.replicas[0]
+	c.waitHealthy(r)
+	base := time.Now().Truncate(time.Second).Add(-time.Minute)
+	custommetricstest.Write(t, client(r), base)
+
+	// The adapter serves a self-signed certificate it made in memory.
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	read := func(path string) (*cmv1beta1.MetricValueList, error) {
+		req, err := http.NewRequest(http.MethodGet, "https://127.0.0.1:"+port+path, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer hpa-token")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s: %s", resp.Status, body)
+		}
+		var l cmv1beta1.MetricValueList
+		return &l, json.Unmarshal(body, &l)
+	}
+	tests := []struct {
+		path string
+		want int64
+	}{
+		{"/apis/custom.metrics.k8s.io/v1beta1/namespaces/shop/pods/web-1/memory_rss_bytes", 110 * custommetricstest.MiB},
+		{"/apis/custom.metrics.k8s.io/v1beta1/namespaces/shop/pods/*/memory_rss_bytes?labelSelector=app%3Dweb&metricLabelSelector=container%3Dapp",
+			300 * custommetricstest.MiB},
+		{"/apis/custom.metrics.k8s.io/v1beta1/namespaces/shop/metrics/net_rx_bytes_per_second", 8000},
+	}
+	for _, tt := range tests {
+		eventually(t, tt.path, 30*time.Second, func() error {
+			l, err := read(tt.path)
+			if err != nil {
+				return err
+			}
+			var sum int64
+			for _, v := range l.Items {
+				sum += v.Value.Value()
+			}
+			if len(l.Items) == 0 || sum != tt.want {
+				return fmt.Errorf("values %+v sum to %d, want %d", l.Items, sum, tt.want)
+			}
+			return nil
+		})
+	}
+
+	resp, err := http.Get("http://" + r.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s %v", resp.Status, err)
+	}
+	for _, name := range []string{"penny_custom_metrics_freshness_seconds", "metrics_apiserver_metric_freshness_seconds"} {
+		var n uint64
+		if mf, ok := mfs[name]; ok {
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+			}
+		}
+		if n == 0 {
+			t.Errorf("/metrics: %s has no observations", name)
+		}
+	}
+
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-r.exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+		r.exited <- err
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+}
+
+// TestAggregatorCustomMetricsFailure checks that a custom metrics API that
+// cannot start stops the replica too, saying why.
+func TestAggregatorCustomMetricsFailure(t *testing.T) {
+	_, port, err := net.SplitHostPort(freeport.T(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "no-such-kubeconfig")
+	c := newProcCluster(t, 1, "--custom-metrics", "--secure-port", port, "--bind-address", "127.0.0.1",
+		"--lister-kubeconfig", missing, "--authentication-kubeconfig", missing, "--authorization-kubeconfig", missing)
+	r := c.replicas[0]
+	select {
+	case err := <-r.exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("exited with %v, want exit status 1", err)
+		}
+		r.exited <- err
+	case <-time.After(30 * time.Second):
+		t.Fatal("the replica kept running without its custom metrics API")
+	}
+	logs, _ := os.ReadFile(r.logPath)
+	if !bytes.Contains(logs, []byte("penny aggregator: custom metrics api: ")) || !bytes.Contains(logs, []byte(missing)) {
+		t.Fatalf("no clear error about the custom metrics API:\n%s", logs)
 	}
 }

@@ -21,7 +21,7 @@ func TestAgentOverTLS(t *testing.T) {
 	ca := tlstest.NewCA(t, dir, "ca")
 	sc, sk := ca.Server(t, "aggregator")
 	cc, ck := ca.Client(t, "agent")
-	c := newProcCluster(t, 1, "--cert-file", sc, "--key-file", sk, "--client-ca-file", ca.File)
+	c := newProcCluster(t, 1, "--cert-file", sc, "--key-file", sk, "--api-client-ca-file", ca.File)
 	api := "https://" + c.replicas[0].api
 	startAgent(t, c.bin, []string{api}, "tls-node", "--ca-file", ca.File, "--cert-file", cc, "--key-file", ck)
 
