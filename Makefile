@@ -37,6 +37,7 @@ vmlinux: ## regenerate bpf/vmlinux.h from this kernel's BTF (needs bpftool)
 
 lint: ## go vet, gofmt and go mod tidy
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	@cp go.mod /tmp/penny-go.mod.$$$$ && cp go.sum /tmp/penny-go.sum.$$$$ && $(GO) mod tidy && \
 		if ! cmp -s go.mod /tmp/penny-go.mod.$$$$ || ! cmp -s go.sum /tmp/penny-go.sum.$$$$; then \

@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +35,7 @@ func init() {
 // aggregatorConfig is the parsed command line of `penny aggregator`.
 type aggregatorConfig struct {
 	ID             uint64
+	IDFromHostname bool
 	DataDir        string
 	Listen         string
 	PeerListen     string
@@ -67,6 +70,7 @@ func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, erro
 	c := &aggregatorConfig{adapter: custommetrics.NewAdapter()}
 	own := pflag.NewFlagSet("aggregator", pflag.ContinueOnError)
 	own.Uint64Var(&c.ID, "id", 0, "member ID of this replica (required, 1..65535, never reused)")
+	own.BoolVar(&c.IDFromHostname, "id-from-hostname", false, "take the member ID from a StatefulSet pod's hostname: its ordinal plus 1 (NAME-0 is member 1)")
 	own.StringVar(&c.DataDir, "data-dir", "", "directory for the WAL and snapshots (required)")
 	own.StringVar(&c.Listen, "listen", "127.0.0.1:7379", "HOST:PORT of the HTTP API")
 	own.StringVar(&c.PeerListen, "peer-listen", "127.0.0.1:7380", "HOST:PORT of the Raft peer transport")
@@ -133,6 +137,18 @@ func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, erro
 			c.standardSet = append(c.standardSet, "--"+f.Name)
 		}
 	})
+	if c.IDFromHostname {
+		if c.ID != 0 {
+			return nil, errors.New("--id and --id-from-hostname exclude each other")
+		}
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("--id-from-hostname: %w", err)
+		}
+		if c.ID, err = idFromHostname(host); err != nil {
+			return nil, fmt.Errorf("--id-from-hostname: %w", err)
+		}
+	}
 	if c.APIURL == "" {
 		c.APIURL = "http://" + c.Listen
 		if c.APITLS.CertFile != "" {
@@ -140,6 +156,20 @@ func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, erro
 		}
 	}
 	return c, c.Validate()
+}
+
+// idFromHostname is the member ID of a StatefulSet pod: the ordinal that
+// ends its hostname, plus 1.
+func idFromHostname(host string) (uint64, error) {
+	i := strings.LastIndexByte(host, '-')
+	if i < 0 {
+		return 0, fmt.Errorf("hostname %q does not end in -ORDINAL", host)
+	}
+	n, err := strconv.ParseUint(host[i+1:], 10, 16)
+	if err != nil || n >= 65535 {
+		return 0, fmt.Errorf("hostname %q does not end in -ORDINAL (0..65534)", host)
+	}
+	return n + 1, nil
 }
 
 // Validate checks the flags and parses the initial cluster.

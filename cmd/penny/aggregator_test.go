@@ -62,6 +62,7 @@ func TestAggregatorFlags(t *testing.T) {
 		{"no window", with("--custom-metrics", "--custom-metrics-window", "0s"), "--custom-metrics-window 0s"},
 		{"no staleness", with("--custom-metrics", "--custom-metrics-max-staleness", "0s"), "--custom-metrics-max-staleness"},
 		{"bad secure port", with("--custom-metrics", "--secure-port", "70000"), "secure-port"},
+		{"id and id from hostname", with("--id-from-hostname"), "exclude each other"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,6 +74,27 @@ func TestAggregatorFlags(t *testing.T) {
 				t.Fatalf("error = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestIDFromHostname(t *testing.T) {
+	tests := []struct {
+		host string
+		want uint64 // 0: an error
+	}{
+		{"penny-aggregator-0", 1},
+		{"penny-aggregator-2", 3},
+		{"agg-65534", 65535},
+		{"agg-65535", 0},
+		{"penny", 0},
+		{"penny-aggregator-x", 0},
+		{"penny-aggregator-", 0},
+	}
+	for _, tt := range tests {
+		got, err := idFromHostname(tt.host)
+		if got != tt.want || (err != nil) != (tt.want == 0) {
+			t.Errorf("idFromHostname(%q) = %d, %v; want %d", tt.host, got, err, tt.want)
+		}
 	}
 }
 

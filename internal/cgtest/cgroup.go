@@ -44,6 +44,37 @@ func NewGroup(t testing.TB, layout cgroupfs.Layout) *Group {
 	return g
 }
 
+// NewGroupAt creates the cgroup at path (absolute, relative to the
+// hierarchy roots) and whichever of its ancestors do not exist yet, as a
+// kubelet would create a pod's. What it created is removed when the test
+// ends; cgroups that existed are left alone.
+func NewGroupAt(t testing.TB, layout cgroupfs.Layout, p string) *Group {
+	t.Helper()
+	if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
+		t.Fatalf("cgroup path %q: want a clean absolute path below the root", p)
+	}
+	parent := &Group{Layout: layout, Path: "/", t: t}
+	var g *Group
+	for _, name := range strings.Split(p[1:], "/") {
+		next := &Group{Layout: layout, Path: path.Join(parent.Path, name), t: t}
+		if _, err := os.Stat(next.dirV2()); err == nil {
+			var st syscall.Stat_t
+			if err := syscall.Stat(next.dirV2(), &st); err != nil {
+				t.Fatal(err)
+			}
+			next.ID = st.Ino
+		} else {
+			next = parent.Child(name)
+		}
+		parent, g = next, next
+	}
+	return g
+}
+
+// Remove kills what runs in the group and removes it now rather than when
+// the test ends (removing it again then does nothing).
+func (g *Group) Remove() { g.remove() }
+
 // Child creates a child cgroup of g.
 func (g *Group) Child(name string) *Group {
 	g.t.Helper()

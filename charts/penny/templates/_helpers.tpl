@@ -1,0 +1,181 @@
+{{/* Names, labels and the values derived from several others. */}}
+
+{{/* The chart's name, or nameOverride. */}}
+{{- define "penny.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The prefix of every object's name: fullnameOverride, else the release name
+(with the chart's name appended unless the release name contains it).
+Kept to 40 characters so that "<fullname>-aggregator-peers" and a pod's
+"<fullname>-aggregator-<ordinal>" stay within DNS label limits.
+*/}}
+{{- define "penny.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* chart-version, for the helm.sh/chart label. */}}
+{{- define "penny.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The labels every object carries. */}}
+{{- define "penny.labels" -}}
+helm.sh/chart: {{ include "penny.chart" . }}
+app.kubernetes.io/name: {{ include "penny.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: penny
+{{- end }}
+
+{{/* Labels of a component's objects: penny.labels plus the component. Call with (dict "ctx" $ "component" "agent"). */}}
+{{- define "penny.componentLabels" -}}
+{{ include "penny.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Selector labels of a component's pods. Call with (dict "ctx" $ "component" "agent"). */}}
+{{- define "penny.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "penny.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* The image, tag defaulting to the chart's appVersion. */}}
+{{- define "penny.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "penny.agent.fullname" -}}
+{{- printf "%s-agent" (include "penny.fullname" .) }}
+{{- end }}
+
+{{- define "penny.aggregator.fullname" -}}
+{{- printf "%s-aggregator" (include "penny.fullname" .) }}
+{{- end }}
+
+{{/* The headless Service that gives each replica its DNS name. */}}
+{{- define "penny.aggregator.peers" -}}
+{{- printf "%s-aggregator-peers" (include "penny.fullname" .) }}
+{{- end }}
+
+{{/* The Service in front of the replicas' custom metrics API. */}}
+{{- define "penny.customMetrics.service" -}}
+{{- printf "%s-custom-metrics" (include "penny.fullname" .) }}
+{{- end }}
+
+{{- define "penny.agent.serviceAccountName" -}}
+{{- if .Values.agent.serviceAccount.create }}
+{{- default (include "penny.agent.fullname" .) .Values.agent.serviceAccount.name }}
+{{- else }}
+{{- required "agent.serviceAccount.name is required when agent.serviceAccount.create is false" .Values.agent.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "penny.aggregator.serviceAccountName" -}}
+{{- if .Values.aggregator.serviceAccount.create }}
+{{- default (include "penny.aggregator.fullname" .) .Values.aggregator.serviceAccount.name }}
+{{- else }}
+{{- required "aggregator.serviceAccount.name is required when aggregator.serviceAccount.create is false" .Values.aggregator.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Host name of replica i ("<name>-<i>.<peers>.<namespace>.svc"). Call with (dict "ctx" $ "i" 0). */}}
+{{- define "penny.aggregator.host" -}}
+{{- printf "%s-%d.%s.%s.svc" (include "penny.aggregator.fullname" .ctx) (int .i) (include "penny.aggregator.peers" .ctx) .ctx.Release.Namespace }}
+{{- end }}
+
+{{/* --initial-cluster: member i+1 is replica i (--id-from-hostname). */}}
+{{- define "penny.aggregator.initialCluster" -}}
+{{- $members := list }}
+{{- range $i := until (int .Values.aggregator.replicas) }}
+{{- $members = append $members (printf "%d=http://%s:%d" (add1 $i) (include "penny.aggregator.host" (dict "ctx" $ "i" $i)) (int $.Values.aggregator.peerPort)) }}
+{{- end }}
+{{- join "," $members }}
+{{- end }}
+
+{{/* The agents' --aggregator: every replica's API URL. */}}
+{{- define "penny.aggregator.apiURLs" -}}
+{{- $urls := list }}
+{{- range $i := until (int .Values.aggregator.replicas) }}
+{{- $urls = append $urls (printf "http://%s:%d" (include "penny.aggregator.host" (dict "ctx" $ "i" $i)) (int $.Values.aggregator.apiPort)) }}
+{{- end }}
+{{- join "," $urls }}
+{{- end }}
+
+{{- define "penny.aggregator.clusterToken" -}}
+{{- default (printf "%s/%s" .Release.Namespace (include "penny.fullname" .)) .Values.aggregator.clusterToken }}
+{{- end }}
+
+{{- define "penny.customMetrics.tlsSecretName" -}}
+{{- default (printf "%s-custom-metrics-tls" (include "penny.fullname" .)) .Values.customMetrics.tls.existingSecret }}
+{{- end }}
+
+{{/*
+The custom metrics API's CA and serving certificate, as a dict with the PEM
+strings "ca", "crt" and "key" (ca only when the chart makes the certificate).
+Computed once per render and kept in the root context, so that the Secret
+and the APIService objects agree. An existing Secret of this release is
+reused (lookup), so upgrades keep the certificate; `helm template` and
+`helm lint` have no cluster and always make a new one.
+*/}}
+{{- define "penny.customMetrics.tls" -}}
+{{- if not (hasKey $ "pennyCustomMetricsTLS") }}
+{{- $tls := dict }}
+{{- if .Values.customMetrics.tls.existingSecret }}
+{{- $ca := .Values.apiService.caBundle }}
+{{- if and $ca (not (hasPrefix "-----BEGIN" $ca)) }}
+{{- $ca = b64dec $ca }}
+{{- end }}
+{{- $_ := set $tls "ca" $ca }}
+{{- else }}
+{{- $name := include "penny.customMetrics.tlsSecretName" . }}
+{{- $old := lookup "v1" "Secret" .Release.Namespace $name }}
+{{- $data := dict }}
+{{- if $old }}{{ $data = default dict $old.data }}{{ end }}
+{{- if and (index $data "ca.crt") (index $data "tls.crt") (index $data "tls.key") }}
+{{- $_ := set $tls "ca" (index $data "ca.crt" | b64dec) }}
+{{- $_ := set $tls "crt" (index $data "tls.crt" | b64dec) }}
+{{- $_ := set $tls "key" (index $data "tls.key" | b64dec) }}
+{{- else }}
+{{- $svc := include "penny.customMetrics.service" . }}
+{{- $ns := .Release.Namespace }}
+{{- $days := int .Values.customMetrics.tls.validityDays }}
+{{- $ca := genCA (printf "%s-ca" $svc) $days }}
+{{- $cert := genSignedCert (printf "%s.%s.svc" $svc $ns) nil (list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns)) $days $ca }}
+{{- $_ := set $tls "ca" $ca.Cert }}
+{{- $_ := set $tls "crt" $cert.Cert }}
+{{- $_ := set $tls "key" $cert.Key }}
+{{- end }}
+{{- end }}
+{{- $_ := set $ "pennyCustomMetricsTLS" $tls }}
+{{- end }}
+{{- toJson (get $ "pennyCustomMetricsTLS") }}
+{{- end }}
+
+{{/* Fails the render on values that cannot work together. */}}
+{{- define "penny.validate" -}}
+{{- if lt (int .Values.aggregator.replicas) 1 }}
+{{- fail "aggregator.replicas must be at least 1 (3 or 5 for a highly available cluster)" }}
+{{- end }}
+{{- if not (has .Values.aggregator.podAntiAffinity (list "preferred" "required")) }}
+{{- fail (printf "aggregator.podAntiAffinity must be \"preferred\" or \"required\", not %q" .Values.aggregator.podAntiAffinity) }}
+{{- end }}
+{{- if and .Values.apiService.enabled (not .Values.customMetrics.enabled) }}
+{{- fail "apiService.enabled needs customMetrics.enabled: the APIService would point at an API no replica serves" }}
+{{- end }}
+{{- if and .Values.apiService.enabled .Values.customMetrics.tls.existingSecret (not .Values.apiService.caBundle) (not .Values.apiService.insecureSkipTLSVerify) }}
+{{- fail "customMetrics.tls.existingSecret needs apiService.caBundle: the CA that signed its certificate, for the APIService objects" }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,337 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	cmv1beta2 "k8s.io/metrics/pkg/apis/custom_metrics/v1beta2"
+
+	"github.com/pennyhq/penny/agent/cgroupfs"
+	"github.com/pennyhq/penny/internal/cgtest"
+)
+
+func TestMain(m *testing.M) {
+	cgtest.MaybeHelper()
+	os.Exit(m.Run())
+}
+
+const (
+	release   = "penny"
+	namespace = "penny-system"
+	replicas  = 3
+)
+
+// env is what `make e2e` passes: the binaries under test.
+type env struct {
+	kubeBin string // kube-apiserver, kube-controller-manager, kubectl
+	penny   string
+	helm    string
+}
+
+func getEnv(t *testing.T) env {
+	t.Helper()
+	cgtest.RequireRoot(t)
+	e := env{kubeBin: os.Getenv("PENNY_KUBE_BIN"), penny: os.Getenv("PENNY_BIN"), helm: os.Getenv("PENNY_HELM")}
+	if e.kubeBin == "" || e.penny == "" || e.helm == "" {
+		t.Skip("PENNY_KUBE_BIN, PENNY_BIN and PENNY_HELM are unset: run `make e2e`")
+	}
+	return e
+}
+
+// cluster is the whole installation: control plane, chart, aggregator
+// replicas on their test hosts, the agent and the kubelet.
+type cluster struct {
+	env
+	dir     string
+	cp      *controlPlane
+	kubelet *kubelet
+	hosts   []*testHost
+}
+
+// TestAutoscaling installs the chart into a real control plane, runs the
+// aggregator replicas and the agent it describes, and checks what a user
+// checks: the custom metrics API through the real apiserver returns the
+// workloads' real values, and real HorizontalPodAutoscalers scale
+// Deployments on memory_rss_bytes (up and back down) and on
+// memory_page_cache_bytes.
+func TestAutoscaling(t *testing.T) {
+	c := setUp(t)
+	ctx := context.Background()
+	c.kubectl(t, "apply", "-f", c.writeManifests(t))
+	c.kubelet.wait(t, 60*time.Second, "web's 2 pods and cache's 1 running", func() error {
+		if w, k := len(c.kubelet.workloads("shop", "web-")), len(c.kubelet.workloads("shop", "cache-")); w != 2 || k != 1 {
+			return fmt.Errorf("web runs %d pods, cache %d", w, k)
+		}
+		return nil
+	})
+
+	// The custom metrics API through kube-apiserver, with kubectl: the
+	// value of each web pod is its process's real RSS.
+	c.kubelet.wait(t, 90*time.Second, "memory_rss_bytes of web through kube-apiserver", func() error {
+		return c.checkRSS(t, "shop", "web")
+	})
+
+	// Scale up on memory: one pod grows past the target.
+	// The README's autoscaler keeps web at 2 to 10 pods of 512Mi on
+	// average: one pod of 1.5Gi makes it 4.
+	ws := c.kubelet.workloads("shop", "web-")
+	if len(ws) != 2 {
+		t.Fatalf("web runs %d pods, want 2", len(ws))
+	}
+	ws[0].setRSS(1536 << 20)
+	c.kubelet.wait(t, 3*time.Minute, "web scaled up on memory_rss_bytes", func() error {
+		return c.replicasAtLeast(ctx, "shop", "web", "web-memory", 3)
+	})
+	c.kubelet.wait(t, 90*time.Second, "memory_rss_bytes of every web pod", func() error {
+		return c.checkRSS(t, "shop", "web")
+	})
+	t.Logf("scaled up:\n%s", c.kubectlQuiet("get", "hpa", "-n", "shop"))
+	// And back down once it shrinks.
+	for _, w := range c.kubelet.workloads("shop", "web-") {
+		w.setRSS(32 << 20)
+	}
+	c.kubelet.wait(t, 3*time.Minute, "web scaled down on memory_rss_bytes", func() error {
+		return c.replicasAtMost(ctx, "shop", "web", "web-memory", 2)
+	})
+
+	t.Logf("scaled down:\n%s", c.kubectlQuiet("get", "hpa", "-n", "shop"))
+
+	// Scale up on page cache: the cache pod reads a file nobody cached.
+	cw := c.kubelet.workloads("shop", "cache-")
+	if len(cw) != 1 {
+		t.Fatalf("cache runs %d pods, want 1", len(cw))
+	}
+	file := cgtest.UncachedFile(t, cgtest.DataDir(t), 256<<20)
+	cw[0].proc.Do("read %s", file)
+	c.kubelet.wait(t, 3*time.Minute, "cache scaled up on memory_page_cache_bytes", func() error {
+		return c.replicasAtLeast(ctx, "shop", "cache", "cache", 2)
+	})
+	t.Logf("cache scaled up:\n%s\n%s", c.kubectlQuiet("get", "hpa", "-n", "shop"),
+		c.kubectlQuiet("get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/shop/pods/*/memory_page_cache_bytes"))
+}
+
+func setUp(t *testing.T) *cluster {
+	t.Helper()
+	e := getEnv(t)
+	layout, err := cgroupfs.DetectLayout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{env: e, dir: t.TempDir()}
+	newBridge(t)
+	for i := 1; i <= replicas; i++ {
+		c.hosts = append(c.hosts, newTestHost(t, i))
+	}
+	c.cp = startControlPlane(t, e.kubeBin, c.dir)
+	c.kubelet = newKubelet(t, c.cp.Client, layout)
+	for i, h := range c.hosts {
+		c.kubelet.podIPs[fmt.Sprintf("%s/%s-aggregator-%d", namespace, release, i)] = h.IP
+	}
+
+	// The chart, installed as a user installs it: the real apiserver
+	// validates and stores every object in it.
+	root, _ := filepath.Abs("..")
+	run(t, e.helm, "install", release, filepath.Join(root, "charts/penny"), "--namespace", namespace, "--create-namespace",
+		"--kubeconfig", c.cp.Admin, "--set", fmt.Sprintf("aggregator.replicas=%d", replicas))
+	c.kubelet.wait(t, 60*time.Second, "the chart's pods running", func() error {
+		return c.chartPodsRunning(t)
+	})
+	c.startAggregators(t)
+	c.startAgent(t)
+	c.kubelet.wait(t, 90*time.Second, "APIService v1beta2.custom.metrics.k8s.io available", func() error {
+		out := c.kubectlQuiet("get", "apiservice", "v1beta2.custom.metrics.k8s.io",
+			"-o", `jsonpath={.status.conditions[?(@.type=="Available")].status}`)
+		if out != "True" {
+			return fmt.Errorf("Available=%q; %s", out, c.kubectlQuiet("get", "apiservice", "v1beta2.custom.metrics.k8s.io", "-o", "yaml"))
+		}
+		return nil
+	})
+	return c
+}
+
+func (c *cluster) kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	return c.cp.kubectl(t, c.kubeBin, args...)
+}
+
+// kubectlQuiet runs kubectl and returns its output, errors included.
+func (c *cluster) kubectlQuiet(args ...string) string {
+	out, _ := execOutput(filepath.Join(c.kubeBin, "kubectl"), append([]string{"--kubeconfig", c.cp.Admin}, args...)...)
+	return strings.TrimSpace(out)
+}
+
+// chartPodsRunning checks that the StatefulSet made every replica's pod
+// and the DaemonSet the agent's, and that the kubelet runs them.
+func (c *cluster) chartPodsRunning(t *testing.T) error {
+	pods, err := c.cp.Client.CoreV1().Pods(namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	running := 0
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning {
+			running++
+		}
+	}
+	if running < replicas+1 {
+		return fmt.Errorf("%d of %d pods running", running, replicas+1)
+	}
+	return nil
+}
+
+// token returns a token of a ServiceAccount of the chart, so the processes
+// act with the permissions the chart grants.
+func (c *cluster) token(t *testing.T, sa string) string {
+	t.Helper()
+	return strings.TrimSpace(c.kubectl(t, "create", "token", sa, "--namespace", namespace, "--duration", "2h"))
+}
+
+// startAggregators runs the replicas in their test hosts as the
+// StatefulSet's pods, with the serving certificate the chart generated
+// for the APIService and the aggregator ServiceAccount's token.
+func (c *cluster) startAggregators(t *testing.T) {
+	t.Helper()
+	secret := c.servingSecret(t)
+	certFile := c.cp.writeFile(t, "cm.crt", secret.Data[corev1.TLSCertKey])
+	keyFile := c.cp.writeFile(t, "cm.key", secret.Data[corev1.TLSPrivateKeyKey])
+	kc := kubeconfig(t, filepath.Join(c.dir, "aggregator.kubeconfig"), c.cp.URL, c.cp.CA.File, "", "",
+		c.token(t, release+"-aggregator"))
+	var peers []string
+	for i, h := range c.hosts {
+		peers = append(peers, fmt.Sprintf("%d=http://%s:7380", i+1, h.IP))
+	}
+	var procs []*proc
+	for i, h := range c.hosts {
+		procs = append(procs, start(t, c.dir, fmt.Sprintf("aggregator-%d", i+1), h.Command(c.penny, "aggregator",
+			"--id", fmt.Sprint(i+1), "--data-dir", filepath.Join(c.dir, fmt.Sprintf("data-%d", i+1)),
+			"--listen", h.IP+":7379", "--peer-listen", h.IP+":7380", "--initial-cluster", strings.Join(peers, ","),
+			"--cluster-token", "e2e", "--custom-metrics", "--secure-port", "6443", "--bind-address", h.IP,
+			"--tls-cert-file", certFile, "--tls-private-key-file", keyFile,
+			"--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc, "--lister-kubeconfig", kc)))
+	}
+	for i, h := range c.hosts {
+		waitHTTP(t, procs[i], "http://"+h.IP+":7379/v1/health", "", "", "", 60*time.Second)
+	}
+}
+
+// servingSecret is the chart's TLS Secret for the custom metrics API.
+func (c *cluster) servingSecret(t *testing.T) *corev1.Secret {
+	t.Helper()
+	list, err := c.cp.Client.CoreV1().Secrets(namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range list.Items {
+		if s := &list.Items[i]; s.Type == corev1.SecretTypeTLS {
+			return s
+		}
+	}
+	t.Fatalf("the chart made no kubernetes.io/tls Secret in %s", namespace)
+	return nil
+}
+
+// startAgent runs the agent on the host, as the DaemonSet's pod, with the
+// agent ServiceAccount's token.
+func (c *cluster) startAgent(t *testing.T) {
+	t.Helper()
+	kc := kubeconfig(t, filepath.Join(c.dir, "agent.kubeconfig"), c.cp.URL, c.cp.CA.File, "", "",
+		c.token(t, release+"-agent"))
+	var urls []string
+	for _, h := range c.hosts {
+		urls = append(urls, "http://"+h.IP+":7379")
+	}
+	start(t, c.dir, "agent", execCommand(c.penny, "agent", "--aggregator", strings.Join(urls, ","),
+		"--node-name", nodeName, "--kubeconfig", kc, "--interval", "1s"))
+}
+
+// checkRSS reads memory_rss_bytes of every pod of a Deployment through
+// kube-apiserver with kubectl get --raw, and compares each with the real
+// RSS of its process.
+func (c *cluster) checkRSS(t *testing.T, ns, deploy string) error {
+	out, err := execOutput(filepath.Join(c.kubeBin, "kubectl"), "--kubeconfig", c.cp.Admin, "get", "--raw",
+		"/apis/custom.metrics.k8s.io/v1beta2/namespaces/"+ns+"/pods/*/memory_rss_bytes?labelSelector=app%3D"+deploy)
+	if err != nil {
+		return fmt.Errorf("kubectl get --raw: %v: %s", err, out)
+	}
+	var list cmv1beta2.MetricValueList
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		return fmt.Errorf("decode %q: %w", out, err)
+	}
+	ws := c.kubelet.workloads(ns, deploy+"-")
+	if len(ws) == 0 {
+		return fmt.Errorf("no pod of %s runs yet", deploy)
+	}
+	if len(list.Items) != len(ws) {
+		return fmt.Errorf("%d values for %d pods: %s", len(list.Items), len(ws), out)
+	}
+	for _, w := range ws {
+		want := float64(w.group.SumVmRSS())
+		found := false
+		for _, v := range list.Items {
+			if ns+"/"+v.DescribedObject.Name == w.pod {
+				found = true
+				if got := float64(v.Value.Value()); math.Abs(got-want) > 0.1*want {
+					return fmt.Errorf("%s: memory_rss_bytes %v, the process has %v", w.pod, got, want)
+				}
+				if v.Metric.Name != "memory_rss_bytes" || time.Since(v.Timestamp.Time) > 30*time.Second {
+					return fmt.Errorf("%s: %+v", w.pod, v)
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("no value for %s: %s", w.pod, out)
+		}
+	}
+	return nil
+}
+
+func (c *cluster) replicasAtLeast(ctx context.Context, ns, name, hpa string, n int32) error {
+	return c.replicas(ctx, ns, name, hpa, func(r int32) bool { return r >= n }, fmt.Sprintf("at least %d", n))
+}
+
+func (c *cluster) replicasAtMost(ctx context.Context, ns, name, hpa string, n int32) error {
+	return c.replicas(ctx, ns, name, hpa, func(r int32) bool { return r <= n }, fmt.Sprintf("at most %d", n))
+}
+
+// replicas checks the Deployment's scale as its HorizontalPodAutoscaler
+// hpaName set it.
+func (c *cluster) replicas(ctx context.Context, ns, name, hpaName string, ok func(int32) bool, want string) error {
+	d, err := c.cp.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if d.Spec.Replicas != nil && ok(*d.Spec.Replicas) {
+		return nil
+	}
+	hpa, err := c.cp.Client.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, hpaName, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%s has %d replicas, want %s; its autoscaler: %s", name, *d.Spec.Replicas, want, hpaStatus(hpa))
+}
+
+func hpaStatus(h *autoscalingv2.HorizontalPodAutoscaler) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "current %d desired %d", h.Status.CurrentReplicas, h.Status.DesiredReplicas)
+	for _, m := range h.Status.CurrentMetrics {
+		if m.Pods != nil {
+			fmt.Fprintf(&b, "; %s average %s", m.Pods.Metric.Name, m.Pods.Current.AverageValue.String())
+		}
+	}
+	for _, cond := range h.Status.Conditions {
+		fmt.Fprintf(&b, "; %s=%s %s: %s", cond.Type, cond.Status, cond.Reason, cond.Message)
+	}
+	return b.String()
+}

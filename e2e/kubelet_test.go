@@ -1,0 +1,209 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/pennyhq/penny/agent/cgroupfs"
+	"github.com/pennyhq/penny/internal/cgtest"
+)
+
+const (
+	nodeName = "e2e-node"
+	// workloadLabel marks the pods the kubelet runs a real process for;
+	// the others (the chart's) only get a running status, their processes
+	// are the harness's.
+	workloadLabel = "e2e.penny.dev/workload"
+)
+
+// kubelet plays the kubelet and the scheduler of one node: it binds every
+// pending pod to its node, starts a real process in a real cgroup at the
+// path the kubelet's systemd driver and containerd give a container for
+// each workload pod, reports the pods running and ready, and finishes the
+// deletion of pods being deleted. It works when the test calls sync, from
+// the test's goroutine (every wait of the harness does).
+type kubelet struct {
+	client kubernetes.Interface
+	layout cgroupfs.Layout
+	// podIPs gives chosen pods (by namespace/name) their IP: the
+	// aggregator replicas' test hosts.
+	podIPs map[string]string
+	// initialRSS is the memory each new workload process touches.
+	initialRSS int64
+	running    map[types.UID]*workload
+	nextIP     int
+}
+
+// workload is one workload pod's process.
+type workload struct {
+	pod   string // namespace/name
+	group *cgtest.Group
+	proc  *cgtest.Proc
+	rss   int64
+}
+
+func newKubelet(t *testing.T, client kubernetes.Interface, layout cgroupfs.Layout) *kubelet {
+	t.Helper()
+	k := &kubelet{client: client, layout: layout, podIPs: map[string]string{}, initialRSS: 32 << 20,
+		running: map[types.UID]*workload{}, nextIP: 100}
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: map[string]string{"kubernetes.io/hostname": nodeName, "kubernetes.io/os": "linux"}},
+	}
+	ctx := context.Background()
+	node, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	capacity := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"),
+		corev1.ResourcePods: resource.MustParse("110")}
+	node.Status = corev1.NodeStatus{Capacity: capacity, Allocatable: capacity,
+		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
+		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: bridgeIP}, {Type: corev1.NodeHostName, Address: nodeName}}}
+	if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// sync does one round of the kubelet's work.
+func (k *kubelet) sync(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	list, err := k.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("kubelet: list pods: %v", err)
+		return
+	}
+	alive := map[types.UID]bool{}
+	for i := range list.Items {
+		pod := &list.Items[i]
+		alive[pod.UID] = true
+		switch {
+		case pod.DeletionTimestamp != nil:
+			k.kill(pod.UID)
+			err = k.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+				GracePeriodSeconds: new(int64), Preconditions: &metav1.Preconditions{UID: &pod.UID}})
+		case pod.Spec.NodeName == "":
+			err = k.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
+				ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
+				Target:     corev1.ObjectReference{Kind: "Node", Name: nodeName}}, metav1.CreateOptions{})
+		case pod.Spec.NodeName == nodeName && pod.Status.Phase != corev1.PodRunning:
+			err = k.startPod(t, pod)
+		}
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			t.Logf("kubelet: pod %s/%s: %v", pod.Namespace, pod.Name, err)
+		}
+	}
+	for uid := range k.running {
+		if !alive[uid] {
+			k.kill(uid)
+		}
+	}
+}
+
+// startPod runs a workload pod's process and reports the pod running.
+func (k *kubelet) startPod(t *testing.T, pod *corev1.Pod) error {
+	t.Helper()
+	key := pod.Namespace + "/" + pod.Name
+	ip := k.podIPs[key]
+	if ip == "" {
+		ip = fmt.Sprintf("10.78.0.%d", k.nextIP)
+		k.nextIP++
+	}
+	now := metav1.Now()
+	status := corev1.PodStatus{Phase: corev1.PodRunning, HostIP: bridgeIP, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}},
+		StartTime: &now, QOSClass: pod.Status.QOSClass}
+	for _, c := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady} {
+		status.Conditions = append(status.Conditions, corev1.PodCondition{Type: c, Status: corev1.ConditionTrue, LastTransitionTime: now})
+	}
+	for i, c := range pod.Spec.Containers {
+		id := randomID(t)
+		if i == 0 && pod.Labels[workloadLabel] == "true" && k.running[pod.UID] == nil {
+			w := &workload{pod: key, group: cgtest.NewGroupAt(t, k.layout, containerCgroup(pod, id))}
+			w.proc = w.group.Start()
+			w.setRSS(k.initialRSS)
+			k.running[pod.UID] = w
+		}
+		status.ContainerStatuses = append(status.ContainerStatuses, corev1.ContainerStatus{
+			Name: c.Name, Ready: true, Started: new(true), Image: c.Image, ImageID: c.Image,
+			ContainerID: "containerd://" + id,
+			State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}})
+	}
+	pod.Status = status
+	_, err := k.client.CoreV1().Pods(pod.Namespace).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{})
+	return err
+}
+
+// containerCgroup is the cgroup the kubelet (systemd driver) and
+// containerd give container id of pod.
+func containerCgroup(pod *corev1.Pod, id string) string {
+	uid := strings.ReplaceAll(string(pod.UID), "-", "_")
+	switch pod.Status.QOSClass {
+	case corev1.PodQOSGuaranteed:
+		return "/kubepods.slice/kubepods-pod" + uid + ".slice/cri-containerd-" + id + ".scope"
+	case corev1.PodQOSBestEffort:
+		return "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + uid + ".slice/cri-containerd-" + id + ".scope"
+	default:
+		return "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uid + ".slice/cri-containerd-" + id + ".scope"
+	}
+}
+
+func (k *kubelet) kill(uid types.UID) {
+	if w := k.running[uid]; w != nil {
+		w.group.Remove()
+		delete(k.running, uid)
+	}
+}
+
+// workloads returns the running workload processes of pods whose name
+// starts with prefix in namespace ns.
+func (k *kubelet) workloads(ns, prefix string) []*workload {
+	var out []*workload
+	for _, w := range k.running {
+		if strings.HasPrefix(w.pod, ns+"/"+prefix) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// setRSS makes the process hold about bytes of anonymous memory.
+func (w *workload) setRSS(bytes int64) {
+	w.proc.Do("free")
+	w.proc.Do("touch %d", bytes)
+	w.rss = bytes
+}
+
+func randomID(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// wait polls cond, doing the kubelet's work between polls, until cond
+// returns nil; it fails the test with cond's last error after timeout.
+func (k *kubelet) wait(t *testing.T, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	eventually(t, timeout, what, func() error {
+		k.sync(t)
+		return cond()
+	})
+}
