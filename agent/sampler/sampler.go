@@ -132,6 +132,16 @@ func (s *Sampler) Start(ctx context.Context) error {
 			return fmt.Errorf("start sampler: %w", err)
 		}
 	}
+	// In a container with a cgroup namespace of its own, /proc/<pid>/cgroup
+	// is relative to the container's cgroup, the mounted hierarchy the
+	// host's.
+	nsRoot, err := cgroupfs.NamespaceRoot(s.v2, s.cfg.Proc)
+	if err != nil {
+		return fmt.Errorf("start sampler: %w", err)
+	}
+	if nsRoot != "/" {
+		s.log.Info("in a cgroup namespace of its own: reading process cgroups relative to it", "root", nsRoot)
+	}
 	procs, err := procfs.Scan(s.cfg.Proc)
 	if err != nil {
 		return fmt.Errorf("start sampler: %w", err)
@@ -140,7 +150,7 @@ func (s *Sampler) Start(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		id, err := s.v2.ID(p.Cgroup)
+		id, err := s.v2.ID(cgroupfs.InHierarchy(nsRoot, p.Cgroup))
 		if err != nil {
 			s.log.Debug("process in unknown cgroup", "pid", p.PID, "cgroup", p.Cgroup, "err", err)
 			continue
