@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,6 +149,7 @@ func setUp(t *testing.T) *cluster {
 	c.kubelet.wait(t, 60*time.Second, "the chart's pods running", func() error {
 		return c.chartPodsRunning(t)
 	})
+	c.checkChartArgs(t)
 	c.startAggregators(t)
 	c.startAgent(t)
 	c.kubelet.wait(t, 90*time.Second, "APIService v1beta2.custom.metrics.k8s.io available", func() error {
@@ -189,6 +191,27 @@ func (c *cluster) chartPodsRunning(t *testing.T) error {
 		return fmt.Errorf("%d of %d pods running", running, replicas+1)
 	}
 	return nil
+}
+
+// checkChartArgs runs penny with the arguments the chart gives its
+// containers, plus --help: a flag the binary does not know fails it.
+func (c *cluster) checkChartArgs(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	sts, err := c.cp.Client.AppsV1().StatefulSets(namespace).Get(ctx, release+"-aggregator", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := c.cp.Client.AppsV1().DaemonSets(namespace).Get(ctx, release+"-agent", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ctr := range append(sts.Spec.Template.Spec.Containers, ds.Spec.Template.Spec.Containers...) {
+		args := append(slices.Clone(ctr.Args), "--help")
+		if out, err := execOutput(c.penny, args...); err != nil {
+			t.Errorf("container %s: penny %s: %v\n%s", ctr.Name, strings.Join(args, " "), err, out)
+		}
+	}
 }
 
 // token returns a token of a ServiceAccount of the chart, so the processes
