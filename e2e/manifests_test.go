@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,25 +14,29 @@ import (
 // workloads are the Deployments the autoscalers scale: the kubelet runs a
 // real process for each of their pods (workloadLabel). The image is never
 // pulled.
-const workloads = `apiVersion: v1
+var workloads = `apiVersion: v1
 kind: Namespace
 metadata:
   name: shop
 ---
-apiVersion: apps/v1
+` + deployment("web", 2) + "---\n" + deployment("cache", 1)
+
+// deployment is a Deployment of replicas pods labelled app=name in shop.
+func deployment(name string, replicas int) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: web
+  name: %[1]s
   namespace: shop
 spec:
-  replicas: 2
+  replicas: %[2]d
   selector:
     matchLabels:
-      app: web
+      app: %[1]s
   template:
     metadata:
       labels:
-        app: web
+        app: %[1]s
         e2e.penny.dev/workload: "true"
     spec:
       containers:
@@ -41,31 +46,8 @@ spec:
             requests:
               cpu: 10m
               memory: 64Mi
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: cache
-  namespace: shop
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: cache
-  template:
-    metadata:
-      labels:
-        app: cache
-        e2e.penny.dev/workload: "true"
-    spec:
-      containers:
-        - name: app
-          image: registry.k8s.io/pause:3.10
-          resources:
-            requests:
-              cpu: 10m
-              memory: 64Mi
-`
+`, name, replicas)
+}
 
 // readmeHPAs are the autoscalers of the README that the e2e proves.
 var readmeHPAs = []string{"web-memory", "cache"}
