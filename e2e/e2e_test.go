@@ -64,16 +64,18 @@ type cluster struct {
 // TestAutoscaling installs the chart into a real control plane, runs the
 // aggregator replicas and the agent it describes, and checks what a user
 // checks: the custom metrics API through the real apiserver returns the
-// workloads' real values, and real HorizontalPodAutoscalers scale
-// Deployments on memory_rss_bytes (up and back down) and on
-// memory_page_cache_bytes.
+// workloads' real values, and the README's HorizontalPodAutoscalers scale
+// Deployments on memory_rss_bytes (up and back down), on
+// memory_page_cache_bytes and on tcp_srtt_p99_seconds.
 func TestAutoscaling(t *testing.T) {
 	c := setUp(t)
 	ctx := context.Background()
 	c.kubectl(t, "apply", "-f", c.writeManifests(t))
-	c.kubelet.wait(t, 60*time.Second, "web's 2 pods and cache's 1 running", func() error {
-		if w, k := len(c.kubelet.workloads("shop", "web-")), len(c.kubelet.workloads("shop", "cache-")); w != 2 || k != 1 {
-			return fmt.Errorf("web runs %d pods, cache %d", w, k)
+	c.kubelet.wait(t, 60*time.Second, "web's 2 pods, cache's 1 and api's 2 running", func() error {
+		w, k, a := len(c.kubelet.workloads("shop", "web-")), len(c.kubelet.workloads("shop", "cache-")),
+			len(c.kubelet.workloads("shop", "api-"))
+		if w != 2 || k != 1 || a != 2 {
+			return fmt.Errorf("web runs %d pods, cache %d, api %d", w, k, a)
 		}
 		return nil
 	})
@@ -121,6 +123,22 @@ func TestAutoscaling(t *testing.T) {
 	})
 	t.Logf("cache scaled up:\n%s\n%s", c.kubectlQuiet("get", "hpa", "-n", "shop"),
 		c.kubectlQuiet("get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/shop/pods/*/memory_page_cache_bytes"))
+
+	// Scale up on TCP latency: api's pods stream to a server behind a
+	// slow link (a token bucket with a deep queue on the test bridge), so
+	// their smoothed RTTs grow past the README autoscaler's 20 ms.
+	sink := c.slowSink(t)
+	streams := c.kubelet.workloads("shop", "api-")
+	for _, w := range streams {
+		w.proc.Do("stream %s", sink)
+	}
+	c.kubelet.wait(t, 3*time.Minute, "api scaled up on tcp_srtt_p99_seconds", func() error {
+		return c.replicasAtLeast(ctx, "shop", "api", "api-latency", 3)
+	})
+	t.Logf("api scaled up:\n%s", c.kubectlQuiet("get", "hpa", "-n", "shop"))
+	for _, w := range streams {
+		w.proc.Do("streamstop")
+	}
 }
 
 func setUp(t *testing.T) *cluster {
@@ -191,6 +209,16 @@ func (c *cluster) chartPodsRunning(t *testing.T) error {
 		return fmt.Errorf("%d of %d pods running", running, replicas+1)
 	}
 	return nil
+}
+
+// slowSink starts a TCP server on a test host of its own, behind a link
+// of 1 Mbit/s that queues up to 400 ms, and returns its address.
+func (c *cluster) slowSink(t *testing.T) string {
+	t.Helper()
+	h := newTestHost(t, replicas+1)
+	run(t, "tc", "qdisc", "add", "dev", h.Veth, "root", "tbf", "rate", "1mbit", "burst", "32kbit", "latency", "400ms")
+	p := cgtest.StartCommand(t, h.Command(os.Args[0], "-test.run=^$"))
+	return p.Do("sink %s", h.IP)
 }
 
 // checkChartArgs runs penny with the arguments the chart gives its

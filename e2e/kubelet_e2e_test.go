@@ -30,7 +30,7 @@ func TestKubelet(t *testing.T) {
 	newBridge(t)
 	cp := startControlPlane(t, e.kubeBin, dir)
 	k := newKubelet(t, cp.Client, layout)
-	manifest := cp.writeFile(t, "w.yaml", []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n---\n"+deployment("web", 2)))
+	manifest := cp.writeFile(t, "w.yaml", []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n---\n"+deployment("web", "app", 2)))
 	cp.kubectl(t, e.kubeBin, "apply", "-f", manifest)
 	ctx := context.Background()
 	var pods *corev1.PodList

@@ -19,10 +19,11 @@ kind: Namespace
 metadata:
   name: shop
 ---
-` + deployment("web", 2) + "---\n" + deployment("cache", 1)
+` + deployment("web", "app", 2) + "---\n" + deployment("cache", "app", 1) + "---\n" + deployment("api", "api", 2)
 
-// deployment is a Deployment of replicas pods labelled app=name in shop.
-func deployment(name string, replicas int) string {
+// deployment is a Deployment of replicas pods labelled app=name in shop,
+// whose one container is called container.
+func deployment(name, container string, replicas int) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -40,17 +41,17 @@ spec:
         e2e.penny.dev/workload: "true"
     spec:
       containers:
-        - name: app
+        - name: %[3]s
           image: registry.k8s.io/pause:3.10
           resources:
             requests:
               cpu: 10m
               memory: 64Mi
-`, name, replicas)
+`, name, replicas, container)
 }
 
 // readmeHPAs are the autoscalers of the README that the e2e proves.
-var readmeHPAs = []string{"web-memory", "cache"}
+var readmeHPAs = []string{"web-memory", "cache", "api-latency"}
 
 // writeManifests writes the workloads and the README's autoscalers
 // (readmeHPAs), exactly as the README shows them, into one file.

@@ -22,6 +22,8 @@ const (
 type testHost struct {
 	NS string
 	IP string
+	// Veth is the host's end of its link, on the bridge.
+	Veth string
 }
 
 // run runs a command and fails the test with its output when it fails.
@@ -48,8 +50,8 @@ func newBridge(t *testing.T) {
 // penny-e2e-i at 10.77.0.(10+i).
 func newTestHost(t *testing.T, i int) *testHost {
 	t.Helper()
-	h := &testHost{NS: fmt.Sprintf("penny-e2e-%d", i), IP: fmt.Sprintf("10.77.0.%d", 10+i)}
 	veth := fmt.Sprintf("pe2e-v%d", i)
+	h := &testHost{NS: fmt.Sprintf("penny-e2e-%d", i), IP: fmt.Sprintf("10.77.0.%d", 10+i), Veth: veth}
 	_ = exec.Command("ip", "netns", "del", h.NS).Run()
 	_ = exec.Command("ip", "link", "del", veth).Run()
 	run(t, "ip", "netns", "add", h.NS)

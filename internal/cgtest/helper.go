@@ -2,6 +2,7 @@ package cgtest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -49,26 +50,44 @@ func (g *Group) Start() *Proc {
 	}
 	defer dir.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		g.t.Fatalf("start helper: %v", err)
-	}
-	p := &Proc{Pid: cmd.Process.Pid, t: g.t, cmd: cmd, in: in, out: bufio.NewReader(out)}
-	g.t.Cleanup(p.Stop)
+	p := startHelper(g.t, cmd)
 	if !g.Layout.MemoryIsV2() {
 		g.write(g.dirMem(), "cgroup.procs", strconv.Itoa(p.Pid))
 	}
 	p.Do("ping")
+	return p
+}
+
+// StartCommand starts a helper through cmd, which runs the test binary as
+// Start does (os.Args[0] -test.run=^$), wrapped in another command (`ip
+// netns exec NS`, say) or not; it stays in the cgroup cmd gives it. It is
+// killed when the test ends.
+func StartCommand(t testing.TB, cmd *exec.Cmd) *Proc {
+	t.Helper()
+	p := startHelper(t, cmd)
+	p.Do("ping")
+	return p
+}
+
+// startHelper starts cmd as a helper with pipes to talk to it.
+func startHelper(t testing.TB, cmd *exec.Cmd) *Proc {
+	t.Helper()
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start helper: %v", err)
+	}
+	p := &Proc{Pid: cmd.Process.Pid, t: t, cmd: cmd, in: in, out: bufio.NewReader(out)}
+	t.Cleanup(p.Stop)
 	return p
 }
 
@@ -107,6 +126,8 @@ type helper struct {
 	mem      [][]byte
 	pingStop chan struct{}
 	pingDone chan uint64
+	// streamStop ends the stream command's sender.
+	streamStop chan struct{}
 }
 
 func helperMain(in io.Reader, out io.Writer) int {
@@ -171,10 +192,19 @@ func (h *helper) run(cmd string, args []string) (string, error) {
 		}
 		defer f.Close()
 		return "", unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
-	case "sink": // sink: accept connections and discard what they send
-		return listen(func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	case "sink": // sink [IP]: accept connections (on 127.0.0.1 or IP) and discard what they send
+		return listen(arg(0), func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	case "echo": // echo: accept connections and echo what they send
-		return listen(func(c net.Conn) { _, _ = io.Copy(c, c) })
+		return listen("", func(c net.Conn) { _, _ = io.Copy(c, c) })
+	case "stream": // stream ADDR: connect and send without pause until streamstop
+		return h.stream(arg(0))
+	case "streamstop":
+		if h.streamStop == nil {
+			return "", fmt.Errorf("no stream running")
+		}
+		close(h.streamStop)
+		h.streamStop = nil
+		return "", nil
 	case "send": // send ADDR N: connect, send N bytes, close
 		return send(arg(0), num(1))
 	case "pingpong": // pingpong ADDR SIZE: exchange SIZE-byte messages until pingstop
@@ -211,8 +241,11 @@ func readFile(path string) (int64, error) {
 	}
 }
 
-func listen(serve func(net.Conn)) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func listen(ip string, serve func(net.Conn)) (string, error) {
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return "", err
 	}
@@ -229,6 +262,35 @@ func listen(serve func(net.Conn)) (string, error) {
 		}
 	}()
 	return l.Addr().String(), nil
+}
+
+// stream connects to addr and sends in the background until streamstop.
+func (h *helper) stream(addr string) (string, error) {
+	if h.streamStop != nil {
+		return "", fmt.Errorf("a stream is running")
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	stop := make(chan struct{})
+	h.streamStop = stop
+	go func() {
+		defer c.Close()
+		buf := make([]byte, 16<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := c.Write(buf); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return
+			}
+		}
+	}()
+	return c.LocalAddr().String(), nil
 }
 
 func send(addr string, n int64) (string, error) {
