@@ -42,6 +42,10 @@ type Config struct {
 	// cluster for it to answer (2s); a replica further behind reads through
 	// the leader.
 	MaxStaleness time.Duration
+	// MaxAge is how old a value may be and still be served (2m): a pod
+	// whose node stopped reporting (the agent or the node is down) has no
+	// value rather than its last one, as a pod without data.
+	MaxAge time.Duration
 	// MaxSeries bounds the series one request reads (200000).
 	MaxSeries int
 	// Registerer receives penny_custom_metrics_*; nil registers nothing.
@@ -63,11 +67,14 @@ func (c *Config) Validate() error {
 	if c.MaxSeries == 0 {
 		c.MaxSeries = 200000
 	}
+	if c.MaxAge == 0 {
+		c.MaxAge = 2 * time.Minute
+	}
 	if c.Window < 0 || c.Window > model.MaxWindow {
 		return fmt.Errorf("custom metrics: window %s must be positive and at most %s", c.Window, model.MaxWindow)
 	}
-	if c.MaxStaleness < 0 || c.MaxSeries < 0 {
-		return errors.New("custom metrics: negative max staleness or max series")
+	if c.MaxStaleness < 0 || c.MaxSeries < 0 || c.MaxAge < 0 {
+		return errors.New("custom metrics: negative max staleness, max series or max age")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -277,7 +284,7 @@ func (p *Provider) read(ctx context.Context) ([]model.Container, error) {
 func (p *Provider) value(obj custom_metrics.ObjectReference, m pods.Metric, sel *metav1.LabelSelector,
 	vals *pods.Values) (custom_metrics.MetricValue, bool) {
 	x, ok := vals.Metrics[m.Name]
-	if !ok || math.IsNaN(x) || math.IsInf(x, 0) {
+	if !ok || math.IsNaN(x) || math.IsInf(x, 0) || time.Since(vals.Time) > p.cfg.MaxAge {
 		return custom_metrics.MetricValue{}, false
 	}
 	u := units[m.Name]

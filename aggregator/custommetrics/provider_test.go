@@ -428,3 +428,30 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleValuesAreAbsent: a node that stopped reporting has no values,
+// rather than its last ones.
+func TestStaleValuesAreAbsent(t *testing.T) {
+	w := newWorld(t) // sampled about 40 s ago
+	ctx := context.Background()
+	for _, tt := range []struct {
+		maxAge time.Duration
+		fresh  bool
+	}{{2 * time.Minute, true}, {10 * time.Second, false}} {
+		p, err := custommetrics.NewProvider(custommetrics.Config{Store: w.store, MaxAge: tt.maxAge})
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := p.GetMetricBySelector(ctx, "shop", labels.Everything(), podInfo(pods.MemoryRSSBytes), labels.Everything())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(list.Items) > 0; got != tt.fresh {
+			t.Errorf("max age %s: %d values, want values %v", tt.maxAge, len(list.Items), tt.fresh)
+		}
+		ns, err := p.GetMetricByName(ctx, types.NamespacedName{Name: "shop"}, namespaceInfo(pods.MemoryRSSBytes), labels.Everything())
+		if tt.fresh && err != nil || !tt.fresh && !apierrors.IsNotFound(err) {
+			t.Errorf("max age %s: namespace shop: %v, %v", tt.maxAge, ns, err)
+		}
+	}
+}

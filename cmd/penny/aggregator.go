@@ -59,6 +59,7 @@ type aggregatorConfig struct {
 	CustomMetrics             bool
 	CustomMetricsWindow       time.Duration
 	CustomMetricsMaxStaleness time.Duration
+	CustomMetricsMaxAge       time.Duration
 
 	members []kvraft.Member
 	// adapter holds the standard flags; standardSet names those given.
@@ -100,6 +101,8 @@ func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, erro
 		fmt.Sprintf("span that custom metrics rates, ratios and quantiles cover (at most %s)", model.MaxWindow))
 	own.DurationVar(&c.CustomMetricsMaxStaleness, "custom-metrics-max-staleness", 2*time.Second,
 		"how far this replica may lag behind the cluster and still answer custom metrics itself")
+	own.DurationVar(&c.CustomMetricsMaxAge, "custom-metrics-max-age", 2*time.Minute,
+		"serve no custom metric older than this: a pod whose node stopped reporting has no value, rather than its last one")
 
 	standard := pflag.NewFlagSet("custom metrics", pflag.ContinueOnError)
 	c.adapter.AddFlags(standard)
@@ -233,6 +236,9 @@ func (c *aggregatorConfig) validateCustomMetrics() []error {
 	if c.CustomMetricsMaxStaleness <= 0 {
 		errs = append(errs, errors.New("--custom-metrics-max-staleness must be positive"))
 	}
+	if c.CustomMetricsMaxAge <= 0 {
+		errs = append(errs, errors.New("--custom-metrics-max-age must be positive"))
+	}
 	if err := c.adapter.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -300,7 +306,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 	if cfg.CustomMetrics {
 		go func() {
 			adapterDone <- cfg.adapter.Run(actx, custommetrics.Config{Store: srv.Node, Window: cfg.CustomMetricsWindow,
-				MaxStaleness: cfg.CustomMetricsMaxStaleness, Registerer: srv.Registerer(), Logger: log})
+				MaxStaleness: cfg.CustomMetricsMaxStaleness, MaxAge: cfg.CustomMetricsMaxAge, Registerer: srv.Registerer(), Logger: log})
 		}()
 	}
 	// waitAdapter stops the custom metrics API and waits for it.

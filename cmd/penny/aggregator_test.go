@@ -61,6 +61,7 @@ func TestAggregatorFlags(t *testing.T) {
 		{"window too long", with("--custom-metrics", "--custom-metrics-window", "5m"), "--custom-metrics-window 5m0s"},
 		{"no window", with("--custom-metrics", "--custom-metrics-window", "0s"), "--custom-metrics-window 0s"},
 		{"no staleness", with("--custom-metrics", "--custom-metrics-max-staleness", "0s"), "--custom-metrics-max-staleness"},
+		{"no max age", with("--custom-metrics", "--custom-metrics-max-age", "0s"), "--custom-metrics-max-age"},
 		{"bad secure port", with("--custom-metrics", "--secure-port", "70000"), "secure-port"},
 		{"id and id from hostname", with("--id-from-hostname"), "exclude each other"},
 	}
