@@ -34,7 +34,9 @@ type Config struct {
 	// ProbesPerInterval is how many samples per interval are followed
 	// until every replica can read them (3).
 	ProbesPerInterval int
-	Logger            *slog.Logger
+	// NoPodMeta sends no pod metadata, as agents outside Kubernetes.
+	NoPodMeta bool
+	Logger    *slog.Logger
 }
 
 // Validate checks the config.
@@ -244,7 +246,11 @@ func (a *agent) loop(ctx context.Context, cfg Config, offset time.Duration, end 
 		if rand.N(3600) == 0 {
 			a.node.ReplacePod()
 		}
-		if err := a.sh.Submit(daemon.Snapshot(s, nil)); err != nil {
+		var resolve func(string) map[string]string
+		if !cfg.NoPodMeta {
+			resolve = a.node.Resolve
+		}
+		if err := a.sh.Submit(daemon.Snapshot(s, resolve)); err != nil {
 			cfg.Logger.Warn("submit", "agent", a.name, "err", err)
 		}
 		sent(next, len(s.Cgroups))

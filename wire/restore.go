@@ -51,15 +51,16 @@ func RestoreState(lim Limits, r Restore) (*State, error) {
 	return s, nil
 }
 
-// Series returns a copy of the live series with ref.
+// Series returns a copy of the live series with ref. Its Meta map is the
+// State's own, shared to spare a copy per series and frame: the State
+// replaces a series' metadata map when it changes and never modifies one,
+// and callers must not either.
 func (s *State) Series(ref uint64) (SeriesState, bool) {
 	st, ok := s.series[ref]
 	if !ok {
 		return SeriesState{}, false
 	}
-	c := *st
-	c.Meta = cloneMeta(st.Meta)
-	return c, true
+	return *st, true
 }
 
 // Ref returns the ref of the live series at path.

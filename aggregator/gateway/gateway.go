@@ -216,21 +216,25 @@ func Read(ctx context.Context, s Store, q Query, maxSeries int) (*Containers, er
 	if q.Node != "" {
 		prefix = model.NodePrefix(q.Node)
 	}
-	res, err := s.Range(ctx, kvraft.RangeRequest{Prefix: prefix, Limit: maxSeries + 1}, q.Read)
+	// Each series may come with a metadata key, each node with its agent
+	// record.
+	res, err := s.Range(ctx, kvraft.RangeRequest{Prefix: prefix, Limit: 3*maxSeries + 1}, q.Read)
 	if err != nil {
 		return nil, err
 	}
-	if res.More || len(res.Items) > maxSeries {
-		return nil, fmt.Errorf("%w: more than %d series: ask for one node", kvraft.ErrTooLarge, maxSeries)
+	tooMany := fmt.Errorf("%w: more than %d series: ask for one node", kvraft.ErrTooLarge, maxSeries)
+	if res.More {
+		return nil, tooMany
 	}
 	agents := map[string]*model.Agent{}
+	metas := map[[2]string][]byte{} // by node and path
 	type item struct {
 		node string
 		s    *model.Stored
 	}
 	var items []item
 	for _, kv := range res.Items {
-		node, kind, _, err := model.ParseKey(kv.Key)
+		node, kind, path, err := model.ParseKey(kv.Key)
 		if err != nil {
 			continue // not the model's: ignore
 		}
@@ -247,10 +251,20 @@ func Read(ctx context.Context, s Store, q Query, maxSeries int) (*Containers, er
 				return nil, fmt.Errorf("series %q: %w", kv.Key, err)
 			}
 			items = append(items, item{node: node, s: st})
+		case model.KindMeta:
+			metas[[2]string{node, path}] = kv.Value
 		}
+	}
+	if len(items) > maxSeries {
+		return nil, tooMany
 	}
 	out := &Containers{Index: res.Index, Containers: make([]model.Container, 0, len(items))}
 	for _, it := range items {
+		if m, ok := metas[[2]string{it.node, it.s.Path}]; ok {
+			if it.s.Meta, err = model.DecodeMeta(m); err != nil {
+				return nil, fmt.Errorf("metadata of %q on %s: %w", it.s.Path, it.node, err)
+			}
+		}
 		out.Containers = append(out.Containers, model.View(it.node, agents[it.node], it.s, q.Window))
 	}
 	slices.SortFunc(out.Containers, func(a, b model.Container) int {

@@ -36,16 +36,17 @@ func (s *stream) bind(ctx context.Context, h *wire.Header) error {
 
 // load reads a node's agent record and series, in one range: at one index.
 func (in *Ingest) load(ctx context.Context, node string) (*model.NodeState, *wire.State, error) {
-	rng, err := in.cfg.Node.Range(ctx, kvraft.RangeRequest{Prefix: model.NodePrefix(node), Limit: model.MaxSeriesPerNode + 2},
+	rng, err := in.cfg.Node.Range(ctx, kvraft.RangeRequest{Prefix: model.NodePrefix(node), Limit: 2*model.MaxSeriesPerNode + 2},
 		kvraft.ReadOptions{Consistency: kvraft.Linearizable})
 	if err != nil {
 		return nil, nil, err
 	}
 	if rng.More {
-		return nil, nil, fmt.Errorf("%w: more than %d series", model.ErrInvalid, model.MaxSeriesPerNode)
+		return nil, nil, fmt.Errorf("%w: more than %d series and their metadata", model.ErrInvalid, model.MaxSeriesPerNode)
 	}
 	var agentValue []byte
 	series := make(map[string][]byte, len(rng.Items))
+	metas := map[string][]byte{}
 	for _, kv := range rng.Items {
 		n, kind, path, err := model.ParseKey(kv.Key)
 		if err != nil || n != node {
@@ -56,9 +57,11 @@ func (in *Ingest) load(ctx context.Context, node string) (*model.NodeState, *wir
 			agentValue = kv.Value
 		case model.KindSeries:
 			series[path] = kv.Value
+		case model.KindMeta:
+			metas[path] = kv.Value
 		}
 	}
-	ns, err := model.LoadNode(node, agentValue, series)
+	ns, err := model.LoadNode(node, agentValue, series, metas)
 	if err != nil {
 		return nil, nil, err
 	}

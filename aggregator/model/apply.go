@@ -116,6 +116,20 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 			return nil, err
 		}
 		ops = append(ops, Op{Key: SeriesKey(u.Node, c.Path), Value: v})
+		// The metadata has a key of its own, written when it changes
+		// (whatever the incarnation: it is not cumulative).
+		if old := st.Series[c.Path]; old == nil || !maps.Equal(old.Meta, s.Meta) {
+			op := Op{Key: MetaKey(u.Node, c.Path), Delete: true}
+			if len(s.Meta) > 0 {
+				if op.Value, err = EncodeMeta(s.Meta); err != nil {
+					return nil, err
+				}
+				op.Delete = false
+			}
+			if !op.Delete || old != nil && len(old.Meta) > 0 {
+				ops = append(ops, op)
+			}
+		}
 		next.Series[c.Path] = s
 	}
 	gone := slices.Clone(u.Removed)
@@ -135,6 +149,9 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 			continue
 		}
 		ops = append(ops, Op{Key: SeriesKey(u.Node, p), Delete: true})
+		if len(next.Series[p].Meta) > 0 {
+			ops = append(ops, Op{Key: MetaKey(u.Node, p), Delete: true})
+		}
 		delete(next.Series, p)
 	}
 	if len(next.Series) > MaxSeriesPerNode {
@@ -199,8 +216,9 @@ func unchanged(a, b *Stored) bool {
 		a.PageCache == b.PageCache && a.Total == b.Total && a.SRTT == b.SRTT && a.Connect == b.Connect
 }
 
-// LoadNode builds a node's state from its stored agent record and series.
-func LoadNode(node string, agentValue []byte, series map[string][]byte) (*NodeState, error) {
+// LoadNode builds a node's state from its stored agent record, series and
+// their metadata (by path).
+func LoadNode(node string, agentValue []byte, series, metas map[string][]byte) (*NodeState, error) {
 	st := &NodeState{Node: node, Series: make(map[string]*Stored, len(series))}
 	if agentValue != nil {
 		a, err := DecodeAgent(agentValue)
@@ -213,6 +231,11 @@ func LoadNode(node string, agentValue []byte, series map[string][]byte) (*NodeSt
 		s, err := DecodeStored(v)
 		if err != nil {
 			return nil, fmt.Errorf("series %s of %s: %w", p, node, err)
+		}
+		if m, ok := metas[p]; ok {
+			if s.Meta, err = DecodeMeta(m); err != nil {
+				return nil, fmt.Errorf("metadata of %s of %s: %w", p, node, err)
+			}
 		}
 		st.Series[p] = s
 	}

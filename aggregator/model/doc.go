@@ -11,6 +11,8 @@
 //	series/<path>    one cgroup: latest gauges, cumulative counters and
 //	                 histograms, the last interval's increments, and
 //	                 checkpoints for windowed values
+//	meta/<path>      the cgroup's metadata (its pod), written when it
+//	                 changes: it is large and changes rarely
 //
 // Values are msgpack with short field names; unknown fields are ignored, so
 // fields can be added. Every update of a node is one transaction whose

@@ -16,6 +16,7 @@ const (
 	nodesPrefix = "penny/v1/nodes/"
 	agentSuffix = "/agent"
 	seriesPart  = "/series/"
+	metaPart    = "/meta/"
 
 	// MaxNodeName is the longest node name (a DNS subdomain).
 	MaxNodeName = 253
@@ -28,6 +29,10 @@ func AgentKey(node string) []byte { return []byte(nodesPrefix + node + agentSuff
 
 // SeriesKey is the key of one cgroup of a node.
 func SeriesKey(node, path string) []byte { return []byte(nodesPrefix + node + seriesPart + path) }
+
+// MetaKey is the key of one cgroup's metadata (its pod, on Kubernetes),
+// apart from its values: written when it changes, not with every sample.
+func MetaKey(node, path string) []byte { return []byte(nodesPrefix + node + metaPart + path) }
 
 // NodeSeriesPrefix selects every series of a node.
 func NodeSeriesPrefix(node string) []byte { return []byte(nodesPrefix + node + seriesPart) }
@@ -46,10 +51,11 @@ type KeyKind int
 const (
 	KindAgent KeyKind = iota + 1
 	KindSeries
+	KindMeta
 )
 
 // ParseKey splits a key under AllNodesPrefix into its node, its kind and,
-// for a series, its cgroup path.
+// for a series or its metadata, its cgroup path.
 func ParseKey(k []byte) (node string, kind KeyKind, path string, err error) {
 	rest, ok := strings.CutPrefix(string(k), nodesPrefix)
 	if !ok {
@@ -62,6 +68,8 @@ func ParseKey(k []byte) (node string, kind KeyKind, path string, err error) {
 		return node, KindAgent, "", nil
 	case strings.HasPrefix(rest, "series/"):
 		return node, KindSeries, strings.TrimPrefix(rest, "series/"), nil
+	case strings.HasPrefix(rest, "meta/"):
+		return node, KindMeta, strings.TrimPrefix(rest, "meta/"), nil
 	}
 	return "", 0, "", fmt.Errorf("%w: not a node key: %q", ErrInvalid, k)
 }

@@ -2,6 +2,8 @@ package model
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +42,9 @@ func apply(t *testing.T, st *NodeState, u *Update, now time.Time) (*NodeState, [
 	}
 	var puts, dels []string
 	for _, op := range p.Ops[:len(p.Ops)-1] {
+		if _, kind, _, err := ParseKey(op.Key); err == nil && kind == KindMeta {
+			continue // TestMetaKeys
+		}
 		_, path, err := ParseSeriesKey(op.Key)
 		if err != nil {
 			t.Fatal(err)
@@ -246,4 +251,87 @@ func BenchmarkPlanUpdate(b *testing.B) {
 		}
 		st = p.Next
 	}
+}
+
+// TestMetaKeys: a series' metadata has a key of its own, written when it
+// changes and deleted with the series, and never in the series value.
+func TestMetaKeys(t *testing.T) {
+	pod := map[string]string{"k8s.pod.uid": "u1", "k8s.namespace": "shop", "k8s.pod": "web-1"}
+	withMeta := func(s SeriesState, m map[string]string) SeriesState { s.Meta = m; return s }
+	metaOps := func(p *Plan) (puts, dels []string) {
+		t.Helper()
+		for _, op := range p.Ops {
+			if _, kind, path, _ := ParseKey(op.Key); kind == KindMeta {
+				if op.Delete {
+					dels = append(dels, path)
+					continue
+				}
+				m, err := DecodeMeta(op.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				puts = append(puts, path+"="+m["k8s.pod"])
+			} else if kind == KindSeries && !op.Delete {
+				if b := string(op.Value); len(b) > 0 && containsAny(b, "web-1", "web-2") {
+					t.Errorf("series value of %s carries the metadata", path)
+				}
+			}
+		}
+		return puts, dels
+	}
+	steps := []struct {
+		name string
+		u    Update
+		puts []string
+		dels []string
+	}{
+		{"new series with a pod", Update{Keyframe: true, Changed: []SeriesState{
+			withMeta(series("/p/a", 1, 0), pod), series("/system.slice/x", 1, 0)}}, []string{"/p/a=web-1"}, nil},
+		{"values change, metadata does not", Update{Changed: []SeriesState{withMeta(series("/p/a", 2, 10), pod)}}, nil, nil},
+		{"metadata changes", Update{Changed: []SeriesState{withMeta(series("/p/a", 2, 20),
+			map[string]string{"k8s.pod.uid": "u1", "k8s.namespace": "shop", "k8s.pod": "web-2"})}}, []string{"/p/a=web-2"}, nil},
+		{"metadata cleared", Update{Changed: []SeriesState{series("/p/a", 2, 30)}}, nil, []string{"/p/a"}},
+		{"back, then removed", Update{Changed: []SeriesState{withMeta(series("/p/a", 2, 40), pod)}}, []string{"/p/a=web-1"}, nil},
+		{"removed", Update{Removed: []string{"/p/a"}}, nil, []string{"/p/a"}},
+	}
+	st := &NodeState{Node: "node-1"}
+	for i, step := range steps {
+		u := step.u
+		u.Node, u.Incarnation, u.Seq, u.Time, u.Interval = "node-1", 1, uint64(i+1), t0.Add(time.Duration(i)*time.Second), time.Second
+		p, err := PlanUpdate(st, &u, t0)
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		puts, dels := metaOps(p)
+		if !slices.Equal(puts, step.puts) || !slices.Equal(dels, step.dels) {
+			t.Errorf("%s: metadata puts %v deletes %v, want %v and %v", step.name, puts, dels, step.puts, step.dels)
+		}
+		st = p.Next
+	}
+
+	// A node loaded from the store has its series' metadata back.
+	v, err := (&Stored{Path: "/p/a", CgroupID: 3}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := EncodeMeta(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := LoadNode("node-1", nil, map[string][]byte{"/p/a": v}, map[string][]byte{"/p/a": m})
+	if err != nil || ns.Series["/p/a"].Meta["k8s.pod"] != "web-1" {
+		t.Errorf("loaded: %+v, %v", ns, err)
+	}
+	if _, err := LoadNode("node-1", nil, map[string][]byte{"/p/a": v}, map[string][]byte{"/p/a": {0xc1}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("corrupt metadata: %v", err)
+	}
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }

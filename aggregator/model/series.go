@@ -151,10 +151,12 @@ type Mark struct {
 
 // Stored is the value of a series key.
 type Stored struct {
-	Ref       uint64            `msgpack:"r"`
-	Path      string            `msgpack:"p"`
-	CgroupID  uint64            `msgpack:"i"`
-	Meta      map[string]string `msgpack:"md,omitempty"`
+	Ref      uint64 `msgpack:"r"`
+	Path     string `msgpack:"p"`
+	CgroupID uint64 `msgpack:"i"`
+	// Meta is kept under MetaKey, not in the series value: it changes
+	// rarely and would weigh on every write of the values.
+	Meta      map[string]string `msgpack:"-"`
 	Time      int64             `msgpack:"t"` // sample time of the values, unix ns
 	Interval  int64             `msgpack:"d"` // the agent's sampling interval, ns
 	Updated   int64             `msgpack:"u"` // when the aggregator wrote them, unix ns
@@ -238,6 +240,30 @@ type Agent struct {
 	Meta map[string]string `msgpack:"md,omitempty"`
 }
 
+// EncodeMeta encodes a series' metadata, the value of its MetaKey.
+func EncodeMeta(m map[string]string) ([]byte, error) {
+	b, err := msgpack.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeMeta decodes the value of a MetaKey.
+func DecodeMeta(b []byte) (map[string]string, error) {
+	if len(b) > MaxValue {
+		return nil, fmt.Errorf("%w: metadata value of %d bytes", ErrInvalid, len(b))
+	}
+	if err := mpcheck.Check(b); err != nil {
+		return nil, fmt.Errorf("%w: metadata value: %v", ErrInvalid, err)
+	}
+	var m map[string]string
+	if err := msgpack.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: decode metadata: %v", ErrInvalid, err)
+	}
+	return m, nil
+}
+
 // DecodeAgent decodes an agent record.
 func DecodeAgent(b []byte) (*Agent, error) {
 	if len(b) > MaxValue {
@@ -269,7 +295,7 @@ func (a *Agent) SampleTime() time.Time { return time.Unix(0, a.Time) }
 func FromWire(ref uint64, w *wire.SeriesState) SeriesState {
 	v := &w.Values
 	return SeriesState{
-		Ref: ref, Path: w.Path, CgroupID: w.ID, Meta: maps.Clone(w.Meta),
+		Ref: ref, Path: w.Path, CgroupID: w.ID, Meta: w.Meta, // shared: metadata maps are replaced, never changed
 		Processes: v.Processes, RSSBytes: v.RSSBytes, PageCacheBytes: v.PageCacheBytes,
 		Total: Counters{
 			PageCacheAddedBytes: v.PageCacheAddedBytes, PageCacheEvictedBytes: v.PageCacheEvictedBytes,

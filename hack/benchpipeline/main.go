@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,41 +39,52 @@ func main() {
 	containers := flag.Int("containers", 100, "cgroups per agent")
 	warmup := flag.Duration("warmup", 10*time.Second, "warmup per load")
 	duration := flag.Duration("duration", 45*time.Second, "measurement per load")
+	podMeta := flag.String("pod-meta", "on", "agents send pod metadata: on, off, or both (each load twice, side by side)")
 	flag.Parse()
+	metas := map[string][]bool{"on": {true}, "off": {false}, "both": {false, true}}[*podMeta]
+	if metas == nil {
+		fmt.Fprintln(os.Stderr, "benchpipeline: -pod-meta must be on, off or both")
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *penny, *levels, *containers, *warmup, *duration); err != nil {
+	if err := run(ctx, *penny, *levels, *containers, *warmup, *duration, metas); err != nil {
 		fmt.Fprintln(os.Stderr, "benchpipeline:", err)
 		os.Exit(1)
 	}
 }
 
 type row struct {
+	meta   bool // the agents sent pod metadata
 	r      *loadgen.Result
 	cpu    float64 // cores used by the three replicas together
 	leader string
 }
 
-func run(ctx context.Context, penny, levels string, containers int, warmup, duration time.Duration) error {
+func run(ctx context.Context, penny, levels string, containers int, warmup, duration time.Duration, metas []bool) error {
 	var rows []row
 	for _, f := range strings.Split(levels, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
 			return fmt.Errorf("bad load %q", f)
 		}
-		fmt.Fprintf(os.Stderr, "benchpipeline: %d agents x %d cgroups, %s warmup, %s measured\n", n, containers, warmup, duration)
-		r, err := level(ctx, penny, n, containers, warmup, duration)
-		if err != nil {
-			return err
+		for _, meta := range metas {
+			fmt.Fprintf(os.Stderr, "benchpipeline: %d agents x %d cgroups, pod metadata %v, %s warmup, %s measured\n",
+				n, containers, meta, warmup, duration)
+			r, err := level(ctx, penny, n, containers, warmup, duration, meta)
+			if err != nil {
+				return err
+			}
+			r.meta = meta
+			rows = append(rows, *r)
 		}
-		rows = append(rows, *r)
 	}
 	print(rows, containers)
 	return nil
 }
 
 // level runs one load against a fresh cluster.
-func level(ctx context.Context, penny string, agents, containers int, warmup, duration time.Duration) (*row, error) {
+func level(ctx context.Context, penny string, agents, containers int, warmup, duration time.Duration, meta bool) (*row, error) {
 	dir, err := os.MkdirTemp("/var/tmp", "penny-benchpipeline-")
 	if err != nil {
 		return nil, err
@@ -127,7 +139,7 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 	cpu0 := cpuSeconds(procs)
 	start := time.Now()
 	r, err := loadgen.Run(ctx, loadgen.Config{URLs: urls, Agents: agents, Containers: containers, Interval: time.Second,
-		Warmup: warmup, Duration: duration, ProbesPerInterval: 10, Logger: slog.New(slog.DiscardHandler)})
+		Warmup: warmup, Duration: duration, ProbesPerInterval: 10, NoPodMeta: !meta, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
 	}
@@ -173,22 +185,36 @@ func cpuSeconds(procs []*exec.Cmd) float64 {
 func print(rows []row, containers int) {
 	fmt.Printf("Penny pipeline load: 3 aggregator replicas (fsync on) and the load generator on one machine, %d cgroups per agent, 1s interval\n\n", containers)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "agents\tseries/s\tfreshness p50\tp99\tmax\tprobes\tbacklog start\tend\tdropped\treplicas CPU\tp99 < 250ms\t")
-	best := 0
+	fmt.Fprintln(tw, "agents\tpod meta\tseries/s\tfreshness p50\tp99\tmax\tprobes\tbacklog start\tend\tdropped\treplicas CPU\tp99 < 250ms\t")
+	best := map[bool]int{}
 	for _, r := range rows {
 		ok := r.r.Sustained() && r.r.FreshP99 < targetP99
 		verdict := "yes"
 		if !ok {
 			verdict = "NO"
 		} else {
-			best = max(best, r.r.Agents)
+			best[r.meta] = max(best[r.meta], r.r.Agents)
 		}
-		fmt.Fprintf(tw, "%d\t%.0f\t%s\t%s\t%s\t%d/%d\t%.0f\t%.0f\t%.0f\t%.2f cores\t%s\t\n", r.r.Agents, r.r.SeriesPerSecond,
+		pm := "no"
+		if r.meta {
+			pm = "yes"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%s\t%d/%d\t%.0f\t%.0f\t%.0f\t%.2f cores\t%s\t\n", r.r.Agents, pm, r.r.SeriesPerSecond,
 			ms(r.r.FreshP50), ms(r.r.FreshP99), ms(r.r.FreshMax), r.r.Probes-r.r.LostProbes, r.r.Probes,
 			r.r.PendingFirst, r.r.PendingLast, r.r.Dropped, r.cpu, verdict)
 	}
 	tw.Flush()
-	fmt.Printf("\nlargest load sustained with p99 freshness under %s: %d agents x %d cgroups\n", targetP99, best, containers)
+	fmt.Println()
+	for _, meta := range []bool{true, false} {
+		if !slices.ContainsFunc(rows, func(r row) bool { return r.meta == meta }) {
+			continue
+		}
+		with := "with pod metadata"
+		if !meta {
+			with = "without pod metadata"
+		}
+		fmt.Printf("largest load sustained with p99 freshness under %s, %s: %d agents x %d cgroups\n", targetP99, with, best[meta], containers)
+	}
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond)) }

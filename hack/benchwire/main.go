@@ -138,7 +138,7 @@ func run(cfg *config, n int) (*result, error) {
 	r.classes = nd.Classes()
 	// Interval 0 sends the keyframe the deltas build on.
 	cur = nd.Step(cfg.interval)
-	if _, err := send(enc, st, daemon.Snapshot(cur, nil)); err != nil {
+	if _, err := send(enc, st, daemon.Snapshot(cur, nd.Resolve)); err != nil {
 		return nil, err
 	}
 	for i := range cfg.intervals {
@@ -146,7 +146,7 @@ func run(cfg *config, n int) (*result, error) {
 			nd.ReplacePod()
 		}
 		cur = nd.Step(cfg.interval)
-		snap := daemon.Snapshot(cur, nil)
+		snap := daemon.Snapshot(cur, nd.Resolve)
 		text, gz, proto, err := prometheusSizes(reg)
 		if err != nil {
 			return nil, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/podmeta"
 )
 
 // The workload model: a Kubernetes node whose cgroups are a dozen systemd
@@ -49,6 +50,11 @@ type Node struct {
 	cgroups []*cgroup
 	nextID  uint64
 	pods    int
+	// meta is the pod metadata of each container's cgroup, by path, as
+	// the agent's resolver gives it; metaRng draws it, apart from rng so
+	// that the workload is the same with metadata or without.
+	meta    map[string]map[string]string
+	metaRng *rand.Rand
 }
 
 var systemUnits = []struct {
@@ -73,7 +79,7 @@ var systemUnits = []struct {
 // uptime, so that its counters have the magnitudes a real one's have.
 func New(n int, seed uint64, uptime time.Duration, allBusy bool) *Node {
 	nd := &Node{allBusy: allBusy, rng: rand.New(rand.NewPCG(seed, 0x7065_6e6e_7977)), now: time.Unix(1_770_000_000, 0),
-		nextID: 2}
+		nextID: 2, meta: map[string]map[string]string{}, metaRng: rand.New(rand.NewPCG(seed, 0x6d65_7461))}
 	for _, u := range systemUnits[:min(len(systemUnits), n)] {
 		nd.add(u.path, u.class, uptime)
 	}
@@ -110,11 +116,37 @@ func (nd *Node) addPod(max int, uptime time.Duration) {
 	if r.Float64() < 0.6 {
 		sidecar = light
 	}
-	for _, c := range []class{idle, app, sidecar}[:min(3, max)] {
+	pod := nd.podMeta(uid, qos)
+	for i, c := range []class{idle, app, sidecar}[:min(3, max)] {
 		id := fmt.Sprintf("%016x%016x%016x%016x", r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64())
-		nd.add(slice+"/cri-containerd-"+id+".scope", c, uptime)
+		path := slice + "/cri-containerd-" + id + ".scope"
+		nd.add(path, c, uptime)
+		ctr := podmeta.Container{Name: []string{"", "app", "sidecar"}[i], ID: id}
+		if m := nd.metaRng; i > 0 {
+			ctr.RequestCPUMillis, ctr.RequestMemory = 100*int64(1+m.IntN(10)), int64(64+m.IntN(960))<<20
+			ctr.LimitCPUMillis, ctr.LimitMemory = 2*ctr.RequestCPUMillis, 2*ctr.RequestMemory
+		}
+		nd.meta[path] = podmeta.Encode(pod, &ctr)
 	}
 }
+
+// podMeta makes up a pod of a Deployment with the labels such pods carry.
+func (nd *Node) podMeta(uid, qos string) *podmeta.Pod {
+	r := nd.metaRng
+	ns := []string{"default", "shop", "payments", "search", "monitoring", "kube-system"}[r.IntN(6)]
+	app := fmt.Sprintf("svc-%d", r.IntN(40))
+	hash := fmt.Sprintf("%010x", r.Uint64()&0xffffffffff)[:10-r.IntN(3)]
+	return &podmeta.Pod{
+		UID: strings.ReplaceAll(uid, "_", "-"), Namespace: ns, Name: fmt.Sprintf("%s-%s-%05x", app, hash, r.IntN(1<<20)),
+		Labels: map[string]string{"app": app, "app.kubernetes.io/name": app, "app.kubernetes.io/part-of": ns,
+			"pod-template-hash": hash, "version": fmt.Sprintf("v1.%d.%d", r.IntN(20), r.IntN(10)), "team": ns + "-team"},
+		QOSClass: strings.ToUpper(qos[:1]) + qos[1:], OwnerKind: "ReplicaSet", OwnerName: app + "-" + hash,
+	}
+}
+
+// Resolve returns the pod metadata of the cgroup at path, nil for a
+// systemd unit: the agent's resolver on a Kubernetes node.
+func (nd *Node) Resolve(path string) map[string]string { return nd.meta[path] }
 
 func (nd *Node) add(path string, cl class, uptime time.Duration) {
 	r := nd.rng
@@ -276,6 +308,12 @@ func (nd *Node) ReplacePod() {
 	}
 	gone := pods[nd.rng.IntN(len(pods))] + "/"
 	n := len(nd.cgroups)
-	nd.cgroups = slices.DeleteFunc(nd.cgroups, func(c *cgroup) bool { return strings.HasPrefix(c.Path, gone) })
+	nd.cgroups = slices.DeleteFunc(nd.cgroups, func(c *cgroup) bool {
+		if strings.HasPrefix(c.Path, gone) {
+			delete(nd.meta, c.Path)
+			return true
+		}
+		return false
+	})
 	nd.addPod(n-len(nd.cgroups), 0)
 }
