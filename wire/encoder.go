@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 )
 
@@ -62,6 +63,20 @@ type encSeries struct {
 	ref uint64
 	gen uint64
 	s   SeriesState
+	// src is the caller's metadata map s.Meta was copied from. Callers
+	// never modify a map they passed (see SeriesState.Meta), so the same
+	// map again is the same, valid metadata: no comparison, no check.
+	src map[string]string
+}
+
+// sameMap reports whether a and b are the same map object.
+func sameMap(a, b map[string]string) bool {
+	return a != nil && b != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// metaUnchanged reports whether cur's metadata is what p holds.
+func (p *encSeries) metaUnchanged(cur *SeriesState) bool {
+	return sameMap(p.src, cur.Meta) || maps.Equal(p.s.Meta, cur.Meta)
 }
 
 // pending is a change to prev that Encode makes once the frame is encoded.
@@ -111,7 +126,11 @@ func (e *Encoder) Reset() { e.needKey = true }
 func (e *Encoder) Encode(s *Snapshot, keyframe bool) ([]byte, error) {
 	clear(e.ids)
 	clear(e.paths)
-	if err := s.validate(&e.codec.lim, e.ids, e.paths); err != nil {
+	known := func(ss *SeriesState) bool {
+		p := e.prev[ss.ID]
+		return p != nil && sameMap(p.src, ss.Meta)
+	}
+	if err := s.validate(&e.codec.lim, e.ids, e.paths, known); err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
 	key := keyframe || e.needKey
@@ -151,7 +170,7 @@ func (e *Encoder) Encode(s *Snapshot, keyframe bool) ([]byte, error) {
 			// a receiver that stored it by ref need not rewrite it.
 			f.Series = append(f.Series, SeriesUpdate{Ref: p.ref, New: true, Path: cur.Path, ID: cur.ID,
 				MetaSet: true, Meta: cur.Meta, Values: cur.Values})
-			e.pending = append(e.pending, pending{p: p, ref: p.ref, cur: cur, meta: !maps.Equal(p.s.Meta, cur.Meta)})
+			e.pending = append(e.pending, pending{p: p, ref: p.ref, cur: cur, meta: !p.metaUnchanged(cur)})
 			continue
 		}
 		if key || !same {
@@ -163,7 +182,7 @@ func (e *Encoder) Encode(s *Snapshot, keyframe bool) ([]byte, error) {
 			}
 			f.Series = append(f.Series, SeriesUpdate{Ref: nextRef, New: true, Path: cur.Path, ID: cur.ID,
 				MetaSet: true, Meta: cur.Meta, Values: cur.Values})
-			e.pending = append(e.pending, pending{p: p, ref: nextRef, cur: cur, meta: p == nil || !maps.Equal(p.s.Meta, cur.Meta)})
+			e.pending = append(e.pending, pending{p: p, ref: nextRef, cur: cur, meta: p == nil || !p.metaUnchanged(cur)})
 			nextRef++
 			continue
 		}
@@ -171,12 +190,13 @@ func (e *Encoder) Encode(s *Snapshot, keyframe bool) ([]byte, error) {
 		f.Series = append(f.Series, SeriesUpdate{Ref: p.ref})
 		u := &f.Series[len(f.Series)-1]
 		changed := diff(&p.s.Values, &cur.Values, &u.Values)
-		metaChanged := !maps.Equal(p.s.Meta, cur.Meta)
+		metaChanged := !p.metaUnchanged(cur)
 		if metaChanged {
 			u.MetaSet, u.Meta = true, cur.Meta
 		}
 		if !changed && !metaChanged {
 			f.Series = f.Series[:len(f.Series)-1]
+			p.src = cur.Meta // equal to what p holds, and checked above
 			continue
 		}
 		e.pending = append(e.pending, pending{p: p, ref: p.ref, cur: cur, meta: metaChanged})
@@ -212,6 +232,7 @@ func (e *Encoder) Encode(s *Snapshot, keyframe bool) ([]byte, error) {
 		if pd.meta {
 			p.s.Meta = cloneMeta(pd.cur.Meta)
 		}
+		p.src = pd.cur.Meta
 	}
 	clear(e.pending) // drop the references to the caller's snapshot
 	e.seq++

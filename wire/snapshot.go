@@ -53,7 +53,9 @@ type SeriesState struct {
 	Path string // cgroup v2 path, "/" for the root
 	ID   uint64 // cgroup v2 id
 	// Meta is the series' metadata (pod UID, namespace, name, container
-	// id, labels); nil when it has none.
+	// id, labels); nil when it has none. An Encoder keeps a reference to
+	// it and takes the same map again as unchanged: to change metadata,
+	// pass a new map; never modify one passed before.
 	Meta map[string]string
 	Values
 }
@@ -94,12 +96,13 @@ func (s *Snapshot) Validate(lim Limits) error {
 	if err != nil {
 		return err
 	}
-	return s.validate(&lim, map[uint64]struct{}{}, map[string]struct{}{})
+	return s.validate(&lim, map[uint64]struct{}{}, map[string]struct{}{}, nil)
 }
 
 // validate is Validate with the maps it needs to find duplicates passed in,
-// empty.
-func (s *Snapshot) validate(lim *Limits, ids map[uint64]struct{}, paths map[string]struct{}) error {
+// empty. known, when set, tells the series whose metadata was checked
+// before (the same map, which callers do not modify).
+func (s *Snapshot) validate(lim *Limits, ids map[uint64]struct{}, paths map[string]struct{}, known func(*SeriesState) bool) error {
 	if err := checkTime(s.Time, ErrInvalid); err != nil {
 		return err
 	}
@@ -127,6 +130,9 @@ func (s *Snapshot) validate(lim *Limits, ids map[uint64]struct{}, paths map[stri
 		ids[ss.ID] = struct{}{}
 		if ss.Processes < 0 || ss.RSSBytes < 0 || ss.PageCacheBytes < 0 {
 			return fmt.Errorf("%w: %s: negative gauge", ErrInvalid, ss.Path)
+		}
+		if known != nil && known(ss) {
+			continue
 		}
 		if err := checkMeta(ss.Meta, lim, ErrInvalid); err != nil {
 			return fmt.Errorf("%s: metadata: %w", ss.Path, err)
