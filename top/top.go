@@ -20,7 +20,7 @@ import (
 )
 
 // ErrGateway means the aggregator answered with an error.
-var ErrGateway = errors.New("top: gateway error")
+var ErrGateway = errors.New("the aggregator refused the request")
 
 // maxBody bounds an answer read from the gateway.
 const maxBody = 256 << 20

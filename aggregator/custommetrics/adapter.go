@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/pflag"
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
@@ -80,6 +81,10 @@ func (a *Adapter) Run(ctx context.Context, cfg Config) error {
 	a.base.WithCustomMetrics(p)
 	srv, err := a.base.Server()
 	if err != nil {
+		if a.base.RemoteKubeConfigFile == "" && os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+			return fmt.Errorf("custom metrics api (outside a pod, give --lister-kubeconfig, "+
+				"--authentication-kubeconfig and --authorization-kubeconfig): %w", err)
+		}
 		return fmt.Errorf("custom metrics api: %w", err)
 	}
 	if err := advertise(srv.GenericAPIServer.AggregatedDiscoveryGroupManager, p); err != nil {
