@@ -62,10 +62,10 @@ func (c *Config) Validate() error {
 		c.Window = 30 * time.Second
 	}
 	if c.MaxStaleness == 0 {
-		c.MaxStaleness = 2 * time.Second
+		c.MaxStaleness = gateway.DefaultStaleness
 	}
 	if c.MaxSeries == 0 {
-		c.MaxSeries = 200000
+		c.MaxSeries = gateway.DefaultMaxSeries
 	}
 	if c.MaxAge == 0 {
 		c.MaxAge = 2 * time.Minute

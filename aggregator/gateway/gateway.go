@@ -24,6 +24,14 @@ type Store interface {
 	Range(ctx context.Context, req kvraft.RangeRequest, opts kvraft.ReadOptions) (kvraft.RangeResult, error)
 }
 
+// Defaults of reads, shared by the custom metrics API.
+const (
+	// DefaultStaleness bounds reads that ask for no consistency.
+	DefaultStaleness = 2 * time.Second
+	// DefaultMaxSeries bounds the series one read returns.
+	DefaultMaxSeries = 200000
+)
+
 // Config configures the gateway.
 type Config struct {
 	Store Store
@@ -43,13 +51,13 @@ func (c *Config) Validate() error {
 		return errors.New("gateway: no store")
 	}
 	if c.DefaultStaleness == 0 {
-		c.DefaultStaleness = 2 * time.Second
+		c.DefaultStaleness = DefaultStaleness
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 10 * time.Second
 	}
 	if c.MaxSeries == 0 {
-		c.MaxSeries = 200000
+		c.MaxSeries = DefaultMaxSeries
 	}
 	if c.DefaultStaleness < 0 || c.Timeout < 0 || c.MaxSeries < 0 {
 		return errors.New("gateway: negative setting")
