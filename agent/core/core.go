@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pennyhq/penny/agent/cgroupfs"
-	"github.com/pennyhq/penny/agent/export"
+	"github.com/pennyhq/penny/agent/nodemetrics"
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
 )
@@ -76,7 +76,7 @@ func Start(ctx context.Context, cfg Config, onServeError func(error)) (_ *Core, 
 	var lis net.Listener
 	if cfg.Listen != "" {
 		// Bind before loading anything, so a busy port fails fast.
-		if lis, err = export.Listen(ctx, cfg.Listen); err != nil {
+		if lis, err = nodemetrics.Listen(ctx, cfg.Listen); err != nil {
 			return nil, err
 		}
 		c.closers = append(c.closers, lis)
@@ -110,7 +110,7 @@ func Start(ctx context.Context, cfg Config, onServeError func(error)) (_ *Core, 
 		Help:    "Time to read the eBPF maps and compute one sample.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12),
 	})
-	c.Registry.MustRegister(export.NewCollector(c.smp.Latest, stats, log), c.duration,
+	c.Registry.MustRegister(nodemetrics.NewCollector(c.smp.Latest, stats, log), c.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if lis != nil {
 		sctx, cancel := context.WithCancel(context.Background())
@@ -118,7 +118,7 @@ func Start(ctx context.Context, cfg Config, onServeError func(error)) (_ *Core, 
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			if err := export.Serve(sctx, lis, export.Handler(c.Registry, c.healthy), log); err != nil && onServeError != nil {
+			if err := nodemetrics.Serve(sctx, lis, nodemetrics.Handler(c.Registry, c.healthy), log); err != nil && onServeError != nil {
 				onServeError(err)
 			}
 		}()

@@ -6,7 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/pennyhq/penny/podmeta"
+	"github.com/pennyhq/penny/internal/podmeta"
 )
 
 // entry is the cached answer for one cgroup path.

@@ -22,7 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/pennyhq/penny/podmeta"
+	"github.com/pennyhq/penny/internal/podmeta"
 )
 
 const (

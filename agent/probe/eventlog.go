@@ -10,7 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/internal/histogram"
 )
 
 // The event log's geometry and record kinds, as in bpf/penny.h.

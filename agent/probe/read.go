@@ -11,7 +11,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/procfs"
 	"github.com/pennyhq/penny/bpf"
-	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/internal/histogram"
 )
 
 // Indexes of RSS members, as the kernel numbers them (MM_*PAGES).

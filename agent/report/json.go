@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/pennyhq/penny/agent/sampler"
-	"github.com/pennyhq/penny/usage"
+	"github.com/pennyhq/penny/internal/usage"
 )
 
 // Report is one sample as `penny local --json` prints it. The fields up to

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/pennyhq/penny/agent/sampler"
-	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/internal/histogram"
 )
 
 func sample() *sampler.Sample {

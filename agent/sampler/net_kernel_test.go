@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pennyhq/penny/histogram"
 	"github.com/pennyhq/penny/internal/cgtest"
+	"github.com/pennyhq/penny/internal/histogram"
 )
 
 var ssRTT = regexp.MustCompile(`\brtt:([0-9.]+)/`)

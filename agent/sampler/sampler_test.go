@@ -12,7 +12,7 @@ import (
 	"github.com/pennyhq/penny/agent/cgroupfs"
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/procfs"
-	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/internal/histogram"
 )
 
 // fakeSource replays scripted snapshots and records what the sampler asks

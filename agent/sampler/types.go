@@ -3,7 +3,7 @@ package sampler
 import (
 	"time"
 
-	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/internal/histogram"
 )
 
 // Sample is what every cgroup did in one interval.

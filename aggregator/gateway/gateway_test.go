@@ -11,10 +11,10 @@ import (
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/pods"
-	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/internal/histogram"
 	"github.com/pennyhq/penny/internal/kvtest"
+	"github.com/pennyhq/penny/internal/podmeta"
 	"github.com/pennyhq/penny/kvraft"
-	"github.com/pennyhq/penny/podmeta"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)

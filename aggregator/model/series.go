@@ -7,7 +7,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/internal/histogram"
 	"github.com/pennyhq/penny/internal/mpcheck"
 	"github.com/pennyhq/penny/wire"
 )

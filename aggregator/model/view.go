@@ -3,8 +3,8 @@ package model
 import (
 	"time"
 
-	"github.com/pennyhq/penny/podmeta"
-	"github.com/pennyhq/penny/usage"
+	"github.com/pennyhq/penny/internal/podmeta"
+	"github.com/pennyhq/penny/internal/usage"
 )
 
 // Container is one cgroup as `GET /v1/containers` shows it: the fields of

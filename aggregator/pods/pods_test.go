@@ -9,8 +9,8 @@ import (
 
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/pods"
-	"github.com/pennyhq/penny/podmeta"
-	"github.com/pennyhq/penny/usage"
+	"github.com/pennyhq/penny/internal/podmeta"
+	"github.com/pennyhq/penny/internal/usage"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)

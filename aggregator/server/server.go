@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/pennyhq/penny/aggregator/export"
+	"github.com/pennyhq/penny/aggregator/exporter"
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/ingest"
 	"github.com/pennyhq/penny/aggregator/janitor"
@@ -148,7 +148,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	reg.MustRegister(export.NewCollector(node, log))
+	reg.MustRegister(exporter.NewCollector(node, log))
 	jan, err := janitor.New(janitor.Config{Store: node, TTL: cfg.SeriesTTL, Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, err

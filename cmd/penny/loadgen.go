@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/pennyhq/penny/loadgen"
+	"github.com/pennyhq/penny/cmd/penny/loadgen"
 )
 
 func init() {

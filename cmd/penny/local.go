@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/pennyhq/penny/local"
+	"github.com/pennyhq/penny/cmd/penny/local"
 )
 
 func init() {

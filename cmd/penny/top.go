@@ -10,8 +10,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/pennyhq/penny/cmd/penny/top"
 	"github.com/pennyhq/penny/internal/tlsfiles"
-	"github.com/pennyhq/penny/top"
 )
 
 func init() {

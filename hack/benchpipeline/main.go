@@ -27,8 +27,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pennyhq/penny/cmd/penny/loadgen"
 	"github.com/pennyhq/penny/internal/freeport"
-	"github.com/pennyhq/penny/loadgen"
 )
 
 const targetP99 = 250 * time.Millisecond

@@ -2,7 +2,7 @@
 // sampling interval in the wire format with what its Prometheus endpoint
 // serves for the same cgroups: the text exposition, the same gzipped, and
 // the protobuf exposition. The Prometheus bytes come from the agent's own
-// collector (agent/export), fed the simulated samples.
+// collector (agent/nodemetrics), fed the simulated samples.
 //
 //	go run ./hack/benchwire -cgroups 100,1000
 //
@@ -30,7 +30,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/pennyhq/penny/agent/daemon"
-	"github.com/pennyhq/penny/agent/export"
+	"github.com/pennyhq/penny/agent/nodemetrics"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/internal/simnode"
 	"github.com/pennyhq/penny/wire"
@@ -119,7 +119,7 @@ func run(cfg *config, n int) (*result, error) {
 	nd := simnode.New(n, cfg.seed, cfg.uptime, cfg.allBusy)
 	var cur *sampler.Sample
 	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(export.NewCollector(func() *sampler.Sample { return cur }, nil, nil)); err != nil {
+	if err := reg.Register(nodemetrics.NewCollector(func() *sampler.Sample { return cur }, nil, nil)); err != nil {
 		return nil, err
 	}
 	enc, err := wire.NewEncoder(wire.EncoderConfig{AgentID: agentID, Incarnation: 1})

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/pennyhq/penny/agent/sampler"
-	"github.com/pennyhq/penny/histogram"
-	"github.com/pennyhq/penny/podmeta"
+	"github.com/pennyhq/penny/internal/histogram"
+	"github.com/pennyhq/penny/internal/podmeta"
 )
 
 // The workload model: a Kubernetes node whose cgroups are a dozen systemd

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/pennyhq/penny/aggregator/model"
-	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/internal/histogram"
+	"github.com/pennyhq/penny/internal/podmeta"
 	"github.com/pennyhq/penny/kvraft"
-	"github.com/pennyhq/penny/podmeta"
 )
 
 // Txner applies a transaction: a *kvraft.Node, or the *kvhttp.Client of a

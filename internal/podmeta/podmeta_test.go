@@ -6,7 +6,7 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/pennyhq/penny/podmeta"
+	"github.com/pennyhq/penny/internal/podmeta"
 	"github.com/pennyhq/penny/wire"
 )
 

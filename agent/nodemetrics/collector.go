@@ -1,4 +1,4 @@
-package export
+package nodemetrics
 
 import (
 	"log/slog"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
-	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/internal/histogram"
 )
 
 // Latency histograms are exported with buckets at powers of two

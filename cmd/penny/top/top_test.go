@@ -11,10 +11,10 @@ import (
 
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/model"
-	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/cmd/penny/top"
+	"github.com/pennyhq/penny/internal/histogram"
 	"github.com/pennyhq/penny/internal/kvtest"
-	"github.com/pennyhq/penny/podmeta"
-	"github.com/pennyhq/penny/top"
+	"github.com/pennyhq/penny/internal/podmeta"
 )
 
 // serve starts a real gateway over a store holding two pods and a plain

@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/internal/histogram"
 )
 
 func TestSetHitRatio(t *testing.T) {

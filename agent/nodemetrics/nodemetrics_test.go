@@ -1,4 +1,4 @@
-package export
+package nodemetrics
 
 import (
 	"errors"
@@ -16,7 +16,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
-	"github.com/pennyhq/penny/histogram"
+	"github.com/pennyhq/penny/internal/histogram"
 )
 
 func testSample() *sampler.Sample {

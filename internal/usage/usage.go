@@ -1,6 +1,6 @@
 package usage
 
-import "github.com/pennyhq/penny/histogram"
+import "github.com/pennyhq/penny/internal/histogram"
 
 // Cgroup is one cgroup's values. Gauges are as of the sample's time;
 // counters, the hit ratio and the quantiles cover an interval, and a null

@@ -1,4 +1,4 @@
-package export_test
+package exporter_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/pennyhq/penny/aggregator/export"
+	"github.com/pennyhq/penny/aggregator/exporter"
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/internal/kvtest"
 )
@@ -28,7 +28,7 @@ func TestCollector(t *testing.T) {
 	if res, err := n.Txn(context.Background(), model.Txn("node-a", p.Expect, p.Ops)); err != nil || !res.Succeeded {
 		t.Fatal(res, err)
 	}
-	c := export.NewCollector(n, nil)
+	c := exporter.NewCollector(n, nil)
 	want := `
 # HELP penny_container_memory_rss_bytes Resident memory of the cgroup's processes.
 # TYPE penny_container_memory_rss_bytes gauge

@@ -1,4 +1,4 @@
-// Package export exposes the containers the aggregator stores as
+// Package exporter exposes the containers the aggregator stores as
 // Prometheus series on its /metrics endpoint, read from the local replica
 // at scrape time.
-package export
+package exporter

@@ -10,8 +10,8 @@ import (
 
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/server"
+	"github.com/pennyhq/penny/cmd/penny/loadgen"
 	"github.com/pennyhq/penny/kvraft"
-	"github.com/pennyhq/penny/loadgen"
 )
 
 // TestRunAgainstReplica runs a small load against a real single-member
