@@ -27,6 +27,7 @@ import (
 	"github.com/pennyhq/penny/agent/shipper"
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/pods"
+	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/internal/cgtest"
 	"github.com/pennyhq/penny/kvraft"
@@ -129,9 +130,9 @@ func TestPodAttribution(t *testing.T) {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var ps gateway.Pods
+		var ps query.Pods
 		getJSON(t, api+gateway.PodsPath+"?namespace=shop&consistency=linearizable", &ps)
-		var cs gateway.Containers
+		var cs query.Containers
 		getJSON(t, api+gateway.ContainersPath+"?node=test-node&consistency=linearizable", &cs)
 		stays := false
 		for _, c := range cs.Containers {
@@ -147,14 +148,14 @@ func TestPodAttribution(t *testing.T) {
 	}
 }
 
-// waitPod polls GET /v1/pods?query until a pod satisfies ok.
-func waitPod(t *testing.T, api, query string, ok func(*pods.Pod) bool) *pods.Pod {
+// waitPod polls GET /v1/pods?params until a pod satisfies ok.
+func waitPod(t *testing.T, api, params string, ok func(*pods.Pod) bool) *pods.Pod {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	var last gateway.Pods
+	var last query.Pods
 	for time.Now().Before(deadline) {
-		last = gateway.Pods{}
-		getJSON(t, api+gateway.PodsPath+"?consistency=linearizable&"+query, &last)
+		last = query.Pods{}
+		getJSON(t, api+gateway.PodsPath+"?consistency=linearizable&"+params, &last)
 		for i := range last.Pods {
 			if ok(&last.Pods[i]) {
 				return &last.Pods[i]
@@ -162,7 +163,7 @@ func waitPod(t *testing.T, api, query string, ok func(*pods.Pod) bool) *pods.Pod
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("GET /v1/pods?%s never showed the pod; last answer: %+v", query, last.Pods)
+	t.Fatalf("GET /v1/pods?%s never showed the pod; last answer: %+v", params, last.Pods)
 	return nil
 }
 

@@ -19,9 +19,9 @@ import (
 	"k8s.io/metrics/pkg/apis/custom_metrics"
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
-	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/pods"
+	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/kvraft"
 )
 
@@ -34,7 +34,7 @@ var (
 // Config configures the provider.
 type Config struct {
 	// Store is the replica values are read from.
-	Store gateway.Store
+	Store query.Store
 	// Window is the span that counters, ratios and quantiles cover (30s,
 	// at most model.MaxWindow).
 	Window time.Duration
@@ -53,31 +53,35 @@ type Config struct {
 	Logger     *slog.Logger
 }
 
-// Validate checks the config and fills in the defaults.
-func (c *Config) Validate() error {
-	if c.Store == nil {
-		return errors.New("custom metrics: no store")
-	}
+// Complete fills in the defaults.
+func (c *Config) Complete() {
 	if c.Window == 0 {
 		c.Window = 30 * time.Second
 	}
 	if c.MaxStaleness == 0 {
-		c.MaxStaleness = gateway.DefaultStaleness
+		c.MaxStaleness = query.DefaultStaleness
 	}
 	if c.MaxSeries == 0 {
-		c.MaxSeries = gateway.DefaultMaxSeries
+		c.MaxSeries = query.DefaultMaxSeries
 	}
 	if c.MaxAge == 0 {
 		c.MaxAge = 2 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.Store == nil {
+		return errors.New("custom metrics: no store")
 	}
 	if c.Window < 0 || c.Window > model.MaxWindow {
 		return fmt.Errorf("custom metrics: window %s must be positive and at most %s", c.Window, model.MaxWindow)
 	}
 	if c.MaxStaleness < 0 || c.MaxSeries < 0 || c.MaxAge < 0 {
 		return errors.New("custom metrics: negative max staleness, max series or max age")
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
@@ -109,6 +113,7 @@ var units = map[string]unit{
 // Provider is Penny's provider.CustomMetricsProvider.
 type Provider struct {
 	cfg       Config
+	r         *query.Reader
 	all       []provider.CustomMetricInfo
 	freshness prometheus.Histogram
 	requests  *prometheus.CounterVec
@@ -119,11 +124,17 @@ var _ provider.CustomMetricsProvider = (*Provider)(nil)
 // NewProvider returns a provider reading cfg.Store and registers its
 // metrics on cfg.Registerer.
 func NewProvider(cfg Config) (*Provider, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	r, err := query.New(query.Config{Store: cfg.Store, MaxSeries: cfg.MaxSeries})
+	if err != nil {
+		return nil, fmt.Errorf("custom metrics: %w", err)
+	}
 	p := &Provider{
 		cfg: cfg,
+		r:   r,
 		freshness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "penny_custom_metrics_freshness_seconds",
 			Help:    "Age of each custom metrics value served: from the oldest kernel sample that went into it to the answer.",
@@ -172,10 +183,6 @@ func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedNam
 	if err != nil {
 		return nil, err
 	}
-	cs, err := p.read(ctx)
-	if err != nil {
-		return nil, err
-	}
 	notFound := provider.NewMetricNotFoundForError(info.GroupResource, info.Metric, name.Name)
 	if name.Name == "" {
 		return nil, notFound
@@ -187,14 +194,20 @@ func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedNam
 	q := pods.Query{MetricSelector: metricSelector}
 	if info.GroupResource == PodsResource {
 		q.Namespace, q.Name = name.Namespace, name.Name
-		ps := newest(pods.Group(cs, q))
+		ps, err := p.pods(ctx, q)
+		if err != nil {
+			return nil, err
+		}
 		if len(ps) == 0 {
 			return nil, notFound
 		}
 		obj, vals = podRef(&ps[0]), ps[0].Values
 	} else {
 		q.Namespace = name.Name
-		ns := pods.Namespaces(pods.Group(cs, q))
+		ns, err := p.namespaces(ctx, q)
+		if err != nil {
+			return nil, err
+		}
 		if len(ns) == 0 {
 			return nil, notFound
 		}
@@ -227,10 +240,6 @@ func (p *Provider) GetMetricBySelector(ctx context.Context, namespace string, se
 	if err != nil {
 		return nil, err
 	}
-	cs, err := p.read(ctx)
-	if err != nil {
-		return nil, err
-	}
 	list := &custom_metrics.MetricValueList{Items: []custom_metrics.MetricValue{}}
 	add := func(obj custom_metrics.ObjectReference, vals *pods.Values) {
 		if v, ok := p.value(obj, m, sel, vals); ok {
@@ -238,13 +247,19 @@ func (p *Provider) GetMetricBySelector(ctx context.Context, namespace string, se
 		}
 	}
 	if info.GroupResource == PodsResource {
-		ps := newest(pods.Group(cs, pods.Query{Namespace: namespace, Selector: selector, MetricSelector: metricSelector}))
+		ps, err := p.pods(ctx, pods.Query{Namespace: namespace, Selector: selector, MetricSelector: metricSelector})
+		if err != nil {
+			return nil, err
+		}
 		for i := range ps {
 			add(podRef(&ps[i]), &ps[i].Values)
 		}
 		return list, nil
 	}
-	ns := pods.Namespaces(pods.Group(cs, pods.Query{MetricSelector: metricSelector}))
+	ns, err := p.namespaces(ctx, pods.Query{MetricSelector: metricSelector})
+	if err != nil {
+		return nil, err
+	}
 	for i := range ns {
 		add(namespaceRef(ns[i].Name), &ns[i].Values)
 	}
@@ -263,20 +278,39 @@ func (p *Provider) resolve(info provider.CustomMetricInfo) (pods.Metric, error) 
 	return m, nil
 }
 
-// read returns every container of the local replica, no staler than the
-// configured bound.
-func (p *Provider) read(ctx context.Context) ([]model.Container, error) {
-	res, err := gateway.Read(ctx, p.cfg.Store, gateway.Query{Window: p.cfg.Window,
-		Read: kvraft.ReadOptions{Consistency: kvraft.Bounded, MaxStaleness: p.cfg.MaxStaleness}}, p.cfg.MaxSeries)
+// request is the read of every custom metrics request: the local replica,
+// no staler than the configured bound, over the window.
+func (p *Provider) request(q pods.Query) query.Request {
+	return query.Request{Window: p.cfg.Window, Pods: q,
+		Read: kvraft.ReadOptions{Consistency: kvraft.Bounded, MaxStaleness: p.cfg.MaxStaleness}}
+}
+
+// pods returns the pods q selects, the newest of each name.
+func (p *Provider) pods(ctx context.Context, q pods.Query) ([]pods.Pod, error) {
+	res, err := p.r.Pods(ctx, p.request(q))
 	if err != nil {
-		p.cfg.Logger.Warn("custom metrics read failed", "err", err)
-		if errors.Is(err, kvraft.ErrTooLarge) {
-			return nil, apierrors.NewInternalError(fmt.Errorf("read series: %w", err))
-		}
-		// Unavailable: the HPA leaves the scale as it is and asks again.
-		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("penny: read series: %v", err))
+		return nil, p.readError(err)
 	}
-	return res.Containers, nil
+	return newest(res.Pods), nil
+}
+
+// namespaces returns the namespaces of the pods q selects.
+func (p *Provider) namespaces(ctx context.Context, q pods.Query) ([]pods.Namespace, error) {
+	res, err := p.r.Namespaces(ctx, p.request(q))
+	if err != nil {
+		return nil, p.readError(err)
+	}
+	return res.Namespaces, nil
+}
+
+// readError turns a failed read into the API's error.
+func (p *Provider) readError(err error) error {
+	p.cfg.Logger.Warn("custom metrics read failed", "err", err)
+	if errors.Is(err, kvraft.ErrTooLarge) {
+		return apierrors.NewInternalError(fmt.Errorf("read series: %w", err))
+	}
+	// Unavailable: the HPA leaves the scale as it is and asks again.
+	return apierrors.NewServiceUnavailable(fmt.Sprintf("penny: read series: %v", err))
 }
 
 // value turns one metric of vals into an API value; false when vals has

@@ -22,21 +22,21 @@ import (
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
 	"github.com/pennyhq/penny/aggregator/custommetrics"
-	"github.com/pennyhq/penny/aggregator/custommetrics/custommetricstest"
-	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/pods"
+	"github.com/pennyhq/penny/aggregator/query"
+	"github.com/pennyhq/penny/aggregator/query/querytest"
 	"github.com/pennyhq/penny/internal/kvtest"
 	"github.com/pennyhq/penny/kvraft"
 )
 
 const (
-	MiB = custommetricstest.MiB
-	GiB = custommetricstest.GiB
+	MiB = querytest.MiB
+	GiB = querytest.GiB
 )
 
 // world is a store holding the fixture, and the containers it holds as
-// the gateway reads them, to compute the expected latencies from.
+// every reader reads them, to compute the expected latencies from.
 type world struct {
 	store *kvraft.Node
 	base  time.Time
@@ -47,9 +47,13 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	n := kvtest.Start(t)
 	base := time.Now().Truncate(time.Second).Add(-time.Minute)
-	custommetricstest.Write(t, n, base)
-	res, err := gateway.Read(context.Background(), n, gateway.Query{Window: 30 * time.Second,
-		Read: kvraft.ReadOptions{Consistency: kvraft.Linearizable}}, 1000)
+	querytest.Write(t, n, base)
+	r, err := query.New(query.Config{Store: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Containers(context.Background(), query.Request{Window: 30 * time.Second,
+		Read: kvraft.ReadOptions{Consistency: kvraft.Linearizable}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +396,7 @@ penny_custom_metrics_requests_total{resource="pods",result="ok"} 2
 	}
 }
 
-func TestConfigValidate(t *testing.T) {
+func TestConfigCompleteValidate(t *testing.T) {
 	store := kvtest.Start(t)
 	tests := []struct {
 		name string
@@ -409,7 +413,12 @@ func TestConfigValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
+			cfg.Complete()
+			completed := cfg
 			err := cfg.Validate()
+			if cfg != completed {
+				t.Fatalf("Validate changed the config: %+v, was %+v", cfg, completed)
+			}
 			if tt.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.want) {
 					t.Fatalf("Validate() = %v, want an error about %q", err, tt.want)

@@ -2,13 +2,13 @@ package exporter
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/pennyhq/penny/aggregator/gateway"
-	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/kvraft"
 )
 
@@ -36,20 +36,24 @@ var (
 // Collector reads every container from the local replica (eventual
 // consistency: a scrape never waits for the leader) when scraped.
 type Collector struct {
-	store   gateway.Store
+	r       *query.Reader
 	timeout time.Duration
 	log     *slog.Logger
 	errors  prometheus.Counter
 }
 
 // NewCollector returns a collector of the containers in store.
-func NewCollector(store gateway.Store, log *slog.Logger) *Collector {
+func NewCollector(store query.Store, log *slog.Logger) (*Collector, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Collector{store: store, timeout: 5 * time.Second, log: log,
+	r, err := query.New(query.Config{Store: store})
+	if err != nil {
+		return nil, fmt.Errorf("exporter: %w", err)
+	}
+	return &Collector{r: r, timeout: 5 * time.Second, log: log,
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_container_scrape_errors_total",
-			Help: "Scrapes that could not read the store."})}
+			Help: "Scrapes that could not read the store."})}, nil
 }
 
 // Describe implements prometheus.Collector.
@@ -65,37 +69,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	defer func() { ch <- c.errors }()
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	res, err := c.store.Range(ctx, kvraft.RangeRequest{Prefix: model.AllNodesPrefix()},
-		kvraft.ReadOptions{Consistency: kvraft.Eventual})
+	res, err := c.r.Containers(ctx, query.Request{Read: kvraft.ReadOptions{Consistency: kvraft.Eventual}})
 	if err != nil {
 		c.errors.Inc()
 		c.log.Warn("metrics scrape could not read the store", "err", err)
 		return
 	}
-	agents := map[string]*model.Agent{}
-	for _, kv := range res.Items {
-		if node, kind, _, err := model.ParseKey(kv.Key); err == nil && kind == model.KindAgent {
-			if a, err := model.DecodeAgent(kv.Value); err == nil {
-				agents[node] = a
-			}
-		}
-	}
-	for _, kv := range res.Items {
-		node, kind, _, err := model.ParseKey(kv.Key)
-		if err != nil || kind != model.KindSeries {
-			continue
-		}
-		s, err := model.DecodeStored(kv.Value)
-		if err != nil {
-			c.log.Warn("undecodable series in the store", "key", string(kv.Key), "err", err)
-			continue
-		}
-		v := model.View(node, agents[node], s, 0)
+	for i := range res.Containers {
+		v := &res.Containers[i]
 		gauge := func(d *prometheus.Desc, x float64) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, x, node, s.Path)
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, x, v.Node, v.Path)
 		}
 		counter := func(d *prometheus.Desc, x uint64) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(x), node, s.Path)
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(x), v.Node, v.Path)
 		}
 		gauge(descRSS, float64(v.RSSBytes))
 		gauge(descPageCache, float64(v.PageCacheBytes))
@@ -108,13 +94,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				gauge(q.d, *q.v)
 			}
 		}
-		counter(descRetrans, s.Total.Retransmits)
-		counter(descRx, s.Total.RxBytes)
-		counter(descTx, s.Total.TxBytes)
-		counter(descPCAdded, s.Total.PageCacheAddedBytes)
-		counter(descPCEvicted, s.Total.PageCacheEvictedBytes)
-		if t, err := time.Parse(time.RFC3339Nano, v.Updated); err == nil {
-			gauge(descUpdated, float64(t.UnixNano())/1e9)
+		counter(descRetrans, v.Totals.Retransmits)
+		counter(descRx, v.Totals.RxBytes)
+		counter(descTx, v.Totals.TxBytes)
+		counter(descPCAdded, v.Totals.PageCacheAddedBytes)
+		counter(descPCEvicted, v.Totals.PageCacheEvictedBytes)
+		if !v.SampleTime.IsZero() {
+			gauge(descUpdated, float64(v.SampleTime.UnixNano())/1e9)
 		}
 	}
 }

@@ -28,7 +28,10 @@ func TestCollector(t *testing.T) {
 	if res, err := n.Txn(context.Background(), model.Txn("node-a", p.Expect, p.Ops)); err != nil || !res.Succeeded {
 		t.Fatal(res, err)
 	}
-	c := exporter.NewCollector(n, nil)
+	c, err := exporter.NewCollector(n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := `
 # HELP penny_container_memory_rss_bytes Resident memory of the cgroup's processes.
 # TYPE penny_container_memory_rss_bytes gauge

@@ -11,6 +11,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/pods"
+	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/internal/histogram"
 	"github.com/pennyhq/penny/internal/kvtest"
 	"github.com/pennyhq/penny/internal/podmeta"
@@ -41,12 +42,12 @@ func srtt(samples ...uint64) histogram.Hist {
 	return h
 }
 
-func get(t *testing.T, h http.Handler, query string, status int) *gateway.Containers {
+func get(t *testing.T, h http.Handler, params string, status int) *query.Containers {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, gateway.ContainersPath+"?"+query, nil))
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, gateway.ContainersPath+"?"+params, nil))
 	if rec.Code != status {
-		t.Fatalf("GET ?%s: %d %s, want %d", query, rec.Code, rec.Body, status)
+		t.Fatalf("GET ?%s: %d %s, want %d", params, rec.Code, rec.Body, status)
 	}
 	if status != http.StatusOK {
 		var e map[string]string
@@ -55,7 +56,7 @@ func get(t *testing.T, h http.Handler, query string, status int) *gateway.Contai
 		}
 		return nil
 	}
-	var c gateway.Containers
+	var c query.Containers
 	if err := json.Unmarshal(rec.Body.Bytes(), &c); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestPodsAndNamespaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := getJSON[gateway.Pods](t, h, gateway.PodsPath, http.StatusOK)
+	all := getJSON[query.Pods](t, h, gateway.PodsPath, http.StatusOK)
 	if len(all.Pods) != 2 || all.Pods[0].Name != "db-0" || all.Pods[1].Name != "web-1" || all.Index == 0 {
 		t.Fatalf("pods: %+v", all)
 	}
@@ -160,24 +161,24 @@ func TestPodsAndNamespaces(t *testing.T) {
 	if _, ok := all.Pods[0].Metrics[pods.TCPSRTTP99Seconds]; ok {
 		t.Errorf("db-0 has a latency without TCP: %+v", all.Pods[0].Metrics)
 	}
-	sel := getJSON[gateway.Pods](t, h, gateway.PodsPath+"?namespace=shop&selector=app%3Dweb&metric_selector=container%3Dapp", http.StatusOK)
+	sel := getJSON[query.Pods](t, h, gateway.PodsPath+"?namespace=shop&selector=app%3Dweb&metric_selector=container%3Dapp", http.StatusOK)
 	if len(sel.Pods) != 1 || sel.Pods[0].Metrics[pods.MemoryRSSBytes] != 100 {
 		t.Errorf("selected: %+v", sel.Pods)
 	}
-	if none := getJSON[gateway.Pods](t, h, gateway.PodsPath+"?namespace=nope", http.StatusOK); none.Pods == nil || len(none.Pods) != 0 {
+	if none := getJSON[query.Pods](t, h, gateway.PodsPath+"?namespace=nope", http.StatusOK); none.Pods == nil || len(none.Pods) != 0 {
 		t.Errorf("no pods must be [], got %+v", none)
 	}
-	ns := getJSON[gateway.Namespaces](t, h, gateway.NamespacesPath, http.StatusOK)
+	ns := getJSON[query.Namespaces](t, h, gateway.NamespacesPath, http.StatusOK)
 	if len(ns.Namespaces) != 2 || ns.Namespaces[1].Name != "shop" || ns.Namespaces[1].Metrics[pods.MemoryRSSBytes] != 150 {
 		t.Errorf("namespaces: %+v", ns)
 	}
-	c := getJSON[gateway.Containers](t, h, gateway.ContainersPath+"?node=node-a", http.StatusOK)
+	c := getJSON[query.Containers](t, h, gateway.ContainersPath+"?node=node-a", http.StatusOK)
 	if k := c.Containers[0].Kubernetes; k == nil || k.Pod.Name != "db-0" || k.Container.Name != "db" || c.Containers[3].Kubernetes != nil {
 		t.Errorf("containers carry their pod: %+v", c.Containers)
 	}
 	for _, bad := range []string{gateway.PodsPath + "?selector=a%3D%3D%3Db", gateway.PodsPath + "?metric_selector=%21%21",
 		gateway.ContainersPath + "?namespace=shop", gateway.NamespacesPath + "?pods=1"} {
-		getJSON[gateway.Pods](t, h, bad, http.StatusBadRequest)
+		getJSON[query.Pods](t, h, bad, http.StatusBadRequest)
 	}
-	getJSON[gateway.Pods](t, h, "/v1/nodes", http.StatusNotFound)
+	getJSON[query.Pods](t, h, "/v1/nodes", http.StatusNotFound)
 }

@@ -24,6 +24,9 @@ type Container struct {
 	// Kubernetes is the pod and container the cgroup belongs to, as its
 	// agent reported them; nil outside Kubernetes.
 	Kubernetes *Kube `json:"kubernetes,omitempty"`
+	// Totals are the counters since the agent started, for readers that
+	// export them as counters (Prometheus).
+	Totals Counters `json:"-"`
 }
 
 // Kube is a container's Kubernetes identity.
@@ -40,7 +43,7 @@ func View(node string, agent *Agent, s *Stored, window time.Duration) Container 
 	c := Container{Node: node, Cgroup: usage.Cgroup{
 		Path: s.Path, ID: s.CgroupID,
 		RSSBytes: s.RSSBytes, PageCacheBytes: s.PageCache, Processes: s.Processes,
-	}}
+	}, Totals: s.Total}
 	latest := s.Time
 	if agent != nil && agent.Time > latest {
 		latest = agent.Time

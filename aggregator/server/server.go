@@ -148,7 +148,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	reg.MustRegister(exporter.NewCollector(node, log))
+	coll, err := exporter.NewCollector(node, log)
+	if err != nil {
+		return nil, err
+	}
+	reg.MustRegister(coll)
 	jan, err := janitor.New(janitor.Config{Store: node, TTL: cfg.SeriesTTL, Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, err

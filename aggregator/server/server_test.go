@@ -17,6 +17,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/shipper"
 	"github.com/pennyhq/penny/aggregator/gateway"
+	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/wire"
@@ -50,14 +51,14 @@ func h2c() *http.Client {
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
-func containers(t *testing.T, base, query string) *gateway.Containers {
+func containers(t *testing.T, base, params string) *query.Containers {
 	t.Helper()
-	resp, err := h2c().Get(base + gateway.ContainersPath + "?" + query)
+	resp, err := h2c().Get(base + gateway.ContainersPath + "?" + params)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var c gateway.Containers
+	var c query.Containers
 	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/shipper"
 	"github.com/pennyhq/penny/aggregator/gateway"
+	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/internal/tlsfiles"
 	"github.com/pennyhq/penny/internal/tlsfiles/tlstest"
@@ -81,9 +82,9 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: reader, ForceAttemptHTTP2: true}}
-	get := func(query string) *gateway.Containers {
+	get := func(params string) *query.Containers {
 		t.Helper()
-		resp, err := client.Get(base + gateway.ContainersPath + "?consistency=linearizable&" + query)
+		resp, err := client.Get(base + gateway.ContainersPath + "?consistency=linearizable&" + params)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +92,7 @@ func TestTLS(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
 			t.Fatalf("read without a client certificate: %s over %s", resp.Status, resp.Proto)
 		}
-		var c gateway.Containers
+		var c query.Containers
 		if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
 			t.Fatal(err)
 		}

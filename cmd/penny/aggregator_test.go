@@ -26,6 +26,7 @@ import (
 	cmv1beta1 "k8s.io/metrics/pkg/apis/custom_metrics/v1beta1"
 
 	"github.com/pennyhq/penny/aggregator/custommetrics/custommetricstest"
+	"github.com/pennyhq/penny/aggregator/query/querytest"
 	"github.com/pennyhq/penny/internal/cgtest"
 	"github.com/pennyhq/penny/internal/freeport"
 	"github.com/pennyhq/penny/kvraft"
@@ -606,7 +607,7 @@ func TestAggregatorCustomMetrics(t *testing.T) {
 	r := c.replicas[0]
 	c.waitHealthy(r)
 	base := time.Now().Truncate(time.Second).Add(-time.Minute)
-	custommetricstest.Write(t, client(r), base)
+	querytest.Write(t, client(r), base)
 
 	// The adapter serves a self-signed certificate it made in memory.
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
@@ -632,9 +633,9 @@ func TestAggregatorCustomMetrics(t *testing.T) {
 		path string
 		want int64
 	}{
-		{"/apis/custom.metrics.k8s.io/v1beta1/namespaces/shop/pods/web-1/memory_rss_bytes", 110 * custommetricstest.MiB},
+		{"/apis/custom.metrics.k8s.io/v1beta1/namespaces/shop/pods/web-1/memory_rss_bytes", 110 * querytest.MiB},
 		{"/apis/custom.metrics.k8s.io/v1beta1/namespaces/shop/pods/*/memory_rss_bytes?labelSelector=app%3Dweb&metricLabelSelector=container%3Dapp",
-			300 * custommetricstest.MiB},
+			300 * querytest.MiB},
 		{"/apis/custom.metrics.k8s.io/v1beta1/namespaces/shop/metrics/net_rx_bytes_per_second", 8000},
 	}
 	for _, tt := range tests {

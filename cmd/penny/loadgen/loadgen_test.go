@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pennyhq/penny/aggregator/gateway"
+	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/cmd/penny/loadgen"
 	"github.com/pennyhq/penny/kvraft"
@@ -58,7 +59,7 @@ func TestRunAgainstReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var got gateway.Containers
+	var got query.Containers
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 		t.Fatal(err)
 	}

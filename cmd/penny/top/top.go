@@ -17,6 +17,7 @@ import (
 	"github.com/pennyhq/penny/agent/report"
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/pods"
+	"github.com/pennyhq/penny/aggregator/query"
 )
 
 // ErrGateway means the aggregator answered with an error.
@@ -72,8 +73,8 @@ func (c *Config) Validate() error {
 }
 
 // Pods fetches the pods c selects, sorted as c asks.
-func Pods(ctx context.Context, c *Config) (*gateway.Pods, error) {
-	var out gateway.Pods
+func Pods(ctx context.Context, c *Config) (*query.Pods, error) {
+	var out query.Pods
 	if err := get(ctx, c, gateway.PodsPath, &out); err != nil {
 		return nil, err
 	}
@@ -84,8 +85,8 @@ func Pods(ctx context.Context, c *Config) (*gateway.Pods, error) {
 }
 
 // Namespaces fetches the namespaces of the pods c selects.
-func Namespaces(ctx context.Context, c *Config) (*gateway.Namespaces, error) {
-	var out gateway.Namespaces
+func Namespaces(ctx context.Context, c *Config) (*query.Namespaces, error) {
+	var out query.Namespaces
 	if err := get(ctx, c, gateway.NamespacesPath, &out); err != nil {
 		return nil, err
 	}

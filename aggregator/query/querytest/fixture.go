@@ -1,4 +1,4 @@
-package custommetricstest
+package querytest
 
 import (
 	"context"

@@ -1,0 +1,11 @@
+// Package query is the aggregator's one read path: every reader (the REST
+// gateway, the custom metrics API, the Prometheus exporter and, next, cost
+// allocation) asks it for containers, pods or namespaces, and it reads
+// them from the local replica with the consistency the reader chooses.
+//
+// A node's agent record, series and series metadata are read in one range,
+// at one index, and decoded into model.Container views; pods and
+// namespaces group those views (package aggregator/pods). Readers never
+// decode the store themselves, so a faster index behind this package
+// speeds every one of them up.
+package query

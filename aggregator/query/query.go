@@ -1,0 +1,211 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/aggregator/pods"
+	"github.com/pennyhq/penny/kvraft"
+)
+
+// Store is what queries read: a kvraft node.
+type Store interface {
+	Range(ctx context.Context, req kvraft.RangeRequest, opts kvraft.ReadOptions) (kvraft.RangeResult, error)
+}
+
+// Defaults every reader shares.
+const (
+	// DefaultStaleness bounds the reads of callers that ask for no
+	// consistency: bounded staleness, so every replica answers.
+	DefaultStaleness = 2 * time.Second
+	// DefaultMaxSeries bounds the series one read decodes.
+	DefaultMaxSeries = 200000
+)
+
+// ErrNoStore means a Config has no store.
+var ErrNoStore = errors.New("query: no store")
+
+// Config configures a Reader.
+type Config struct {
+	Store Store
+	// MaxSeries bounds the series one read decodes (DefaultMaxSeries); a
+	// read that would decode more fails with kvraft.ErrTooLarge.
+	MaxSeries int
+}
+
+// Complete fills in the defaults.
+func (c *Config) Complete() {
+	if c.MaxSeries == 0 {
+		c.MaxSeries = DefaultMaxSeries
+	}
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.Store == nil {
+		return ErrNoStore
+	}
+	if c.MaxSeries < 0 {
+		return fmt.Errorf("query: max series %d is negative", c.MaxSeries)
+	}
+	return nil
+}
+
+// Request selects what a read returns.
+type Request struct {
+	// Node restricts the read to one node's containers; "" reads every
+	// node.
+	Node string
+	// Window is the span that counters, ratios and quantiles cover; 0 is
+	// each node's last interval (at most model.MaxWindow).
+	Window time.Duration
+	// Read is the consistency of the read.
+	Read kvraft.ReadOptions
+	// Pods selects pods (Pods and Namespaces only).
+	Pods pods.Query
+}
+
+// Containers is the answer of a containers read, and the body of
+// GET /v1/containers.
+type Containers struct {
+	// Index is the store's applied index the answer reflects; pass it as
+	// index with consistency=session to read at least as new later.
+	Index      uint64            `json:"index"`
+	Containers []model.Container `json:"containers"`
+}
+
+// Pods is the answer of a pods read, and the body of GET /v1/pods.
+type Pods struct {
+	Index uint64     `json:"index"`
+	Pods  []pods.Pod `json:"pods"`
+}
+
+// Namespaces is the answer of a namespaces read, and the body of
+// GET /v1/namespaces.
+type Namespaces struct {
+	Index      uint64           `json:"index"`
+	Namespaces []pods.Namespace `json:"namespaces"`
+}
+
+// Reader answers queries from a store. It is safe for concurrent use.
+type Reader struct {
+	cfg Config
+}
+
+// New returns a reader of cfg.Store.
+func New(cfg Config) (*Reader, error) {
+	cfg.Complete()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Reader{cfg: cfg}, nil
+}
+
+// Pods returns the pods req selects, sorted by namespace and name;
+// containers outside Kubernetes are left out.
+func (r *Reader) Pods(ctx context.Context, req Request) (*Pods, error) {
+	cs, err := r.Containers(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &Pods{Index: cs.Index, Pods: nonNil(pods.Group(cs.Containers, req.Pods))}, nil
+}
+
+// Namespaces returns the namespaces of the pods req selects, sorted by
+// name.
+func (r *Reader) Namespaces(ctx context.Context, req Request) (*Namespaces, error) {
+	cs, err := r.Containers(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	ns := pods.Namespaces(pods.Group(cs.Containers, req.Pods))
+	return &Namespaces{Index: cs.Index, Namespaces: nonNil(ns)}, nil
+}
+
+// Containers returns the containers of req.Node (every node when empty),
+// sorted by node and path. req.Pods is not applied: containers are not
+// pods.
+func (r *Reader) Containers(ctx context.Context, req Request) (*Containers, error) {
+	if req.Window < 0 || req.Window > model.MaxWindow {
+		return nil, fmt.Errorf("%w: window %s must be at most %s", kvraft.ErrInvalid, req.Window, model.MaxWindow)
+	}
+	prefix := model.AllNodesPrefix()
+	if req.Node != "" {
+		if err := model.ValidNode(req.Node); err != nil {
+			return nil, fmt.Errorf("%w: %w", kvraft.ErrInvalid, err)
+		}
+		prefix = model.NodePrefix(req.Node)
+	}
+	max := r.cfg.MaxSeries
+	// Each series may come with a metadata key, each node with its agent
+	// record.
+	res, err := r.cfg.Store.Range(ctx, kvraft.RangeRequest{Prefix: prefix, Limit: 3*max + 1}, req.Read)
+	if err != nil {
+		return nil, err
+	}
+	tooMany := fmt.Errorf("%w: more than %d series: ask for one node", kvraft.ErrTooLarge, max)
+	if res.More {
+		return nil, tooMany
+	}
+	agents := map[string]*model.Agent{}
+	metas := map[[2]string][]byte{} // by node and path
+	type item struct {
+		node string
+		s    *model.Stored
+	}
+	var items []item
+	for _, kv := range res.Items {
+		node, kind, path, err := model.ParseKey(kv.Key)
+		if err != nil {
+			continue // not the model's: ignore
+		}
+		switch kind {
+		case model.KindAgent:
+			a, err := model.DecodeAgent(kv.Value)
+			if err != nil {
+				return nil, fmt.Errorf("agent record of %s: %w", node, err)
+			}
+			agents[node] = a
+		case model.KindSeries:
+			st, err := model.DecodeStored(kv.Value)
+			if err != nil {
+				return nil, fmt.Errorf("series %q: %w", kv.Key, err)
+			}
+			items = append(items, item{node: node, s: st})
+		case model.KindMeta:
+			metas[[2]string{node, path}] = kv.Value
+		}
+	}
+	if len(items) > max {
+		return nil, tooMany
+	}
+	out := &Containers{Index: res.Index, Containers: make([]model.Container, 0, len(items))}
+	for _, it := range items {
+		if m, ok := metas[[2]string{it.node, it.s.Path}]; ok {
+			if it.s.Meta, err = model.DecodeMeta(m); err != nil {
+				return nil, fmt.Errorf("metadata of %q on %s: %w", it.s.Path, it.node, err)
+			}
+		}
+		out.Containers = append(out.Containers, model.View(it.node, agents[it.node], it.s, req.Window))
+	}
+	slices.SortFunc(out.Containers, func(a, b model.Container) int {
+		if c := strings.Compare(a.Node, b.Node); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Path, b.Path)
+	})
+	return out, nil
+}
+
+// nonNil makes an empty list encode as [], not null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
