@@ -72,6 +72,11 @@ func effectiveCaps() (uint64, error) {
 	return 0, errors.New("no CapEff in /proc/self/status")
 }
 
+// MinKernel is the oldest Linux Penny runs on: its tcp_probe and tp_btf
+// programs read a socket's cgroup through sk_cgrp_data.cgroup, which 5.15
+// introduced (docs/agent.md#requirements).
+const MinKernel = "5.15"
+
 // BTFPath is where the kernel exposes its own BTF.
 const BTFPath = "/sys/kernel/btf/vmlinux"
 
@@ -79,8 +84,8 @@ const BTFPath = "/sys/kernel/btf/vmlinux"
 func CheckBTF(path string) error {
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: %s does not exist; Penny needs a kernel >= 5.8 built with CONFIG_DEBUG_INFO_BTF=y (most distribution kernels are)",
-				ErrNoBTF, path)
+			return fmt.Errorf("%w: %s does not exist; Penny needs a kernel >= %s built with CONFIG_DEBUG_INFO_BTF=y (most distribution kernels are)",
+				ErrNoBTF, path, MinKernel)
 		}
 		return fmt.Errorf("%w: %v", ErrNoBTF, err)
 	}
@@ -161,8 +166,8 @@ func CheckTracepoints(tracefs string, tps []Tracepoint) (missingOptional []Trace
 			missingOptional = append(missingOptional, tp)
 			continue
 		}
-		return nil, fmt.Errorf("%w: %s (needed for %s); Penny needs Linux >= 5.8 with this tracepoint",
-			ErrTracepoint, tp, tp.Needed)
+		return nil, fmt.Errorf("%w: %s (needed for %s); Penny needs Linux >= %s with this tracepoint",
+			ErrTracepoint, tp, tp.Needed, MinKernel)
 	}
 	return missingOptional, nil
 }

@@ -79,7 +79,7 @@ func TestCheckTracepoints(t *testing.T) {
 		t.Fatalf("optional missing: %v, %v", missing, err)
 	}
 	_, err = CheckTracepoints(tracefs, []Tracepoint{req, absent})
-	want := "tracepoint missing from this kernel: tcp:tcp_probe (needed for TCP round-trip times); Penny needs Linux >= 5.8 with this tracepoint"
+	want := "tracepoint missing from this kernel: tcp:tcp_probe (needed for TCP round-trip times); Penny needs Linux >= 5.15 with this tracepoint"
 	if !errors.Is(err, ErrTracepoint) || err.Error() != want {
 		t.Fatalf("required missing:\n got: %v\nwant: %s", err, want)
 	}
