@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,51 +23,90 @@ func init() {
 	})
 }
 
-func runAgent(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
-	fs := flag.NewFlagSet("penny agent", flag.ContinueOnError)
-	var cfg daemon.Config
-	fs.Var((*urlList)(&cfg.Shipper.URLs), "aggregator", "aggregator replica `URLs`, comma separated (e.g. http://agg-0:7379,http://agg-1:7379)")
-	fs.StringVar(&cfg.NodeName, "node-name", "", "this node's name in the aggregators and in Kubernetes (default: $NODE_NAME, else the hostname)")
-	fs.DurationVar(&cfg.Core.Interval, "interval", time.Second, "time between samples")
-	fs.StringVar(&cfg.Core.Listen, "listen", "", "serve /metrics and /healthz on this address (e.g. :9464)")
-	fs.BoolVar(&cfg.Core.BPFStats, "bpf-stats", false, "account eBPF program run time in the kernel and export it on /metrics")
-	fs.IntVar(&cfg.Shipper.BufferBytes, "buffer-bytes", 64<<20, "bytes of frames kept until an aggregator acknowledges them")
-	fs.IntVar(&cfg.Shipper.KeyframeEvery, "keyframe-every", 60, "frames between keyframes")
-	kubeMode := fs.String("kubernetes", "auto", "attribute cgroups to the pods of this node: auto (on in a cluster, where KUBERNETES_SERVICE_HOST is set, or with --kubeconfig), on or off")
-	var kc kube.Config
-	fs.StringVar(&kc.KubeConfig, "kubeconfig", "", "watch pods through the API server this kubeconfig `file` names (default: the in-cluster service account)")
-	var tf tlsfiles.Files
-	fs.StringVar(&tf.CAFile, "ca-file", "", "CA that signs the aggregators' certificates, for https URLs (default: the system roots)")
-	fs.StringVar(&tf.CertFile, "cert-file", "", "client certificate presented to the aggregators")
-	fs.StringVar(&tf.KeyFile, "key-file", "", "key of the client certificate")
-	fs.SetOutput(os.Stderr)
-	fs.Usage = func() {
-		fs.Output().Write([]byte("usage: penny agent --aggregator URL[,URL...] [flags]\n\nMeasures every cgroup with eBPF and streams to the aggregator cluster. Run as root.\n\nflags:\n"))
-		fs.PrintDefaults()
+// agentConfig is the parsed command line of `penny agent`.
+type agentConfig struct {
+	Daemon daemon.Config
+	// Kubernetes is auto, on or off; Complete decides auto. Kube is used
+	// when it is on.
+	Kubernetes string
+	Kube       kube.Config
+	TLS        tlsfiles.Files
+}
+
+func parseAgentFlags(args []string, stdout io.Writer) (*agentConfig, error) {
+	fs := newCmdFlags("agent", "Measures every cgroup with eBPF and streams the samples to the aggregator cluster. Run as root.",
+		"--aggregator URL[,URL...] [flags]")
+	var c agentConfig
+	fs.Var((*urlList)(&c.Daemon.Shipper.URLs), "aggregator", "aggregator replica `URLs`, comma separated, repeatable (e.g. http://agg-0:7379,http://agg-1:7379)")
+	fs.StringVar(&c.Daemon.NodeName, "node-name", "", "this node's name in the aggregators and in Kubernetes (default $NODE_NAME, else the hostname)")
+	fs.DurationVar(&c.Daemon.Core.Interval, "interval", time.Second, "time between samples")
+	fs.StringVar(&c.Daemon.Core.Listen, "listen", "", "serve /metrics and /healthz on this address (e.g. :9464)")
+	fs.BoolVar(&c.Daemon.Core.BPFStats, "bpf-stats", false, "account eBPF program run time in the kernel and export it on /metrics")
+	fs.IntVar(&c.Daemon.Shipper.BufferBytes, "buffer-bytes", 64<<20, "bytes of frames kept until an aggregator acknowledges them")
+	fs.IntVar(&c.Daemon.Shipper.KeyframeEvery, "keyframe-every", 60, "frames between keyframes")
+	fs.StringVar(&c.Kubernetes, "kubernetes", "auto", "attribute cgroups to the pods of this node: auto (on in a cluster, where KUBERNETES_SERVICE_HOST is set, or with --kubeconfig), on or off")
+	fs.StringVar(&c.Kube.KubeConfig, "kubeconfig", "", "watch pods through the API server this kubeconfig `file` names (default the in-cluster service account)")
+	fs.StringVar(&c.TLS.CAFile, "ca-file", "", "CA that signs the aggregators' certificates, for https URLs (default the system roots)")
+	fs.StringVar(&c.TLS.CertFile, "cert-file", "", "client certificate presented to the aggregators")
+	fs.StringVar(&c.TLS.KeyFile, "key-file", "", "key of the client certificate")
+	if err := fs.parse(args, stdout); err != nil {
+		return nil, err
 	}
-	if err := parseFlags(fs, args); err != nil {
+	c.Complete()
+	if err := c.Validate(); err != nil {
+		return nil, usageError{err}
+	}
+	return &c, nil
+}
+
+// Complete fills in the defaults: the node name from $NODE_NAME (the
+// agent's own defaults fill it from the hostname if that is empty too), and
+// --kubernetes auto becomes on in a cluster (KUBERNETES_SERVICE_HOST is
+// set) or with --kubeconfig, off otherwise.
+func (c *agentConfig) Complete() {
+	if c.Daemon.NodeName == "" {
+		c.Daemon.NodeName = os.Getenv("NODE_NAME")
+	}
+	if c.Kubernetes == "auto" {
+		c.Kubernetes = "off"
+		if c.Kube.KubeConfig != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+			c.Kubernetes = "on"
+		}
+	}
+}
+
+// Validate checks the command line; daemon.Start checks the rest.
+func (c *agentConfig) Validate() error {
+	if len(c.Daemon.Shipper.URLs) == 0 {
+		return errors.New("--aggregator is required")
+	}
+	switch c.Kubernetes {
+	case "on":
+	case "off":
+		if c.Kube.KubeConfig != "" {
+			return errors.New("--kubeconfig with --kubernetes off")
+		}
+	default:
+		return fmt.Errorf("--kubernetes %q: want auto, on or off", c.Kubernetes)
+	}
+	return nil
+}
+
+func runAgent(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	c, err := parseAgentFlags(args, stdout)
+	if err != nil {
 		return err
 	}
-	if len(cfg.Shipper.URLs) == 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: --aggregator is required", errUsage)
-	}
-	if cfg.NodeName == "" {
-		cfg.NodeName = os.Getenv("NODE_NAME")
-	}
-	on, err := kubeEnabled(*kubeMode, kc.KubeConfig != "")
-	if err != nil {
-		fs.Usage()
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if on {
+	cfg := c.Daemon
+	if c.Kubernetes == "on" {
+		kc := c.Kube
 		kc.Logger = log
 		cfg.Kube = &kc
 		// client-go logs through klog: send it to our logger.
 		klog.SetSlogLogger(log.With("component", "client-go"))
 	}
-	if tf.Enabled() {
-		tc, err := tlsfiles.Client(tf)
+	if c.TLS.Enabled() {
+		tc, err := tlsfiles.Client(c.TLS)
 		if err != nil {
 			return fmt.Errorf("--ca-file, --cert-file, --key-file: %w", err)
 		}
@@ -76,21 +114,4 @@ func runAgent(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	}
 	cfg.Core.Logger, cfg.Shipper.Logger = log, log
 	return daemon.Run(ctx, cfg)
-}
-
-// kubeEnabled decides whether the agent watches pods, from --kubernetes
-// and whether --kubeconfig was given.
-func kubeEnabled(mode string, kubeconfig bool) (bool, error) {
-	switch mode {
-	case "auto":
-		return kubeconfig || os.Getenv("KUBERNETES_SERVICE_HOST") != "", nil
-	case "on":
-		return true, nil
-	case "off":
-		if kubeconfig {
-			return false, errors.New("--kubeconfig with --kubernetes off")
-		}
-		return false, nil
-	}
-	return false, fmt.Errorf("--kubernetes %q: want auto, on or off", mode)
 }

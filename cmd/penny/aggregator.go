@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -62,14 +61,17 @@ type aggregatorConfig struct {
 	CustomMetricsMaxAge       time.Duration
 
 	members []kvraft.Member
+	// idGiven says --id was given.
+	idGiven bool
 	// adapter holds the standard flags; standardSet names those given.
 	adapter     *custommetrics.Adapter
 	standardSet []string
 }
 
-func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, error) {
+func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, error) {
 	c := &aggregatorConfig{adapter: custommetrics.NewAdapter()}
-	own := pflag.NewFlagSet("aggregator", pflag.ContinueOnError)
+	own := newCmdFlags("aggregator", "Runs one aggregator replica: the replicated store, agent ingest and the read APIs.",
+		"--id ID --data-dir DIR --initial-cluster ID=PEER_URL,... [flags]")
 	own.Uint64Var(&c.ID, "id", 0, "member ID of this replica (required, 1..65535, never reused)")
 	own.BoolVar(&c.IDFromHostname, "id-from-hostname", false, "take the member ID from a StatefulSet pod's hostname: its ordinal plus 1 (NAME-0 is member 1)")
 	own.StringVar(&c.DataDir, "data-dir", "", "directory for the WAL and snapshots (required)")
@@ -77,7 +79,7 @@ func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, erro
 	own.StringVar(&c.PeerListen, "peer-listen", "127.0.0.1:7380", "HOST:PORT of the Raft peer transport")
 	own.StringVar(&c.InitialCluster, "initial-cluster", "", "ID=PEER_URL,... of the members (required; this member's entry is its advertised peer URL)")
 	own.BoolVar(&c.Join, "join", false, "join a running cluster after POST /v1/cluster/members added this member")
-	own.StringVar(&c.APIURL, "advertise-api-url", "", "API URL published in the membership (default http://<listen>)")
+	own.StringVar(&c.APIURL, "advertise-api-url", "", "API URL published in the membership (default http://<listen>, https:// with --cert-file)")
 	own.StringVar(&c.ClusterToken, "cluster-token", "penny", "token shared by all members; peers with another token are refused")
 	own.StringVar(&c.APITLS.CertFile, "cert-file", "", "TLS certificate of the API (agents, reads, KV API; enables https)")
 	own.StringVar(&c.APITLS.KeyFile, "key-file", "", "TLS key of the API")
@@ -106,50 +108,41 @@ func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, erro
 
 	standard := pflag.NewFlagSet("custom metrics", pflag.ContinueOnError)
 	c.adapter.AddFlags(standard)
-	var clash []string
-	standard.VisitAll(func(f *pflag.Flag) {
-		if own.Lookup(f.Name) != nil {
-			clash = append(clash, "--"+f.Name)
-		}
-	})
-	if len(clash) > 0 { // AddFlagSet would drop the standard ones silently
-		return nil, fmt.Errorf("flags %v are both Penny's and the custom metrics API's", clash)
+	own.extra = []*pflag.FlagSet{standard}
+	own.more = func(w io.Writer) {
+		fmt.Fprintf(w, "\n%s\n", wrap("Custom metrics API: the standard flags of a Kubernetes extension apiserver, "+
+			"used with --custom-metrics (see docs/custom-metrics.md).", 80))
+		c.adapter.PrintFlags(w)
 	}
-	fs := pflag.NewFlagSet("penny aggregator", pflag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.AddFlagSet(own)
-	fs.AddFlagSet(standard)
-	fs.Usage = func() {
-		fmt.Fprintf(out, "usage: penny aggregator --id ID --data-dir DIR --initial-cluster ID=PEER_URL,... [flags]\n\n"+
-			"Runs one aggregator replica: the replicated store, agent ingest and the read APIs.\n\nFlags:\n%s", own.FlagUsages())
-		fmt.Fprintf(out, "\nCustom metrics API: the standard flags of a Kubernetes extension apiserver, "+
-			"used with --custom-metrics (see docs/custom-metrics.md).\n")
-		c.adapter.PrintFlags(out)
+	if err := own.parse(args, stdout); err != nil {
+		return nil, err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil, flag.ErrHelp // main exits 0 on the flag package's ErrHelp
-		}
-		return nil, fmt.Errorf("%w (see penny aggregator --help)", err)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	fs.Visit(func(f *pflag.Flag) { // in name order
-		if standard.Lookup(f.Name) != nil {
+	c.idGiven = own.Lookup("id").Changed
+	standard.VisitAll(func(f *pflag.Flag) { // in name order
+		if f.Changed {
 			c.standardSet = append(c.standardSet, "--"+f.Name)
 		}
 	})
-	if c.IDFromHostname {
-		if c.ID != 0 {
-			return nil, errors.New("--id and --id-from-hostname exclude each other")
-		}
+	if err := c.Complete(); err != nil {
+		return nil, usageError{err}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, usageError{err}
+	}
+	return c, nil
+}
+
+// Complete fills in the defaults: the member ID from the hostname with
+// --id-from-hostname (unless --id is given too, which Validate refuses),
+// and the advertised API URL from --listen.
+func (c *aggregatorConfig) Complete() error {
+	if c.IDFromHostname && c.ID == 0 {
 		host, err := os.Hostname()
 		if err != nil {
-			return nil, fmt.Errorf("--id-from-hostname: %w", err)
+			return fmt.Errorf("--id-from-hostname: %w", err)
 		}
 		if c.ID, err = idFromHostname(host); err != nil {
-			return nil, fmt.Errorf("--id-from-hostname: %w", err)
+			return fmt.Errorf("--id-from-hostname: %w", err)
 		}
 	}
 	if c.APIURL == "" {
@@ -158,7 +151,7 @@ func parseAggregatorFlags(args []string, out io.Writer) (*aggregatorConfig, erro
 			c.APIURL = "https://" + c.Listen
 		}
 	}
-	return c, c.Validate()
+	return nil
 }
 
 // idFromHostname is the member ID of a StatefulSet pod: the ordinal that
@@ -175,9 +168,13 @@ func idFromHostname(host string) (uint64, error) {
 	return n + 1, nil
 }
 
-// Validate checks the flags and parses the initial cluster.
+// Validate checks the flags. It parses --initial-cluster, and keeps its
+// members: the one thing it stores.
 func (c *aggregatorConfig) Validate() error {
 	var errs []error
+	if c.IDFromHostname && c.idGiven {
+		errs = append(errs, errors.New("--id and --id-from-hostname exclude each other"))
+	}
 	if c.ID == 0 {
 		errs = append(errs, errors.New("--id is required"))
 	}

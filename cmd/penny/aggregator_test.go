@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/spf13/pflag"
 	cmv1beta1 "k8s.io/metrics/pkg/apis/custom_metrics/v1beta1"
 
 	"github.com/pennyhq/penny/aggregator/custommetrics/custommetricstest"
@@ -49,7 +49,7 @@ func TestAggregatorFlags(t *testing.T) {
 		{"bad cluster", []string{"--id", "1", "--data-dir", "d", "--initial-cluster", "1=127.0.0.1:1"}, "--initial-cluster"},
 		{"bad listen", []string{"--id", "1", "--data-dir", "d", "--initial-cluster", "1=http://a:1", "--listen", "nope"}, "--listen"},
 		{"half tls", []string{"--id", "1", "--data-dir", "d", "--initial-cluster", "1=http://a:1", "--peer-cert-file", "c"}, "go together"},
-		{"extra args", []string{"--id", "1", "--data-dir", "d", "--initial-cluster", "1=http://a:1", "x"}, "unexpected arguments"},
+		{"extra args", []string{"--id", "1", "--data-dir", "d", "--initial-cluster", "1=http://a:1", "x"}, `unexpected argument "x"`},
 		{"unknown flag", with("--frobnicate"), "unknown flag: --frobnicate"},
 		{"agent CA", with("--cert-file", "c", "--key-file", "k", "--api-client-ca-file", "ca"), ""},
 		{"agent CA without a certificate", with("--api-client-ca-file", "ca"), "--api-client-ca-file needs --cert-file"},
@@ -74,6 +74,9 @@ func TestAggregatorFlags(t *testing.T) {
 			}
 			if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 				t.Fatalf("error = %v, want one containing %q", err, tt.want)
+			}
+			if err != nil && !errors.Is(err, errUsage) {
+				t.Fatalf("%v is not a usage error (exit status 2)", err)
 			}
 		})
 	}
@@ -117,8 +120,8 @@ func TestAggregatorFlagValues(t *testing.T) {
 func TestAggregatorHelp(t *testing.T) {
 	for _, arg := range []string{"-h", "--help"} {
 		var out bytes.Buffer
-		if _, err := parseAggregatorFlags([]string{arg}, &out); !errors.Is(err, flag.ErrHelp) {
-			t.Fatalf("%s: %v, want flag.ErrHelp", arg, err)
+		if _, err := parseAggregatorFlags([]string{arg}, &out); !errors.Is(err, pflag.ErrHelp) {
+			t.Fatalf("%s: %v, want pflag.ErrHelp", arg, err)
 		}
 		help := out.String()
 		var last int

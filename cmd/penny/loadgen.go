@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/pennyhq/penny/cmd/penny/loadgen"
@@ -19,26 +16,38 @@ func init() {
 	})
 }
 
-func runLoadgen(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
-	fs := flag.NewFlagSet("penny loadgen", flag.ContinueOnError)
+func parseLoadgenFlags(args []string, stdout io.Writer) (*loadgen.Config, error) {
+	fs := newCmdFlags("loadgen", "Simulates many agents streaming to an aggregator cluster, then prints "+
+		"how fresh the replicas' reads were: the time from a sample to when every replica can read it.",
+		"--aggregator URL[,URL...] [flags]")
 	var cfg loadgen.Config
-	fs.Var((*urlList)(&cfg.URLs), "aggregator", "aggregator replica `URLs`, comma separated (required)")
+	fs.Var((*urlList)(&cfg.URLs), "aggregator", "aggregator replica `URLs`, comma separated, repeatable (required)")
 	fs.IntVar(&cfg.Agents, "agents", 500, "simulated agents (nodes)")
 	fs.IntVar(&cfg.Containers, "containers", 100, "cgroups per agent")
 	fs.DurationVar(&cfg.Interval, "interval", time.Second, "sampling interval of every agent")
 	fs.DurationVar(&cfg.Warmup, "warmup", 10*time.Second, "time before measuring")
 	fs.DurationVar(&cfg.Duration, "duration", 60*time.Second, "measurement window")
-	fs.IntVar(&cfg.ProbesPerInterval, "probes", 3, "samples per interval followed until every replica reads them")
-	fs.SetOutput(os.Stderr)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	fs.IntVar(&cfg.ProbesPerInterval, "probes", loadgen.DefaultProbesPerInterval, "samples per interval followed until every replica reads them")
+	if err := fs.parse(args, stdout); err != nil {
+		return nil, err
 	}
 	if len(cfg.URLs) == 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: --aggregator is required", errUsage)
+		return nil, usageErrorf("--aggregator is required")
+	}
+	cfg.Complete()
+	if err := cfg.Validate(); err != nil {
+		return nil, usageError{err}
+	}
+	return &cfg, nil
+}
+
+func runLoadgen(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	cfg, err := parseLoadgenFlags(args, stdout)
+	if err != nil {
+		return err
 	}
 	cfg.Logger = log
-	r, err := loadgen.Run(ctx, cfg)
+	r, err := loadgen.Run(ctx, *cfg)
 	if err != nil {
 		return err
 	}

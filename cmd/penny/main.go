@@ -2,13 +2,14 @@
 // the aggregator replicas and the one-host `penny local` mode.
 //
 // Each subcommand lives in its own file and registers itself in commands;
-// main only parses the subcommand name, builds a logger and runs it.
+// main only parses the subcommand name, builds a logger and runs it. Every
+// subcommand parses its flags with cmdFlags (flags.go): one flag style, one
+// help layout.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,12 +17,14 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"sort"
-	"strings"
 	"syscall"
+
+	"github.com/spf13/pflag"
 )
 
-// command is one subcommand: it parses its own flags into a config struct,
-// validates it and runs until ctx is cancelled or the work is done.
+// command is one subcommand: it parses its own flags into a config struct
+// (see cmdFlags), completes and validates it and runs until ctx is
+// cancelled or the work is done. Help goes to stdout.
 type command struct {
 	summary string
 	run     func(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error
@@ -29,30 +32,10 @@ type command struct {
 
 var commands = map[string]command{}
 
-// errUsage means the command line was wrong and the usage was printed.
-var errUsage = errors.New("usage")
-
-// parseFlags parses args and maps flag errors to errUsage (exit 2) and -h to
-// flag.ErrHelp (exit 0); the flag package has already printed why.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return err
-	case err != nil:
-		return errUsage
-	case fs.NArg() > 0:
-		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
-	}
-	return nil
-}
-
 func register(name string, c command) { commands[name] = c }
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "usage: penny <command> [flags]\n\ncommands:\n")
+	fmt.Fprintf(w, "Usage: penny <command> [flags]\n\nCommands:\n")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
@@ -61,47 +44,54 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(w, "\nRun 'penny <command> -h' for the flags of one command.\n")
+	fmt.Fprintf(w, "\nRun 'penny <command> --help' for the flags of one command.\n")
 }
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		usage(os.Stderr)
-		if len(os.Args) < 2 {
-			os.Exit(2)
-		}
-		return
+	os.Exit(pennyMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// pennyMain runs the subcommand args name and returns the exit code: 0,
+// also for help (printed to stdout); 2 for a wrong command line (the
+// error and a hint to --help go to stderr); 1 when the command fails.
+func pennyMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
 	}
-	c, ok := commands[os.Args[1]]
+	name := args[0]
+	switch name {
+	case "-h", "--help", "help", "-help":
+		usage(stdout)
+		return 0
+	}
+	c, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "penny: unknown command %q\n\n", os.Args[1])
-		usage(os.Stderr)
-		os.Exit(2)
+		fmt.Fprintf(stderr, "penny: unknown command %q\n\n", name)
+		usage(stderr)
+		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if path := os.Getenv("PENNY_CPUPROFILE"); path != "" {
 		stopProfile, err := startCPUProfile(path)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "penny: %v\n", err)
-			os.Exit(1)
+			fmt.Fprintf(stderr, "penny: %v\n", err)
+			return 1
 		}
 		defer stopProfile()
 	}
-	err := c.run(ctx, os.Args[2:], os.Stdout, log)
+	err := c.run(ctx, args[1:], stdout, log)
 	switch {
-	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, pflag.ErrHelp):
+		return 0
 	case errors.Is(err, errUsage):
-		if err != errUsage { // it says what was wrong beyond the usage
-			fmt.Fprintf(os.Stderr, "penny %s: %v\n", os.Args[1], err)
-		}
-		stop()
-		os.Exit(2)
+		fmt.Fprintf(stderr, "penny %s: %v\nRun 'penny %s --help' for usage.\n", name, err, name)
+		return 2
 	default:
-		fmt.Fprintf(os.Stderr, "penny %s: %v\n", os.Args[1], err)
-		stop()
-		os.Exit(1)
+		fmt.Fprintf(stderr, "penny %s: %v\n", name, err)
+		return 1
 	}
 }
 
@@ -126,18 +116,4 @@ func logLevel() slog.Level {
 		return slog.LevelInfo
 	}
 	return l
-}
-
-// urlList is a flag of comma-separated URLs; repeating the flag adds more.
-type urlList []string
-
-func (l *urlList) String() string { return strings.Join(*l, ",") }
-
-func (l *urlList) Set(v string) error {
-	for u := range strings.SplitSeq(v, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			*l = append(*l, u)
-		}
-	}
-	return nil
 }

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/pennyhq/penny/cmd/penny/top"
 	"github.com/pennyhq/penny/internal/tlsfiles"
@@ -21,79 +22,102 @@ func init() {
 	})
 }
 
-const topUsage = `usage: penny top pods [-n NAMESPACE] [-l SELECTOR] [flags]
-       penny top namespaces [-l SELECTOR] [flags]
+// topConfig is the parsed command line of `penny top`.
+type topConfig struct {
+	top.Config
+	// Resource is pods or namespaces.
+	Resource string
+	TLS      tlsfiles.Files
+	Timeout  time.Duration
+}
 
-Reads the aggregator's gateway (GET /v1/pods, /v1/namespaces) and prints a
-table. Pods sum their containers' bytes and rates and show their worst
-container's latencies and hit ratio; "-" means no data.
+// topAliases keeps the names Go's flag package knew, --n and --l, working
+// beside the shorthands -n and -l.
+func topAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	switch name {
+	case "n":
+		name = "namespace"
+	case "l":
+		name = "selector"
+	}
+	return pflag.NormalizedName(name)
+}
 
-flags:
-`
+func parseTopFlags(args []string, stdout io.Writer) (*topConfig, error) {
+	fs := newCmdFlags("top", `Reads the aggregator's gateway (GET /v1/pods, /v1/namespaces) and prints a table. `+
+		`Pods sum their containers' bytes and rates and show their worst container's latencies and hit ratio; "-" means no data.`,
+		"pods [-n NAMESPACE] [-l SELECTOR] [flags]", "namespaces [-l SELECTOR] [flags]")
+	fs.nargs = 1
+	fs.SetNormalizeFunc(topAliases)
+	var c topConfig
+	fs.StringVar(&c.URL, "aggregator", "", "aggregator API `URL` (default $PENNY_AGGREGATOR, else "+top.DefaultURL+")")
+	fs.StringVarP(&c.Namespace, "namespace", "n", "", "only this `namespace` (default all namespaces)")
+	fs.StringVarP(&c.Selector, "selector", "l", "", "label `selector` over pods, e.g. app=web,tier!=batch")
+	fs.StringVar(&c.MetricSelector, "metric-selector", "", "`selector` over containers: container=NAME, node=NODE")
+	fs.DurationVar(&c.Window, "window", 30*time.Second, "span that rates, ratios and quantiles cover (0: the agents' last interval)")
+	fs.StringVar(&c.Sort, "sort", "name", "order rows by name or, largest first, by rss, cache, hit, srtt50, srtt99, conn99, rx, tx")
+	fs.StringVar(&c.TLS.CAFile, "ca-file", "", "CA that signs the aggregator's certificate, for an https URL")
+	fs.StringVar(&c.TLS.CertFile, "cert-file", "", "client certificate")
+	fs.StringVar(&c.TLS.KeyFile, "key-file", "", "key of the client certificate")
+	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "give up after this long")
+	if err := fs.parse(args, stdout); err != nil {
+		return nil, err
+	}
+	if len(fs.positional) == 0 {
+		return nil, usageErrorf("say pods or namespaces")
+	}
+	c.Resource = fs.positional[0]
+	c.Complete()
+	if err := c.Validate(); err != nil {
+		return nil, usageError{err}
+	}
+	return &c, nil
+}
+
+// Complete fills in the defaults: the URL from $PENNY_AGGREGATOR, else
+// top.DefaultURL, and the resource's full name.
+func (c *topConfig) Complete() {
+	if c.URL == "" {
+		c.URL = os.Getenv("PENNY_AGGREGATOR")
+	}
+	c.Config.Complete()
+	switch c.Resource {
+	case "pod", "po":
+		c.Resource = "pods"
+	case "namespace", "ns":
+		c.Resource = "namespaces"
+	}
+}
+
+// Validate checks the command line.
+func (c *topConfig) Validate() error {
+	if c.Resource != "pods" && c.Resource != "namespaces" {
+		return fmt.Errorf("unknown resource %q: say pods or namespaces", c.Resource)
+	}
+	if c.Timeout <= 0 {
+		return fmt.Errorf("--timeout %s must be positive", c.Timeout)
+	}
+	return c.Config.Validate()
+}
 
 func runTop(ctx context.Context, args []string, stdout io.Writer, _ *slog.Logger) error {
-	fs := flag.NewFlagSet("penny top", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	fs.Usage = func() {
-		fs.Output().Write([]byte(topUsage))
-		fs.PrintDefaults()
-	}
-	var cfg top.Config
-	defURL := os.Getenv("PENNY_AGGREGATOR")
-	if defURL == "" {
-		defURL = "http://127.0.0.1:7379"
-	}
-	fs.StringVar(&cfg.URL, "aggregator", defURL, "aggregator API `URL` (default $PENNY_AGGREGATOR or http://127.0.0.1:7379)")
-	fs.StringVar(&cfg.Namespace, "n", "", "only this `namespace` (default: all namespaces)")
-	fs.StringVar(&cfg.Selector, "l", "", "label `selector` over pods, e.g. app=web,tier!=batch")
-	fs.StringVar(&cfg.MetricSelector, "metric-selector", "", "`selector` over containers: container=NAME, node=NODE")
-	fs.DurationVar(&cfg.Window, "window", 30*time.Second, "span that rates, ratios and quantiles cover (0: the agents' last interval)")
-	fs.StringVar(&cfg.Sort, "sort", "name", "order rows by name or, largest first, by rss, cache, hit, srtt50, srtt99, conn99, rx, tx")
-	var tf tlsfiles.Files
-	fs.StringVar(&tf.CAFile, "ca-file", "", "CA that signs the aggregator's certificate, for an https URL")
-	fs.StringVar(&tf.CertFile, "cert-file", "", "client certificate")
-	fs.StringVar(&tf.KeyFile, "key-file", "", "key of the client certificate")
-	var timeout time.Duration
-	fs.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fs.Usage()
-		if len(args) == 0 {
-			return fmt.Errorf("%w: say pods or namespaces", errUsage)
-		}
-		return flag.ErrHelp
-	}
-	what := args[0]
-	switch what {
-	case "pods", "pod", "po":
-		what = "pods"
-	case "namespaces", "namespace", "ns":
-		what = "namespaces"
-	default:
-		fs.Usage()
-		return fmt.Errorf("%w: unknown resource %q: say pods or namespaces", errUsage, what)
-	}
-	if err := parseFlags(fs, args[1:]); err != nil {
+	cfg, err := parseTopFlags(args, stdout)
+	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if timeout <= 0 {
-		return fmt.Errorf("%w: --timeout must be positive", errUsage)
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	cfg.Client = &http.Client{}
-	if tf.Enabled() {
-		tc, err := tlsfiles.Client(tf)
+	if cfg.TLS.Enabled() {
+		tc, err := tlsfiles.Client(cfg.TLS)
 		if err != nil {
 			return fmt.Errorf("--ca-file, --cert-file, --key-file: %w", err)
 		}
 		cfg.Client.Transport = &http.Transport{TLSClientConfig: tc}
 	}
 	now := time.Now()
-	if what == "namespaces" {
-		res, err := top.Namespaces(ctx, &cfg)
+	if cfg.Resource == "namespaces" {
+		res, err := top.Namespaces(ctx, &cfg.Config)
 		if err != nil {
 			return err
 		}
@@ -103,7 +127,7 @@ func runTop(ctx context.Context, args []string, stdout io.Writer, _ *slog.Logger
 		}
 		return top.NamespacesTable(stdout, res.Namespaces, now)
 	}
-	res, err := top.Pods(ctx, &cfg)
+	res, err := top.Pods(ctx, &cfg.Config)
 	if err != nil {
 		return err
 	}

@@ -39,16 +39,24 @@ type Config struct {
 	Logger    *slog.Logger
 }
 
+// DefaultProbesPerInterval is ProbesPerInterval unless set.
+const DefaultProbesPerInterval = 3
+
+// Complete fills in the defaults: ProbesPerInterval and a Logger that
+// discards.
+func (c *Config) Complete() {
+	if c.ProbesPerInterval == 0 {
+		c.ProbesPerInterval = DefaultProbesPerInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
 // Validate checks the config.
 func (c *Config) Validate() error {
 	if len(c.URLs) == 0 || c.Agents < 1 || c.Containers < 1 || c.Interval <= 0 || c.Duration <= 0 || c.Warmup < 0 {
 		return errors.New("loadgen: need URLs, agents, containers, an interval and a duration")
-	}
-	if c.ProbesPerInterval == 0 {
-		c.ProbesPerInterval = 3
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
@@ -85,6 +93,7 @@ type agent struct {
 
 // Run generates the load and measures.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -40,11 +40,19 @@ type Config struct {
 	NodeName string
 }
 
-// Validate checks the config.
-func (c *Config) Validate() error {
+// DefaultAPIListen is the in-process aggregator's API address unless
+// Config.APIListen says otherwise: loopback, a free port.
+const DefaultAPIListen = "127.0.0.1:0"
+
+// Complete fills in the defaults: APIListen.
+func (c *Config) Complete() {
 	if c.APIListen == "" {
-		c.APIListen = "127.0.0.1:0"
+		c.APIListen = DefaultAPIListen
 	}
+}
+
+// Validate checks the config: the interval's bounds are the agent's.
+func (c *Config) Validate() error {
 	cc := core.Config{Interval: c.Interval}
 	return cc.Validate()
 }
@@ -78,6 +86,7 @@ type IO struct {
 // and ships every sample to it over loopback (the same path as a cluster's
 // agents), and prints samples until ctx is done, or once.
 func Run(ctx context.Context, cfg Config, stdio IO, log *slog.Logger) error {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

@@ -399,10 +399,12 @@ func TestErrorLines(t *testing.T) {
 		code   int
 		stderr string // the whole of stderr, or its first line when usage follows
 	}{
-		{name: "interval too short", args: []string{"local", "--interval", "1ms"}, code: 1,
+		{name: "interval too short", args: []string{"local", "--interval", "1ms"}, code: 2,
 			stderr: "penny local: interval 1ms is too short: at least 100ms\n"},
 		{name: "unknown flag", args: []string{"local", "--bogus"}, code: 2,
-			stderr: "flag provided but not defined: -bogus\n"},
+			stderr: "penny local: unknown flag: --bogus\n"},
+		{name: "unknown single-dash flag", args: []string{"local", "-bogus"}, code: 2,
+			stderr: "penny local: unknown flag: -bogus\n"},
 		{name: "unknown command", args: []string{"lokal"}, code: 2, stderr: "penny: unknown command \"lokal\"\n"},
 		{name: "not root", args: []string{"local", "--once"}, nobody: true, code: 1,
 			stderr: "penny local: not allowed to load eBPF programs: missing CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN; " +

@@ -26,9 +26,13 @@ var ErrGateway = errors.New("the aggregator refused the request")
 // maxBody bounds an answer read from the gateway.
 const maxBody = 256 << 20
 
+// DefaultURL is the aggregator's API unless Config.URL says otherwise.
+const DefaultURL = "http://127.0.0.1:7379"
+
 // Config says what to fetch and how to print it.
 type Config struct {
-	// URL is the aggregator's API, e.g. http://127.0.0.1:7379.
+	// URL is the aggregator's API, e.g. http://127.0.0.1:7379 (DefaultURL
+	// when empty).
 	URL string
 	// Client makes the requests (http.DefaultClient when nil).
 	Client *http.Client
@@ -40,9 +44,16 @@ type Config struct {
 	// Window is the span counters, ratios and quantiles cover; 0 for the
 	// agents' last interval.
 	Window time.Duration
-	// Sort orders the rows: "name" or a metric (rss, cache, hit, srtt50,
-	// srtt99, conn99, rx, tx), largest first.
+	// Sort orders the rows: "name" ("" too) or a metric (rss, cache, hit,
+	// srtt50, srtt99, conn99, rx, tx), largest first.
 	Sort string
+}
+
+// Complete fills in the defaults: URL.
+func (c *Config) Complete() {
+	if c.URL == "" {
+		c.URL = DefaultURL
+	}
 }
 
 // sortKeys maps --sort values to metrics.
@@ -72,7 +83,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Pods fetches the pods c selects, sorted as c asks.
+// Pods fetches the pods c selects, sorted as c asks. It completes and
+// validates a copy of c first.
 func Pods(ctx context.Context, c *Config) (*query.Pods, error) {
 	var out query.Pods
 	if err := get(ctx, c, gateway.PodsPath, &out); err != nil {
@@ -94,7 +106,9 @@ func Namespaces(ctx context.Context, c *Config) (*query.Namespaces, error) {
 	return &out, nil
 }
 
-func get(ctx context.Context, c *Config, path string, out any) error {
+func get(ctx context.Context, cfg *Config, path string, out any) error {
+	c := *cfg
+	c.Complete()
 	if err := c.Validate(); err != nil {
 		return err
 	}
