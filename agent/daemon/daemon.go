@@ -37,9 +37,11 @@ type Config struct {
 // at start; after it the agent runs, and the watcher keeps trying.
 const kubeSyncTimeout = 30 * time.Second
 
-// Validate checks the config and fills in the node name, and the
-// Kubernetes config's node name and logger.
-func (c *Config) Validate() error {
+// Complete fills in the defaults: the node name (an error if the
+// hostname cannot be read), the Kubernetes config's node name and logger
+// (on a copy: the caller's Kube is not modified), and the defaults of the
+// core, the Kubernetes and the shipper configs.
+func (c *Config) Complete() error {
 	if c.NodeName == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -47,9 +49,7 @@ func (c *Config) Validate() error {
 		}
 		c.NodeName = NodeName(h)
 	}
-	if err := c.Core.Validate(); err != nil {
-		return err
-	}
+	c.Core.Complete()
 	if c.Kube != nil {
 		k := *c.Kube
 		if k.NodeName == "" {
@@ -58,10 +58,22 @@ func (c *Config) Validate() error {
 		if k.Logger == nil {
 			k.Logger = c.Core.Logger
 		}
-		if err := k.Validate(); err != nil {
+		k.Complete()
+		c.Kube = &k
+	}
+	c.Shipper.Complete()
+	return nil
+}
+
+// Validate checks the core, Kubernetes and shipper configs.
+func (c *Config) Validate() error {
+	if err := c.Core.Validate(); err != nil {
+		return err
+	}
+	if c.Kube != nil {
+		if err := c.Kube.Validate(); err != nil {
 			return err
 		}
-		c.Kube = &k
 	}
 	return c.Shipper.Validate()
 }
@@ -94,6 +106,9 @@ type Agent struct {
 
 // Start starts the agent. The shipper runs until Close.
 func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
+	if err := cfg.Complete(); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -50,17 +50,8 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// Validate checks the config and fills in the defaults.
-func (c *Config) Validate() error {
-	if len(c.URLs) == 0 {
-		return errors.New("shipper: no aggregator URL")
-	}
-	for _, u := range c.URLs {
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return fmt.Errorf("shipper: aggregator URL %q must be http(s)://host:port", u)
-		}
-	}
+// Complete fills in the defaults.
+func (c *Config) Complete() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -76,12 +67,26 @@ func (c *Config) Validate() error {
 	if c.KeyframeEvery == 0 {
 		c.KeyframeEvery = 60
 	}
-	if c.BufferBytes < 0 || c.KeyframeEvery < 0 || c.DialTimeout < 0 || c.AckTimeout < 0 ||
-		c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin {
-		return errors.New("shipper: negative size or bad backoff bounds")
-	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate checks a completed config: the URLs, sizes, timeouts and
+// limits.
+func (c *Config) Validate() error {
+	if len(c.URLs) == 0 {
+		return errors.New("shipper: no aggregator URL")
+	}
+	for _, u := range c.URLs {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("shipper: aggregator URL %q must be http(s)://host:port", u)
+		}
+	}
+	if c.BufferBytes <= 0 || c.KeyframeEvery <= 0 || c.DialTimeout < 0 || c.AckTimeout < 0 ||
+		c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin {
+		return errors.New("shipper: sizes and timeouts must be positive, backoff min at most max")
 	}
 	return c.Limits.Validate()
 }
@@ -109,6 +114,7 @@ type Shipper struct {
 
 // New returns a shipper that encodes with enc.
 func New(cfg Config, enc *wire.Encoder) (*Shipper, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
