@@ -102,7 +102,7 @@ type Shipper struct {
 
 	mu        sync.Mutex
 	wake      chan struct{} // closed when frames are added or state changes
-	enc       *wire.Encoder
+	enc       encoder
 	buf       buffer
 	last      *wire.Snapshot // newest sample, for a keyframe on demand
 	forceKey  bool
@@ -112,8 +112,20 @@ type Shipper struct {
 	dropped   uint64
 }
 
+// encoder makes the frames: a *wire.Encoder, or a fake in tests.
+type encoder interface {
+	Encode(s *wire.Snapshot, keyframe bool) ([]byte, error)
+	// Seq is the sequence number of the last frame encoded.
+	Seq() uint64
+	Incarnation() uint64
+}
+
 // New returns a shipper that encodes with enc.
 func New(cfg Config, enc *wire.Encoder) (*Shipper, error) {
+	return newShipper(cfg, enc)
+}
+
+func newShipper(cfg Config, enc encoder) (*Shipper, error) {
 	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -247,12 +259,7 @@ func (s *Shipper) session(ctx context.Context, base string) error {
 	}
 	req.Header.Set("Content-Type", "application/x-penny-frames")
 
-	// Resend what was not acknowledged, in order; the next sample after a
-	// reconnect is a keyframe.
-	s.mu.Lock()
-	s.forceKey = true
-	s.mu.Unlock()
-
+	s.reconnected()
 	errc := make(chan error, 2)
 	go func() { errc <- s.send(ctx, pw) }()
 	resp, err := s.client.Do(req)
@@ -272,6 +279,15 @@ func (s *Shipper) session(ctx context.Context, base string) error {
 	cancel()
 	pw.CloseWithError(err)
 	return err
+}
+
+// reconnected prepares a new session: it resends what was not
+// acknowledged, in order, and the next sample after a reconnect is a
+// keyframe.
+func (s *Shipper) reconnected() {
+	s.mu.Lock()
+	s.forceKey = true
+	s.mu.Unlock()
 }
 
 func (s *Shipper) setConnected(c bool) {
