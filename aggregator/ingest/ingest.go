@@ -139,7 +139,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	in.m.streams.Inc()
 	defer in.m.streams.Dec()
-	s := &stream{in: in, w: w, rc: rc, remote: r.RemoteAddr}
+	s := &stream{in: in, commit: in.c, acks: httpAcks{w: w, rc: rc}, load: in.load, remote: r.RemoteAddr}
 	err := s.serve(r.Context(), r.Body)
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):

@@ -8,14 +8,47 @@ import (
 	"net/http"
 
 	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/wire"
 )
+
+// submitter takes a stream's transactions: the committer, or a fake in
+// tests.
+type submitter interface {
+	// submit queues txn and returns the channel its result arrives on.
+	submit(ctx context.Context, txn kvraft.Txn) (<-chan result, error)
+}
+
+// ackWriter sends acknowledgements down a stream: the HTTP response, or a
+// fake in tests.
+type ackWriter interface {
+	writeAck(b []byte) error
+}
+
+// httpAcks writes acknowledgements into an HTTP response, each flushed at
+// once.
+type httpAcks struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (h httpAcks) writeAck(b []byte) error {
+	if _, err := h.w.Write(b); err != nil {
+		return fmt.Errorf("write ack: %w", err)
+	}
+	if err := h.rc.Flush(); err != nil {
+		return fmt.Errorf("flush ack: %w", err)
+	}
+	return nil
+}
 
 // stream is one agent's connection.
 type stream struct {
 	in     *Ingest
-	w      io.Writer
-	rc     *http.ResponseController
+	commit submitter
+	acks   ackWriter
+	// load reads what the store holds for an agent (Ingest.load).
+	load   func(ctx context.Context, node string) (*model.NodeState, *wire.State, error)
 	remote string
 	agent  string
 
@@ -59,6 +92,7 @@ func (s *stream) serve(ctx context.Context, body io.Reader) error {
 	defer cancel()
 	frames := make(chan decoded)
 	readErr := make(chan error, 1)
+	// The reader decodes ahead while the stream waits for a commit.
 	go func() {
 		defer close(frames)
 		for {
@@ -76,11 +110,18 @@ func (s *stream) serve(ctx context.Context, body io.Reader) error {
 			}
 		}
 	}()
+	return s.run(ctx, frames, readErr)
+}
+
+// run handles the frames decoded from the stream, the results of its
+// transactions and the ingest closing, until the stream ends. frames is
+// closed when the stream ends, and its reason is then on readErr.
+func (s *stream) run(ctx context.Context, frames <-chan decoded, readErr <-chan error) error {
 	for {
 		// Stop reading while the next transaction is full: the agent's
 		// frames wait in its buffer and in flow control.
-		next := (<-chan decoded)(frames)
-		if s.building != nil && len(s.building.frames) >= s.in.cfg.MaxFramesPerTxn {
+		next := frames
+		if s.full() {
 			next = nil
 		}
 		select {
@@ -109,6 +150,11 @@ func (s *stream) serve(ctx context.Context, body io.Reader) error {
 			}
 		}
 	}
+}
+
+// full reports whether the transaction being built takes no more frames.
+func (s *stream) full() bool {
+	return s.building != nil && len(s.building.frames) >= s.in.cfg.MaxFramesPerTxn
 }
 
 // finish waits for what is in flight once the agent closed its side.
@@ -238,7 +284,7 @@ func (s *stream) flush(ctx context.Context) error {
 	for _, k := range t.order {
 		ops = append(ops, t.writes[k])
 	}
-	done, err := s.in.c.submit(ctx, model.Txn(s.agent, t.expect, ops))
+	done, err := s.commit.submit(ctx, model.Txn(s.agent, t.expect, ops))
 	if err != nil {
 		return err
 	}
@@ -279,11 +325,5 @@ func (s *stream) ack(a wire.Ack) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.w.Write(b); err != nil {
-		return fmt.Errorf("write ack: %w", err)
-	}
-	if err := s.rc.Flush(); err != nil {
-		return fmt.Errorf("flush ack: %w", err)
-	}
-	return nil
+	return s.acks.writeAck(b)
 }
