@@ -160,7 +160,7 @@ func rejectReason(err error) string {
 		return "need_keyframe"
 	case errors.Is(err, wire.ErrBadMagic), errors.Is(err, wire.ErrVersion):
 		return "version"
-	case errors.Is(err, wire.ErrTooLarge):
+	case errors.Is(err, wire.ErrTooLarge), errors.Is(err, errTxnLimits):
 		return "too_large"
 	case errors.Is(err, wire.ErrAgentMismatch):
 		return "agent_mismatch"

@@ -60,6 +60,9 @@ type stream struct {
 	ns        *model.NodeState
 
 	building *txn // frames planned on top of the transaction in flight
+	// after holds a frame planned on top of building that did not fit in
+	// it: the stream reads no more until building is submitted.
+	after    *txn
 	inflight *txn // submitted, waiting for its result
 	done     <-chan result
 }
@@ -152,9 +155,9 @@ func (s *stream) run(ctx context.Context, frames <-chan decoded, readErr <-chan 
 	}
 }
 
-// full reports whether the transaction being built takes no more frames.
+// full reports whether the transactions being built take no more frames.
 func (s *stream) full() bool {
-	return s.building != nil && len(s.building.frames) >= s.in.cfg.MaxFramesPerTxn
+	return s.after != nil || s.building != nil && len(s.building.frames) >= s.in.cfg.MaxFramesPerTxn
 }
 
 // finish waits for what is in flight once the agent closed its side.
@@ -257,9 +260,19 @@ func (s *stream) plan(u *model.Update, h *wire.Header) error {
 		return err
 	}
 	t := s.building
+	if t != nil && !t.fits(p.Ops) {
+		if s.after != nil {
+			return fmt.Errorf("%w: frame %d planned while the stream was full", wire.ErrInconsistent, h.Seq)
+		}
+		t = nil
+	}
 	if t == nil {
 		t = &txn{expect: s.ns.AgentValue, writes: map[string]model.Op{}}
-		s.building = t
+		if s.building == nil {
+			s.building = t
+		} else {
+			s.after = t
+		}
 	}
 	for _, op := range p.Ops {
 		k := string(op.Key)
@@ -274,6 +287,18 @@ func (s *stream) plan(u *model.Update, h *wire.Header) error {
 	return nil
 }
 
+// fits reports whether t with ops merged in stays one transaction kvraft
+// takes: its condition and one op per key.
+func (t *txn) fits(ops []model.Op) bool {
+	n := 1 + len(t.writes)
+	for _, op := range ops {
+		if _, ok := t.writes[string(op.Key)]; !ok {
+			n++
+		}
+	}
+	return n <= kvraft.MaxTxnOps
+}
+
 // flush submits the transaction being built when none is in flight.
 func (s *stream) flush(ctx context.Context) error {
 	if s.inflight != nil || s.building == nil {
@@ -285,10 +310,22 @@ func (s *stream) flush(ctx context.Context) error {
 		ops = append(ops, t.writes[k])
 	}
 	done, err := s.commit.submit(ctx, model.Txn(s.agent, t.expect, ops))
+	if errors.Is(err, errTxnLimits) {
+		// The frames cannot be stored; the agent starts over from a
+		// fresh keyframe.
+		s.in.m.rejected.WithLabelValues(rejectReason(err)).Add(float64(len(t.frames)))
+		last := t.frames[len(t.frames)-1]
+		a := wire.Ack{Incarnation: last.Incarnation, Seq: last.Seq, Status: wire.StatusRejected, Reason: wire.ReasonTooLarge}
+		if last.Incarnation == s.committed.inc {
+			a.Applied = s.committed.seq
+		}
+		_ = s.ack(a)
+		return fmt.Errorf("frame %d: %w", last.Seq, err)
+	}
 	if err != nil {
 		return err
 	}
-	s.inflight, s.building, s.done = t, nil, done
+	s.inflight, s.building, s.after, s.done = t, s.after, nil, done
 	return nil
 }
 

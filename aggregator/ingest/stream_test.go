@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,18 @@ func (f fakeAcks) next(t *testing.T) wire.Ack {
 	case a := <-f:
 		return a
 	case <-time.After(10 * time.Second):
+		t.Fatal("no ack")
+		return wire.Ack{}
+	}
+}
+
+// now returns the ack written already.
+func (f fakeAcks) now(t *testing.T) wire.Ack {
+	t.Helper()
+	select {
+	case a := <-f:
+		return a
+	default:
 		t.Fatal("no ack")
 		return wire.Ack{}
 	}
@@ -312,18 +325,20 @@ func wait(t *testing.T, end <-chan error) error {
 	}
 }
 
-// agentRecord returns the agent record a transaction writes, last.
+// agentRecord returns the agent record a transaction writes.
 func agentRecord(t *testing.T, txn kvraft.Txn) *model.Agent {
 	t.Helper()
-	last := txn.Then[len(txn.Then)-1]
-	if !bytes.Equal(last.Key, model.AgentKey(agentA)) {
-		t.Fatalf("last op writes %q, not the agent record", last.Key)
+	for _, op := range txn.Then {
+		if bytes.Equal(op.Key, model.AgentKey(agentA)) {
+			a, err := model.DecodeAgent(op.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}
 	}
-	a, err := model.DecodeAgent(last.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
+	t.Fatal("the transaction does not write the agent record")
+	return nil
 }
 
 func TestStreamMergesFramesWhileOneIsInFlight(t *testing.T) {
@@ -349,7 +364,8 @@ func TestStreamMergesFramesWhileOneIsInFlight(t *testing.T) {
 	if got := agentRecord(t, second.txn).Seq; got != 3 {
 		t.Errorf("second transaction ends at frame %d, want 3 (frames 2 and 3 merged)", got)
 	}
-	// Its condition is the record the first one writes.
+	// Its condition is the record the first one writes (last: a single
+	// frame's plan writes it last).
 	if want := first.txn.Then[len(first.txn.Then)-1].Value; len(second.txn.If) != 1 ||
 		!bytes.Equal(second.txn.If[0].Value, want) {
 		t.Errorf("second transaction's condition %+v, want the record the first writes", second.txn.If)
@@ -570,4 +586,100 @@ func TestStreamEnds(t *testing.T) {
 			t.Errorf("frame: %v, want ErrStopped", err)
 		}
 	})
+}
+
+// keyframe encodes a keyframe of n series under prefix, with metadata.
+func keyframe(t *testing.T, enc *wire.Encoder, prefix string, n int) decoded {
+	t.Helper()
+	snap := &wire.Snapshot{Time: testNow, Interval: time.Second}
+	for i := range n {
+		p := fmt.Sprintf("%s/c%d", prefix, i)
+		snap.Series = append(snap.Series, wire.SeriesState{Path: p, ID: uint64(len(prefix)<<32 + i + 1),
+			Meta: map[string]string{"pod": p}, Values: wire.Values{Processes: 1, RSSBytes: int64(i)}})
+	}
+	b, err := enc.Encode(snap, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decode(t, b)
+}
+
+// TestStreamKeepsMergedTxnWithinLimits sends keyframes that each replace
+// every series of the node while one transaction is in flight: merging
+// two of them would break kvraft's limit on one transaction, so each is a
+// transaction of its own, in order.
+func TestStreamKeepsMergedTxnWithinLimits(t *testing.T) {
+	enc, err := wire.NewEncoder(wire.EncoderConfig{AgentID: agentA, Incarnation: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := []decoded{
+		keyframe(t, enc, "/a", model.MaxSeriesPerNode),
+		keyframe(t, enc, "/b", model.MaxSeriesPerNode),
+		keyframe(t, enc, "/c", model.MaxSeriesPerNode),
+	}
+	s, c, acks := testStream(testIngest(t, nil), newAgent)
+	ctx := context.Background()
+	for i := range fs {
+		if err := s.frame(ctx, &fs[i]); err != nil {
+			t.Fatalf("frame %d: %v", i+1, err)
+		}
+	}
+	if !s.full() {
+		t.Error("the stream would read on while a planned frame waits for a transaction of its own")
+	}
+	for seq := uint64(1); seq <= 3; seq++ {
+		sub := c.next(t)
+		c.none(t)
+		if n := len(sub.txn.If) + len(sub.txn.Then); n > kvraft.MaxTxnOps {
+			t.Errorf("transaction %d: %d compares and ops, kvraft takes %d", seq, n, kvraft.MaxTxnOps)
+		}
+		if got := agentRecord(t, sub.txn).Seq; got != seq {
+			t.Errorf("transaction %d ends at frame %d", seq, got)
+		}
+		sub.done <- result{succeeded: true}
+		if err := s.settle(<-s.done); err != nil {
+			t.Fatal(err)
+		}
+		if a := acks.now(t); a.Applied != seq {
+			t.Errorf("ack %+v, want frame %d applied", a, seq)
+		}
+		if err := s.flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.none(t)
+	if s.full() {
+		t.Error("the stream still does not read")
+	}
+}
+
+// TestStreamRejectsTxnOverLimits plans a frame into a transaction kvraft
+// would refuse (a key over its limit): the committer refuses it when it is
+// submitted, and the stream rejects the frame and ends.
+func TestStreamRejectsTxnOverLimits(t *testing.T) {
+	enc, err := wire.NewEncoder(wire.EncoderConfig{AgentID: agentA, Incarnation: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := "/" + strings.Repeat("x", wire.DefaultMaxStringLen-1)
+	b, err := enc.Encode(&wire.Snapshot{Time: testNow, Interval: time.Second,
+		Series: []wire.SeriesState{{Path: long, ID: 1, Values: wire.Values{Processes: 1}}}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := decode(t, b)
+	in := testIngest(t, nil)
+	s, _, acks := testStream(in, newAgent)
+	s.commit = newCommitter(&in.cfg, in.m) // checks at submit, no store needed
+	if err := s.frame(context.Background(), &d); !errors.Is(err, errTxnLimits) {
+		t.Errorf("frame: %v, want errTxnLimits", err)
+	}
+	want := wire.Ack{Incarnation: 1, Seq: 1, Status: wire.StatusRejected, Reason: wire.ReasonTooLarge}
+	if a := acks.now(t); a != want {
+		t.Errorf("ack %+v, want %+v", a, want)
+	}
+	if got := testutil.ToFloat64(in.m.rejected.WithLabelValues("too_large")); got != 1 {
+		t.Errorf("rejected{too_large} = %v, want 1", got)
+	}
 }
