@@ -22,7 +22,17 @@ type EncoderConfig struct {
 	Limits Limits
 }
 
-// Validate reports whether c is usable.
+// Complete fills in the defaults: a random incarnation when it is zero.
+// Zero limits stay zero: they mean the defaults (see Limits).
+func (c *EncoderConfig) Complete() {
+	for c.Incarnation == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // never fails since Go 1.24
+		c.Incarnation = binary.BigEndian.Uint64(b[:])
+	}
+}
+
+// Validate checks the agent id and the limits.
 func (c *EncoderConfig) Validate() error {
 	if err := checkAgentID(c.AgentID, ErrInvalid); err != nil {
 		return fmt.Errorf("encoder: %w", err)
@@ -89,6 +99,7 @@ type pending struct {
 
 // NewEncoder returns an Encoder whose first frame will be a keyframe.
 func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -96,13 +107,7 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	inc := cfg.Incarnation
-	for inc == 0 {
-		var b [8]byte
-		_, _ = rand.Read(b[:]) // never fails since Go 1.24
-		inc = binary.BigEndian.Uint64(b[:])
-	}
-	return &Encoder{agentID: cfg.AgentID, inc: inc, codec: codec, needKey: true,
+	return &Encoder{agentID: cfg.AgentID, inc: cfg.Incarnation, codec: codec, needKey: true,
 		prev: map[uint64]*encSeries{}, ids: map[uint64]struct{}{}, paths: map[string]struct{}{}}, nil
 }
 

@@ -31,16 +31,20 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
-// Validate checks the config.
+// Complete fills in the defaults.
+func (c *Config) Complete() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate checks the interval.
 func (c *Config) Validate() error {
 	if c.Interval < 100*time.Millisecond {
 		return fmt.Errorf("interval %s is too short: at least 100ms", c.Interval)
 	}
 	if c.Interval > time.Hour {
 		return fmt.Errorf("interval %s is too long: at most 1h", c.Interval)
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
@@ -63,6 +67,7 @@ type Core struct {
 // Start loads the programs, starts the sampler and, with Listen, serves
 // the metrics. onServeError is called if the metrics server fails.
 func Start(ctx context.Context, cfg Config, onServeError func(error)) (_ *Core, err error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

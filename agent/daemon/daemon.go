@@ -37,9 +37,11 @@ type Config struct {
 // at start; after it the agent runs, and the watcher keeps trying.
 const kubeSyncTimeout = 30 * time.Second
 
-// Validate checks the config and fills in the node name, and the
-// Kubernetes config's node name and logger.
-func (c *Config) Validate() error {
+// Complete fills in the defaults: the node name (an error if the
+// hostname cannot be read), the Kubernetes config's node name and logger
+// (on a copy: the caller's Kube is not modified), and the defaults of the
+// core, the Kubernetes and the shipper configs.
+func (c *Config) Complete() error {
 	if c.NodeName == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -47,9 +49,7 @@ func (c *Config) Validate() error {
 		}
 		c.NodeName = NodeName(h)
 	}
-	if err := c.Core.Validate(); err != nil {
-		return err
-	}
+	c.Core.Complete()
 	if c.Kube != nil {
 		k := *c.Kube
 		if k.NodeName == "" {
@@ -58,10 +58,22 @@ func (c *Config) Validate() error {
 		if k.Logger == nil {
 			k.Logger = c.Core.Logger
 		}
-		if err := k.Validate(); err != nil {
+		k.Complete()
+		c.Kube = &k
+	}
+	c.Shipper.Complete()
+	return nil
+}
+
+// Validate checks the core, Kubernetes and shipper configs.
+func (c *Config) Validate() error {
+	if err := c.Core.Validate(); err != nil {
+		return err
+	}
+	if c.Kube != nil {
+		if err := c.Kube.Validate(); err != nil {
 			return err
 		}
-		c.Kube = &k
 	}
 	return c.Shipper.Validate()
 }
@@ -88,17 +100,47 @@ type Agent struct {
 	resolve func(path string) map[string]string // nil without Kubernetes
 	ticker  *time.Ticker
 	cancel  context.CancelFunc
-	shipErr chan error
-	shipped chan struct{} // closed when the shipper has returned
+	errc    chan error    // the error that stops the agent, for Next
+	shipped chan struct{} // closed when the shipper has returned; nil before it runs
+}
+
+func newAgent(cfg Config) *Agent {
+	return &Agent{cfg: cfg, errc: make(chan error, 1), cancel: func() {}}
+}
+
+// fail hands err to Next if it is the first error that stops the agent,
+// and only logs it otherwise. It never blocks: the metrics server and the
+// shipper call it from goroutines Close waits for, whether or not anyone
+// calls Next, and errc has room for one error only.
+func (a *Agent) fail(err error) {
+	select {
+	case a.errc <- err:
+	default:
+		a.cfg.Core.Logger.Error("agent error after an earlier one", "err", err)
+	}
+}
+
+// ship runs the shipper's loop, run, until ctx is done.
+func (a *Agent) ship(ctx context.Context, run func(context.Context) error) {
+	a.shipped = make(chan struct{})
+	go func() {
+		defer close(a.shipped)
+		if err := run(ctx); !errors.Is(err, context.Canceled) {
+			a.fail(fmt.Errorf("shipper: %w", err))
+		}
+	}()
 }
 
 // Start starts the agent. The shipper runs until Close.
 func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
+	if err := cfg.Complete(); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	log := cfg.Core.Logger
-	a := &Agent{cfg: cfg, shipErr: make(chan error, 1), shipped: make(chan struct{})}
+	a := newAgent(cfg)
 	sctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	defer func() {
@@ -108,7 +150,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}()
 	if a.core, err = core.Start(ctx, cfg.Core, func(err error) {
 		log.Error("metrics server stopped", "err", err)
-		a.shipErr <- fmt.Errorf("metrics server: %w", err)
+		a.fail(fmt.Errorf("metrics server: %w", err))
 	}); err != nil {
 		return nil, err
 	}
@@ -125,12 +167,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if a.shipper, err = shipper.New(cfg.Shipper, enc); err != nil {
 		return nil, err
 	}
-	go func() {
-		defer close(a.shipped)
-		if err := a.shipper.Run(sctx); !errors.Is(err, context.Canceled) {
-			a.shipErr <- fmt.Errorf("shipper: %w", err)
-		}
-	}()
+	a.ship(sctx, a.shipper.Run)
 	a.ticker = time.NewTicker(cfg.Core.Interval)
 	log.Info("agent started", "node", cfg.NodeName, "aggregators", strings.Join(cfg.Shipper.URLs, ","),
 		"interval", cfg.Core.Interval, "incarnation", fmt.Sprintf("%#x", enc.Incarnation()),
@@ -178,7 +215,7 @@ func (a *Agent) Next(ctx context.Context) (*sampler.Sample, error) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case err := <-a.shipErr:
+		case err := <-a.errc:
 			return nil, err
 		case <-a.ticker.C:
 		}
@@ -203,7 +240,7 @@ func (a *Agent) Close() error {
 	if a.kube != nil {
 		a.kube.Close()
 	}
-	if a.shipper != nil {
+	if a.shipped != nil {
 		<-a.shipped
 	}
 	if a.core != nil {

@@ -58,16 +58,20 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// Validate checks the config and fills in defaults.
+// Complete fills in the defaults.
+func (c *Config) Complete() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate checks the node name.
 func (c *Config) Validate() error {
 	if c.NodeName == "" {
 		return fmt.Errorf("%w: node name is required", ErrConfig)
 	}
 	if errs := validation.IsDNS1123Subdomain(c.NodeName); len(errs) > 0 {
 		return fmt.Errorf("%w: node name %q: %s", ErrConfig, c.NodeName, strings.Join(errs, "; "))
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
@@ -115,6 +119,7 @@ type Watcher struct {
 
 // New returns a watcher of the pods of cfg.NodeName. Start starts it.
 func New(cfg Config, client kubernetes.Interface) (*Watcher, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -509,12 +509,13 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Complete()
+			if tt.cfg.Logger == nil {
+				t.Fatalf("Complete() left Logger nil")
+			}
 			err := tt.cfg.Validate()
 			if tt.wantErr != (err != nil) || (err != nil && !errors.Is(err, ErrConfig)) {
 				t.Fatalf("Validate() error = %v, want error %v (ErrConfig)", err, tt.wantErr)
-			}
-			if err == nil && tt.cfg.Logger == nil {
-				t.Fatalf("Validate() left Logger nil")
 			}
 		})
 	}

@@ -26,7 +26,14 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
-// Validate checks the config.
+// Complete fills in the defaults.
+func (c *Config) Complete() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate checks that CgroupV2 is a cgroup v2 mount.
 func (c Config) Validate() error {
 	if c.CgroupV2 == "" {
 		return errors.New("probe: no cgroup v2 mount given")
@@ -113,13 +120,11 @@ type Probes struct {
 // Load checks the host, loads every program and attaches it. On error
 // nothing stays loaded.
 func Load(ctx context.Context, cfg Config) (_ *Probes, err error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	caps, err := effectiveCaps()
 	if err != nil {
 		return nil, err

@@ -44,7 +44,23 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
-// Validate checks the config.
+// Complete fills in the defaults.
+func (c *Config) Complete() {
+	if c.Proc == "" {
+		c.Proc = "/proc"
+	}
+	if c.ReseedEvery == 0 {
+		c.ReseedEvery = time.Minute
+	}
+	if c.RefreshEvery == 0 {
+		c.RefreshEvery = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate checks the layout and the intervals.
 func (c *Config) Validate() error {
 	if c.Layout.V2 == "" || c.Layout.Memory == "" {
 		return errors.New("sampler: cgroup layout not set")
@@ -88,24 +104,12 @@ type memcg struct {
 
 // New returns a sampler; call Start before the first Sample.
 func New(cfg Config, src Source) (*Sampler, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Proc == "" {
-		cfg.Proc = "/proc"
-	}
-	if cfg.ReseedEvery == 0 {
-		cfg.ReseedEvery = time.Minute
-	}
-	if cfg.RefreshEvery == 0 {
-		cfg.RefreshEvery = 10 * time.Second
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	s := &Sampler{
-		cfg: cfg, src: src, log: log,
+		cfg: cfg, src: src, log: cfg.Logger,
 		v2:       cgroupfs.NewHierarchy(cfg.Layout.V2),
 		mem:      cgroupfs.NewHierarchy(cfg.Layout.Memory),
 		pageSize: int64(os.Getpagesize()),

@@ -44,19 +44,9 @@ func (b *buffer) ack(seq uint64) (acked []frame) {
 	return acked
 }
 
-// clear drops every frame, returning them.
+// drain drops every frame, returning them.
 func (b *buffer) drain() []frame {
 	all := b.frames
 	b.frames, b.bytes = nil, 0
 	return all
-}
-
-// from returns the index of the frame with seq, or -1.
-func (b *buffer) from(seq uint64) int {
-	for i, f := range b.frames {
-		if f.seq == seq {
-			return i
-		}
-	}
-	return -1
 }

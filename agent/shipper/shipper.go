@@ -50,17 +50,8 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// Validate checks the config and fills in the defaults.
-func (c *Config) Validate() error {
-	if len(c.URLs) == 0 {
-		return errors.New("shipper: no aggregator URL")
-	}
-	for _, u := range c.URLs {
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return fmt.Errorf("shipper: aggregator URL %q must be http(s)://host:port", u)
-		}
-	}
+// Complete fills in the defaults.
+func (c *Config) Complete() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -76,12 +67,26 @@ func (c *Config) Validate() error {
 	if c.KeyframeEvery == 0 {
 		c.KeyframeEvery = 60
 	}
-	if c.BufferBytes < 0 || c.KeyframeEvery < 0 || c.DialTimeout < 0 || c.AckTimeout < 0 ||
-		c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin {
-		return errors.New("shipper: negative size or bad backoff bounds")
-	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate checks a completed config: the URLs, sizes, timeouts and
+// limits.
+func (c *Config) Validate() error {
+	if len(c.URLs) == 0 {
+		return errors.New("shipper: no aggregator URL")
+	}
+	for _, u := range c.URLs {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("shipper: aggregator URL %q must be http(s)://host:port", u)
+		}
+	}
+	if c.BufferBytes <= 0 || c.KeyframeEvery <= 0 || c.DialTimeout < 0 || c.AckTimeout < 0 ||
+		c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin {
+		return errors.New("shipper: sizes and timeouts must be positive, backoff min at most max")
 	}
 	return c.Limits.Validate()
 }
@@ -97,7 +102,7 @@ type Shipper struct {
 
 	mu        sync.Mutex
 	wake      chan struct{} // closed when frames are added or state changes
-	enc       *wire.Encoder
+	enc       encoder
 	buf       buffer
 	last      *wire.Snapshot // newest sample, for a keyframe on demand
 	forceKey  bool
@@ -107,8 +112,21 @@ type Shipper struct {
 	dropped   uint64
 }
 
+// encoder makes the frames: a *wire.Encoder, or a fake in tests.
+type encoder interface {
+	Encode(s *wire.Snapshot, keyframe bool) ([]byte, error)
+	// Seq is the sequence number of the last frame encoded.
+	Seq() uint64
+	Incarnation() uint64
+}
+
 // New returns a shipper that encodes with enc.
 func New(cfg Config, enc *wire.Encoder) (*Shipper, error) {
+	return newShipper(cfg, enc)
+}
+
+func newShipper(cfg Config, enc encoder) (*Shipper, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -241,12 +259,7 @@ func (s *Shipper) session(ctx context.Context, base string) error {
 	}
 	req.Header.Set("Content-Type", "application/x-penny-frames")
 
-	// Resend what was not acknowledged, in order; the next sample after a
-	// reconnect is a keyframe.
-	s.mu.Lock()
-	s.forceKey = true
-	s.mu.Unlock()
-
+	s.reconnected()
 	errc := make(chan error, 2)
 	go func() { errc <- s.send(ctx, pw) }()
 	resp, err := s.client.Do(req)
@@ -266,6 +279,15 @@ func (s *Shipper) session(ctx context.Context, base string) error {
 	cancel()
 	pw.CloseWithError(err)
 	return err
+}
+
+// reconnected prepares a new session: it resends what was not
+// acknowledged, in order, and the next sample after a reconnect is a
+// keyframe.
+func (s *Shipper) reconnected() {
+	s.mu.Lock()
+	s.forceKey = true
+	s.mu.Unlock()
 }
 
 func (s *Shipper) setConnected(c bool) {

@@ -9,10 +9,25 @@ import (
 	"time"
 
 	"github.com/pennyhq/penny/kvraft"
+	"github.com/pennyhq/penny/kvraft/command"
 )
 
 // ErrStopped means the committer stopped.
 var ErrStopped = errors.New("ingest: stopped")
+
+// errTxnLimits means a transaction breaks the store's limits.
+var errTxnLimits = errors.New("ingest: transaction over the store's limits")
+
+// checkTxn checks txn against the store's limits as kvraft.Node.Txns
+// does, which refuses a whole proposal when one of its transactions breaks
+// them: checked here, a bad transaction fails alone, when it is submitted,
+// and never the batch it would have been merged into.
+func checkTxn(txn kvraft.Txn) error {
+	if err := command.ValidateTxns([]kvraft.Txn{txn}); err != nil {
+		return fmt.Errorf("%w: %w", errTxnLimits, err)
+	}
+	return nil
+}
 
 // request is one transaction waiting for a proposal.
 type request struct {
@@ -54,9 +69,13 @@ func newCommitter(cfg *Config, m *metrics) *committer {
 	return c
 }
 
-// submit queues txn, waiting while the queue is full (backpressure), and
-// returns the channel its result arrives on.
+// submit checks txn against the store's limits and queues it, waiting while
+// the queue is full (backpressure), and returns the channel its result
+// arrives on.
 func (c *committer) submit(ctx context.Context, txn kvraft.Txn) (<-chan result, error) {
+	if err := checkTxn(txn); err != nil {
+		return nil, err
+	}
 	r := &request{txn: txn, done: make(chan result, 1)}
 	for _, cmp := range txn.If {
 		r.bytes += len(cmp.Key) + len(cmp.Value)

@@ -12,7 +12,10 @@
 // Transactions of many agents are coalesced into one Raft proposal (a
 // committer batches them). An agent has at most one transaction in flight:
 // frames that arrive meanwhile (a resent backlog) are merged into the next
-// one. The committer's queue is bounded in bytes; when the log falls behind,
+// one, as far as one transaction of the store takes. Each transaction is
+// checked against the store's limits when it is submitted, so that one that
+// breaks them fails its own stream only, never the proposal it would have
+// joined. The committer's queue is bounded in bytes; when the log falls behind,
 // stream handlers block on it, stop reading, and HTTP/2 flow control pushes
 // back on the agents, which buffer. A transaction whose condition fails (a
 // second replica served the agent meanwhile) ends the stream: the agent

@@ -43,11 +43,8 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Validate checks the config and fills in the defaults.
-func (c *Config) Validate() error {
-	if c.Node == nil {
-		return errors.New("ingest: no store")
-	}
+// Complete fills in the defaults.
+func (c *Config) Complete() {
 	defInt := func(p *int, v int) {
 		if *p == 0 {
 			*p = v
@@ -65,15 +62,23 @@ func (c *Config) Validate() error {
 	if c.LoadTimeout == 0 {
 		c.LoadTimeout = 10 * time.Second
 	}
-	if c.MaxBatchTxns < 1 || c.MaxBatchTxns > kvraft.MaxTxns || c.MaxBatchOps < 1 || c.MaxBatchOps > kvraft.MaxTxnsOps ||
-		c.MaxBatchBytes < 1 || c.MaxInflight < 1 || c.QueueBytes < 1 || c.MaxFramesPerTxn < 1 || c.BatchWait < 0 {
-		return errors.New("ingest: batch limits out of range")
-	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+}
+
+// Validate checks a completed config: the store, the batch limits (within
+// kvraft's) and the frame limits.
+func (c *Config) Validate() error {
+	if c.Node == nil {
+		return errors.New("ingest: no store")
+	}
+	if c.MaxBatchTxns < 1 || c.MaxBatchTxns > kvraft.MaxTxns || c.MaxBatchOps < 1 || c.MaxBatchOps > kvraft.MaxTxnsOps ||
+		c.MaxBatchBytes < 1 || c.MaxInflight < 1 || c.QueueBytes < 1 || c.MaxFramesPerTxn < 1 || c.BatchWait < 0 {
+		return errors.New("ingest: batch limits out of range")
 	}
 	return c.Limits.Validate()
 }
@@ -94,6 +99,7 @@ type Ingest struct {
 
 // New returns an ingest; Run must run for it to commit anything.
 func New(cfg Config) (*Ingest, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -133,7 +139,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	in.m.streams.Inc()
 	defer in.m.streams.Dec()
-	s := &stream{in: in, w: w, rc: rc, remote: r.RemoteAddr}
+	s := &stream{in: in, commit: in.c, acks: httpAcks{w: w, rc: rc}, load: in.load, remote: r.RemoteAddr}
 	err := s.serve(r.Context(), r.Body)
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):
@@ -154,7 +160,7 @@ func rejectReason(err error) string {
 		return "need_keyframe"
 	case errors.Is(err, wire.ErrBadMagic), errors.Is(err, wire.ErrVersion):
 		return "version"
-	case errors.Is(err, wire.ErrTooLarge):
+	case errors.Is(err, wire.ErrTooLarge), errors.Is(err, errTxnLimits):
 		return "too_large"
 	case errors.Is(err, wire.ErrAgentMismatch):
 		return "agent_mismatch"

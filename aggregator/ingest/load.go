@@ -21,7 +21,7 @@ func (s *stream) bind(ctx context.Context, h *wire.Header) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.in.cfg.LoadTimeout)
 	defer cancel()
-	ns, ws, err := s.in.load(ctx, h.AgentID)
+	ns, ws, err := s.load(ctx, h.AgentID)
 	if err != nil {
 		return fmt.Errorf("load agent %s: %w", h.AgentID, err)
 	}

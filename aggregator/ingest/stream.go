@@ -8,14 +8,47 @@ import (
 	"net/http"
 
 	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/wire"
 )
+
+// submitter takes a stream's transactions: the committer, or a fake in
+// tests.
+type submitter interface {
+	// submit queues txn and returns the channel its result arrives on.
+	submit(ctx context.Context, txn kvraft.Txn) (<-chan result, error)
+}
+
+// ackWriter sends acknowledgements down a stream: the HTTP response, or a
+// fake in tests.
+type ackWriter interface {
+	writeAck(b []byte) error
+}
+
+// httpAcks writes acknowledgements into an HTTP response, each flushed at
+// once.
+type httpAcks struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (h httpAcks) writeAck(b []byte) error {
+	if _, err := h.w.Write(b); err != nil {
+		return fmt.Errorf("write ack: %w", err)
+	}
+	if err := h.rc.Flush(); err != nil {
+		return fmt.Errorf("flush ack: %w", err)
+	}
+	return nil
+}
 
 // stream is one agent's connection.
 type stream struct {
 	in     *Ingest
-	w      io.Writer
-	rc     *http.ResponseController
+	commit submitter
+	acks   ackWriter
+	// load reads what the store holds for an agent (Ingest.load).
+	load   func(ctx context.Context, node string) (*model.NodeState, *wire.State, error)
 	remote string
 	agent  string
 
@@ -27,6 +60,9 @@ type stream struct {
 	ns        *model.NodeState
 
 	building *txn // frames planned on top of the transaction in flight
+	// after holds a frame planned on top of building that did not fit in
+	// it: the stream reads no more until building is submitted.
+	after    *txn
 	inflight *txn // submitted, waiting for its result
 	done     <-chan result
 }
@@ -59,6 +95,7 @@ func (s *stream) serve(ctx context.Context, body io.Reader) error {
 	defer cancel()
 	frames := make(chan decoded)
 	readErr := make(chan error, 1)
+	// The reader decodes ahead while the stream waits for a commit.
 	go func() {
 		defer close(frames)
 		for {
@@ -76,11 +113,18 @@ func (s *stream) serve(ctx context.Context, body io.Reader) error {
 			}
 		}
 	}()
+	return s.run(ctx, frames, readErr)
+}
+
+// run handles the frames decoded from the stream, the results of its
+// transactions and the ingest closing, until the stream ends. frames is
+// closed when the stream ends, and its reason is then on readErr.
+func (s *stream) run(ctx context.Context, frames <-chan decoded, readErr <-chan error) error {
 	for {
 		// Stop reading while the next transaction is full: the agent's
 		// frames wait in its buffer and in flow control.
-		next := (<-chan decoded)(frames)
-		if s.building != nil && len(s.building.frames) >= s.in.cfg.MaxFramesPerTxn {
+		next := frames
+		if s.full() {
 			next = nil
 		}
 		select {
@@ -109,6 +153,11 @@ func (s *stream) serve(ctx context.Context, body io.Reader) error {
 			}
 		}
 	}
+}
+
+// full reports whether the transactions being built take no more frames.
+func (s *stream) full() bool {
+	return s.after != nil || s.building != nil && len(s.building.frames) >= s.in.cfg.MaxFramesPerTxn
 }
 
 // finish waits for what is in flight once the agent closed its side.
@@ -211,9 +260,19 @@ func (s *stream) plan(u *model.Update, h *wire.Header) error {
 		return err
 	}
 	t := s.building
+	if t != nil && !t.fits(p.Ops) {
+		if s.after != nil {
+			return fmt.Errorf("%w: frame %d planned while the stream was full", wire.ErrInconsistent, h.Seq)
+		}
+		t = nil
+	}
 	if t == nil {
 		t = &txn{expect: s.ns.AgentValue, writes: map[string]model.Op{}}
-		s.building = t
+		if s.building == nil {
+			s.building = t
+		} else {
+			s.after = t
+		}
 	}
 	for _, op := range p.Ops {
 		k := string(op.Key)
@@ -228,6 +287,18 @@ func (s *stream) plan(u *model.Update, h *wire.Header) error {
 	return nil
 }
 
+// fits reports whether t with ops merged in stays one transaction kvraft
+// takes: its condition and one op per key.
+func (t *txn) fits(ops []model.Op) bool {
+	n := 1 + len(t.writes)
+	for _, op := range ops {
+		if _, ok := t.writes[string(op.Key)]; !ok {
+			n++
+		}
+	}
+	return n <= kvraft.MaxTxnOps
+}
+
 // flush submits the transaction being built when none is in flight.
 func (s *stream) flush(ctx context.Context) error {
 	if s.inflight != nil || s.building == nil {
@@ -238,11 +309,23 @@ func (s *stream) flush(ctx context.Context) error {
 	for _, k := range t.order {
 		ops = append(ops, t.writes[k])
 	}
-	done, err := s.in.c.submit(ctx, model.Txn(s.agent, t.expect, ops))
+	done, err := s.commit.submit(ctx, model.Txn(s.agent, t.expect, ops))
+	if errors.Is(err, errTxnLimits) {
+		// The frames cannot be stored; the agent starts over from a
+		// fresh keyframe.
+		s.in.m.rejected.WithLabelValues(rejectReason(err)).Add(float64(len(t.frames)))
+		last := t.frames[len(t.frames)-1]
+		a := wire.Ack{Incarnation: last.Incarnation, Seq: last.Seq, Status: wire.StatusRejected, Reason: wire.ReasonTooLarge}
+		if last.Incarnation == s.committed.inc {
+			a.Applied = s.committed.seq
+		}
+		_ = s.ack(a)
+		return fmt.Errorf("frame %d: %w", last.Seq, err)
+	}
 	if err != nil {
 		return err
 	}
-	s.inflight, s.building, s.done = t, nil, done
+	s.inflight, s.building, s.after, s.done = t, s.after, nil, done
 	return nil
 }
 
@@ -279,11 +362,5 @@ func (s *stream) ack(a wire.Ack) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.w.Write(b); err != nil {
-		return fmt.Errorf("write ack: %w", err)
-	}
-	if err := s.rc.Flush(); err != nil {
-		return fmt.Errorf("flush ack: %w", err)
-	}
-	return nil
+	return s.acks.writeAck(b)
 }

@@ -18,9 +18,25 @@ const (
 	maxMarks  = int(MaxWindow / MarkEvery)
 )
 
-// MaxSeriesPerNode bounds the series of one node, so that every update of
-// a node (all its series and its agent record) fits in one transaction.
-const MaxSeriesPerNode = 8000
+// Every update of a node is one kvraft transaction (Txn): its condition on
+// the agent record, then at most two writes per series it touches (the
+// value, and the metadata under its own key) and the agent record. A
+// keyframe touches every series it lists and every stored series it does
+// not list, which it deletes: up to twice MaxSeriesPerNode series.
+const (
+	// MaxUpdateOps bounds the writes of one update's plan, the agent
+	// record included: with the condition, they are at most
+	// kvraft.MaxTxnOps.
+	MaxUpdateOps = kvraft.MaxTxnOps - 1
+	// opsPerSeries are the writes of one series: its value and its
+	// metadata.
+	opsPerSeries = 2
+	// MaxSeriesPerNode bounds the series of one node, and of one update,
+	// so that every update of a node fits in one transaction: a keyframe
+	// that replaces MaxSeriesPerNode stored series, all with metadata, by
+	// as many others writes 4*MaxSeriesPerNode + 1 keys.
+	MaxSeriesPerNode = (MaxUpdateOps - 1) / (2 * opsPerSeries)
+)
 
 // Update is one applied agent frame, as absolute values.
 type Update struct {
