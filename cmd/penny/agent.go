@@ -75,10 +75,18 @@ func (c *agentConfig) Complete() {
 	}
 }
 
-// Validate checks the command line; daemon.Start checks the rest.
+// Validate checks the command line, the agent's settings included (on a
+// completed copy: the agent completes its own config when it starts).
 func (c *agentConfig) Validate() error {
 	if len(c.Daemon.Shipper.URLs) == 0 {
 		return errors.New("--aggregator is required")
+	}
+	d := c.Daemon
+	if err := d.Complete(); err != nil {
+		return err
+	}
+	if err := d.Validate(); err != nil {
+		return err
 	}
 	switch c.Kubernetes {
 	case "on":

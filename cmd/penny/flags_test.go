@@ -314,6 +314,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"local", "extra"}, `penny local: unexpected argument "extra"`},
 		{[]string{"loadgen"}, "penny loadgen: --aggregator is required"},
 		{[]string{"agent"}, "penny agent: --aggregator is required"},
+		{[]string{"agent", "--aggregator", "http://a:7379", "--interval", "10ms"}, "penny agent: interval 10ms is too short"},
+		{[]string{"agent", "--aggregator", "ftp://a"}, `penny agent: shipper: aggregator URL "ftp://a" must be http(s)://host:port`},
 		{[]string{"aggregator", "--id", "1"}, "penny aggregator: --data-dir is required"},
 	}
 	for name := range commands {
