@@ -28,6 +28,14 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("kvhttp: %d: %s", e.Status, e.Message) }
 
+// Is makes errors.Is(err, kvraft.ErrNoLeader) hold for the 503 answer a
+// replica gives when it knows no leader (a write it refused so was never
+// proposed).
+func (e *Error) Is(target error) bool {
+	return target == kvraft.ErrNoLeader && e.Status == http.StatusServiceUnavailable &&
+		strings.Contains(e.Message, kvraft.ErrNoLeader.Error())
+}
+
 // DefaultMaxResponseBody is the default of Client.MaxResponseBody: larger
 // than any request body (MaxBatchBody), so an answer carrying a full batch
 // of values fits.
