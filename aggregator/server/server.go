@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,8 +97,10 @@ type Server struct {
 	log    *slog.Logger
 	reg    *prometheus.Registry
 	srv    *http.Server
+	in     *ingest.Ingest
 	cancel context.CancelFunc
-	done   chan struct{}
+	wg     sync.WaitGroup // every goroutine Start starts but the supervisor
+	done   chan struct{}  // closed by the supervisor once all have returned
 	err    error
 }
 
@@ -188,7 +191,6 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// knowledge (h2c).
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
 		Protocols: new(http.Protocols), TLSConfig: tlsCfg, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	srv.RegisterOnShutdown(in.CloseStreams)
 	srv.Protocols.SetHTTP1(true)
 	if tlsCfg != nil {
 		srv.Protocols.SetHTTP2(true)
@@ -197,21 +199,20 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	rctx, cancel := context.WithCancel(context.Background())
-	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, reg: reg, srv: srv, cancel: cancel, done: make(chan struct{})}
-	ingestDone := make(chan struct{})
-	go func() {
-		defer close(ingestDone)
-		go jan.Run(rctx)
-		in.Run(rctx)
-	}()
+	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, reg: reg, srv: srv, in: in, cancel: cancel,
+		done: make(chan struct{})}
+	s.wg.Go(func() { runJanitor(rctx, jan) })
+	s.wg.Go(func() { in.Run(rctx) })
 	serveErr := make(chan error, 1)
-	go func() {
+	s.wg.Go(func() {
 		if tlsCfg != nil {
 			serveErr <- srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig
 			return
 		}
 		serveErr <- srv.Serve(ln)
-	}()
+	})
+	// The supervisor stops everything when Stop is called or a part fails,
+	// and closes done once every goroutine has returned.
 	go func() {
 		defer close(s.done)
 		select {
@@ -226,17 +227,40 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		s.shutdown()
 		cancel()
-		<-ingestDone
+		if testHooks.waiting != nil {
+			testHooks.waiting()
+		}
+		s.wg.Wait()
 	}()
 	log.Info("aggregator replica serving", "api", ln.Addr().String(), "tls", tlsCfg != nil,
 		"client_certs", cfg.TLS.CAFile != "", "peer", cfg.PeerListen, "data_dir", sc.DataDir)
 	return s, nil
 }
 
+// testHooks let this package's tests watch the shutdown; unset outside them.
+var testHooks struct {
+	// runJanitor runs the janitor in place of its Run method.
+	runJanitor func(ctx context.Context, run func(context.Context))
+	// waiting is called when the shutdown starts waiting for the server's
+	// goroutines.
+	waiting func()
+}
+
+func runJanitor(ctx context.Context, j *janitor.Janitor) {
+	if testHooks.runJanitor != nil {
+		testHooks.runJanitor(ctx, j.Run)
+		return
+	}
+	j.Run(ctx)
+}
+
 // shutdown stops serving and stops the store.
 func (s *Server) shutdown() {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
+	// Agents' streams last as long as their connections: end them, or the
+	// shutdown would wait out its grace for them.
+	s.in.CloseStreams()
 	if err := s.srv.Shutdown(sctx); err != nil {
 		s.log.Warn("api server shutdown", "err", err)
 		s.srv.Close()
@@ -244,7 +268,8 @@ func (s *Server) shutdown() {
 	s.Node.Stop()
 }
 
-// Stop shuts the replica down and waits.
+// Stop shuts the replica down and waits for the store and every goroutine
+// the replica started (ingest, janitor, HTTP server) to return.
 func (s *Server) Stop() {
 	s.cancel()
 	<-s.done
