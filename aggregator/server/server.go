@@ -41,9 +41,9 @@ type Config struct {
 	// Listen is the HTTP listener's address (port 0 picks one).
 	Listen string
 	// TLS, when it names a certificate, serves the API over HTTPS (HTTP/2
-	// and HTTP/1.1). Its CA file makes the ingest and the KV API require a
-	// client certificate that CA signed; /v1/containers, /v1/health and
-	// /metrics stay open to any client.
+	// and HTTP/1.1). Its CA file makes the ingest, the KV API and
+	// /debug/pprof/ require a client certificate that CA signed; the
+	// gateway's reads, /v1/health and /metrics stay open to any client.
 	TLS tlsfiles.Files
 	// RequestTimeout bounds one API request; ShutdownGrace the wait for
 	// in-flight requests on shutdown.
@@ -55,7 +55,9 @@ type Config struct {
 	// deleted (10 minutes).
 	SeriesTTL time.Duration
 	// Limits bound the frames the ingest accepts.
-	Limits      wire.Limits
+	Limits wire.Limits
+	// EnablePprof serves runtime profiles under /debug/pprof/, behind the
+	// client certificate check when TLS has a CA file.
 	EnablePprof bool
 	// Gatherers are served on /metrics beside the replica's own registry,
 	// such as the custom metrics library's (custommetrics.Gatherer). Their
@@ -158,28 +160,30 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	var tlsCfg *tls.Config
-	writers := func(h http.Handler) http.Handler { return h }
+	// certified guards what needs a client certificate when a client CA is
+	// set: the ingest, the KV API and the profiles.
+	certified := func(h http.Handler) http.Handler { return h }
 	if cfg.TLS.Enabled() {
 		if tlsCfg, err = tlsfiles.Server(cfg.TLS); err != nil {
 			return nil, fmt.Errorf("api tls: %w", err)
 		}
 		if cfg.TLS.CAFile != "" {
-			writers = requireClientCert
+			certified = requireClientCert
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", writers(api))
+	mux.Handle("/v1/", certified(api))
 	mux.Handle("GET /v1/health", api) // probes carry no client certificate
-	mux.Handle(ingest.Path, writers(in))
+	mux.Handle(ingest.Path, certified(in))
 	mux.Handle(gateway.ContainersPath, gw)
 	mux.Handle(gateway.PodsPath, gw)
 	mux.Handle(gateway.NamespacesPath, gw)
 	gatherers := append(prometheus.Gatherers{reg}, cfg.Gatherers...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{Registry: reg}))
 	if cfg.EnablePprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", certified(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/profile", certified(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/trace", certified(http.HandlerFunc(pprof.Trace)))
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
