@@ -66,7 +66,17 @@ type Config struct {
 	Logger    *slog.Logger
 }
 
-// Validate checks the config.
+// Complete fills in the defaults, the store's included.
+func (c *Config) Complete() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.Store.Complete()
+}
+
+// Validate checks a completed config; it changes nothing. The store's
+// config is checked when the store starts, once Start has given it its
+// transport.
 func (c *Config) Validate() error {
 	if c.Listen == "" {
 		return errors.New("server: no listen address")
@@ -82,9 +92,6 @@ func (c *Config) Validate() error {
 	}
 	if c.TLS.CAFile != "" && c.TLS.CertFile == "" {
 		return errors.New("server: a client CA needs the server's own certificate and key")
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c.Limits.Validate()
 }
@@ -106,8 +113,10 @@ type Server struct {
 	err    error
 }
 
-// Start starts the store, the ingest and the HTTP server.
+// Start starts the store, the ingest and the HTTP server. It completes cfg
+// with the defaults first.
 func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -55,7 +55,18 @@ type Store interface {
 type Config struct {
 	// Timeout bounds each request (5s).
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// Logger receives the errors of failed requests (discarded if nil).
+	Logger *slog.Logger
+}
+
+// Complete fills in the defaults.
+func (c *Config) Complete() {
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
 }
 
 // Validate checks the configuration.
@@ -72,16 +83,11 @@ type handler struct {
 	log     *slog.Logger
 }
 
-// NewHandler returns the HTTP API of s.
+// NewHandler returns the HTTP API of s; it completes cfg first.
 func NewHandler(s Store, cfg Config) (http.Handler, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 5 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{s: s, timeout: cfg.Timeout, log: cfg.Logger}
 	mux := http.NewServeMux()
