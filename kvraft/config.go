@@ -12,8 +12,8 @@ import (
 // maxMemberID is the largest member ID: proposal IDs embed 16 bits of it.
 const maxMemberID = 1<<16 - 1
 
-// Config configures a Node. Zero durations and counts take the defaults
-// documented on each field.
+// Config configures a Node. Complete fills zero durations and counts with
+// the defaults documented on each field; Start calls it.
 type Config struct {
 	// ID is this replica's member ID (> 0), unique for the cluster's life.
 	ID uint64
@@ -60,7 +60,8 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-func (c *Config) setDefaults() {
+// Complete fills in the defaults.
+func (c *Config) Complete() {
 	if c.TickInterval == 0 {
 		c.TickInterval = 100 * time.Millisecond
 	}
@@ -96,9 +97,8 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate checks the configuration after defaults are applied.
+// Validate checks a completed configuration; it changes nothing.
 func (c *Config) Validate() error {
-	c.setDefaults()
 	var errs []error
 	if c.ID == 0 || c.ID > maxMemberID {
 		errs = append(errs, fmt.Errorf("id must be in [1, %d]", maxMemberID))

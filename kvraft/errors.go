@@ -8,7 +8,10 @@ var (
 	// ErrTimeout is returned when a proposal or read did not complete before
 	// its context ended. A write that timed out may still commit.
 	ErrTimeout = errors.New("kvraft: timed out")
-	// ErrNoLeader is returned when no leader is known and the call cannot wait.
+	// ErrNoLeader is returned when this replica knew no leader until the
+	// call's deadline (an election that does not end, or a lost quorum). A
+	// write that fails with it was never proposed and does not commit.
+	// Retry later or on another replica.
 	ErrNoLeader = errors.New("kvraft: no leader")
 	// ErrInvalid is returned for a request that breaks a limit or is malformed.
 	ErrInvalid = errors.New("kvraft: invalid request")

@@ -189,7 +189,8 @@ func put(t *testing.T, n *kvraft.Node, key, value string) uint64 {
 		if err == nil {
 			return idx
 		}
-		if !errors.Is(err, kvraft.ErrTimeout) || time.Now().After(deadline) {
+		retry := errors.Is(err, kvraft.ErrTimeout) || errors.Is(err, kvraft.ErrNoLeader)
+		if !retry || time.Now().After(deadline) {
 			t.Fatalf("put %s on %d: %v", key, n.ID(), err)
 		}
 	}

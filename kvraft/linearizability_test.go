@@ -209,7 +209,7 @@ func runClients(c *testCluster, h *history, clients int, keys []string, stop <-c
 				case in.op != "get":
 					// A write that failed may still commit at any later time.
 					h.add(porcupine.Operation{ClientId: cl, Input: in, Call: call, Output: kvOutput{unknown: true}, Return: math.MaxInt64})
-				case !errors.Is(err, kvraft.ErrTimeout) && !errors.Is(err, kvraft.ErrStopped):
+				case !errors.Is(err, kvraft.ErrTimeout) && !errors.Is(err, kvraft.ErrNoLeader) && !errors.Is(err, kvraft.ErrStopped):
 					c.t.Errorf("get on %d: unexpected error %v", n.ID(), err)
 				}
 			}

@@ -84,8 +84,10 @@ type applyResult struct {
 }
 
 // Start opens (or creates) the replica's data directory, recovers its state
-// and starts the Raft node. Call Stop to release it.
+// and starts the Raft node. It completes cfg with the defaults first. Call
+// Stop to release it.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -94,8 +94,10 @@ func TestRejectsBadRequests(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	good := func() kvraft.Config {
-		return kvraft.Config{ID: 1, DataDir: "/tmp/x", InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://a:1"}},
+		c := kvraft.Config{ID: 1, DataDir: "/tmp/x", InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://a:1"}},
 			NewTransport: func(kvraft.Receiver) (kvraft.Transport, error) { return nil, nil }}
+		c.Complete()
+		return c
 	}
 	tests := []struct {
 		name   string
@@ -120,6 +122,24 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestConfigComplete checks that Complete fills the defaults, keeps what
+// is set, and that Validate fills nothing.
+func TestConfigComplete(t *testing.T) {
+	var empty kvraft.Config
+	if err := empty.Validate(); err == nil {
+		t.Fatal("an empty config validates")
+	}
+	if empty.TickInterval != 0 || empty.Logger != nil {
+		t.Fatalf("Validate changed the config: %+v", empty)
+	}
+	c := kvraft.Config{TickInterval: 20 * time.Millisecond, SnapshotCount: 7}
+	c.Complete()
+	if c.TickInterval != 20*time.Millisecond || c.SnapshotCount != 7 || c.BoundedRefresh != c.TickInterval ||
+		c.ElectionTicks != 10 || c.HeartbeatTicks != 1 || c.RequestTimeout != 5*time.Second || c.Logger == nil {
+		t.Fatalf("completed config: %+v", c)
 	}
 }
 

@@ -172,6 +172,9 @@ func (n *Node) linearizableIndex(ctx context.Context) (uint64, error) {
 	case <-b.done:
 		return b.index, b.err
 	case <-ctx.Done():
+		if n.leader.Load() == 0 {
+			return 0, noLeaderErr(ctx, "no read index")
+		}
 		return 0, ctxErr(ctx)
 	case <-n.stopc:
 		return 0, ErrStopped
@@ -209,7 +212,8 @@ func (n *Node) readLoop() {
 // gets no answer within an election timeout (the request or its answer was
 // lost, or there was no leader) is retried with a fresh request context; an
 // answer to any earlier round of the same call is still accepted, since it
-// was also issued after the call started.
+// was also issued after the call started. It fails with ErrNoLeader if no
+// leader is known when ReadIndexTimeout ends, else with ErrTimeout.
 func (n *Node) requestReadIndex() (uint64, error) {
 	retry := n.cfg.TickInterval * time.Duration(n.cfg.ElectionTicks)
 	deadline := time.Now().Add(n.cfg.ReadIndexTimeout)
@@ -246,6 +250,11 @@ func (n *Node) requestReadIndex() (uint64, error) {
 			}
 		}
 	}
+	if n.leader.Load() == 0 {
+		return 0, fmt.Errorf("%w known: no read index within %v", ErrNoLeader, n.cfg.ReadIndexTimeout)
+	}
+	// A leader is known but did not answer (it may be partitioned away and
+	// not know yet that it lost its quorum): a timeout.
 	return 0, fmt.Errorf("%w: no read index from a leader within %v", ErrTimeout, n.cfg.ReadIndexTimeout)
 }
 

@@ -21,9 +21,8 @@ func writeKeys(t *testing.T, n *kvraft.Node, prefix string, count int) uint64 {
 		for j := i; j < min(i+10, count); j++ {
 			ops = append(ops, kvraft.Op{Type: kvraft.OpPut, Key: fmt.Appendf(nil, "%s/%05d", prefix, j), Value: fmt.Appendf(nil, "v%d", j)})
 		}
-		var err error
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		idx, err = n.Batch(ctx, ops)
+		_, err := n.Batch(ctx, ops)
 		cancel()
 		if err != nil {
 			t.Fatalf("batch on %d: %v", n.ID(), err)

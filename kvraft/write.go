@@ -93,6 +93,8 @@ func (n *Node) propose(ctx context.Context, cmd *command.Command) (applyResult, 
 		n.metrics.proposalSeconds.Observe(time.Since(start).Seconds())
 		return res, res.err
 	case <-ctx.Done():
+		// Raft took the proposal: it may still commit, with this leader or
+		// the next, so this stays a timeout even if no leader is known now.
 		n.waits.Trigger(cmd.ID, nil)
 		return applyResult{}, ctxErr(ctx)
 	case <-n.stopc:
@@ -104,17 +106,29 @@ func (n *Node) propose(ctx context.Context, cmd *command.Command) (applyResult, 
 // proposeRetry hands a proposal to Raft, retrying while Raft drops it
 // locally because no leader is known (during an election). A proposal Raft
 // dropped was never appended anywhere, so retrying cannot duplicate it.
+// While this replica knows no leader it does not call Raft at all (Raft
+// would block the call until its context ends, and its outcome would be
+// unknown); if no leader is known until the deadline it fails with
+// ErrNoLeader: the proposal was never handed to Raft and cannot commit.
 func (n *Node) proposeRetry(ctx context.Context, propose func() error) error {
 	for {
 		changed := n.leaderChanged()
-		err := propose()
+		noLeader := n.leader.Load() == 0
+		var err error
+		if !noLeader {
+			err = propose()
+		}
 		switch {
+		case noLeader:
 		case err == nil:
 			return nil
 		case errors.Is(err, raft.ErrStopped):
 			return ErrStopped
 		case errors.Is(err, raft.ErrProposalDropped):
+			noLeader = n.leader.Load() == 0
 		case ctx.Err() != nil:
+			// Raft may have taken the proposal before the context ended,
+			// so it may still commit: a timeout, not ErrNoLeader.
 			return ctxErr(ctx)
 		default:
 			return fmt.Errorf("propose: %w", err)
@@ -123,11 +137,24 @@ func (n *Node) proposeRetry(ctx context.Context, propose func() error) error {
 		case <-changed:
 		case <-time.After(n.cfg.TickInterval * time.Duration(n.cfg.HeartbeatTicks)):
 		case <-ctx.Done():
+			if noLeader {
+				return noLeaderErr(ctx, "not proposed")
+			}
 			return ctxErr(ctx)
 		case <-n.stopc:
 			return ErrStopped
 		}
 	}
+}
+
+// noLeaderErr is the error of a call that found no leader until ctx ended:
+// ErrNoLeader when its deadline passed, the context's own error when it was
+// canceled.
+func noLeaderErr(ctx context.Context, what string) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w known until the deadline (%s): %w", ErrNoLeader, what, ctx.Err())
+	}
+	return ctx.Err()
 }
 
 // AddMember adds a voting member and returns the index of the change. Start
@@ -187,6 +214,7 @@ func (n *Node) changeConf(ctx context.Context, cc *raftpb.ConfChange) (uint64, e
 		}
 		return res.index, res.err
 	case <-ctx.Done():
+		// As in propose: the change was handed to Raft and may still apply.
 		n.waits.Trigger(id, nil)
 		return 0, fmt.Errorf("membership change (another may be pending): %w", ctxErr(ctx))
 	case <-n.stopc:

@@ -27,31 +27,41 @@ type Config struct {
 	// deleted (10 minutes).
 	TTL time.Duration
 	// Every is how often to look (TTL/10).
-	Every      time.Duration
-	Logger     *slog.Logger
+	Every time.Duration
+	// Logger receives the sweeps' outcomes (discarded if nil).
+	Logger *slog.Logger
+	// Registerer, if set, receives the janitor's metrics.
 	Registerer prometheus.Registerer
-	Now        func() time.Time
+	// Now is the clock (time.Now).
+	Now func() time.Time
 }
 
-// Validate checks the config and fills in the defaults.
-func (c *Config) Validate() error {
-	if c.Store == nil {
-		return errors.New("janitor: no store")
-	}
+// Complete fills in the defaults.
+func (c *Config) Complete() {
 	if c.TTL == 0 {
 		c.TTL = 10 * time.Minute
 	}
 	if c.Every == 0 {
 		c.Every = c.TTL / 10
 	}
-	if c.TTL < time.Second || c.Every <= 0 {
-		return errors.New("janitor: TTL must be at least a second")
-	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+}
+
+// Validate checks a completed config; it changes nothing.
+func (c *Config) Validate() error {
+	if c.Store == nil {
+		return errors.New("janitor: no store")
+	}
+	if c.TTL < time.Second {
+		return errors.New("janitor: TTL must be at least a second")
+	}
+	if c.Every <= 0 {
+		return errors.New("janitor: the sweep interval must be positive")
 	}
 	return nil
 }
@@ -62,8 +72,9 @@ type Janitor struct {
 	deleted prometheus.Counter
 }
 
-// New returns a janitor.
+// New returns a janitor; it completes cfg with the defaults first.
 func New(cfg Config) (*Janitor, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

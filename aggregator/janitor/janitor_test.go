@@ -58,3 +58,39 @@ func TestSweepDeletesSilentNodesOnly(t *testing.T) {
 		t.Errorf("second sweep deleted %d", d)
 	}
 }
+
+func TestConfig(t *testing.T) {
+	n := kvtest.Start(t)
+	tests := []struct {
+		name       string
+		cfg        janitor.Config
+		ttl, every time.Duration
+		ok         bool
+	}{
+		{"defaults", janitor.Config{Store: n}, 10 * time.Minute, time.Minute, true},
+		{"every from the ttl", janitor.Config{Store: n, TTL: time.Minute}, time.Minute, 6 * time.Second, true},
+		{"both set", janitor.Config{Store: n, TTL: time.Minute, Every: time.Second}, time.Minute, time.Second, true},
+		{"no store", janitor.Config{}, 10 * time.Minute, time.Minute, false},
+		{"ttl under a second", janitor.Config{Store: n, TTL: time.Millisecond}, time.Millisecond, 100 * time.Microsecond, false},
+		{"negative interval", janitor.Config{Store: n, Every: -time.Second}, 10 * time.Minute, -time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			_ = cfg.Validate()
+			if cfg.TTL != tt.cfg.TTL || cfg.Every != tt.cfg.Every || cfg.Logger != nil || cfg.Now != nil {
+				t.Fatalf("Validate changed the config: %+v", cfg)
+			}
+			cfg.Complete()
+			if cfg.TTL != tt.ttl || cfg.Every != tt.every || cfg.Logger == nil || cfg.Now == nil {
+				t.Fatalf("completed: TTL %v, Every %v, logger %v, clock set %v", cfg.TTL, cfg.Every, cfg.Logger, cfg.Now != nil)
+			}
+			if err := cfg.Validate(); (err == nil) != tt.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+			if _, err := janitor.New(tt.cfg); (err == nil) != tt.ok {
+				t.Fatalf("New() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}

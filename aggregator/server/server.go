@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,9 +41,9 @@ type Config struct {
 	// Listen is the HTTP listener's address (port 0 picks one).
 	Listen string
 	// TLS, when it names a certificate, serves the API over HTTPS (HTTP/2
-	// and HTTP/1.1). Its CA file makes the ingest and the KV API require a
-	// client certificate that CA signed; /v1/containers, /v1/health and
-	// /metrics stay open to any client.
+	// and HTTP/1.1). Its CA file makes the ingest, the KV API and
+	// /debug/pprof/ require a client certificate that CA signed; the
+	// gateway's reads, /v1/health and /metrics stay open to any client.
 	TLS tlsfiles.Files
 	// RequestTimeout bounds one API request; ShutdownGrace the wait for
 	// in-flight requests on shutdown.
@@ -54,7 +55,9 @@ type Config struct {
 	// deleted (10 minutes).
 	SeriesTTL time.Duration
 	// Limits bound the frames the ingest accepts.
-	Limits      wire.Limits
+	Limits wire.Limits
+	// EnablePprof serves runtime profiles under /debug/pprof/, behind the
+	// client certificate check when TLS has a CA file.
 	EnablePprof bool
 	// Gatherers are served on /metrics beside the replica's own registry,
 	// such as the custom metrics library's (custommetrics.Gatherer). Their
@@ -63,7 +66,17 @@ type Config struct {
 	Logger    *slog.Logger
 }
 
-// Validate checks the config.
+// Complete fills in the defaults, the store's included.
+func (c *Config) Complete() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.Store.Complete()
+}
+
+// Validate checks a completed config; it changes nothing. The store's
+// config is checked when the store starts, once Start has given it its
+// transport.
 func (c *Config) Validate() error {
 	if c.Listen == "" {
 		return errors.New("server: no listen address")
@@ -80,9 +93,6 @@ func (c *Config) Validate() error {
 	if c.TLS.CAFile != "" && c.TLS.CertFile == "" {
 		return errors.New("server: a client CA needs the server's own certificate and key")
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
 	return c.Limits.Validate()
 }
 
@@ -96,13 +106,17 @@ type Server struct {
 	log    *slog.Logger
 	reg    *prometheus.Registry
 	srv    *http.Server
+	in     *ingest.Ingest
 	cancel context.CancelFunc
-	done   chan struct{}
+	wg     sync.WaitGroup // every goroutine Start starts but the supervisor
+	done   chan struct{}  // closed by the supervisor once all have returned
 	err    error
 }
 
-// Start starts the store, the ingest and the HTTP server.
+// Start starts the store, the ingest and the HTTP server. It completes cfg
+// with the defaults first.
 func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -159,28 +173,30 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	var tlsCfg *tls.Config
-	writers := func(h http.Handler) http.Handler { return h }
+	// certified guards what needs a client certificate when a client CA is
+	// set: the ingest, the KV API and the profiles.
+	certified := func(h http.Handler) http.Handler { return h }
 	if cfg.TLS.Enabled() {
 		if tlsCfg, err = tlsfiles.Server(cfg.TLS); err != nil {
 			return nil, fmt.Errorf("api tls: %w", err)
 		}
 		if cfg.TLS.CAFile != "" {
-			writers = requireClientCert
+			certified = requireClientCert
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", writers(api))
+	mux.Handle("/v1/", certified(api))
 	mux.Handle("GET /v1/health", api) // probes carry no client certificate
-	mux.Handle(ingest.Path, writers(in))
+	mux.Handle(ingest.Path, certified(in))
 	mux.Handle(gateway.ContainersPath, gw)
 	mux.Handle(gateway.PodsPath, gw)
 	mux.Handle(gateway.NamespacesPath, gw)
 	gatherers := append(prometheus.Gatherers{reg}, cfg.Gatherers...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{Registry: reg}))
 	if cfg.EnablePprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", certified(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/profile", certified(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/trace", certified(http.HandlerFunc(pprof.Trace)))
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
@@ -192,7 +208,6 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// knowledge (h2c).
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
 		Protocols: new(http.Protocols), TLSConfig: tlsCfg, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	srv.RegisterOnShutdown(in.CloseStreams)
 	srv.Protocols.SetHTTP1(true)
 	if tlsCfg != nil {
 		srv.Protocols.SetHTTP2(true)
@@ -201,21 +216,20 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	rctx, cancel := context.WithCancel(context.Background())
-	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, reg: reg, srv: srv, cancel: cancel, done: make(chan struct{})}
-	ingestDone := make(chan struct{})
-	go func() {
-		defer close(ingestDone)
-		go jan.Run(rctx)
-		in.Run(rctx)
-	}()
+	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, reg: reg, srv: srv, in: in, cancel: cancel,
+		done: make(chan struct{})}
+	s.wg.Go(func() { runJanitor(rctx, jan) })
+	s.wg.Go(func() { in.Run(rctx) })
 	serveErr := make(chan error, 1)
-	go func() {
+	s.wg.Go(func() {
 		if tlsCfg != nil {
 			serveErr <- srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig
 			return
 		}
 		serveErr <- srv.Serve(ln)
-	}()
+	})
+	// The supervisor stops everything when Stop is called or a part fails,
+	// and closes done once every goroutine has returned.
 	go func() {
 		defer close(s.done)
 		select {
@@ -230,17 +244,40 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		s.shutdown()
 		cancel()
-		<-ingestDone
+		if testHooks.waiting != nil {
+			testHooks.waiting()
+		}
+		s.wg.Wait()
 	}()
 	log.Info("aggregator replica serving", "api", ln.Addr().String(), "tls", tlsCfg != nil,
 		"client_certs", cfg.TLS.CAFile != "", "peer", cfg.PeerListen, "data_dir", sc.DataDir)
 	return s, nil
 }
 
+// testHooks let this package's tests watch the shutdown; unset outside them.
+var testHooks struct {
+	// runJanitor runs the janitor in place of its Run method.
+	runJanitor func(ctx context.Context, run func(context.Context))
+	// waiting is called when the shutdown starts waiting for the server's
+	// goroutines.
+	waiting func()
+}
+
+func runJanitor(ctx context.Context, j *janitor.Janitor) {
+	if testHooks.runJanitor != nil {
+		testHooks.runJanitor(ctx, j.Run)
+		return
+	}
+	j.Run(ctx)
+}
+
 // shutdown stops serving and stops the store.
 func (s *Server) shutdown() {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
+	// Agents' streams last as long as their connections: end them, or the
+	// shutdown would wait out its grace for them.
+	s.in.CloseStreams()
 	if err := s.srv.Shutdown(sctx); err != nil {
 		s.log.Warn("api server shutdown", "err", err)
 		s.srv.Close()
@@ -248,7 +285,8 @@ func (s *Server) shutdown() {
 	s.Node.Stop()
 }
 
-// Stop shuts the replica down and waits.
+// Stop shuts the replica down and waits for the store and every goroutine
+// the replica started (ingest, janitor, HTTP server) to return.
 func (s *Server) Stop() {
 	s.cancel()
 	<-s.done

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,4 +70,34 @@ func TestShutdownIsNotHeldByAgents(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStopWaitsForTheJanitor holds the janitor after it saw the shutdown:
+// Stop must not return before it does.
+func TestStopWaitsForTheJanitor(t *testing.T) {
+	blocked, release, waiting := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // also when the test fails
+	server.SetTestHooks(t, func(ctx context.Context, run func(context.Context)) {
+		run(ctx)
+		close(blocked)
+		<-release
+	}, func() { close(waiting) })
+	s, err := server.Start(context.Background(), config(t.TempDir(), "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		s.Stop()
+	}()
+	<-blocked // the janitor returned from Run and is held
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while the janitor was still running")
+	case <-waiting: // the shutdown waits for the goroutines
+	}
+	releaseOnce.Do(func() { close(release) })
+	<-stopped
 }

@@ -131,6 +131,60 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+// TestPprofNeedsAClientCertificate checks that with a client CA the
+// profiles are served only to clients with a certificate it signed, as the
+// ingest and the KV API are.
+func TestPprofNeedsAClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, dir, "ca")
+	sc, sk := ca.Server(t, "aggregator")
+	cc, ck := ca.Client(t, "admin")
+	cfg := config(t.TempDir(), "127.0.0.1:0")
+	cfg.TLS = tlsfiles.Files{CertFile: sc, KeyFile: sk, CAFile: ca.File}
+	cfg.EnablePprof = true
+	s, err := server.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	base := "https://" + s.Addr.String()
+	client := func(f tlsfiles.Files) *http.Client {
+		t.Helper()
+		tc, err := tlsfiles.Client(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+	}
+	anonymous := client(tlsfiles.Files{CAFile: ca.File})
+	admin := client(tlsfiles.Files{CertFile: cc, KeyFile: ck, CAFile: ca.File})
+	tests := []struct {
+		name   string
+		client *http.Client
+		path   string
+		status int
+	}{
+		{"index without a certificate", anonymous, "/debug/pprof/", http.StatusForbidden},
+		{"a profile without a certificate", anonymous, "/debug/pprof/goroutine?debug=1", http.StatusForbidden},
+		{"cpu profile without a certificate", anonymous, "/debug/pprof/profile?seconds=1", http.StatusForbidden},
+		{"trace without a certificate", anonymous, "/debug/pprof/trace?seconds=1", http.StatusForbidden},
+		{"index with a certificate", admin, "/debug/pprof/", http.StatusOK},
+		{"a profile with a certificate", admin, "/debug/pprof/goroutine?debug=1", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := tt.client.Get(base + tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("GET %s: %s, want %d", tt.path, resp.Status, tt.status)
+			}
+		})
+	}
+}
+
 func TestTLSConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, dir, "ca")

@@ -28,12 +28,30 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("kvhttp: %d: %s", e.Status, e.Message) }
 
+// Is makes errors.Is(err, kvraft.ErrNoLeader) hold for the 503 answer a
+// replica gives when it knows no leader (a write it refused so was never
+// proposed).
+func (e *Error) Is(target error) bool {
+	return target == kvraft.ErrNoLeader && e.Status == http.StatusServiceUnavailable &&
+		strings.Contains(e.Message, kvraft.ErrNoLeader.Error())
+}
+
+// DefaultMaxResponseBody is the default of Client.MaxResponseBody: larger
+// than any request body (MaxBatchBody), so an answer carrying a full batch
+// of values fits.
+const DefaultMaxResponseBody = 64 << 20
+
 // Client talks to one replica's HTTP API.
 type Client struct {
 	// Endpoint is the replica's base URL, e.g. http://127.0.0.1:2380.
 	Endpoint string
 	// HTTP is the client used (http.DefaultClient if nil).
 	HTTP *http.Client
+	// MaxResponseBody bounds the JSON answer the client reads
+	// (DefaultMaxResponseBody if 0). A range answer over it fails with an
+	// error wrapping kvraft.ErrTooLarge: narrow the range (a longer prefix
+	// or a smaller limit) or raise the bound.
+	MaxResponseBody int64
 }
 
 // NewClient returns a client for endpoint.
@@ -68,14 +86,34 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	return resp, nil
 }
 
+func (c *Client) maxResponseBody() int64 {
+	if c.MaxResponseBody > 0 {
+		return c.MaxResponseBody
+	}
+	return DefaultMaxResponseBody
+}
+
 // decode reads a JSON answer into v, or turns an error answer into *Error.
-func decode(resp *http.Response, v any) error {
+// An answer over the client's bound fails with kvraft.ErrTooLarge, an
+// error answer over it is cut.
+func (c *Client) decode(resp *http.Response, v any) error {
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBatchBody))
+	limit := c.maxResponseBody()
+	ok := resp.StatusCode/100 == 2
+	if ok && resp.ContentLength > limit {
+		return responseTooLarge(limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return fmt.Errorf("kvhttp: read response: %w", err)
 	}
-	if resp.StatusCode/100 != 2 {
+	if int64(len(b)) > limit {
+		if ok {
+			return responseTooLarge(limit)
+		}
+		b = b[:limit]
+	}
+	if !ok {
 		var eb errorBody
 		if json.Unmarshal(b, &eb) != nil || eb.Error == "" {
 			eb.Error = strings.TrimSpace(string(b))
@@ -91,6 +129,10 @@ func decode(resp *http.Response, v any) error {
 	return nil
 }
 
+func responseTooLarge(limit int64) error {
+	return fmt.Errorf("kvhttp: answer over the client's limit of %d bytes (Client.MaxResponseBody): %w", limit, kvraft.ErrTooLarge)
+}
+
 func keyPath(key []byte) string { return "/v1/kv/" + url.PathEscape(string(key)) }
 
 func (c *Client) write(ctx context.Context, method, path string, body []byte) (uint64, error) {
@@ -99,7 +141,7 @@ func (c *Client) write(ctx context.Context, method, path string, body []byte) (u
 		return 0, err
 	}
 	var ib indexBody
-	if err := decode(resp, &ib); err != nil {
+	if err := c.decode(resp, &ib); err != nil {
 		return 0, err
 	}
 	return ib.Index, nil
@@ -154,7 +196,7 @@ func (c *Client) Txn(ctx context.Context, txn kvraft.Txn) (kvraft.TxnResult, err
 		return kvraft.TxnResult{}, err
 	}
 	var tr TxnResponse
-	if err := decode(resp, &tr); err != nil {
+	if err := c.decode(resp, &tr); err != nil {
 		return kvraft.TxnResult{}, err
 	}
 	return kvraft.TxnResult{Index: tr.Index, Succeeded: tr.Succeeded}, nil
@@ -201,7 +243,7 @@ func (c *Client) Get(ctx context.Context, key []byte, opts kvraft.ReadOptions) (
 		resp.Body.Close()
 		return kvraft.GetResult{Index: idx}, ErrNotFound
 	}
-	return kvraft.GetResult{}, decode(resp, nil)
+	return kvraft.GetResult{}, c.decode(resp, nil)
 }
 
 // Range reads the pairs under prefix (up to limit; 0 means the server's
@@ -217,7 +259,13 @@ func (c *Client) Range(ctx context.Context, prefix []byte, limit int, opts kvraf
 	if err != nil {
 		return out, err
 	}
-	return out, decode(resp, &out)
+	if err := c.decode(resp, &out); err != nil {
+		if errors.Is(err, kvraft.ErrTooLarge) {
+			return RangeResponse{}, fmt.Errorf("%w; narrow the range: a longer prefix or a smaller limit", err)
+		}
+		return RangeResponse{}, err
+	}
+	return out, nil
 }
 
 // Cluster returns the replica's view of the cluster.
@@ -227,7 +275,7 @@ func (c *Client) Cluster(ctx context.Context) (kvraft.Status, error) {
 	if err != nil {
 		return st, err
 	}
-	return st, decode(resp, &st)
+	return st, c.decode(resp, &st)
 }
 
 // AddMember adds a member and returns the index of the change.
@@ -249,7 +297,7 @@ func (c *Client) WaitHealthy(ctx context.Context) error {
 	for {
 		resp, err := c.do(ctx, http.MethodGet, "/v1/health", nil, nil)
 		if err == nil {
-			err = decode(resp, nil)
+			err = c.decode(resp, nil)
 			if err == nil {
 				return nil
 			}

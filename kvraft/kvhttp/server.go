@@ -55,7 +55,18 @@ type Store interface {
 type Config struct {
 	// Timeout bounds each request (5s).
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// Logger receives the errors of failed requests (discarded if nil).
+	Logger *slog.Logger
+}
+
+// Complete fills in the defaults.
+func (c *Config) Complete() {
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
 }
 
 // Validate checks the configuration.
@@ -72,16 +83,11 @@ type handler struct {
 	log     *slog.Logger
 }
 
-// NewHandler returns the HTTP API of s.
+// NewHandler returns the HTTP API of s; it completes cfg first.
 func NewHandler(s Store, cfg Config) (http.Handler, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 5 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{s: s, timeout: cfg.Timeout, log: cfg.Logger}
 	mux := http.NewServeMux()
@@ -122,6 +128,8 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // statusOf maps kvraft errors to HTTP statuses.
 func statusOf(err error) int {
 	switch {
+	case errors.Is(err, kvraft.ErrNoLeader): // first: it wraps context.DeadlineExceeded
+		return http.StatusServiceUnavailable
 	case errors.Is(err, kvraft.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, kvraft.ErrTooLarge):
@@ -132,19 +140,31 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, kvraft.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
-	case errors.Is(err, kvraft.ErrStopped), errors.Is(err, kvraft.ErrRemoved), errors.Is(err, kvraft.ErrNoLeader),
-		errors.Is(err, context.Canceled):
+	case errors.Is(err, kvraft.ErrStopped), errors.Is(err, kvraft.ErrRemoved), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
 
-func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+// noLeaderRetryAfter is the Retry-After of an answer to a call that found
+// no leader, in seconds: about an election with the default timing.
+const noLeaderRetryAfter = "1"
+
+// writeErr writes err with the status it maps to. An answer for
+// kvraft.ErrNoLeader (503) carries a Retry-After header.
+func writeErr(w http.ResponseWriter, err error) int {
 	status := statusOf(err)
-	if status == http.StatusInternalServerError {
-		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	if errors.Is(err, kvraft.ErrNoLeader) {
+		w.Header().Set("Retry-After", noLeaderRetryAfter)
 	}
 	writeError(w, status, err.Error())
+	return status
+}
+
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if status := writeErr(w, err); status == http.StatusInternalServerError {
+		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
 }
 
 func (h *handler) ctx(r *http.Request) (context.Context, context.CancelFunc) {
@@ -444,10 +464,10 @@ func (h *handler) cluster(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, h.s.Status())
 }
 
-func (h *handler) health(w http.ResponseWriter, _ *http.Request) {
+func (h *handler) health(w http.ResponseWriter, r *http.Request) {
 	st := h.s.Status()
 	if st.Leader == 0 {
-		writeError(w, http.StatusServiceUnavailable, "no leader")
+		h.fail(w, r, kvraft.ErrNoLeader)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]uint64{"leader": st.Leader, "applied_index": st.AppliedIndex})
@@ -508,5 +528,6 @@ func (h *handler) removeMember(w http.ResponseWriter, r *http.Request) {
 func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
 
 // WriteError writes err as the KV API's JSON error body, with the status
-// the KV API maps it to (400 for kvraft.ErrInvalid, 504 for a timeout, …).
-func WriteError(w http.ResponseWriter, err error) { writeError(w, statusOf(err), err.Error()) }
+// the KV API maps it to (400 for kvraft.ErrInvalid, 504 for a timeout, 503
+// with Retry-After for kvraft.ErrNoLeader, …).
+func WriteError(w http.ResponseWriter, err error) { writeErr(w, err) }

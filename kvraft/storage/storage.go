@@ -38,7 +38,24 @@ type Config struct {
 	MaxWALFiles      uint
 	// PurgeInterval is how often old files are removed (0 means 30s).
 	PurgeInterval time.Duration
-	Logger        *slog.Logger
+	// Logger receives the storage's logs (discarded if nil).
+	Logger *slog.Logger
+}
+
+// Complete fills in the defaults.
+func (c *Config) Complete() {
+	if c.MaxSnapshotFiles == 0 {
+		c.MaxSnapshotFiles = 5
+	}
+	if c.MaxWALFiles == 0 {
+		c.MaxWALFiles = 5
+	}
+	if c.PurgeInterval == 0 {
+		c.PurgeInterval = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
 }
 
 // Validate checks the configuration.
@@ -80,24 +97,14 @@ type Recovered struct {
 func (s *Storage) walDir() string  { return filepath.Join(s.cfg.Dir, "wal") }
 func (s *Storage) snapDir() string { return filepath.Join(s.cfg.Dir, "snap") }
 
-// Open opens or creates the data directory and loads it into memory.
+// Open opens or creates the data directory and loads it into memory. It
+// completes cfg with the defaults first.
 func Open(cfg Config) (*Storage, *Recovered, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
-	if cfg.MaxSnapshotFiles == 0 {
-		cfg.MaxSnapshotFiles = 5
-	}
-	if cfg.MaxWALFiles == 0 {
-		cfg.MaxWALFiles = 5
-	}
-	if cfg.PurgeInterval == 0 {
-		cfg.PurgeInterval = 30 * time.Second
-	}
 	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	s := &Storage{cfg: cfg, log: log, zlog: zapslog.New(log), mem: raft.NewMemoryStorage(), stopPurge: make(chan struct{})}
 	if err := os.MkdirAll(s.snapDir(), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("create snapshot dir: %w", err)

@@ -49,7 +49,18 @@ type Config struct {
 	TLS *TLS
 	// DialTimeout bounds connecting to a peer (1s).
 	DialTimeout time.Duration
-	Logger      *slog.Logger
+	// Logger receives the transport's logs (discarded if nil).
+	Logger *slog.Logger
+}
+
+// Complete fills in the defaults.
+func (c *Config) Complete() {
+	if c.DialTimeout == 0 {
+		c.DialTimeout = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
 }
 
 // Validate checks the configuration.
@@ -102,19 +113,13 @@ type Transport struct {
 }
 
 // New starts the peer server and returns the transport; r receives the
-// messages that peers send.
+// messages that peers send. It completes cfg with the defaults first.
 func New(cfg Config, r kvraft.Receiver) (*Transport, error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = time.Second
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "rafthttp")
+	log := cfg.Logger.With("component", "rafthttp")
 	zl := zapslog.New(log)
 	var tlsInfo transport.TLSInfo
 	if cfg.TLS != nil {
