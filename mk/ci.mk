@@ -6,9 +6,9 @@ RACE_PKGS ?= ./kvraft/... ./aggregator/... ./agent/... ./wire/... ./cmd/penny/lo
 
 .PHONY: test-race check-generate
 
-# Needs root like `make test`. On the CI machine (2 cores, shared with other
-# work) it took 1m48s with the race-instrumented packages in the
-# build cache, about 6 minutes from a cold cache (measured as root).
+# Needs root like `make test`. Measured as root on the CI machine (2 cores,
+# shared with other work): 1m28s to 1m48s with the race-instrumented
+# packages in the build cache, about 6 minutes from a cold cache.
 test-race: test-deps ## the tests of the concurrent packages under the race detector (root)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
