@@ -1,18 +1,17 @@
 package bpf
 
 import (
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/pennyhq/penny/internal/testenv"
 )
 
 // TestLoad checks that the committed objects pass the verifier of the
 // running kernel. Attaching is tested by the agent's probe package.
 func TestLoad(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("loading eBPF programs needs root (run the tests with sudo)")
-	}
+	testenv.RequireRoot(t, "it loads eBPF programs")
 	if err := rlimit.RemoveMemlock(); err != nil {
 		t.Fatal(err)
 	}

@@ -120,7 +120,7 @@ int BPF_PROG(sock_set_state, const struct sock *sk, const int oldstate, const in
 	else
 		return 0;
 	if (!ok)
-		count_drop(&net_drops, DROP_MAP_FULL); /* no slow path: lost */
+		count_drop(&net_drops, DROP_LOG_FULL_LOST); /* no slow path: lost */
 	return 0;
 }
 

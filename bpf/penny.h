@@ -58,8 +58,9 @@ static __always_inline void hist_add(struct hist *h, __u64 v)
 
 /* Index of a counter in a program's drops array. */
 enum drop_reason {
-	DROP_MAP_FULL = 0, /* a map was full: the event is lost */
-	DROP_LOG_FULL = 1, /* the event log was full: counted the slow way */
+	DROP_MAP_FULL = 0,      /* a map was full: the event is lost */
+	DROP_LOG_FULL = 1,      /* the event log was full: counted the slow way */
+	DROP_LOG_FULL_LOST = 2, /* the event log was full and the event has no slow way: lost */
 	DROP_MAX = 4,
 };
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/cgroupfs"
 	"github.com/pennyhq/penny/internal/cgtest"
+	"github.com/pennyhq/penny/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -46,7 +47,7 @@ func getEnv(t *testing.T) env {
 	cgtest.RequireRoot(t)
 	e := env{kubeBin: os.Getenv("PENNY_KUBE_BIN"), penny: os.Getenv("PENNY_BIN"), helm: os.Getenv("PENNY_HELM")}
 	if e.kubeBin == "" || e.penny == "" || e.helm == "" {
-		t.Skip("PENNY_KUBE_BIN, PENNY_BIN and PENNY_HELM are unset: run `make e2e`")
+		testenv.Skip(t, "PENNY_KUBE_BIN, PENNY_BIN and PENNY_HELM are unset: run `make e2e`")
 	}
 	return e
 }

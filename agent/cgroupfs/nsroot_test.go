@@ -10,6 +10,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/cgroupfs"
 	"github.com/pennyhq/penny/internal/cgtest"
+	"github.com/pennyhq/penny/internal/testenv"
 )
 
 const nsRootHelper = "PENNY_NSROOT_HELPER"
@@ -61,10 +62,7 @@ func nsRootMain() int {
 // hierarchy and so the host path of a cgroup outside its namespace.
 func TestNamespaceRoot(t *testing.T) {
 	cgtest.RequireRoot(t)
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skip("needs unshare (util-linux)")
-	}
+	unshare := testenv.RequireTool(t, "unshare", "apt-get install util-linux")
 	l, err := cgroupfs.DetectLayout()
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,7 @@ var (
 	descCgroups      = desc("agent_cgroups", "Cgroups in the last sample.")
 	descDrops        = desc("agent_events_dropped_total", "Kernel events lost because an eBPF map was full.", "program")
 	descOverflow     = desc("agent_event_log_overflow_total", "Kernel events that found the event log full and were counted in per-cgroup maps instead.", "program")
+	descLogFullDrops = desc("agent_event_log_full_dropped_total", "Kernel events lost because the event log was full and they have no slower way to be counted.", "program")
 	descProgRunTime  = desc("agent_bpf_program_run_seconds_total", "Time the kernel spent running the eBPF program (while statistics are enabled).", "program")
 	descProgRunCount = desc("agent_bpf_program_runs_total", "Times the kernel ran the eBPF program (while statistics are enabled).", "program")
 )
@@ -68,7 +69,7 @@ func NewCollector(latest func() *sampler.Sample, stats func() ([]probe.ProgramSt
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descProcesses, descRSS, descPageCache, descHitRatio, descPCAdded,
 		descPCEvicted, descPCAccessed, descPCMissed, descSRTT, descConnect, descRetransmits, descRxBytes,
-		descTxBytes, descRxPackets, descTxPackets, descCgroups, descDrops, descOverflow, descProgRunTime, descProgRunCount} {
+		descTxBytes, descRxPackets, descTxPackets, descCgroups, descDrops, descOverflow, descLogFullDrops, descProgRunTime, descProgRunCount} {
 		ch <- d
 	}
 }
@@ -95,6 +96,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for prog, n := range s.Overflow {
 		ch <- prometheus.MustNewConstMetric(descOverflow, prometheus.CounterValue, float64(n), prog)
+	}
+	for prog, n := range s.LogFullDrops {
+		ch <- prometheus.MustNewConstMetric(descLogFullDrops, prometheus.CounterValue, float64(n), prog)
 	}
 	for i := range s.Cgroups {
 		g := &s.Cgroups[i]

@@ -17,6 +17,7 @@ import (
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/internal/histogram"
+	"github.com/pennyhq/penny/internal/testenv"
 )
 
 func testSample() *sampler.Sample {
@@ -96,10 +97,7 @@ func TestLatencyHistogramBuckets(t *testing.T) {
 
 // TestPromtool checks the served exposition with Prometheus's own checker.
 func TestPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not installed (Debian package prometheus; .ci/run installs it)")
-	}
+	promtool := testenv.RequireTool(t, "promtool", "apt-get install prometheus")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(testSample()))
 	srv := httptest.NewServer(Handler(reg, func() error { return nil }))

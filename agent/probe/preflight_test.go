@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pennyhq/penny/internal/testenv"
 )
 
 func TestCheckCaps(t *testing.T) {
@@ -86,9 +88,7 @@ func TestCheckTracepoints(t *testing.T) {
 }
 
 func TestTracefsMountFailure(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting needs root")
-	}
+	testenv.RequireRoot(t, "it mounts tracefs")
 	// A regular file cannot be a mount point: the mount fails.
 	f := filepath.Join(t.TempDir(), "tracing")
 	if err := os.WriteFile(f, nil, 0o644); err != nil {
@@ -114,9 +114,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestTracepointsExistHere(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("reading tracefs needs root")
-	}
+	testenv.RequireRoot(t, "it reads tracefs")
 	tracefs, err := EnsureTracefs(slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -82,6 +82,10 @@ type Snapshot struct {
 	// Overflow counts events that found the event log full and were counted
 	// in the per-cgroup maps instead (nothing lost, but slower).
 	Overflow map[string]uint64
+	// LogFullDrops counts events lost because the event log was full and
+	// they have no slow path (the records connect latency is paired from),
+	// by program group.
+	LogFullDrops map[string]uint64
 }
 
 // Snapshot drains the event log and reads every map.
@@ -152,9 +156,9 @@ func (p *Probes) Snapshot() (*Snapshot, error) {
 			s.Procs[tgid] = pr
 		}
 	}
-	s.Drops, s.Overflow = map[string]uint64{}, map[string]uint64{}
+	s.Drops, s.Overflow, s.LogFullDrops = map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
 	for name, m := range map[string]*ebpf.Map{"memory": p.mem.MemoryDrops, "pagecache": p.pc.PagecacheDrops, "net": p.net.NetDrops} {
-		for reason, out := range map[uint32]map[string]uint64{dropMapFull: s.Drops, dropLogFull: s.Overflow} {
+		for reason, out := range s.dropCounters() {
 			var v []uint64
 			if err := m.Lookup(reason, &v); err != nil {
 				return nil, fmt.Errorf("read drops: %w", err)
@@ -187,9 +191,16 @@ const rootCgroup = 1
 
 // Indexes of the drops arrays, as enum drop_reason in bpf/penny.h.
 const (
-	dropMapFull = 0
-	dropLogFull = 1
+	dropMapFull     = 0
+	dropLogFull     = 1
+	dropLogFullLost = 2
 )
+
+// dropCounters maps each index of the programs' drops arrays to the
+// snapshot's counters for it.
+func (s *Snapshot) dropCounters() map[uint32]map[string]uint64 {
+	return map[uint32]map[string]uint64{dropMapFull: s.Drops, dropLogFull: s.Overflow, dropLogFullLost: s.LogFullDrops}
+}
 
 func addHist(dst *histogram.Hist, src *bpf.NetHist) {
 	for i := range dst.Buckets {

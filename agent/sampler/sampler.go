@@ -258,7 +258,7 @@ func (s *Sampler) Sample() (*Sample, error) {
 	}
 	slices.SortFunc(listed, func(a, b *Cgroup) int { return strings.Compare(a.Path, b.Path) })
 	out := &Sample{Time: snap.Time, Interval: snap.Time.Sub(s.prev.Time), Drops: snap.Drops, Overflow: snap.Overflow,
-		Cgroups: make([]Cgroup, len(listed))}
+		LogFullDrops: snap.LogFullDrops, Cgroups: make([]Cgroup, len(listed))}
 	for i, r := range listed {
 		out.Cgroups[i] = *r
 	}

@@ -19,6 +19,9 @@ type Sample struct {
 	// Overflow counts kernel events that found the event log full and were
 	// counted the slower way, by program group.
 	Overflow map[string]uint64
+	// LogFullDrops counts kernel events lost since start because the event
+	// log was full and they have no slower way, by program group.
+	LogFullDrops map[string]uint64
 }
 
 // Cgroup is one cgroup v2's values. Gauges are as of Sample.Time; counters

@@ -14,6 +14,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/exporter"
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/internal/kvtest"
+	"github.com/pennyhq/penny/internal/testenv"
 )
 
 func TestCollector(t *testing.T) {
@@ -51,10 +52,7 @@ penny_container_network_receive_bytes_total{cgroup="/web",node="node-a"} 42
 	for _, p := range problems {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not installed (Debian package prometheus; .ci/run installs it)")
-	}
+	promtool := testenv.RequireTool(t, "promtool", "apt-get install prometheus")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c)
 	mfs, err := reg.Gather()

@@ -50,12 +50,10 @@ type config struct {
 }
 
 func main() {
-	if os.Getenv(workloadEnv) != "" {
-		if err := workload(os.Getenv(workloadEnv)); err != nil {
-			fmt.Fprintln(os.Stderr, "workload:", err)
-			os.Exit(1)
-		}
-		return
+	if role := os.Getenv(workloadEnv); role != "" {
+		// A workload runs until it is killed: it returns only on failure.
+		fmt.Fprintln(os.Stderr, "workload:", workload(role))
+		os.Exit(1)
 	}
 	var cfg config
 	flag.StringVar(&cfg.penny, "penny", "bin/penny", "the penny binary to measure")
@@ -317,6 +315,9 @@ func countRows(r io.Reader, rows chan<- int) {
 		last = ts
 		n++
 	}
+	if err := s.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "benchagent: read the agent's output:", err)
+	}
 }
 
 // program is one of penny's eBPF programs, found by id once it is loaded.
@@ -378,9 +379,22 @@ func cpuTicks(pid int) (int64, error) {
 	}
 	// Fields after the command name (which may hold spaces): utime is the
 	// 14th field of the line, stime the 15th.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 > len(b) {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+2:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command name, want 13 or more", pid, len(f))
+	}
+	ut, err := strconv.ParseInt(f[11], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: utime: %w", pid, err)
+	}
+	st, err := strconv.ParseInt(f[12], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: stime: %w", pid, err)
+	}
 	return ut + st, nil
 }
 
@@ -392,7 +406,10 @@ func machineTicks() (busy, total int64, err error) {
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	for i, f := range strings.Fields(line)[1:] {
-		v, _ := strconv.ParseInt(f, 10, 64)
+		v, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %w", err)
+		}
 		total += v
 		if i != 3 && i != 4 { // idle, iowait
 			busy += v
@@ -528,14 +545,23 @@ func workload(role string) error {
 			}
 		}
 		if conn != nil {
-			if _, err := conn.Write(msg); err == nil {
-				_, err = io.ReadFull(conn, msg)
-			}
-			if err != nil {
-				conn.Close()
-				conn = nil
-			}
+			conn = exchange(conn, msg, log)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// exchange sends msg to the echo server and reads the echo back into it.
+// It returns conn, or nil after closing it when the exchange failed.
+func exchange(conn net.Conn, msg []byte, log *slog.Logger) net.Conn {
+	_, err := conn.Write(msg)
+	if err == nil {
+		_, err = io.ReadFull(conn, msg)
+	}
+	if err != nil {
+		log.Warn("exchange with the echo server", "err", err)
+		conn.Close()
+		return nil
+	}
+	return conn
 }

@@ -55,10 +55,9 @@ func main() {
 }
 
 type row struct {
-	meta   bool // the agents sent pod metadata
-	r      *loadgen.Result
-	cpu    float64 // cores used by the three replicas together
-	leader string
+	meta bool // the agents sent pod metadata
+	r    *loadgen.Result
+	cpu  float64 // cores used by the three replicas together
 }
 
 func run(ctx context.Context, penny, levels string, containers int, warmup, duration time.Duration, metas []bool) error {

@@ -14,14 +14,14 @@ import (
 
 	"github.com/pennyhq/penny/agent/cgroupfs"
 	"github.com/pennyhq/penny/agent/procfs"
+	"github.com/pennyhq/penny/internal/testenv"
 )
 
-// RequireRoot skips the test unless it runs as root.
+// RequireRoot skips the test unless it runs as root, or fails it when
+// PENNY_TEST_NO_SKIP=1 (see testenv.RequireRoot).
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: it loads eBPF programs and creates cgroups (run the tests with sudo)")
-	}
+	testenv.RequireRoot(t, "it loads eBPF programs and creates cgroups")
 }
 
 // Group is a cgroup created for a test, in the v2 hierarchy and, in hybrid
@@ -153,14 +153,6 @@ func (g *Group) SetMemoryLimit(bytes int64) {
 		return
 	}
 	g.write(g.dirMem(), "memory.limit_in_bytes", strconv.FormatInt(bytes, 10))
-}
-
-// join moves pid into the group in every hierarchy that needs it.
-func (g *Group) join(pid int) {
-	g.t.Helper()
-	for _, d := range g.dirs() {
-		g.write(d, "cgroup.procs", strconv.Itoa(pid))
-	}
 }
 
 // Pids lists the processes in the group's v2 cgroup.

@@ -21,6 +21,7 @@ import (
 	"github.com/pennyhq/penny/agent/cgroupfs"
 	"github.com/pennyhq/penny/internal/cgtest"
 	"github.com/pennyhq/penny/internal/freeport"
+	"github.com/pennyhq/penny/internal/testenv"
 )
 
 var penny string // the penny binary, built once by TestMain
@@ -147,7 +148,7 @@ func TestMetricsAndHealthz(t *testing.T) {
 			t.Errorf("/metrics lacks %s; stderr: %s", want, p.stderr.String())
 		}
 	}
-	if promtool, err := exec.LookPath("promtool"); err == nil {
+	if promtool, ok := testenv.LookTool(t, "promtool", "apt-get install prometheus"); ok {
 		check := exec.Command(promtool, "check", "metrics")
 		check.Stdin = strings.NewReader(metrics)
 		if out, err := check.CombinedOutput(); err != nil {
@@ -291,7 +292,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
+		testenv.Skipf(t, "no pseudo-terminals here: %v", err)
 	}
 	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
 		t.Fatal(err)
