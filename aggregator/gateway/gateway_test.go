@@ -68,7 +68,7 @@ func TestContainers(t *testing.T) {
 	a := &model.NodeState{Node: "node-a"}
 	a = write(t, n, a, &model.Update{Node: "node-a", Incarnation: 1, Seq: 1, Time: t0, Interval: time.Second, Keyframe: true,
 		Changed: []model.SeriesState{{Path: "/web", CgroupID: 5, RSSBytes: 100, Total: model.Counters{RxBytes: 10}, SRTT: srtt(40)}}})
-	a = write(t, n, a, &model.Update{Node: "node-a", Incarnation: 1, Seq: 2, Time: t0.Add(time.Second), Interval: time.Second,
+	write(t, n, a, &model.Update{Node: "node-a", Incarnation: 1, Seq: 2, Time: t0.Add(time.Second), Interval: time.Second,
 		Changed: []model.SeriesState{{Path: "/web", CgroupID: 5, RSSBytes: 150, Total: model.Counters{RxBytes: 510}, SRTT: srtt(40, 40, 40)}}})
 	b := &model.NodeState{Node: "node-b"}
 	write(t, n, b, &model.Update{Node: "node-b", Incarnation: 9, Seq: 1, Time: t0, Interval: time.Second, Keyframe: true,
