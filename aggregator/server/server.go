@@ -20,6 +20,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/ingest"
 	"github.com/pennyhq/penny/aggregator/janitor"
+	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/internal/tlsfiles"
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/kvhttp"
@@ -56,6 +57,10 @@ type Config struct {
 	SeriesTTL time.Duration
 	// Limits bound the frames the ingest accepts.
 	Limits wire.Limits
+	// Pricing names the pricing file (OpenCost's default prices without
+	// one), which the replica reloads when it changes and serves on
+	// GET /v1/pricing; its Logger and Registerer are filled in by Start.
+	Pricing pricing.Config
 	// EnablePprof serves runtime profiles under /debug/pprof/, behind the
 	// client certificate check when TLS has a CA file.
 	EnablePprof bool
@@ -107,6 +112,7 @@ type Server struct {
 	reg    *prometheus.Registry
 	srv    *http.Server
 	in     *ingest.Ingest
+	prices *pricing.Watcher
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine Start starts but the supervisor
 	done   chan struct{}  // closed by the supervisor once all have returned
@@ -123,6 +129,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	log := cfg.Logger.With("member", cfg.Store.ID)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// A refused pricing file stops the start before the store does.
+	pc := cfg.Pricing
+	pc.Logger, pc.Registerer = log, reg
+	prices, err := pricing.NewWatcher(pc)
+	if err != nil {
+		return nil, err
+	}
 	sc := cfg.Store
 	sc.Logger, sc.Registerer = cfg.Logger, reg
 	if cfg.SingleMember {
@@ -191,6 +204,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	mux.Handle(gateway.ContainersPath, gw)
 	mux.Handle(gateway.PodsPath, gw)
 	mux.Handle(gateway.NamespacesPath, gw)
+	mux.Handle("GET "+pricing.Path, prices.Handler())
 	gatherers := append(prometheus.Gatherers{reg}, cfg.Gatherers...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{Registry: reg}))
 	if cfg.EnablePprof {
@@ -216,9 +230,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	rctx, cancel := context.WithCancel(context.Background())
-	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, reg: reg, srv: srv, in: in, cancel: cancel,
+	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, reg: reg, srv: srv, in: in, prices: prices, cancel: cancel,
 		done: make(chan struct{})}
 	s.wg.Go(func() { runJanitor(rctx, jan) })
+	s.wg.Go(func() { prices.Run(rctx) })
 	s.wg.Go(func() { in.Run(rctx) })
 	serveErr := make(chan error, 1)
 	s.wg.Go(func() {
@@ -286,7 +301,8 @@ func (s *Server) shutdown() {
 }
 
 // Stop shuts the replica down and waits for the store and every goroutine
-// the replica started (ingest, janitor, HTTP server) to return.
+// the replica started (ingest, janitor, pricing watcher, HTTP server) to
+// return.
 func (s *Server) Stop() {
 	s.cancel()
 	<-s.done
@@ -295,6 +311,9 @@ func (s *Server) Stop() {
 // Registerer is the registry the replica's /metrics serves, for
 // collectors of components that run beside it.
 func (s *Server) Registerer() prometheus.Registerer { return s.reg }
+
+// Pricing is the prices in force, kept up to date with the pricing file.
+func (s *Server) Pricing() *pricing.Watcher { return s.prices }
 
 // Done is closed when the replica has stopped.
 func (s *Server) Done() <-chan struct{} { return s.done }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/shipper"
 	"github.com/pennyhq/penny/aggregator/gateway"
+	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/internal/tlsfiles"
@@ -111,6 +112,12 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	} else if resp.Body.Close(); resp.StatusCode != http.StatusOK {
 		t.Fatalf("health without a client certificate: %s", resp.Status)
+	}
+	// Nor do the prices in force.
+	if resp, err := client.Get(base + pricing.Path); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusOK {
+		t.Fatalf("prices without a client certificate: %s", resp.Status)
 	}
 	// The KV API writes only with a certificate too.
 	req, _ := http.NewRequest(http.MethodPut, base+"/v1/kv/x", strings.NewReader("v"))
