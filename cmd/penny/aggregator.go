@@ -18,6 +18,7 @@ import (
 
 	"github.com/pennyhq/penny/aggregator/custommetrics"
 	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/internal/tlsfiles"
 	"github.com/pennyhq/penny/kvraft"
@@ -53,6 +54,9 @@ type aggregatorConfig struct {
 	EnablePprof    bool
 	ReadStaleness  time.Duration
 	SeriesTTL      time.Duration
+	// PricingFile is the pricing file (docs/pricing.md); empty means
+	// OpenCost's default prices.
+	PricingFile string
 	// CustomMetrics serves custom.metrics.k8s.io on the adapter's secure
 	// port, configured by the standard flags of an extension apiserver.
 	CustomMetrics             bool
@@ -97,6 +101,8 @@ func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, e
 	own.BoolVar(&c.EnablePprof, "enable-pprof", false, "serve runtime profiles under /debug/pprof/ on the API listener")
 	own.DurationVar(&c.ReadStaleness, "read-staleness", 2*time.Second, "staleness bound of /v1/containers reads that ask for no consistency")
 	own.DurationVar(&c.SeriesTTL, "series-ttl", 10*time.Minute, "delete a node's series after its agent sent nothing for this long")
+	own.StringVar(&c.PricingFile, "pricing-file", "", "prices of CPU, memory and egress (YAML, docs/pricing.md), reloaded when it changes; "+
+		"without it OpenCost's default prices apply")
 	own.BoolVar(&c.CustomMetrics, "custom-metrics", false, "serve the Kubernetes custom metrics API (custom.metrics.k8s.io v1beta1 and v1beta2) on --secure-port; "+
 		"needs the in-cluster config or --lister-kubeconfig, and --authentication-kubeconfig and --authorization-kubeconfig, as any extension apiserver")
 	own.DurationVar(&c.CustomMetricsWindow, "custom-metrics-window", 30*time.Second,
@@ -287,6 +293,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		ShutdownGrace:  cfg.ShutdownGrace,
 		ReadStaleness:  cfg.ReadStaleness,
 		SeriesTTL:      cfg.SeriesTTL,
+		Pricing:        pricing.Config{Path: cfg.PricingFile},
 		EnablePprof:    cfg.EnablePprof,
 		Gatherers:      gatherers,
 		Logger:         log,

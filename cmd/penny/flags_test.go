@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -103,6 +105,8 @@ func TestLegacyFlags(t *testing.T) {
 		{"local", []string{"-listen", ":9464", "-bpf-stats"}, []string{"--listen=:9464", "--bpf-stats"}, false},
 		{"local", []string{"-api-listen", "127.0.0.1:7000"}, []string{"--api-listen", "127.0.0.1:7000"}, false},
 		{"local", []string{"-data-dir=/d", "-node-name", "n"}, []string{"--data-dir", "/d", "--node-name=n"}, false},
+		{"local", []string{"-pricing-file", "p.yaml", "-price-cpu-core-hour=0.05", "-price-memory-gib-hour", "0"},
+			[]string{"--pricing-file=p.yaml", "--price-cpu-core-hour", "0.05", "--price-memory-gib-hour=0"}, false},
 
 		{"agent", []string{"-aggregator", "http://b:1,http://c:1", "-aggregator=http://d:1"},
 			[]string{"--aggregator=http://b:1", "--aggregator", "http://c:1,http://d:1"}, false},
@@ -132,6 +136,7 @@ func TestLegacyFlags(t *testing.T) {
 			[]string{"--listen=127.0.0.1:1", "--join", "--tick", "10ms", "--cluster-token=t"}, false},
 		{"aggregator", []string{"-custom-metrics", "-custom-metrics-window", "1m", "-secure-port=7443"},
 			[]string{"--custom-metrics", "--custom-metrics-window=1m", "--secure-port", "7443"}, false},
+		{"aggregator", []string{"-pricing-file", "/etc/penny/pricing/pricing.yaml"}, []string{"--pricing-file=/etc/penny/pricing/pricing.yaml"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.cmd+" "+strings.Join(tt.legacy, " "), func(t *testing.T) {
@@ -317,6 +322,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"agent", "--aggregator", "http://a:7379", "--interval", "10ms"}, "penny agent: interval 10ms is too short"},
 		{[]string{"agent", "--aggregator", "ftp://a"}, `penny agent: shipper: aggregator URL "ftp://a" must be http(s)://host:port`},
 		{[]string{"aggregator", "--id", "1"}, "penny aggregator: --data-dir is required"},
+		{[]string{"local", "--price-cpu-core-hour", "-0.5", "--price-memory-gib-hour=Inf"},
+			"penny local: --price-cpu-core-hour -0.5: a price is zero or more\n--price-memory-gib-hour +Inf: a price is zero or more\n"},
+		{[]string{"local", "--price-memory-gib-hour", "cheap"}, `penny local: invalid argument "cheap" for "--price-memory-gib-hour"`},
 	}
 	for name := range commands {
 		tests = append(tests,
@@ -389,5 +397,67 @@ func TestConfigsValidateOnly(t *testing.T) {
 		if err := ac.Complete(); err != nil || ac.APIURL != tt.want {
 			t.Errorf("aggregator: Complete: %v, APIURL %q, want %q", err, ac.APIURL, tt.want)
 		}
+	}
+}
+
+// TestPricingFlags checks the prices on the command line: a price flag
+// sets its price only when given (zero included), and the pricing file
+// goes to the aggregator's config.
+func TestPricingFlags(t *testing.T) {
+	zero, cpu := 0.0, 0.05
+	tests := []struct {
+		args     []string
+		file     string
+		cpu, mem *float64
+	}{
+		{nil, "", nil, nil},
+		{[]string{"--pricing-file", "p.yaml"}, "p.yaml", nil, nil},
+		{[]string{"--price-cpu-core-hour", "0.05"}, "", &cpu, nil},
+		{[]string{"--price-memory-gib-hour=0", "--pricing-file=p.yaml"}, "p.yaml", nil, &zero},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			c, err := parseLocalFlags(tt.args, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.PricingFile != tt.file || !reflect.DeepEqual(c.PriceCPUCoreHour, tt.cpu) || !reflect.DeepEqual(c.PriceMemoryGiBHour, tt.mem) {
+				t.Errorf("local: file %q, CPU %v, memory %v", c.PricingFile, c.PriceCPUCoreHour, c.PriceMemoryGiBHour)
+			}
+		})
+	}
+	c, err := parseAggregatorFlags([]string{"--id", "1", "--data-dir", "d", "--initial-cluster", "1=http://a:1", "--pricing-file", "p.yaml"}, &bytes.Buffer{})
+	if err != nil || c.PricingFile != "p.yaml" {
+		t.Errorf("aggregator: %+v, %v", c, err)
+	}
+}
+
+// TestPricingFileRefused checks that a bad pricing file stops penny
+// aggregator and penny local at start with exit status 1 (not a usage
+// error: the command line is right) and the field and reason, before
+// either starts its store.
+func TestPricingFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pricing.yaml")
+	if err := os.WriteFile(path, []byte("apiVersion: penny.dev/v1\nkind: Pricing\nnodes:\n  - {instanceType: m5.large, capacityType: reserved, hourlyPrice: 0.096}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	for _, args := range [][]string{
+		{"aggregator", "--id", "1", "--data-dir", data, "--initial-cluster", "1=http://127.0.0.1:1", "--listen", "127.0.0.1:0",
+			"--peer-listen", "127.0.0.1:0", "--pricing-file", path},
+		{"local", "--data-dir", data, "--api-listen", "127.0.0.1:0", "--pricing-file", path},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := pennyMain(args, &stdout, &stderr); code != 1 {
+			t.Errorf("%s: exit code %d, want 1; stderr:\n%s", args[0], code, stderr.String())
+		}
+		want := "pricing file " + path + `: nodes[0].capacityType: "reserved" is not on-demand or spot`
+		if !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "--help") {
+			t.Errorf("%s: stderr:\n%s\nwant %q and no hint to --help", args[0], stderr.String(), want)
+		}
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("a store started in %s: %v", data, err)
 	}
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"time"
 
+	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/cmd/penny/local"
 )
 
@@ -29,8 +31,21 @@ func parseLocalFlags(args []string, stdout io.Writer) (*local.Config, error) {
 	fs.StringVar(&cfg.APIListen, "api-listen", local.DefaultAPIListen, "address of the in-process aggregator's API (GET /v1/containers)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "keep the in-process aggregator's store here (default a temporary directory)")
 	fs.StringVar(&cfg.NodeName, "node-name", "", "this host's name in the store (default the hostname)")
+	fs.StringVar(&cfg.PricingFile, "pricing-file", "", "prices of CPU, memory and egress (YAML, docs/pricing.md), reloaded when it changes; "+
+		"without it OpenCost's default prices apply")
+	var cpuPrice, memPrice float64
+	fs.Float64Var(&cpuPrice, "price-cpu-core-hour", 0, fmt.Sprintf("price of an on-demand CPU core-hour, over the pricing file's "+
+		"(default the file's, else OpenCost's %v)", pricing.DefaultCPUCoreHour))
+	fs.Float64Var(&memPrice, "price-memory-gib-hour", 0, fmt.Sprintf("price of an on-demand GiB-hour of memory, over the pricing file's "+
+		"(default the file's, else OpenCost's %v)", pricing.DefaultRAMGiBHour))
 	if err := fs.parse(args, stdout); err != nil {
 		return nil, err
+	}
+	if fs.Changed("price-cpu-core-hour") {
+		cfg.PriceCPUCoreHour = &cpuPrice
+	}
+	if fs.Changed("price-memory-gib-hour") {
+		cfg.PriceMemoryGiBHour = &memPrice
 	}
 	cfg.Complete()
 	if err := cfg.Validate(); err != nil {

@@ -2,9 +2,11 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/pennyhq/penny/agent/report"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/agent/shipper"
+	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/kvraft"
 )
@@ -38,6 +41,14 @@ type Config struct {
 	DataDir string
 	// NodeName names this host in the store; the hostname by default.
 	NodeName string
+	// PricingFile is the in-process aggregator's pricing file
+	// (docs/pricing.md); empty means OpenCost's default prices.
+	PricingFile string
+	// PriceCPUCoreHour and PriceMemoryGiBHour, when set, replace the
+	// on-demand prices of a CPU core-hour and a GiB-hour of memory, the
+	// pricing file's or OpenCost's.
+	PriceCPUCoreHour   *float64
+	PriceMemoryGiBHour *float64
 }
 
 // DefaultAPIListen is the in-process aggregator's API address unless
@@ -51,10 +62,29 @@ func (c *Config) Complete() {
 	}
 }
 
-// Validate checks the config: the interval's bounds are the agent's.
+// Validate checks the config: the interval's bounds are the agent's, and
+// prices are zero or more.
 func (c *Config) Validate() error {
 	cc := core.Config{Interval: c.Interval}
-	return cc.Validate()
+	var errs []error
+	if err := cc.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range []struct {
+		flag string
+		v    *float64
+	}{{"--price-cpu-core-hour", c.PriceCPUCoreHour}, {"--price-memory-gib-hour", c.PriceMemoryGiBHour}} {
+		if p.v != nil && !(*p.v >= 0 && *p.v <= math.MaxFloat64) {
+			errs = append(errs, fmt.Errorf("%s %v: a price is zero or more", p.flag, *p.v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pricing is the in-process aggregator's pricing.
+func (c *Config) pricing() pricing.Config {
+	return pricing.Config{Path: c.PricingFile,
+		Overrides: pricing.Overrides{CPUCoreHour: c.PriceCPUCoreHour, RAMGiBHour: c.PriceMemoryGiBHour}}
 }
 
 // minLevel drops records below min.
@@ -109,7 +139,7 @@ func Run(ctx context.Context, cfg Config, stdio IO, log *slog.Logger) error {
 		Store: kvraft.Config{ID: 1, DataDir: dir, TickInterval: 20 * time.Millisecond,
 			InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://127.0.0.1:1"}}},
 		SingleMember: true, Listen: cfg.APIListen, RequestTimeout: 5 * time.Second, ShutdownGrace: time.Second,
-		Logger: quiet,
+		Pricing: cfg.pricing(), Logger: quiet,
 	})
 	if err != nil {
 		return fmt.Errorf("start the local aggregator: %w", err)
