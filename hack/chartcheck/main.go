@@ -17,6 +17,7 @@
 //     that publishes not-ready addresses, bindings name rendered roles and
 //     the ServiceAccounts the pods run as, APIService objects name a
 //     Service port;
+//   - a ConfigMap's pricing.yaml is a pricing file Penny accepts;
 //   - the custom metrics API's TLS: the APIService caBundle is a CA, and a
 //     serving-certificate Secret the chart made holds a key pair whose
 //     certificate that CA signed for the Service's DNS name.
@@ -53,6 +54,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/pennyhq/penny/aggregator/pricing"
 )
 
 func main() {
@@ -317,6 +320,12 @@ func check(objs []object, ns string) []string {
 			services[v.Namespace+"/"+v.Name] = v
 		case *corev1.Secret:
 			secrets[v.Namespace+"/"+v.Name] = v
+		case *corev1.ConfigMap:
+			if f, ok := v.Data["pricing.yaml"]; ok {
+				if _, err := pricing.Parse([]byte(f), pricing.Overrides{}); err != nil {
+					bad(o, "pricing.yaml: %v", err)
+				}
+			}
 		case *rbacv1.ClusterRole:
 			roles["ClusterRole/"+v.Name] = true
 		case *rbacv1.Role:

@@ -66,6 +66,19 @@ metadata:
   labels: LABELS
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:auth-delegator}
 subjects: [{kind: ServiceAccount, name: a, namespace: ns}]
+---
+# Source: penny/templates/pricing-configmap.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: a
+  namespace: ns
+  labels: LABELS
+data:
+  pricing.yaml: |
+    apiVersion: penny.dev/v1
+    kind: Pricing
+    nodes: [{instanceType: m5.xlarge, hourlyPrice: 0.192}]
 `, "LABELS", "{helm.sh/chart: penny-0.1.0, app.kubernetes.io/name: penny, app.kubernetes.io/instance: r, "+
 	`app.kubernetes.io/version: "0.1.0", app.kubernetes.io/managed-by: Helm, app.kubernetes.io/part-of: penny, `+
 	"app.kubernetes.io/component: agent}")
@@ -105,6 +118,7 @@ func TestBad(t *testing.T) {
 		{"service target port", "targetPort: metrics", "targetPort: http", "target port http is not a port"},
 		{"unknown role", "name: system:auth-delegator", "name: nope", "roleRef ClusterRole/nope"},
 		{"subject not a pod's", "subjects: [{kind: ServiceAccount, name: a,", "subjects: [{kind: ServiceAccount, name: b,", "subject ServiceAccount ns/b"},
+		{"bad pricing file", "hourlyPrice: 0.192", "hourlyPrice: -0.192", "pricing.yaml: nodes[0].hourlyPrice: negative price -0.192"},
 		{"cluster-scoped with namespace", "kind: ClusterRoleBinding\nmetadata:\n  name: a\n", "kind: ClusterRoleBinding\nmetadata:\n  name: a\n  namespace: ns\n", "cluster-scoped but has metadata.namespace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -164,6 +164,54 @@ reused (lookup), so upgrades keep the certificate; `helm template` and
 {{- toJson (get $ "pennyCustomMetricsTLS") }}
 {{- end }}
 
+{{/* The pricing ConfigMap's name; the chart renders it when pricing sets anything. */}}
+{{- define "penny.pricing.configMapName" -}}
+{{- printf "%s-pricing" (include "penny.fullname" .) }}
+{{- end }}
+
+{{/* "true" when the pricing values set anything, else empty: OpenCost's defaults, no file. */}}
+{{- define "penny.pricing.enabled" -}}
+{{- if or .Values.pricing.currency .Values.pricing.defaults .Values.pricing.nodes }}true{{ end }}
+{{- end }}
+
+{{/*
+The pricing file (docs/pricing.md) the pricing values describe. Prices
+given with --set arrive as strings (helm parses only integers): a string
+that is a number becomes one. Anything else goes through as it is, for the
+aggregator to accept or refuse, naming the field.
+*/}}
+{{- define "penny.pricing.file" -}}
+{{- $number := "^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$" -}}
+apiVersion: penny.dev/v1
+kind: Pricing
+{{- with .Values.pricing.currency }}
+currency: {{ . | quote }}
+{{- end }}
+{{- with .Values.pricing.defaults }}
+{{- $defaults := dict }}
+{{- range $k, $v := . }}
+{{- if and (kindIs "string" $v) (regexMatch $number $v) }}{{ $v = float64 $v }}{{ end }}
+{{- $_ := set $defaults $k $v }}
+{{- end }}
+defaults:
+  {{- toYaml $defaults | nindent 2 }}
+{{- end }}
+{{- with .Values.pricing.nodes }}
+{{- $nodes := list }}
+{{- range . }}
+{{- $n := . }}
+{{- if kindIs "map" . }}
+{{- $n = deepCopy . }}
+{{- $p := get $n "hourlyPrice" }}
+{{- if and (kindIs "string" $p) (regexMatch $number $p) }}{{ $_ := set $n "hourlyPrice" (float64 $p) }}{{ end }}
+{{- end }}
+{{- $nodes = append $nodes $n }}
+{{- end }}
+nodes:
+  {{- toYaml $nodes | nindent 2 }}
+{{- end }}
+{{- end }}
+
 {{/* Fails the render on values that cannot work together. */}}
 {{- define "penny.validate" -}}
 {{- if lt (int .Values.aggregator.replicas) 1 }}
@@ -177,5 +225,10 @@ reused (lookup), so upgrades keep the certificate; `helm template` and
 {{- end }}
 {{- if and .Values.apiService.enabled .Values.customMetrics.tls.existingSecret (not .Values.apiService.caBundle) (not .Values.apiService.insecureSkipTLSVerify) }}
 {{- fail "customMetrics.tls.existingSecret needs apiService.caBundle: the CA that signed its certificate, for the APIService objects" }}
+{{- end }}
+{{- range $k, $_ := .Values.pricing }}
+{{- if not (has $k (list "currency" "defaults" "nodes")) }}
+{{- fail (printf "pricing.%s: unknown field (pricing has currency, defaults and nodes; see docs/pricing.md)" $k) }}
+{{- end }}
 {{- end }}
 {{- end }}
