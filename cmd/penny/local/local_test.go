@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pennyhq/penny/agent/cgroupfs"
+	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/internal/cgtest"
 	"github.com/pennyhq/penny/internal/freeport"
 	"github.com/pennyhq/penny/internal/testenv"
@@ -440,4 +441,35 @@ func TestErrorLines(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLocalPricing checks that penny local hands its pricing file and
+// price flags to the in-process aggregator, which serves them on
+// GET /v1/pricing.
+func TestLocalPricing(t *testing.T) {
+	cgtest.RequireRoot(t)
+	file := filepath.Join(t.TempDir(), "pricing.yaml")
+	if err := os.WriteFile(file, []byte("apiVersion: penny.dev/v1\nkind: Pricing\ndefaults:\n  cpuCoreHour: 0.04\n  ramGiBHour: 0.005\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	api := freeport.T(t)
+	p := startService(t, "--api-listen", api, "--pricing-file", file, "--price-cpu-core-hour", "0.05")
+	var got pricing.Response
+	deadline := time.Now().Add(15 * time.Second)
+	for got.Pricing == nil && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		if code, b := httpGet("http://" + api + pricing.Path); code == http.StatusOK {
+			if err := json.Unmarshal([]byte(b), &got); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got.Pricing == nil {
+		t.Fatalf("no %s; stderr: %s", pricing.Path, p.stderr.String())
+	}
+	if got.Source != pricing.SourceFile || got.File != file || got.Overrides == nil || *got.Overrides.CPUCoreHour != 0.05 ||
+		*got.Pricing.Defaults.CPUCoreHour != 0.05 || *got.Pricing.Defaults.RAMGiBHour != 0.005 {
+		t.Errorf("%s: %+v", pricing.Path, got)
+	}
+	p.stop(t)
 }
