@@ -281,3 +281,11 @@ func TestWatcherRun(t *testing.T) {
 		t.Errorf("%v reloads, want 4", ok)
 	}
 }
+
+// TestReadFileBounded checks that a file that never ends (or grows while
+// it is read: no size to check first) is read no further than the limit.
+func TestReadFileBounded(t *testing.T) {
+	if _, err := ReadFile("/dev/zero"); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("/dev/zero: %v", err)
+	}
+}
