@@ -1,7 +1,9 @@
 package pricing
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -209,5 +211,25 @@ func TestEffective(t *testing.T) {
 	}
 	if p.Source() != SourceFile || Default().Source() != SourceDefault {
 		t.Errorf("sources %s, %s", p.Source(), Default().Source())
+	}
+}
+
+// BenchmarkRates prices a node with a whole-node price among a thousand
+// entries, as the cost model does for every node it rolls up.
+func BenchmarkRates(b *testing.B) {
+	var s strings.Builder
+	s.WriteString(header + "nodes:\n")
+	for i := range 1000 {
+		fmt.Fprintf(&s, "  - {instanceType: type-%d, region: region-%d, hourlyPrice: %d}\n", i, i%10, i)
+	}
+	p, err := Parse([]byte(s.String()), Overrides{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := Facts{InstanceType: "type-517", Region: "region-7", CapacityCPUCores: 16, CapacityMemoryBytes: 64 * gibBytes}
+	for b.Loop() {
+		if r := p.Rates(f); r.Source != SourceNodePrice {
+			b.Fatalf("%+v", r)
+		}
 	}
 }
