@@ -113,8 +113,8 @@ type Agent struct {
 	host    nodemeta.Facts                      // the host's capacity
 	// facts and meta are the node facts last shipped and their encoding,
 	// which stays the same map while they do not change.
-	facts nodemeta.Facts
-	meta  map[string]string
+	facts   nodemeta.Facts
+	meta    map[string]string
 	ticker  *time.Ticker
 	cancel  context.CancelFunc
 	errc    chan error    // the error that stops the agent, for Next
