@@ -29,6 +29,7 @@ func parseLocalFlags(args []string, stdout io.Writer) (*local.Config, error) {
 	fs.StringVar(&cfg.APIListen, "api-listen", local.DefaultAPIListen, "address of the in-process aggregator's API (GET /v1/containers)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "keep the in-process aggregator's store here (default a temporary directory)")
 	fs.StringVar(&cfg.NodeName, "node-name", "", "this host's name in the store (default the hostname)")
+	factFlags(fs, &cfg.Facts, false)
 	if err := fs.parse(args, stdout); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/agent/shipper"
 	"github.com/pennyhq/penny/aggregator/server"
+	"github.com/pennyhq/penny/internal/nodemeta"
 	"github.com/pennyhq/penny/kvraft"
 )
 
@@ -38,6 +39,10 @@ type Config struct {
 	DataDir string
 	// NodeName names this host in the store; the hostname by default.
 	NodeName string
+	// Facts are what the command line says of this host (instance type,
+	// region, zone, capacity type), shipped to the in-process aggregator
+	// with its capacity.
+	Facts nodemeta.Facts
 }
 
 // DefaultAPIListen is the in-process aggregator's API address unless
@@ -51,10 +56,17 @@ func (c *Config) Complete() {
 	}
 }
 
-// Validate checks the config: the interval's bounds are the agent's.
+// Validate checks the config: the interval's bounds are the agent's, and
+// the facts.
 func (c *Config) Validate() error {
 	cc := core.Config{Interval: c.Interval}
-	return cc.Validate()
+	if err := cc.Validate(); err != nil {
+		return err
+	}
+	if err := c.Facts.Validate(); err != nil {
+		return fmt.Errorf("node facts: %w", err)
+	}
+	return nil
 }
 
 // minLevel drops records below min.
@@ -122,6 +134,7 @@ func Run(ctx context.Context, cfg Config, stdio IO, log *slog.Logger) error {
 		Shipper: shipper.Config{URLs: []string{"http://" + srv.Addr.String()}, Logger: quiet,
 			BackoffMin: 50 * time.Millisecond, BackoffMax: time.Second},
 		NodeName: cfg.NodeName,
+		Facts:    cfg.Facts,
 	})
 	if err != nil {
 		return err
