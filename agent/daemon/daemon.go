@@ -180,7 +180,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		}
 	}
 	if cfg.Facts.Known() {
-		log.Info("node facts from the command line override the Node object's", "instance_type", cfg.Facts.InstanceType,
+		log.Info("node facts from the command line (over any the Node object gives)", "instance_type", cfg.Facts.InstanceType,
 			"region", cfg.Facts.Region, "zone", cfg.Facts.Zone, "capacity_type", cfg.Facts.CapacityType)
 	}
 	enc, err := wire.NewEncoder(wire.EncoderConfig{AgentID: cfg.NodeName, Limits: cfg.Shipper.Limits})
