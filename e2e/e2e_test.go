@@ -67,10 +67,13 @@ type cluster struct {
 // checks: the custom metrics API through the real apiserver returns the
 // workloads' real values, and the README's HorizontalPodAutoscalers scale
 // Deployments on memory_rss_bytes (up and back down), on
-// memory_page_cache_bytes and on tcp_srtt_p99_seconds.
+// memory_page_cache_bytes and on tcp_srtt_p99_seconds. Before, the
+// node's facts from its Node object (with the chart's RBAC) reach the
+// aggregators and follow a label change.
 func TestAutoscaling(t *testing.T) {
 	c := setUp(t)
 	ctx := context.Background()
+	c.checkNodeFacts(t)
 	c.kubectl(t, "apply", "-f", c.writeManifests(t))
 	c.kubelet.wait(t, 60*time.Second, "web's 2 pods, cache's 1 and api's 2 running", func() error {
 		w, k, a := len(c.kubelet.workloads("shop", "web-")), len(c.kubelet.workloads("shop", "cache-")),

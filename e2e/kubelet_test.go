@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,12 @@ import (
 	"github.com/pennyhq/penny/agent/cgroupfs"
 	"github.com/pennyhq/penny/internal/cgtest"
 )
+
+// nodeLabels are the labels of the harness's Node object: the ones a
+// cloud's node has, the facts the agent ships (see checkNodeFacts).
+var nodeLabels = map[string]string{"kubernetes.io/hostname": nodeName, "kubernetes.io/os": "linux",
+	"node.kubernetes.io/instance-type": "e2e.xlarge", "topology.kubernetes.io/region": "e2e-region-1",
+	"topology.kubernetes.io/zone": "e2e-region-1a", "karpenter.sh/capacity-type": "spot"}
 
 const (
 	nodeName = "e2e-node"
@@ -61,7 +68,7 @@ func newKubelet(t *testing.T, client kubernetes.Interface, layout cgroupfs.Layou
 	k := &kubelet{client: client, layout: layout, podIPs: map[string]string{}, initialRSS: 32 << 20,
 		running: map[types.UID]*workload{}, nextIP: 100}
 	node := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: map[string]string{"kubernetes.io/hostname": nodeName, "kubernetes.io/os": "linux"}},
+		ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: maps.Clone(nodeLabels)},
 	}
 	ctx := context.Background()
 	node, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})

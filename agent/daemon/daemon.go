@@ -14,6 +14,7 @@ import (
 	"github.com/pennyhq/penny/agent/kube"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/agent/shipper"
+	"github.com/pennyhq/penny/internal/nodemeta"
 	"github.com/pennyhq/penny/wire"
 )
 
@@ -28,9 +29,14 @@ type Config struct {
 	// series carry the pod's metadata (package podmeta). Its NodeName and
 	// Logger default to the agent's.
 	Kube *kube.Config
-	// KubeClient, when set with Kube, is the client the pod watcher uses
-	// instead of one built from Kube (for embedders and tests).
+	// KubeClient, when set with Kube, is the client the pod and node
+	// watchers use instead of one built from Kube (for embedders and
+	// tests).
 	KubeClient kubernetes.Interface
+	// Facts are node facts given on the command line (--instance-type,
+	// --region, --zone, --capacity-type); each one set overrides what the
+	// Node object says. Their Name and Source are the agent's to set.
+	Facts nodemeta.Facts
 }
 
 // kubeSyncTimeout bounds the wait for the first list of the node's pods
@@ -65,10 +71,15 @@ func (c *Config) Complete() error {
 	return nil
 }
 
-// Validate checks the core, Kubernetes and shipper configs.
+// Validate checks the core, Kubernetes and shipper configs and the facts.
 func (c *Config) Validate() error {
 	if err := c.Core.Validate(); err != nil {
 		return err
+	}
+	f := c.Facts
+	f.Name, f.Source = "", ""
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("node facts: %w", err)
 	}
 	if c.Kube != nil {
 		if err := c.Kube.Validate(); err != nil {
@@ -98,6 +109,12 @@ type Agent struct {
 	shipper *shipper.Shipper
 	kube    *kube.Watcher
 	resolve func(path string) map[string]string // nil without Kubernetes
+	nodes   *kube.NodeWatcher                   // nil without Kubernetes
+	host    nodemeta.Facts                      // the host's capacity
+	// facts and meta are the node facts last shipped and their encoding,
+	// which stays the same map while they do not change.
+	facts   nodemeta.Facts
+	meta    map[string]string
 	ticker  *time.Ticker
 	cancel  context.CancelFunc
 	errc    chan error    // the error that stops the agent, for Next
@@ -154,10 +171,17 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	if a.host, err = HostFacts("/proc", "/sys"); err != nil {
+		log.Warn("node capacity unknown: cannot read the host's", "err", err)
+	}
 	if cfg.Kube != nil {
 		if err := a.startKube(ctx, sctx); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Facts.Known() {
+		log.Info("node facts from the command line (over any the Node object gives)", "instance_type", cfg.Facts.InstanceType,
+			"region", cfg.Facts.Region, "zone", cfg.Facts.Zone, "capacity_type", cfg.Facts.CapacityType)
 	}
 	enc, err := wire.NewEncoder(wire.EncoderConfig{AgentID: cfg.NodeName, Limits: cfg.Shipper.Limits})
 	if err != nil {
@@ -194,6 +218,10 @@ func (a *Agent) startKube(ctx, run context.Context) error {
 	}
 	a.kube.Start(run)
 	a.resolve = a.kube.Resolve
+	if a.nodes, err = kube.NewNodeWatcher(kc, client); err != nil {
+		return fmt.Errorf("kubernetes: %w", err)
+	}
+	a.nodes.Start(run)
 	wctx, cancel := context.WithTimeout(ctx, kubeSyncTimeout)
 	defer cancel()
 	if err := a.kube.WaitForSync(wctx); err != nil {
@@ -224,7 +252,9 @@ func (a *Agent) Next(ctx context.Context) (*sampler.Sample, error) {
 			a.cfg.Core.Logger.Warn("sample failed", "err", err)
 			continue
 		}
-		if err := a.shipper.Submit(Snapshot(s, a.resolve)); err != nil {
+		snap := Snapshot(s, a.resolve)
+		snap.Meta = a.nodeMeta()
+		if err := a.shipper.Submit(snap); err != nil {
 			a.cfg.Core.Logger.Warn("frame not queued", "err", err)
 		}
 		return s, nil
@@ -240,6 +270,9 @@ func (a *Agent) Close() error {
 	if a.kube != nil {
 		a.kube.Close()
 	}
+	if a.nodes != nil {
+		a.nodes.Close()
+	}
 	if a.shipped != nil {
 		<-a.shipped
 	}
@@ -247,6 +280,26 @@ func (a *Agent) Close() error {
 		return a.core.Close()
 	}
 	return nil
+}
+
+// nodeMeta returns the agent metadata of the node's current facts: the
+// same map as long as they do not change, so that the encoder sends them
+// in keyframes and when they change only.
+func (a *Agent) nodeMeta() map[string]string {
+	var kf *nodemeta.Facts
+	if a.nodes != nil {
+		if f, ok := a.nodes.Facts(); ok {
+			kf = &f
+		}
+	}
+	f := NodeFacts(a.cfg.NodeName, a.cfg.Facts, kf, a.host)
+	if a.meta == nil || f != a.facts {
+		a.facts, a.meta = f, nil
+		if f.Known() {
+			a.meta = nodemeta.Encode(&f)
+		}
+	}
+	return a.meta
 }
 
 // Run samples and ships until ctx is done.

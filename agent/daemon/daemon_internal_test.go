@@ -55,7 +55,7 @@ func TestConfigCompleteAndValidate(t *testing.T) {
 	if cfg.NodeName != NodeName(host) || cfg.Kube.NodeName != cfg.NodeName || cfg.Kube.Logger != log {
 		t.Errorf("completed: node %q, kube node %q, kube logger %p", cfg.NodeName, cfg.Kube.NodeName, cfg.Kube.Logger)
 	}
-	if kc != (kube.Config{}) {
+	if !reflect.DeepEqual(kc, kube.Config{}) {
 		t.Errorf("Complete changed the caller's Kubernetes config: %+v", kc)
 	}
 	if cfg.Shipper.BufferBytes == 0 || cfg.Shipper.Logger == nil {
@@ -76,6 +76,9 @@ func TestConfigCompleteAndValidate(t *testing.T) {
 		{"no aggregator", func(c *Config) { c.Shipper.URLs = nil }},
 		{"interval too short", func(c *Config) { c.Core.Interval = time.Millisecond }},
 		{"node name Kubernetes refuses", func(c *Config) { c.Kube = &kube.Config{NodeName: "Node_A"} }},
+		{"bad capacity type", func(c *Config) { c.Facts.CapacityType = "cheap" }},
+		{"instance type with a space", func(c *Config) { c.Facts.InstanceType = "m5 large" }},
+		{"bad spot label", func(c *Config) { c.Kube = &kube.Config{SpotLabels: []kube.Label{{Key: "pool", Value: "a b"}}} }},
 	}
 	for _, tt := range tests {
 		c := Config{Core: core.Config{Interval: time.Second}, Shipper: shipper.Config{URLs: []string{"http://agg:7379"}},

@@ -11,6 +11,14 @@
 // it caches its answer per path and allocates nothing while nothing
 // changes.
 //
-// The watcher needs get, list and watch on pods, and the agent must see the
-// host's cgroup hierarchy (docs/agent.md, "Kubernetes attribution").
+// A NodeWatcher follows this node's Node object (field selector
+// metadata.name) and keeps its facts (package nodemeta): instance type,
+// region and zone from their well-known labels, spot or on-demand from the
+// labels clouds and autoscalers set (SpotLabels, and labels the user
+// names), allocatable and capacity CPU and memory from its status. The
+// agent runs without them when the Node object is missing or unreadable.
+//
+// The watchers need get, list and watch on pods and nodes, and the agent
+// must see the host's cgroup hierarchy (docs/agent.md, "Kubernetes
+// attribution").
 package kube

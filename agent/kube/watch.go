@@ -53,7 +53,10 @@ type Config struct {
 	KubeConfig string
 	// NodeName is the name of this node: only its pods are watched.
 	NodeName string
-	Logger   *slog.Logger
+	// SpotLabels mark a spot node besides the well-known SpotLabels
+	// (NodeWatcher).
+	SpotLabels []Label
+	Logger     *slog.Logger
 	// Registerer, when set, gets the watcher's metrics.
 	Registerer prometheus.Registerer
 }
@@ -65,13 +68,18 @@ func (c *Config) Complete() {
 	}
 }
 
-// Validate checks the node name.
+// Validate checks the node name and the spot labels.
 func (c *Config) Validate() error {
 	if c.NodeName == "" {
 		return fmt.Errorf("%w: node name is required", ErrConfig)
 	}
 	if errs := validation.IsDNS1123Subdomain(c.NodeName); len(errs) > 0 {
 		return fmt.Errorf("%w: node name %q: %s", ErrConfig, c.NodeName, strings.Join(errs, "; "))
+	}
+	for _, l := range c.SpotLabels {
+		if err := l.validate(); err != nil {
+			return fmt.Errorf("spot label %s: %w", l, err)
+		}
 	}
 	return nil
 }

@@ -506,6 +506,9 @@ func TestConfigValidate(t *testing.T) {
 		{"no node", Config{}, true},
 		{"uppercase node", Config{NodeName: "Node-A"}, true},
 		{"underscore", Config{NodeName: "node_a"}, true},
+		{"spot labels", Config{NodeName: "n", SpotLabels: []Label{{"example.com/lifecycle", "spot"}, {"pool", ""}}}, false},
+		{"bad spot label key", Config{NodeName: "n", SpotLabels: []Label{{"Pool Name", "spot"}}}, true},
+		{"bad spot label value", Config{NodeName: "n", SpotLabels: []Label{{"pool", "a b"}}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,6 +64,7 @@ const (
 	ContainersPath = "/v1/containers"
 	PodsPath       = "/v1/pods"
 	NamespacesPath = "/v1/namespaces"
+	NodesPath      = "/v1/nodes"
 )
 
 // Handler serves the gateway.
@@ -73,7 +74,7 @@ type Handler struct {
 }
 
 // NewHandler returns the gateway's handler; mount it at ContainersPath,
-// PodsPath and NamespacesPath.
+// PodsPath, NamespacesPath and NodesPath.
 func NewHandler(cfg Config) (*Handler, error) {
 	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
@@ -94,13 +95,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kind := r.URL.Path
-	if kind != ContainersPath && kind != PodsPath && kind != NamespacesPath {
+	if kind != ContainersPath && kind != PodsPath && kind != NamespacesPath && kind != NodesPath {
 		http.NotFound(w, r)
 		return
 	}
 	q, err := ParseQuery(r.URL.Query(), h.cfg.DefaultStaleness)
-	if err == nil && kind == ContainersPath && (q.Pods.Namespace != "" || q.Pods.Selector != nil || q.Pods.MetricSelector != nil) {
+	selectsPods := q.Pods.Namespace != "" || q.Pods.Selector != nil || q.Pods.MetricSelector != nil
+	switch {
+	case err != nil:
+	case kind == ContainersPath && selectsPods:
 		err = fmt.Errorf("%w: namespace, selector and metric_selector select pods: use %s", kvraft.ErrInvalid, PodsPath)
+	case kind == NodesPath && (selectsPods || q.Window != 0):
+		err = fmt.Errorf("%w: window, namespace, selector and metric_selector do not apply to nodes", kvraft.ErrInvalid)
 	}
 	if err != nil {
 		kvhttp.WriteError(w, err)
@@ -114,6 +120,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, err = h.r.Pods(ctx, q)
 	case NamespacesPath:
 		body, err = h.r.Namespaces(ctx, q)
+	case NodesPath:
+		body, err = h.r.Nodes(ctx, q)
 	default:
 		body, err = h.r.Containers(ctx, q)
 	}

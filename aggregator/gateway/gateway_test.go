@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/internal/histogram"
 	"github.com/pennyhq/penny/internal/kvtest"
+	"github.com/pennyhq/penny/internal/nodemeta"
 	"github.com/pennyhq/penny/internal/podmeta"
 	"github.com/pennyhq/penny/kvraft"
 )
@@ -180,5 +182,53 @@ func TestPodsAndNamespaces(t *testing.T) {
 		gateway.ContainersPath + "?namespace=shop", gateway.NamespacesPath + "?pods=1"} {
 		getJSON[query.Pods](t, h, bad, http.StatusBadRequest)
 	}
-	getJSON[query.Pods](t, h, "/v1/nodes", http.StatusNotFound)
+	getJSON[query.Pods](t, h, "/v1/node", http.StatusNotFound)
+}
+
+func TestNodes(t *testing.T) {
+	n := kvtest.Start(t)
+	facts := nodemeta.Facts{Name: "node-a", InstanceType: "m5.large", Region: "us-east-1", Zone: "us-east-1a",
+		CapacityType: nodemeta.Spot, AllocatableCPUMillis: 1930, AllocatableMemoryBytes: 7 << 30, Source: nodemeta.SourceKubernetes}
+	write(t, n, &model.NodeState{Node: "node-a"}, &model.Update{Node: "node-a", Incarnation: 1, Seq: 1, Time: t0,
+		Interval: time.Second, Keyframe: true, Meta: nodemeta.Encode(&facts),
+		Changed: []model.SeriesState{{Path: "/", CgroupID: 1}, {Path: "/web", CgroupID: 5}}})
+	write(t, n, &model.NodeState{Node: "node-b"}, &model.Update{Node: "node-b", Incarnation: 1, Seq: 1, Time: t0,
+		Interval: time.Second, Keyframe: true, Changed: []model.SeriesState{{Path: "/", CgroupID: 1}}})
+	h, err := gateway.NewHandler(gateway.Config{Store: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The JSON a client reads: snake_case, unknown facts left out.
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, gateway.NodesPath+"?consistency=linearizable", nil))
+	var doc struct {
+		Index uint64           `json:"index"`
+		Nodes []map[string]any `json:"nodes"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", gateway.NodesPath, rec.Code, rec.Body)
+	}
+	want := []map[string]any{
+		{"node": "node-a", "instance_type": "m5.large", "region": "us-east-1", "zone": "us-east-1a", "capacity_type": "spot",
+			"allocatable_cpu_millis": 1930.0, "allocatable_memory_bytes": float64(7 << 30), "facts_source": "kubernetes",
+			"updated": "2026-11-25T12:00:00Z", "series": 2.0},
+		{"node": "node-b", "updated": "2026-11-25T12:00:00Z", "series": 1.0},
+	}
+	if doc.Index == 0 || !reflect.DeepEqual(doc.Nodes, want) {
+		t.Errorf("GET %s = %s\nwant nodes %v", gateway.NodesPath, rec.Body, want)
+	}
+	one := getJSON[query.Nodes](t, h, gateway.NodesPath+"?node=node-b&consistency=bounded&max_staleness=1s", http.StatusOK)
+	if len(one.Nodes) != 1 || one.Nodes[0].Node != "node-b" || one.Nodes[0].Known() {
+		t.Errorf("node-b: %+v", one)
+	}
+	if s := getJSON[query.Nodes](t, h, gateway.NodesPath+"?consistency=session&index="+itoa(one.Index), http.StatusOK); len(s.Nodes) != 2 {
+		t.Errorf("session read: %+v", s)
+	}
+	if none := getJSON[query.Nodes](t, h, gateway.NodesPath+"?node=node-c", http.StatusOK); none.Nodes == nil || len(none.Nodes) != 0 {
+		t.Errorf("no nodes must be [], got %+v", none)
+	}
+	for _, bad := range []string{"node=Bad_Name", "window=1m", "namespace=shop", "selector=app%3Dweb", "metric_selector=container%3Dc",
+		"consistency=strong", "index=5", "frobnicate=1"} {
+		getJSON[query.Nodes](t, h, gateway.NodesPath+"?"+bad, http.StatusBadRequest)
+	}
 }

@@ -180,6 +180,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	reg.MustRegister(coll)
+	nodeColl, err := exporter.NewNodeCollector(node, log)
+	if err != nil {
+		return nil, err
+	}
+	reg.MustRegister(nodeColl)
 	jan, err := janitor.New(janitor.Config{Store: node, TTL: cfg.SeriesTTL, Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, err
@@ -204,6 +209,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	mux.Handle(gateway.ContainersPath, gw)
 	mux.Handle(gateway.PodsPath, gw)
 	mux.Handle(gateway.NamespacesPath, gw)
+	mux.Handle(gateway.NodesPath, gw)
 	mux.Handle("GET "+pricing.Path, prices.Handler())
 	gatherers := append(prometheus.Gatherers{reg}, cfg.Gatherers...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{Registry: reg}))

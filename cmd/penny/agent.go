@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/klog/v2"
 
 	"github.com/pennyhq/penny/agent/daemon"
 	"github.com/pennyhq/penny/agent/kube"
+	"github.com/pennyhq/penny/internal/nodemeta"
 	"github.com/pennyhq/penny/internal/tlsfiles"
 )
 
@@ -46,6 +48,8 @@ func parseAgentFlags(args []string, stdout io.Writer) (*agentConfig, error) {
 	fs.IntVar(&c.Daemon.Shipper.KeyframeEvery, "keyframe-every", 60, "frames between keyframes")
 	fs.StringVar(&c.Kubernetes, "kubernetes", "auto", "attribute cgroups to the pods of this node: auto (on in a cluster, where KUBERNETES_SERVICE_HOST is set, or with --kubeconfig), on or off")
 	fs.StringVar(&c.Kube.KubeConfig, "kubeconfig", "", "watch pods through the API server this kubeconfig `file` names (default the in-cluster service account)")
+	factFlags(fs, &c.Daemon.Facts, true)
+	fs.Var((*labelList)(&c.Kube.SpotLabels), "spot-label", "a node label that marks a spot node, besides the clouds' and Karpenter's (repeatable)")
 	fs.StringVar(&c.TLS.CAFile, "ca-file", "", "CA that signs the aggregators' certificates, for https URLs (default the system roots)")
 	fs.StringVar(&c.TLS.CertFile, "cert-file", "", "client certificate presented to the aggregators")
 	fs.StringVar(&c.TLS.KeyFile, "key-file", "", "key of the client certificate")
@@ -94,9 +98,68 @@ func (c *agentConfig) Validate() error {
 		if c.Kube.KubeConfig != "" {
 			return errors.New("--kubeconfig with --kubernetes off")
 		}
+		if len(c.Kube.SpotLabels) > 0 {
+			return errors.New("--spot-label with --kubernetes off: without the Node object, say --capacity-type")
+		}
 	default:
 		return fmt.Errorf("--kubernetes %q: want auto, on or off", c.Kubernetes)
 	}
+	return nil
+}
+
+// factFlags adds the flags that give the node's facts (penny agent and
+// penny local) to fs; onKube says whether they override a Node object's.
+func factFlags(fs *cmdFlags, f *nodemeta.Facts, onKube bool) {
+	from := func(label string) string {
+		if onKube {
+			return " (default the Node object's label " + label + ")"
+		}
+		return ""
+	}
+	fs.StringVar(&f.InstanceType, "instance-type", "", "this node's instance `type`, e.g. m5.xlarge"+from(kube.LabelInstanceType))
+	fs.StringVar(&f.Region, "region", "", "this node's `region`, e.g. us-east-1"+from(kube.LabelRegion))
+	fs.StringVar(&f.Zone, "zone", "", "this node's `zone`, e.g. us-east-1a"+from(kube.LabelZone))
+	spot := ""
+	if onKube {
+		spot = " (default spot when a spot label is set, else on-demand)"
+	}
+	fs.Var((*capacityType)(&f.CapacityType), "capacity-type", "how this node is bought: `spot|on-demand`"+spot)
+}
+
+// capacityType is the flag --capacity-type: spot or on-demand.
+type capacityType nodemeta.CapacityType
+
+func (c *capacityType) String() string { return string(*c) }
+func (c *capacityType) Type() string   { return "string" }
+
+func (c *capacityType) Set(v string) error {
+	t, err := nodemeta.ParseCapacityType(v)
+	if err != nil {
+		return fmt.Errorf("want %s or %s", nodemeta.Spot, nodemeta.OnDemand)
+	}
+	*c = capacityType(t)
+	return nil
+}
+
+// labelList is a repeatable flag of node labels, KEY=VALUE.
+type labelList []kube.Label
+
+func (l *labelList) String() string {
+	s := make([]string, len(*l))
+	for i, x := range *l {
+		s[i] = x.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *labelList) Type() string { return "KEY=VALUE" }
+
+func (l *labelList) Set(v string) error {
+	x, err := kube.ParseLabel(v)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, x)
 	return nil
 }
 

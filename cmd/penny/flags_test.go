@@ -15,9 +15,11 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/pennyhq/penny/agent/kube"
 	"github.com/pennyhq/penny/cmd/penny/loadgen"
 	"github.com/pennyhq/penny/cmd/penny/local"
 	"github.com/pennyhq/penny/cmd/penny/top"
+	"github.com/pennyhq/penny/internal/nodemeta"
 )
 
 func TestLegacyArgs(t *testing.T) {
@@ -107,6 +109,8 @@ func TestLegacyFlags(t *testing.T) {
 		{"local", []string{"-data-dir=/d", "-node-name", "n"}, []string{"--data-dir", "/d", "--node-name=n"}, false},
 		{"local", []string{"-pricing-file", "p.yaml", "-price-cpu-core-hour=0.05", "-price-memory-gib-hour", "0"},
 			[]string{"--pricing-file=p.yaml", "--price-cpu-core-hour", "0.05", "--price-memory-gib-hour=0"}, false},
+		{"local", []string{"-instance-type", "m5.large", "-region=us-east-1", "-zone", "us-east-1a", "-capacity-type", "spot"},
+			[]string{"--instance-type=m5.large", "--region", "us-east-1", "--zone=us-east-1a", "--capacity-type=spot"}, false},
 
 		{"agent", []string{"-aggregator", "http://b:1,http://c:1", "-aggregator=http://d:1"},
 			[]string{"--aggregator=http://b:1", "--aggregator", "http://c:1,http://d:1"}, false},
@@ -115,6 +119,10 @@ func TestLegacyFlags(t *testing.T) {
 		{"agent", []string{"-buffer-bytes", "1024", "-keyframe-every=5"}, []string{"--buffer-bytes=1024", "--keyframe-every", "5"}, false},
 		{"agent", []string{"-kubernetes", "on", "-kubeconfig", "k"}, []string{"--kubernetes=on", "--kubeconfig=k"}, false},
 		{"agent", []string{"-ca-file", "ca", "-cert-file", "c", "-key-file=k"}, []string{"--ca-file=ca", "--cert-file", "c", "--key-file", "k"}, false},
+		{"agent", []string{"-instance-type=c6i.large", "-region", "eu-west-1", "-zone=eu-west-1b", "-capacity-type", "on-demand"},
+			[]string{"--instance-type", "c6i.large", "--region=eu-west-1", "--zone", "eu-west-1b", "--capacity-type=on-demand"}, false},
+		{"agent", []string{"-kubernetes=on", "-spot-label", "pool=cheap", "-spot-label=example.com/lifecycle=spot"},
+			[]string{"--kubernetes", "on", "--spot-label=pool=cheap", "--spot-label", "example.com/lifecycle=spot"}, false},
 
 		{"top", []string{"-aggregator", "http://x:1"}, []string{"--aggregator=http://x:1"}, false},
 		{"top", []string{"-n", "shop"}, []string{"--namespace", "shop"}, false},
@@ -231,6 +239,74 @@ func TestAgentKubernetes(t *testing.T) {
 				t.Errorf("err = %v, want a usage error containing %q", err, tt.want)
 			case !tt.wantErr && (err != nil || c.Kubernetes != tt.want):
 				t.Errorf("got %+v, %v; want --kubernetes %s", c, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestFactFlags checks the flags that give the node's facts: what they
+// set, and the command lines they refuse.
+func TestFactFlags(t *testing.T) {
+	t.Setenv("NODE_NAME", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	tests := []struct {
+		name  string
+		cmd   string
+		args  []string
+		facts nodemeta.Facts
+		spot  []kube.Label
+		err   string // "": accepted
+	}{
+		{"agent: none", "agent", nil, nodemeta.Facts{}, nil, ""},
+		{"agent: every fact", "agent", []string{"--instance-type", "m5.large", "--region", "us-east-1", "--zone", "us-east-1a",
+			"--capacity-type", "spot"},
+			nodemeta.Facts{InstanceType: "m5.large", Region: "us-east-1", Zone: "us-east-1a", CapacityType: nodemeta.Spot}, nil, ""},
+		{"agent: spot labels", "agent", []string{"--kubernetes", "on", "--spot-label", "pool=cheap", "--spot-label", "example.com/lifecycle=spot"},
+			nodemeta.Facts{}, []kube.Label{{Key: "pool", Value: "cheap"}, {Key: "example.com/lifecycle", Value: "spot"}}, ""},
+		{"agent: capacity type", "agent", []string{"--capacity-type", "preemptible"}, nodemeta.Facts{}, nil,
+			`invalid argument "preemptible" for "--capacity-type" flag: want spot or on-demand`},
+		{"agent: spot label without a value", "agent", []string{"--kubernetes", "on", "--spot-label", "pool"}, nodemeta.Facts{}, nil,
+			`invalid argument "pool" for "--spot-label" flag`},
+		{"agent: spot label key", "agent", []string{"--kubernetes", "on", "--spot-label", "my pool=cheap"}, nodemeta.Facts{}, nil,
+			`label key "my pool"`},
+		{"agent: spot label without kubernetes", "agent", []string{"--spot-label", "pool=cheap"}, nodemeta.Facts{}, nil,
+			"--spot-label with --kubernetes off"},
+		{"agent: instance type with a space", "agent", []string{"--instance-type", "m5 large"}, nodemeta.Facts{}, nil,
+			"node facts: node.instance-type: nodemeta: invalid"},
+		{"local: every fact", "local", []string{"--instance-type", "bare-metal", "--region", "home", "--zone", "rack-2",
+			"--capacity-type", "on-demand"},
+			nodemeta.Facts{InstanceType: "bare-metal", Region: "home", Zone: "rack-2", CapacityType: nodemeta.OnDemand}, nil, ""},
+		{"local: capacity type", "local", []string{"--capacity-type", "Spot"}, nodemeta.Facts{}, nil,
+			`invalid argument "Spot" for "--capacity-type" flag`},
+		{"local: long zone", "local", []string{"--zone", strings.Repeat("z", 254)}, nodemeta.Facts{}, nil,
+			"node facts: node.zone: nodemeta: invalid"},
+		{"local: no spot labels", "local", []string{"--spot-label", "pool=cheap"}, nodemeta.Facts{}, nil, "unknown flag: --spot-label"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var (
+				facts nodemeta.Facts
+				spot  []kube.Label
+				err   error
+			)
+			if tt.cmd == "agent" {
+				var c *agentConfig
+				if c, err = parseAgentFlags(append([]string{"--aggregator", "http://a:1"}, tt.args...), &bytes.Buffer{}); c != nil {
+					facts, spot = c.Daemon.Facts, c.Kube.SpotLabels
+				}
+			} else {
+				var c *local.Config
+				if c, err = parseLocalFlags(tt.args, &bytes.Buffer{}); c != nil {
+					facts = c.Facts
+				}
+			}
+			switch {
+			case tt.err == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.err != "" && (!errors.Is(err, errUsage) || !strings.Contains(err.Error(), tt.err)):
+				t.Fatalf("err = %v, want a usage error containing %q", err, tt.err)
+			case tt.err == "" && (facts != tt.facts || !slices.Equal(spot, tt.spot)):
+				t.Errorf("facts %+v, spot labels %v; want %+v, %v", facts, spot, tt.facts, tt.spot)
 			}
 		})
 	}

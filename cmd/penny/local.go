@@ -38,6 +38,7 @@ func parseLocalFlags(args []string, stdout io.Writer) (*local.Config, error) {
 		"(default the file's, else OpenCost's %v)", pricing.DefaultCPUCoreHour))
 	fs.Float64Var(&memPrice, "price-memory-gib-hour", 0, fmt.Sprintf("price of an on-demand GiB-hour of memory, over the pricing file's "+
 		"(default the file's, else OpenCost's %v)", pricing.DefaultRAMGiBHour))
+	factFlags(fs, &cfg.Facts, false)
 	if err := fs.parse(args, stdout); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/internal/histogram"
+	"github.com/pennyhq/penny/internal/nodemeta"
 	"github.com/pennyhq/penny/internal/podmeta"
 	"github.com/pennyhq/penny/kvraft"
 )
@@ -37,7 +38,9 @@ type Series struct {
 type Node struct {
 	Name        string
 	First, Last time.Duration
-	Series      []Series
+	// Facts are what the node's agent says of it (nil: nothing).
+	Facts  *nodemeta.Facts
+	Series []Series
 }
 
 // Sizes the fixture uses.
@@ -57,20 +60,22 @@ var (
 // cgroup outside Kubernetes. Over the window, with base the time Write
 // was given:
 //
-//	node-a, sampled at base and base+20s:
+//	node-a, sampled at base and base+20s: an m5.xlarge spot node in
+//	us-east-1a, 3920m and 15Gi allocatable (NodeAFacts)
 //	  shop/web-1 (app=web, tier=front)
 //	    app      RSS 100Mi, cache 50Mi, rx 1000 B/s, tx 2000 B/s, hit ratio 0.9, srtt 150µs, connect 400µs
 //	    sidecar  RSS 10Mi, hit ratio 0.5, no TCP
 //	  shop/db-0 (app=db)
 //	    db       RSS 1Gi, cache 512Mi, rx 5000 B/s, tx 500 B/s, hit ratio 0.99, srtt 2ms, connect 3ms
 //	  /system.slice/sshd.service outside Kubernetes, RSS 5Mi
-//	node-b, sampled at base+500ms and base+19s (a window of 18.5s):
+//	node-b, sampled at base+500ms and base+19s (a window of 18.5s), its
+//	facts unknown (an agent that sends none):
 //	  shop/web-2 (app=web)
 //	    app      RSS 200Mi, rx 2000 B/s, tx 1000 B/s, hit ratio 0.9, srtt 300µs, connect 700µs
 //	  batch/job-1 (app=job)
 //	    main     RSS 1Mi, cache 4Mi, no TCP, no page cache access
 var Nodes = []Node{
-	{Name: "node-a", First: 0, Last: 20 * time.Second, Series: []Series{
+	{Name: "node-a", First: 0, Last: 20 * time.Second, Facts: &NodeAFacts, Series: []Series{
 		{Path: "/kubepods/web-1/app", Pod: web1, Container: "app", RSS: 100 * MiB, PageCache: 50 * MiB,
 			Rx: 20000, Tx: 40000, Accesses: 1000, Misses: 100, SRTT: repeat(150, 10), Connect: repeat(400, 5)},
 		{Path: "/kubepods/web-1/sidecar", Pod: web1, Container: "sidecar", RSS: 10 * MiB, Accesses: 100, Misses: 50},
@@ -84,6 +89,11 @@ var Nodes = []Node{
 		{Path: "/kubepods/job-1/main", Pod: job1, Container: "main", RSS: MiB, PageCache: 4 * MiB},
 	}},
 }
+
+// NodeAFacts are node-a's facts, as its agent reports them.
+var NodeAFacts = nodemeta.Facts{Name: "node-a", InstanceType: "m5.xlarge", Region: "us-east-1", Zone: "us-east-1a",
+	CapacityType: nodemeta.Spot, AllocatableCPUMillis: 3920, AllocatableMemoryBytes: 15 * GiB,
+	CapacityCPUMillis: 4000, CapacityMemoryBytes: 16 * GiB, Source: nodemeta.SourceKubernetes}
 
 func repeat(v uint64, n int) []uint64 {
 	s := make([]uint64, n)
@@ -104,6 +114,9 @@ func Write(t testing.TB, w Txner, base time.Time) {
 		for i, at := range []time.Duration{n.First, n.Last} {
 			u := &model.Update{Node: n.Name, Incarnation: 1, Seq: uint64(i + 1), Time: base.Add(at),
 				Interval: n.Last - n.First, Keyframe: i == 0}
+			if n.Facts != nil {
+				u.Meta = nodemeta.Encode(n.Facts)
+			}
 			for j, s := range n.Series {
 				ss := model.SeriesState{Ref: uint64(j + 1), Path: s.Path, CgroupID: uint64(100 + j),
 					Processes: 1, RSSBytes: s.RSS, PageCacheBytes: s.PageCache,

@@ -220,6 +220,15 @@ nodes:
 {{- if not (has .Values.aggregator.podAntiAffinity (list "preferred" "required")) }}
 {{- fail (printf "aggregator.podAntiAffinity must be \"preferred\" or \"required\", not %q" .Values.aggregator.podAntiAffinity) }}
 {{- end }}
+{{- range .Values.agent.spotLabels }}
+{{- if not (regexMatch "^[^=]+=[^=]*$" .) }}
+{{- fail (printf "agent.spotLabels: %q is not KEY=VALUE" .) }}
+{{- end }}
+{{- end }}
+{{- $kube := .Values.agent.kubernetes }}
+{{- if and .Values.agent.spotLabels (or (eq (toString $kube) "off") (eq (toString $kube) "false")) }}
+{{- fail "agent.spotLabels needs agent.kubernetes: spot labels are read from the Node object" }}
+{{- end }}
 {{- if and .Values.apiService.enabled (not .Values.customMetrics.enabled) }}
 {{- fail "apiService.enabled needs customMetrics.enabled: the APIService would point at an API no replica serves" }}
 {{- end }}

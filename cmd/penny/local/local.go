@@ -17,6 +17,7 @@ import (
 	"github.com/pennyhq/penny/agent/shipper"
 	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/aggregator/server"
+	"github.com/pennyhq/penny/internal/nodemeta"
 	"github.com/pennyhq/penny/kvraft"
 )
 
@@ -49,6 +50,10 @@ type Config struct {
 	// pricing file's or OpenCost's.
 	PriceCPUCoreHour   *float64
 	PriceMemoryGiBHour *float64
+	// Facts are what the command line says of this host (instance type,
+	// region, zone, capacity type), shipped to the in-process aggregator
+	// with its capacity.
+	Facts nodemeta.Facts
 }
 
 // DefaultAPIListen is the in-process aggregator's API address unless
@@ -63,7 +68,7 @@ func (c *Config) Complete() {
 }
 
 // Validate checks the config: the interval's bounds are the agent's, and
-// prices are zero or more.
+// prices are zero or more, and the facts.
 func (c *Config) Validate() error {
 	cc := core.Config{Interval: c.Interval}
 	var errs []error
@@ -77,6 +82,9 @@ func (c *Config) Validate() error {
 		if p.v != nil && !(*p.v >= 0 && *p.v <= math.MaxFloat64) {
 			errs = append(errs, fmt.Errorf("%s %v: a price is zero or more", p.flag, *p.v))
 		}
+	}
+	if err := c.Facts.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("node facts: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -152,6 +160,7 @@ func Run(ctx context.Context, cfg Config, stdio IO, log *slog.Logger) error {
 		Shipper: shipper.Config{URLs: []string{"http://" + srv.Addr.String()}, Logger: quiet,
 			BackoffMin: 50 * time.Millisecond, BackoffMax: time.Second},
 		NodeName: cfg.NodeName,
+		Facts:    cfg.Facts,
 	})
 	if err != nil {
 		return err

@@ -194,6 +194,53 @@ func TestLocalAggregatorServesContainers(t *testing.T) {
 	p.stop(t)
 }
 
+// TestLocalShipsNodeFacts: the facts given on the command line, and the
+// host's capacity, reach the in-process aggregator's GET /v1/nodes.
+func TestLocalShipsNodeFacts(t *testing.T) {
+	cgtest.RequireRoot(t)
+	api := freeport.T(t)
+	p := startService(t, "--api-listen", api, "--node-name", "test-node", "--instance-type", "bare-metal",
+		"--region", "home", "--zone", "rack-2", "--capacity-type", "spot")
+	type node struct {
+		Node              string `json:"node"`
+		InstanceType      string `json:"instance_type"`
+		Region            string `json:"region"`
+		Zone              string `json:"zone"`
+		CapacityType      string `json:"capacity_type"`
+		CapacityCPUMillis int64  `json:"capacity_cpu_millis"`
+		CapacityMemory    int64  `json:"capacity_memory_bytes"`
+		Source            string `json:"facts_source"`
+		Series            int    `json:"series"`
+	}
+	var doc struct {
+		Nodes []node `json:"nodes"`
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(doc.Nodes) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the in-process aggregator never showed test-node in /v1/nodes; stderr: %s", p.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+		if code, b := httpGet("http://" + api + "/v1/nodes?consistency=linearizable"); code == http.StatusOK {
+			if err := json.Unmarshal([]byte(b), &doc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		t.Fatal(err)
+	}
+	got := doc.Nodes[0]
+	want := node{Node: "test-node", InstanceType: "bare-metal", Region: "home", Zone: "rack-2", CapacityType: "spot",
+		CapacityCPUMillis: got.CapacityCPUMillis, CapacityMemory: int64(si.Totalram) * int64(si.Unit), Source: "flags,host",
+		Series: got.Series}
+	if len(doc.Nodes) != 1 || got != want || got.CapacityCPUMillis < 1000 || got.Series == 0 {
+		t.Errorf("/v1/nodes: %+v, want %+v", doc.Nodes, want)
+	}
+	p.stop(t)
+}
+
 // service is `penny local --json` running as a service would, its output
 // discarded and its stderr kept for failure messages.
 type service struct {
