@@ -81,7 +81,7 @@ func TestResponseJSON(t *testing.T) {
 		"cpuCoreHours": 2.5, "cpuCores": 2.5, "cpuCost": 0.1, "ramCost": 0.025, "totalCost": 0.125,
 		"cpuCoreRequestAverage": 1.5, "cpuCoreUsageAverage": 2.0, "cpuEfficiency": 1.333333, "ramEfficiency": 1.333333,
 		"totalEfficiency": 1.333333, "gpuCost": 0.0, "pvs": nil, "lbAllocations": nil,
-		"window": map[string]any{"start": "2026-03-18T10:00:00Z", "end": "2026-03-18T11:00:00Z"},
+		"window":     map[string]any{"start": "2026-03-18T10:00:00Z", "end": "2026-03-18T11:00:00Z"},
 		"properties": map[string]any{"cluster": "cluster-one", "node": "od", "controllerKind": "deployment", "namespace": "shop"},
 	}
 	for k, w := range want {

@@ -10,9 +10,10 @@ import (
 // offered (cap) and what its containers were allocated (alloc).
 type nodeState struct {
 	name   string
-	spans  []NodeUsage // sorted by Start
-	st, en []int64     // their bounds in Unix nanoseconds
-	cur    int         // the first span that may overlap the current step
+	spans  []*NodeUsage // sorted by Start
+	prices []prices     // per span
+	st, en []int64      // span bounds in Unix nanoseconds
+	cur    int          // the first span that may overlap the current step
 	// guessed: some container on it was priced at the default rates.
 	guessed bool
 
@@ -25,6 +26,21 @@ type nodeState struct {
 	matchedCPU, matchedRAM float64
 }
 
+// prices are Rates per unit of Usage: per core-second, byte-second and
+// byte.
+type prices struct {
+	coreSec, byteSec, inetByte, clusterByte float64
+}
+
+func pricesOf(r *Rates) prices {
+	return prices{
+		coreSec:     r.CPUCoreHour / 3600,
+		byteSec:     r.RAMGiBHour / 3600 / GiB,
+		inetByte:    r.EgressInternetGiB / GiB,
+		clusterByte: r.EgressClusterGiB / GiB,
+	}
+}
+
 func (c *computation) prepareNodes(nodes []NodeUsage) error {
 	c.nodeIndex = map[string]int{}
 	for i := range nodes {
@@ -32,26 +48,31 @@ func (c *computation) prepareNodes(nodes []NodeUsage) error {
 		if err := n.Validate(); err != nil {
 			return fmt.Errorf("%w: node %q span %d: %v", ErrBadInput, n.Node, i, err)
 		}
+		if err := c.currency(&n.Rates); err != nil {
+			return err
+		}
 		ns := &c.nodes[c.node(n.Node)]
-		ns.spans = append(ns.spans, *n)
+		ns.spans = append(ns.spans, n)
 	}
 	for i := range c.nodes {
 		ns := &c.nodes[i]
-		slices.SortStableFunc(ns.spans, func(a, b NodeUsage) int { return a.Start.Compare(b.Start) })
+		slices.SortStableFunc(ns.spans, func(a, b *NodeUsage) int { return a.Start.Compare(b.Start) })
 		ns.st = make([]int64, len(ns.spans))
 		ns.en = make([]int64, len(ns.spans))
-		for j := range ns.spans {
-			ns.st[j], ns.en[j] = ns.spans[j].Start.UnixNano(), ns.spans[j].End.UnixNano()
+		ns.prices = make([]prices, len(ns.spans))
+		for j, sp := range ns.spans {
+			ns.st[j], ns.en[j] = sp.Start.UnixNano(), sp.End.UnixNano()
+			ns.prices[j] = pricesOf(&sp.Rates)
 		}
 	}
 	return nil
 }
 
-// ratesAt returns the rates of the node span that covers t, else of the
+// pricesAt returns the prices of the node span that covers t, else of the
 // nearest span before t, else of the first one; nil for a node without
 // spans. *k remembers the span for the next call: a container's spans come
 // in order, so the next one is usually the same or the next span.
-func (n *nodeState) ratesAt(k *int, t int64) *Rates {
+func (n *nodeState) pricesAt(k *int, t int64) *prices {
 	if len(n.spans) == 0 {
 		return nil
 	}
@@ -67,12 +88,12 @@ func (n *nodeState) ratesAt(k *int, t int64) *Rates {
 		}
 		*k = i
 	}
-	return &n.spans[i].Rates
+	return &n.prices[i]
 }
 
 // capacity sums the node's spans that overlap [ws, we), prorated, and
 // resets what its containers were allocated.
-func (n *nodeState) capacity(c *computation, ws, we int64) error {
+func (n *nodeState) capacity(ws, we int64) {
 	n.cap, n.alloc = acc{}, acc{}
 	n.matchedCPU, n.matchedRAM = 0, 0
 	for j := n.cur; j < len(n.spans); j++ {
@@ -83,10 +104,7 @@ func (n *nodeState) capacity(c *computation, ws, we int64) error {
 		if oe <= os {
 			continue
 		}
-		sp := &n.spans[j]
-		if err := c.currency(&sp.Rates); err != nil {
-			return err
-		}
+		sp := n.spans[j]
 		f := float64(oe-os) / float64(n.en[j]-n.st[j])
 		hours := f * sp.Hours
 		n.cap.cpuAlloc += hours * 3600 * sp.CPUCores
@@ -98,7 +116,6 @@ func (n *nodeState) capacity(c *computation, ws, we int64) error {
 	for n.cur < len(n.spans) && n.en[n.cur] <= we {
 		n.cur++
 	}
-	return nil
 }
 
 // idleOf is what a node offered and its containers were not allocated,

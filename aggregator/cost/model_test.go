@@ -535,3 +535,25 @@ func TestController(t *testing.T) {
 		}
 	}
 }
+
+// TestModelUnsorted: spans out of order, even one past a span beyond the
+// window, are all counted.
+func TestModelUnsorted(t *testing.T) {
+	t1 := t0.Add(time.Hour)
+	nodes := []NodeUsage{nodeSpan("od", t0, time.Hour, 4, 16, onDemand), nodeSpan("od", t1, time.Hour, 4, 16, onDemand)}
+	mk := func(rows ...Usage) []Series {
+		return []Series{{Container: Container{Node: "od", Namespace: "a", Pod: "p", Container: "c"}, Usage: rows}}
+	}
+	later, first := hourOf(t1, 1, 1, 1, 1, 0, 0), hourOf(t0, 1, 2, 1, 1, 0, 0)
+	for _, params := range []string{"window=" + hourWindow, "step=30m&window=2026-03-18T10:00:00Z,2026-03-18T12:00:00Z"} {
+		sorted := compute(t, "aggregate=namespace&accumulate=true&"+params, mk(first, later), nodes)
+		in := mk(later, first)
+		unsorted := compute(t, "aggregate=namespace&accumulate=true&"+params, in, nodes)
+		if got, want := unsorted.Sets[0].Allocations["a"].TotalCost(), sorted.Sets[0].Allocations["a"].TotalCost(); !near(got, want) || got == 0 {
+			t.Errorf("%s: unsorted %v, sorted %v", params, got, want)
+		}
+		if !in[0].Usage[0].Start.Equal(t1) {
+			t.Error("Compute sorted its input in place")
+		}
+	}
+}
