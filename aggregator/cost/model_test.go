@@ -557,3 +557,32 @@ func TestModelUnsorted(t *testing.T) {
 		}
 	}
 }
+
+// TestModelConcurrent: one Model serves concurrent Computes over shared
+// inputs, which it only reads (run with -race).
+func TestModelConcurrent(t *testing.T) {
+	series, nodes := fixture()
+	m, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ParseQuery(url.Values{"window": {hourWindow}, "aggregate": {"namespace"}, "shareIdle": {"true"}}, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			res, err := m.Compute(&q, series, nodes)
+			if err == nil && !near(res.Sets[0].Allocations["shop"].TotalCost(), 0.24) {
+				err = errors.New("wrong total")
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
