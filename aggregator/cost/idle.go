@@ -135,7 +135,7 @@ func (n *nodeState) idleOf() idleOf {
 	}
 }
 
-// idle computes each node's idle in step w. With shareIdle it gives each
+// idle computes each node's idle in the current step. With shareIdle it gives each
 // selected container its part of its node's (or cluster's) idle: CPU idle
 // in proportion to its CPU cost, memory idle to its memory cost; what no
 // container can take (no container there had a CPU or memory cost) stays
@@ -143,7 +143,7 @@ func (n *nodeState) idleOf() idleOf {
 // share the selected containers have of its allocated cost, so the idle
 // shown is what sharing would have given them, as OpenCost does. Idle
 // allocations go to the aggregates when the query includes idle.
-func (c *computation) idle(w Window) {
+func (c *computation) idle() {
 	q := c.q
 	idles := make([]idleOf, len(c.nodes))
 	for i := range c.nodes {
@@ -155,8 +155,12 @@ func (c *computation) idle(w Window) {
 		for i := range c.nodes {
 			n := &c.nodes[i]
 			rowMatch := c.idleMatch(n)
-			idles[i].cpuCost, idles[i].coreSec = scale(idles[i].cpuCost, n.matchedCPU, n.alloc.cpuCost, rowMatch), scale(idles[i].coreSec, n.matchedCPU, n.alloc.cpuCost, rowMatch)
-			idles[i].ramCost, idles[i].byteSec = scale(idles[i].ramCost, n.matchedRAM, n.alloc.ramCost, rowMatch), scale(idles[i].byteSec, n.matchedRAM, n.alloc.ramCost, rowMatch)
+			cpu := share(n.matchedCPU, n.alloc.cpuCost, rowMatch)
+			ram := share(n.matchedRAM, n.alloc.ramCost, rowMatch)
+			idles[i].cpuCost *= cpu
+			idles[i].coreSec *= cpu
+			idles[i].ramCost *= ram
+			idles[i].byteSec *= ram
 		}
 	}
 	if !q.Idle {
@@ -188,15 +192,16 @@ func (c *computation) idle(w Window) {
 	}
 }
 
-// scale is v times the selected share part/all of a node's cost; a node
-// whose containers had no such cost keeps v only if the filter selects
-// its idle allocation itself.
-func scale(v, part, all float64, rowMatch bool) float64 {
+// share is the part of a node's idle a filter keeps: the selected
+// containers' share part/all of the node's allocated cost; for a node
+// whose containers had no such cost, all of it if the filter selects the
+// idle allocation itself, else none.
+func share(part, all float64, rowMatch bool) float64 {
 	if all > 0 {
-		return v * part / all
+		return part / all
 	}
 	if rowMatch {
-		return v
+		return 1
 	}
 	return 0
 }

@@ -236,10 +236,15 @@ var errUnsorted = errors.New("cost: spans out of order")
 // compute is Compute over series whose spans are rows (nil: their own);
 // it fails with errUnsorted when it meets spans out of order.
 func (m *Model) compute(q *Query, series []Series, nodes []NodeUsage, rows [][]Usage) (*Result, error) {
-	steps := q.Steps()
-	if len(steps) == 0 {
+	switch d := q.Window.Duration(); {
+	case d <= 0:
 		return nil, fmt.Errorf("%w: empty window", ErrInvalid)
+	case q.Step < 0 || q.Step > 0 && q.Step < MinStep:
+		return nil, fmt.Errorf("%w: step %v is shorter than %v", ErrInvalid, q.Step, MinStep)
+	case q.Step > 0 && (d+q.Step-1)/q.Step > time.Duration(m.cfg.MaxAllocations):
+		return nil, fmt.Errorf("%w: more steps than %d allocations", ErrTooLarge, m.cfg.MaxAllocations)
 	}
+	steps := q.Steps()
 	c := computation{m: m, q: q, in: series, maxAllocs: m.cfg.MaxAllocations, defPrices: pricesOf(m.cfg.DefaultRates)}
 	if err := c.prepareNodes(nodes); err != nil {
 		return nil, err
@@ -376,7 +381,7 @@ func (c *computation) step(w Window, final bool) error {
 			return err
 		}
 	}
-	c.idle(w)
+	c.idle()
 	meta := c.q.IncludeAggregatedMetadata
 	for i := range c.series {
 		s := &c.series[i]

@@ -475,6 +475,17 @@ func TestModelTooLarge(t *testing.T) {
 	if _, err := m.Compute(&q, series, nodes); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("%v, want ErrTooLarge", err)
 	}
+	// A Query built by hand is checked too, before any step is built.
+	w := Window{t0, t0.Add(90 * 24 * time.Hour)}
+	if _, err := m.Compute(&Query{Window: w, Step: time.Minute}, nil, nil); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("129,600 steps: %v, want ErrTooLarge", err)
+	}
+	if _, err := m.Compute(&Query{Window: w, Step: time.Nanosecond}, nil, nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a 1ns step: %v, want ErrInvalid", err)
+	}
+	if _, err := m.Compute(&Query{}, nil, nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("an empty window: %v, want ErrInvalid", err)
+	}
 }
 
 func TestConfig(t *testing.T) {
