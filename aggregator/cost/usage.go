@@ -210,9 +210,9 @@ func (n *NodeUsage) Validate() error {
 // MemoryMeasure is what counts as a container's memory usage.
 type MemoryMeasure string
 
-// The memory measures. RSS is the default: memory the container cannot
-// give back without swapping. RSS plus page cache charges for the files a
-// container keeps cached; the working set (the kernel's memory.current
+// The memory measures. RSS (the processes' VmRSS) is the default: what a
+// container holds while it runs. RSS plus page cache charges for the files
+// a container keeps cached; the working set (the kernel's memory.current
 // minus inactive file pages, what the kubelet and OpenCost use) sits in
 // between.
 const (
