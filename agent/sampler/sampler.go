@@ -41,6 +41,10 @@ type Config struct {
 	RefreshEvery time.Duration
 	// HitRatio is false when the source cannot count page cache accesses.
 	HitRatio bool
+	// MaxOpenFiles bounds the cgroupfs statistics files kept open between
+	// samples (reading an open file again costs a quarter of opening it);
+	// 0 means cgroupfs.DefaultMaxOpenFiles, a negative value none.
+	MaxOpenFiles int
 	Logger   *slog.Logger
 }
 
@@ -85,6 +89,10 @@ type Sampler struct {
 	noMemcg   map[uint64]time.Time  // cgroups without a memory controller, when last checked
 	totals    map[uint64]*Totals    // by cgroup v2 id
 	unrefMMs  map[uint32]int        // samples an mm has gone unreferenced
+	usage     *usage
+	exitedIn  map[uint64]struct{} // cgroups a process exited from in the interval
+	hadProcs  map[uint64]struct{} // cgroups with processes in the previous sample
+	fullRead  map[uint64]struct{} // scratch: the cgroups whose CPU is read
 	prev      *probe.Snapshot
 	lastCheck time.Time // of process liveness
 	memWalked time.Time // last walk of a v1 memory hierarchy
@@ -118,10 +126,14 @@ func New(cfg Config, src Source) (*Sampler, error) {
 		noMemcg:  map[uint64]time.Time{},
 		totals:   map[uint64]*Totals{},
 		unrefMMs: map[uint32]int{},
+		exitedIn: map[uint64]struct{}{},
+		hadProcs: map[uint64]struct{}{},
+		fullRead: map[uint64]struct{}{},
 	}
 	if cfg.Layout.MemoryIsV2() {
 		s.mem = s.v2
 	}
+	s.usage = newUsage(cfg.Layout, s.v2, s.mem, cfg.Proc, cfg.MaxOpenFiles)
 	return s, nil
 }
 
@@ -163,6 +175,9 @@ func (s *Sampler) Start(ctx context.Context) error {
 		if err := s.src.Seed(p.PID, id); err != nil {
 			return fmt.Errorf("start sampler: %w", err)
 		}
+	}
+	if err := s.usage.baseline(); err != nil {
+		return fmt.Errorf("start sampler: %w", err)
 	}
 	s.prev, err = s.src.Snapshot()
 	if err != nil {
@@ -211,6 +226,7 @@ func (s *Sampler) Sample() (*Sample, error) {
 			return nil, fmt.Errorf("sample: %w", err)
 		}
 		s.v2Walked = snap.Time
+		s.usage.forget()
 	}
 	var gone []uint64
 	for id, r := range rows {
@@ -236,6 +252,9 @@ func (s *Sampler) Sample() (*Sample, error) {
 		if _, ok := rows[id]; !ok && !s.v2.Known(id) {
 			delete(s.totals, id)
 		}
+	}
+	if err := s.cgroupfsUsage(rows, row); err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
 	}
 
 	listed := make([]*Cgroup, 0, len(rows))
@@ -267,6 +286,42 @@ func (s *Sampler) Sample() (*Sample, error) {
 	s.latest = out
 	s.mu.Unlock()
 	return out, nil
+}
+
+// cgroupfsUsage reads CPU, pressure and the working set of the cgroups
+// that have processes, activity, a process that exited in the interval or
+// had processes in the previous sample, and the working set of the other
+// rows.
+func (s *Sampler) cgroupfsUsage(rows map[uint64]*Cgroup, row func(uint64) *Cgroup) error {
+	full := s.fullRead
+	clear(full)
+	for id, r := range rows {
+		if r.Processes > 0 || r.active() {
+			full[id] = struct{}{}
+		}
+	}
+	for _, set := range []map[uint64]struct{}{s.exitedIn, s.hadProcs} {
+		for id := range set {
+			if _, ok := full[id]; ok {
+				continue
+			}
+			p, ok := s.v2.Path(id)
+			if !ok {
+				continue // removed
+			}
+			r := row(id)
+			r.Path = p
+			full[id] = struct{}{}
+		}
+	}
+	clear(s.exitedIn)
+	clear(s.hadProcs)
+	for id, r := range rows {
+		if r.Processes > 0 {
+			s.hadProcs[id] = struct{}{}
+		}
+	}
+	return s.usage.sample(rows, full)
 }
 
 func (s *Sampler) anyUnknown(h *cgroupfs.Hierarchy, rows map[uint64]*Cgroup) bool {
