@@ -45,7 +45,7 @@ type Config struct {
 	// samples (reading an open file again costs a quarter of opening it);
 	// 0 means cgroupfs.DefaultMaxOpenFiles, a negative value none.
 	MaxOpenFiles int
-	Logger   *slog.Logger
+	Logger       *slog.Logger
 }
 
 // Complete fills in the defaults.

@@ -29,7 +29,7 @@ import (
 type usage struct {
 	layout       cgroupfs.Layout
 	v2, mem, cpu *cgroupfs.Hierarchy // cpu is nil without a cpu controller
-	meminfo      string // /proc/meminfo
+	meminfo      string              // /proc/meminfo
 	r            *cgroupfs.StatReader
 
 	seq   uint64                 // samples taken; 0 is Start's baseline
