@@ -49,6 +49,7 @@ func newRig(t *testing.T, l cgroupfs.Layout) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(smp.Close)
 	if err := smp.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,9 @@ func (c *Config) Complete() {
 	if c.RefreshEvery == 0 {
 		c.RefreshEvery = 10 * time.Second
 	}
+	if c.MaxOpenFiles == 0 {
+		c.MaxOpenFiles = cgroupfs.DefaultMaxOpenFiles
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -188,6 +191,12 @@ func (s *Sampler) Start(ctx context.Context) error {
 	s.v2Walked = s.prev.Time
 	s.log.Debug("sampler started", "processes", len(s.seeds), "cgroups", s.v2.Len(), "layout", s.cfg.Layout.Mode)
 	return nil
+}
+
+// Close closes the cgroupfs files the sampler keeps open. Call it when
+// sampling is over, not concurrently with Sample.
+func (s *Sampler) Close() {
+	s.usage.close()
 }
 
 // Latest returns the most recent sample, or nil before the first.
