@@ -41,6 +41,11 @@ type Config struct {
 	RefreshEvery time.Duration
 	// HitRatio is false when the source cannot count page cache accesses.
 	HitRatio bool
+	// WorkingSetEvery is how often a cgroup's working set is read from its
+	// memory files (memory.stat is the costliest file the sampler reads);
+	// 0 means every 10 seconds, kubelet's housekeeping interval. CPU time
+	// and pressure are read every sample.
+	WorkingSetEvery time.Duration
 	// MaxOpenFiles bounds the cgroupfs statistics files kept open between
 	// samples (reading an open file again costs a quarter of opening it);
 	// 0 means cgroupfs.DefaultMaxOpenFiles, a negative value none.
@@ -59,6 +64,9 @@ func (c *Config) Complete() {
 	if c.RefreshEvery == 0 {
 		c.RefreshEvery = 10 * time.Second
 	}
+	if c.WorkingSetEvery == 0 {
+		c.WorkingSetEvery = 10 * time.Second
+	}
 	if c.MaxOpenFiles == 0 {
 		c.MaxOpenFiles = cgroupfs.DefaultMaxOpenFiles
 	}
@@ -72,7 +80,7 @@ func (c *Config) Validate() error {
 	if c.Layout.V2 == "" || c.Layout.Memory == "" {
 		return errors.New("sampler: cgroup layout not set")
 	}
-	if c.ReseedEvery < 0 || c.RefreshEvery < 0 {
+	if c.ReseedEvery < 0 || c.RefreshEvery < 0 || c.WorkingSetEvery < 0 {
 		return errors.New("sampler: negative interval")
 	}
 	return nil
@@ -136,7 +144,7 @@ func New(cfg Config, src Source) (*Sampler, error) {
 	if cfg.Layout.MemoryIsV2() {
 		s.mem = s.v2
 	}
-	s.usage = newUsage(cfg.Layout, s.v2, s.mem, cfg.Proc, cfg.MaxOpenFiles)
+	s.usage = newUsage(cfg.Layout, s.v2, s.mem, cfg.Proc, cfg.MaxOpenFiles, cfg.WorkingSetEvery)
 	return s, nil
 }
 
@@ -262,7 +270,7 @@ func (s *Sampler) Sample() (*Sample, error) {
 			delete(s.totals, id)
 		}
 	}
-	if err := s.cgroupfsUsage(rows, row); err != nil {
+	if err := s.cgroupfsUsage(snap.Time, rows, row); err != nil {
 		return nil, fmt.Errorf("sample: %w", err)
 	}
 
@@ -301,7 +309,7 @@ func (s *Sampler) Sample() (*Sample, error) {
 // that have processes, activity, a process that exited in the interval or
 // had processes in the previous sample, and the working set of the other
 // rows.
-func (s *Sampler) cgroupfsUsage(rows map[uint64]*Cgroup, row func(uint64) *Cgroup) error {
+func (s *Sampler) cgroupfsUsage(now time.Time, rows map[uint64]*Cgroup, row func(uint64) *Cgroup) error {
 	full := s.fullRead
 	clear(full)
 	for id, r := range rows {
@@ -330,7 +338,7 @@ func (s *Sampler) cgroupfsUsage(rows map[uint64]*Cgroup, row func(uint64) *Cgrou
 			s.hadProcs[id] = struct{}{}
 		}
 	}
-	return s.usage.sample(rows, full)
+	return s.usage.sample(now, rows, full)
 }
 
 func (s *Sampler) anyUnknown(h *cgroupfs.Hierarchy, rows map[uint64]*Cgroup) bool {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"time"
 
 	"github.com/pennyhq/penny/agent/cgroupfs"
 )
@@ -24,13 +25,17 @@ import (
 //
 // It reads, once per sample, the cgroups that have processes, activity, a
 // process that exited in the interval or had processes in the previous
-// sample (all of cpu.stat, *.pressure, memory) and their children (cpu.stat
-// and memory), and the memory of the other cgroups the sample lists.
+// sample (cpu.stat and *.pressure) and their children (cpu.stat). The
+// memory files, which cost half of all that (memory.stat is long), it
+// reads at most once every wsEvery per cgroup (10s, as kubelet's cAdvisor
+// does), for those and for the other cgroups the sample lists.
 type usage struct {
 	layout       cgroupfs.Layout
 	v2, mem, cpu *cgroupfs.Hierarchy // cpu is nil without a cpu controller
 	meminfo      string              // /proc/meminfo
 	r            *cgroupfs.StatReader
+	wsEvery      time.Duration
+	now          time.Time // of the sample being taken
 
 	seq   uint64                 // samples taken; 0 is Start's baseline
 	stats map[uint64]*usageStats // by cgroup v2 id
@@ -55,6 +60,8 @@ type usageStats struct {
 
 	// This sample's reads, committed once every row is computed.
 	readAt, psiReadAt, memReadAt uint64
+	pendingAt                    uint64    // sample it was queued for commit in
+	memAt                        time.Time // when ws was read
 	curCPU                       cgroupfs.CPUStat
 	cpuOK                        bool
 	curPSI                       [cgroupfs.PressureResources]cgroupfs.Pressure
@@ -64,10 +71,11 @@ type usageStats struct {
 }
 
 // newUsage returns a reader that keeps at most maxOpen files open (0: the
-// default of cgroupfs, negative: none).
-func newUsage(l cgroupfs.Layout, v2, mem *cgroupfs.Hierarchy, proc string, maxOpen int) *usage {
+// default of cgroupfs, negative: none) and reads a cgroup's working set at
+// most every wsEvery.
+func newUsage(l cgroupfs.Layout, v2, mem *cgroupfs.Hierarchy, proc string, maxOpen int, wsEvery time.Duration) *usage {
 	u := &usage{layout: l, v2: v2, mem: mem, meminfo: path.Join(proc, "meminfo"), r: cgroupfs.NewStatReader(maxOpen),
-		stats: map[uint64]*usageStats{}}
+		stats: map[uint64]*usageStats{}, wsEvery: wsEvery}
 	switch {
 	case l.CPU == l.V2:
 		u.cpu = v2
@@ -121,11 +129,12 @@ func (u *usage) entry(id uint64, p string) *usageStats {
 // noSample marks a cgroup never read: its counters count from zero.
 const noSample = ^uint64(0)
 
-// sample fills every row's CPU, pressure and working set. full lists the
-// cgroups whose CPU and pressure are read (all of them have rows); the
-// other rows get their working set only.
-func (u *usage) sample(rows map[uint64]*Cgroup, full map[uint64]struct{}) error {
+// sample fills every row's CPU, pressure and working set for a sample
+// taken at now. full lists the cgroups whose CPU and pressure are read
+// (all of them have rows); the other rows get their working set only.
+func (u *usage) sample(now time.Time, rows map[uint64]*Cgroup, full map[uint64]struct{}) error {
 	u.seq++
+	u.now = now
 	for id := range full {
 		r := rows[id]
 		st := u.entry(id, r.Path)
@@ -265,7 +274,7 @@ func (u *usage) readCPU(st *usageStats) error {
 		return nil
 	}
 	st.readAt = u.seq + 1
-	u.pending = append(u.pending, st)
+	u.queue(st)
 	var err error
 	st.curCPU, err = u.r.CPU(&st.files, st.v2Dir, st.cpuDir, u.layout.CPUIsV2())
 	st.cpuOK = err == nil
@@ -289,17 +298,24 @@ func (u *usage) readPSI(st *usageStats) error {
 	return nil
 }
 
-// readMem reads the working set of st's memory cgroup once per sample:
-// the memory cgroup at the same path (the v1 memory hierarchy on a
-// hybrid host), the host's memory for the root.
+// queue marks st for commit, once per sample.
+func (u *usage) queue(st *usageStats) {
+	if st.pendingAt != u.seq+1 {
+		st.pendingAt = u.seq + 1
+		u.pending = append(u.pending, st)
+	}
+}
+
+// readMem reads the working set of st's memory cgroup, at most once every
+// wsEvery: the memory cgroup at the same path (the v1 memory hierarchy on
+// a hybrid host), the host's memory for the root. Between reads st keeps
+// the last one.
 func (u *usage) readMem(st *usageStats) error {
-	if st.memReadAt == u.seq+1 {
+	if st.memReadAt == u.seq+1 || !st.memAt.IsZero() && u.now.Sub(st.memAt) < u.wsEvery {
 		return nil
 	}
-	st.memReadAt = u.seq + 1
-	if st.readAt != u.seq+1 {
-		u.pending = append(u.pending, st) // for commit, to keep its files open
-	}
+	st.memReadAt, st.memAt = u.seq+1, u.now
+	u.queue(st) // for commit, to keep its files open
 	var (
 		m   cgroupfs.Memory
 		err error

@@ -22,6 +22,7 @@ type fakeFS struct {
 	layout       cgroupfs.Layout
 	h, memH      *cgroupfs.Hierarchy
 	u            *usage
+	now          time.Time // of the last sample, a second apart
 }
 
 func newFakeFS(t *testing.T, hybrid bool) *fakeFS {
@@ -114,7 +115,7 @@ func (f *fakeFS) start() {
 	if err := f.h.Refresh(); err != nil {
 		f.t.Fatal(err)
 	}
-	f.u = newUsage(f.layout, f.h, f.memH, f.proc, 0)
+	f.u = newUsage(f.layout, f.h, f.memH, f.proc, 0, 10*time.Second)
 	if err := f.u.baseline(); err != nil {
 		f.t.Fatal(err)
 	}
@@ -138,7 +139,8 @@ func (f *fakeFS) sample(full []string, memOnly ...string) map[string]*Cgroup {
 			set[id] = struct{}{}
 		}
 	}
-	if err := f.u.sample(rows, set); err != nil {
+	f.now = f.now.Add(time.Second)
+	if err := f.u.sample(f.now, rows, set); err != nil {
 		f.t.Fatal(err)
 	}
 	return out
@@ -257,6 +259,15 @@ func TestOwnWorkingSet(t *testing.T) {
 					t.Errorf("%s: working set %d, want %d", p, got, want)
 				}
 			}
+
+			// The working set is read again once it is 10s old.
+			f.memory("/pod/a", 5000, 500)
+			for i := 1; i <= 10; i++ {
+				got := f.sample([]string{"/pod/a"})["/pod/a"].MemoryWorkingSetBytes
+				if want := map[bool]int64{false: 3500, true: 4500}[i == 10]; got != want {
+					t.Fatalf("%ds after the read: working set %d, want %d", i, got, want)
+				}
+			}
 		})
 	}
 }
@@ -285,7 +296,7 @@ func BenchmarkCgroupfsUsage(b *testing.B) {
 	if !l.MemoryIsV2() {
 		mem = cgroupfs.NewHierarchy(l.Memory)
 	}
-	u := newUsage(l, h, mem, "/proc", 0)
+	u := newUsage(l, h, mem, "/proc", 0, 10*time.Second)
 	defer u.close()
 	if err := u.baseline(); err != nil {
 		b.Fatal(err)
@@ -300,8 +311,10 @@ func BenchmarkCgroupfsUsage(b *testing.B) {
 	}
 	b.ReportAllocs()
 	cpu0 := cpuTime(b)
+	now := time.Now()
 	for b.Loop() {
-		if err := u.sample(rows, full); err != nil {
+		now = now.Add(time.Second) // one sample a second: the working set every 10th
+		if err := u.sample(now, rows, full); err != nil {
 			b.Fatal(err)
 		}
 	}

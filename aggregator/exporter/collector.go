@@ -43,13 +43,11 @@ var (
 	descCFSThrottledPeriods = desc("cpu_cfs_throttled_periods_total", "Enforcement periods of the cgroup's CPU limit at whose end it was throttled.")
 	descCFSThrottledSeconds = desc("cpu_cfs_throttled_seconds_total", "Time the cgroup's tasks were throttled by its CPU limit.")
 	descWorkingSet          = desc("memory_working_set_bytes", "Memory usage minus inactive file pages of the cgroup's memory cgroup, as kubelet computes the working set.")
-	descPressure            = [...]*prometheus.Desc{
+	// PSI "some"; the agents' /metrics have "full" too (stalled).
+	descPressure = [...]*prometheus.Desc{
 		desc("pressure_cpu_waiting_seconds_total", "Time at least one of the cgroup's tasks waited for a CPU (PSI some); absent where the kernel has no pressure stall information."),
-		desc("pressure_cpu_stalled_seconds_total", "Time all of the cgroup's non-idle tasks waited for a CPU at once (PSI full)."),
 		desc("pressure_memory_waiting_seconds_total", "Time at least one of the cgroup's tasks stalled on memory (PSI some)."),
-		desc("pressure_memory_stalled_seconds_total", "Time all of the cgroup's non-idle tasks stalled on memory at once (PSI full)."),
 		desc("pressure_io_waiting_seconds_total", "Time at least one of the cgroup's tasks stalled on IO (PSI some)."),
-		desc("pressure_io_stalled_seconds_total", "Time all of the cgroup's non-idle tasks stalled on IO at once (PSI full)."),
 	}
 )
 
@@ -135,8 +133,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descCFSThrottledPeriods, t.CPUThrottledPeriods)
 		seconds(descCFSThrottledSeconds, t.CPUThrottledUsec)
 		if v.PressureKnown {
-			for i, us := range [...]uint64{t.CPUPressureSomeUsec, t.CPUPressureFullUsec, t.MemoryPressureSomeUsec,
-				t.MemoryPressureFullUsec, t.IOPressureSomeUsec, t.IOPressureFullUsec} {
+			for i, us := range [...]uint64{t.CPUPressureSomeUsec, t.MemoryPressureSomeUsec, t.IOPressureSomeUsec} {
 				seconds(descPressure[i], us)
 			}
 		}

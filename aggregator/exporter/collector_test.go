@@ -25,7 +25,7 @@ func TestCollector(t *testing.T) {
 		Keyframe: true, Changed: []model.SeriesState{
 			{Path: "/web", RSSBytes: 100, WorkingSetBytes: 80, PressureKnown: true, Total: model.Counters{RxBytes: 42,
 				TxBytes: 60, TxLoopbackBytes: 10, TxClusterBytes: 20, TxInternetBytes: 30, CPUUsageUsec: 1_500_000,
-				CPUPeriods: 10, CPUThrottledPeriods: 2, CPUThrottledUsec: 250_000, CPUPressureSomeUsec: 4000, IOPressureFullUsec: 9}},
+				CPUPeriods: 10, CPUThrottledPeriods: 2, CPUThrottledUsec: 250_000, CPUPressureSomeUsec: 4000, IOPressureSomeUsec: 9}},
 			{Path: "/nopsi", RSSBytes: 1, Total: model.Counters{CPUUsageUsec: 1}},
 		}}, t0)
 	if err != nil {
@@ -62,9 +62,9 @@ penny_container_cpu_cfs_throttled_seconds_total{cgroup="/web",node="node-a"} 0.2
 # HELP penny_container_pressure_cpu_waiting_seconds_total Time at least one of the cgroup's tasks waited for a CPU (PSI some); absent where the kernel has no pressure stall information.
 # TYPE penny_container_pressure_cpu_waiting_seconds_total counter
 penny_container_pressure_cpu_waiting_seconds_total{cgroup="/web",node="node-a"} 0.004
-# HELP penny_container_pressure_io_stalled_seconds_total Time all of the cgroup's non-idle tasks stalled on IO at once (PSI full).
-# TYPE penny_container_pressure_io_stalled_seconds_total counter
-penny_container_pressure_io_stalled_seconds_total{cgroup="/web",node="node-a"} 9e-06
+# HELP penny_container_pressure_io_waiting_seconds_total Time at least one of the cgroup's tasks stalled on IO (PSI some).
+# TYPE penny_container_pressure_io_waiting_seconds_total counter
+penny_container_pressure_io_waiting_seconds_total{cgroup="/web",node="node-a"} 9e-06
 # HELP penny_container_memory_working_set_bytes Memory usage minus inactive file pages of the cgroup's memory cgroup, as kubelet computes the working set.
 # TYPE penny_container_memory_working_set_bytes gauge
 penny_container_memory_working_set_bytes{cgroup="/nopsi",node="node-a"} 0
@@ -81,7 +81,7 @@ penny_container_network_egress_bytes_total{cgroup="/web",class="loopback",node="
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "penny_container_memory_rss_bytes",
 		"penny_container_network_receive_bytes_total", "penny_container_cpu_usage_seconds_total",
 		"penny_container_cpu_cfs_throttled_periods_total", "penny_container_cpu_cfs_throttled_seconds_total",
-		"penny_container_pressure_cpu_waiting_seconds_total", "penny_container_pressure_io_stalled_seconds_total",
+		"penny_container_pressure_cpu_waiting_seconds_total", "penny_container_pressure_io_waiting_seconds_total",
 		"penny_container_memory_working_set_bytes", "penny_container_network_egress_bytes_total"); err != nil {
 		t.Fatal(err)
 	}

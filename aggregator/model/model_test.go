@@ -401,7 +401,6 @@ func TestViewCPU(t *testing.T) {
 // way back to the wire's state.
 func TestStoredKeepsCPU(t *testing.T) {
 	ss := cpuSeries("/a", 123, 4, 5, true, 77)
-	ss.Total.CPUPressureFullUsec, ss.Total.MemoryPressureFullUsec, ss.Total.IOPressureFullUsec = 1, 2, 3
 	st, _, _ := apply(t, &NodeState{Node: "n"}, &Update{Node: "n", Incarnation: 1, Seq: 1, Time: t0, Interval: time.Second,
 		Keyframe: true, Changed: []SeriesState{ss}}, t0)
 	b, err := st.Series["/a"].Encode()

@@ -31,14 +31,13 @@ type Counters struct {
 	CPUPeriods          uint64 `msgpack:"cp,omitempty"`
 	CPUThrottledPeriods uint64 `msgpack:"ctp,omitempty"`
 	CPUThrottledUsec    uint64 `msgpack:"ct,omitempty"`
-	// Pressure stall time, microseconds, meaningful while the series'
-	// PressureKnown is set.
+	// Pressure stall "some" time, microseconds, meaningful while the
+	// series' PressureKnown is set. The "full" times the agents send are
+	// not kept: no reader needs them, and every counter weighs on each
+	// series value eleven times (Total, Last and the marks).
 	CPUPressureSomeUsec    uint64 `msgpack:"pcs,omitempty"`
-	CPUPressureFullUsec    uint64 `msgpack:"pcf,omitempty"`
 	MemoryPressureSomeUsec uint64 `msgpack:"pms,omitempty"`
-	MemoryPressureFullUsec uint64 `msgpack:"pmf,omitempty"`
 	IOPressureSomeUsec     uint64 `msgpack:"pis,omitempty"`
-	IOPressureFullUsec     uint64 `msgpack:"pif,omitempty"`
 	// TxBytes by destination.
 	TxLoopbackBytes uint64 `msgpack:"tl,omitempty"`
 	TxClusterBytes  uint64 `msgpack:"tc,omitempty"`
@@ -46,12 +45,12 @@ type Counters struct {
 }
 
 // fields lists the counters for arithmetic over all of them.
-func (c *Counters) fields() [22]*uint64 {
-	return [22]*uint64{&c.PageCacheAddedBytes, &c.PageCacheEvictedBytes, &c.PageCacheAccesses,
+func (c *Counters) fields() [19]*uint64 {
+	return [19]*uint64{&c.PageCacheAddedBytes, &c.PageCacheEvictedBytes, &c.PageCacheAccesses,
 		&c.PageCacheMisses, &c.Retransmits, &c.RxBytes, &c.TxBytes, &c.RxPackets, &c.TxPackets,
 		&c.CPUUsageUsec, &c.CPUPeriods, &c.CPUThrottledPeriods, &c.CPUThrottledUsec,
-		&c.CPUPressureSomeUsec, &c.CPUPressureFullUsec, &c.MemoryPressureSomeUsec, &c.MemoryPressureFullUsec,
-		&c.IOPressureSomeUsec, &c.IOPressureFullUsec, &c.TxLoopbackBytes, &c.TxClusterBytes, &c.TxInternetBytes}
+		&c.CPUPressureSomeUsec, &c.MemoryPressureSomeUsec, &c.IOPressureSomeUsec,
+		&c.TxLoopbackBytes, &c.TxClusterBytes, &c.TxInternetBytes}
 }
 
 // Sub returns c - o field by field; ok is false when any field went
@@ -338,10 +337,8 @@ func FromWire(ref uint64, w *wire.SeriesState) SeriesState {
 			RxPackets: v.RxPackets, TxPackets: v.TxPackets,
 			CPUUsageUsec: v.CPUUsageUsec, CPUPeriods: v.CPUPeriods, CPUThrottledPeriods: v.CPUThrottledPeriods,
 			CPUThrottledUsec: v.CPUThrottledUsec, CPUPressureSomeUsec: v.CPUPressureSomeUsec,
-			CPUPressureFullUsec: v.CPUPressureFullUsec, MemoryPressureSomeUsec: v.MemoryPressureSomeUsec,
-			MemoryPressureFullUsec: v.MemoryPressureFullUsec, IOPressureSomeUsec: v.IOPressureSomeUsec,
-			IOPressureFullUsec: v.IOPressureFullUsec, TxLoopbackBytes: v.TxLoopbackBytes,
-			TxClusterBytes: v.TxClusterBytes, TxInternetBytes: v.TxInternetBytes,
+			MemoryPressureSomeUsec: v.MemoryPressureSomeUsec, IOPressureSomeUsec: v.IOPressureSomeUsec,
+			TxLoopbackBytes: v.TxLoopbackBytes, TxClusterBytes: v.TxClusterBytes, TxInternetBytes: v.TxInternetBytes,
 		},
 		SRTT: histogram.Hist(v.SRTT), Connect: histogram.Hist(v.Connect),
 	}
@@ -362,9 +359,8 @@ func (s *Stored) WireState() wire.SeriesState {
 			SRTT: wire.Hist(s.SRTT.Hist), Connect: wire.Hist(s.Connect.Hist),
 			CPUUsageUsec: t.CPUUsageUsec, CPUPeriods: t.CPUPeriods, CPUThrottledPeriods: t.CPUThrottledPeriods,
 			CPUThrottledUsec: t.CPUThrottledUsec, PressureKnown: flag(s.PressureKnown),
-			CPUPressureSomeUsec: t.CPUPressureSomeUsec, CPUPressureFullUsec: t.CPUPressureFullUsec,
-			MemoryPressureSomeUsec: t.MemoryPressureSomeUsec, MemoryPressureFullUsec: t.MemoryPressureFullUsec,
-			IOPressureSomeUsec: t.IOPressureSomeUsec, IOPressureFullUsec: t.IOPressureFullUsec,
+			CPUPressureSomeUsec: t.CPUPressureSomeUsec, MemoryPressureSomeUsec: t.MemoryPressureSomeUsec,
+			IOPressureSomeUsec:    t.IOPressureSomeUsec,
 			MemoryWorkingSetBytes: s.WorkingSet, TxLoopbackBytes: t.TxLoopbackBytes,
 			TxClusterBytes: t.TxClusterBytes, TxInternetBytes: t.TxInternetBytes,
 		},
