@@ -16,6 +16,7 @@
  * Penny does, but no ftrace trampolines (unlike fentry).
  */
 #include "penny.h"
+#include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -34,6 +35,7 @@ struct net_counters {
 	__u64 tx_bytes;
 	__u64 rx_packets;
 	__u64 tx_packets;
+	__u64 tx_class_bytes[TX_CLASSES]; /* tx_bytes by enum tx_class - 1 */
 };
 
 struct {
@@ -124,15 +126,67 @@ int BPF_PROG(sock_set_state, const struct sock *sk, const int oldstate, const in
 	return 0;
 }
 
+/*
+ * The destination class of an IPv4 address, from its first two bytes:
+ * loopback 127/8; in-cluster (private) RFC 1918 10/8, 172.16/12,
+ * 192.168/16, CGNAT 100.64/10 and link-local 169.254/16; else internet.
+ */
+static __always_inline __u32 class_v4(__u8 a, __u8 b)
+{
+	if (a == 127)
+		return TX_LOOPBACK;
+	if (a == 10 || (a == 172 && (b & 0xf0) == 16) || (a == 192 && b == 168) ||
+	    (a == 100 && (b & 0xc0) == 64) || (a == 169 && b == 254))
+		return TX_CLUSTER;
+	return TX_INTERNET;
+}
+
+/* The destination class of an IPv6 address: loopback ::1; in-cluster
+ * unique local fc00::/7 and link-local fe80::/10; else internet. */
+static __always_inline __u32 class_v6(const __u8 *a)
+{
+	__u64 hi, lo;
+
+	if ((a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
+		return TX_CLUSTER;
+	__builtin_memcpy(&hi, a, 8);
+	__builtin_memcpy(&lo, a + 8, 8);
+	if (hi == 0 && lo == bpf_cpu_to_be64(1))
+		return TX_LOOPBACK;
+	return TX_INTERNET;
+}
+
+/*
+ * The destination class of an outgoing packet, from its IP header, read in
+ * place: a cgroup_skb program's data starts at the network header, which
+ * the stack always builds in the linear data of the packets it sends.
+ */
+static __always_inline __u32 tx_class(struct __sk_buff *skb)
+{
+	const __u8 *p = (const __u8 *)(long)skb->data;
+	const __u8 *end = (const __u8 *)(long)skb->data_end;
+
+	if (p + 20 > end) /* shorter than any IP header: not IP */
+		return TX_INTERNET;
+	if (p[0] >> 4 == 4)
+		return class_v4(p[16], p[17]);
+	if (p[0] >> 4 == 6 && p + 40 <= end)
+		return class_v6(p + 24);
+	return TX_INTERNET;
+}
+
 static __always_inline void count_skb(struct __sk_buff *skb, bool ingress)
 {
 	static const struct net_counters zero;
 	__u64 cgid = bpf_skb_cgroup_id(skb);
 	struct net_counters *c;
+	__u32 class = 0;
 
 	if (!cgid)
 		return;
-	if (emit(ingress ? EV_RX : EV_TX, cgid, skb->len, 0))
+	if (!ingress)
+		class = tx_class(skb);
+	if (emit(ingress ? EV_RX : EV_TX, cgid, skb->len, class))
 		return;
 	count_drop(&net_drops, DROP_LOG_FULL);
 	c = lookup_or_init(&net_by_cgroup, &cgid, &zero, &net_drops);
@@ -144,6 +198,7 @@ static __always_inline void count_skb(struct __sk_buff *skb, bool ingress)
 	} else {
 		c->tx_bytes += skb->len;
 		c->tx_packets++;
+		c->tx_class_bytes[(class - 1) & (TX_CLASSES - 1)] += skb->len;
 	}
 }
 

@@ -37,11 +37,12 @@ type NetHist struct {
 }
 
 type NetNetCounters struct {
-	_         structs.HostLayout
-	RxBytes   uint64
-	TxBytes   uint64
-	RxPackets uint64
-	TxPackets uint64
+	_            structs.HostLayout
+	RxBytes      uint64
+	TxBytes      uint64
+	RxPackets    uint64
+	TxPackets    uint64
+	TxClassBytes [4]uint64
 }
 
 type NetTcpStats struct {

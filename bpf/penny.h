@@ -121,7 +121,7 @@ static __always_inline void *lookup_or_init(void *map, const void *key, const vo
 enum event_kind {
 	EV_SRTT = 1,          /* id: cgroup, val: smoothed RTT in µs */
 	EV_RX = 2,            /* id: cgroup, val: IP bytes received */
-	EV_TX = 3,            /* id: cgroup, val: IP bytes sent */
+	EV_TX = 3,            /* id: cgroup, val: IP bytes sent, val2: enum tx_class */
 	EV_RETRANSMIT = 4,    /* id: cgroup */
 	EV_CONNECT_START = 5, /* id: socket, val: ns, val2: cgroup */
 	EV_CONNECT_END = 6,   /* id: socket, val: ns, val2: 1 if established */
@@ -129,6 +129,14 @@ enum event_kind {
 	EV_CACHE_ADD = 8,     /* id: memory cgroup, val: pages, val2: reader's tgid on a miss */
 	EV_CACHE_DELETE = 9,  /* id: memory cgroup, val: pages */
 	EV_EXIT = 10,         /* id: tgid of a process whose last thread exited */
+};
+
+/* The destination class of a packet sent (EV_TX's val2). */
+enum tx_class {
+	TX_LOOPBACK = 1, /* 127.0.0.0/8, ::1 */
+	TX_CLUSTER = 2,  /* private: RFC 1918, 100.64/10, 169.254/16, fc00::/7, fe80::/10 */
+	TX_INTERNET = 3, /* everything else */
+	TX_CLASSES = 4,  /* size of a per-class array, a power of two; index class - 1 */
 };
 
 struct event {

@@ -61,22 +61,23 @@ func (w *mpWriter) writeSeries(u *SeriesUpdate) {
 		w.uint(keySeriesMeta)
 		w.meta(u.Meta)
 	}
-	for _, g := range gaugeFields {
-		if x := *g.get(v); x != 0 {
-			w.uint(g.key)
-			w.int(x)
-		}
-	}
-	for _, c := range counterFields {
-		if x := *c.get(v); x != 0 {
-			w.uint(c.key)
-			w.uint(x)
-		}
-	}
-	for _, hf := range histFields {
-		if h := hf.get(v); !h.IsZero() {
-			w.uint(hf.key)
-			w.writeHist(h)
+	for _, f := range seriesFields {
+		switch f.kind {
+		case fieldGauge:
+			if x := *gaugeFields[f.i].get(v); x != 0 {
+				w.uint(f.key)
+				w.int(x)
+			}
+		case fieldCounter:
+			if x := *counterFields[f.i].get(v); x != 0 {
+				w.uint(f.key)
+				w.uint(x)
+			}
+		default:
+			if h := histFields[f.i].get(v); !h.IsZero() {
+				w.uint(f.key)
+				w.writeHist(h)
+			}
 		}
 	}
 }
@@ -232,7 +233,7 @@ func (m *mpReader) readSeries(u *SeriesUpdate) error {
 		if err != nil {
 			return err
 		}
-		if key >= numSeriesKeys {
+		if key >= m.seriesKeys {
 			if err := m.skip(0); err != nil {
 				return fmt.Errorf("unknown field %d: %w", key, err)
 			}

@@ -1,7 +1,9 @@
 package wire
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -63,6 +65,23 @@ const (
 	keyTxPackets
 	keySRTT
 	keyConnect
+	// Added in version 1 without a version change (docs/wire.md,
+	// Evolution): decoders that know only the keys above skip these.
+	keyCPUUsage
+	keyCPUPeriods
+	keyCPUThrottledPeriods
+	keyCPUThrottled
+	keyPressureKnown
+	keyCPUPressureSome
+	keyCPUPressureFull
+	keyMemoryPressureSome
+	keyMemoryPressureFull
+	keyIOPressureSome
+	keyIOPressureFull
+	keyWorkingSet
+	keyTxLoopback
+	keyTxCluster
+	keyTxInternet
 	numSeriesKeys
 )
 
@@ -86,6 +105,8 @@ var (
 		{keyProcesses, func(v *Values) *int64 { return &v.Processes }},
 		{keyRSS, func(v *Values) *int64 { return &v.RSSBytes }},
 		{keyPageCache, func(v *Values) *int64 { return &v.PageCacheBytes }},
+		{keyPressureKnown, func(v *Values) *int64 { return &v.PressureKnown }},
+		{keyWorkingSet, func(v *Values) *int64 { return &v.MemoryWorkingSetBytes }},
 	}
 	counterFields = [...]struct {
 		key uint64
@@ -100,6 +121,19 @@ var (
 		{keyTxBytes, func(v *Values) *uint64 { return &v.TxBytes }},
 		{keyRxPackets, func(v *Values) *uint64 { return &v.RxPackets }},
 		{keyTxPackets, func(v *Values) *uint64 { return &v.TxPackets }},
+		{keyCPUUsage, func(v *Values) *uint64 { return &v.CPUUsageUsec }},
+		{keyCPUPeriods, func(v *Values) *uint64 { return &v.CPUPeriods }},
+		{keyCPUThrottledPeriods, func(v *Values) *uint64 { return &v.CPUThrottledPeriods }},
+		{keyCPUThrottled, func(v *Values) *uint64 { return &v.CPUThrottledUsec }},
+		{keyCPUPressureSome, func(v *Values) *uint64 { return &v.CPUPressureSomeUsec }},
+		{keyCPUPressureFull, func(v *Values) *uint64 { return &v.CPUPressureFullUsec }},
+		{keyMemoryPressureSome, func(v *Values) *uint64 { return &v.MemoryPressureSomeUsec }},
+		{keyMemoryPressureFull, func(v *Values) *uint64 { return &v.MemoryPressureFullUsec }},
+		{keyIOPressureSome, func(v *Values) *uint64 { return &v.IOPressureSomeUsec }},
+		{keyIOPressureFull, func(v *Values) *uint64 { return &v.IOPressureFullUsec }},
+		{keyTxLoopback, func(v *Values) *uint64 { return &v.TxLoopbackBytes }},
+		{keyTxCluster, func(v *Values) *uint64 { return &v.TxClusterBytes }},
+		{keyTxInternet, func(v *Values) *uint64 { return &v.TxInternetBytes }},
 	}
 	histFields = [...]struct {
 		key uint64
@@ -109,6 +143,48 @@ var (
 		{keyConnect, func(v *Values) *Hist { return &v.Connect }},
 	}
 )
+
+// seriesField is one Values field in the order a series map is written:
+// by key.
+type seriesField struct {
+	key  uint64
+	kind uint8 // fieldGauge, fieldCounter, fieldHist
+	i    int   // index in its table
+}
+
+const (
+	fieldGauge = iota
+	fieldCounter
+	fieldHist
+)
+
+// seriesFields lists every Values field by key, for the encoder, which
+// writes a series' fields in key order.
+var seriesFields = func() []seriesField {
+	var fs []seriesField
+	for i, g := range gaugeFields {
+		fs = append(fs, seriesField{g.key, fieldGauge, i})
+	}
+	for i, c := range counterFields {
+		fs = append(fs, seriesField{c.key, fieldCounter, i})
+	}
+	for i, h := range histFields {
+		fs = append(fs, seriesField{h.key, fieldHist, i})
+	}
+	slices.SortFunc(fs, func(a, b seriesField) int { return cmp.Compare(a.key, b.key) })
+	return fs
+}()
+
+// negativeGauge reports whether any gauge is negative, which an absolute
+// state must not be.
+func (v *Values) negativeGauge() bool {
+	for _, g := range gaugeFields {
+		if *g.get(v) < 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // validate checks what a frame's body must satisfy on its own, whatever
 // the state it applies to, reporting a violation as kind (or ErrTooLarge).
@@ -173,7 +249,7 @@ func (u *SeriesUpdate) validate(keyframe bool, lim *Limits, kind error) error {
 		if !u.MetaSet {
 			return fmt.Errorf("%w: new series without metadata set", kind)
 		}
-		if u.Processes < 0 || u.RSSBytes < 0 || u.PageCacheBytes < 0 {
+		if u.Values.negativeGauge() {
 			return fmt.Errorf("%w: negative gauge", kind)
 		}
 	}

@@ -62,11 +62,56 @@ func goldenFrames(t *testing.T) map[string][]byte {
 
 	enc := newTestEncoder(t, 0x5eed_0000_0000_0001, Limits{})
 	enc.agentID = "worker-1.example.com"
-	return map[string][]byte{
+	frames := map[string][]byte{
 		"keyframe":      mustEncode(t, enc, s1, false),
 		"delta":         mustEncode(t, enc, s2, false),
 		"delta-meta":    mustEncode(t, enc, s3, false),
 		"keyframe-meta": mustEncode(t, enc, s3, true),
+	}
+	for name, b := range cpuGoldenFrames(t) {
+		frames[name] = b
+	}
+	return frames
+}
+
+// cpuGoldenFrames are the frames of the fields added at keys 18 to 32
+// (CPU, pressure stall, working set, egress by class), in an incarnation
+// of their own: the files above stay byte for byte what they were.
+func cpuGoldenFrames(t *testing.T) map[string][]byte {
+	t.Helper()
+	tm := time.Date(2026, 3, 1, 12, 5, 0, 0, time.UTC)
+	s1 := &Snapshot{Time: tm, Interval: time.Second, Series: []SeriesState{
+		// The host's root: pressure stall information unknown (an old
+		// kernel, or psi=0): the flag is 0 and no counter is sent.
+		{Path: "/", ID: 1, Values: Values{Processes: 90, RSSBytes: 400 << 20, CPUUsageUsec: 3_600_000_000,
+			MemoryWorkingSetBytes: 900 << 20, TxLoopbackBytes: 10_000}},
+		{Path: "/kubepods.slice/kubepods-pod1.slice/cri-containerd-0a1b.scope", ID: 3077, Values: Values{
+			Processes: 4, RSSBytes: 210 << 20, CPUUsageUsec: 720_000_000, CPUPeriods: 36_000, CPUThrottledPeriods: 1200,
+			CPUThrottledUsec: 95_000_000, PressureKnown: 1, CPUPressureSomeUsec: 40_000_000, CPUPressureFullUsec: 31_000_000,
+			MemoryPressureSomeUsec: 1200, IOPressureSomeUsec: 800_000, IOPressureFullUsec: 600_000,
+			MemoryWorkingSetBytes: 180 << 20, TxBytes: 9_000_000, TxLoopbackBytes: 1_000_000, TxClusterBytes: 7_500_000,
+			TxInternetBytes: 500_000}},
+	}}
+	s2 := s1.Clone()
+	s2.Time = tm.Add(time.Second)
+	c := &s2.Series[1].Values
+	c.CPUUsageUsec += 450_000 // 0.45 cores over the second
+	c.CPUPeriods += 10
+	c.CPUThrottledPeriods += 2
+	c.CPUThrottledUsec += 35_000
+	c.CPUPressureSomeUsec += 60_000
+	c.CPUPressureFullUsec += 40_000
+	c.MemoryWorkingSetBytes -= 1 << 20
+	c.TxBytes += 3000
+	c.TxClusterBytes += 2800
+	c.TxInternetBytes += 200
+	s2.Series[0].CPUUsageUsec += 1_100_000
+
+	enc := newTestEncoder(t, 0x5eed_0000_0000_0002, Limits{})
+	enc.agentID = "worker-1.example.com"
+	return map[string][]byte{
+		"keyframe-cpu": mustEncode(t, enc, s1, false),
+		"delta-cpu":    mustEncode(t, enc, s2, false),
 	}
 }
 
@@ -210,6 +255,25 @@ var goldenNames = map[uint64]string{
 	keyPCAccesses: "page_cache_accessed_pages", keyPCMisses: "page_cache_missed_pages",
 	keyRetransmits: "tcp_retransmits", keyRxBytes: "rx_bytes", keyTxBytes: "tx_bytes",
 	keyRxPackets: "rx_packets", keyTxPackets: "tx_packets", keySRTT: "tcp_srtt_us", keyConnect: "tcp_connect_us",
+	keyCPUUsage: "cpu_usage_us", keyCPUPeriods: "cpu_periods", keyCPUThrottledPeriods: "cpu_throttled_periods",
+	keyCPUThrottled: "cpu_throttled_us", keyPressureKnown: "pressure_known",
+	keyCPUPressureSome: "cpu_pressure_some_us", keyCPUPressureFull: "cpu_pressure_full_us",
+	keyMemoryPressureSome: "memory_pressure_some_us", keyMemoryPressureFull: "memory_pressure_full_us",
+	keyIOPressureSome: "io_pressure_some_us", keyIOPressureFull: "io_pressure_full_us",
+	keyWorkingSet: "memory_working_set_bytes", keyTxLoopback: "tx_loopback_bytes", keyTxCluster: "tx_cluster_bytes",
+	keyTxInternet: "tx_internet_bytes",
+}
+
+// TestGoldenNames names every series field.
+func TestGoldenNames(t *testing.T) {
+	for _, f := range seriesFields {
+		if goldenNames[f.key] == "" {
+			t.Errorf("series key %d has no name in the golden files", f.key)
+		}
+	}
+	if len(seriesFields) != numSeriesKeys-4 || len(goldenNames) != len(seriesFields) {
+		t.Errorf("%d fields, %d names, keys 4 to %d", len(seriesFields), len(goldenNames), numSeriesKeys-1)
+	}
 }
 
 func describeFrame(f *Frame) goldenFrame {

@@ -168,6 +168,10 @@ func (s *sim) grow(v *Values, always bool) {
 			}
 		}
 	}
+	if always || r.IntN(4) == 0 { // the gauges added at keys 18 to 32
+		v.MemoryWorkingSetBytes = r.Int64N(1 << 36)
+		v.PressureKnown = int64(r.IntN(2))
+	}
 	if r.IntN(50) == 0 { // extremes of the gauges
 		v.RSSBytes = []int64{0, 1<<63 - 1}[r.IntN(2)]
 	}

@@ -84,10 +84,13 @@ type mpReader struct {
 	dec     *msgpack.Decoder
 	lim     *Limits
 	scratch []byte
+	// seriesKeys is the first series key the reader does not know:
+	// numSeriesKeys; tests lower it to decode as an older decoder does.
+	seriesKeys uint64
 }
 
 func newMPReader() *mpReader {
-	m := &mpReader{}
+	m := &mpReader{seriesKeys: numSeriesKeys}
 	m.dec = msgpack.NewDecoder(nil)
 	return m
 }

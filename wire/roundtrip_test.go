@@ -62,6 +62,78 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestOlderDecoder decodes random sequences whose series carry every
+// field as a decoder that knows only the keys of the first version of the
+// format (up to 17) does: it skips the fields added since, and its state
+// holds exactly the values it knows, frame after frame.
+func TestOlderDecoder(t *testing.T) {
+	for seed := range uint64(10) {
+		sim := newSim(seed, 12)
+		enc := newTestEncoder(t, 2000+seed, Limits{})
+		st, old := newTestState(t, Limits{}), newTestState(t, Limits{})
+		for i := range 100 {
+			b := mustEncode(t, enc, &sim.snap, false)
+			if err := st.Apply(mustDecode(t, b)); err != nil {
+				t.Fatalf("seed %d frame %d: %v", seed, i, err)
+			}
+			if err := old.Apply(decodeKnowing(t, b, keyCPUUsage)); err != nil {
+				t.Fatalf("seed %d frame %d, older decoder: %v", seed, i, err)
+			}
+			want := st.Snapshot()
+			for j := range want.Series {
+				want.Series[j].Values = firstVersionValues(&want.Series[j].Values)
+			}
+			requireSnapshot(t, old.Snapshot(), want)
+			sim.step()
+		}
+	}
+}
+
+// decodeKnowing decodes b as a decoder that knows the series keys below
+// keys.
+func decodeKnowing(t *testing.T, b []byte, keys uint64) *Frame {
+	t.Helper()
+	c, err := newCodec(Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mp = newMPReader()
+	c.mp.seriesKeys = keys
+	h, err := DecodeHeader(b, c.lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.decodeBody(&h, b[HeaderSize+len(h.AgentID):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// firstVersionValues keeps the fields of keys 4 to 17.
+func firstVersionValues(v *Values) Values {
+	return Values{Processes: v.Processes, RSSBytes: v.RSSBytes, PageCacheBytes: v.PageCacheBytes,
+		PageCacheAddedBytes: v.PageCacheAddedBytes, PageCacheEvictedBytes: v.PageCacheEvictedBytes,
+		PageCacheAccesses: v.PageCacheAccesses, PageCacheMisses: v.PageCacheMisses, Retransmits: v.Retransmits,
+		RxBytes: v.RxBytes, TxBytes: v.TxBytes, RxPackets: v.RxPackets, TxPackets: v.TxPackets, SRTT: v.SRTT, Connect: v.Connect}
+}
+
+// TestGoldenCPUFramesForOlderDecoders: the golden frames of the fields
+// added at keys 18 to 32 decode, for a decoder that knows only keys up to
+// 17, to what they say without those fields.
+func TestGoldenCPUFramesForOlderDecoders(t *testing.T) {
+	for _, name := range []string{"keyframe-cpu", "delta-cpu"} {
+		golden := readFile(t, "testdata/"+name+".bin")
+		full, old := mustDecode(t, golden), decodeKnowing(t, golden, keyCPUUsage)
+		for i := range full.Series {
+			full.Series[i].Values = firstVersionValues(&full.Series[i].Values)
+		}
+		if !reflect.DeepEqual(old, full) {
+			t.Errorf("%s, decoded knowing keys up to 17:\n %+v\nwant\n %+v", name, old, full)
+		}
+	}
+}
+
 // TestRecovery drops frames on the way. The state refuses what follows a
 // gap without changing; the agent then either resends the frames from the
 // one the ack names, or sends a keyframe, and the state is back in step.

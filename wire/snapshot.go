@@ -46,6 +46,29 @@ type Values struct {
 	// Cumulative histograms, microseconds.
 	SRTT    Hist
 	Connect Hist
+
+	// CPU, from cgroupfs: the cgroup's own CPU time and its CPU limit's
+	// enforcement periods, throttled periods and time throttled.
+	// Cumulative counters, microseconds.
+	CPUUsageUsec        uint64
+	CPUPeriods          uint64
+	CPUThrottledPeriods uint64
+	CPUThrottledUsec    uint64
+	// PressureKnown is a gauge: 1 when the kernel reports pressure stall
+	// information for the cgroup, so that the Pressure counters hold it; 0
+	// when it does not, and they mean nothing (unknown, not zero).
+	PressureKnown int64
+	// Pressure stall time, cumulative counters, microseconds: some and
+	// full, for CPU, memory and IO.
+	CPUPressureSomeUsec, CPUPressureFullUsec       uint64
+	MemoryPressureSomeUsec, MemoryPressureFullUsec uint64
+	IOPressureSomeUsec, IOPressureFullUsec         uint64
+	// MemoryWorkingSetBytes is a gauge: memory usage minus inactive file
+	// pages.
+	MemoryWorkingSetBytes int64
+	// The bytes of TxBytes by destination: loopback, in-cluster (private
+	// and link-local addresses), internet. Cumulative counters.
+	TxLoopbackBytes, TxClusterBytes, TxInternetBytes uint64
 }
 
 // SeriesState is the absolute state of one series: one cgroup.
@@ -128,7 +151,7 @@ func (s *Snapshot) validate(lim *Limits, ids map[uint64]struct{}, paths map[stri
 			return fmt.Errorf("%w: duplicate cgroup id %d (%s)", ErrInvalid, ss.ID, ss.Path)
 		}
 		ids[ss.ID] = struct{}{}
-		if ss.Processes < 0 || ss.RSSBytes < 0 || ss.PageCacheBytes < 0 {
+		if ss.Values.negativeGauge() {
 			return fmt.Errorf("%w: %s: negative gauge", ErrInvalid, ss.Path)
 		}
 		if known != nil && known(ss) {

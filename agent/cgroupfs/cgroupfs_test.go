@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,16 +48,20 @@ func TestLayoutFrom(t *testing.T) {
 		wantErr   error
 	}{
 		{name: "hybrid", mountinfo: hybridMountinfo, ctrl: "hugetlb\n",
-			want: Layout{Mode: Hybrid, V2: "/sys/fs/cgroup/unified", Memory: "/sys/fs/cgroup/memory"}},
+			want: Layout{Mode: Hybrid, V2: "/sys/fs/cgroup/unified", Memory: "/sys/fs/cgroup/memory", CPU: "/sys/fs/cgroup/cpu"}},
 		{name: "unified", mountinfo: unifiedMountinfo, ctrl: "cpuset cpu io memory hugetlb pids rdma misc\n",
-			want: Layout{Mode: Unified, V2: "/sys/fs/cgroup", Memory: "/sys/fs/cgroup"}},
+			want: Layout{Mode: Unified, V2: "/sys/fs/cgroup", Memory: "/sys/fs/cgroup", CPU: "/sys/fs/cgroup"}},
 		{name: "container prefers the full hierarchy", mountinfo: containerMountinfo, ctrl: "cpu memory pids",
-			want: Layout{Mode: Unified, V2: "/host/sys/fs/cgroup", Memory: "/host/sys/fs/cgroup"}},
+			want: Layout{Mode: Unified, V2: "/host/sys/fs/cgroup", Memory: "/host/sys/fs/cgroup", CPU: "/host/sys/fs/cgroup"}},
 		{name: "legacy v1 with empty v2", mountinfo: legacyMountinfo, ctrl: "",
-			want: Layout{Mode: Hybrid, V2: "/sys/fs/cgroup/unified", Memory: "/sys/fs/cgroup/memory"}},
+			want: Layout{Mode: Hybrid, V2: "/sys/fs/cgroup/unified", Memory: "/sys/fs/cgroup/memory", CPU: "/sys/fs/cgroup/cpu,cpuacct"}},
 		{name: "no v2", mountinfo: noV2Mountinfo, wantErr: ErrNoCgroup2},
 		{name: "escaped path", mountinfo: escapedMountinfo, ctrl: "memory",
-			want: Layout{Mode: Unified, V2: "/mnt/my cgroups", Memory: "/mnt/my cgroups"}},
+			want: Layout{Mode: Unified, V2: "/mnt/my cgroups", Memory: "/mnt/my cgroups", CPU: "/mnt/my cgroups"}},
+		{name: "cpu on v1, memory on v2", mountinfo: legacyMountinfo, ctrl: "memory pids",
+			want: Layout{Mode: Unified, V2: "/sys/fs/cgroup/unified", Memory: "/sys/fs/cgroup/unified", CPU: "/sys/fs/cgroup/cpu,cpuacct"}},
+		{name: "memory on v1 only, no cpu controller anywhere", mountinfo: noV2Mountinfo + escapedMountinfo, ctrl: "",
+			want: Layout{Mode: Hybrid, V2: "/mnt/my cgroups", Memory: "/sys/fs/cgroup/memory"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,6 +145,37 @@ func TestHierarchyResolve(t *testing.T) {
 	}
 	if h.Len() != 8 {
 		t.Errorf("Len = %d, want 8 directories", h.Len())
+	}
+	children := func(p string) []string {
+		c := slices.Clone(h.Children(p))
+		slices.Sort(c)
+		return c
+	}
+	if got := children("/"); !slices.Equal(got, []string{"/a", "/system.slice", "/x y"}) {
+		t.Errorf("Children(/) = %q", got)
+	}
+	if got := children("/a"); !slices.Equal(got, []string{"/a/b", "/a/d"}) {
+		t.Errorf("Children(/a) = %q", got)
+	}
+	if got := h.Children("/a/b/c"); len(got) != 0 {
+		t.Errorf("Children of a leaf = %q", got)
+	}
+	// A cgroup created since the walk is learnt when its id is asked for.
+	held := h.Children("/a")
+	if err := os.Mkdir(filepath.Join(root, "a/e"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ID("/a/e"); err != nil {
+		t.Fatal(err)
+	}
+	if got := children("/a"); !slices.Equal(got, []string{"/a/b", "/a/d", "/a/e"}) {
+		t.Errorf("Children(/a) after a new child = %q", got)
+	}
+	if len(held) != 2 {
+		t.Errorf("a slice Children returned before changed: %q", held)
+	}
+	if err := os.Remove(filepath.Join(root, "a/e")); err != nil {
+		t.Fatal(err)
 	}
 
 	// A removed cgroup disappears on the next refresh.

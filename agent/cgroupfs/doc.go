@@ -16,4 +16,10 @@
 //
 // A cgroup id is the inode number of the cgroup's directory in its hierarchy
 // (kernfs node id), so resolving an id means finding that directory.
+//
+// StatReader reads what cgroupfs counts per cgroup: CPU time and throttling
+// (cpu.stat), pressure stall information (*.pressure, cgroup v2 only, in
+// every v2 cgroup with or without controllers) and memory usage for the
+// working set, without allocating, keeping the files of the cgroups it
+// follows open.
 package cgroupfs

@@ -25,11 +25,14 @@ type Hierarchy struct {
 	mu     sync.Mutex
 	byID   map[uint64]string
 	byPath map[string]uint64
+	// children lists the cached children of each cached path.
+	children map[string][]string
 }
 
 // NewHierarchy returns a resolver for the hierarchy mounted at mount.
 func NewHierarchy(mount string) *Hierarchy {
-	return &Hierarchy{mount: filepath.Clean(mount), byID: map[uint64]string{}, byPath: map[string]uint64{}}
+	return &Hierarchy{mount: filepath.Clean(mount), byID: map[uint64]string{}, byPath: map[string]uint64{},
+		children: map[string][]string{}}
 }
 
 // Mount returns the mount point.
@@ -77,10 +80,26 @@ func (h *Hierarchy) Refresh() error {
 	if err != nil {
 		return fmt.Errorf("walk cgroup hierarchy %s: %w", h.mount, err)
 	}
+	children := make(map[string][]string, len(h.children)+16)
+	for p := range byPath {
+		if p != "/" {
+			parent := path.Dir(p)
+			children[parent] = append(children[parent], p)
+		}
+	}
 	h.mu.Lock()
-	h.byID, h.byPath = byID, byPath
+	h.byID, h.byPath, h.children = byID, byPath, children
 	h.mu.Unlock()
 	return nil
+}
+
+// Children returns the cached paths of the children of the cgroup at p,
+// in no particular order; nil when it has none. The slice is shared: do
+// not modify it.
+func (h *Hierarchy) Children(p string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.children[p]
 }
 
 // Path returns the cached path of the cgroup with id.
@@ -114,6 +133,11 @@ func (h *Hierarchy) ID(p string) (uint64, error) {
 		return 0, fmt.Errorf("stat cgroup %s: %w", p, err)
 	}
 	h.mu.Lock()
+	if _, ok := h.byPath[p]; !ok && p != "/" {
+		parent := path.Dir(p)
+		// A copy: Children's callers may hold the old slice.
+		h.children[parent] = append(h.children[parent][:len(h.children[parent]):len(h.children[parent])], p)
+	}
 	h.byID[st.Ino] = p
 	h.byPath[p] = st.Ino
 	h.mu.Unlock()

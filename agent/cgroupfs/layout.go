@@ -30,7 +30,17 @@ type Layout struct {
 	// Memory is the mount point of the hierarchy that holds the memory
 	// controller: V2 in unified mode, the v1 memory hierarchy in hybrid mode.
 	Memory string
+	// CPU is the mount point of the hierarchy that holds the cpu
+	// controller (CPU limits and their throttling): V2 when cgroup v2 has
+	// it, else the v1 cpu hierarchy, else "" (no throttling to read). CPU
+	// time and pressure stall information are read from V2 in every
+	// layout: every cgroup v2 has cpu.stat and, where the kernel has PSI,
+	// *.pressure, with or without controllers.
+	CPU string
 }
+
+// CPUIsV2 reports whether the cpu controller (throttling) is on cgroup v2.
+func (l Layout) CPUIsV2() bool { return l.CPU != "" && l.CPU == l.V2 }
 
 // MemoryIsV2 reports whether memory cgroups are v2 cgroups.
 func (l Layout) MemoryIsV2() bool { return l.Mode == Unified }
@@ -125,7 +135,7 @@ func DetectLayout() (Layout, error) {
 // cgroup namespace or bind mount may show a subtree), and among those
 // /sys/fs/cgroup, then /sys/fs/cgroup/unified, then any other.
 func LayoutFrom(mounts []Mount, controllers func(v2 string) (string, error)) (Layout, error) {
-	var v2, memv1 string
+	var v2, memv1, cpuv1 string
 	rank := func(m Mount) int {
 		r := 0
 		if m.Root == "/" {
@@ -151,6 +161,9 @@ func LayoutFrom(mounts []Mount, controllers func(v2 string) (string, error)) (La
 				if o == "memory" && (memv1 == "" || m.Root == "/") {
 					memv1 = m.MountPoint
 				}
+				if o == "cpu" && (cpuv1 == "" || m.Root == "/") {
+					cpuv1 = m.MountPoint
+				}
 			}
 		}
 	}
@@ -161,10 +174,14 @@ func LayoutFrom(mounts []Mount, controllers func(v2 string) (string, error)) (La
 	if err != nil {
 		return Layout{}, fmt.Errorf("read controllers of %s: %w", v2, err)
 	}
+	l := Layout{Mode: Hybrid, V2: v2, Memory: memv1, CPU: cpuv1}
 	if hasWord(ctrl, "memory") || memv1 == "" {
-		return Layout{Mode: Unified, V2: v2, Memory: v2}, nil
+		l.Mode, l.Memory = Unified, v2
 	}
-	return Layout{Mode: Hybrid, V2: v2, Memory: memv1}, nil
+	if hasWord(ctrl, "cpu") || cpuv1 == "" && l.Mode == Unified {
+		l.CPU = v2
+	}
+	return l, nil
 }
 
 func hasWord(s, w string) bool {

@@ -167,6 +167,9 @@ func (c *Core) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if c.smp != nil {
+		c.smp.Close()
+	}
 	if c.probes != nil {
 		errs = append(errs, c.probes.Close())
 	}

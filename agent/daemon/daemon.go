@@ -10,8 +10,10 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/pennyhq/penny/agent/cgroupfs"
 	"github.com/pennyhq/penny/agent/core"
 	"github.com/pennyhq/penny/agent/kube"
+	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/agent/shipper"
 	"github.com/pennyhq/penny/internal/nodemeta"
@@ -338,8 +340,24 @@ func Snapshot(s *sampler.Sample, resolve func(path string) map[string]string) *w
 				Retransmits: t.Retransmits, RxBytes: t.RxBytes, TxBytes: t.TxBytes,
 				RxPackets: t.RxPackets, TxPackets: t.TxPackets,
 				SRTT: wire.Hist(t.SRTT), Connect: wire.Hist(t.Connect),
+				CPUUsageUsec: t.CPUUsageUsec, CPUPeriods: t.CPUPeriods, CPUThrottledPeriods: t.CPUThrottledPeriods,
+				CPUThrottledUsec: t.CPUThrottledUsec, PressureKnown: known(c.PressureKnown),
+				CPUPressureSomeUsec: t.Pressure[cgroupfs.PressureCPU].Some, CPUPressureFullUsec: t.Pressure[cgroupfs.PressureCPU].Full,
+				MemoryPressureSomeUsec: t.Pressure[cgroupfs.PressureMemory].Some, MemoryPressureFullUsec: t.Pressure[cgroupfs.PressureMemory].Full,
+				IOPressureSomeUsec: t.Pressure[cgroupfs.PressureIO].Some, IOPressureFullUsec: t.Pressure[cgroupfs.PressureIO].Full,
+				MemoryWorkingSetBytes: max(c.MemoryWorkingSetBytes, 0),
+				TxLoopbackBytes:       t.TxClassBytes[probe.TxLoopback], TxClusterBytes: t.TxClassBytes[probe.TxCluster],
+				TxInternetBytes: t.TxClassBytes[probe.TxInternet],
 			},
 		})
 	}
 	return out
+}
+
+// known is the wire's pressure flag.
+func known(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pennyhq/penny/agent/cgroupfs"
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/internal/histogram"
@@ -25,21 +26,37 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 var (
 	cg = []string{"cgroup"}
 
-	descProcesses    = desc("cgroup_processes", "Processes in the cgroup.", cg...)
-	descRSS          = desc("cgroup_memory_rss_bytes", "Resident memory (anonymous, file and shmem pages) of the cgroup's processes.", cg...)
-	descPageCache    = desc("cgroup_page_cache_bytes", "File page cache charged to the cgroup's memory cgroup.", cg...)
-	descHitRatio     = desc("cgroup_page_cache_hit_ratio", "Share of page cache pages accessed in the last interval that were already cached.", cg...)
-	descPCAdded      = desc("cgroup_page_cache_added_bytes_total", "Bytes added to the page cache and charged to the cgroup.", cg...)
-	descPCEvicted    = desc("cgroup_page_cache_evicted_bytes_total", "Bytes of the cgroup's page cache evicted or truncated.", cg...)
-	descPCAccessed   = desc("cgroup_page_cache_accessed_pages_total", "Page cache pages the cgroup's tasks accessed through read(2) and page faults.", cg...)
-	descPCMissed     = desc("cgroup_page_cache_missed_pages_total", "Accessed pages that had to be read into the page cache first.", cg...)
-	descSRTT         = desc("cgroup_tcp_srtt_seconds", "Smoothed round-trip time of the cgroup's TCP sockets, sampled on every received segment.", cg...)
-	descConnect      = desc("cgroup_tcp_connect_seconds", "Time from SYN sent to connection established for the cgroup's TCP connects.", cg...)
-	descRetransmits  = desc("cgroup_tcp_retransmits_total", "TCP segments the cgroup's sockets retransmitted.", cg...)
-	descRxBytes      = desc("cgroup_network_receive_bytes_total", "IP bytes received by the cgroup's sockets.", cg...)
-	descTxBytes      = desc("cgroup_network_transmit_bytes_total", "IP bytes sent by the cgroup's sockets.", cg...)
-	descRxPackets    = desc("cgroup_network_receive_packets_total", "IP packets received by the cgroup's sockets.", cg...)
-	descTxPackets    = desc("cgroup_network_transmit_packets_total", "IP packets sent by the cgroup's sockets.", cg...)
+	descProcesses           = desc("cgroup_processes", "Processes in the cgroup.", cg...)
+	descRSS                 = desc("cgroup_memory_rss_bytes", "Resident memory (anonymous, file and shmem pages) of the cgroup's processes.", cg...)
+	descPageCache           = desc("cgroup_page_cache_bytes", "File page cache charged to the cgroup's memory cgroup.", cg...)
+	descHitRatio            = desc("cgroup_page_cache_hit_ratio", "Share of page cache pages accessed in the last interval that were already cached.", cg...)
+	descPCAdded             = desc("cgroup_page_cache_added_bytes_total", "Bytes added to the page cache and charged to the cgroup.", cg...)
+	descPCEvicted           = desc("cgroup_page_cache_evicted_bytes_total", "Bytes of the cgroup's page cache evicted or truncated.", cg...)
+	descPCAccessed          = desc("cgroup_page_cache_accessed_pages_total", "Page cache pages the cgroup's tasks accessed through read(2) and page faults.", cg...)
+	descPCMissed            = desc("cgroup_page_cache_missed_pages_total", "Accessed pages that had to be read into the page cache first.", cg...)
+	descSRTT                = desc("cgroup_tcp_srtt_seconds", "Smoothed round-trip time of the cgroup's TCP sockets, sampled on every received segment.", cg...)
+	descConnect             = desc("cgroup_tcp_connect_seconds", "Time from SYN sent to connection established for the cgroup's TCP connects.", cg...)
+	descRetransmits         = desc("cgroup_tcp_retransmits_total", "TCP segments the cgroup's sockets retransmitted.", cg...)
+	descRxBytes             = desc("cgroup_network_receive_bytes_total", "IP bytes received by the cgroup's sockets.", cg...)
+	descTxBytes             = desc("cgroup_network_transmit_bytes_total", "IP bytes sent by the cgroup's sockets.", cg...)
+	descRxPackets           = desc("cgroup_network_receive_packets_total", "IP packets received by the cgroup's sockets.", cg...)
+	descTxPackets           = desc("cgroup_network_transmit_packets_total", "IP packets sent by the cgroup's sockets.", cg...)
+	descEgress              = desc("cgroup_network_egress_bytes_total", "IP bytes sent by the cgroup's sockets, by destination: loopback, cluster (private and link-local addresses) or internet; they add up to penny_cgroup_network_transmit_bytes_total.", "cgroup", "class")
+	descCPU                 = desc("cgroup_cpu_usage_seconds_total", "CPU time of the cgroup's own tasks (its child cgroups' excluded), from cgroupfs.", cg...)
+	descCFSPeriods          = desc("cgroup_cpu_cfs_periods_total", "Enforcement periods of the cgroup's CPU limit in which it had runnable tasks.", cg...)
+	descCFSThrottled        = desc("cgroup_cpu_cfs_throttled_periods_total", "Enforcement periods of the cgroup's CPU limit at whose end it was throttled.", cg...)
+	descCFSThrottledSeconds = desc("cgroup_cpu_cfs_throttled_seconds_total", "Time the cgroup's tasks were throttled by its CPU limit.", cg...)
+	descWorkingSet          = desc("cgroup_memory_working_set_bytes", "Memory usage minus inactive file pages of the cgroup's memory cgroup (its children's excluded), as kubelet computes the working set.", cg...)
+	descPressureWaiting     = [cgroupfs.PressureResources]*prometheus.Desc{
+		desc("cgroup_pressure_cpu_waiting_seconds_total", "Time at least one of the cgroup's tasks waited for a CPU (PSI some), where the kernel reports pressure stall information.", cg...),
+		desc("cgroup_pressure_memory_waiting_seconds_total", "Time at least one of the cgroup's tasks stalled on memory (PSI some).", cg...),
+		desc("cgroup_pressure_io_waiting_seconds_total", "Time at least one of the cgroup's tasks stalled on IO (PSI some).", cg...),
+	}
+	descPressureStalled = [cgroupfs.PressureResources]*prometheus.Desc{
+		desc("cgroup_pressure_cpu_stalled_seconds_total", "Time all of the cgroup's non-idle tasks waited for a CPU at once (PSI full).", cg...),
+		desc("cgroup_pressure_memory_stalled_seconds_total", "Time all of the cgroup's non-idle tasks stalled on memory at once (PSI full).", cg...),
+		desc("cgroup_pressure_io_stalled_seconds_total", "Time all of the cgroup's non-idle tasks stalled on IO at once (PSI full).", cg...),
+	}
 	descCgroups      = desc("agent_cgroups", "Cgroups in the last sample.")
 	descDrops        = desc("agent_events_dropped_total", "Kernel events lost because an eBPF map was full.", "program")
 	descOverflow     = desc("agent_event_log_overflow_total", "Kernel events that found the event log full and were counted in per-cgroup maps instead.", "program")
@@ -69,8 +86,14 @@ func NewCollector(latest func() *sampler.Sample, stats func() ([]probe.ProgramSt
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descProcesses, descRSS, descPageCache, descHitRatio, descPCAdded,
 		descPCEvicted, descPCAccessed, descPCMissed, descSRTT, descConnect, descRetransmits, descRxBytes,
-		descTxBytes, descRxPackets, descTxPackets, descCgroups, descDrops, descOverflow, descLogFullDrops, descProgRunTime, descProgRunCount} {
+		descTxBytes, descRxPackets, descTxPackets, descEgress, descCPU, descCFSPeriods, descCFSThrottled,
+		descCFSThrottledSeconds, descWorkingSet, descCgroups, descDrops, descOverflow, descLogFullDrops,
+		descProgRunTime, descProgRunCount} {
 		ch <- d
+	}
+	for i := range descPressureWaiting {
+		ch <- descPressureWaiting[i]
+		ch <- descPressureStalled[i]
 	}
 }
 
@@ -124,10 +147,31 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descTxBytes, t.TxBytes)
 		counter(descRxPackets, t.RxPackets)
 		counter(descTxPackets, t.TxPackets)
+		for class, name := range TxClassNames {
+			ch <- prometheus.MustNewConstMetric(descEgress, prometheus.CounterValue, float64(t.TxClassBytes[class]), g.Path, name)
+		}
+		seconds := func(d *prometheus.Desc, us uint64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(us)/1e6, g.Path)
+		}
+		seconds(descCPU, t.CPUUsageUsec)
+		counter(descCFSPeriods, t.CPUPeriods)
+		counter(descCFSThrottled, t.CPUThrottledPeriods)
+		seconds(descCFSThrottledSeconds, t.CPUThrottledUsec)
+		if g.PressureKnown {
+			for i, p := range t.Pressure {
+				seconds(descPressureWaiting[i], p.Some)
+				seconds(descPressureStalled[i], p.Full)
+			}
+		}
+		gauge(descWorkingSet, float64(g.MemoryWorkingSetBytes))
 		ch <- latencyHistogram(descSRTT, &t.SRTT, g.Path)
 		ch <- latencyHistogram(descConnect, &t.Connect, g.Path)
 	}
 }
+
+// TxClassNames are the values of the class label of egress bytes, by
+// class (probe.TxLoopback, ...).
+var TxClassNames = [probe.TxClasses]string{probe.TxLoopback: "loopback", probe.TxCluster: "cluster", probe.TxInternet: "internet"}
 
 // latencyHistogram converts a log2 microsecond histogram to a Prometheus
 // histogram in seconds. Kernel bucket i holds [2^i, 2^(i+1)) µs, so it is

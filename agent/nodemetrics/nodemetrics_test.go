@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/pennyhq/penny/agent/cgroupfs"
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/internal/histogram"
@@ -26,8 +27,12 @@ func testSample() *sampler.Sample {
 	srtt.Observe(40)   // bucket 5: [32, 64)µs
 	srtt.Observe(3000) // bucket 11: [2048, 4096)µs
 	c := sampler.Cgroup{Path: "/system.slice/web.service", ID: 7, Processes: 2, RSSBytes: 1 << 20,
-		PageCacheBytes: 4096, PageCacheAccesses: 10, PageCacheMisses: 1, HitRatioKnown: true}
-	c.Totals = sampler.Totals{SRTT: srtt, RxBytes: 100, TxBytes: 50, Retransmits: 3}
+		PageCacheBytes: 4096, PageCacheAccesses: 10, PageCacheMisses: 1, HitRatioKnown: true,
+		PressureKnown: true, MemoryWorkingSetBytes: 3 << 20}
+	c.Totals = sampler.Totals{SRTT: srtt, RxBytes: 100, TxBytes: 50, Retransmits: 3,
+		TxClassBytes: [probe.TxClasses]uint64{10, 15, 25}, CPUUsageUsec: 2_500_000, CPUPeriods: 40,
+		CPUThrottledPeriods: 4, CPUThrottledUsec: 120_000,
+		Pressure: [cgroupfs.PressureResources]cgroupfs.Pressure{{Some: 30_000, Full: 10_000}, {Some: 5}, {}}}
 	return &sampler.Sample{Time: time.Now(), Interval: time.Second, Cgroups: []sampler.Cgroup{c},
 		Drops: map[string]uint64{"memory": 0}}
 }
@@ -61,10 +66,36 @@ penny_cgroup_page_cache_hit_ratio{cgroup="/system.slice/web.service"} 0.9
 # HELP penny_agent_bpf_program_run_seconds_total Time the kernel spent running the eBPF program (while statistics are enabled).
 # TYPE penny_agent_bpf_program_run_seconds_total counter
 penny_agent_bpf_program_run_seconds_total{program="rss_stat"} 2
+# HELP penny_cgroup_cpu_usage_seconds_total CPU time of the cgroup's own tasks (its child cgroups' excluded), from cgroupfs.
+# TYPE penny_cgroup_cpu_usage_seconds_total counter
+penny_cgroup_cpu_usage_seconds_total{cgroup="/system.slice/web.service"} 2.5
+# HELP penny_cgroup_cpu_cfs_throttled_seconds_total Time the cgroup's tasks were throttled by its CPU limit.
+# TYPE penny_cgroup_cpu_cfs_throttled_seconds_total counter
+penny_cgroup_cpu_cfs_throttled_seconds_total{cgroup="/system.slice/web.service"} 0.12
+# HELP penny_cgroup_pressure_cpu_waiting_seconds_total Time at least one of the cgroup's tasks waited for a CPU (PSI some), where the kernel reports pressure stall information.
+# TYPE penny_cgroup_pressure_cpu_waiting_seconds_total counter
+penny_cgroup_pressure_cpu_waiting_seconds_total{cgroup="/system.slice/web.service"} 0.03
+# HELP penny_cgroup_memory_working_set_bytes Memory usage minus inactive file pages of the cgroup's memory cgroup (its children's excluded), as kubelet computes the working set.
+# TYPE penny_cgroup_memory_working_set_bytes gauge
+penny_cgroup_memory_working_set_bytes{cgroup="/system.slice/web.service"} 3.145728e+06
+# HELP penny_cgroup_network_egress_bytes_total IP bytes sent by the cgroup's sockets, by destination: loopback, cluster (private and link-local addresses) or internet; they add up to penny_cgroup_network_transmit_bytes_total.
+# TYPE penny_cgroup_network_egress_bytes_total counter
+penny_cgroup_network_egress_bytes_total{cgroup="/system.slice/web.service",class="cluster"} 15
+penny_cgroup_network_egress_bytes_total{cgroup="/system.slice/web.service",class="internet"} 25
+penny_cgroup_network_egress_bytes_total{cgroup="/system.slice/web.service",class="loopback"} 10
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "penny_cgroup_memory_rss_bytes",
-		"penny_cgroup_page_cache_hit_ratio", "penny_agent_bpf_program_run_seconds_total"); err != nil {
+		"penny_cgroup_page_cache_hit_ratio", "penny_agent_bpf_program_run_seconds_total",
+		"penny_cgroup_cpu_usage_seconds_total", "penny_cgroup_cpu_cfs_throttled_seconds_total",
+		"penny_cgroup_pressure_cpu_waiting_seconds_total", "penny_cgroup_memory_working_set_bytes",
+		"penny_cgroup_network_egress_bytes_total"); err != nil {
 		t.Fatal(err)
+	}
+	// Without pressure stall information, no pressure series.
+	s := testSample()
+	s.Cgroups[0].PressureKnown = false
+	if n := testutil.CollectAndCount(newCollector(s), "penny_cgroup_pressure_cpu_waiting_seconds_total"); n != 0 {
+		t.Errorf("%d pressure series where the kernel has none", n)
 	}
 	if n := testutil.CollectAndCount(NewCollector(func() *sampler.Sample { return nil }, nil, nil)); n != 0 {
 		t.Errorf("%d metrics before the first sample", n)

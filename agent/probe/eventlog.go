@@ -183,6 +183,10 @@ func (l *eventLog) apply(kind uint32, id, val, val2 uint64) {
 		} else {
 			n.TxBytes += val
 			n.TxPackets++
+			// val2 is the destination's class (enum tx_class), from 1.
+			if val2 >= 1 && val2 <= TxClasses {
+				n.TxClassBytes[val2-1] += val
+			}
 		}
 	case evRetransmit:
 		l.retransmits[id] += val
@@ -297,6 +301,9 @@ func (l *eventLog) merge(s *Snapshot) {
 		c.TxBytes += n.TxBytes
 		c.RxPackets += n.RxPackets
 		c.TxPackets += n.TxPackets
+		for i := range c.TxClassBytes {
+			c.TxClassBytes[i] += n.TxClassBytes[i]
+		}
 		s.Net[id] = c
 	}
 	for id, a := range l.access {

@@ -69,7 +69,10 @@ func TestEventLogAggregates(t *testing.T) {
 	f.emit(0, evSRTT, 7, 40, 0)
 	f.emit(1, evSRTT, 7, 3000, 0)
 	f.emit(0, evRx, 7, 1500, 0)
-	f.emit(1, evTx, 8, 100, 0)
+	f.emit(1, evTx, 8, 100, 1+TxCluster)
+	f.emit(0, evTx, 8, 40, 1+TxLoopback)
+	f.emit(1, evTx, 8, 7, 1+TxInternet)
+	f.emit(0, evTx, 8, 3, 0) // no class: counted in the total only
 	f.emit(0, evRetransmit, 8, 1, 0)
 	f.emit(1, evAccess, 42, 10, 0)    // process 42, in cgroup 9
 	f.emit(0, evCacheAdd, 5, 4, 42)   // a miss of process 42
@@ -91,8 +94,11 @@ func TestEventLogAggregates(t *testing.T) {
 	if tc := s.TCP[7]; tc.SRTT.Count != 2 || tc.SRTT.Sum != 3040 {
 		t.Errorf("srtt of 7 = %+v", tc.SRTT)
 	}
-	if s.TCP[8].Retransmits != 1 || s.Net[7].RxBytes != 1500 || s.Net[7].RxPackets != 1 || s.Net[8].TxBytes != 100 {
+	if s.TCP[8].Retransmits != 1 || s.Net[7].RxBytes != 1500 || s.Net[7].RxPackets != 1 || s.Net[8].TxBytes != 150 {
 		t.Errorf("tcp %+v net %+v", s.TCP, s.Net)
+	}
+	if got, want := s.Net[8].TxClassBytes, [TxClasses]uint64{TxLoopback: 40, TxCluster: 100, TxInternet: 7}; got != want {
+		t.Errorf("tx bytes by class %v, want %v", got, want)
 	}
 	if a := s.Access[9]; a.Accesses != 10 || a.Misses != 4 {
 		t.Errorf("access of cgroup 9 = %+v", a)

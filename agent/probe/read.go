@@ -64,7 +64,25 @@ type TCPStats struct {
 // NetCounters count one cgroup's IP traffic.
 type NetCounters struct {
 	RxBytes, TxBytes, RxPackets, TxPackets uint64
+	// TxClassBytes splits TxBytes by the destination's class (TxLoopback,
+	// TxCluster, TxInternet), as the egress program classifies it.
+	TxClassBytes [TxClasses]uint64
 }
+
+// Destination classes of the bytes sent, indexes of
+// NetCounters.TxClassBytes: enum tx_class in bpf/penny.h, minus one.
+const (
+	// TxLoopback: 127.0.0.0/8 and ::1.
+	TxLoopback = iota
+	// TxCluster: private and link-local addresses (RFC 1918, 100.64/10,
+	// 169.254/16, fc00::/7, fe80::/10), the ones a cluster's pods,
+	// services and nodes use.
+	TxCluster
+	// TxInternet: every other address.
+	TxInternet
+	// TxClasses is the number of classes.
+	TxClasses
+)
 
 // Snapshot is everything the maps hold at one moment. Counters are
 // cumulative since attach (or since the entry was created).
@@ -140,6 +158,9 @@ func (p *Probes) Snapshot() (*Snapshot, error) {
 			n.TxBytes += x.TxBytes
 			n.RxPackets += x.RxPackets
 			n.TxPackets += x.TxPackets
+			for i := range n.TxClassBytes {
+				n.TxClassBytes[i] += x.TxClassBytes[i]
+			}
 		}
 		return n
 	}); err != nil {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/pennyhq/penny/agent/cgroupfs"
+	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/internal/usage"
 )
@@ -53,6 +55,13 @@ func cgroupOf(c *sampler.Cgroup) Cgroup {
 		out.SetHitRatio(c.PageCacheAccesses, c.PageCacheMisses)
 	}
 	out.SetLatency(&c.SRTT, &c.Connect)
+	out.SetCPU(c.CPUUsageUsec, c.CPUPeriods, c.CPUThrottledPeriods, c.CPUThrottledUsec)
+	out.SetPressure(c.PressureKnown, c.Pressure[cgroupfs.PressureCPU].Some, c.Pressure[cgroupfs.PressureMemory].Some,
+		c.Pressure[cgroupfs.PressureIO].Some)
+	out.MemoryWorkingSetBytes = c.MemoryWorkingSetBytes
+	out.NetTxLoopbackBytes = c.TxClassBytes[probe.TxLoopback]
+	out.NetTxClusterBytes = c.TxClassBytes[probe.TxCluster]
+	out.NetTxInternetBytes = c.TxClassBytes[probe.TxInternet]
 	return out
 }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pennyhq/penny/agent/cgroupfs"
+	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/internal/histogram"
 )
@@ -25,7 +27,10 @@ func sample() *sampler.Sample {
 			{Path: "/", ID: 1, Processes: 3, RSSBytes: 10 << 20, HitRatioKnown: true},
 			{Path: "/system.slice/web.service", ID: 42, Processes: 2, RSSBytes: 300 << 20, PageCacheBytes: 5 << 30,
 				PageCacheAccesses: 100, PageCacheMisses: 5, HitRatioKnown: true, SRTT: srtt, Connect: conn,
-				Retransmits: 2, RxBytes: 4096, TxBytes: 2048},
+				Retransmits: 2, RxBytes: 4096, TxBytes: 2048, TxClassBytes: [probe.TxClasses]uint64{100, 900, 1048},
+				CPUUsageUsec: 900_000, CPUPeriods: 20, CPUThrottledPeriods: 5, CPUThrottledUsec: 40_000,
+				PressureKnown: true, Pressure: [cgroupfs.PressureResources]cgroupfs.Pressure{{Some: 1500, Full: 1000}, {Some: 2}, {}},
+				MemoryWorkingSetBytes: 200 << 20},
 		},
 	}
 }
@@ -48,13 +53,17 @@ func TestJSONContract(t *testing.T) {
 	root, web := cgroups[0].(map[string]any), cgroups[1].(map[string]any)
 	contract := []string{"path", "id", "rss_bytes", "page_cache_bytes", "page_cache_hit_ratio",
 		"tcp_srtt_p50_seconds", "tcp_srtt_p99_seconds", "tcp_connect_p99_seconds", "tcp_retransmits",
-		"net_rx_bytes", "net_tx_bytes"}
+		"net_rx_bytes", "net_tx_bytes",
+		"cpu_usage_seconds", "cpu_throttled_seconds", "cpu_throttled_periods", "cpu_pressure_seconds",
+		"memory_pressure_seconds", "io_pressure_seconds", "memory_working_set_bytes",
+		"net_tx_loopback_bytes", "net_tx_cluster_bytes", "net_tx_internet_bytes"}
 	for _, k := range contract {
 		if _, ok := root[k]; !ok {
 			t.Errorf("key %s missing", k)
 		}
 	}
-	for _, k := range []string{"page_cache_hit_ratio", "tcp_srtt_p50_seconds", "tcp_srtt_p99_seconds", "tcp_connect_p99_seconds"} {
+	for _, k := range []string{"page_cache_hit_ratio", "tcp_srtt_p50_seconds", "tcp_srtt_p99_seconds", "tcp_connect_p99_seconds",
+		"cpu_pressure_seconds", "memory_pressure_seconds", "io_pressure_seconds"} {
 		if root[k] != nil {
 			t.Errorf("root %s = %v, want null", k, root[k])
 		}
@@ -65,6 +74,14 @@ func TestJSONContract(t *testing.T) {
 	if web["path"] != "/system.slice/web.service" || web["id"] != 42.0 || web["rss_bytes"] != float64(300<<20) ||
 		web["page_cache_hit_ratio"] != 0.95 || web["tcp_retransmits"] != 2.0 || web["net_rx_bytes"] != 4096.0 {
 		t.Errorf("web = %v", web)
+	}
+	for k, want := range map[string]float64{"cpu_usage_seconds": 0.9, "cpu_periods": 20, "cpu_throttled_periods": 5,
+		"cpu_throttled_seconds": 0.04, "cpu_pressure_seconds": 0.0015, "memory_pressure_seconds": 2e-6, "io_pressure_seconds": 0,
+		"memory_working_set_bytes": 200 << 20, "net_tx_loopback_bytes": 100, "net_tx_cluster_bytes": 900,
+		"net_tx_internet_bytes": 1048} {
+		if web[k] != want {
+			t.Errorf("web %s = %v, want %v", k, web[k], want)
+		}
 	}
 	p50 := web["tcp_srtt_p50_seconds"].(float64)
 	if p50 < 32e-6 || p50 >= 64e-6 {
@@ -86,6 +103,7 @@ func TestFormat(t *testing.T) {
 	tests := []struct{ got, want string }{
 		{Bytes(0), "0B"}, {Bytes(1023), "1023B"}, {Bytes(1536), "1.5K"}, {Bytes(300 << 20), "300M"},
 		{Bytes(5 << 30), "5.0G"}, {Bytes(-2048), "-2.0K"},
+		{Millicores(0), "0m"}, {Millicores(0.2504), "250m"}, {Millicores(1.5), "1500m"},
 		{Seconds(nil), "-"}, {Seconds(f(42e-6)), "42µs"}, {Seconds(f(0.0123)), "12.3ms"}, {Seconds(f(2.5)), "2.50s"},
 		{shortenLeft("/a/very/long/path", 8), "…ng/path"}, {shortenLeft("/short", 8), "/short"},
 	}
@@ -105,8 +123,8 @@ func TestTableSortsByRSSAndFits(t *testing.T) {
 	if len(lines) != 4 { // title, header, one row, "… 1 more"
 		t.Fatalf("lines:\n%s", buf.String())
 	}
-	if !strings.HasPrefix(lines[2], "/system.slice/web.service") || !strings.Contains(lines[2], "300M") ||
-		!strings.Contains(lines[2], "95.0") {
+	if !strings.Contains(lines[2], "web.service ") || !strings.Contains(lines[2], "300M") ||
+		!strings.Contains(lines[2], "95.0") || !strings.Contains(lines[2], " 450m ") {
 		t.Errorf("largest RSS first: %q", lines[2])
 	}
 	if lines[3] != "… 1 more" {

@@ -20,6 +20,13 @@ type column struct {
 
 var columns = []column{
 	{"PROCS", 5, func(c *Cgroup, _ float64) string { return fmt.Sprint(c.Processes) }},
+	{"CPU", 6, func(c *Cgroup, iv float64) string {
+		cores, ok := c.CPUCores(iv)
+		if !ok {
+			return "-"
+		}
+		return Millicores(cores)
+	}},
 	{"RSS", 7, func(c *Cgroup, _ float64) string { return Bytes(c.RSSBytes) }},
 	{"PCACHE", 7, func(c *Cgroup, _ float64) string { return Bytes(c.PageCacheBytes) }},
 	{"HIT%", 5, func(c *Cgroup, _ float64) string { return percent(c.PageCacheHitRatio) }},
@@ -152,6 +159,12 @@ func Bytes(v int64) string {
 		return fmt.Sprintf("%.0f%c", f, units[i])
 	}
 	return fmt.Sprintf("%.1f%c", f, units[i])
+}
+
+// Millicores formats CPU cores as Kubernetes does: 250m is a quarter of a
+// core, 1500m one and a half.
+func Millicores(cores float64) string {
+	return fmt.Sprintf("%.0fm", max(cores, 0)*1000)
 }
 
 // Seconds formats a latency, "-" when unknown.

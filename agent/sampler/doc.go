@@ -7,6 +7,10 @@
 // cgroups, processes and address spaces that are gone, in user space and in
 // the maps.
 //
+// CPU time, throttling, pressure stall and the working set come from
+// cgroupfs (see usage.go), read for the cgroups with processes or activity
+// and made each cgroup's own, as its other numbers are.
+//
 // Absolute values the kernel only reports as changes are seeded: the RSS of
 // processes that existed before the programs were attached from
 // /proc/<pid>/status, and each memory cgroup's page cache from its

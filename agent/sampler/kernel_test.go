@@ -49,6 +49,7 @@ func newRig(t *testing.T, l cgroupfs.Layout) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(smp.Close)
 	if err := smp.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -157,17 +158,26 @@ func TestRSSFollowsMovesAndExits(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := r.sample()
-	if c := find(s, a.Path); c != nil {
-		t.Errorf("a still listed after its only process moved: %+v", c)
+	// a is listed once more only for the CPU time its process used there
+	// before the move.
+	if c := find(s, a.Path); c != nil && (c.Processes != 0 || c.RSSBytes != 0 || c.CPUUsageUsec == 0) {
+		t.Errorf("a after its only process moved: %d processes, RSS %d, CPU %dµs", c.Processes, c.RSSBytes, c.CPUUsageUsec)
 	}
 	if c := r.cgroup(s, b.Path); c.RSSBytes < 128*mib || c.Processes != 1 {
 		t.Fatalf("b after move: RSS %d, %d processes", c.RSSBytes, c.Processes)
 	}
+	if c := find(r.sample(), a.Path); c != nil {
+		t.Errorf("a still listed a sample after its only process moved: %+v", c)
+	}
 
-	// When the process exits, b has nothing left.
+	// When the process exits, b has nothing left (but the CPU time of its
+	// last moments, in the sample where it exits).
 	p.Stop()
+	if c := find(r.sample(), b.Path); c != nil && (c.Processes != 0 || c.RSSBytes != 0) {
+		t.Fatalf("b after its process exited: %d processes, RSS %d", c.Processes, c.RSSBytes)
+	}
 	if c := find(r.sample(), b.Path); c != nil {
-		t.Fatalf("b still listed after its process exited: %+v", c)
+		t.Fatalf("b still listed a sample after its process exited: %+v", c)
 	}
 }
 

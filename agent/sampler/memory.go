@@ -24,6 +24,7 @@ func (s *Sampler) memory(snap *probe.Snapshot, row func(uint64) *Cgroup) {
 	for tgid, p := range snap.Procs {
 		if p.Exited {
 			exited = append(exited, tgid)
+			s.exitedIn[p.CgroupID] = struct{}{}
 			delete(snap.Procs, tgid)
 			continue
 		}
@@ -163,6 +164,9 @@ func (s *Sampler) counters(snap *probe.Snapshot, row func(uint64) *Cgroup) {
 		r.TxBytes = delta(n.TxBytes, p.TxBytes)
 		r.RxPackets = delta(n.RxPackets, p.RxPackets)
 		r.TxPackets = delta(n.TxPackets, p.TxPackets)
+		for i := range r.TxClassBytes {
+			r.TxClassBytes[i] = delta(n.TxClassBytes[i], p.TxClassBytes[i])
+		}
 	}
 }
 

@@ -41,7 +41,16 @@ type Config struct {
 	RefreshEvery time.Duration
 	// HitRatio is false when the source cannot count page cache accesses.
 	HitRatio bool
-	Logger   *slog.Logger
+	// WorkingSetEvery is how often a cgroup's working set is read from its
+	// memory files (memory.stat is the costliest file the sampler reads);
+	// 0 means every 10 seconds, kubelet's housekeeping interval. CPU time
+	// and pressure are read every sample.
+	WorkingSetEvery time.Duration
+	// MaxOpenFiles bounds the cgroupfs statistics files kept open between
+	// samples (reading an open file again costs a quarter of opening it);
+	// 0 means cgroupfs.DefaultMaxOpenFiles, a negative value none.
+	MaxOpenFiles int
+	Logger       *slog.Logger
 }
 
 // Complete fills in the defaults.
@@ -55,6 +64,12 @@ func (c *Config) Complete() {
 	if c.RefreshEvery == 0 {
 		c.RefreshEvery = 10 * time.Second
 	}
+	if c.WorkingSetEvery == 0 {
+		c.WorkingSetEvery = 10 * time.Second
+	}
+	if c.MaxOpenFiles == 0 {
+		c.MaxOpenFiles = cgroupfs.DefaultMaxOpenFiles
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -65,7 +80,7 @@ func (c *Config) Validate() error {
 	if c.Layout.V2 == "" || c.Layout.Memory == "" {
 		return errors.New("sampler: cgroup layout not set")
 	}
-	if c.ReseedEvery < 0 || c.RefreshEvery < 0 {
+	if c.ReseedEvery < 0 || c.RefreshEvery < 0 || c.WorkingSetEvery < 0 {
 		return errors.New("sampler: negative interval")
 	}
 	return nil
@@ -85,6 +100,10 @@ type Sampler struct {
 	noMemcg   map[uint64]time.Time  // cgroups without a memory controller, when last checked
 	totals    map[uint64]*Totals    // by cgroup v2 id
 	unrefMMs  map[uint32]int        // samples an mm has gone unreferenced
+	usage     *usage
+	exitedIn  map[uint64]struct{} // cgroups a process exited from in the interval
+	hadProcs  map[uint64]struct{} // cgroups with processes in the previous sample
+	fullRead  map[uint64]struct{} // scratch: the cgroups whose CPU is read
 	prev      *probe.Snapshot
 	lastCheck time.Time // of process liveness
 	memWalked time.Time // last walk of a v1 memory hierarchy
@@ -118,10 +137,14 @@ func New(cfg Config, src Source) (*Sampler, error) {
 		noMemcg:  map[uint64]time.Time{},
 		totals:   map[uint64]*Totals{},
 		unrefMMs: map[uint32]int{},
+		exitedIn: map[uint64]struct{}{},
+		hadProcs: map[uint64]struct{}{},
+		fullRead: map[uint64]struct{}{},
 	}
 	if cfg.Layout.MemoryIsV2() {
 		s.mem = s.v2
 	}
+	s.usage = newUsage(cfg.Layout, s.v2, s.mem, cfg.Proc, cfg.MaxOpenFiles, cfg.WorkingSetEvery)
 	return s, nil
 }
 
@@ -164,6 +187,9 @@ func (s *Sampler) Start(ctx context.Context) error {
 			return fmt.Errorf("start sampler: %w", err)
 		}
 	}
+	if err := s.usage.baseline(); err != nil {
+		return fmt.Errorf("start sampler: %w", err)
+	}
 	s.prev, err = s.src.Snapshot()
 	if err != nil {
 		return fmt.Errorf("start sampler: %w", err)
@@ -173,6 +199,12 @@ func (s *Sampler) Start(ctx context.Context) error {
 	s.v2Walked = s.prev.Time
 	s.log.Debug("sampler started", "processes", len(s.seeds), "cgroups", s.v2.Len(), "layout", s.cfg.Layout.Mode)
 	return nil
+}
+
+// Close closes the cgroupfs files the sampler keeps open. Call it when
+// sampling is over, not concurrently with Sample.
+func (s *Sampler) Close() {
+	s.usage.close()
 }
 
 // Latest returns the most recent sample, or nil before the first.
@@ -211,6 +243,7 @@ func (s *Sampler) Sample() (*Sample, error) {
 			return nil, fmt.Errorf("sample: %w", err)
 		}
 		s.v2Walked = snap.Time
+		s.usage.forget()
 	}
 	var gone []uint64
 	for id, r := range rows {
@@ -236,6 +269,9 @@ func (s *Sampler) Sample() (*Sample, error) {
 		if _, ok := rows[id]; !ok && !s.v2.Known(id) {
 			delete(s.totals, id)
 		}
+	}
+	if err := s.cgroupfsUsage(snap.Time, rows, row); err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
 	}
 
 	listed := make([]*Cgroup, 0, len(rows))
@@ -267,6 +303,42 @@ func (s *Sampler) Sample() (*Sample, error) {
 	s.latest = out
 	s.mu.Unlock()
 	return out, nil
+}
+
+// cgroupfsUsage reads CPU, pressure and the working set of the cgroups
+// that have processes, activity, a process that exited in the interval or
+// had processes in the previous sample, and the working set of the other
+// rows.
+func (s *Sampler) cgroupfsUsage(now time.Time, rows map[uint64]*Cgroup, row func(uint64) *Cgroup) error {
+	full := s.fullRead
+	clear(full)
+	for id, r := range rows {
+		if r.Processes > 0 || r.active() {
+			full[id] = struct{}{}
+		}
+	}
+	for _, set := range []map[uint64]struct{}{s.exitedIn, s.hadProcs} {
+		for id := range set {
+			if _, ok := full[id]; ok {
+				continue
+			}
+			p, ok := s.v2.Path(id)
+			if !ok {
+				continue // removed
+			}
+			r := row(id)
+			r.Path = p
+			full[id] = struct{}{}
+		}
+	}
+	clear(s.exitedIn)
+	clear(s.hadProcs)
+	for id, r := range rows {
+		if r.Processes > 0 {
+			s.hadProcs[id] = struct{}{}
+		}
+	}
+	return s.usage.sample(now, rows, full)
 }
 
 func (s *Sampler) anyUnknown(h *cgroupfs.Hierarchy, rows map[uint64]*Cgroup) bool {

@@ -3,6 +3,8 @@ package sampler
 import (
 	"time"
 
+	"github.com/pennyhq/penny/agent/cgroupfs"
+	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/internal/histogram"
 )
 
@@ -50,6 +52,27 @@ type Cgroup struct {
 	Retransmits          uint64
 	RxBytes, TxBytes     uint64
 	RxPackets, TxPackets uint64
+	// TxClassBytes splits TxBytes by the destination's class
+	// (probe.TxLoopback, TxCluster, TxInternet).
+	TxClassBytes [probe.TxClasses]uint64
+
+	// CPUUsageUsec is the CPU time of the cgroup's own tasks (not its
+	// descendants'), microseconds, from cgroupfs (cpu.stat).
+	CPUUsageUsec uint64
+	// CPUPeriods, CPUThrottledPeriods and CPUThrottledUsec count the
+	// cgroup's own CPU limit: enforcement periods with runnable tasks,
+	// those that ended throttled, and the time throttled (microseconds).
+	CPUPeriods, CPUThrottledPeriods, CPUThrottledUsec uint64
+	// PressureKnown is true when the kernel reports pressure stall
+	// information for the cgroup; Pressure is then the time, microseconds,
+	// some and all of its tasks (descendants' included) were stalled on
+	// CPU, memory and IO (cgroupfs.PressureCPU, ...).
+	PressureKnown bool
+	Pressure      [cgroupfs.PressureResources]cgroupfs.Pressure
+	// MemoryWorkingSetBytes is the working set (memory usage minus inactive
+	// file pages, as kubelet computes it) of the cgroup's memory cgroup,
+	// its children's own memory cgroups excluded.
+	MemoryWorkingSetBytes int64
 
 	Totals Totals
 }
@@ -72,6 +95,11 @@ type Totals struct {
 	Retransmits                                uint64
 	RxBytes, TxBytes                           uint64
 	RxPackets, TxPackets                       uint64
+	TxClassBytes                               [probe.TxClasses]uint64
+	CPUUsageUsec                               uint64
+	CPUPeriods, CPUThrottledPeriods            uint64
+	CPUThrottledUsec                           uint64
+	Pressure                                   [cgroupfs.PressureResources]cgroupfs.Pressure
 }
 
 func (t *Totals) add(c *Cgroup) {
@@ -86,10 +114,22 @@ func (t *Totals) add(c *Cgroup) {
 	t.TxBytes += c.TxBytes
 	t.RxPackets += c.RxPackets
 	t.TxPackets += c.TxPackets
+	for i := range t.TxClassBytes {
+		t.TxClassBytes[i] += c.TxClassBytes[i]
+	}
+	t.CPUUsageUsec += c.CPUUsageUsec
+	t.CPUPeriods += c.CPUPeriods
+	t.CPUThrottledPeriods += c.CPUThrottledPeriods
+	t.CPUThrottledUsec += c.CPUThrottledUsec
+	for i := range t.Pressure {
+		t.Pressure[i].Some += c.Pressure[i].Some
+		t.Pressure[i].Full += c.Pressure[i].Full
+	}
 }
 
 // active reports whether the cgroup did anything in the interval.
 func (c *Cgroup) active() bool {
 	return c.PageCacheAddedBytes != 0 || c.PageCacheEvictedBytes != 0 || c.PageCacheAccesses != 0 ||
-		c.SRTT.Count != 0 || c.Connect.Count != 0 || c.Retransmits != 0 || c.RxBytes != 0 || c.TxBytes != 0
+		c.SRTT.Count != 0 || c.Connect.Count != 0 || c.Retransmits != 0 || c.RxBytes != 0 || c.TxBytes != 0 ||
+		c.CPUUsageUsec != 0
 }

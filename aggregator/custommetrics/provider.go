@@ -88,10 +88,11 @@ func (c *Config) Validate() error {
 
 // unit says how a metric is served.
 type unit struct {
-	// integer: bytes and bytes per second, whole numbers; otherwise
-	// seconds and ratios with micro precision, so that sub-millisecond
-	// latencies survive.
-	integer bool
+	// integer: bytes and bytes per second, whole numbers; milli: CPU
+	// cores, with milli precision (250m, as Kubernetes writes CPU);
+	// otherwise seconds and ratios with micro precision, so that
+	// sub-millisecond latencies survive.
+	integer, milli bool
 	// instant: a gauge read at the sample time, not computed over a
 	// window, so its window is 0 (as the API defines it).
 	instant bool
@@ -108,6 +109,8 @@ var units = map[string]unit{
 	pods.TCPConnectP99Seconds: {},
 	pods.NetRxBytesPerSecond:  {integer: true},
 	pods.NetTxBytesPerSecond:  {integer: true},
+	pods.CPUUsageCores:        {milli: true},
+	pods.CPUThrottledRatio:    {},
 }
 
 // Provider is Penny's provider.CustomMetricsProvider.
@@ -337,10 +340,14 @@ func (p *Provider) value(obj custom_metrics.ObjectReference, m pods.Metric, sel 
 }
 
 // quantity is x as a resource quantity: whole numbers for bytes and
-// rates, micro precision for seconds and ratios.
+// rates, milli precision for cores, micro precision for seconds and
+// ratios.
 func quantity(u unit, x float64) resource.Quantity {
 	if u.integer {
 		return *resource.NewQuantity(toInt64(math.Round(x)), resource.DecimalSI)
+	}
+	if u.milli {
+		return *resource.NewScaledQuantity(toInt64(math.Round(x*1e3)), resource.Milli)
 	}
 	return *resource.NewScaledQuantity(toInt64(math.Round(x*1e6)), resource.Micro)
 }

@@ -182,8 +182,8 @@ func TestListAllMetrics(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ListAllMetrics:\n%v\nwant\n%v", got, want)
 	}
-	if len(got) != 16 {
-		t.Fatalf("%d metrics, want 8 for pods and 8 for namespaces", len(got))
+	if len(got) != 20 {
+		t.Fatalf("%d metrics, want 10 for pods and 10 for namespaces", len(got))
 	}
 }
 

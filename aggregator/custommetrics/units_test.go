@@ -42,6 +42,11 @@ func TestQuantity(t *testing.T) {
 		{"ratio", pods.PageCacheHitRatio, 0.95, "950m"},
 		{"ratio of one", pods.PageCacheHitRatio, 1, "1"},
 		{"saturates", pods.MemoryRSSBytes, math.MaxFloat64, "9223372036854775807"},
+		{"cores in millicores", pods.CPUUsageCores, 0.2504, "250m"},
+		{"two cores", pods.CPUUsageCores, 2, "2"},
+		{"a core and a half", pods.CPUUsageCores, 1.5, "1500m"},
+		{"idle", pods.CPUUsageCores, 0.0001, "0"},
+		{"throttled ratio", pods.CPUThrottledRatio, 0.125, "125m"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,9 @@ func desc(name, help string) *prometheus.Desc {
 	return prometheus.NewDesc("penny_container_"+name, help, labels, nil)
 }
 
+// txClasses are the values of the class label of egress bytes.
+var txClasses = [...]string{"loopback", "cluster", "internet"}
+
 var (
 	descRSS       = desc("memory_rss_bytes", "Resident memory of the cgroup's processes.")
 	descPageCache = desc("page_cache_bytes", "File page cache charged to the cgroup.")
@@ -31,6 +34,21 @@ var (
 	descPCAdded   = desc("page_cache_added_bytes_total", "Page cache bytes added since the agent started.")
 	descPCEvicted = desc("page_cache_evicted_bytes_total", "Page cache bytes evicted since the agent started.")
 	descUpdated   = desc("updated_timestamp_seconds", "When the values were last current: the sample time of the node's last frame.")
+
+	descEgress = prometheus.NewDesc("penny_container_network_egress_bytes_total",
+		"IP bytes sent since the agent started, by destination: loopback, cluster (private and link-local addresses), internet. They add up to penny_container_network_transmit_bytes_total.",
+		append(labels[:len(labels):len(labels)], "class"), nil)
+	descCPU                 = desc("cpu_usage_seconds_total", "CPU time of the cgroup's own tasks (its child cgroups' excluded) since the agent started.")
+	descCFSPeriods          = desc("cpu_cfs_periods_total", "Enforcement periods of the cgroup's CPU limit in which it had runnable tasks.")
+	descCFSThrottledPeriods = desc("cpu_cfs_throttled_periods_total", "Enforcement periods of the cgroup's CPU limit at whose end it was throttled.")
+	descCFSThrottledSeconds = desc("cpu_cfs_throttled_seconds_total", "Time the cgroup's tasks were throttled by its CPU limit.")
+	descWorkingSet          = desc("memory_working_set_bytes", "Memory usage minus inactive file pages of the cgroup's memory cgroup, as kubelet computes the working set.")
+	// PSI "some"; the agents' /metrics have "full" too (stalled).
+	descPressure = [...]*prometheus.Desc{
+		desc("pressure_cpu_waiting_seconds_total", "Time at least one of the cgroup's tasks waited for a CPU (PSI some); absent where the kernel has no pressure stall information."),
+		desc("pressure_memory_waiting_seconds_total", "Time at least one of the cgroup's tasks stalled on memory (PSI some)."),
+		desc("pressure_io_waiting_seconds_total", "Time at least one of the cgroup's tasks stalled on IO (PSI some)."),
+	}
 )
 
 // Collector reads every container from the local replica (eventual
@@ -59,7 +77,11 @@ func NewCollector(store query.Store, log *slog.Logger) (*Collector, error) {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRSS, descPageCache, descHitRatio, descSRTT50, descSRTT99, descConnect99,
-		descRetrans, descRx, descTx, descPCAdded, descPCEvicted, descUpdated, c.errors.Desc()} {
+		descRetrans, descRx, descTx, descPCAdded, descPCEvicted, descUpdated, descEgress, descCPU, descCFSPeriods,
+		descCFSThrottledPeriods, descCFSThrottledSeconds, descWorkingSet, c.errors.Desc()} {
+		ch <- d
+	}
+	for _, d := range descPressure {
 		ch <- d
 	}
 }
@@ -99,6 +121,23 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descTx, v.Totals.TxBytes)
 		counter(descPCAdded, v.Totals.PageCacheAddedBytes)
 		counter(descPCEvicted, v.Totals.PageCacheEvictedBytes)
+		t := &v.Totals
+		for i, n := range [...]uint64{t.TxLoopbackBytes, t.TxClusterBytes, t.TxInternetBytes} {
+			ch <- prometheus.MustNewConstMetric(descEgress, prometheus.CounterValue, float64(n), v.Node, v.Path, txClasses[i])
+		}
+		seconds := func(d *prometheus.Desc, us uint64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(us)/1e6, v.Node, v.Path)
+		}
+		seconds(descCPU, t.CPUUsageUsec)
+		counter(descCFSPeriods, t.CPUPeriods)
+		counter(descCFSThrottledPeriods, t.CPUThrottledPeriods)
+		seconds(descCFSThrottledSeconds, t.CPUThrottledUsec)
+		if v.PressureKnown {
+			for i, us := range [...]uint64{t.CPUPressureSomeUsec, t.MemoryPressureSomeUsec, t.IOPressureSomeUsec} {
+				seconds(descPressure[i], us)
+			}
+		}
+		gauge(descWorkingSet, float64(v.MemoryWorkingSetBytes))
 		if !v.SampleTime.IsZero() {
 			gauge(descUpdated, float64(v.SampleTime.UnixNano())/1e9)
 		}

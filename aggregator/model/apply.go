@@ -191,6 +191,7 @@ func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time) *Stored 
 	s := &Stored{
 		Ref: c.Ref, Path: c.Path, CgroupID: c.CgroupID, Meta: c.Meta, Time: u.Time.UnixNano(), Interval: int64(u.Interval),
 		Updated: now.UnixNano(), Processes: c.Processes, RSSBytes: c.RSSBytes, PageCache: c.PageCacheBytes,
+		WorkingSet: c.WorkingSetBytes, PressureKnown: c.PressureKnown,
 		Total: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect},
 	}
 	if prev == nil {
@@ -228,8 +229,9 @@ func nextMarks(prev *Stored, now int64) Marks {
 
 func unchanged(a, b *Stored) bool {
 	return a.Ref == b.Ref && a.CgroupID == b.CgroupID && maps.Equal(a.Meta, b.Meta) &&
-		a.Processes == b.Processes && a.RSSBytes == b.RSSBytes &&
-		a.PageCache == b.PageCache && a.Total == b.Total && a.SRTT == b.SRTT && a.Connect == b.Connect
+		a.Processes == b.Processes && a.RSSBytes == b.RSSBytes && a.PageCache == b.PageCache &&
+		a.WorkingSet == b.WorkingSet && a.PressureKnown == b.PressureKnown &&
+		a.Total == b.Total && a.SRTT == b.SRTT && a.Connect == b.Connect
 }
 
 // LoadNode builds a node's state from its stored agent record, series and

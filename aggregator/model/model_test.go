@@ -2,6 +2,7 @@ package model
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -334,4 +335,85 @@ func containsAny(s string, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+func cpuSeries(path string, cpuUsec, periods, throttled uint64, psi bool, ws int64) SeriesState {
+	s := series(path, 1, 0)
+	s.WorkingSetBytes, s.PressureKnown = ws, psi
+	s.Total.CPUUsageUsec, s.Total.CPUPeriods, s.Total.CPUThrottledPeriods = cpuUsec, periods, throttled
+	s.Total.CPUThrottledUsec = throttled * 1000
+	if psi {
+		s.Total.CPUPressureSomeUsec, s.Total.MemoryPressureSomeUsec, s.Total.IOPressureSomeUsec = cpuUsec/10, cpuUsec/100, 7
+	}
+	s.Total.TxBytes = cpuUsec / 10
+	s.Total.TxLoopbackBytes, s.Total.TxClusterBytes, s.Total.TxInternetBytes = cpuUsec/20, cpuUsec/40, cpuUsec/40
+	return s
+}
+
+func TestViewCPU(t *testing.T) {
+	st := &NodeState{Node: "n"}
+	st, _, _ = apply(t, st, &Update{Node: "n", Incarnation: 1, Seq: 1, Time: t0, Interval: time.Second, Keyframe: true,
+		Changed: []SeriesState{cpuSeries("/limited", 1_000_000, 100, 10, true, 5<<20), cpuSeries("/nopsi", 0, 0, 0, false, 0)}}, t0)
+	st, _, _ = apply(t, st, &Update{Node: "n", Incarnation: 1, Seq: 2, Time: t0.Add(2 * time.Second), Interval: 2 * time.Second,
+		Changed: []SeriesState{cpuSeries("/limited", 1_600_000, 120, 15, true, 6<<20), cpuSeries("/nopsi", 400_000, 0, 0, false, 1<<20)}}, t0)
+
+	c := View("n", st.Agent, st.Series["/limited"], 0)
+	if c.CPUUsageSeconds != 0.6 || c.CPUPeriods != 20 || c.CPUThrottledPeriods != 5 || c.CPUThrottledSeconds != 0.005 ||
+		c.MemoryWorkingSetBytes != 6<<20 || c.WindowSeconds != 2 {
+		t.Errorf("limited: %+v", c.Cgroup)
+	}
+	if r, ok := c.CPUThrottledRatio(); !ok || r != 0.25 {
+		t.Errorf("throttled ratio %v, %v; want 0.25", r, ok)
+	}
+	if cores, ok := c.CPUCores(c.WindowSeconds); !ok || cores != 0.3 {
+		t.Errorf("cores %v, want 0.3", cores)
+	}
+	if c.CPUPressureSeconds == nil || *c.CPUPressureSeconds != 0.06 || *c.MemoryPressureSeconds != 0.006 || *c.IOPressureSeconds != 0 {
+		t.Errorf("pressure %v %v %v", c.CPUPressureSeconds, c.MemoryPressureSeconds, c.IOPressureSeconds)
+	}
+	if c.NetTxBytes != 60_000 || c.NetTxLoopbackBytes != 30_000 || c.NetTxClusterBytes != 15_000 || c.NetTxInternetBytes != 15_000 {
+		t.Errorf("egress %d: %d %d %d", c.NetTxBytes, c.NetTxLoopbackBytes, c.NetTxClusterBytes, c.NetTxInternetBytes)
+	}
+	n := View("n", st.Agent, st.Series["/nopsi"], 0)
+	if n.CPUPressureSeconds != nil || n.MemoryPressureSeconds != nil || n.IOPressureSeconds != nil {
+		t.Errorf("pressure without PSI is not null: %v", n.CPUPressureSeconds)
+	}
+	if _, ok := n.CPUThrottledRatio(); ok || n.CPUUsageSeconds != 0.4 {
+		t.Errorf("no limit: ratio present; CPU %v", n.CPUUsageSeconds)
+	}
+
+	// Over a window: the increase since the mark a window old.
+	for i := 3; i <= 70; i++ {
+		st, _, _ = apply(t, st, &Update{Node: "n", Incarnation: 1, Seq: uint64(i), Time: t0.Add(time.Duration(i) * time.Second),
+			Interval: time.Second, Changed: []SeriesState{cpuSeries("/limited", 1_600_000+uint64(i-2)*250_000, 120+uint64(i-2)*10,
+				15+uint64(i-2), true, 6<<20)}}, t0)
+	}
+	w := View("n", st.Agent, st.Series["/limited"], 30*time.Second)
+	if cores, _ := w.CPUCores(w.WindowSeconds); math.Abs(cores-0.25) > 1e-9 {
+		t.Errorf("cores over %vs: %v, want 0.25", w.WindowSeconds, cores)
+	}
+	if r, _ := w.CPUThrottledRatio(); math.Abs(r-0.1) > 1e-9 {
+		t.Errorf("throttled ratio over the window %v, want 0.1", r)
+	}
+}
+
+// TestStoredKeepsCPU: the new fields survive the store's encoding and the
+// way back to the wire's state.
+func TestStoredKeepsCPU(t *testing.T) {
+	ss := cpuSeries("/a", 123, 4, 5, true, 77)
+	st, _, _ := apply(t, &NodeState{Node: "n"}, &Update{Node: "n", Incarnation: 1, Seq: 1, Time: t0, Interval: time.Second,
+		Keyframe: true, Changed: []SeriesState{ss}}, t0)
+	b, err := st.Series["/a"].Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeStored(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := back.WireState()
+	again := FromWire(0, &w)
+	if again.Total != ss.Total || again.WorkingSetBytes != 77 || !again.PressureKnown {
+		t.Errorf("round trip:\n %+v\nwant\n %+v", again, ss)
+	}
 }

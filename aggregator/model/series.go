@@ -23,12 +23,34 @@ type Counters struct {
 	TxBytes               uint64 `msgpack:"tb,omitempty"`
 	RxPackets             uint64 `msgpack:"rp,omitempty"`
 	TxPackets             uint64 `msgpack:"tp,omitempty"`
+
+	// CPU from cgroupfs, microseconds: the cgroup's own CPU time, and its
+	// CPU limit's enforcement periods, throttled periods and time
+	// throttled.
+	CPUUsageUsec        uint64 `msgpack:"cu,omitempty"`
+	CPUPeriods          uint64 `msgpack:"cp,omitempty"`
+	CPUThrottledPeriods uint64 `msgpack:"ctp,omitempty"`
+	CPUThrottledUsec    uint64 `msgpack:"ct,omitempty"`
+	// Pressure stall "some" time, microseconds, meaningful while the
+	// series' PressureKnown is set. The "full" times the agents send are
+	// not kept: no reader needs them, and every counter weighs on each
+	// series value eleven times (Total, Last and the marks).
+	CPUPressureSomeUsec    uint64 `msgpack:"pcs,omitempty"`
+	MemoryPressureSomeUsec uint64 `msgpack:"pms,omitempty"`
+	IOPressureSomeUsec     uint64 `msgpack:"pis,omitempty"`
+	// TxBytes by destination.
+	TxLoopbackBytes uint64 `msgpack:"tl,omitempty"`
+	TxClusterBytes  uint64 `msgpack:"tc,omitempty"`
+	TxInternetBytes uint64 `msgpack:"ti,omitempty"`
 }
 
 // fields lists the counters for arithmetic over all of them.
-func (c *Counters) fields() [9]*uint64 {
-	return [9]*uint64{&c.PageCacheAddedBytes, &c.PageCacheEvictedBytes, &c.PageCacheAccesses,
-		&c.PageCacheMisses, &c.Retransmits, &c.RxBytes, &c.TxBytes, &c.RxPackets, &c.TxPackets}
+func (c *Counters) fields() [19]*uint64 {
+	return [19]*uint64{&c.PageCacheAddedBytes, &c.PageCacheEvictedBytes, &c.PageCacheAccesses,
+		&c.PageCacheMisses, &c.Retransmits, &c.RxBytes, &c.TxBytes, &c.RxPackets, &c.TxPackets,
+		&c.CPUUsageUsec, &c.CPUPeriods, &c.CPUThrottledPeriods, &c.CPUThrottledUsec,
+		&c.CPUPressureSomeUsec, &c.MemoryPressureSomeUsec, &c.IOPressureSomeUsec,
+		&c.TxLoopbackBytes, &c.TxClusterBytes, &c.TxInternetBytes}
 }
 
 // Sub returns c - o field by field; ok is false when any field went
@@ -130,8 +152,13 @@ type SeriesState struct {
 	RSSBytes  int64
 	// PageCacheBytes is file page cache charged to the cgroup.
 	PageCacheBytes int64
-	Total          Counters
-	SRTT, Connect  histogram.Hist // cumulative, microseconds
+	// WorkingSetBytes is memory usage minus inactive file pages.
+	WorkingSetBytes int64
+	// PressureKnown: the kernel reports pressure stall information for the
+	// cgroup, and Total's pressure counters hold it.
+	PressureKnown bool
+	Total         Counters
+	SRTT, Connect histogram.Hist // cumulative, microseconds
 }
 
 // Delta is what happened to a series between two samples.
@@ -163,6 +190,11 @@ type Stored struct {
 	Processes int64             `msgpack:"np,omitempty"`
 	RSSBytes  int64             `msgpack:"rss,omitempty"`
 	PageCache int64             `msgpack:"pc,omitempty"`
+	// WorkingSet is memory usage minus inactive file pages.
+	WorkingSet int64 `msgpack:"ws,omitempty"`
+	// PressureKnown: Total's pressure counters hold the kernel's pressure
+	// stall information; unknown (null) otherwise.
+	PressureKnown bool `msgpack:"pk,omitempty"`
 
 	Total   Counters `msgpack:"c"`
 	SRTT    Hist     `msgpack:"s"`
@@ -297,11 +329,16 @@ func FromWire(ref uint64, w *wire.SeriesState) SeriesState {
 	return SeriesState{
 		Ref: ref, Path: w.Path, CgroupID: w.ID, Meta: w.Meta, // shared: metadata maps are replaced, never changed
 		Processes: v.Processes, RSSBytes: v.RSSBytes, PageCacheBytes: v.PageCacheBytes,
+		WorkingSetBytes: v.MemoryWorkingSetBytes, PressureKnown: v.PressureKnown != 0,
 		Total: Counters{
 			PageCacheAddedBytes: v.PageCacheAddedBytes, PageCacheEvictedBytes: v.PageCacheEvictedBytes,
 			PageCacheAccesses: v.PageCacheAccesses, PageCacheMisses: v.PageCacheMisses,
 			Retransmits: v.Retransmits, RxBytes: v.RxBytes, TxBytes: v.TxBytes,
 			RxPackets: v.RxPackets, TxPackets: v.TxPackets,
+			CPUUsageUsec: v.CPUUsageUsec, CPUPeriods: v.CPUPeriods, CPUThrottledPeriods: v.CPUThrottledPeriods,
+			CPUThrottledUsec: v.CPUThrottledUsec, CPUPressureSomeUsec: v.CPUPressureSomeUsec,
+			MemoryPressureSomeUsec: v.MemoryPressureSomeUsec, IOPressureSomeUsec: v.IOPressureSomeUsec,
+			TxLoopbackBytes: v.TxLoopbackBytes, TxClusterBytes: v.TxClusterBytes, TxInternetBytes: v.TxInternetBytes,
 		},
 		SRTT: histogram.Hist(v.SRTT), Connect: histogram.Hist(v.Connect),
 	}
@@ -320,6 +357,19 @@ func (s *Stored) WireState() wire.SeriesState {
 			Retransmits: t.Retransmits, RxBytes: t.RxBytes, TxBytes: t.TxBytes,
 			RxPackets: t.RxPackets, TxPackets: t.TxPackets,
 			SRTT: wire.Hist(s.SRTT.Hist), Connect: wire.Hist(s.Connect.Hist),
+			CPUUsageUsec: t.CPUUsageUsec, CPUPeriods: t.CPUPeriods, CPUThrottledPeriods: t.CPUThrottledPeriods,
+			CPUThrottledUsec: t.CPUThrottledUsec, PressureKnown: flag(s.PressureKnown),
+			CPUPressureSomeUsec: t.CPUPressureSomeUsec, MemoryPressureSomeUsec: t.MemoryPressureSomeUsec,
+			IOPressureSomeUsec:    t.IOPressureSomeUsec,
+			MemoryWorkingSetBytes: s.WorkingSet, TxLoopbackBytes: t.TxLoopbackBytes,
+			TxClusterBytes: t.TxClusterBytes, TxInternetBytes: t.TxInternetBytes,
 		},
 	}
+}
+
+func flag(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -27,6 +27,19 @@ type Container struct {
 	// Totals are the counters since the agent started, for readers that
 	// export them as counters (Prometheus).
 	Totals Counters `json:"-"`
+	// PressureKnown tells whether Totals' pressure counters hold the
+	// kernel's pressure stall information.
+	PressureKnown bool `json:"-"`
+}
+
+// CPUThrottledRatio is the share of its CPU limit's enforcement periods at
+// whose end the container was throttled, over its window; false when no
+// period ran (no limit, or nothing to run).
+func (c *Container) CPUThrottledRatio() (float64, bool) {
+	if c.CPUPeriods == 0 {
+		return 0, false
+	}
+	return min(float64(c.CPUThrottledPeriods)/float64(c.CPUPeriods), 1), true
 }
 
 // Kube is a container's Kubernetes identity.
@@ -43,7 +56,8 @@ func View(node string, agent *Agent, s *Stored, window time.Duration) Container 
 	c := Container{Node: node, Cgroup: usage.Cgroup{
 		Path: s.Path, ID: s.CgroupID,
 		RSSBytes: s.RSSBytes, PageCacheBytes: s.PageCache, Processes: s.Processes,
-	}, Totals: s.Total}
+		MemoryWorkingSetBytes: s.WorkingSet,
+	}, Totals: s.Total, PressureKnown: s.PressureKnown}
 	latest := s.Time
 	if agent != nil && agent.Time > latest {
 		latest = agent.Time
@@ -77,6 +91,10 @@ func View(node string, agent *Agent, s *Stored, window time.Duration) Container 
 	c.PageCacheEvictedBytes = int64(d.Counters.PageCacheEvictedBytes)
 	c.SetHitRatio(d.Counters.PageCacheAccesses, d.Counters.PageCacheMisses)
 	c.SetLatency(&d.SRTT.Hist, &d.Connect.Hist)
+	k := &d.Counters
+	c.SetCPU(k.CPUUsageUsec, k.CPUPeriods, k.CPUThrottledPeriods, k.CPUThrottledUsec)
+	c.SetPressure(s.PressureKnown, k.CPUPressureSomeUsec, k.MemoryPressureSomeUsec, k.IOPressureSomeUsec)
+	c.NetTxLoopbackBytes, c.NetTxClusterBytes, c.NetTxInternetBytes = k.TxLoopbackBytes, k.TxClusterBytes, k.TxInternetBytes
 	return c
 }
 

@@ -14,6 +14,8 @@ const (
 	TCPConnectP99Seconds = "tcp_connect_p99_seconds"
 	NetRxBytesPerSecond  = "net_rx_bytes_per_second"
 	NetTxBytesPerSecond  = "net_tx_bytes_per_second"
+	CPUUsageCores        = "cpu_usage_cores"
+	CPUThrottledRatio    = "cpu_throttled_ratio"
 )
 
 // Rule says how containers' values combine into a pod's, and pods' into a
@@ -24,9 +26,10 @@ type Rule uint8
 const (
 	// Sum adds the values: bytes and rates.
 	Sum Rule = iota + 1
-	// Max takes the highest value: latencies, where higher is worse.
+	// Max takes the highest value: latencies and the throttled ratio,
+	// where higher is worse.
 	Max
-	// Min takes the lowest value: ratios, where lower is worse.
+	// Min takes the lowest value: the hit ratio, where lower is worse.
 	Min
 )
 
@@ -41,6 +44,10 @@ type Metric struct {
 
 // Metrics lists every metric, in the order tables print them.
 var Metrics = []Metric{
+	{Name: CPUUsageCores, Rule: Sum, Help: "CPU time per second over the window (cores), summed over the containers",
+		value: func(c *model.Container) (float64, bool) { return c.CPUCores(c.WindowSeconds) }},
+	{Name: CPUThrottledRatio, Rule: Max, Help: "share of the CPU limit's periods that ended throttled over the window, worst container",
+		value: func(c *model.Container) (float64, bool) { return c.CPUThrottledRatio() }},
 	{Name: MemoryRSSBytes, Rule: Sum, Help: "resident memory (anonymous and shared memory pages), bytes",
 		value: func(c *model.Container) (float64, bool) { return float64(c.RSSBytes), true }},
 	{Name: MemoryPageCacheBytes, Rule: Sum, Help: "file page cache charged to the containers, bytes",

@@ -1,6 +1,7 @@
 package pods_test
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -103,6 +104,7 @@ func TestAggregationRules(t *testing.T) {
 		pods.NetTxBytesPerSecond:  0,              // no traffic is a real zero
 		pods.TCPSRTTP99Seconds:    0.010,          // the worst container
 		pods.PageCacheHitRatio:    0.5,            // the worst container
+		pods.CPUUsageCores:        0,              // no CPU time is a real zero
 	}
 	if len(p.Metrics) != len(want) {
 		t.Errorf("metrics %v, want the keys of %v", p.Metrics, want)
@@ -133,6 +135,48 @@ func TestAggregationRules(t *testing.T) {
 	job := pods.Group(fixture(), pods.Query{Namespace: "batch"})[0]
 	if _, ok := job.Metrics[pods.NetRxBytesPerSecond]; ok {
 		t.Errorf("rate without a window: %v", job.Metrics)
+	}
+}
+
+// TestCPUMetrics: a pod's cores are its containers' CPU time per second of
+// their windows, summed; its throttled ratio its worst container's.
+func TestCPUMetrics(t *testing.T) {
+	withCPU := func(c model.Container, seconds float64, periods, throttled uint64) model.Container {
+		c.CPUUsageSeconds, c.CPUPeriods, c.CPUThrottledPeriods = seconds, periods, throttled
+		return c
+	}
+	cs := []model.Container{
+		withCPU(ctr("n1", "shop", "web-1", "app", 1, 0, 30, nil, nil, 0), 15, 300, 30),    // 0.5 cores, 10% throttled
+		withCPU(ctr("n1", "shop", "web-1", "sidecar", 1, 0, 20, nil, nil, 0), 2, 200, 50), // 0.1 cores, 25%
+		withCPU(ctr("n1", "shop", "web-1", "", 1, 0, 30, nil, nil, 0), 0.3, 0, 0),         // no limit: no ratio
+		withCPU(ctr("n2", "shop", "db-0", "db", 1, 0, 30, nil, nil, 0), 60, 0, 0),         // 2 cores, no limit
+		withCPU(ctr("n2", "batch", "job-1", "main", 1, 0, 0, nil, nil, 0), 1, 10, 1),      // no window
+	}
+	ps := pods.Group(cs, pods.Query{})
+	got := map[string]map[string]float64{}
+	for _, p := range ps {
+		got[p.Name] = p.Metrics
+	}
+	for _, tt := range []struct {
+		pod, metric string
+		want        float64
+		present     bool
+	}{
+		{"web-1", pods.CPUUsageCores, 0.5 + 0.1 + 0.01, true},
+		{"web-1", pods.CPUThrottledRatio, 0.25, true},
+		{"db-0", pods.CPUUsageCores, 2, true},
+		{"db-0", pods.CPUThrottledRatio, 0, false},
+		{"job-1", pods.CPUUsageCores, 0, false},
+		{"job-1", pods.CPUThrottledRatio, 0.1, true},
+	} {
+		v, ok := got[tt.pod][tt.metric]
+		if ok != tt.present || ok && math.Abs(v-tt.want) > 1e-9 {
+			t.Errorf("%s %s = %v (present %v), want %v (present %v)", tt.pod, tt.metric, v, ok, tt.want, tt.present)
+		}
+	}
+	ns := pods.Namespaces(ps)
+	if shop := ns[1]; math.Abs(shop.Metrics[pods.CPUUsageCores]-2.61) > 1e-9 || shop.Metrics[pods.CPUThrottledRatio] != 0.25 {
+		t.Errorf("shop: %v", shop.Metrics)
 	}
 }
 

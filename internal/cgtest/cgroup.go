@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,7 +26,7 @@ func RequireRoot(t testing.TB) {
 }
 
 // Group is a cgroup created for a test, in the v2 hierarchy and, in hybrid
-// mode, at the same path in the v1 memory hierarchy.
+// mode, at the same path in the v1 memory and cpu hierarchies.
 type Group struct {
 	Layout cgroupfs.Layout
 	Path   string // relative to the hierarchy roots
@@ -79,25 +80,29 @@ func (g *Group) Remove() { g.remove() }
 func (g *Group) Child(name string) *Group {
 	g.t.Helper()
 	c := &Group{Layout: g.Layout, Path: path.Join(g.Path, name), t: g.t}
-	if g.Layout.MemoryIsV2() {
-		// Give children their own memory cgroups.
-		g.write(g.dirV2(), "cgroup.subtree_control", "+memory")
-	}
-	c.create()
+	c.create() // gives children their own memory cgroups and CPU limits
 	return c
 }
 
 func (g *Group) dirV2() string  { return g.Layout.V2 + g.Path }
 func (g *Group) dirMem() string { return g.Layout.Memory + g.Path }
+func (g *Group) dirCPU() string { return g.Layout.CPU + g.Path }
+
+// cpuV1 reports whether the cpu controller is on a v1 hierarchy.
+func (g *Group) cpuV1() bool { return g.Layout.CPU != "" && !g.Layout.CPUIsV2() }
 
 func (g *Group) create() {
 	g.t.Helper()
-	if g.Layout.MemoryIsV2() {
-		parent := path.Dir(g.dirV2())
-		// The root's subtree_control usually has memory already; ours
-		// must, for the child to be a memory cgroup.
-		if !strings.Contains(readString(parent+"/cgroup.subtree_control"), "memory") {
-			g.write(parent, "cgroup.subtree_control", "+memory")
+	parent := path.Dir(g.dirV2())
+	// The root's subtree_control usually has memory and cpu already;
+	// ours must, for the child to be a memory cgroup and to take a CPU
+	// limit.
+	for _, c := range []struct {
+		name string
+		v2   bool
+	}{{"memory", g.Layout.MemoryIsV2()}, {"cpu", g.Layout.CPUIsV2()}} {
+		if c.v2 && !slices.Contains(strings.Fields(readString(parent+"/cgroup.subtree_control")), c.name) {
+			g.write(parent, "cgroup.subtree_control", "+"+c.name)
 		}
 	}
 	for _, d := range g.dirs() {
@@ -114,10 +119,14 @@ func (g *Group) create() {
 }
 
 func (g *Group) dirs() []string {
-	if g.Layout.MemoryIsV2() {
-		return []string{g.dirV2()}
+	d := []string{g.dirV2()}
+	if !g.Layout.MemoryIsV2() {
+		d = append(d, g.dirMem())
 	}
-	return []string{g.dirV2(), g.dirMem()}
+	if g.cpuV1() {
+		d = append(d, g.dirCPU())
+	}
+	return d
 }
 
 // remove kills what runs in the group and removes it (children are removed
@@ -153,6 +162,117 @@ func (g *Group) SetMemoryLimit(bytes int64) {
 		return
 	}
 	g.write(g.dirMem(), "memory.limit_in_bytes", strconv.FormatInt(bytes, 10))
+}
+
+// SetCPULimit limits the group to quota of CPU time every period (cpu.max
+// on v2, cpu.cfs_quota_us and cpu.cfs_period_us on v1).
+func (g *Group) SetCPULimit(quota, period time.Duration) {
+	g.t.Helper()
+	q, p := strconv.FormatInt(quota.Microseconds(), 10), strconv.FormatInt(period.Microseconds(), 10)
+	switch {
+	case g.Layout.CPUIsV2():
+		g.write(g.dirV2(), "cpu.max", q+" "+p)
+	case g.cpuV1():
+		g.write(g.dirCPU(), "cpu.cfs_period_us", p)
+		g.write(g.dirCPU(), "cpu.cfs_quota_us", q)
+	default:
+		g.t.Fatal("no cpu controller on this host")
+	}
+}
+
+// CPUStat is what cgroupfs says of a group's CPU time, read for tests.
+type CPUStat struct {
+	// UsageUsec is the v2 cpu.stat usage_usec: the group's and its
+	// descendants' CPU time.
+	UsageUsec int64
+	// Periods, Throttled and ThrottledUsec are the group's CPU limit's, from
+	// cpu.stat on v2 or v1 (throttled_time in ns).
+	Periods, Throttled, ThrottledUsec int64
+}
+
+// CPU reads the group's cpu.stat files.
+func (g *Group) CPU() CPUStat {
+	g.t.Helper()
+	v2 := g.kv(g.dirV2()+"/cpu.stat", "usage_usec", "nr_periods", "nr_throttled", "throttled_usec")
+	st := CPUStat{UsageUsec: v2["usage_usec"], Periods: v2["nr_periods"], Throttled: v2["nr_throttled"],
+		ThrottledUsec: v2["throttled_usec"]}
+	if g.cpuV1() {
+		v1 := g.kv(g.dirCPU()+"/cpu.stat", "nr_periods", "nr_throttled", "throttled_time")
+		st.Periods, st.Throttled, st.ThrottledUsec = v1["nr_periods"], v1["nr_throttled"], v1["throttled_time"]/1000
+	}
+	return st
+}
+
+// Pressure returns the total= of the some and full lines of the group's
+// RESOURCE.pressure (cpu, memory, io), microseconds, and false when the
+// file does not exist.
+func (g *Group) Pressure(resource string) (some, full int64, ok bool) {
+	g.t.Helper()
+	b, err := os.ReadFile(g.dirV2() + "/" + resource + ".pressure")
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, 0, false
+	}
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		for _, kv := range f[1:] {
+			if v, ok := strings.CutPrefix(kv, "total="); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					g.t.Fatalf("%s.pressure: %q", resource, line)
+				}
+				if f[0] == "some" {
+					some = n
+				} else if f[0] == "full" {
+					full = n
+				}
+			}
+		}
+	}
+	return some, full, true
+}
+
+// WorkingSet returns the group's memory usage minus its inactive file
+// pages, as kubelet computes it: memory.current and memory.stat
+// inactive_file on v2, memory.usage_in_bytes and total_inactive_file on v1.
+func (g *Group) WorkingSet() int64 {
+	g.t.Helper()
+	var usage, inactive int64
+	if g.Layout.MemoryIsV2() {
+		usage = g.number(g.dirV2() + "/memory.current")
+		inactive = g.kv(g.dirV2()+"/memory.stat", "inactive_file")["inactive_file"]
+	} else {
+		usage = g.number(g.dirMem() + "/memory.usage_in_bytes")
+		inactive = g.kv(g.dirMem()+"/memory.stat", "total_inactive_file")["total_inactive_file"]
+	}
+	return max(usage-inactive, 0)
+}
+
+func (g *Group) kv(file string, keys ...string) map[string]int64 {
+	g.t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	kv, err := cgroupfs.ParseKV(b, keys...)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return kv
+}
+
+func (g *Group) number(file string) int64 {
+	g.t.Helper()
+	n, err := strconv.ParseInt(strings.TrimSpace(readString(file)), 10, 64)
+	if err != nil {
+		g.t.Fatalf("%s: %v", file, err)
+	}
+	return n
 }
 
 // Pids lists the processes in the group's v2 cgroup.

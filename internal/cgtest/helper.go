@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -40,8 +41,8 @@ type Proc struct {
 }
 
 // Start starts a helper in the group. It is born in the group's v2 cgroup
-// (clone3 with CLONE_INTO_CGROUP) and joins the v1 memory cgroup before it
-// runs any command. It is killed when the test ends.
+// (clone3 with CLONE_INTO_CGROUP) and joins the v1 memory and cpu cgroups
+// before it runs any command. It is killed when the test ends.
 func (g *Group) Start() *Proc {
 	g.t.Helper()
 	dir, err := os.Open(g.dirV2())
@@ -54,6 +55,9 @@ func (g *Group) Start() *Proc {
 	p := startHelper(g.t, cmd)
 	if !g.Layout.MemoryIsV2() {
 		g.write(g.dirMem(), "cgroup.procs", strconv.Itoa(p.Pid))
+	}
+	if g.cpuV1() {
+		g.write(g.dirCPU(), "cgroup.procs", strconv.Itoa(p.Pid))
 	}
 	p.Do("ping")
 	return p
@@ -128,6 +132,10 @@ type helper struct {
 	pingDone chan uint64
 	// streamStop ends the stream command's sender.
 	streamStop chan struct{}
+	// burnStop ends the burn command's loop; burnDone answers with the
+	// CPU time it used.
+	burnStop chan struct{}
+	burnDone chan time.Duration
 }
 
 func helperMain(in io.Reader, out io.Writer) int {
@@ -205,6 +213,16 @@ func (h *helper) run(cmd string, args []string) (string, error) {
 		close(h.streamStop)
 		h.streamStop = nil
 		return "", nil
+	case "burn": // burn PERCENT: use PERCENT of a core (busy, then asleep, every 10ms) until burnstop
+		return h.burn(num(0))
+	case "burnstop": // burnstop: end burn; answers the microseconds of CPU time the process used
+		if h.burnStop == nil {
+			return "", fmt.Errorf("no burn running")
+		}
+		close(h.burnStop)
+		<-h.burnDone
+		h.burnStop = nil
+		return strconv.FormatInt(processCPU().Microseconds(), 10), nil
 	case "send": // send ADDR N: connect, send N bytes, close
 		return send(arg(0), num(1))
 	case "pingpong": // pingpong ADDR SIZE: exchange SIZE-byte messages until pingstop
@@ -219,6 +237,52 @@ func (h *helper) run(cmd string, args []string) (string, error) {
 		return strconv.FormatUint(n, 10), nil
 	}
 	return "", fmt.Errorf("unknown command")
+}
+
+// burn runs a loop on one thread that is busy for percent of every 10ms
+// of wall time and asleep for the rest, until burnstop.
+func (h *helper) burn(percent int64) (string, error) {
+	if h.burnStop != nil {
+		return "", fmt.Errorf("a burn is running")
+	}
+	if percent <= 0 || percent > 100 {
+		return "", fmt.Errorf("percent %d: want 1 to 100", percent)
+	}
+	stop, done := make(chan struct{}), make(chan time.Duration, 1)
+	h.burnStop, h.burnDone = stop, done
+	const period = 10 * time.Millisecond
+	busy := period * time.Duration(percent) / 100
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		start := processCPU()
+		x := 0
+		for {
+			select {
+			case <-stop:
+				done <- processCPU() - start
+				return
+			default:
+			}
+			t0 := time.Now()
+			for time.Since(t0) < busy {
+				x++
+			}
+			if busy < period {
+				time.Sleep(period - busy)
+			}
+		}
+	}()
+	return "", nil
+}
+
+// processCPU is the CPU time (user and system) the process used so far.
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func readFile(path string) (int64, error) {

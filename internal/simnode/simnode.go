@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pennyhq/penny/agent/cgroupfs"
+	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/internal/histogram"
 	"github.com/pennyhq/penny/internal/podmeta"
@@ -36,6 +38,8 @@ type cgroup struct {
 	pktBytes   float64 // mean bytes per packet
 	rttBucket  int     // log2 µs of its connections' smoothed RTT
 	connBucket int     // log2 µs of its connect latency
+	cores      float64 // CPU it uses when active, cores
+	limited    bool    // has a CPU limit (a container with limits)
 }
 
 type Node struct {
@@ -50,6 +54,9 @@ type Node struct {
 	// that the workload is the same with metadata or without.
 	meta    map[string]map[string]string
 	metaRng *rand.Rand
+	// cpuRng draws CPU, pressure, working set and egress classes, apart
+	// from rng too: the rest of the workload is what it was before them.
+	cpuRng *rand.Rand
 }
 
 var systemUnits = []struct {
@@ -74,9 +81,10 @@ var systemUnits = []struct {
 // uptime, so that its counters have the magnitudes a real one's have.
 func New(n int, seed uint64, uptime time.Duration, allBusy bool) *Node {
 	nd := &Node{allBusy: allBusy, rng: rand.New(rand.NewPCG(seed, 0x7065_6e6e_7977)), now: time.Unix(1_770_000_000, 0),
-		nextID: 2, meta: map[string]map[string]string{}, metaRng: rand.New(rand.NewPCG(seed, 0x6d65_7461))}
+		nextID: 2, meta: map[string]map[string]string{}, metaRng: rand.New(rand.NewPCG(seed, 0x6d65_7461)),
+		cpuRng: rand.New(rand.NewPCG(seed, 0x6370_7521))}
 	for _, u := range systemUnits[:min(len(systemUnits), n)] {
-		nd.add(u.path, u.class, uptime)
+		nd.add(u.path, u.class, uptime, false)
 	}
 	for len(nd.cgroups) < n {
 		nd.addPod(n-len(nd.cgroups), uptime)
@@ -115,7 +123,7 @@ func (nd *Node) addPod(max int, uptime time.Duration) {
 	for i, c := range []class{idle, app, sidecar}[:min(3, max)] {
 		id := fmt.Sprintf("%016x%016x%016x%016x", r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64())
 		path := slice + "/cri-containerd-" + id + ".scope"
-		nd.add(path, c, uptime)
+		nd.add(path, c, uptime, i > 0) // app and sidecar have CPU limits
 		ctr := podmeta.Container{Name: []string{"", "app", "sidecar"}[i], ID: id}
 		if m := nd.metaRng; i > 0 {
 			ctr.RequestCPUMillis, ctr.RequestMemory = 100*int64(1+m.IntN(10)), int64(64+m.IntN(960))<<20
@@ -143,13 +151,13 @@ func (nd *Node) podMeta(uid, qos string) *podmeta.Pod {
 // systemd unit: the agent's resolver on a Kubernetes node.
 func (nd *Node) Resolve(path string) map[string]string { return nd.meta[path] }
 
-func (nd *Node) add(path string, cl class, uptime time.Duration) {
+func (nd *Node) add(path string, cl class, uptime time.Duration, limited bool) {
 	r := nd.rng
 	if nd.allBusy {
 		cl = busy
 	}
 	c := &cgroup{class: cl, pktRate: math.Exp(3 + 3*r.Float64()), pktBytes: 100 + 1300*r.Float64(),
-		rttBucket: 6 + r.IntN(5), connBucket: 7 + r.IntN(5)}
+		rttBucket: 6 + r.IntN(5), connBucket: 7 + r.IntN(5), limited: limited}
 	c.Path, c.ID = path, nd.nextID
 	nd.nextID += 1 + uint64(r.IntN(40))
 	c.Processes = 1 + r.IntN(8)
@@ -169,7 +177,73 @@ func (nd *Node) add(path string, cl class, uptime time.Duration) {
 	}
 	c.Totals.PageCacheAddedBytes = uint64(c.PageCacheBytes) + c.Totals.PageCacheMisses*page
 	c.Totals.PageCacheEvictedBytes = c.Totals.PageCacheAddedBytes - uint64(c.PageCacheBytes)
+	// CPU: busy cgroups use 0.05 to 0.8 cores, light ones 2 to 20
+	// millicores (a daemon's wake-ups, a probe), idle ones nothing.
+	cr := nd.cpuRng
+	switch cl {
+	case busy:
+		c.cores = 0.05 + 0.75*cr.Float64()
+	case light:
+		c.cores = 0.002 + 0.018*cr.Float64()
+	}
+	c.PressureKnown = true
+	c.Totals.CPUUsageUsec = uint64(c.cores * secs * 1e6)
+	c.Totals.Pressure[cgroupfs.PressureCPU].Some = c.Totals.CPUUsageUsec / 30
+	c.Totals.Pressure[cgroupfs.PressureCPU].Full = c.Totals.CPUUsageUsec / 60
+	if c.limited {
+		c.Totals.CPUPeriods = uint64(secs * 10) // 100ms periods
+		c.Totals.CPUThrottledPeriods = c.Totals.CPUPeriods / 50
+		c.Totals.CPUThrottledUsec = c.Totals.CPUThrottledPeriods * 20_000
+	}
+	c.MemoryWorkingSetBytes = c.workingSet()
+	c.splitEgress(c.Totals.TxBytes, &c.Totals.TxClassBytes)
 	nd.cgroups = append(nd.cgroups, c)
+}
+
+// workingSet is RSS and the active part of the page cache, a third of it.
+func (c *cgroup) workingSet() int64 { return c.RSSBytes + c.PageCacheBytes/3 }
+
+// splitEgress splits bytes sent into destination classes: 5% loopback,
+// 70% in the cluster, the rest to the internet.
+func (c *cgroup) splitEgress(tx uint64, out *[probe.TxClasses]uint64) {
+	lo, cl := tx/20, tx*7/10
+	out[probe.TxLoopback] += lo
+	out[probe.TxCluster] += cl
+	out[probe.TxInternet] += tx - lo - cl
+}
+
+// cpu records one interval's CPU time, throttling and pressure, in the
+// interval's fields and the totals: a cgroup that uses CPU at all does so
+// every interval, ±30%.
+func (c *cgroup) cpu(r *rand.Rand, interval time.Duration) {
+	if c.cores == 0 {
+		return
+	}
+	us := uint64(c.cores * (0.7 + 0.6*r.Float64()) * float64(interval.Microseconds()))
+	c.CPUUsageUsec = us
+	c.Pressure[cgroupfs.PressureCPU].Some = us / uint64(20+r.IntN(20))
+	if r.Float64() < 0.3 {
+		c.Pressure[cgroupfs.PressureCPU].Full = us / 100
+	}
+	if r.Float64() < 0.05 { // a burst of reads stalls on IO
+		c.Pressure[cgroupfs.PressureIO].Some = uint64(r.IntN(50_000))
+	}
+	if c.limited {
+		c.CPUPeriods = uint64(interval / (100 * time.Millisecond))
+		if r.Float64() < 0.2 {
+			c.CPUThrottledPeriods = 1 + uint64(r.IntN(3))
+			c.CPUThrottledUsec = c.CPUThrottledPeriods * uint64(5_000+r.IntN(40_000))
+		}
+	}
+	t := &c.Totals
+	t.CPUUsageUsec += c.CPUUsageUsec
+	t.CPUPeriods += c.CPUPeriods
+	t.CPUThrottledPeriods += c.CPUThrottledPeriods
+	t.CPUThrottledUsec += c.CPUThrottledUsec
+	for i := range t.Pressure {
+		t.Pressure[i].Some += c.Pressure[i].Some
+		t.Pressure[i].Full += c.Pressure[i].Full
+	}
 }
 
 // traffic adds pkts received packets' worth of traffic to the totals: as
@@ -237,6 +311,8 @@ func (nd *Node) StepAt(now time.Time, interval time.Duration) *sampler.Sample {
 		case idle:
 			c.driftRSS(r, 0.01, 4)
 		}
+		c.cpu(nd.cpuRng, interval)
+		c.MemoryWorkingSetBytes = c.workingSet()
 		s.Cgroups = append(s.Cgroups, c.Cgroup)
 	}
 	slices.SortFunc(s.Cgroups, func(a, b sampler.Cgroup) int { return strings.Compare(a.Path, b.Path) })
@@ -246,7 +322,8 @@ func (nd *Node) StepAt(now time.Time, interval time.Duration) *sampler.Sample {
 func (c *cgroup) clearInterval() {
 	totals := c.Totals
 	c.Cgroup = sampler.Cgroup{Path: c.Path, ID: c.ID, Processes: c.Processes, RSSBytes: c.RSSBytes,
-		PageCacheBytes: c.PageCacheBytes, HitRatioKnown: true, Totals: totals}
+		PageCacheBytes: c.PageCacheBytes, HitRatioKnown: true, PressureKnown: true,
+		MemoryWorkingSetBytes: c.MemoryWorkingSetBytes, Totals: totals}
 }
 
 // interval records one interval's traffic, page cache reads and
@@ -272,6 +349,10 @@ func (c *cgroup) interval(r *rand.Rand, pkts float64, reads, retransmit bool) {
 		c.Totals.Retransmits += 1 + uint64(r.IntN(3))
 	}
 	t := &c.Totals
+	c.splitEgress(t.TxBytes-before.TxBytes, &t.TxClassBytes)
+	for i := range t.TxClassBytes {
+		c.TxClassBytes[i] = t.TxClassBytes[i] - before.TxClassBytes[i]
+	}
 	c.RxBytes, c.TxBytes = t.RxBytes-before.RxBytes, t.TxBytes-before.TxBytes
 	c.RxPackets, c.TxPackets = t.RxPackets-before.RxPackets, t.TxPackets-before.TxPackets
 	c.Retransmits = t.Retransmits - before.Retransmits

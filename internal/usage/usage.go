@@ -22,6 +22,60 @@ type Cgroup struct {
 	Processes             int64 `json:"processes"`
 	PageCacheAddedBytes   int64 `json:"page_cache_added_bytes"`
 	PageCacheEvictedBytes int64 `json:"page_cache_evicted_bytes"`
+
+	// CPU time of the cgroup's own tasks in the interval, and its CPU
+	// limit's enforcement periods, those that ended throttled, and the
+	// time throttled (zero without a limit).
+	CPUUsageSeconds     float64 `json:"cpu_usage_seconds"`
+	CPUPeriods          uint64  `json:"cpu_periods"`
+	CPUThrottledPeriods uint64  `json:"cpu_throttled_periods"`
+	CPUThrottledSeconds float64 `json:"cpu_throttled_seconds"`
+	// Pressure stall "some" time in the interval: how long at least one of
+	// the cgroup's tasks waited for CPU, memory or IO; null where the
+	// kernel has no pressure stall information.
+	CPUPressureSeconds    *float64 `json:"cpu_pressure_seconds"`
+	MemoryPressureSeconds *float64 `json:"memory_pressure_seconds"`
+	IOPressureSeconds     *float64 `json:"io_pressure_seconds"`
+	// MemoryWorkingSetBytes is memory usage minus inactive file pages, as
+	// kubelet and cAdvisor compute it.
+	MemoryWorkingSetBytes int64 `json:"memory_working_set_bytes"`
+	// The bytes of net_tx_bytes by destination: loopback, in-cluster
+	// (private and link-local addresses) and internet (every other).
+	NetTxLoopbackBytes uint64 `json:"net_tx_loopback_bytes"`
+	NetTxClusterBytes  uint64 `json:"net_tx_cluster_bytes"`
+	NetTxInternetBytes uint64 `json:"net_tx_internet_bytes"`
+}
+
+// SetCPU sets the CPU fields from microseconds.
+func (c *Cgroup) SetCPU(usageUsec, periods, throttledPeriods, throttledUsec uint64) {
+	c.CPUUsageSeconds = float64(usageUsec) / 1e6
+	c.CPUPeriods = periods
+	c.CPUThrottledPeriods = throttledPeriods
+	c.CPUThrottledSeconds = float64(throttledUsec) / 1e6
+}
+
+// SetPressure sets the "some" stall times of CPU, memory and IO from
+// microseconds; when the kernel has no pressure stall information (known
+// false) they stay null.
+func (c *Cgroup) SetPressure(known bool, cpuUsec, memoryUsec, ioUsec uint64) {
+	if !known {
+		c.CPUPressureSeconds, c.MemoryPressureSeconds, c.IOPressureSeconds = nil, nil, nil
+		return
+	}
+	sec := func(us uint64) *float64 {
+		v := float64(us) / 1e6
+		return &v
+	}
+	c.CPUPressureSeconds, c.MemoryPressureSeconds, c.IOPressureSeconds = sec(cpuUsec), sec(memoryUsec), sec(ioUsec)
+}
+
+// CPUCores is the CPU time of the interval per second of it: the cores the
+// cgroup used on average; false without an interval.
+func (c *Cgroup) CPUCores(intervalSeconds float64) (float64, bool) {
+	if intervalSeconds <= 0 {
+		return 0, false
+	}
+	return c.CPUUsageSeconds / intervalSeconds, true
 }
 
 // SetLatency fills the latency quantiles from histograms of microseconds:

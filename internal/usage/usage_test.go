@@ -56,13 +56,41 @@ func TestSetLatencyAndJSON(t *testing.T) {
 	}
 	for _, k := range []string{"path", "id", "rss_bytes", "page_cache_bytes", "page_cache_hit_ratio",
 		"tcp_srtt_p50_seconds", "tcp_srtt_p99_seconds", "tcp_connect_p99_seconds", "tcp_retransmits",
-		"net_rx_bytes", "net_tx_bytes", "processes", "page_cache_added_bytes", "page_cache_evicted_bytes"} {
+		"net_rx_bytes", "net_tx_bytes", "processes", "page_cache_added_bytes", "page_cache_evicted_bytes",
+		"cpu_usage_seconds", "cpu_periods", "cpu_throttled_periods", "cpu_throttled_seconds",
+		"cpu_pressure_seconds", "memory_pressure_seconds", "io_pressure_seconds", "memory_working_set_bytes",
+		"net_tx_loopback_bytes", "net_tx_cluster_bytes", "net_tx_internet_bytes"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON lacks %q: %s", k, b)
 		}
 	}
 	if string(m["tcp_connect_p99_seconds"]) != "null" {
 		t.Errorf("empty quantile is %s, want null", m["tcp_connect_p99_seconds"])
+	}
+	if string(m["cpu_pressure_seconds"]) != "null" {
+		t.Errorf("pressure never set is %s, want null", m["cpu_pressure_seconds"])
+	}
+}
+
+func TestSetCPUAndPressure(t *testing.T) {
+	var c Cgroup
+	c.SetCPU(1_500_000, 10, 4, 250_000)
+	if c.CPUUsageSeconds != 1.5 || c.CPUPeriods != 10 || c.CPUThrottledPeriods != 4 || c.CPUThrottledSeconds != 0.25 {
+		t.Errorf("CPU fields %+v", c)
+	}
+	if cores, ok := c.CPUCores(2); !ok || cores != 0.75 {
+		t.Errorf("cores over 2s = %v, %v; want 0.75", cores, ok)
+	}
+	if _, ok := c.CPUCores(0); ok {
+		t.Error("cores without an interval")
+	}
+	c.SetPressure(true, 0, 20_000, 3)
+	if c.CPUPressureSeconds == nil || *c.CPUPressureSeconds != 0 || *c.MemoryPressureSeconds != 0.02 || *c.IOPressureSeconds != 3e-6 {
+		t.Errorf("pressure %v %v %v", c.CPUPressureSeconds, c.MemoryPressureSeconds, c.IOPressureSeconds)
+	}
+	c.SetPressure(false, 1, 2, 3)
+	if c.CPUPressureSeconds != nil || c.MemoryPressureSeconds != nil || c.IOPressureSeconds != nil {
+		t.Error("pressure set where the kernel has none; want null")
 	}
 }
 

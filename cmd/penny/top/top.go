@@ -44,8 +44,8 @@ type Config struct {
 	// Window is the span counters, ratios and quantiles cover; 0 for the
 	// agents' last interval.
 	Window time.Duration
-	// Sort orders the rows: "name" ("" too) or a metric (rss, cache, hit,
-	// srtt50, srtt99, conn99, rx, tx), largest first.
+	// Sort orders the rows: "name" ("" too) or a metric (cpu, rss, cache,
+	// hit, srtt50, srtt99, conn99, rx, tx), largest first.
 	Sort string
 }
 
@@ -58,7 +58,7 @@ func (c *Config) Complete() {
 
 // sortKeys maps --sort values to metrics.
 var sortKeys = map[string]string{
-	"rss": pods.MemoryRSSBytes, "cache": pods.MemoryPageCacheBytes, "hit": pods.PageCacheHitRatio,
+	"cpu": pods.CPUUsageCores, "rss": pods.MemoryRSSBytes, "cache": pods.MemoryPageCacheBytes, "hit": pods.PageCacheHitRatio,
 	"srtt50": pods.TCPSRTTP50Seconds, "srtt99": pods.TCPSRTTP99Seconds, "conn99": pods.TCPConnectP99Seconds,
 	"rx": pods.NetRxBytesPerSecond, "tx": pods.NetTxBytesPerSecond,
 }
@@ -186,6 +186,7 @@ var metricColumns = []struct {
 	metric string
 	format func(float64) string
 }{
+	{"CPU", pods.CPUUsageCores, report.Millicores},
 	{"RSS", pods.MemoryRSSBytes, func(v float64) string { return report.Bytes(int64(v)) }},
 	{"PCACHE", pods.MemoryPageCacheBytes, func(v float64) string { return report.Bytes(int64(v)) }},
 	{"HIT%", pods.PageCacheHitRatio, func(v float64) string { return fmt.Sprintf("%.1f", v*100) }},

@@ -31,9 +31,12 @@ func serve(t *testing.T) string {
 	}
 	u := &model.Update{Node: "node-a", Incarnation: 1, Seq: 1, Time: now, Interval: time.Second, Keyframe: true,
 		Changed: []model.SeriesState{
-			{Path: "/k/a", CgroupID: 2, RSSBytes: 300 << 20, SRTT: h, Meta: meta("shop", "web", "app")},
-			{Path: "/k/b", CgroupID: 3, RSSBytes: 20 << 20, Meta: meta("shop", "web", "proxy")},
-			{Path: "/k/c", CgroupID: 4, RSSBytes: 900 << 20, Meta: meta("data", "db", "pg")},
+			{Path: "/k/a", CgroupID: 2, RSSBytes: 300 << 20, SRTT: h, Meta: meta("shop", "web", "app"),
+				Total: model.Counters{CPUUsageUsec: 500_000}},
+			{Path: "/k/b", CgroupID: 3, RSSBytes: 20 << 20, Meta: meta("shop", "web", "proxy"),
+				Total: model.Counters{CPUUsageUsec: 25_000}},
+			{Path: "/k/c", CgroupID: 4, RSSBytes: 900 << 20, Meta: meta("data", "db", "pg"),
+				Total: model.Counters{CPUUsageUsec: 1_250_000}},
 			{Path: "/system.slice/x.service", CgroupID: 5, RSSBytes: 1 << 30},
 		}}
 	p, err := model.PlanUpdate(&model.NodeState{Node: "node-a"}, u, now)
@@ -60,12 +63,13 @@ func TestPods(t *testing.T) {
 		wantLines []string // each row's leading fields, in order
 	}{
 		{"all namespaces by name", top.Config{},
-			[]string{"NAMESPACE NAME NODE CTRS RSS", "data db node-a 1 900M", "shop web node-a 2 320M"}},
+			[]string{"NAMESPACE NAME NODE CTRS CPU RSS", "data db node-a 1 1250m 900M", "shop web node-a 2 525m 320M"}},
 		{"one namespace drops the column", top.Config{Namespace: "shop"},
-			[]string{"NAME NODE CTRS RSS", "web node-a 2 320M"}},
+			[]string{"NAME NODE CTRS CPU RSS", "web node-a 2 525m 320M"}},
 		{"label selector", top.Config{Selector: "app=db"}, []string{"NAMESPACE NAME", "data db"}},
 		{"metric selector", top.Config{MetricSelector: "container=proxy"},
-			[]string{"NAMESPACE NAME NODE CTRS RSS", "shop web node-a 1 20.0M"}},
+			[]string{"NAMESPACE NAME NODE CTRS CPU RSS", "shop web node-a 1 25m 20.0M"}},
+		{"sort by cpu", top.Config{Sort: "cpu"}, []string{"NAMESPACE", "data db", "shop web"}},
 		{"sort by srtt puts pods without data last", top.Config{Sort: "srtt99"},
 			[]string{"NAMESPACE", "shop web", "data db"}},
 	}
@@ -108,7 +112,7 @@ func TestNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(strings.Join(strings.Fields(lines[1]), " "), "data 1 900M") ||
+	if len(lines) != 3 || !strings.HasPrefix(strings.Join(strings.Fields(lines[1]), " "), "data 1 1250m 900M") ||
 		!strings.HasSuffix(lines[2], "3s") && !strings.HasSuffix(lines[2], "4s") {
 		t.Errorf("table:\n%s", out.String())
 	}
@@ -124,7 +128,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"bad selector comes back from the gateway", top.Config{URL: url, Selector: "a in ("}, "selector", true},
 		{"bad url", top.Config{URL: "localhost:7379"}, "want http://", false},
-		{"bad sort", top.Config{URL: url, Sort: "cpu"}, "sort \"cpu\"", false},
+		{"bad sort", top.Config{URL: url, Sort: "frob"}, "sort \"frob\"", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
