@@ -105,7 +105,7 @@ func startAdapter(t *testing.T, w *world) *servedAPI {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- a.Run(ctx, custommetrics.Config{Store: w.store, Registerer: reg,
+		done <- a.Run(ctx, custommetrics.Config{Store: w.store, Prices: w.prices, Registerer: reg,
 			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	}()
 	t.Cleanup(func() {

@@ -19,6 +19,7 @@ import (
 	"k8s.io/metrics/pkg/apis/custom_metrics"
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
+	"github.com/pennyhq/penny/aggregator/cost"
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/pods"
 	"github.com/pennyhq/penny/aggregator/query"
@@ -48,6 +49,11 @@ type Config struct {
 	MaxAge time.Duration
 	// MaxSeries bounds the series one request reads (200000).
 	MaxSeries int
+	// Prices and MemoryMeasure price the containers for
+	// cost_dollars_per_hour (query.Config; nil prices: OpenCost's
+	// defaults). The aggregator passes its pricing watcher.
+	Prices        query.Prices
+	MemoryMeasure cost.MemoryMeasure
 	// Registerer receives penny_custom_metrics_*; nil registers nothing.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -90,8 +96,8 @@ func (c *Config) Validate() error {
 type unit struct {
 	// integer: bytes and bytes per second, whole numbers; milli: CPU
 	// cores, with milli precision (250m, as Kubernetes writes CPU);
-	// otherwise seconds and ratios with micro precision, so that
-	// sub-millisecond latencies survive.
+	// otherwise seconds, ratios and costs with micro precision, so that
+	// sub-millisecond latencies and a small pod's cost survive.
 	integer, milli bool
 	// instant: a gauge read at the sample time, not computed over a
 	// window, so its window is 0 (as the API defines it).
@@ -111,6 +117,9 @@ var units = map[string]unit{
 	pods.NetTxBytesPerSecond:  {integer: true},
 	pods.CPUUsageCores:        {milli: true},
 	pods.CPUThrottledRatio:    {},
+	// Dollars (the pricing's currency) per hour, to the micro-dollar: a
+	// pod of 1 MiB costs about 4u at OpenCost's default prices.
+	pods.CostDollarsPerHour: {},
 }
 
 // Provider is Penny's provider.CustomMetricsProvider.
@@ -131,7 +140,8 @@ func NewProvider(cfg Config) (*Provider, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r, err := query.New(query.Config{Store: cfg.Store, MaxSeries: cfg.MaxSeries})
+	r, err := query.New(query.Config{Store: cfg.Store, MaxSeries: cfg.MaxSeries, Prices: cfg.Prices,
+		MemoryMeasure: cfg.MemoryMeasure})
 	if err != nil {
 		return nil, fmt.Errorf("custom metrics: %w", err)
 	}

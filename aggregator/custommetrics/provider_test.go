@@ -41,6 +41,8 @@ type world struct {
 	store *kvraft.Node
 	base  time.Time
 	cs    []model.Container
+	// prices, if set, price the containers (default: OpenCost's).
+	prices query.Prices
 }
 
 func newWorld(t *testing.T) *world {
@@ -81,7 +83,7 @@ func connectP99(c *model.Container) *float64 { return c.TCPConnectP99Seconds }
 
 func newProvider(t *testing.T, w *world, reg prometheus.Registerer) *custommetrics.Provider {
 	t.Helper()
-	p, err := custommetrics.NewProvider(custommetrics.Config{Store: w.store, Registerer: reg})
+	p, err := custommetrics.NewProvider(custommetrics.Config{Store: w.store, Prices: w.prices, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,8 +184,8 @@ func TestListAllMetrics(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ListAllMetrics:\n%v\nwant\n%v", got, want)
 	}
-	if len(got) != 20 {
-		t.Fatalf("%d metrics, want 10 for pods and 10 for namespaces", len(got))
+	if len(got) != 22 {
+		t.Fatalf("%d metrics, want 11 for pods and 11 for namespaces", len(got))
 	}
 }
 

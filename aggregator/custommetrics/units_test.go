@@ -47,6 +47,9 @@ func TestQuantity(t *testing.T) {
 		{"a core and a half", pods.CPUUsageCores, 1.5, "1500m"},
 		{"idle", pods.CPUUsageCores, 0.0001, "0"},
 		{"throttled ratio", pods.CPUThrottledRatio, 0.125, "125m"},
+		{"cost per hour to the micro-dollar", pods.CostDollarsPerHour, 0.0123456789, "12346u"},
+		{"a small pod's cost", pods.CostDollarsPerHour, 4.1e-6, "4u"},
+		{"dollars", pods.CostDollarsPerHour, 2.5, "2500m"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/pennyhq/penny/aggregator/cost"
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/kvraft"
@@ -29,7 +30,11 @@ type Config struct {
 	// MaxSeries bounds the series one response reads
 	// (query.DefaultMaxSeries).
 	MaxSeries int
-	Logger    *slog.Logger
+	// Prices and MemoryMeasure price containers and nodes (query.Config;
+	// nil prices: OpenCost's defaults).
+	Prices        query.Prices
+	MemoryMeasure cost.MemoryMeasure
+	Logger        *slog.Logger
 }
 
 // Complete fills in the defaults.
@@ -80,7 +85,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r, err := query.New(query.Config{Store: cfg.Store, MaxSeries: cfg.MaxSeries})
+	r, err := query.New(query.Config{Store: cfg.Store, MaxSeries: cfg.MaxSeries, Prices: cfg.Prices, MemoryMeasure: cfg.MemoryMeasure})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -105,8 +110,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 	case kind == ContainersPath && selectsPods:
 		err = fmt.Errorf("%w: namespace, selector and metric_selector select pods: use %s", kvraft.ErrInvalid, PodsPath)
-	case kind == NodesPath && (selectsPods || q.Window != 0):
-		err = fmt.Errorf("%w: window, namespace, selector and metric_selector do not apply to nodes", kvraft.ErrInvalid)
+	case kind == NodesPath && selectsPods:
+		err = fmt.Errorf("%w: namespace, selector and metric_selector do not apply to nodes", kvraft.ErrInvalid)
 	}
 	if err != nil {
 		kvhttp.WriteError(w, err)

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/pods"
+	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/internal/histogram"
 	"github.com/pennyhq/penny/internal/kvtest"
@@ -194,7 +196,18 @@ func TestNodes(t *testing.T) {
 		Changed: []model.SeriesState{{Path: "/", CgroupID: 1}, {Path: "/web", CgroupID: 5}}})
 	write(t, n, &model.NodeState{Node: "node-b"}, &model.Update{Node: "node-b", Incarnation: 1, Seq: 1, Time: t0,
 		Interval: time.Second, Keyframe: true, Changed: []model.SeriesState{{Path: "/", CgroupID: 1}}})
-	h, err := gateway.NewHandler(gateway.Config{Store: n})
+	// node-a is priced at a whole-node price: 0.04/h for 2 cores (1.93,
+	// rounded up) and 7 GiB, split as OpenCost splits it (docs/pricing.md):
+	// 0.0136135485 per core-hour and 0.0018247004 per GiB-hour, so its 1.93
+	// cores and 7 GiB cost 0.0390470516 per hour, all idle.
+	prices, err := pricing.Parse([]byte("apiVersion: penny.dev/v1\nkind: Pricing\ncurrency: EUR\n"+
+		"defaults: {cpuCoreHour: 0.031611, ramGiBHour: 0.004237, spotCPUCoreHour: 0.006655, spotRAMGiBHour: 0.000892, "+
+		"egressInternetGiB: 0.12, egressClusterGiB: 0}\n"+
+		"nodes: [{instanceType: m5.large, capacityType: spot, hourlyPrice: 0.04}]\n"), pricing.Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := gateway.NewHandler(gateway.Config{Store: n, Prices: prices})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,19 +215,44 @@ func TestNodes(t *testing.T) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, gateway.NodesPath+"?consistency=linearizable", nil))
 	var doc struct {
-		Index uint64           `json:"index"`
-		Nodes []map[string]any `json:"nodes"`
+		Index    uint64           `json:"index"`
+		Currency string           `json:"currency"`
+		Nodes    []map[string]any `json:"nodes"`
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil || rec.Code != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", gateway.NodesPath, rec.Code, rec.Body)
 	}
+	// The costs, to the micro-dollar; the rest exactly.
+	costs := []map[string]any{{"cost_dollars_per_hour": 0.0390470516, "idle_cost_dollars_per_hour": 0.0390470516},
+		{"cost_dollars_per_hour": nil, "idle_cost_dollars_per_hour": nil}}
+	for i, want := range costs {
+		for k, w := range want {
+			got, ok := doc.Nodes[min(i, len(doc.Nodes)-1)][k]
+			g, _ := got.(float64)
+			if wf, isNum := w.(float64); !ok || (isNum && math.Abs(g-wf) > 1e-6) || (!isNum && got != nil) {
+				t.Errorf("node %d: %s = %v, want %v", i, k, got, w)
+			}
+			delete(doc.Nodes[min(i, len(doc.Nodes)-1)], k)
+		}
+	}
+	rates := func(cpu, ram float64, spot bool, source string) map[string]any {
+		return map[string]any{"cpu_core_hour": cpu, "ram_gib_hour": ram, "egress_internet_gib": 0.12, "egress_cluster_gib": 0.0,
+			"spot": spot, "source": source}
+	}
+	// The split in float64, as package pricing computes it.
+	ratio, cores, gib, price := 0.031611, 2.0, 7.0, 0.04
+	ratio /= 0.004237
+	ramPrice := price / (cores*ratio + gib)
 	want := []map[string]any{
 		{"node": "node-a", "instance_type": "m5.large", "region": "us-east-1", "zone": "us-east-1a", "capacity_type": "spot",
 			"allocatable_cpu_millis": 1930.0, "allocatable_memory_bytes": float64(7 << 30), "facts_source": "kubernetes",
-			"updated": "2026-11-25T12:00:00Z", "series": 2.0},
-		{"node": "node-b", "updated": "2026-11-25T12:00:00Z", "series": 1.0},
+			"updated": "2026-11-25T12:00:00Z", "series": 2.0, "allocated_cost_dollars_per_hour": 0.0,
+			"rates": rates(ramPrice*ratio, ramPrice, true, "node-price")},
+		// No facts: the default on-demand prices, and a warning.
+		{"node": "node-b", "updated": "2026-11-25T12:00:00Z", "series": 1.0, "allocated_cost_dollars_per_hour": 0.0,
+			"rates": rates(0.031611, 0.004237, false, "file"), "warning": "no facts: priced at the default prices, without a cost or idle"},
 	}
-	if doc.Index == 0 || !reflect.DeepEqual(doc.Nodes, want) {
+	if doc.Index == 0 || doc.Currency != "EUR" || !reflect.DeepEqual(doc.Nodes, want) {
 		t.Errorf("GET %s = %s\nwant nodes %v", gateway.NodesPath, rec.Body, want)
 	}
 	one := getJSON[query.Nodes](t, h, gateway.NodesPath+"?node=node-b&consistency=bounded&max_staleness=1s", http.StatusOK)
@@ -227,7 +265,11 @@ func TestNodes(t *testing.T) {
 	if none := getJSON[query.Nodes](t, h, gateway.NodesPath+"?node=node-c", http.StatusOK); none.Nodes == nil || len(none.Nodes) != 0 {
 		t.Errorf("no nodes must be [], got %+v", none)
 	}
-	for _, bad := range []string{"node=Bad_Name", "window=1m", "namespace=shop", "selector=app%3Dweb", "metric_selector=container%3Dc",
+	// A window is what the idle's CPU usage is taken over.
+	if w := getJSON[query.Nodes](t, h, gateway.NodesPath+"?window=1m&consistency=linearizable", http.StatusOK); len(w.Nodes) != 2 {
+		t.Errorf("window: %+v", w)
+	}
+	for _, bad := range []string{"node=Bad_Name", "window=1h", "namespace=shop", "selector=app%3Dweb", "metric_selector=container%3Dc",
 		"consistency=strong", "index=5", "frobnicate=1"} {
 		getJSON[query.Nodes](t, h, gateway.NodesPath+"?"+bad, http.StatusBadRequest)
 	}

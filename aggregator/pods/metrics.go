@@ -16,6 +16,9 @@ const (
 	NetTxBytesPerSecond  = "net_tx_bytes_per_second"
 	CPUUsageCores        = "cpu_usage_cores"
 	CPUThrottledRatio    = "cpu_throttled_ratio"
+	// CostDollarsPerHour is in the pricing's currency, whatever its name
+	// says.
+	CostDollarsPerHour = "cost_dollars_per_hour"
 )
 
 // Rule says how containers' values combine into a pod's, and pods' into a
@@ -64,6 +67,9 @@ var Metrics = []Metric{
 		value: func(c *model.Container) (float64, bool) { return rate(c.NetRxBytes, c.WindowSeconds) }},
 	{Name: NetTxBytesPerSecond, Rule: Sum, Help: "TCP bytes sent per second over the window",
 		value: func(c *model.Container) (float64, bool) { return rate(c.NetTxBytes, c.WindowSeconds) }},
+	{Name: CostDollarsPerHour, Rule: Sum, Help: "cost per hour at the node's prices, as the containers went over the window: " +
+		"max(request, usage) of CPU and memory, and egress (docs/cost.md)",
+		value: func(c *model.Container) (float64, bool) { return deref(c.CostDollarsPerHour) }},
 }
 
 // Lookup returns the metric called name.

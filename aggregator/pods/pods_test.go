@@ -1,6 +1,7 @@
 package pods_test
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"testing"
@@ -177,6 +178,36 @@ func TestCPUMetrics(t *testing.T) {
 	ns := pods.Namespaces(ps)
 	if shop := ns[1]; math.Abs(shop.Metrics[pods.CPUUsageCores]-2.61) > 1e-9 || shop.Metrics[pods.CPUThrottledRatio] != 0.25 {
 		t.Errorf("shop: %v", shop.Metrics)
+	}
+}
+
+// TestCostMetric: a pod's cost per hour sums its containers' that have
+// one; a pod none of whose containers could be priced has none.
+func TestCostMetric(t *testing.T) {
+	withCost := func(c model.Container, cost *float64) model.Container {
+		c.CostDollarsPerHour = cost
+		return c
+	}
+	cs := []model.Container{
+		withCost(ctr("n1", "shop", "web-1", "app", 1, 0, 30, nil, nil, 0), f(0.125)),
+		withCost(ctr("n1", "shop", "web-1", "sidecar", 1, 0, 30, nil, nil, 0), f(0.0625)),
+		withCost(ctr("n1", "shop", "web-1", "", 1, 0, 30, nil, nil, 0), nil), // not priced: counts nothing
+		withCost(ctr("n2", "shop", "db-0", "db", 1, 0, 30, nil, nil, 0), f(0.25)),
+		withCost(ctr("n2", "batch", "job-1", "main", 1, 0, 0, nil, nil, 0), nil), // no window, no price
+	}
+	ps := pods.Group(cs, pods.Query{})
+	got := map[string]float64{}
+	for _, p := range ps {
+		if v, ok := p.Metrics[pods.CostDollarsPerHour]; ok {
+			got[p.Name] = v
+		}
+	}
+	if want := map[string]float64{"web-1": 0.1875, "db-0": 0.25}; !maps.Equal(got, want) {
+		t.Errorf("pod costs %v, want %v", got, want)
+	}
+	ns := pods.Namespaces(ps)
+	if _, ok := ns[0].Metrics[pods.CostDollarsPerHour]; ok || ns[1].Metrics[pods.CostDollarsPerHour] != 0.4375 {
+		t.Errorf("namespace costs: batch %v, shop %v", ns[0].Metrics, ns[1].Metrics)
 	}
 }
 

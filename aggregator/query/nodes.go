@@ -2,19 +2,15 @@ package query
 
 import (
 	"context"
-	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/internal/nodemeta"
-	"github.com/pennyhq/penny/kvraft"
 )
 
 // Node is one node as GET /v1/nodes shows it: the facts its agent
 // reported (package nodemeta; unknown facts are left out), when it last
-// sampled and how many series it has.
+// sampled, how many series it has, and its cost rate.
 type Node struct {
 	// Node is the node's name, its agent's id.
 	Node string `json:"node"`
@@ -28,53 +24,32 @@ type Node struct {
 	SampleTime time.Time `json:"-"`
 	// Series is how many series (cgroups) of the node are live.
 	Series int `json:"series"`
+	NodeCost
 }
 
 // Nodes is the answer of a nodes read, and the body of GET /v1/nodes.
 type Nodes struct {
 	Index uint64 `json:"index"`
-	Nodes []Node `json:"nodes"`
+	// Currency is the ISO 4217 code of every cost and price.
+	Currency string `json:"currency"`
+	Nodes    []Node `json:"nodes"`
 }
 
 // Nodes returns the nodes that have an agent record (req.Node only when
-// set), sorted by name. req.Window and req.Pods do not apply to nodes.
+// set), sorted by name, each with its cost and idle over req.Window (each
+// node's last interval when 0). req.Pods does not apply to nodes.
 //
-// Every node's agent record is read at one index: with req.Node, that
-// record alone; without, the range of every node's records, whose series
-// are counted against Config.MaxSeries but not decoded.
+// A node's idle is what its containers are not charged, so its series are
+// read and priced with it, in one range at one index, as Read does.
 func (r *Reader) Nodes(ctx context.Context, req Request) (*Nodes, error) {
-	rr := kvraft.RangeRequest{Prefix: model.AllNodesPrefix(), Limit: 3*r.cfg.MaxSeries + 1}
-	if req.Node != "" {
-		if err := model.ValidNode(req.Node); err != nil {
-			return nil, fmt.Errorf("%w: %w", kvraft.ErrInvalid, err)
-		}
-		k := model.AgentKey(req.Node)
-		rr = kvraft.RangeRequest{Start: k, End: append(k, 0), Limit: 1}
-	}
-	res, err := r.cfg.Store.Range(ctx, rr, req.Read)
+	s, err := r.Read(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if res.More && req.Node == "" {
-		return nil, fmt.Errorf("%w: more than %d series: ask for one node", kvraft.ErrTooLarge, r.cfg.MaxSeries)
-	}
-	out := &Nodes{Index: res.Index, Nodes: []Node{}}
-	for _, kv := range res.Items {
-		node, kind, _, err := model.ParseKey(kv.Key)
-		if err != nil || kind != model.KindAgent {
-			continue
-		}
-		a, err := model.DecodeAgent(kv.Value)
-		if err != nil {
-			return nil, fmt.Errorf("agent record of %s: %w", node, err)
-		}
-		out.Nodes = append(out.Nodes, NodeOf(node, a))
-	}
-	slices.SortFunc(out.Nodes, func(a, b Node) int { return strings.Compare(a.Node, b.Node) })
-	return out, nil
+	return &Nodes{Index: s.Index, Currency: s.Currency, Nodes: s.Nodes}, nil
 }
 
-// NodeOf is the view of a node's agent record.
+// NodeOf is the view of a node's agent record, its cost not set.
 func NodeOf(node string, a *model.Agent) Node {
 	f, invalid := nodemeta.Decode(a.Meta)
 	n := Node{Node: node, Facts: f, InvalidFacts: invalid, SampleTime: a.SampleTime().UTC(), Series: a.Series}

@@ -105,15 +105,18 @@ func TestNodesRefused(t *testing.T) {
 		want error
 	}{
 		{"more series than allowed", query.Request{}, kvraft.ErrTooLarge},
+		// A node's idle needs its series priced: they count too.
+		{"one node of more series than allowed", query.Request{Node: "node-a"}, kvraft.ErrTooLarge},
 		{"bad node name", query.Request{Node: "Bad_Name"}, kvraft.ErrInvalid},
+		{"window too long", query.Request{Window: model.MaxWindow + time.Second}, kvraft.ErrInvalid},
 	} {
 		tt.req.Read = linearizable
 		if _, err := r.Nodes(context.Background(), tt.req); !errors.Is(err, tt.want) {
 			t.Errorf("%s: Nodes = %v, want %v", tt.name, err, tt.want)
 		}
 	}
-	// One node reads its agent record alone, whatever its series.
-	if res, err := r.Nodes(context.Background(), query.Request{Node: "node-a", Read: linearizable}); err != nil || len(res.Nodes) != 1 {
+	// Within the bound, one node is fine.
+	if res, err := r.Nodes(context.Background(), query.Request{Node: "node-b", Read: linearizable}); err != nil || len(res.Nodes) != 1 {
 		t.Errorf("one node: %+v, %v", res, err)
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pennyhq/penny/aggregator/cost"
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/pods"
+	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/kvraft"
 )
 
@@ -36,12 +38,26 @@ type Config struct {
 	// MaxSeries bounds the series one read decodes (DefaultMaxSeries); a
 	// read that would decode more fails with kvraft.ErrTooLarge.
 	MaxSeries int
+	// Prices price every container and node from its node's facts: the
+	// aggregator's *pricing.Watcher, which follows the pricing file (nil:
+	// OpenCost's default prices, pricing.Default).
+	Prices Prices
+	// MemoryMeasure is the memory a container is charged for when it uses
+	// more than it requests (cost.MemoryRSS, the default; the history's
+	// rollups take the same setting).
+	MemoryMeasure cost.MemoryMeasure
 }
 
 // Complete fills in the defaults.
 func (c *Config) Complete() {
 	if c.MaxSeries == 0 {
 		c.MaxSeries = DefaultMaxSeries
+	}
+	if c.Prices == nil {
+		c.Prices = pricing.Default()
+	}
+	if c.MemoryMeasure == "" {
+		c.MemoryMeasure = cost.MemoryRSS
 	}
 }
 
@@ -52,6 +68,13 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSeries < 0 {
 		return fmt.Errorf("query: max series %d is negative", c.MaxSeries)
+	}
+	if c.Prices == nil {
+		return errors.New("query: no prices")
+	}
+	if m, err := cost.ParseMemoryMeasure(string(c.MemoryMeasure)); err != nil || m != c.MemoryMeasure {
+		return fmt.Errorf("query: memory measure %q: want %s, %s or %s", c.MemoryMeasure, cost.MemoryRSS,
+			cost.MemoryRSSPageCache, cost.MemoryWorkingSet)
 	}
 	return nil
 }
@@ -75,21 +98,31 @@ type Request struct {
 type Containers struct {
 	// Index is the store's applied index the answer reflects; pass it as
 	// index with consistency=session to read at least as new later.
-	Index      uint64            `json:"index"`
+	Index uint64 `json:"index"`
+	// Currency is the ISO 4217 code of every cost (cost_dollars_per_hour
+	// is in it, whatever its name says).
+	Currency   string            `json:"currency"`
 	Containers []model.Container `json:"containers"`
+	// Warnings say what was priced on a guess: the containers of a node
+	// without facts, at the default prices.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Pods is the answer of a pods read, and the body of GET /v1/pods.
 type Pods struct {
-	Index uint64     `json:"index"`
-	Pods  []pods.Pod `json:"pods"`
+	Index    uint64     `json:"index"`
+	Currency string     `json:"currency"`
+	Pods     []pods.Pod `json:"pods"`
+	Warnings []string   `json:"warnings,omitempty"`
 }
 
 // Namespaces is the answer of a namespaces read, and the body of
 // GET /v1/namespaces.
 type Namespaces struct {
 	Index      uint64           `json:"index"`
+	Currency   string           `json:"currency"`
 	Namespaces []pods.Namespace `json:"namespaces"`
+	Warnings   []string         `json:"warnings,omitempty"`
 }
 
 // Reader answers queries from a store. It is safe for concurrent use.
@@ -113,7 +146,8 @@ func (r *Reader) Pods(ctx context.Context, req Request) (*Pods, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pods{Index: cs.Index, Pods: nonNil(pods.Group(cs.Containers, req.Pods))}, nil
+	return &Pods{Index: cs.Index, Currency: cs.Currency, Pods: nonNil(pods.Group(cs.Containers, req.Pods)),
+		Warnings: cs.Warnings}, nil
 }
 
 // Namespaces returns the namespaces of the pods req selects, sorted by
@@ -124,13 +158,36 @@ func (r *Reader) Namespaces(ctx context.Context, req Request) (*Namespaces, erro
 		return nil, err
 	}
 	ns := pods.Namespaces(pods.Group(cs.Containers, req.Pods))
-	return &Namespaces{Index: cs.Index, Namespaces: nonNil(ns)}, nil
+	return &Namespaces{Index: cs.Index, Currency: cs.Currency, Namespaces: nonNil(ns), Warnings: cs.Warnings}, nil
 }
 
 // Containers returns the containers of req.Node (every node when empty),
-// sorted by node and path. req.Pods is not applied: containers are not
-// pods.
+// sorted by node and path, each with its cost rate. req.Pods is not
+// applied: containers are not pods.
 func (r *Reader) Containers(ctx context.Context, req Request) (*Containers, error) {
+	s, err := r.Read(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &Containers{Index: s.Index, Currency: s.Currency, Containers: s.Containers, Warnings: s.Warnings}, nil
+}
+
+// Snapshot is the containers and the nodes of one read, at one index.
+type Snapshot struct {
+	Index    uint64
+	Currency string
+	// Containers are sorted by node and path, Nodes (those with an agent
+	// record) by name.
+	Containers []model.Container
+	Nodes      []Node
+	Warnings   []string
+}
+
+// Read reads the containers and the nodes of req.Node (every node when
+// empty) in one range, at one index, and prices them: each container's
+// cost rate, each node's cost and idle (docs/cost.md, "Cost rate now").
+// Readers that need both, as the exporter does, read once.
+func (r *Reader) Read(ctx context.Context, req Request) (*Snapshot, error) {
 	if req.Window < 0 || req.Window > model.MaxWindow {
 		return nil, fmt.Errorf("%w: window %s must be at most %s", kvraft.ErrInvalid, req.Window, model.MaxWindow)
 	}
@@ -184,22 +241,22 @@ func (r *Reader) Containers(ctx context.Context, req Request) (*Containers, erro
 	if len(items) > max {
 		return nil, tooMany
 	}
-	out := &Containers{Index: res.Index, Containers: make([]model.Container, 0, len(items))}
+	cs := make([]model.Container, 0, len(items))
 	for _, it := range items {
 		if m, ok := metas[[2]string{it.node, it.s.Path}]; ok {
 			if it.s.Meta, err = model.DecodeMeta(m); err != nil {
 				return nil, fmt.Errorf("metadata of %q on %s: %w", it.s.Path, it.node, err)
 			}
 		}
-		out.Containers = append(out.Containers, model.View(it.node, agents[it.node], it.s, req.Window))
+		cs = append(cs, model.View(it.node, agents[it.node], it.s, req.Window))
 	}
-	slices.SortFunc(out.Containers, func(a, b model.Container) int {
+	slices.SortFunc(cs, func(a, b model.Container) int {
 		if c := strings.Compare(a.Node, b.Node); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Path, b.Path)
 	})
-	return out, nil
+	return r.price(res.Index, agents, cs), nil
 }
 
 // nonNil makes an empty list encode as [], not null.

@@ -44,6 +44,28 @@ type Cgroup struct {
 	NetTxLoopbackBytes uint64 `json:"net_tx_loopback_bytes"`
 	NetTxClusterBytes  uint64 `json:"net_tx_cluster_bytes"`
 	NetTxInternetBytes uint64 `json:"net_tx_internet_bytes"`
+
+	// The cost rate: what the cgroup costs per hour if it goes on as over
+	// the interval, and its CPU, memory and egress parts, in the pricing's
+	// currency whatever the name says (docs/cost.md, "Cost rate now");
+	// null where it cannot be priced.
+	CostDollarsPerHour        *float64 `json:"cost_dollars_per_hour"`
+	CPUCostDollarsPerHour     *float64 `json:"cpu_cost_dollars_per_hour"`
+	MemoryCostDollarsPerHour  *float64 `json:"memory_cost_dollars_per_hour"`
+	NetworkCostDollarsPerHour *float64 `json:"network_cost_dollars_per_hour"`
+}
+
+// SetCost sets the cost rate from its CPU, memory and egress parts per
+// hour; their sum is the total.
+func (c *Cgroup) SetCost(cpu, memory, network float64) {
+	total := cpu + memory + network
+	c.CostDollarsPerHour, c.CPUCostDollarsPerHour = &total, &cpu
+	c.MemoryCostDollarsPerHour, c.NetworkCostDollarsPerHour = &memory, &network
+}
+
+// ClearCost leaves the cost rate unknown (null).
+func (c *Cgroup) ClearCost() {
+	c.CostDollarsPerHour, c.CPUCostDollarsPerHour, c.MemoryCostDollarsPerHour, c.NetworkCostDollarsPerHour = nil, nil, nil, nil
 }
 
 // SetCPU sets the CPU fields from microseconds.

@@ -59,7 +59,8 @@ func TestSetLatencyAndJSON(t *testing.T) {
 		"net_rx_bytes", "net_tx_bytes", "processes", "page_cache_added_bytes", "page_cache_evicted_bytes",
 		"cpu_usage_seconds", "cpu_periods", "cpu_throttled_periods", "cpu_throttled_seconds",
 		"cpu_pressure_seconds", "memory_pressure_seconds", "io_pressure_seconds", "memory_working_set_bytes",
-		"net_tx_loopback_bytes", "net_tx_cluster_bytes", "net_tx_internet_bytes"} {
+		"net_tx_loopback_bytes", "net_tx_cluster_bytes", "net_tx_internet_bytes",
+		"cost_dollars_per_hour", "cpu_cost_dollars_per_hour", "memory_cost_dollars_per_hour", "network_cost_dollars_per_hour"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON lacks %q: %s", k, b)
 		}
@@ -69,6 +70,35 @@ func TestSetLatencyAndJSON(t *testing.T) {
 	}
 	if string(m["cpu_pressure_seconds"]) != "null" {
 		t.Errorf("pressure never set is %s, want null", m["cpu_pressure_seconds"])
+	}
+	if string(m["cost_dollars_per_hour"]) != "null" {
+		t.Errorf("cost never set is %s, want null", m["cost_dollars_per_hour"])
+	}
+}
+
+func TestSetCost(t *testing.T) {
+	var c Cgroup
+	c.SetCost(0.25, 0.5, 0.125)
+	if c.CostDollarsPerHour == nil || *c.CostDollarsPerHour != 0.875 || *c.CPUCostDollarsPerHour != 0.25 ||
+		*c.MemoryCostDollarsPerHour != 0.5 || *c.NetworkCostDollarsPerHour != 0.125 {
+		t.Errorf("cost %v, parts %v %v %v", c.CostDollarsPerHour, c.CPUCostDollarsPerHour, c.MemoryCostDollarsPerHour,
+			c.NetworkCostDollarsPerHour)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["cost_dollars_per_hour"] != 0.875 || m["network_cost_dollars_per_hour"] != 0.125 {
+		t.Errorf("JSON %s", b)
+	}
+	c.ClearCost()
+	if c.CostDollarsPerHour != nil || c.CPUCostDollarsPerHour != nil || c.MemoryCostDollarsPerHour != nil ||
+		c.NetworkCostDollarsPerHour != nil {
+		t.Error("ClearCost left a cost")
 	}
 }
 
