@@ -2,12 +2,14 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pennyhq/penny/aggregator/cost"
 	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/kvraft"
 )
@@ -51,8 +53,45 @@ var (
 	}
 )
 
-// Collector reads every container from the local replica (eventual
-// consistency: a scrape never waits for the leader) when scraped.
+// Config configures a Collector.
+type Config struct {
+	// Store is the replica read at each scrape.
+	Store query.Store
+	// Prices and MemoryMeasure price containers and nodes (query.Config;
+	// nil prices: OpenCost's defaults). The aggregator passes its pricing
+	// watcher.
+	Prices        query.Prices
+	MemoryMeasure cost.MemoryMeasure
+	// Timeout bounds the read of one scrape (5s).
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// Complete fills in the defaults.
+func (c *Config) Complete() {
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate checks a completed config; it changes nothing.
+func (c *Config) Validate() error {
+	if c.Store == nil {
+		return errors.New("exporter: no store")
+	}
+	if c.Timeout < 0 {
+		return errors.New("exporter: negative timeout")
+	}
+	return nil
+}
+
+// Collector reads the containers and nodes from the local replica
+// (eventual consistency: a scrape never waits for the leader) once per
+// scrape, and exposes the containers' series, the nodes' facts, and the
+// cost rates of containers, pods, namespaces and nodes.
 type Collector struct {
 	r       *query.Reader
 	timeout time.Duration
@@ -60,16 +99,17 @@ type Collector struct {
 	errors  prometheus.Counter
 }
 
-// NewCollector returns a collector of the containers in store.
-func NewCollector(store query.Store, log *slog.Logger) (*Collector, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// New returns a collector of what cfg.Store holds.
+func New(cfg Config) (*Collector, error) {
+	cfg.Complete()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	r, err := query.New(query.Config{Store: store})
+	r, err := query.New(query.Config{Store: cfg.Store, Prices: cfg.Prices, MemoryMeasure: cfg.MemoryMeasure})
 	if err != nil {
 		return nil, fmt.Errorf("exporter: %w", err)
 	}
-	return &Collector{r: r, timeout: 5 * time.Second, log: log,
+	return &Collector{r: r, timeout: cfg.Timeout, log: cfg.Logger,
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_container_scrape_errors_total",
 			Help: "Scrapes that could not read the store."})}, nil
 }
@@ -84,6 +124,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range descPressure {
 		ch <- d
 	}
+	describeNodes(ch)
+	describeCosts(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -91,12 +133,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	defer func() { ch <- c.errors }()
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	res, err := c.r.Containers(ctx, query.Request{Read: kvraft.ReadOptions{Consistency: kvraft.Eventual}})
+	res, err := c.r.Read(ctx, query.Request{Read: kvraft.ReadOptions{Consistency: kvraft.Eventual}})
 	if err != nil {
 		c.errors.Inc()
 		c.log.Warn("metrics scrape could not read the store", "err", err)
 		return
 	}
+	collectNodes(ch, res.Nodes)
+	collectCosts(ch, res)
 	for i := range res.Containers {
 		v := &res.Containers[i]
 		gauge := func(d *prometheus.Desc, x float64) {

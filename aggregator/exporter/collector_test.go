@@ -34,7 +34,7 @@ func TestCollector(t *testing.T) {
 	if res, err := n.Txn(context.Background(), model.Txn("node-a", p.Expect, p.Ops)); err != nil || !res.Succeeded {
 		t.Fatal(res, err)
 	}
-	c, err := exporter.NewCollector(n, nil)
+	c, err := exporter.New(exporter.Config{Store: n})
 	if err != nil {
 		t.Fatal(err)
 	}

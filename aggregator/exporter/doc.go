@@ -1,4 +1,8 @@
-// Package exporter exposes the containers the aggregator stores as
-// Prometheus series on its /metrics endpoint, read from the local replica
-// at scrape time.
+// Package exporter exposes what the aggregator stores as Prometheus series
+// on its /metrics endpoint, read from the local replica once per scrape:
+// every container's values (penny_container_*), every node's facts
+// (penny_node_info, penny_node_{allocatable,capacity}_*), and the cost
+// rates of containers, pods, namespaces and nodes, with each node's idle
+// (penny_*_cost_dollars_per_hour, in the currency penny_pricing_info
+// names).
 package exporter

@@ -1,15 +1,9 @@
 package exporter
 
 import (
-	"context"
-	"fmt"
-	"log/slog"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pennyhq/penny/aggregator/query"
-	"github.com/pennyhq/penny/kvraft"
 )
 
 var (
@@ -26,52 +20,18 @@ var (
 		"The node's memory (its Node object's status.capacity, or the host's MemTotal).", []string{"node"}, nil)
 )
 
-// NodeCollector exposes every node's facts, read from the local replica
-// (eventual consistency: a scrape never waits for the leader) when
-// scraped: penny_node_info, and the allocatable and capacity CPU and
-// memory the node's agent knows.
-type NodeCollector struct {
-	r       *query.Reader
-	timeout time.Duration
-	log     *slog.Logger
-	errors  prometheus.Counter
-}
-
-// NewNodeCollector returns a collector of the nodes in store.
-func NewNodeCollector(store query.Store, log *slog.Logger) (*NodeCollector, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	r, err := query.New(query.Config{Store: store})
-	if err != nil {
-		return nil, fmt.Errorf("exporter: %w", err)
-	}
-	return &NodeCollector{r: r, timeout: 5 * time.Second, log: log,
-		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_node_scrape_errors_total",
-			Help: "Scrapes of the nodes' facts that could not read the store."})}, nil
-}
-
-// Describe implements prometheus.Collector.
-func (c *NodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descNodeInfo, descNodeAllocCPU, descNodeAllocMem, descNodeCapCPU, descNodeCapMem,
-		c.errors.Desc()} {
+// describeNodes sends the descriptions of the nodes' facts.
+func describeNodes(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descNodeInfo, descNodeAllocCPU, descNodeAllocMem, descNodeCapCPU, descNodeCapMem} {
 		ch <- d
 	}
 }
 
-// Collect implements prometheus.Collector.
-func (c *NodeCollector) Collect(ch chan<- prometheus.Metric) {
-	defer func() { ch <- c.errors }()
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	res, err := c.r.Nodes(ctx, query.Request{Read: kvraft.ReadOptions{Consistency: kvraft.Eventual}})
-	if err != nil {
-		c.errors.Inc()
-		c.log.Warn("metrics scrape could not read the nodes", "err", err)
-		return
-	}
-	for i := range res.Nodes {
-		n := &res.Nodes[i]
+// collectNodes exposes every node's facts: penny_node_info, and the
+// allocatable and capacity CPU and memory the node's agent knows.
+func collectNodes(ch chan<- prometheus.Metric, nodes []query.Node) {
+	for i := range nodes {
+		n := &nodes[i]
 		ch <- prometheus.MustNewConstMetric(descNodeInfo, prometheus.GaugeValue, 1,
 			n.Node, n.InstanceType, n.Region, n.Zone, string(n.CapacityType))
 		for _, v := range []struct {

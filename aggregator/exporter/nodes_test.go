@@ -20,7 +20,7 @@ import (
 func TestNodeCollector(t *testing.T) {
 	n := kvtest.Start(t)
 	querytest.Write(t, n, time.Now().Truncate(time.Second).Add(-time.Minute))
-	c, err := exporter.NewNodeCollector(n, nil)
+	c, err := exporter.New(exporter.Config{Store: n})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,12 +38,12 @@ penny_node_allocatable_memory_bytes{node="node-a"} 1.6106127360e+10
 # HELP penny_node_capacity_cpu_cores The node's CPUs (its Node object's status.capacity, or the host's online CPUs).
 # TYPE penny_node_capacity_cpu_cores gauge
 penny_node_capacity_cpu_cores{node="node-a"} 4
-# HELP penny_node_scrape_errors_total Scrapes of the nodes' facts that could not read the store.
-# TYPE penny_node_scrape_errors_total counter
-penny_node_scrape_errors_total 0
+# HELP penny_container_scrape_errors_total Scrapes that could not read the store.
+# TYPE penny_container_scrape_errors_total counter
+penny_container_scrape_errors_total 0
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "penny_node_info", "penny_node_allocatable_cpu_cores",
-		"penny_node_allocatable_memory_bytes", "penny_node_capacity_cpu_cores", "penny_node_scrape_errors_total"); err != nil {
+		"penny_node_allocatable_memory_bytes", "penny_node_capacity_cpu_cores", "penny_container_scrape_errors_total"); err != nil {
 		t.Fatal(err)
 	}
 	problems, err := testutil.CollectAndLint(c)

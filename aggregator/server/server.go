@@ -171,20 +171,15 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	gw, err := gateway.NewHandler(gateway.Config{Store: node, DefaultStaleness: cfg.ReadStaleness,
-		Timeout: cfg.RequestTimeout, Logger: log})
+		Timeout: cfg.RequestTimeout, Prices: prices, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	coll, err := exporter.NewCollector(node, log)
+	coll, err := exporter.New(exporter.Config{Store: node, Prices: prices, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	reg.MustRegister(coll)
-	nodeColl, err := exporter.NewNodeCollector(node, log)
-	if err != nil {
-		return nil, err
-	}
-	reg.MustRegister(nodeColl)
 	jan, err := janitor.New(janitor.Config{Store: node, TTL: cfg.SeriesTTL, Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, err

@@ -309,7 +309,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 	adapterDone := make(chan error, 1)
 	if cfg.CustomMetrics {
 		go func() {
-			adapterDone <- cfg.adapter.Run(actx, custommetrics.Config{Store: srv.Node, Window: cfg.CustomMetricsWindow,
+			adapterDone <- cfg.adapter.Run(actx, custommetrics.Config{Store: srv.Node, Prices: srv.Pricing(), Window: cfg.CustomMetricsWindow,
 				MaxStaleness: cfg.CustomMetricsMaxStaleness, MaxAge: cfg.CustomMetricsMaxAge, Registerer: srv.Registerer(), Logger: log})
 		}()
 	}

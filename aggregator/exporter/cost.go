@@ -1,0 +1,85 @@
+package exporter
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pennyhq/penny/aggregator/pods"
+	"github.com/pennyhq/penny/aggregator/query"
+)
+
+// The cost rates. Their names say dollars, as OpenCost's and Kubecost's
+// do; the currency is the pricing's, which penny_pricing_info{currency}
+// names.
+var (
+	descContainerCost = desc("cost_dollars_per_hour",
+		"Cost per hour of the cgroup as it went over the agent's last interval: max(request, usage) of CPU and memory and "+
+			"its egress, at its node's prices, in the currency of penny_pricing_info.")
+	descPodCost = prometheus.NewDesc("penny_pod_cost_dollars_per_hour",
+		"Cost per hour of the pod's containers as they went over the agents' last interval, in the currency of penny_pricing_info.",
+		[]string{"namespace", "pod", "node"}, nil)
+	descNamespaceCost = prometheus.NewDesc("penny_namespace_cost_dollars_per_hour",
+		"Cost per hour of the namespace's pods as they went over the agents' last interval, in the currency of penny_pricing_info.",
+		[]string{"namespace"}, nil)
+	descNodeCost = prometheus.NewDesc("penny_node_cost_dollars_per_hour",
+		"Cost per hour of what the node offers its containers (allocatable CPU and memory, else its capacity) at its prices, "+
+			"in the currency of penny_pricing_info; absent when neither is known.",
+		[]string{"node"}, nil)
+	descNodeIdle = prometheus.NewDesc("penny_node_idle_cost_dollars_per_hour",
+		"The node's cost per hour that its containers are not charged, per resource and never below zero, "+
+			"in the currency of penny_pricing_info.",
+		[]string{"node"}, nil)
+)
+
+func describeCosts(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descContainerCost, descPodCost, descNamespaceCost, descNodeCost, descNodeIdle} {
+		ch <- d
+	}
+}
+
+// collectCosts exposes the cost rates of one read: each priced container,
+// pod and namespace, and each node's cost and idle.
+func collectCosts(ch chan<- prometheus.Metric, s *query.Snapshot) {
+	for i := range s.Containers {
+		c := &s.Containers[i]
+		if c.CostDollarsPerHour != nil {
+			ch <- prometheus.MustNewConstMetric(descContainerCost, prometheus.GaugeValue, *c.CostDollarsPerHour, c.Node, c.Path)
+		}
+	}
+	ps := newest(pods.Group(s.Containers, pods.Query{}))
+	for i := range ps {
+		p := &ps[i]
+		if v, ok := p.Metrics[pods.CostDollarsPerHour]; ok {
+			ch <- prometheus.MustNewConstMetric(descPodCost, prometheus.GaugeValue, v, p.Namespace, p.Name, p.Node)
+		}
+	}
+	for _, ns := range pods.Namespaces(ps) {
+		if v, ok := ns.Metrics[pods.CostDollarsPerHour]; ok {
+			ch <- prometheus.MustNewConstMetric(descNamespaceCost, prometheus.GaugeValue, v, ns.Name)
+		}
+	}
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		if n.CostDollarsPerHour != nil {
+			ch <- prometheus.MustNewConstMetric(descNodeCost, prometheus.GaugeValue, *n.CostDollarsPerHour, n.Node)
+			ch <- prometheus.MustNewConstMetric(descNodeIdle, prometheus.GaugeValue, *n.IdleCostDollarsPerHour, n.Node)
+		}
+	}
+}
+
+// newest keeps, of pods with the same namespace and name (a pod deleted
+// and created again, whose old series have not expired yet), the one
+// sampled last: one series per pod, and its cost counted once. ps is
+// sorted by namespace and name.
+func newest(ps []pods.Pod) []pods.Pod {
+	out := ps[:0]
+	for _, p := range ps {
+		if n := len(out); n > 0 && out[n-1].Namespace == p.Namespace && out[n-1].Name == p.Name {
+			if p.Time.After(out[n-1].Time) {
+				out[n-1] = p
+			}
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
