@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -39,7 +40,7 @@ func sample() *sampler.Sample {
 // set of every cgroup, and nulls for what had no events.
 func TestJSONContract(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteJSON(&buf, sample()); err != nil {
+	if err := WriteJSON(&buf, sample(), nil); err != nil {
 		t.Fatal(err)
 	}
 	var doc map[string]any
@@ -91,7 +92,7 @@ func TestJSONContract(t *testing.T) {
 		t.Errorf("not one line: %q", buf.String())
 	}
 
-	empty := FromSample(&sampler.Sample{})
+	empty := FromSample(&sampler.Sample{}, nil)
 	b, _ := json.Marshal(empty)
 	if !bytes.Contains(b, []byte(`"cgroups":[]`)) {
 		t.Errorf("no cgroups must be [], got %s", b)
@@ -106,6 +107,8 @@ func TestFormat(t *testing.T) {
 		{Millicores(0), "0m"}, {Millicores(0.2504), "250m"}, {Millicores(1.5), "1500m"},
 		{Seconds(nil), "-"}, {Seconds(f(42e-6)), "42µs"}, {Seconds(f(0.0123)), "12.3ms"}, {Seconds(f(2.5)), "2.50s"},
 		{shortenLeft("/a/very/long/path", 8), "…ng/path"}, {shortenLeft("/short", 8), "/short"},
+		{Cost(nil), "-"}, {Cost(f(0)), "0"}, {Cost(f(0.0000004)), "0"}, {Cost(f(0.0000412)), "0.000041"},
+		{Cost(f(0.03124)), "0.0312"}, {Cost(f(2.154)), "2.15"}, {Cost(f(1234.5)), "1234"}, {Cost(f(-1)), "0"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -116,7 +119,7 @@ func TestFormat(t *testing.T) {
 
 func TestTableSortsByRSSAndFits(t *testing.T) {
 	var buf bytes.Buffer
-	if err := Table(&buf, sample(), 100, 1); err != nil {
+	if err := Table(&buf, sample(), 110, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
@@ -131,7 +134,7 @@ func TestTableSortsByRSSAndFits(t *testing.T) {
 		t.Errorf("overflow line %q", lines[3])
 	}
 	for _, l := range lines[1:3] {
-		if n := len([]rune(l)); n > 100 {
+		if n := len([]rune(l)); n > 110 {
 			t.Errorf("line of %d runes exceeds the width: %q", n, l)
 		}
 	}
@@ -142,7 +145,7 @@ func TestPlainRows(t *testing.T) {
 	if err := PlainHeader(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if err := Plain(&buf, sample()); err != nil {
+	if err := Plain(&buf, sample(), nil); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -159,5 +162,69 @@ func TestPlainRows(t *testing.T) {
 	}
 	if !slices.Equal(paths, []string{"/system.slice/web.service", "/"}) {
 		t.Errorf("rows by RSS: %v", paths)
+	}
+}
+
+// testPricer prices a cgroup at 0.04 per core-hour and 0.005 per GiB-hour
+// of RSS, in EUR.
+type testPricer struct{ calls int }
+
+func (p *testPricer) Prices() (string, func(*Cgroup, float64)) {
+	p.calls++
+	return "EUR", func(c *Cgroup, iv float64) {
+		cores, _ := c.CPUCores(iv)
+		c.SetCost(cores*0.04, float64(c.RSSBytes)/(1<<30)*0.005, 0)
+	}
+}
+
+// TestPriced: a Pricer's costs reach the JSON (cost_dollars_per_hour and
+// the currency), the table (COST/h and the total in the title) and the
+// plain rows; one set of prices per sample.
+func TestPriced(t *testing.T) {
+	p := &testPricer{}
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, sample(), p); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Cgroups []map[string]any `json:"cgroups"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	// web: 0.45 cores and 300 MiB: 0.018 + 0.00146484375.
+	web := doc.Cgroups[1]
+	near := func(v any, want float64) bool { f, ok := v.(float64); return ok && math.Abs(f-want) < 1e-12 }
+	if !near(web["cost_dollars_per_hour"], 0.01946484375) || !near(web["cpu_cost_dollars_per_hour"], 0.018) ||
+		!near(web["network_cost_dollars_per_hour"], 0) || p.calls != 1 {
+		t.Errorf("web %v after %d calls", web, p.calls)
+	}
+	if r := FromSample(sample(), p); r.Currency != "EUR" || bytes.Contains(buf.Bytes(), []byte("EUR")) {
+		t.Errorf("currency %q; the JSON header must stay as it is: %s", r.Currency, buf.Bytes())
+	}
+	buf.Reset()
+	if err := Table(&buf, sample(), 120, 0, p); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(buf.String(), "\n")
+	// The root: 10 MiB, no CPU: 0.0000488. The total: 0.0195.
+	if !strings.Contains(lines[0], "cost 0.0195 EUR/h") || !strings.HasSuffix(lines[1], " COST/h") ||
+		!strings.HasSuffix(lines[2], " 0.0195") || !strings.HasSuffix(lines[3], " 0.000049") {
+		t.Errorf("table:\n%s", buf.String())
+	}
+	buf.Reset()
+	if err := Plain(&buf, sample(), p); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), " 0.0195 /system.slice/web.service\n") {
+		t.Errorf("plain:\n%s", buf.String())
+	}
+	// Unpriced, the column says so.
+	buf.Reset()
+	if err := Plain(&buf, sample(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), " - /system.slice/web.service\n") {
+		t.Errorf("plain, unpriced:\n%s", buf.String())
 	}
 }

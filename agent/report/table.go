@@ -36,6 +36,7 @@ var columns = []column{
 	{"RETX", 5, func(c *Cgroup, _ float64) string { return fmt.Sprint(c.TCPRetransmits) }},
 	{"RX/s", 7, func(c *Cgroup, iv float64) string { return rate(c.NetRxBytes, iv) }},
 	{"TX/s", 7, func(c *Cgroup, iv float64) string { return rate(c.NetTxBytes, iv) }},
+	{"COST/h", 8, func(c *Cgroup, _ float64) string { return Cost(c.CostDollarsPerHour) }},
 }
 
 // ByRSS sorts cgroups by RSS, largest first, then by path.
@@ -51,16 +52,20 @@ func ByRSS(cs []Cgroup) {
 	})
 }
 
-// Table writes the live view: a title line, a header and at most maxRows
-// rows sorted by RSS, each at most width columns wide. The cgroup path is
-// shortened from the left to fit.
-func Table(w io.Writer, s *sampler.Sample, width, maxRows int) error {
-	r := FromSample(s)
+// Table writes the live view of s, priced by p: a title line, a header and
+// at most maxRows rows sorted by RSS, each at most width columns wide. The
+// cgroup path is shortened from the left to fit.
+func Table(w io.Writer, s *sampler.Sample, width, maxRows int, p Pricer) error {
+	r := FromSample(s, p)
 	ByRSS(r.Cgroups)
 	var rss, pc int64
+	var cost float64
 	for _, c := range r.Cgroups {
 		rss += c.RSSBytes
 		pc += c.PageCacheBytes
+		if c.CostDollarsPerHour != nil {
+			cost += *c.CostDollarsPerHour
+		}
 	}
 	fixed := 0
 	for _, c := range columns {
@@ -68,8 +73,12 @@ func Table(w io.Writer, s *sampler.Sample, width, maxRows int) error {
 	}
 	pathW := max(width-fixed, 12)
 	var b strings.Builder
-	fmt.Fprintf(&b, "penny local  %s  every %s  %d cgroups  RSS %s  page cache %s   (q quits)\n",
-		s.Time.Format("15:04:05"), s.Interval.Round(10*time.Millisecond), len(r.Cgroups), Bytes(rss), Bytes(pc))
+	fmt.Fprintf(&b, "penny local  %s  every %s  %d cgroups  RSS %s  page cache %s", s.Time.Format("15:04:05"),
+		s.Interval.Round(10*time.Millisecond), len(r.Cgroups), Bytes(rss), Bytes(pc))
+	if r.Currency != "" {
+		fmt.Fprintf(&b, "  cost %s %s/h", Cost(&cost), r.Currency)
+	}
+	b.WriteString("   (q quits)\n")
 	b.WriteString(pad("CGROUP", pathW, false))
 	for _, c := range columns {
 		b.WriteString(" " + pad(c.title, c.width, true))
@@ -103,11 +112,11 @@ func PlainHeader(w io.Writer) error {
 	return err
 }
 
-// Plain writes one row per cgroup, sorted by RSS, each starting with the
-// sample's time and ending with the full cgroup path: a format for logs and
-// pipes that never truncates.
-func Plain(w io.Writer, s *sampler.Sample) error {
-	r := FromSample(s)
+// Plain writes one row per cgroup of s, priced by p, sorted by RSS, each
+// starting with the sample's time and ending with the full cgroup path: a
+// format for logs and pipes that never truncates.
+func Plain(w io.Writer, s *sampler.Sample, p Pricer) error {
+	r := FromSample(s, p)
 	ByRSS(r.Cgroups)
 	ts := s.Time.UTC().Format("2006-01-02T15:04:05Z")
 	var b strings.Builder
@@ -180,6 +189,27 @@ func Seconds(v *float64) string {
 		return fmt.Sprintf("%.1fms", d*1e3)
 	default:
 		return fmt.Sprintf("%.2fs", d)
+	}
+}
+
+// Cost formats a cost per hour with the digits that matter: 0.0312,
+// 0.000041, 2.15; "-" when unknown.
+func Cost(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	d := max(*v, 0)
+	switch {
+	case d < 0.0000005:
+		return "0"
+	case d < 0.001:
+		return fmt.Sprintf("%.6f", d)
+	case d < 1:
+		return fmt.Sprintf("%.4f", d)
+	case d < 1000:
+		return fmt.Sprintf("%.2f", d)
+	default:
+		return fmt.Sprintf("%.0f", d)
 	}
 }
 

@@ -55,7 +55,7 @@ func parseTopFlags(args []string, stdout io.Writer) (*topConfig, error) {
 	fs.StringVarP(&c.Selector, "selector", "l", "", "label `selector` over pods, e.g. app=web,tier!=batch")
 	fs.StringVar(&c.MetricSelector, "metric-selector", "", "`selector` over containers: container=NAME, node=NODE")
 	fs.DurationVar(&c.Window, "window", 30*time.Second, "span that rates, ratios and quantiles cover (0: the agents' last interval)")
-	fs.StringVar(&c.Sort, "sort", "name", "order rows by name or, largest first, by cpu, rss, cache, hit, srtt50, srtt99, conn99, rx, tx")
+	fs.StringVar(&c.Sort, "sort", "name", "order rows by name or, largest first, by cpu, rss, cache, hit, srtt50, srtt99, conn99, rx, tx, cost")
 	fs.StringVar(&c.TLS.CAFile, "ca-file", "", "CA that signs the aggregator's certificate, for an https URL")
 	fs.StringVar(&c.TLS.CertFile, "cert-file", "", "client certificate")
 	fs.StringVar(&c.TLS.KeyFile, "key-file", "", "key of the client certificate")

@@ -154,6 +154,7 @@ func Run(ctx context.Context, cfg Config, stdio IO, log *slog.Logger) error {
 	}
 	defer srv.Stop()
 	log.Debug("local aggregator", "api", "http://"+srv.Addr.String(), "data_dir", dir)
+	price := newPricer(srv.Pricing(), cfg.Facts, log)
 
 	agent, err := daemon.Start(ctx, daemon.Config{
 		Core: core.Config{Interval: cfg.Interval, Listen: cfg.Listen, BPFStats: cfg.BPFStats, Logger: quiet},
@@ -173,18 +174,18 @@ func Run(ctx context.Context, cfg Config, stdio IO, log *slog.Logger) error {
 			return err
 		}
 		if cfg.JSON {
-			return report.WriteJSON(stdio.Out, s)
+			return report.WriteJSON(stdio.Out, s, price)
 		}
 		w, _ := termSize(stdio.Out)
-		return report.Table(stdio.Out, s, w, 0)
+		return report.Table(stdio.Out, s, w, 0, price)
 	}
 
 	var show func(*sampler.Sample) error
 	switch {
 	case cfg.JSON:
-		show = func(s *sampler.Sample) error { return report.WriteJSON(stdio.Out, s) }
+		show = func(s *sampler.Sample) error { return report.WriteJSON(stdio.Out, s, price) }
 	case isTerminal(stdio.Out):
-		live, err := startLive(stdio, cancel)
+		live, err := startLive(stdio, cancel, price)
 		if err != nil {
 			return err
 		}
@@ -194,7 +195,7 @@ func Run(ctx context.Context, cfg Config, stdio IO, log *slog.Logger) error {
 		if err := report.PlainHeader(stdio.Out); err != nil {
 			return err
 		}
-		show = func(s *sampler.Sample) error { return report.Plain(stdio.Out, s) }
+		show = func(s *sampler.Sample) error { return report.Plain(stdio.Out, s, price) }
 	}
 	for {
 		s, err := agent.Next(ctx)

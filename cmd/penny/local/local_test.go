@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -118,6 +119,70 @@ func TestOnceJSON(t *testing.T) {
 	// A workload with no network in the interval has null latencies.
 	if string(mine["tcp_srtt_p50_seconds"]) != "null" || string(mine["tcp_connect_p99_seconds"]) != "null" {
 		t.Errorf("idle cgroup latencies %s %s, want null", mine["tcp_srtt_p50_seconds"], mine["tcp_connect_p99_seconds"])
+	}
+}
+
+// TestOnceJSONCost: with known prices, each cgroup's cost_dollars_per_hour
+// is what its usage in the same document costs (no requests outside
+// Kubernetes: usage alone), and its parts add up to it.
+func TestOnceJSONCost(t *testing.T) {
+	g, p := group(t)
+	p.Do("burn 50")
+	defer p.Do("burnstop")
+	const cpuPrice, memPrice, egressPrice = 0.05, 0.01, 0.12 // the last OpenCost's, per internet GiB
+	out, err := exec.Command(penny, "local", "--once", "--json", "--interval", "1s",
+		"--price-cpu-core-hour", fmt.Sprint(cpuPrice), "--price-memory-gib-hour", fmt.Sprint(memPrice)).Output()
+	if err != nil {
+		t.Fatalf("penny local --once --json: %v", err)
+	}
+	type cgroup struct {
+		Path        string   `json:"path"`
+		CPUSeconds  float64  `json:"cpu_usage_seconds"`
+		RSS         float64  `json:"rss_bytes"`
+		TxInternet  float64  `json:"net_tx_internet_bytes"`
+		TxCluster   float64  `json:"net_tx_cluster_bytes"`
+		Cost        *float64 `json:"cost_dollars_per_hour"`
+		CPUCost     *float64 `json:"cpu_cost_dollars_per_hour"`
+		MemoryCost  *float64 `json:"memory_cost_dollars_per_hour"`
+		NetworkCost *float64 `json:"network_cost_dollars_per_hour"`
+	}
+	var doc struct {
+		IntervalSeconds float64  `json:"interval_seconds"`
+		Cgroups         []cgroup `json:"cgroups"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("decode %s: %v", out, err)
+	}
+	const gib = 1 << 30
+	// JSON numbers are printed in full (shortest round trip), so only
+	// float rounding separates the two computations.
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-12+1e-9*math.Abs(b) }
+	var mine *cgroup
+	for i := range doc.Cgroups {
+		c := &doc.Cgroups[i]
+		if c.Path == g.Path {
+			mine = c
+		}
+		if c.Cost == nil || c.CPUCost == nil || c.MemoryCost == nil || c.NetworkCost == nil {
+			t.Errorf("%s: no cost", c.Path)
+			continue
+		}
+		iv := doc.IntervalSeconds
+		cpu, mem := c.CPUSeconds/iv*cpuPrice, c.RSS/gib*memPrice
+		network := c.TxInternet / iv * 3600 / gib * egressPrice // in-cluster egress is free by default
+		if !near(*c.CPUCost, cpu) || !near(*c.MemoryCost, mem) || !near(*c.NetworkCost, network) ||
+			!near(*c.Cost, cpu+mem+network) {
+			t.Errorf("%s: cost %v (CPU %v, memory %v, network %v), from its usage %v (%v, %v, %v)", c.Path,
+				*c.Cost, *c.CPUCost, *c.MemoryCost, *c.NetworkCost, cpu+mem+network, cpu, mem, network)
+		}
+	}
+	if mine == nil {
+		t.Fatalf("test cgroup %s not listed in %s", g.Path, out)
+	}
+	// Half a core and at least 32 MiB: about 0.025 + 0.0003 per hour.
+	if *mine.CPUCost < 0.25*cpuPrice || *mine.MemoryCost < 32.0/1024*memPrice {
+		t.Errorf("test cgroup: CPU %v, memory %v per hour; want about %v and at least %v", *mine.CPUCost, *mine.MemoryCost,
+			0.5*cpuPrice, 32.0/1024*memPrice)
 	}
 }
 

@@ -36,11 +36,12 @@ func termSize(w io.Writer) (cols, rows int) {
 // quits when q is pressed.
 type live struct {
 	out     io.Writer
+	price   report.Pricer
 	restore func()
 }
 
-func startLive(stdio IO, quit context.CancelFunc) (*live, error) {
-	l := &live{out: stdio.Out, restore: func() {}}
+func startLive(stdio IO, quit context.CancelFunc, price report.Pricer) (*live, error) {
+	l := &live{out: stdio.Out, price: price, restore: func() {}}
 	if stdio.In != nil && term.IsTerminal(int(stdio.In.Fd())) {
 		fd := int(stdio.In.Fd())
 		old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
@@ -78,7 +79,7 @@ func (l *live) render(s *sampler.Sample) error {
 	if rows > 0 {
 		maxRows = max(rows-3, 1)
 	}
-	if err := report.Table(&b, s, cols, maxRows); err != nil {
+	if err := report.Table(&b, s, cols, maxRows, l.price); err != nil {
 		return err
 	}
 	_, err := io.WriteString(l.out, b.String())

@@ -45,7 +45,7 @@ type Config struct {
 	// agents' last interval.
 	Window time.Duration
 	// Sort orders the rows: "name" ("" too) or a metric (cpu, rss, cache,
-	// hit, srtt50, srtt99, conn99, rx, tx), largest first.
+	// hit, srtt50, srtt99, conn99, rx, tx, cost), largest first.
 	Sort string
 }
 
@@ -60,7 +60,7 @@ func (c *Config) Complete() {
 var sortKeys = map[string]string{
 	"cpu": pods.CPUUsageCores, "rss": pods.MemoryRSSBytes, "cache": pods.MemoryPageCacheBytes, "hit": pods.PageCacheHitRatio,
 	"srtt50": pods.TCPSRTTP50Seconds, "srtt99": pods.TCPSRTTP99Seconds, "conn99": pods.TCPConnectP99Seconds,
-	"rx": pods.NetRxBytesPerSecond, "tx": pods.NetTxBytesPerSecond,
+	"rx": pods.NetRxBytesPerSecond, "tx": pods.NetTxBytesPerSecond, "cost": pods.CostDollarsPerHour,
 }
 
 // Validate checks the config.
@@ -195,6 +195,8 @@ var metricColumns = []struct {
 	{"CONN99", pods.TCPConnectP99Seconds, func(v float64) string { return report.Seconds(&v) }},
 	{"RX/s", pods.NetRxBytesPerSecond, func(v float64) string { return report.Bytes(int64(v)) }},
 	{"TX/s", pods.NetTxBytesPerSecond, func(v float64) string { return report.Bytes(int64(v)) }},
+	// Per hour, in the currency of the answer (Pods.Currency).
+	{"COST/h", pods.CostDollarsPerHour, func(v float64) string { return report.Cost(&v) }},
 }
 
 func metricCells(m map[string]float64) []string {

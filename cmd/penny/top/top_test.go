@@ -72,6 +72,7 @@ func TestPods(t *testing.T) {
 		{"sort by cpu", top.Config{Sort: "cpu"}, []string{"NAMESPACE", "data db", "shop web"}},
 		{"sort by srtt puts pods without data last", top.Config{Sort: "srtt99"},
 			[]string{"NAMESPACE", "shop web", "data db"}},
+		{"sort by cost", top.Config{Sort: "cost"}, []string{"NAMESPACE", "data db", "shop web"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,6 +99,42 @@ func TestPods(t *testing.T) {
 				t.Error("a cgroup outside Kubernetes shows as a pod")
 			}
 		})
+	}
+}
+
+// TestCostColumn: at OpenCost's default prices (node-a has no facts), web
+// costs 0.525 cores × 0.031611 + 320/1024 GiB × 0.004237 = 0.0179 an
+// hour, db 1.25 × 0.031611 + 900/1024 × 0.004237 = 0.0432.
+func TestCostColumn(t *testing.T) {
+	cfg := top.Config{URL: serve(t), Sort: "cost"}
+	res, err := top.Pods(context.Background(), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := top.PodsTable(&out, res.Pods, true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	cost := func(line string) string {
+		f := strings.Fields(line)
+		return f[len(f)-2] // before AGE
+	}
+	if len(lines) != 3 || cost(lines[0]) != "COST/h" || cost(lines[1]) != "0.0432" || cost(lines[2]) != "0.0179" ||
+		res.Currency != "USD" {
+		t.Errorf("table in %q:\n%s", res.Currency, out.String())
+	}
+	ns, err := top.Namespaces(context.Background(), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := top.NamespacesTable(&out, ns.Namespaces, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	lines = strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[1], "data") || cost(lines[1]) != "0.0432" || cost(lines[2]) != "0.0179" {
+		t.Errorf("namespaces:\n%s", out.String())
 	}
 }
 
