@@ -10,4 +10,11 @@
 // (package nodemeta) come from its agent record's metadata. Readers never
 // decode the store themselves, so a faster index behind this package
 // speeds every one of them up.
+//
+// Every read is priced (docs/cost.md, "Cost rate now"): each container's
+// cost per hour at its node's prices (Config.Prices, from the node's
+// facts: the aggregator's pricing watcher), by cost.HourlyRate, the rule
+// the history's minutes follow; each node's cost per hour and the idle its
+// containers leave. Read returns containers and nodes from one range, for
+// readers that need both.
 package query

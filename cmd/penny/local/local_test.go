@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -583,5 +584,74 @@ func TestLocalPricing(t *testing.T) {
 		*got.Pricing.Defaults.CPUCoreHour != 0.05 || *got.Pricing.Defaults.RAMGiBHour != 0.005 {
 		t.Errorf("%s: %+v", pricing.Path, got)
 	}
+
+	// The in-process aggregator's readers price with them: the host's
+	// capacity in GET /v1/nodes and on its /metrics, and its cgroups.
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		t.Fatal(err)
+	}
+	type node struct {
+		Node              string   `json:"node"`
+		CapacityCPUMillis float64  `json:"capacity_cpu_millis"`
+		Cost              *float64 `json:"cost_dollars_per_hour"`
+		Idle              *float64 `json:"idle_cost_dollars_per_hour"`
+	}
+	var nodes struct {
+		Currency string `json:"currency"`
+		Nodes    []node `json:"nodes"`
+	}
+	for len(nodes.Nodes) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		if code, b := httpGet("http://" + api + "/v1/nodes?consistency=linearizable"); code == http.StatusOK {
+			if err := json.Unmarshal([]byte(b), &nodes); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(nodes.Nodes) != 1 || nodes.Nodes[0].Cost == nil {
+		t.Fatalf("/v1/nodes: %+v; stderr: %s", nodes, p.stderr.String())
+	}
+	n := nodes.Nodes[0]
+	want := n.CapacityCPUMillis/1000*0.05 + float64(si.Totalram)*float64(si.Unit)/(1<<30)*0.005
+	if math.Abs(*n.Cost-want) > 1e-9 || nodes.Currency != "USD" || *n.Idle > *n.Cost {
+		t.Errorf("node cost %v (idle %v), want %v: the host's capacity at 0.05/core-h and 0.005/GiB-h", *n.Cost, *n.Idle, want)
+	}
+	_, metrics := httpGet("http://" + api + "/metrics")
+	line := grepLines(metrics, fmt.Sprintf("penny_node_cost_dollars_per_hour{node=%q} ", n.Node))
+	if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err != nil || math.Abs(v-want) > 1e-9 {
+		t.Errorf("/metrics: node cost %q, want %v:\n%s", line, want, grepLines(metrics, "cost_dollars"))
+	}
+	_, b := httpGet("http://" + api + "/v1/containers?consistency=linearizable")
+	var cs struct {
+		Containers []struct {
+			Path       string   `json:"path"`
+			Window     float64  `json:"window_seconds"`
+			CPUSeconds float64  `json:"cpu_usage_seconds"`
+			RSS        float64  `json:"rss_bytes"`
+			TxInternet float64  `json:"net_tx_internet_bytes"`
+			Cost       *float64 `json:"cost_dollars_per_hour"`
+		} `json:"containers"`
+	}
+	if err := json.Unmarshal([]byte(b), &cs); err != nil || len(cs.Containers) == 0 {
+		t.Fatalf("/v1/containers: %s: %v", b, err)
+	}
+	for _, c := range cs.Containers {
+		want := c.CPUSeconds/c.Window*0.05 + c.RSS/(1<<30)*0.005 + c.TxInternet/c.Window*3600/(1<<30)*0.12
+		if c.Cost == nil || math.Abs(*c.Cost-want) > 1e-9 {
+			t.Errorf("%s: cost %v, want %v", c.Path, c.Cost, want)
+		}
+	}
 	p.stop(t)
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
