@@ -345,3 +345,14 @@ func deref(p *float64) any {
 	}
 	return *p
 }
+
+// BenchmarkPrice is what pricing adds to each container of a read.
+func BenchmarkPrice(b *testing.B) {
+	c := model.Container{Kubernetes: &model.Kube{Container: podmeta.Container{RequestCPUMillis: 250, RequestMemory: 256 << 20}}}
+	c.CPUUsageSeconds, c.RSSBytes, c.NetTxInternetBytes = 0.3, 300<<20, 4096
+	r := query.CostRates(pricing.Default().Rates(pricing.Facts{}))
+	b.ReportAllocs()
+	for b.Loop() {
+		query.Price(&c.Cgroup, 1, c.Kubernetes, cost.MemoryRSS, r)
+	}
+}

@@ -58,9 +58,8 @@ type Cgroup struct {
 // SetCost sets the cost rate from its CPU, memory and egress parts per
 // hour; their sum is the total.
 func (c *Cgroup) SetCost(cpu, memory, network float64) {
-	total := cpu + memory + network
-	c.CostDollarsPerHour, c.CPUCostDollarsPerHour = &total, &cpu
-	c.MemoryCostDollarsPerHour, c.NetworkCostDollarsPerHour = &memory, &network
+	v := &[4]float64{cpu + memory + network, cpu, memory, network} // one allocation, not four
+	c.CostDollarsPerHour, c.CPUCostDollarsPerHour, c.MemoryCostDollarsPerHour, c.NetworkCostDollarsPerHour = &v[0], &v[1], &v[2], &v[3]
 }
 
 // ClearCost leaves the cost rate unknown (null).
