@@ -17,10 +17,10 @@ import (
 // the observed time) and allocated: max(used, requested) for each minute,
 // summed over a longer span.
 type Entry struct {
-	Ref                                      uint64
-	ObservedMs                               uint64
-	CPUUsedUs, CPURequestUs, CPUAllocUs      uint64
-	MemUsedBs, MemRequestBs, MemAllocBs      uint64
+	Ref                                     uint64
+	ObservedMs                              uint64
+	CPUUsedUs, CPURequestUs, CPUAllocUs     uint64
+	MemUsedBs, MemRequestBs, MemAllocBs     uint64
 	EgressInternetBytes, EgressClusterBytes uint64
 }
 
