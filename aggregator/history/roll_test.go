@@ -251,6 +251,19 @@ func TestRollLifetimes(t *testing.T) {
 			want: []check{{0, 60_000, 60e6}, {1, 180_000, 180e6}},
 		},
 		{
+			name: "agent restarted after a long silence",
+			script: func(s *sim) []*rollOutput {
+				w := &workload{path: "/a", rss: gib, cpuMilli: 1000}
+				s.run(0, 70, 0, w) // stops after 12:01:10
+				o1 := s.roll(at(65))
+				o2 := s.roll(at(70 + 125))
+				s.restart() // back at 12:10:00: nothing was observed in between
+				s.run(600, 665, 600, w)
+				return []*rollOutput{o1, o2, s.roll(at(665))}
+			},
+			want: []check{{0, 60_000, 60e6}, {1, 11_000, 10e6}, {10, 60_000, 60e6}},
+		},
+		{
 			name: "agent silent",
 			script: func(s *sim) []*rollOutput {
 				w := &workload{path: "/a", rss: gib, cpuMilli: 1000}

@@ -288,10 +288,26 @@ func TestRollersRace(t *testing.T) {
 	if n, err := leader.RollAll(ctx); n != 1 || err != nil {
 		t.Fatalf("roll again: %d %v", n, err)
 	}
+	// Deposed once the cursor exists.
+	a.run(123, 181)
+	c.set(at(185))
+	opts, _ = leader.readOpts(ctx)
+	if p1, err = old.planNode(ctx, "node-a", opts); err != nil || p1 == nil {
+		t.Fatal(p1, err)
+	}
+	if p2, err = leader.planNode(ctx, "node-a", opts); err != nil || p2 == nil {
+		t.Fatal(p2, err)
+	}
+	if _, n := commit(leader, p2); n != 1 {
+		t.Fatal("the leader's roll failed")
+	}
+	if lost, n := commit(old, p1); n != 0 || len(lost) != 1 {
+		t.Fatalf("the deposed roller's roll: rolled %d, lost %v", n, lost)
+	}
 
 	// Both roll every minute, at once.
-	sec := 123
-	for m := 3; m <= 12; m++ {
+	sec := 182
+	for m := 4; m <= 12; m++ {
 		a.run(sec, m*60+1)
 		sec = m*60 + 2
 		c.set(at(m*60 + 5))
@@ -358,6 +374,10 @@ func TestCompactionAndRetention(t *testing.T) {
 	before := totals(t, store, minutePrefix)
 
 	// At 16:05, with two hours of minutes, hours 12 and 13 are compacted.
+	// An hour record that went missing is written from its minutes.
+	if _, err := store.Txn(ctx, kvraft.Txn{Then: []kvraft.Op{{Type: kvraft.OpDelete, Key: HourKey(minute(60), "node-a")}}}); err != nil {
+		t.Fatal(err)
+	}
 	c.set(at(4*3600 + 300))
 	if err := r.Compact(ctx); err != nil {
 		t.Fatal(err)
