@@ -107,12 +107,11 @@ func (c *Config) Complete() {
 	}
 }
 
-// Validate checks a completed config; it changes nothing.
+// Validate checks a completed config; it changes nothing. The store is
+// New's to check, so that a server can check the settings before it
+// starts its store.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Store == nil {
-		errs = append(errs, errors.New("no store"))
-	}
 	if _, err := cost.ParseMemoryMeasure(string(c.Memory)); err != nil {
 		errs = append(errs, err)
 	}
@@ -156,6 +155,9 @@ func New(cfg Config) (*Roller, error) {
 	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("%w: no store", ErrInvalid)
 	}
 	r := &Roller{cfg: cfg, m: newMetrics()}
 	if cfg.Registerer != nil {
