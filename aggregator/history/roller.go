@@ -59,6 +59,11 @@ type Config struct {
 	// it sent last is rolled up whole (2 minutes); it must be shorter
 	// than the time after which the janitor deletes the node.
 	SilentAfter time.Duration
+	// Every is how often the leader looks for complete minutes to roll
+	// (a minute, Delay after each minute boundary). Minutes are those of
+	// the agents' sample times, so a test or benchmark that sends samples
+	// faster than real time rolls them as fast with a shorter Every.
+	Every time.Duration
 	// CompactEvery is how often compaction and retention run (10
 	// minutes).
 	CompactEvery time.Duration
@@ -93,6 +98,9 @@ func (c *Config) Complete() {
 	if c.SilentAfter == 0 {
 		c.SilentAfter = DefaultSilentAfter
 	}
+	if c.Every == 0 {
+		c.Every = time.Minute
+	}
 	if c.CompactEvery == 0 {
 		c.CompactEvery = DefaultCompactEvery
 	}
@@ -126,6 +134,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SilentAfter < time.Minute {
 		errs = append(errs, fmt.Errorf("silent after %s: at least a minute", c.SilentAfter))
+	}
+	if c.Every < 10*time.Millisecond || c.Every > time.Minute {
+		errs = append(errs, fmt.Errorf("roll interval %s: 10ms to a minute", c.Every))
 	}
 	if c.CompactEvery < time.Second {
 		errs = append(errs, fmt.Errorf("compaction interval %s: at least a second", c.CompactEvery))
@@ -195,11 +206,14 @@ func (r *Roller) Run(ctx context.Context) {
 	}
 }
 
+// untilNextRoll is the time to the next roll: Delay after the next
+// boundary of Every (of a minute by default).
 func (r *Roller) untilNextRoll() time.Duration {
 	now := r.cfg.Now()
-	next := now.Truncate(time.Minute).Add(r.cfg.Delay)
-	if !next.After(now) {
-		next = next.Add(time.Minute)
+	every := r.cfg.Every
+	next := now.Truncate(every).Add(r.cfg.Delay % every)
+	for !next.After(now) {
+		next = next.Add(every)
 	}
 	return next.Sub(now)
 }

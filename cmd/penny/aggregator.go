@@ -368,6 +368,9 @@ type historySettings struct {
 	Memory          string
 	MinuteRetention time.Duration
 	HourRetention   time.Duration
+	// Every is how often the leader rolls: a hidden flag, for tests and
+	// benchmarks that send samples faster than real time.
+	Every time.Duration
 }
 
 func historyFlags(fs *cmdFlags, h *historySettings) {
@@ -377,6 +380,9 @@ func historyFlags(fs *cmdFlags, h *historySettings) {
 		"keep the per-minute history of costs this long, then only hours")
 	fs.DurationVar(&h.HourRetention, "history-hour-retention", history.DefaultHourRetention,
 		"keep the hourly history of costs this long")
+	fs.DurationVar(&h.Every, "history-roll-every", time.Minute, "how often the leader rolls up complete minutes "+
+		"(for tests and benchmarks that send samples faster than real time)")
+	_ = fs.MarkHidden("history-roll-every")
 }
 
 // config is the history's config of the flags, checked.
@@ -385,7 +391,7 @@ func (h *historySettings) config() (history.Config, error) {
 	if err != nil {
 		return history.Config{}, fmt.Errorf("--cost-memory-usage: %w", err)
 	}
-	c := history.Config{Memory: m, MinuteRetention: h.MinuteRetention, HourRetention: h.HourRetention}
+	c := history.Config{Memory: m, MinuteRetention: h.MinuteRetention, HourRetention: h.HourRetention, Every: h.Every}
 	v := c
 	v.Complete()
 	if err := v.Validate(); err != nil {
