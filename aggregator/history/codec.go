@@ -155,8 +155,71 @@ func (d *dec) be(n int) uint64 {
 	return v
 }
 
+// fastUint reads the unsigned integer at b[i:], in any of msgpack's
+// unsigned encodings; ok is false for anything else or too few bytes.
+func fastUint(b []byte, i int) (v uint64, next int, ok bool) {
+	if i >= len(b) {
+		return 0, i, false
+	}
+	switch c := b[i]; {
+	case c <= 0x7f:
+		return uint64(c), i + 1, true
+	case c == 0xcc && i+2 <= len(b):
+		return uint64(b[i+1]), i + 2, true
+	case c == 0xcd && i+3 <= len(b):
+		return uint64(binary.BigEndian.Uint16(b[i+1:])), i + 3, true
+	case c == 0xce && i+5 <= len(b):
+		return uint64(binary.BigEndian.Uint32(b[i+1:])), i + 5, true
+	case c == 0xcf && i+9 <= len(b):
+		return binary.BigEndian.Uint64(b[i+1:]), i + 9, true
+	}
+	return 0, i, false
+}
+
+// uints reads a fixarray of at most len(dst) unsigned integers into dst
+// (the rest zeroed) and returns how many it read; false, consuming
+// nothing, when the next value is not such an array, for the general path.
+func (d *dec) uints(dst []uint64) (int, bool) {
+	b := d.b
+	if len(b) == 0 || b[0] < 0x90 || b[0] > 0x9f || int(b[0]&0x0f) > len(dst) {
+		return 0, false
+	}
+	n := int(b[0] & 0x0f)
+	i := 1
+	for k := range n {
+		v, next, ok := fastUint(b, i)
+		if !ok {
+			return 0, false
+		}
+		dst[k], i = v, next
+	}
+	clear(dst[n:])
+	d.b = b[i:]
+	return n, true
+}
+
 // uint reads a non-negative integer.
 func (d *dec) uint() uint64 {
+	// The common encodings without a call: a record holds millions.
+	if b := d.b; len(b) > 0 {
+		switch c := b[0]; {
+		case c <= 0x7f:
+			d.b = b[1:]
+			return uint64(c)
+		case c == 0xcc && len(b) >= 2:
+			d.b = b[2:]
+			return uint64(b[1])
+		case c == 0xcd && len(b) >= 3:
+			d.b = b[3:]
+			return uint64(binary.BigEndian.Uint16(b[1:]))
+		case c == 0xce && len(b) >= 5:
+			d.b = b[5:]
+			return uint64(binary.BigEndian.Uint32(b[1:]))
+		case c == 0xcf && len(b) >= 9:
+			d.b = b[9:]
+			return binary.BigEndian.Uint64(b[1:])
+		}
+	}
 	c := d.byte()
 	switch {
 	case d.err != nil:

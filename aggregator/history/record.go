@@ -12,16 +12,16 @@ import (
 )
 
 // Entry is one container's quantities over a span, in integer units:
-// milliseconds observed, CPU in core-microseconds, memory in byte-seconds,
+// milliseconds observed, CPU in core-microseconds, memory in KiB-seconds,
 // egress in bytes. CPU and memory are used, requested (the request times
 // the observed time) and allocated: max(used, requested) for each minute,
 // summed over a longer span.
 type Entry struct {
-	Ref                                     uint64
-	ObservedMs                              uint64
-	CPUUsedUs, CPURequestUs, CPUAllocUs     uint64
-	MemUsedBs, MemRequestBs, MemAllocBs     uint64
-	EgressInternetBytes, EgressClusterBytes uint64
+	Ref                                       uint64
+	ObservedMs                                uint64
+	CPUUsedUs, CPURequestUs, CPUAllocUs       uint64
+	MemUsedKiBs, MemRequestKiBs, MemAllocKiBs uint64
+	EgressInternetBytes, EgressClusterBytes   uint64
 }
 
 // Add adds o's quantities to e's.
@@ -30,9 +30,9 @@ func (e *Entry) Add(o *Entry) {
 	e.CPUUsedUs = addSat(e.CPUUsedUs, o.CPUUsedUs)
 	e.CPURequestUs = addSat(e.CPURequestUs, o.CPURequestUs)
 	e.CPUAllocUs = addSat(e.CPUAllocUs, o.CPUAllocUs)
-	e.MemUsedBs = addSat(e.MemUsedBs, o.MemUsedBs)
-	e.MemRequestBs = addSat(e.MemRequestBs, o.MemRequestBs)
-	e.MemAllocBs = addSat(e.MemAllocBs, o.MemAllocBs)
+	e.MemUsedKiBs = addSat(e.MemUsedKiBs, o.MemUsedKiBs)
+	e.MemRequestKiBs = addSat(e.MemRequestKiBs, o.MemRequestKiBs)
+	e.MemAllocKiBs = addSat(e.MemAllocKiBs, o.MemAllocKiBs)
 	e.EgressInternetBytes = addSat(e.EgressInternetBytes, o.EgressInternetBytes)
 	e.EgressClusterBytes = addSat(e.EgressClusterBytes, o.EgressClusterBytes)
 }
@@ -41,8 +41,8 @@ func (e *Entry) zero() bool { return *e == Entry{Ref: e.Ref} }
 
 // fields lists the quantities, for arithmetic over all of them.
 func (e *Entry) fields() [9]*uint64 {
-	return [9]*uint64{&e.ObservedMs, &e.CPUUsedUs, &e.CPURequestUs, &e.CPUAllocUs, &e.MemUsedBs, &e.MemRequestBs,
-		&e.MemAllocBs, &e.EgressInternetBytes, &e.EgressClusterBytes}
+	return [9]*uint64{&e.ObservedMs, &e.CPUUsedUs, &e.CPURequestUs, &e.CPUAllocUs, &e.MemUsedKiBs, &e.MemRequestKiBs,
+		&e.MemAllocKiBs, &e.EgressInternetBytes, &e.EgressClusterBytes}
 }
 
 // Usage is the entry as the cost model takes it, over [start, end).
@@ -51,8 +51,8 @@ func (e *Entry) Usage(start, end time.Time) cost.Usage {
 		Start: start, End: end, Seconds: float64(e.ObservedMs) / 1e3,
 		UsageCoreSeconds: float64(e.CPUUsedUs) / 1e6, RequestCoreSeconds: float64(e.CPURequestUs) / 1e6,
 		AllocCoreSeconds: float64(e.CPUAllocUs) / 1e6,
-		UsageByteSeconds: float64(e.MemUsedBs), RequestByteSeconds: float64(e.MemRequestBs),
-		AllocByteSeconds:    float64(e.MemAllocBs),
+		UsageByteSeconds: float64(e.MemUsedKiBs) * 1024, RequestByteSeconds: float64(e.MemRequestKiBs) * 1024,
+		AllocByteSeconds:    float64(e.MemAllocKiBs) * 1024,
 		EgressInternetBytes: float64(e.EgressInternetBytes), EgressClusterBytes: float64(e.EgressClusterBytes),
 	}
 }
@@ -196,8 +196,8 @@ func (r *Record) Encode() []byte {
 			en := &s.Entries[j]
 			vals := [entryFields]uint64{en.Ref, en.ObservedMs, en.CPUUsedUs, en.CPURequestUs,
 				en.CPUAllocUs - min(en.CPUAllocUs, max(en.CPUUsedUs, en.CPURequestUs)),
-				en.MemUsedBs, en.MemRequestBs,
-				en.MemAllocBs - min(en.MemAllocBs, max(en.MemUsedBs, en.MemRequestBs)),
+				en.MemUsedKiBs, en.MemRequestKiBs,
+				en.MemAllocKiBs - min(en.MemAllocKiBs, max(en.MemUsedKiBs, en.MemRequestKiBs)),
 				en.EgressInternetBytes, en.EgressClusterBytes}
 			k := entryFields
 			for k > 1 && vals[k-1] == 0 {
@@ -222,17 +222,40 @@ func avgEntries(r *Record) int {
 
 // DecodeRecord decodes a record, checking every length and value.
 func DecodeRecord(b []byte) (*Record, error) {
+	r := &Record{}
+	err := decodeRecord(b, func(s *Segment, n int) bool {
+		if n > 0 {
+			s.Entries = make([]Entry, 0, n)
+		}
+		r.Segments = append(r.Segments, *s)
+		return true
+	}, func(e *Entry) {
+		s := &r.Segments[len(r.Segments)-1]
+		s.Entries = append(s.Entries, *e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// decodeRecord decodes a record, calling segment with each segment (its
+// Entries nil) and the number of its entries, then entry with each of
+// them if segment returned true. The values passed are reused.
+func decodeRecord(b []byte, segment func(s *Segment, entries int) bool, entry func(e *Entry)) error {
 	d := dec{b: b}
 	if n := d.array(2, 1); n != 2 {
 		d.fail("record of %d elements", n)
 	}
 	if v := d.uint(); v != recordVersion && d.err == nil {
-		return nil, fmt.Errorf("%w: record version %d, want %d", ErrCorrupt, v, recordVersion)
+		return fmt.Errorf("%w: record version %d, want %d", ErrCorrupt, v, recordVersion)
 	}
 	n := d.array(MaxSegments, 16)
-	r := &Record{Segments: make([]Segment, n)}
-	for i := range r.Segments {
-		s := &r.Segments[i]
+	var prevEnd int64
+	var s Segment
+	var en Entry
+	for i := range n {
+		s = Segment{}
 		if k := d.array(6, 1); k != 6 {
 			d.fail("segment of %d elements", k)
 		}
@@ -254,43 +277,47 @@ func DecodeRecord(b []byte) (*Record, error) {
 		rt.Source = d.str(maxSource)
 		ne := d.array(MaxEntries, 2)
 		if d.err != nil {
-			return nil, d.err
+			return d.err
 		}
 		if s.End <= s.Start || s.ObservedMs > uint64(s.End-s.Start)*1000 || nd.CPUMillis < 0 || nd.MemoryBytes < 0 {
-			return nil, fmt.Errorf("%w: segment %d..%d observed %d ms", ErrCorrupt, s.Start, s.End, s.ObservedMs)
+			return fmt.Errorf("%w: segment %d..%d observed %d ms", ErrCorrupt, s.Start, s.End, s.ObservedMs)
 		}
+		if i > 0 && s.Start < prevEnd {
+			return fmt.Errorf("%w: segments overlap", ErrCorrupt)
+		}
+		prevEnd = s.End
 		for _, p := range [...]float64{rt.CPUCoreHour, rt.RAMGiBHour, rt.EgressInternetGiB, rt.EgressClusterGiB} {
 			if !(p >= 0) || math.IsInf(p, 0) {
-				return nil, fmt.Errorf("%w: price %v", ErrCorrupt, p)
+				return fmt.Errorf("%w: price %v", ErrCorrupt, p)
 			}
 		}
-		if ne > 0 {
-			s.Entries = make([]Entry, ne)
-		}
-		for j := range s.Entries {
-			k := d.array(entryFields, 1)
+		want := segment(&s, ne)
+		var prevRef uint64
+		for j := range ne {
+			var vals [entryFields]uint64
+			k, ok := d.uints(vals[:])
+			if !ok {
+				k = d.array(entryFields, 1)
+				for f := range k {
+					vals[f] = d.uint()
+				}
+			}
 			if k < 1 {
 				d.fail("empty entry")
 				break
 			}
-			var vals [entryFields]uint64
-			for f := range k {
-				vals[f] = d.uint()
-			}
-			en := &s.Entries[j]
-			*en = Entry{Ref: vals[0], ObservedMs: vals[1], CPUUsedUs: vals[2], CPURequestUs: vals[3],
-				CPUAllocUs: addSat(max(vals[2], vals[3]), vals[4]), MemUsedBs: vals[5], MemRequestBs: vals[6],
-				MemAllocBs: addSat(max(vals[5], vals[6]), vals[7]), EgressInternetBytes: vals[8], EgressClusterBytes: vals[9]}
-			if j > 0 && en.Ref <= s.Entries[j-1].Ref {
+			en = Entry{Ref: vals[0], ObservedMs: vals[1], CPUUsedUs: vals[2], CPURequestUs: vals[3],
+				CPUAllocUs: addSat(max(vals[2], vals[3]), vals[4]), MemUsedKiBs: vals[5], MemRequestKiBs: vals[6],
+				MemAllocKiBs: addSat(max(vals[5], vals[6]), vals[7]), EgressInternetBytes: vals[8], EgressClusterBytes: vals[9]}
+			if j > 0 && en.Ref <= prevRef {
 				d.fail("entries out of order")
+				break
+			}
+			prevRef = en.Ref
+			if want {
+				entry(&en)
 			}
 		}
-		if i > 0 && s.Start < r.Segments[i-1].End {
-			d.fail("segments overlap")
-		}
 	}
-	if err := d.end(); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return d.end()
 }

@@ -17,10 +17,10 @@ func sampleRecord() *Record {
 			Node:  Node{InstanceType: "m5.xlarge", Region: "us-east-1", Zone: "us-east-1a", CapacityType: "spot", CPUMillis: 3920, MemoryBytes: 15 * gib},
 			Rates: cost.Rates{Currency: "USD", CPUCoreHour: 0.006655, RAMGiBHour: 0.000892, EgressInternetGiB: 0.12, Spot: true, Source: "default"},
 			Entries: []Entry{
-				{Ref: 1, ObservedMs: 60_000, CPUUsedUs: 30e6, CPURequestUs: 15e6, CPUAllocUs: 30e6, MemUsedBs: 60 * gib,
-					MemRequestBs: 30 * gib, MemAllocBs: 60 * gib, EgressInternetBytes: 1000, EgressClusterBytes: 7},
+				{Ref: 1, ObservedMs: 60_000, CPUUsedUs: 30e6, CPURequestUs: 15e6, CPUAllocUs: 30e6, MemUsedKiBs: 60 * mib,
+					MemRequestKiBs: 30 * mib, MemAllocKiBs: 60 * mib, EgressInternetBytes: 1000, EgressClusterBytes: 7},
 				{Ref: 9, ObservedMs: 1, CPUAllocUs: 5}, // alloc above max(used, request): an hour's sum
-				{Ref: math.MaxUint64, MemUsedBs: math.MaxUint64, MemAllocBs: math.MaxUint64},
+				{Ref: math.MaxUint64, MemUsedKiBs: math.MaxUint64, MemAllocKiBs: math.MaxUint64},
 			}},
 		{Start: 1_795_600_060, End: 1_795_600_120, Rates: cost.DefaultRates},
 	}}

@@ -193,7 +193,7 @@ func roll(in *rollInput) *rollOutput {
 		if !q.zero() {
 			id, pc := identityOf(l.path, l.meta)
 			q.CPURequestUs = model.MulSat(uint64(max(pc.RequestCPUMillis, 0)), q.ObservedMs)
-			q.MemRequestBs = model.Mul128(uint64(max(pc.RequestMemory, 0)), q.ObservedMs).Div(1000)
+			q.MemRequestKiBs = model.Mul128(uint64(max(pc.RequestMemory, 0)), q.ObservedMs).Div(byteMsPerKiBs)
 			// The identity is written when it is new or changed, and again
 			// in every hour the container is seen, for retention.
 			write := true
@@ -269,7 +269,7 @@ func roll(in *rollInput) *rollOutput {
 	}
 	for _, e := range entries {
 		e.CPUAllocUs = max(e.CPUUsedUs, e.CPURequestUs)
-		e.MemAllocBs = max(e.MemUsedBs, e.MemRequestBs)
+		e.MemAllocKiBs = max(e.MemUsedKiBs, e.MemRequestKiBs)
 		seg.Entries = append(seg.Entries, *e)
 	}
 	slices.SortFunc(seg.Entries, func(x, y Entry) int { return cmpU(x.Ref, y.Ref) })
@@ -340,9 +340,9 @@ func increase(v, b model.Cumulative) (inc, next model.Cumulative) {
 }
 
 // quantities is a lifetime's entry for an increase inc from b to v; the
-// requests and allocs are the caller's. Memory in byte-seconds is the
-// difference of the integrals in whole byte-seconds, so that the minutes
-// of a lifetime add up to its integral exactly.
+// requests and allocs are the caller's. Memory in KiB-seconds is the
+// difference of the integrals in whole KiB-seconds, so that the minutes of
+// a lifetime add up to its integral, rounded down, exactly.
 func quantities(inc, b, v *model.Cumulative, m cost.MemoryMeasure) Entry {
 	mem := func(c *model.Cumulative) model.Int128 {
 		switch m {
@@ -354,13 +354,13 @@ func quantities(inc, b, v *model.Cumulative, m cost.MemoryMeasure) Entry {
 		return c.RSS
 	}
 	var memBs uint64
-	if d, ok := div1000(mem(v)).Sub(div1000(mem(b))); ok {
+	if d, ok := kibSeconds(mem(v)).Sub(kibSeconds(mem(b))); ok {
 		memBs = d.Lo
 		if d.Hi != 0 {
 			memBs = math.MaxUint64
 		}
 	}
-	return Entry{ObservedMs: inc.ObservedMs, CPUUsedUs: inc.CPUUsec, MemUsedBs: memBs,
+	return Entry{ObservedMs: inc.ObservedMs, CPUUsedUs: inc.CPUUsec, MemUsedKiBs: memBs,
 		EgressInternetBytes: inc.TxInternet, EgressClusterBytes: inc.TxCluster}
 }
 
@@ -407,7 +407,7 @@ func split(seg *Segment, start, end int64) []Segment {
 			en := &p.Entries[j]
 			en.ObservedMs = min(en.ObservedMs, span)
 			en.CPUAllocUs = max(en.CPUAllocUs, en.CPUUsedUs, en.CPURequestUs)
-			en.MemAllocBs = max(en.MemAllocBs, en.MemUsedBs, en.MemRequestBs)
+			en.MemAllocKiBs = max(en.MemAllocKiBs, en.MemUsedKiBs, en.MemRequestKiBs)
 			if !en.zero() {
 				kept = append(kept, *en)
 			}
@@ -417,10 +417,13 @@ func split(seg *Segment, start, end int64) []Segment {
 	return parts
 }
 
-// div1000 is x / 1000, rounded down.
-func div1000(x model.Int128) model.Int128 {
-	q, r := x.Hi/1000, x.Hi%1000
-	lo, _ := bits.Div64(r, x.Lo, 1000)
+// byteMsPerKiBs is a KiB-second in byte-milliseconds.
+const byteMsPerKiBs = 1024 * 1000
+
+// kibSeconds is x byte-milliseconds in KiB-seconds, rounded down.
+func kibSeconds(x model.Int128) model.Int128 {
+	q, r := x.Hi/byteMsPerKiBs, x.Hi%byteMsPerKiBs
+	lo, _ := bits.Div64(r, x.Lo, byteMsPerKiBs)
 	return model.Int128{Hi: q, Lo: lo}
 }
 

@@ -16,7 +16,11 @@ import (
 // t0 is 12:00:00, on a minute (and hour) boundary.
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-const gib = 1 << 30
+const (
+	gib = 1 << 30
+	// mib is a GiB in KiB: a GiB held for a second is mib KiB-seconds.
+	mib = 1 << 20
+)
 
 // sim is one node's state as the store holds it, changed by frames as the
 // ingest changes it and by rolls as the roller does, without a store.
@@ -166,15 +170,15 @@ func TestRollMinute(t *testing.T) {
 		alloc [2]uint64 // cpu, memory
 	}{
 		{"usage above request", workload{path: "/a", meta: pod(250, gib/2), rss: gib, cpuMilli: 500, inetPerS: 1000},
-			Entry{ObservedMs: 60_000, CPUUsedUs: 30e6, CPURequestUs: 15e6, MemUsedBs: 60 * gib, MemRequestBs: 30 * gib,
-				EgressInternetBytes: 60_000}, [2]uint64{30e6, 60 * gib}},
+			Entry{ObservedMs: 60_000, CPUUsedUs: 30e6, CPURequestUs: 15e6, MemUsedKiBs: 60 * mib, MemRequestKiBs: 30 * mib,
+				EgressInternetBytes: 60_000}, [2]uint64{30e6, 60 * mib}},
 		{"request above usage", workload{path: "/a", meta: pod(1000, 2*gib), rss: gib, cpuMilli: 500},
-			Entry{ObservedMs: 60_000, CPUUsedUs: 30e6, CPURequestUs: 60e6, MemUsedBs: 60 * gib, MemRequestBs: 120 * gib},
-			[2]uint64{60e6, 120 * gib}},
+			Entry{ObservedMs: 60_000, CPUUsedUs: 30e6, CPURequestUs: 60e6, MemUsedKiBs: 60 * mib, MemRequestKiBs: 120 * mib},
+			[2]uint64{60e6, 120 * mib}},
 		{"no request (outside Kubernetes)", workload{path: "/system.slice/x.service", rss: 100 << 20, cpuMilli: 10},
-			Entry{ObservedMs: 60_000, CPUUsedUs: 600e3, MemUsedBs: 60 * 100 << 20}, [2]uint64{600e3, 60 * 100 << 20}},
+			Entry{ObservedMs: 60_000, CPUUsedUs: 600e3, MemUsedKiBs: 60 * 100 << 10}, [2]uint64{600e3, 60 * 100 << 10}},
 		{"appearing mid-minute", workload{path: "/a", rss: gib, cpuMilli: 1000, from: 30},
-			Entry{ObservedMs: 30_000, CPUUsedUs: 30e6, MemUsedBs: 30 * gib}, [2]uint64{30e6, 30 * gib}},
+			Entry{ObservedMs: 30_000, CPUUsedUs: 30e6, MemUsedKiBs: 30 * mib}, [2]uint64{30e6, 30 * mib}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,7 +187,7 @@ func TestRollMinute(t *testing.T) {
 			seg, e := only(t, s.roll(at(65)))
 			want := tt.want
 			want.Ref = 1
-			want.CPUAllocUs, want.MemAllocBs = tt.alloc[0], tt.alloc[1]
+			want.CPUAllocUs, want.MemAllocKiBs = tt.alloc[0], tt.alloc[1]
 			if seg.Start != minute(0) || seg.End != minute(1) || *e != want {
 				t.Errorf("span %d..%d entry\n %+v, want\n %+v", seg.Start, seg.End, *e, want)
 			}
@@ -320,10 +324,10 @@ func TestRollFoldAcrossHour(t *testing.T) {
 		t.Errorf("parts %d..%d, %d..%d", a.Start, a.End, b.Start, b.End)
 	}
 	// 180 s in all, split 60:120.
-	if e := a.Entries[0]; e.ObservedMs != 60_000 || e.CPUUsedUs != 60e6 || e.MemUsedBs != 60*gib {
+	if e := a.Entries[0]; e.ObservedMs != 60_000 || e.CPUUsedUs != 60e6 || e.MemUsedKiBs != 60*mib {
 		t.Errorf("first part %+v", e)
 	}
-	if e := b.Entries[0]; e.ObservedMs != 120_000 || e.CPUUsedUs != 120e6 || e.MemUsedBs != 120*gib {
+	if e := b.Entries[0]; e.ObservedMs != 120_000 || e.CPUUsedUs != 120e6 || e.MemUsedKiBs != 120*mib {
 		t.Errorf("second part %+v", e)
 	}
 }
@@ -337,12 +341,12 @@ func TestRollMemoryMeasures(t *testing.T) {
 	} {
 		t.Run(string(tt.m), func(t *testing.T) {
 			s := newSim(t)
-			s.run(0, 65, 0, &workload{path: "/a", rss: 100, cache: 50, ws: 120})
+			s.run(0, 65, 0, &workload{path: "/a", rss: 100 << 10, cache: 50 << 10, ws: 120 << 10})
 			in := &rollInput{Node: "n", Agent: s.st.Agent, Series: []*model.Stored{s.st.Series["/a"]}, GoneAll: true,
 				Measure: tt.m, Rates: func(pricing.Facts) cost.Rates { return cost.DefaultRates }}
 			_, e := only(t, roll(in))
-			if e.MemUsedBs != tt.want {
-				t.Errorf("memory %d byte-s, want %d", e.MemUsedBs, tt.want)
+			if e.MemUsedKiBs != tt.want {
+				t.Errorf("memory %d KiB-s, want %d", e.MemUsedKiBs, tt.want)
 			}
 		})
 	}

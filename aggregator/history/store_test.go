@@ -167,11 +167,11 @@ func TestRollerOnStore(t *testing.T) {
 	got := totals(t, store, minutePrefix)
 	// api: 3 minutes at 250m, 1 GiB, request 500m, 1 GiB
 	if e := got["node-a/"+refOf(t, store, "node-a", api.path)]; e.ObservedMs != 180_000 || e.CPUUsedUs != 45e6 ||
-		e.CPURequestUs != 90e6 || e.CPUAllocUs != 90e6 || e.MemUsedBs != 180*gib || e.EgressInternetBytes != 18_000 {
+		e.CPURequestUs != 90e6 || e.CPUAllocUs != 90e6 || e.MemUsedKiBs != 180*mib || e.EgressInternetBytes != 18_000 {
 		t.Errorf("api over 3 minutes: %+v", e)
 	}
 	// job: from 12:00:30 to 12:01:35 (its last sample 12:01:34 held a second)
-	if e := got["node-a/"+refOf(t, store, "node-a", batch.path)]; e.ObservedMs != 65_000 || e.CPUUsedUs != 64e6 || e.MemUsedBs != 130*gib {
+	if e := got["node-a/"+refOf(t, store, "node-a", batch.path)]; e.ObservedMs != 65_000 || e.CPUUsedUs != 64e6 || e.MemUsedKiBs != 130*mib {
 		t.Errorf("job: %+v", e)
 	}
 	// Hour records hold the same sums.
@@ -325,7 +325,7 @@ func TestRollersRace(t *testing.T) {
 		t.Errorf("%d minute records, want 12", n)
 	}
 	e := totals(t, store, minutePrefix)["node-a/1"]
-	if e.ObservedMs != 12*60_000 || e.CPUUsedUs != 12*60e6 || e.MemUsedBs != 12*60*gib {
+	if e.ObservedMs != 12*60_000 || e.CPUUsedUs != 12*60e6 || e.MemUsedKiBs != 12*60*mib {
 		t.Errorf("12 minutes: %+v", e)
 	}
 }
@@ -469,6 +469,37 @@ func TestReaderEdges(t *testing.T) {
 			t.Errorf("%s: %v seconds observed, want %v", tt.name, secs, want)
 		}
 	}
+	// In steps: the same quantities in fewer spans.
+	sum := func(u []cost.Usage) [4]float64 {
+		var q [4]float64
+		for _, s := range u {
+			q[0] += s.Seconds
+			q[1] += s.UsageCoreSeconds
+			q[2] += s.AllocByteSeconds
+			q[3] += s.RequestCoreSeconds
+		}
+		return q
+	}
+	for _, tt := range []struct {
+		name     string
+		from, to int
+		step     time.Duration
+		want     int
+	}{
+		{"one step", 0, 9000, 9000 * time.Second, 1},
+		{"hours across steps' edges", 1800, 9000, time.Hour, 3}, // 12:30-13:00, the 13:00 hour, 14:00-14:30
+		{"steps of hours", 0, 7200, time.Hour, 2},
+	} {
+		series, nodes, err := rd.SpansByStep(ctx, at(tt.from), at(tt.to), tt.step, kvraft.ReadOptions{})
+		if err != nil || len(series) != 1 {
+			t.Fatalf("%s: %d series, %v", tt.name, len(series), err)
+		}
+		if u := series[0].Usage; len(u) != tt.want || len(nodes) != tt.want || sum(u) != sum(spans(tt.from, tt.to)) {
+			t.Errorf("%s: %d spans (%d node spans) adding up to %v, want %d adding up to %v", tt.name, len(u), len(nodes),
+				sum(u), tt.want, sum(spans(tt.from, tt.to)))
+		}
+	}
+
 	// Limits.
 	small, _ := NewReader(ReaderConfig{Store: store, MaxRecords: 5})
 	if _, _, err := small.Spans(ctx, at(0), at(7200), kvraft.ReadOptions{}); err != nil {

@@ -170,9 +170,9 @@ func TestHistoryThroughLeaderKill(t *testing.T) {
 	// /a: 720 s observed, counter 720e6 at sample 720; /b: samples 100 to
 	// 399, held to its end at 400.
 	want := map[string]history.Entry{
-		"/a": {ObservedMs: 720_000, CPUUsedUs: 720e6, CPUAllocUs: 720e6, MemUsedBs: 720 << 30, MemAllocBs: 720 << 30,
+		"/a": {ObservedMs: 720_000, CPUUsedUs: 720e6, CPUAllocUs: 720e6, MemUsedKiBs: 720 << 20, MemAllocKiBs: 720 << 20,
 			EgressInternetBytes: 720_000},
-		"/b": {ObservedMs: 300_000, CPUUsedUs: 299 * 5e5, CPUAllocUs: 299 * 5e5, MemUsedBs: 300 << 20, MemAllocBs: 300 << 20},
+		"/b": {ObservedMs: 300_000, CPUUsedUs: 299 * 5e5, CPUAllocUs: 299 * 5e5, MemUsedKiBs: 300 << 10, MemAllocKiBs: 300 << 10},
 	}
 	for _, p := range slices.Sorted(maps.Keys(want)) {
 		got := *sums[p]
