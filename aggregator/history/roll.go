@@ -122,7 +122,13 @@ func roll(in *rollInput) *rollOutput {
 	}
 	cur := in.Cursor
 	if cur != nil && target <= cur.MinuteMs {
-		return nil
+		if a != nil {
+			return nil
+		}
+		// Final records of a deleted node that the cursor already covers
+		// (a silent node rolled whole, then restarted): rolled with the
+		// next minute, so that they go.
+		target = cur.MinuteMs + model.MinuteMs
 	}
 	start := rollStart(in, target)
 

@@ -376,3 +376,28 @@ func TestRollIdentities(t *testing.T) {
 		t.Errorf("relabelled: %+v, entries %+v", out.Identities, out.Spans[0].Entries)
 	}
 }
+
+// TestRollDeletedNode: final records of a node whose records are gone are
+// rolled, even when its cursor already covers them.
+func TestRollDeletedNode(t *testing.T) {
+	s := newSim(t)
+	w := &workload{path: "/a", rss: gib, cpuMilli: 1000}
+	s.run(0, 70, 0, w)
+	s.roll(at(65))
+	s.roll(at(70 + 125)) // silent: rolled to 12:02:00
+	s.restart()
+	s.frame(600, true, nil) // the agent is back without /a: its final record
+	s.st.Agent = nil        // then the janitor deletes the node
+	if len(s.gone) != 1 {
+		t.Fatalf("%d final records", len(s.gone))
+	}
+	out := s.roll(at(700))
+	if out == nil || len(s.gone) != 0 {
+		t.Fatalf("final records left: %d (%+v)", len(s.gone), out)
+	}
+	for _, sp := range out.Spans {
+		for _, e := range sp.Entries {
+			t.Errorf("counted again: %+v", e)
+		}
+	}
+}
