@@ -19,8 +19,9 @@ const (
 )
 
 // Every update of a node is one kvraft transaction (Txn): its condition on
-// the agent record, then at most two writes per series it touches (the
-// value, and the metadata under its own key) and the agent record. A
+// the agent record, then at most three writes per series it touches (the
+// value, and the metadata under its own key, written or deleted; and the
+// final record of a series that ends, see gone.go) and the agent record. A
 // keyframe touches every series it lists and every stored series it does
 // not list, which it deletes: up to twice MaxSeriesPerNode series.
 const (
@@ -28,14 +29,16 @@ const (
 	// record included: with the condition, they are at most
 	// kvraft.MaxTxnOps.
 	MaxUpdateOps = kvraft.MaxTxnOps - 1
-	// opsPerSeries are the writes of one series: its value and its
-	// metadata.
+	// opsPerSeries are the writes of a new or changed series: its value
+	// and its metadata; opsPerEnded those of a series that ends: its
+	// value and metadata deleted, and its final record.
 	opsPerSeries = 2
+	opsPerEnded  = 3
 	// MaxSeriesPerNode bounds the series of one node, and of one update,
 	// so that every update of a node fits in one transaction: a keyframe
 	// that replaces MaxSeriesPerNode stored series, all with metadata, by
-	// as many others writes 4*MaxSeriesPerNode + 1 keys.
-	MaxSeriesPerNode = (MaxUpdateOps - 1) / (2 * opsPerSeries)
+	// as many others writes 5*MaxSeriesPerNode + 1 keys.
+	MaxSeriesPerNode = (MaxUpdateOps - 1) / (opsPerSeries + opsPerEnded)
 )
 
 // Update is one applied agent frame, as absolute values.
@@ -109,6 +112,22 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 		next.Series[p] = s
 	}
 	var ops []Op
+	// A series that ends leaves its final record for the history.
+	endOf := func(old *Stored, endMs int64) error {
+		v, err := final(old, endMs, NoCap).Encode()
+		if err != nil {
+			return err
+		}
+		ops = append(ops, Op{Key: GoneKey(u.Node, u.Incarnation, u.Seq, old.Path), Value: v})
+		return nil
+	}
+	// Series end at this frame's sample time, or, when the agent
+	// restarted, at its previous incarnation's last sample held for one
+	// interval.
+	endMs := Ms(u.Time.UnixNano())
+	if st.Agent != nil && !sameInc {
+		endMs = min(endMs, Ms(st.Agent.Time)+Ms(st.Agent.Interval))
+	}
 	seen := make(map[string]bool, len(u.Changed))
 	for i := range u.Changed {
 		c := &u.Changed[i]
@@ -123,7 +142,12 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 		if !sameInc {
 			prev = nil // cumulative values restarted with the agent
 		}
-		s := nextStored(prev, c, u, now)
+		s, restarted := nextStored(prev, c, u, now)
+		if old := st.Series[c.Path]; old != nil && (restarted || prev == nil) {
+			if err := endOf(old, endMs); err != nil {
+				return nil, err
+			}
+		}
 		if prev != nil && u.Keyframe && unchanged(prev, s) {
 			continue // a keyframe restating what is stored
 		}
@@ -161,8 +185,12 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 		if seen[p] {
 			return nil, fmt.Errorf("%w: series %s both changed and removed", ErrInvalid, p)
 		}
-		if _, ok := next.Series[p]; !ok {
+		old, ok := next.Series[p]
+		if !ok {
 			continue
+		}
+		if err := endOf(old, endMs); err != nil {
+			return nil, err
 		}
 		ops = append(ops, Op{Key: SeriesKey(u.Node, p), Delete: true})
 		if len(next.Series[p].Meta) > 0 {
@@ -177,7 +205,8 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 	slices.SortFunc(ops, func(a, b Op) int { return bytes.Compare(a.Key, b.Key) })
 
 	next.Agent = &Agent{Incarnation: u.Incarnation, Seq: u.Seq, Time: u.Time.UnixNano(),
-		Interval: int64(u.Interval), Updated: now.UnixNano(), Series: len(next.Series), Meta: u.Meta}
+		Interval: int64(u.Interval), Updated: now.UnixNano(), Series: len(next.Series), Meta: u.Meta,
+		Accrual: advanceNode(st.Agent, u.Time.UnixNano(), sameInc)}
 	av, err := next.Agent.Encode()
 	if err != nil {
 		return nil, err
@@ -187,8 +216,11 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 	return &Plan{AgentKey: AgentKey(u.Node), Expect: st.AgentValue, Ops: ops, Next: next}, nil
 }
 
-func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time) *Stored {
-	s := &Stored{
+// nextStored returns the series value after the sample c on top of prev
+// (nil: a new series, or one whose agent restarted); restarted reports
+// that prev's counters went backwards, which starts a new lifetime.
+func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time) (s *Stored, restarted bool) {
+	s = &Stored{
 		Ref: c.Ref, Path: c.Path, CgroupID: c.CgroupID, Meta: c.Meta, Time: u.Time.UnixNano(), Interval: int64(u.Interval),
 		Updated: now.UnixNano(), Processes: c.Processes, RSSBytes: c.RSSBytes, PageCache: c.PageCacheBytes,
 		WorkingSet: c.WorkingSetBytes, PressureKnown: c.PressureKnown,
@@ -197,16 +229,29 @@ func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time) *Stored 
 	if prev == nil {
 		// A new series: everything it counted happened since it appeared.
 		s.Last = Delta{Counters: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect}}
-		return s
+		s.Accrual = born(s.Time, &c.Total, counters3{})
+		return s, false
 	}
 	d, ok := c.Total.Sub(prev.Total)
-	if !ok || c.SRTT.Count < prev.SRTT.Count || c.Connect.Count < prev.Connect.Count {
+	if !ok {
 		s.Last = Delta{Counters: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect}}
-		return s // counters went backwards: start over
+		s.Accrual = born(s.Time, &c.Total, counters3{})
+		return s, true // counters went backwards: start over
 	}
-	s.Last = Delta{Counters: d, SRTT: Hist{c.SRTT.Delta(&prev.SRTT.Hist)}, Connect: Hist{c.Connect.Delta(&prev.Connect.Hist)}}
-	s.Marks = nextMarks(prev, s.Time)
-	return s
+	if c.SRTT.Count < prev.SRTT.Count || c.Connect.Count < prev.Connect.Count {
+		s.Last = Delta{Counters: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect}}
+	} else {
+		s.Last = Delta{Counters: d, SRTT: Hist{c.SRTT.Delta(&prev.SRTT.Hist)}, Connect: Hist{c.Connect.Delta(&prev.Connect.Hist)}}
+		s.Marks = nextMarks(prev, s.Time)
+	}
+	if prev.Accrual.Born == 0 {
+		// Written before accruals: a lifetime starts now, with what the
+		// counters held before this sample left out.
+		s.Accrual = born(s.Time, &c.Total, countersOf(&prev.Total))
+	} else {
+		s.Accrual = prev.Accrual.advance(gaugesOf(prev), Ms(prev.Time), Ms(s.Time), NoCap, countersOf(&d))
+	}
+	return s, false
 }
 
 // nextMarks keeps a checkpoint of the previous values when the newest one

@@ -14,6 +14,14 @@
 //	meta/<path>      the cgroup's metadata (its pod), written when it
 //	                 changes: it is large and changes rarely
 //
+// A series that ends (removed, left out of a keyframe, ended by its agent's
+// restart) leaves a final record outside the node's range, under
+// "penny/v1/gone/<node>/", for the history of costs (gone.go), which
+// deletes it once rolled up. Series values and agent records carry
+// accruals for that history: observed time and exact integrals of the
+// gauges, sample and hold, and what accrued since the last minute boundary
+// (accrual.go).
+//
 // Values are msgpack with short field names; unknown fields are ignored, so
 // fields can be added. Every update of a node is one transaction whose
 // condition is the node's agent record as the writer last saw it, so two

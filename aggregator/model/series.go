@@ -205,6 +205,10 @@ type Stored struct {
 	// Marks are checkpoints of the cumulative values, oldest first, at
 	// least MarkEvery apart.
 	Marks Marks `msgpack:"m,omitempty"`
+	// Accrual is what the series accrued over its lifetime for the
+	// history of costs: observed time and integrals of its gauges, as of
+	// Time (see accrual.go).
+	Accrual Accrual `msgpack:"ac"`
 }
 
 // Marks is a series' checkpoints; decoding refuses more than a series can
@@ -270,6 +274,9 @@ type Agent struct {
 	Series      int    `msgpack:"n"` // live series
 	// Meta is the agent's metadata (version, kernel, …).
 	Meta map[string]string `msgpack:"md,omitempty"`
+	// Accrual is how long the node has been observed, for the history of
+	// costs.
+	Accrual NodeAccrual `msgpack:"ac"`
 }
 
 // EncodeMeta encodes a series' metadata, the value of its MetaKey.

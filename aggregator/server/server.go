@@ -18,6 +18,7 @@ import (
 
 	"github.com/pennyhq/penny/aggregator/exporter"
 	"github.com/pennyhq/penny/aggregator/gateway"
+	"github.com/pennyhq/penny/aggregator/history"
 	"github.com/pennyhq/penny/aggregator/ingest"
 	"github.com/pennyhq/penny/aggregator/janitor"
 	"github.com/pennyhq/penny/aggregator/pricing"
@@ -61,6 +62,10 @@ type Config struct {
 	// one), which the replica reloads when it changes and serves on
 	// GET /v1/pricing; its Logger and Registerer are filled in by Start.
 	Pricing pricing.Config
+	// History configures the history of costs (the minute and hour
+	// rollups, package history): its memory measure and retentions. Its
+	// Store, Pricing, Logger and Registerer are filled in by Start.
+	History history.Config
 	// EnablePprof serves runtime profiles under /debug/pprof/, behind the
 	// client certificate check when TLS has a CA file.
 	EnablePprof bool
@@ -98,7 +103,20 @@ func (c *Config) Validate() error {
 	if c.TLS.CAFile != "" && c.TLS.CertFile == "" {
 		return errors.New("server: a client CA needs the server's own certificate and key")
 	}
+	hc := c.History
+	hc.Complete()
+	if err := hc.Validate(); err != nil {
+		return err
+	}
 	return c.Limits.Validate()
+}
+
+// historyConfig is the history's config with what Start fills in; the
+// store is set once it runs.
+func (c *Config) historyConfig(log *slog.Logger, reg prometheus.Registerer, prices *pricing.Watcher) history.Config {
+	hc := c.History
+	hc.Pricing, hc.Logger, hc.Registerer = prices, log, reg
+	return hc
 }
 
 // Server is a running replica.
@@ -113,6 +131,7 @@ type Server struct {
 	srv    *http.Server
 	in     *ingest.Ingest
 	prices *pricing.Watcher
+	hist   *history.Reader
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine Start starts but the supervisor
 	done   chan struct{}  // closed by the supervisor once all have returned
@@ -184,6 +203,16 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	hc := cfg.historyConfig(log, reg, prices)
+	hc.Store = node
+	roller, err := history.New(hc)
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	hist, err := history.NewReader(history.ReaderConfig{Store: node})
+	if err != nil {
+		return nil, err
+	}
 
 	var tlsCfg *tls.Config
 	// certified guards what needs a client certificate when a client CA is
@@ -231,9 +260,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	rctx, cancel := context.WithCancel(context.Background())
-	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, reg: reg, srv: srv, in: in, prices: prices, cancel: cancel,
-		done: make(chan struct{})}
+	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, reg: reg, srv: srv, in: in, prices: prices, hist: hist,
+		cancel: cancel, done: make(chan struct{})}
 	s.wg.Go(func() { runJanitor(rctx, jan) })
+	s.wg.Go(func() { roller.Run(rctx) })
 	s.wg.Go(func() { prices.Run(rctx) })
 	s.wg.Go(func() { in.Run(rctx) })
 	serveErr := make(chan error, 1)
@@ -302,8 +332,8 @@ func (s *Server) shutdown() {
 }
 
 // Stop shuts the replica down and waits for the store and every goroutine
-// the replica started (ingest, janitor, pricing watcher, HTTP server) to
-// return.
+// the replica started (ingest, janitor, history roller, pricing watcher,
+// HTTP server) to return.
 func (s *Server) Stop() {
 	s.cancel()
 	<-s.done
@@ -315,6 +345,10 @@ func (s *Server) Registerer() prometheus.Registerer { return s.reg }
 
 // Pricing is the prices in force, kept up to date with the pricing file.
 func (s *Server) Pricing() *pricing.Watcher { return s.prices }
+
+// History reads the history of costs (minute and hour rollups) for the
+// cost model.
+func (s *Server) History() *history.Reader { return s.hist }
 
 // Done is closed when the replica has stopped.
 func (s *Server) Done() <-chan struct{} { return s.done }

@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
+	"github.com/pennyhq/penny/aggregator/cost"
 	"github.com/pennyhq/penny/aggregator/custommetrics"
+	"github.com/pennyhq/penny/aggregator/history"
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/aggregator/server"
@@ -57,6 +59,8 @@ type aggregatorConfig struct {
 	// PricingFile is the pricing file (docs/pricing.md); empty means
 	// OpenCost's default prices.
 	PricingFile string
+	// History is the history of costs' settings.
+	History historySettings
 	// CustomMetrics serves custom.metrics.k8s.io on the adapter's secure
 	// port, configured by the standard flags of an extension apiserver.
 	CustomMetrics             bool
@@ -103,6 +107,7 @@ func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, e
 	own.DurationVar(&c.SeriesTTL, "series-ttl", 10*time.Minute, "delete a node's series after its agent sent nothing for this long")
 	own.StringVar(&c.PricingFile, "pricing-file", "", "prices of CPU, memory and egress (YAML, docs/pricing.md), reloaded when it changes; "+
 		"without it OpenCost's default prices apply")
+	historyFlags(own, &c.History)
 	own.BoolVar(&c.CustomMetrics, "custom-metrics", false, "serve the Kubernetes custom metrics API (custom.metrics.k8s.io v1beta1 and v1beta2) on --secure-port; "+
 		"needs the in-cluster config or --lister-kubeconfig, and --authentication-kubeconfig and --authorization-kubeconfig, as any extension apiserver")
 	own.DurationVar(&c.CustomMetricsWindow, "custom-metrics-window", 30*time.Second,
@@ -212,6 +217,9 @@ func (c *aggregatorConfig) Validate() error {
 	if c.APITLS.CAFile != "" && c.APITLS.CertFile == "" {
 		errs = append(errs, errors.New("--api-client-ca-file needs --cert-file and --key-file"))
 	}
+	if _, err := c.History.config(); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, c.validateCustomMetrics()...)
 	if c.Tick <= 0 || c.ElectionTicks < 2 || c.SnapshotCount == 0 || c.SnapCatchUp == 0 || c.RequestTimeout <= 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("--tick, --election-ticks (>= 2), --snapshot-count, --snapshot-catch-up-entries and --request-timeout must be positive"))
@@ -271,6 +279,10 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		// Penny's /metrics shows the library's freshness histogram too.
 		gatherers = append(gatherers, custommetrics.Gatherer())
 	}
+	hc, err := cfg.History.config()
+	if err != nil {
+		return usageError{err}
+	}
 	srv, err := server.Start(ctx, server.Config{
 		Store: kvraft.Config{
 			ID:                     cfg.ID,
@@ -294,6 +306,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		ReadStaleness:  cfg.ReadStaleness,
 		SeriesTTL:      cfg.SeriesTTL,
 		Pricing:        pricing.Config{Path: cfg.PricingFile},
+		History:        hc,
 		EnablePprof:    cfg.EnablePprof,
 		Gatherers:      gatherers,
 		Logger:         log,
@@ -347,4 +360,42 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		return err
 	}
 	return nil
+}
+
+// historySettings are the flags of the history of costs, shared by
+// `penny aggregator` and `penny local`.
+type historySettings struct {
+	Memory          string
+	MinuteRetention time.Duration
+	HourRetention   time.Duration
+	// Every is how often the leader rolls: a hidden flag, for tests and
+	// benchmarks that send samples faster than real time.
+	Every time.Duration
+}
+
+func historyFlags(fs *cmdFlags, h *historySettings) {
+	fs.StringVar(&h.Memory, "cost-memory-usage", string(cost.MemoryRSS), "what counts as a container's memory usage in its cost: "+
+		"`rss|rss+cache|working-set` (docs/cost.md)")
+	fs.DurationVar(&h.MinuteRetention, "history-minute-retention", history.DefaultMinuteRetention,
+		"keep the per-minute history of costs this long, then only hours")
+	fs.DurationVar(&h.HourRetention, "history-hour-retention", history.DefaultHourRetention,
+		"keep the hourly history of costs this long")
+	fs.DurationVar(&h.Every, "history-roll-every", time.Minute, "how often the leader rolls up complete minutes "+
+		"(for tests and benchmarks that send samples faster than real time)")
+	_ = fs.MarkHidden("history-roll-every")
+}
+
+// config is the history's config of the flags, checked.
+func (h *historySettings) config() (history.Config, error) {
+	m, err := cost.ParseMemoryMeasure(h.Memory)
+	if err != nil {
+		return history.Config{}, fmt.Errorf("--cost-memory-usage: %w", err)
+	}
+	c := history.Config{Memory: m, MinuteRetention: h.MinuteRetention, HourRetention: h.HourRetention, Every: h.Every}
+	v := c
+	v.Complete()
+	if err := v.Validate(); err != nil {
+		return history.Config{}, fmt.Errorf("--history-minute-retention, --history-hour-retention: %w", err)
+	}
+	return c, nil
 }

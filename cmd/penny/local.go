@@ -39,9 +39,16 @@ func parseLocalFlags(args []string, stdout io.Writer) (*local.Config, error) {
 	fs.Float64Var(&memPrice, "price-memory-gib-hour", 0, fmt.Sprintf("price of an on-demand GiB-hour of memory, over the pricing file's "+
 		"(default the file's, else OpenCost's %v)", pricing.DefaultRAMGiBHour))
 	factFlags(fs, &cfg.Facts, false)
+	var hist historySettings
+	historyFlags(fs, &hist)
 	if err := fs.parse(args, stdout); err != nil {
 		return nil, err
 	}
+	hc, err := hist.config()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	cfg.CostMemory, cfg.HistoryMinuteRetention, cfg.HistoryHourRetention = hc.Memory, hc.MinuteRetention, hc.HourRetention
 	if fs.Changed("price-cpu-core-hour") {
 		cfg.PriceCPUCoreHour = &cpuPrice
 	}

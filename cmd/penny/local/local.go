@@ -15,6 +15,8 @@ import (
 	"github.com/pennyhq/penny/agent/report"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/agent/shipper"
+	"github.com/pennyhq/penny/aggregator/cost"
+	"github.com/pennyhq/penny/aggregator/history"
 	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/internal/nodemeta"
@@ -54,6 +56,13 @@ type Config struct {
 	// region, zone, capacity type), shipped to the in-process aggregator
 	// with its capacity.
 	Facts nodemeta.Facts
+	// CostMemory, HistoryMinuteRetention and HistoryHourRetention set the
+	// in-process aggregator's history of costs (package history): what
+	// counts as memory usage, and how long minutes and hours are kept;
+	// zero values take the defaults.
+	CostMemory             cost.MemoryMeasure
+	HistoryMinuteRetention time.Duration
+	HistoryHourRetention   time.Duration
 }
 
 // DefaultAPIListen is the in-process aggregator's API address unless
@@ -86,7 +95,17 @@ func (c *Config) Validate() error {
 	if err := c.Facts.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("node facts: %w", err))
 	}
+	hc := c.history()
+	hc.Complete()
+	if err := hc.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// history is the in-process aggregator's history settings.
+func (c *Config) history() history.Config {
+	return history.Config{Memory: c.CostMemory, MinuteRetention: c.HistoryMinuteRetention, HourRetention: c.HistoryHourRetention}
 }
 
 // pricing is the in-process aggregator's pricing.
@@ -147,7 +166,7 @@ func Run(ctx context.Context, cfg Config, stdio IO, log *slog.Logger) error {
 		Store: kvraft.Config{ID: 1, DataDir: dir, TickInterval: 20 * time.Millisecond,
 			InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://127.0.0.1:1"}}},
 		SingleMember: true, Listen: cfg.APIListen, RequestTimeout: 5 * time.Second, ShutdownGrace: time.Second,
-		Pricing: cfg.pricing(), Logger: quiet,
+		Pricing: cfg.pricing(), History: cfg.history(), Logger: quiet,
 	})
 	if err != nil {
 		return fmt.Errorf("start the local aggregator: %w", err)
