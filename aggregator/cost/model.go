@@ -193,7 +193,7 @@ type seriesState struct {
 	// from the node's idle and no share of it.
 	reserved bool
 	cur      int // first row that may overlap the current step
-	ncur   int // the node span that priced the last row
+	ncur     int // the node span that priced the last row
 }
 
 // keyAcc is one aggregate: its sums, its properties, and which series it
