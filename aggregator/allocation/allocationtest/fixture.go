@@ -52,9 +52,11 @@ type Cgroup struct {
 	Container    string
 	ReqCPUMillis int64
 	ReqMemory    int64
-	// CPUCores is the CPU time used per second; RSS the memory held.
-	CPUCores float64
-	RSS      int64
+	// CPUCores is the CPU time used per second; RSS the memory held, and
+	// PageCache the page cache charged to it.
+	CPUCores  float64
+	RSS       int64
+	PageCache int64
 	// Egress bytes per second to the internet and in-cluster.
 	EgressInternet, EgressCluster uint64
 }
@@ -137,14 +139,18 @@ type Writer struct {
 }
 
 // NewWriter returns a writer of nodes into store; the roller prices them
-// with prices.
-func NewWriter(t testing.TB, store *kvraft.Node, prices history.Pricer, nodes []Node) *Writer {
+// with prices, and mod changes its other settings (the memory measure).
+func NewWriter(t testing.TB, store *kvraft.Node, prices history.Pricer, nodes []Node, mod ...func(*history.Config)) *Writer {
 	t.Helper()
 	w := &Writer{t: t, store: store, nodes: nodes}
 	for _, n := range nodes {
 		w.states = append(w.states, &model.NodeState{Node: n.Name})
 	}
-	r, err := history.New(history.Config{Store: store, Pricing: prices, Now: w.clock.Now})
+	cfg := history.Config{Store: store, Pricing: prices, Now: w.clock.Now}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	r, err := history.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +186,7 @@ func (w *Writer) frame(at time.Time, step, elapsed time.Duration) {
 		}
 		for j, c := range n.Cgroups {
 			s := model.SeriesState{Ref: uint64(j + 1), Path: c.Path, CgroupID: uint64(100 + j), Processes: 1, RSSBytes: c.RSS,
-				WorkingSetBytes: c.RSS, Total: model.Counters{CPUUsageUsec: uint64(c.CPUCores * secs * 1e6),
+				PageCacheBytes: c.PageCache, WorkingSetBytes: c.RSS, Total: model.Counters{CPUUsageUsec: uint64(c.CPUCores * secs * 1e6),
 					TxInternetBytes: uint64(float64(c.EgressInternet) * secs), TxClusterBytes: uint64(float64(c.EgressCluster) * secs)}}
 			s.Total.TxBytes = s.Total.TxInternetBytes + s.Total.TxClusterBytes
 			if c.Pod != nil {
