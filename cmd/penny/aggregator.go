@@ -343,7 +343,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 	if cfg.CustomMetrics {
 		go func() {
 			adapterDone <- cfg.adapter.Run(actx, custommetrics.Config{Store: srv.Node, Prices: srv.Pricing(), MemoryMeasure: hc.Memory,
-				Window: cfg.CustomMetricsWindow,
+				Window:       cfg.CustomMetricsWindow,
 				MaxStaleness: cfg.CustomMetricsMaxStaleness, MaxAge: cfg.CustomMetricsMaxAge, Registerer: srv.Registerer(), Logger: log})
 		}()
 	}
