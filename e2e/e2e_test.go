@@ -73,7 +73,11 @@ type cluster struct {
 func TestAutoscaling(t *testing.T) {
 	c := setUp(t)
 	ctx := context.Background()
+	// The cost test's pods start first and run through the autoscalers'
+	// checks; their minutes are priced at the end (checkCost).
+	c.deployCost(t)
 	c.checkNodeFacts(t)
+	priced := c.startCost(t)
 	c.kubectl(t, "apply", "-f", c.writeManifests(t))
 	c.kubelet.wait(t, 60*time.Second, "web's 2 pods, cache's 1 and api's 2 running", func() error {
 		w, k, a := len(c.kubelet.workloads("shop", "web-")), len(c.kubelet.workloads("shop", "cache-")),
@@ -143,6 +147,8 @@ func TestAutoscaling(t *testing.T) {
 	for _, w := range streams {
 		w.proc.Do("streamstop")
 	}
+
+	c.checkCost(t, priced)
 }
 
 func setUp(t *testing.T) *cluster {
@@ -167,7 +173,8 @@ func setUp(t *testing.T) *cluster {
 	// validates and stores every object in it.
 	root, _ := filepath.Abs("..")
 	run(t, e.helm, "install", release, filepath.Join(root, "charts/penny"), "--namespace", namespace, "--create-namespace",
-		"--kubeconfig", c.cp.Admin, "--set", fmt.Sprintf("aggregator.replicas=%d", replicas))
+		"--kubeconfig", c.cp.Admin, "--set", fmt.Sprintf("aggregator.replicas=%d", replicas),
+		"-f", c.cp.writeFile(t, "pricing-values.yaml", []byte(pricingValues)))
 	c.kubelet.wait(t, 60*time.Second, "the chart's pods running", func() error {
 		return c.chartPodsRunning(t)
 	})
@@ -267,9 +274,16 @@ func (c *cluster) startAggregators(t *testing.T) {
 	for i, h := range c.hosts {
 		peers = append(peers, fmt.Sprintf("%d=http://%s:7380", i+1, h.IP))
 	}
+	// The pricing file the chart renders from its values, as the
+	// ConfigMap's volume would hold it.
+	cm, err := c.cp.Client.CoreV1().ConfigMaps(namespace).Get(context.Background(), release+"-pricing", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pricingFile := c.cp.writeFile(t, "pricing.yaml", []byte(cm.Data["pricing.yaml"]))
 	var procs []*proc
 	for i, h := range c.hosts {
-		procs = append(procs, start(t, c.dir, fmt.Sprintf("aggregator-%d", i+1), h.Command(c.penny, "aggregator",
+		procs = append(procs, start(t, c.dir, fmt.Sprintf("aggregator-%d", i+1), h.Command(c.penny, "aggregator", "--pricing-file", pricingFile,
 			"--id", fmt.Sprint(i+1), "--data-dir", filepath.Join(c.dir, fmt.Sprintf("data-%d", i+1)),
 			"--listen", h.IP+":7379", "--peer-listen", h.IP+":7380", "--initial-cluster", strings.Join(peers, ","),
 			"--cluster-token", "e2e", "--custom-metrics", "--secure-port", "6443", "--bind-address", h.IP,
@@ -297,8 +311,11 @@ func (c *cluster) servingSecret(t *testing.T) *corev1.Secret {
 	return nil
 }
 
-// startAgent runs the agent on the host, as the DaemonSet's pod, with the
-// agent ServiceAccount's token.
+// startAgent runs the agents on the host, as the DaemonSet's pods, with
+// the agent ServiceAccount's token: one for each node of the harness. Both
+// see every cgroup of the host; each attributes those of its node's pods,
+// and the others are cgroups outside pods to it, as a node's system
+// cgroups are (priced, not allocated from the node: docs/cost.md).
 func (c *cluster) startAgent(t *testing.T) {
 	t.Helper()
 	kc := kubeconfig(t, filepath.Join(c.dir, "agent.kubeconfig"), c.cp.URL, c.cp.CA.File, "", "",
@@ -309,6 +326,8 @@ func (c *cluster) startAgent(t *testing.T) {
 	}
 	start(t, c.dir, "agent", execCommand(c.penny, "agent", "--aggregator", strings.Join(urls, ","),
 		"--node-name", nodeName, "--kubeconfig", kc, "--interval", "1s"))
+	start(t, c.dir, "agent-2", execCommand(c.penny, "agent", "--aggregator", strings.Join(urls, ","),
+		"--node-name", spotNodeName, "--kubeconfig", kc, "--interval", "1s"))
 }
 
 // checkRSS reads memory_rss_bytes of every pod of a Deployment through

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,20 +30,30 @@ var nodeLabels = map[string]string{"kubernetes.io/hostname": nodeName, "kubernet
 	"node.kubernetes.io/instance-type": "e2e.xlarge", "topology.kubernetes.io/region": "e2e-region-1",
 	"topology.kubernetes.io/zone": "e2e-region-1a", "karpenter.sh/capacity-type": "spot"}
 
+// spotNodeLabels are the labels of the harness's second Node, a spot node
+// as GKE labels it, which the cost test runs pods on.
+var spotNodeLabels = map[string]string{"kubernetes.io/hostname": spotNodeName, "kubernetes.io/os": "linux",
+	"node.kubernetes.io/instance-type": "e2e.large", "topology.kubernetes.io/region": "e2e-region-1",
+	"topology.kubernetes.io/zone": "e2e-region-1b", "cloud.google.com/gke-spot": "true"}
+
 const (
 	nodeName = "e2e-node"
+	// spotNodeName is the second node: the same host, measured by a second
+	// agent (see startAgent), with pods of its own.
+	spotNodeName = "e2e-node-2"
 	// workloadLabel marks the pods the kubelet runs a real process for;
 	// the others (the chart's) only get a running status, their processes
 	// are the harness's.
 	workloadLabel = "e2e.penny.dev/workload"
 )
 
-// kubelet plays the kubelet and the scheduler of one node: it binds every
-// pending pod to its node, starts a real process in a real cgroup at the
-// path the kubelet's systemd driver and containerd give a container for
-// each workload pod, reports the pods running and ready, and finishes the
-// deletion of pods being deleted. It works when the test calls sync, from
-// the test's goroutine (every wait of the harness does).
+// kubelet plays the kubelet and the scheduler of two nodes: it binds every
+// pending pod to a node (the one its node selector or a DaemonSet's node
+// affinity names, else nodeName), starts a real process in a real cgroup
+// at the path the kubelet's systemd driver and containerd give a container
+// for each workload pod, reports the pods running and ready, and finishes
+// the deletion of pods being deleted. It works when the test calls sync,
+// from the test's goroutine (every wait of the harness does).
 type kubelet struct {
 	client kubernetes.Interface
 	layout cgroupfs.Layout
@@ -67,24 +78,53 @@ func newKubelet(t *testing.T, client kubernetes.Interface, layout cgroupfs.Layou
 	t.Helper()
 	k := &kubelet{client: client, layout: layout, podIPs: map[string]string{}, initialRSS: 32 << 20,
 		running: map[types.UID]*workload{}, nextIP: 100}
+	createNode(t, client, nodeName, nodeLabels, "64", "256Gi", "64", "256Gi")
+	createNode(t, client, spotNodeName, spotNodeLabels, "8", "32Gi", "7", "28Gi")
+	return k
+}
+
+// createNode creates a Ready Node with its labels, capacity and
+// allocatable CPU and memory.
+func createNode(t *testing.T, client kubernetes.Interface, name string, labels map[string]string, cpu, mem, allocCPU, allocMem string) {
+	t.Helper()
 	node := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: maps.Clone(nodeLabels)},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: maps.Clone(labels)},
 	}
 	ctx := context.Background()
 	node, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	capacity := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"),
+	capacity := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem),
 		corev1.ResourcePods: resource.MustParse("110")}
-	node.Status = corev1.NodeStatus{Capacity: capacity, Allocatable: capacity,
+	allocatable := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(allocCPU), corev1.ResourceMemory: resource.MustParse(allocMem),
+		corev1.ResourcePods: resource.MustParse("110")}
+	node.Status = corev1.NodeStatus{Capacity: capacity, Allocatable: allocatable,
 		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
 			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
-		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: bridgeIP}, {Type: corev1.NodeHostName, Address: nodeName}}}
+		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: bridgeIP}, {Type: corev1.NodeHostName, Address: name}}}
 	if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return k
+}
+
+// target is the node to bind a pending pod to: the one its node selector
+// names (kubernetes.io/hostname), or the one a DaemonSet's node affinity
+// names, else nodeName.
+func target(pod *corev1.Pod) string {
+	if n := pod.Spec.NodeSelector["kubernetes.io/hostname"]; n == spotNodeName {
+		return n
+	}
+	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+			for _, f := range term.MatchFields {
+				if f.Key == "metadata.name" && slices.Contains(f.Values, spotNodeName) {
+					return spotNodeName
+				}
+			}
+		}
+	}
+	return nodeName
 }
 
 // sync does one round of the kubelet's work.
@@ -108,8 +148,8 @@ func (k *kubelet) sync(t *testing.T) {
 		case pod.Spec.NodeName == "":
 			err = k.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
 				ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
-				Target:     corev1.ObjectReference{Kind: "Node", Name: nodeName}}, metav1.CreateOptions{})
-		case pod.Spec.NodeName == nodeName && pod.Status.Phase != corev1.PodRunning:
+				Target:     corev1.ObjectReference{Kind: "Node", Name: target(pod)}}, metav1.CreateOptions{})
+		case (pod.Spec.NodeName == nodeName || pod.Spec.NodeName == spotNodeName) && pod.Status.Phase != corev1.PodRunning:
 			err = k.startPod(t, pod)
 		}
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {

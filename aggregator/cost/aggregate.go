@@ -188,13 +188,13 @@ func (p Property) keyValue(c *Properties, tenant string) string {
 	case propNode:
 		return c.Node
 	case propNamespace:
-		return c.Namespace
+		return orUnallocated(c.Namespace)
 	case propPod:
-		return c.Pod
+		return orUnallocated(c.Pod)
 	case propContainer:
 		return c.Container
 	case propTenant:
-		return tenant
+		return orUnallocated(tenant)
 	case propControllerKind:
 		return orUnallocated(c.ControllerKind)
 	case propController:

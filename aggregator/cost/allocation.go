@@ -303,12 +303,16 @@ func (w *Window) UnmarshalJSON(b []byte) error {
 // Response is OpenCost's envelope: {"code":200,"status":"success","data":
 // [{"<key>": {allocation}, ...}, ...]}, one map per step (one in all with
 // accumulate). Errors have a code, status "error", a message and no data.
+//
+// Currency, a field OpenCost does not have (its clients ignore it), names
+// the currency of every cost (ISO 4217, the pricing file's).
 type Response struct {
-	Code    int                      `json:"code"`
-	Status  string                   `json:"status"`
-	Data    []map[string]*Allocation `json:"data"`
-	Message string                   `json:"message,omitempty"`
-	Warning string                   `json:"warning,omitempty"`
+	Code     int                      `json:"code"`
+	Status   string                   `json:"status"`
+	Data     []map[string]*Allocation `json:"data"`
+	Message  string                   `json:"message,omitempty"`
+	Warning  string                   `json:"warning,omitempty"`
+	Currency string                   `json:"currency,omitempty"`
 }
 
 // ErrorResponse is the envelope of an error with an HTTP status code.

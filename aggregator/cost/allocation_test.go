@@ -54,7 +54,7 @@ func TestResponseJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := keys(t, b); !slices.Equal(got, []string{"code", "status", "data"}) {
+	if got := keys(t, b); !slices.Equal(got, []string{"code", "status", "data", "currency"}) {
 		t.Errorf("envelope keys %q", got)
 	}
 	var env struct {

@@ -16,6 +16,9 @@ type nodeState struct {
 	cur    int          // the first span that may overlap the current step
 	// guessed: some container on it was priced at the default rates.
 	guessed bool
+	// pods: some series on it belongs to a pod, so its cgroups outside
+	// pods are reserved (seriesState.reserved).
+	pods bool
 
 	// cap is the node's allocatable core-seconds and byte-seconds, their
 	// cost, and the span the node data covers, in the current step.
@@ -238,7 +241,7 @@ func (c *computation) shareIdle(idles []idleOf) {
 	for i := range c.series {
 		s := &c.series[i]
 		cell := &c.cells[i]
-		if !cell.has || !s.match {
+		if !cell.has || !s.match || s.reserved {
 			continue
 		}
 		g := &gs[group(s.node)]

@@ -104,7 +104,7 @@ type Set struct {
 
 // Response is the result in OpenCost's envelope.
 func (r *Result) Response() *Response {
-	resp := &Response{Code: 200, Status: "success", Data: make([]map[string]*Allocation, len(r.Sets))}
+	resp := &Response{Code: 200, Status: "success", Data: make([]map[string]*Allocation, len(r.Sets)), Currency: r.Currency}
 	for i, s := range r.Sets {
 		resp.Data[i] = s.Allocations
 	}
@@ -186,8 +186,14 @@ type seriesState struct {
 	node   int
 	key    int
 	match  bool
-	cur    int // first row that may overlap the current step
-	ncur   int // the node span that priced the last row
+	// reserved: a cgroup outside any pod on a node that runs pods (the
+	// kubelet, the container runtime, systemd units). It runs in the
+	// capacity the kubelet reserves, outside what the node offers its
+	// pods: priced, but not allocated from the node, so it takes nothing
+	// from the node's idle and no share of it.
+	reserved bool
+	cur      int // first row that may overlap the current step
+	ncur     int // the node span that priced the last row
 }
 
 // keyAcc is one aggregate: its sums, its properties, and which series it
@@ -361,10 +367,17 @@ func (c *computation) prepareSeries(series []Series, rows [][]Usage) {
 		}
 		s.tenant = Tenant(&in.Container, c.m.cfg.TenantLabel)
 		s.node = c.node(in.Node)
+		if in.Pod != "" {
+			c.nodes[s.node].pods = true
+		}
 		s.match = c.q.Filter.Match(&s.props, s.tenant)
 		if s.match {
 			s.key = c.key(aggregationKey(agg, &s.props, s.tenant))
 		}
+	}
+	for i := range c.series {
+		s := &c.series[i]
+		s.reserved = series[i].Pod == "" && c.nodes[s.node].pods
 	}
 }
 
@@ -500,6 +513,9 @@ func (c *computation) sumSeries(i int, ws, we int64, final bool) error {
 		in := &c.in[i]
 		return fmt.Errorf("%w: container %s/%s/%s: its spans add up to a negative or non-finite quantity",
 			ErrBadInput, in.Namespace, in.Pod, in.Container.Container)
+	}
+	if s.reserved {
+		return nil
 	}
 	n.alloc.add(cell)
 	if s.match {

@@ -28,8 +28,7 @@ type NodeCost struct {
 	CostDollarsPerHour *float64 `json:"cost_dollars_per_hour"`
 	// AllocatedCostDollarsPerHour is the CPU and memory its containers
 	// are charged per hour (egress is not the node's): its pods'
-	// containers on a node that reports allocatable resources, every
-	// cgroup elsewhere.
+	// containers on a node that runs pods, every cgroup elsewhere.
 	AllocatedCostDollarsPerHour float64 `json:"allocated_cost_dollars_per_hour"`
 	// IdleCostDollarsPerHour is the cost minus the allocated, per resource
 	// and never below zero; null without a cost.
@@ -117,9 +116,11 @@ type nodePricing struct {
 	facts nodemeta.Facts
 	known bool // the node has facts
 	rates cost.Rates
-	// kube: the node reports allocatable resources, so only its pods'
-	// containers are allocated from what it offers.
-	kube      bool
+	// pods: the node runs pods, so only its pods' containers are
+	// allocated from what it offers; its other cgroups (the kubelet, the
+	// container runtime, systemd units) run in the capacity the kubelet
+	// reserves. The allocation model applies the same rule.
+	pods      bool
 	allocated cost.Hourly
 }
 
@@ -137,7 +138,6 @@ func (r *Reader) price(index uint64, agents map[string]*model.Agent, cs []model.
 			np.facts, _ = nodemeta.Decode(a.Meta)
 		}
 		np.known = np.facts.Known()
-		np.kube = np.facts.AllocatableCPUMillis > 0 || np.facts.AllocatableMemoryBytes > 0
 		np.rates = CostRates(r.cfg.Prices.Rates(PricingFacts(&np.facts)))
 		byNode[name] = np
 		if !np.known {
@@ -146,10 +146,15 @@ func (r *Reader) price(index uint64, agents map[string]*model.Agent, cs []model.
 		return np
 	}
 	for i := range cs {
+		if c := &cs[i]; c.Kubernetes != nil {
+			nodeOf(c.Node).pods = true
+		}
+	}
+	for i := range cs {
 		c := &cs[i]
 		np := nodeOf(c.Node)
 		h, ok := Price(&c.Cgroup, c.WindowSeconds, c.Kubernetes, r.cfg.MemoryMeasure, np.rates)
-		if ok && (!np.kube || c.Kubernetes != nil) {
+		if ok && (!np.pods || c.Kubernetes != nil) {
 			np.allocated = np.allocated.Add(h)
 		}
 	}

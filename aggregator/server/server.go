@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pennyhq/penny/aggregator/allocation"
 	"github.com/pennyhq/penny/aggregator/exporter"
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/history"
@@ -66,6 +67,11 @@ type Config struct {
 	// rollups, package history): its memory measure and retentions. Its
 	// Store, Pricing, Logger and Registerer are filled in by Start.
 	History history.Config
+	// Allocation configures GET /v1/allocation: the cluster's name, the
+	// tenant label and the limits of a query. Its History, Prices,
+	// DefaultStaleness (ReadStaleness), Logger and Registerer are filled in
+	// by Start.
+	Allocation allocation.Config
 	// EnablePprof serves runtime profiles under /debug/pprof/, behind the
 	// client certificate check when TLS has a CA file.
 	EnablePprof bool
@@ -106,6 +112,11 @@ func (c *Config) Validate() error {
 	hc := c.History
 	hc.Complete()
 	if err := hc.Validate(); err != nil {
+		return err
+	}
+	ac := c.Allocation
+	ac.Complete()
+	if err := ac.Validate(); err != nil {
 		return err
 	}
 	return c.Limits.Validate()
@@ -189,12 +200,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every reader prices memory in the measure the history rolls up.
+	memory := cfg.History.Memory
 	gw, err := gateway.NewHandler(gateway.Config{Store: node, DefaultStaleness: cfg.ReadStaleness,
-		Timeout: cfg.RequestTimeout, Prices: prices, Logger: log})
+		Timeout: cfg.RequestTimeout, Prices: prices, MemoryMeasure: memory, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	coll, err := exporter.New(exporter.Config{Store: node, Prices: prices, Logger: log})
+	coll, err := exporter.New(exporter.Config{Store: node, Prices: prices, MemoryMeasure: memory, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -210,6 +223,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("history: %w", err)
 	}
 	hist, err := history.NewReader(history.ReaderConfig{Store: node})
+	if err != nil {
+		return nil, err
+	}
+	ac := cfg.Allocation
+	ac.History, ac.Prices, ac.DefaultStaleness, ac.Logger, ac.Registerer = hist, prices, cfg.ReadStaleness, log, reg
+	alloc, err := allocation.NewHandler(ac)
 	if err != nil {
 		return nil, err
 	}
@@ -234,6 +253,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	mux.Handle(gateway.PodsPath, gw)
 	mux.Handle(gateway.NamespacesPath, gw)
 	mux.Handle(gateway.NodesPath, gw)
+	mux.Handle(allocation.Path, alloc)
 	mux.Handle("GET "+pricing.Path, prices.Handler())
 	gatherers := append(prometheus.Gatherers{reg}, cfg.Gatherers...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{Registry: reg}))

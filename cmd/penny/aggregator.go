@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
+	"github.com/pennyhq/penny/aggregator/allocation"
 	"github.com/pennyhq/penny/aggregator/cost"
 	"github.com/pennyhq/penny/aggregator/custommetrics"
 	"github.com/pennyhq/penny/aggregator/history"
@@ -61,6 +62,10 @@ type aggregatorConfig struct {
 	PricingFile string
 	// History is the history of costs' settings.
 	History historySettings
+	// CostCluster names the cluster in GET /v1/allocation; CostTenantLabel
+	// is the pod label that names a tenant.
+	CostCluster     string
+	CostTenantLabel string
 	// CustomMetrics serves custom.metrics.k8s.io on the adapter's secure
 	// port, configured by the standard flags of an extension apiserver.
 	CustomMetrics             bool
@@ -108,6 +113,10 @@ func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, e
 	own.StringVar(&c.PricingFile, "pricing-file", "", "prices of CPU, memory and egress (YAML, docs/pricing.md), reloaded when it changes; "+
 		"without it OpenCost's default prices apply")
 	historyFlags(own, &c.History)
+	own.StringVar(&c.CostCluster, "cost-cluster-name", cost.DefaultCluster, "the cluster's `name` in GET /v1/allocation's keys and properties "+
+		"(OpenCost's default cluster id unless set)")
+	own.StringVar(&c.CostTenantLabel, "cost-tenant-label", cost.DefaultTenantLabel, "the pod label `key` that names a pod's tenant in the cost "+
+		"allocation (aggregate=tenant); a pod without it belongs to its namespace's tenant")
 	own.BoolVar(&c.CustomMetrics, "custom-metrics", false, "serve the Kubernetes custom metrics API (custom.metrics.k8s.io v1beta1 and v1beta2) on --secure-port; "+
 		"needs the in-cluster config or --lister-kubeconfig, and --authentication-kubeconfig and --authorization-kubeconfig, as any extension apiserver")
 	own.DurationVar(&c.CustomMetricsWindow, "custom-metrics-window", 30*time.Second,
@@ -220,6 +229,9 @@ func (c *aggregatorConfig) Validate() error {
 	if _, err := c.History.config(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.allocation().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--cost-cluster-name, --cost-tenant-label: %w", err))
+	}
 	errs = append(errs, c.validateCustomMetrics()...)
 	if c.Tick <= 0 || c.ElectionTicks < 2 || c.SnapshotCount == 0 || c.SnapCatchUp == 0 || c.RequestTimeout <= 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("--tick, --election-ticks (>= 2), --snapshot-count, --snapshot-catch-up-entries and --request-timeout must be positive"))
@@ -254,6 +266,13 @@ func (c *aggregatorConfig) validateCustomMetrics() []error {
 		errs = append(errs, err)
 	}
 	return errs
+}
+
+// allocation is GET /v1/allocation's settings of the flags, completed.
+func (c *aggregatorConfig) allocation() *allocation.Config {
+	a := &allocation.Config{Cluster: c.CostCluster, TenantLabel: c.CostTenantLabel}
+	a.Complete()
+	return a
 }
 
 func (c *aggregatorConfig) self() *kvraft.Member {
@@ -307,6 +326,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		SeriesTTL:      cfg.SeriesTTL,
 		Pricing:        pricing.Config{Path: cfg.PricingFile},
 		History:        hc,
+		Allocation:     allocation.Config{Cluster: cfg.CostCluster, TenantLabel: cfg.CostTenantLabel},
 		EnablePprof:    cfg.EnablePprof,
 		Gatherers:      gatherers,
 		Logger:         log,
@@ -322,7 +342,8 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 	adapterDone := make(chan error, 1)
 	if cfg.CustomMetrics {
 		go func() {
-			adapterDone <- cfg.adapter.Run(actx, custommetrics.Config{Store: srv.Node, Prices: srv.Pricing(), Window: cfg.CustomMetricsWindow,
+			adapterDone <- cfg.adapter.Run(actx, custommetrics.Config{Store: srv.Node, Prices: srv.Pricing(), MemoryMeasure: hc.Memory,
+				Window:       cfg.CustomMetricsWindow,
 				MaxStaleness: cfg.CustomMetricsMaxStaleness, MaxAge: cfg.CustomMetricsMaxAge, Registerer: srv.Registerer(), Logger: log})
 		}()
 	}

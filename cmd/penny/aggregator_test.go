@@ -65,6 +65,8 @@ func TestAggregatorFlags(t *testing.T) {
 		{"no max age", with("--custom-metrics", "--custom-metrics-max-age", "0s"), "--custom-metrics-max-age"},
 		{"bad secure port", with("--custom-metrics", "--secure-port", "70000"), "secure-port"},
 		{"id and id from hostname", with("--id-from-hostname"), "exclude each other"},
+		{"cost settings", with("--cost-cluster-name", "prod-eu", "--cost-tenant-label=example.com/team"), ""},
+		{"cluster name with a slash", with("--cost-cluster-name", "prod/eu"), "--cost-cluster-name, --cost-tenant-label: allocation: cost: cluster \"prod/eu\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,7 +112,8 @@ func TestAggregatorFlagValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.ID != 3 || !c.CustomMetrics || c.CustomMetricsWindow != 30*time.Second || c.CustomMetricsMaxStaleness != 500*time.Millisecond ||
-		c.APITLS.CAFile != "ca" || c.APITLS.KeyFile != "k" || c.APIURL != "https://127.0.0.1:7379" {
+		c.APITLS.CAFile != "ca" || c.APITLS.KeyFile != "k" || c.APIURL != "https://127.0.0.1:7379" ||
+		c.CostCluster != "cluster-one" || c.CostTenantLabel != "cost.tenant-id" {
 		t.Fatalf("parsed %+v", c)
 	}
 }

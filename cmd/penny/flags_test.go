@@ -71,6 +71,7 @@ var parsers = map[string]func(args []string) (any, error){
 	"agent":   func(args []string) (any, error) { return parseAgentFlags(args, &bytes.Buffer{}) },
 	"local":   func(args []string) (any, error) { return parseLocalFlags(args, &bytes.Buffer{}) },
 	"top":     func(args []string) (any, error) { return parseTopFlags(args, &bytes.Buffer{}) },
+	"cost":    func(args []string) (any, error) { return parseCostFlags(args, &bytes.Buffer{}) },
 	"loadgen": func(args []string) (any, error) { return parseLoadgenFlags(args, &bytes.Buffer{}) },
 	"aggregator": func(args []string) (any, error) {
 		c, err := parseAggregatorFlags(args, &bytes.Buffer{})
@@ -135,6 +136,10 @@ func TestLegacyFlags(t *testing.T) {
 		{"top", []string{"-ca-file", "ca", "-cert-file=c", "-key-file", "k", "-timeout", "3s"},
 			[]string{"--ca-file=ca", "--cert-file", "c", "--key-file=k", "--timeout=3s"}, false},
 
+		{"cost", []string{"-aggregator", "http://x:1", "-window=7d", "-by", "pod"}, []string{"--aggregator=http://x:1", "--window", "7d", "--by=pod"}, false},
+		{"cost", []string{"-n", "shop", "-share-idle", "-csv"}, []string{"--namespace=shop", "--share-idle", "--csv=true"}, false},
+		{"cost", []string{"--n=shop", "-filter", `pod~:"a"`, "-json"}, []string{"-n", "shop", "--filter", `pod~:"a"`, "--json"}, false},
+
 		{"loadgen", []string{"-aggregator", "http://b:1", "-agents", "5", "-containers=6"},
 			[]string{"--aggregator=http://b:1", "--agents=5", "--containers", "6"}, false},
 		{"loadgen", []string{"-interval", "2s", "-warmup=0s", "-duration", "5s", "-probes", "1"},
@@ -145,6 +150,7 @@ func TestLegacyFlags(t *testing.T) {
 		{"aggregator", []string{"-custom-metrics", "-custom-metrics-window", "1m", "-secure-port=7443"},
 			[]string{"--custom-metrics", "--custom-metrics-window=1m", "--secure-port", "7443"}, false},
 		{"aggregator", []string{"-pricing-file", "/etc/penny/pricing/pricing.yaml"}, []string{"--pricing-file=/etc/penny/pricing/pricing.yaml"}, false},
+		{"aggregator", []string{"-cost-cluster-name", "prod", "-cost-tenant-label=team"}, []string{"--cost-cluster-name=prod", "--cost-tenant-label", "team"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.cmd+" "+strings.Join(tt.legacy, " "), func(t *testing.T) {

@@ -173,7 +173,7 @@ func Run(ctx context.Context, cfg Config, stdio IO, log *slog.Logger) error {
 	}
 	defer srv.Stop()
 	log.Debug("local aggregator", "api", "http://"+srv.Addr.String(), "data_dir", dir)
-	price := newPricer(srv.Pricing(), cfg.Facts, log)
+	price := newPricer(srv.Pricing(), cfg.Facts, cfg.CostMemory, log)
 
 	agent, err := daemon.Start(ctx, daemon.Config{
 		Core: core.Config{Interval: cfg.Interval, Listen: cfg.Listen, BPFStats: cfg.BPFStats, Logger: quiet},

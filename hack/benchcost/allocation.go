@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pennyhq/penny/aggregator/history"
+	"github.com/pennyhq/penny/cmd/penny/loadgen"
+	"github.com/pennyhq/penny/kvraft"
+	"github.com/pennyhq/penny/kvraft/kvhttp"
+)
+
+// The history's key prefixes (docs/cost.md, "Records and units").
+const (
+	minutePrefix   = "penny/v1/hist/m/"
+	identityPrefix = "penny/v1/hist/c/"
+)
+
+// allocResult is what the allocation bench measured.
+type allocResult struct {
+	nodes, pods, containers, days int
+	// rolledMinutes are the whole minutes rolled from the real ingest;
+	// hours the hour records written before them.
+	rolledMinutes, hours int
+	writeTime            time.Duration
+	queries              []queryResult
+	// Bytes of keys and values in the store.
+	hourBytes, identityBytes, minuteBytes int64
+	// minuteContainerMinutes are the container-minutes the minute records
+	// hold.
+	minuteContainerMinutes int64
+	rss, peak              int64
+}
+
+type queryResult struct {
+	params        string
+	p50, p99, max time.Duration
+	bytes         int
+}
+
+// nodeMinutes is what the real rolls wrote of one node: its whole
+// minutes' entries summed per ref, and the terms of its last segment.
+type nodeMinutes struct {
+	first    int64 // start of its first minute record, unix seconds
+	last     history.Segment
+	sums     map[uint64]*history.Entry
+	minutes  int
+	refs     []uint64
+	rawBytes int64
+}
+
+func allocationBench(ctx context.Context, penny string, nodes, days, queries int) (*allocResult, error) {
+	fmt.Fprintf(os.Stderr, "benchcost: %d simulated nodes x %d cgroups on one replica, rolled up in real time\n", nodes, containersPerNode)
+	c, err := startCluster(ctx, penny, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer c.stop()
+	lctx, cancel := context.WithCancel(ctx)
+	loaded := make(chan error, 1)
+	go func() {
+		_, err := loadgen.Run(lctx, loadgen.Config{URLs: c.urls, Agents: nodes, Containers: containersPerNode, Interval: time.Second,
+			Duration: 2 * time.Hour, ProbesPerInterval: 1, Logger: slog.New(slog.DiscardHandler)})
+		loaded <- err
+	}()
+	defer func() { cancel(); <-loaded }()
+
+	// Three rolls of every node: the first covers part of a minute, the
+	// next two whole minutes.
+	deadline := time.Now().Add(6 * time.Minute)
+	for {
+		n, err := metric(c.urls[0], "penny_history_minutes_rolled_total")
+		if err == nil && n >= float64(3*nodes) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the leader rolled %v node-minutes in 6 minutes, want %d (%v)", n, 3*nodes, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	res := &allocResult{nodes: nodes, days: days}
+	kv := c.client(0)
+	byNode, err := readMinutes(ctx, kv)
+	if err != nil {
+		return nil, err
+	}
+	if len(byNode) != nodes {
+		return nil, fmt.Errorf("minutes of %d nodes, want %d", len(byNode), nodes)
+	}
+	pods := map[string]bool{}
+	h0 := int64(1) << 62
+	for node, nm := range byNode {
+		ids, err := kv.Range(ctx, []byte(identityPrefix+node+"/"), kvhttp.MaxRangeLimit, kvraft.ReadOptions{})
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range ids.Items {
+			res.identityBytes += int64(len(it.Key) + len(it.Value))
+			id, err := history.DecodeIdentity(it.Value)
+			if err != nil {
+				return nil, err
+			}
+			if id.Pod != "" {
+				pods[id.Namespace+"/"+id.Pod] = true
+			}
+		}
+		res.containers += len(nm.refs)
+		res.rolledMinutes = max(res.rolledMinutes, nm.minutes)
+		res.minuteBytes += nm.rawBytes
+		res.minuteContainerMinutes += int64(nm.minutes * len(nm.refs))
+		h0 = min(h0, nm.first-nm.first%3600)
+	}
+	res.pods = len(pods)
+
+	// The week before: hour records for the same containers, at their
+	// rates in the real minutes.
+	fmt.Fprintf(os.Stderr, "benchcost: writing %d days of hour records for %d containers\n", days, res.containers)
+	begin := time.Now()
+	var ops []kvraft.Op
+	size := 0
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		_, err := kv.Batch(ctx, ops)
+		ops, size = nil, 0
+		return err
+	}
+	names := make([]string, 0, len(byNode))
+	for n := range byNode {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for h := h0 - int64(days)*24*3600; h < h0; h += 3600 {
+		res.hours++
+		for _, node := range names {
+			v := hourRecord(node, byNode[node], h).Encode()
+			ops = append(ops, kvraft.Op{Type: kvraft.OpPut, Key: history.HourKey(h, node), Value: v})
+			if size += len(v); size > 1<<20 {
+				if err := flush(); err != nil {
+					return nil, fmt.Errorf("write hours: %w", err)
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, fmt.Errorf("write hours: %w", err)
+	}
+	res.writeTime = time.Since(begin)
+	for h := h0 - int64(days)*24*3600; h < h0; h += 3600 {
+		r, err := kv.Range(ctx, history.HourKey(h, ""), kvhttp.MaxRangeLimit, kvraft.ReadOptions{})
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range r.Items {
+			res.hourBytes += int64(len(it.Key) + len(it.Value))
+		}
+	}
+
+	fmt.Fprintf(os.Stderr, "benchcost: %d requests of each query\n", queries)
+	for _, q := range []string{"window=7d&aggregate=namespace", "window=7d&aggregate=pod", "window=7d&aggregate=namespace&step=1d"} {
+		qr, err := measure(ctx, c.urls[0], q, queries)
+		if err != nil {
+			return nil, err
+		}
+		res.queries = append(res.queries, qr)
+	}
+	res.rss, res.peak = c.memory(0)
+	return res, nil
+}
+
+// readMinutes reads every minute record and sums each node's whole minutes
+// per container.
+func readMinutes(ctx context.Context, kv *kvhttp.Client) (map[string]*nodeMinutes, error) {
+	r, err := kv.Range(ctx, []byte(minutePrefix), kvhttp.MaxRangeLimit, kvraft.ReadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if r.More {
+		return nil, errors.New("more minute records than one range reads")
+	}
+	out := map[string]*nodeMinutes{}
+	for _, it := range r.Items {
+		rest := strings.TrimPrefix(it.Key, minutePrefix)
+		ts, node, ok := strings.Cut(rest, "/")
+		start, err := strconv.ParseInt(ts, 10, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("minute key %q", it.Key)
+		}
+		rec, err := history.DecodeRecord(it.Value)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", it.Key, err)
+		}
+		nm := out[node]
+		if nm == nil {
+			nm = &nodeMinutes{first: start, sums: map[uint64]*history.Entry{}}
+			out[node] = nm
+		}
+		nm.first = min(nm.first, start)
+		for _, s := range rec.Segments {
+			if s.End-s.Start != 60 || s.ObservedMs != 60_000 {
+				continue // a partial minute: not a rate
+			}
+			nm.minutes++
+			nm.last = s
+			nm.rawBytes += int64(len(it.Key) + len(it.Value))
+			for i := range s.Entries {
+				e := &s.Entries[i]
+				sum := nm.sums[e.Ref]
+				if sum == nil {
+					sum = &history.Entry{Ref: e.Ref}
+					nm.sums[e.Ref] = sum
+					nm.refs = append(nm.refs, e.Ref)
+				}
+				sum.Add(e)
+			}
+		}
+	}
+	for _, nm := range out {
+		slices.Sort(nm.refs)
+	}
+	return out, nil
+}
+
+// hourRecord is an hour of a node in the store's format: every container
+// of its real minutes observed the whole hour, using what it used per
+// millisecond in them, varied by ±30% from hour to hour; requested as it
+// requested; allocated max(used, requested).
+func hourRecord(node string, nm *nodeMinutes, hour int64) *history.Record {
+	s := history.Segment{Start: hour, End: hour + 3600, ObservedMs: 3_600_000, Node: nm.last.Node, Rates: nm.last.Rates}
+	for _, ref := range nm.refs {
+		sum := nm.sums[ref]
+		if sum.ObservedMs == 0 {
+			continue
+		}
+		k := 3_600_000 / float64(sum.ObservedMs)
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%s/%d/%d", node, ref, hour)
+		f := k * (0.7 + 0.6*float64(h.Sum64()%1000)/1000)
+		e := history.Entry{Ref: ref, ObservedMs: 3_600_000,
+			CPUUsedUs: uint64(float64(sum.CPUUsedUs) * f), CPURequestUs: uint64(float64(sum.CPURequestUs) * k),
+			MemUsedKiBs: uint64(float64(sum.MemUsedKiBs) * f), MemRequestKiBs: uint64(float64(sum.MemRequestKiBs) * k),
+			EgressInternetBytes: uint64(float64(sum.EgressInternetBytes) * f), EgressClusterBytes: uint64(float64(sum.EgressClusterBytes) * f)}
+		e.CPUAllocUs, e.MemAllocKiBs = max(e.CPUUsedUs, e.CPURequestUs), max(e.MemUsedKiBs, e.MemRequestKiBs)
+		s.Entries = append(s.Entries, e)
+	}
+	return &history.Record{Segments: []history.Segment{s}}
+}
+
+// measure asks GET /v1/allocation?params n times, after two unmeasured
+// requests, one after the other.
+func measure(ctx context.Context, url, params string, n int) (queryResult, error) {
+	qr := queryResult{params: params}
+	hc := &http.Client{Timeout: time.Minute}
+	var ds []time.Duration
+	for i := range n + 2 {
+		begin := time.Now()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/allocation?"+params, nil)
+		if err != nil {
+			return qr, err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return qr, err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return qr, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return qr, fmt.Errorf("%s: %s: %s", params, resp.Status, b)
+		}
+		if i >= 2 {
+			ds = append(ds, time.Since(begin))
+		}
+		qr.bytes = len(b)
+	}
+	qr.p50, qr.p99, qr.max = percentile(ds, 50), percentile(ds, 99), slices.Max(ds)
+	return qr, nil
+}
+
+// metric reads a sample without labels from a replica's /metrics.
+func metric(url, name string) (float64, error) {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s on %s/metrics", name, url)
+}
+
+func (a *allocResult) print() {
+	fmt.Printf("Penny cost allocation: one aggregator replica, %d simulated nodes x %d cgroups (%d pods, %d containers rolled up) "+
+		"through the real ingest for %d whole minutes, and %d days of hour records before them written in the store's format "+
+		"(%d hours x %d nodes, in %.0f s)\n\n", a.nodes, containersPerNode, a.pods, a.containers, a.rolledMinutes, a.days, a.hours, a.nodes,
+		a.writeTime.Seconds())
+	fmt.Println("| GET /v1/allocation? | p50 | p99 | max | answer |")
+	fmt.Println("|---|---:|---:|---:|---:|")
+	for _, q := range a.queries {
+		fmt.Printf("| %s | %s | %s | %s | %s |\n", q.params, ms(q.p50), ms(q.p99), ms(q.max), kib(int64(q.bytes)))
+	}
+	days := float64(a.days)
+	perDay := float64(a.hourBytes) / float64(a.containers) / days
+	ident := float64(a.identityBytes) / float64(a.containers)
+	fmt.Println()
+	fmt.Println("| store | bytes |")
+	fmt.Println("|---|---:|")
+	fmt.Printf("| hour records, per container per day | %.0f |\n", perDay)
+	fmt.Printf("| identity, per container (once) | %.0f |\n", ident)
+	fmt.Printf("| after compaction, per container per day, for a container that lived the %d days (target 2048) | %.0f |\n", a.days,
+		perDay+ident/days)
+	fmt.Printf("| minute records, per container per day while kept (48 h; from the real rolls) | %.0f |\n",
+		float64(a.minuteBytes)/float64(a.minuteContainerMinutes)*1440)
+	fmt.Printf("| the replica's RSS after the queries (peak) | %s (%s) |\n", mib(a.rss), mib(a.peak))
+}
+
+func kib(b int64) string { return fmt.Sprintf("%.0f KiB", float64(b)/1024) }
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
