@@ -45,7 +45,7 @@ type Config struct {
 	// (DefaultMaxInflightBytes, 64 MiB; at least the frame limit). A
 	// stream reads no byte without room for it: it waits (the agent is
 	// slowed by flow control) up to InflightWait (30s), then is closed and
-	// counted (penny_ingest_streams_closed_total{reason="overloaded"}).
+	// counted (penny_ingest_streams_refused_total{reason="overloaded"}).
 	MaxInflightBytes int64
 	InflightWait     time.Duration
 	// MaxFramesHeld bounds the frames one stream holds decoded and not yet
@@ -55,7 +55,7 @@ type Config struct {
 	// FrameTimeout bounds the wait for each frame, first byte to last,
 	// once the stream is ready for it (DefaultFrameTimeout, 1m): a stream
 	// that sends nothing or trickles is closed and counted
-	// (penny_ingest_streams_closed_total{reason="frame_timeout"}).
+	// (penny_ingest_streams_refused_total{reason="frame_timeout"}).
 	FrameTimeout time.Duration
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer

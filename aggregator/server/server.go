@@ -119,6 +119,11 @@ func (c *Config) Validate() error {
 	if err := c.APILimits.Validate(); err != nil {
 		return err
 	}
+	kc := kvhttp.Config{MaxRequestBytes: c.MaxRequestBytes}
+	kc.Complete()
+	if err := kc.Validate(); err != nil {
+		return err
+	}
 	if c.TLS.CAFile != "" && c.TLS.CertFile == "" {
 		return errors.New("server: a client CA needs the server's own certificate and key")
 	}

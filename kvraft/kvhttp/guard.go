@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/command"
@@ -82,6 +83,10 @@ func pathKey(raw string) ([]byte, error) {
 	return []byte(k), nil
 }
 
+// errBodyTimeout is a body that did not arrive within the server's body
+// timeout (408).
+var errBodyTimeout = errors.New("kvhttp: request body too slow")
+
 // readBody reads at most limit bytes of the body, or fails with ErrTooLarge
 // before reading any of a body that declares a larger length.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
@@ -90,6 +95,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("%w: %w", errBodyTimeout, err)
+		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, fmt.Errorf("%w: request body over the limit of %d bytes", kvraft.ErrTooLarge, limit)

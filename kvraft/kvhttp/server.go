@@ -245,6 +245,8 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // statusOf maps kvraft errors to HTTP statuses.
 func statusOf(err error) int {
 	switch {
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, kvraft.ErrNoLeader): // first: it wraps context.DeadlineExceeded
 		return http.StatusServiceUnavailable
 	case errors.Is(err, kvraft.ErrInvalid):
