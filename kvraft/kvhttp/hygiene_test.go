@@ -462,3 +462,23 @@ func TestRangePagesLargeValues(t *testing.T) {
 		t.Fatalf("second page of 2: %d items, %v", len(p2.Items), err)
 	}
 }
+
+// FuzzItemJSON round-trips a range item through its JSON form.
+func FuzzItemJSON(f *testing.F) {
+	f.Add("a/b", []byte("v"), uint64(3))
+	f.Add("\xff\x00", []byte(nil), uint64(0))
+	f.Add("é", []byte{0xff}, uint64(1)<<63)
+	f.Fuzz(func(t *testing.T, key string, value []byte, mod uint64) {
+		b, err := json.Marshal(kvhttp.Item{Key: key, Value: value, ModIndex: mod})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var it kvhttp.Item
+		if err := json.Unmarshal(b, &it); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if it.Key != key || !bytes.Equal(it.Value, value) || it.ModIndex != mod {
+			t.Fatalf("%q %q %d came back as %q %q %d", key, value, mod, it.Key, it.Value, it.ModIndex)
+		}
+	})
+}
