@@ -52,11 +52,16 @@ type Config struct {
 	// committed (DefaultMaxFramesHeld, 128); past it the stream stops
 	// reading until a transaction commits.
 	MaxFramesHeld int
-	// FrameTimeout bounds the wait for each frame, first byte to last,
-	// once the stream is ready for it (DefaultFrameTimeout, 1m): a stream
-	// that sends nothing or trickles is closed and counted
-	// (penny_ingest_streams_refused_total{reason="frame_timeout"}).
+	// FrameTimeout bounds the time from a frame's first byte to its last
+	// (DefaultFrameTimeout, 1m), IdleTimeout the wait for a frame's first
+	// byte once the stream is ready for it (DefaultIdleTimeout, 10m; it must
+	// exceed the agents' interval). A stream that trickles or stalls is
+	// closed and counted
+	// (penny_ingest_streams_refused_total{reason="frame_timeout"}). Neither
+	// runs while the stream itself waits (backpressure, room under
+	// MaxInflightBytes).
 	FrameTimeout time.Duration
+	IdleTimeout  time.Duration
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
 	// Now is the clock (time.Now).
@@ -85,6 +90,9 @@ func (c *Config) Complete() {
 	}
 	if c.FrameTimeout == 0 {
 		c.FrameTimeout = DefaultFrameTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.BatchWait == 0 {
 		c.BatchWait = time.Millisecond
@@ -120,7 +128,7 @@ func (c *Config) Validate() error {
 	if c.MaxInflightBytes < frame {
 		return fmt.Errorf("ingest: max in-flight bytes %d below the frame limit %d", c.MaxInflightBytes, frame)
 	}
-	if c.MaxFramesHeld < 1 || c.InflightWait < 0 || c.FrameTimeout < 0 {
+	if c.MaxFramesHeld < 1 || c.InflightWait < 0 || c.FrameTimeout < 0 || c.IdleTimeout < 0 {
 		return errors.New("ingest: frames held, in-flight wait and frame timeout out of range")
 	}
 	return nil

@@ -18,10 +18,12 @@ const (
 	// DefaultMaxFramesHeld bounds the frames one stream holds decoded and
 	// not yet committed: two full transactions (128).
 	DefaultMaxFramesHeld = 128
-	// DefaultFrameTimeout bounds the wait for the next frame, from the
-	// moment a stream is ready to read it to its last byte (1m; agents send
-	// one every interval, 1s by default).
+	// DefaultFrameTimeout bounds the time from a frame's first byte to its
+	// last (1m): a frame that stalls or trickles closes its stream.
 	DefaultFrameTimeout = time.Minute
+	// DefaultIdleTimeout bounds the wait for the next frame's first byte
+	// (10m; agents send one every interval, 1s by default).
+	DefaultIdleTimeout = 10 * time.Minute
 	// DefaultInflightWait bounds a stream's wait for room under
 	// MaxInflightBytes before it is closed (30s).
 	DefaultInflightWait = 30 * time.Second
@@ -103,13 +105,15 @@ func (b *budget) inUse() int64 {
 // meteredBody reads a stream's body within the replica's budget: every
 // byte is counted before it is read, and stays counted until the frame it
 // belongs to is committed or refused. It also keeps the body's read
-// deadline: set while a frame is awaited, cleared while the stream waits
-// for room (backpressure is not the agent's fault).
+// deadline: IdleTimeout while the next frame is awaited, FrameTimeout from
+// its first byte, none while the stream does not read or waits for room
+// (backpressure is not the agent's fault).
 type meteredBody struct {
 	r        io.Reader
 	ctx      context.Context
 	b        *budget
 	wait     time.Duration
+	idle     time.Duration
 	timeout  time.Duration
 	deadline func(time.Time) error // nil: no deadlines (tests)
 	// pending is what was read of the frame being read.
@@ -118,12 +122,17 @@ type meteredBody struct {
 
 const meteredChunk = 64 << 10
 
-// arm gives the next frame FrameTimeout to arrive; disarm lifts the
-// deadline.
+// arm sets the deadline of what is awaited: the next frame's first byte
+// (IdleTimeout) or the rest of the frame (FrameTimeout); disarm lifts it.
 func (mb *meteredBody) arm() {
-	if mb.deadline != nil {
-		_ = mb.deadline(time.Now().Add(mb.timeout))
+	if mb.deadline == nil {
+		return
 	}
+	d := mb.idle
+	if mb.pending > 0 {
+		d = mb.timeout
+	}
+	_ = mb.deadline(time.Now().Add(d))
 }
 
 func (mb *meteredBody) disarm() {
@@ -146,7 +155,11 @@ func (mb *meteredBody) Read(p []byte) (int, error) {
 	}
 	got, err := mb.r.Read(p)
 	mb.b.release(n - int64(got))
+	first := mb.pending == 0 && got > 0
 	mb.pending += int64(got)
+	if first {
+		mb.arm() // a frame has started: the rest within FrameTimeout
+	}
 	return got, err
 }
 

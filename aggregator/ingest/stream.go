@@ -97,7 +97,8 @@ type decoded struct {
 func (s *stream) serve(ctx context.Context, body io.Reader, deadline func(time.Time) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	mb := &meteredBody{r: body, ctx: ctx, b: s.in.bud, wait: s.in.cfg.InflightWait, timeout: s.in.cfg.FrameTimeout, deadline: deadline}
+	mb := &meteredBody{r: body, ctx: ctx, b: s.in.bud, wait: s.in.cfg.InflightWait, idle: s.in.cfg.IdleTimeout,
+		timeout: s.in.cfg.FrameTimeout, deadline: deadline}
 	rd, err := wire.NewReader(mb, s.in.cfg.Limits)
 	if err != nil {
 		return err
