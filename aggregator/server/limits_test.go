@@ -314,6 +314,22 @@ func TestKVPathsThroughTheReplica(t *testing.T) {
 	if got := fmt.Sprint(keys); got != "[./e a/../b a//c d/]" {
 		t.Fatalf("keys = %s", got)
 	}
+	// Paths that only cleaning makes KV paths are not redirected to a key.
+	for _, p := range []string{"/v1//kv/f", "/v1/x/../kv/f", "/v1/kv%2Ff"} {
+		req, err := http.NewRequest(http.MethodPut, base+p, strings.NewReader("v"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err := noRedirects.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("PUT %s = %s, want 404 and no redirect", p, resp.Status)
+		}
+	}
 }
 
 // TestIngestRefusesBrowserTypes posts what a page may send cross-origin to

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -162,11 +163,17 @@ func KVPath(r *http.Request) bool {
 }
 
 // Route sends /v1/kv requests to kv as they are and every other request to
-// other (typically an http.ServeMux, which cleans paths and redirects).
+// other (typically an http.ServeMux, which cleans paths and redirects). A
+// path that only cleaning would make a /v1/kv path (/v1//kv/a, /v1/x/../kv/a,
+// /v1/kv%2Fa) is a 404: it is never redirected to a key.
 func Route(kv, other http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if KVPath(r) {
 			kv.ServeHTTP(w, r)
+			return
+		}
+		if p := path.Clean(r.URL.Path); p == kvRoot || strings.HasPrefix(p, kvRoot+"/") {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s: KV paths are taken as sent, never cleaned", r.Method, r.URL.EscapedPath()))
 			return
 		}
 		other.ServeHTTP(w, r)
