@@ -2,11 +2,14 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -37,8 +40,30 @@ type Config struct {
 	MaxFramesPerTxn int
 	// LoadTimeout bounds loading an agent's state at stream start (10s).
 	LoadTimeout time.Duration
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// MaxInflightBytes bounds the frame bytes received and not yet
+	// committed or refused, partial frames included, across every stream
+	// (DefaultMaxInflightBytes, 64 MiB; at least the frame limit). A
+	// stream reads no byte without room for it: it waits (the agent is
+	// slowed by flow control) up to InflightWait (30s), then is closed and
+	// counted (penny_ingest_streams_refused_total{reason="overloaded"}).
+	MaxInflightBytes int64
+	InflightWait     time.Duration
+	// MaxFramesHeld bounds the frames one stream holds decoded and not yet
+	// committed (DefaultMaxFramesHeld, 128); past it the stream stops
+	// reading until a transaction commits.
+	MaxFramesHeld int
+	// FrameTimeout bounds the time from a frame's first byte to its last
+	// (DefaultFrameTimeout, 1m), IdleTimeout the wait for a frame's first
+	// byte once the stream is ready for it (DefaultIdleTimeout, 10m; it must
+	// exceed the agents' interval). A stream that trickles or stalls is
+	// closed and counted
+	// (penny_ingest_streams_refused_total{reason="frame_timeout"}). Neither
+	// runs while the stream itself waits (backpressure, room under
+	// MaxInflightBytes).
+	FrameTimeout time.Duration
+	IdleTimeout  time.Duration
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
 	// Now is the clock (time.Now).
 	Now func() time.Time
 }
@@ -56,6 +81,19 @@ func (c *Config) Complete() {
 	defInt(&c.MaxInflight, 4)
 	defInt(&c.QueueBytes, 64<<20)
 	defInt(&c.MaxFramesPerTxn, 64)
+	defInt(&c.MaxFramesHeld, DefaultMaxFramesHeld)
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	if c.InflightWait == 0 {
+		c.InflightWait = DefaultInflightWait
+	}
+	if c.FrameTimeout == 0 {
+		c.FrameTimeout = DefaultFrameTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
 	if c.BatchWait == 0 {
 		c.BatchWait = time.Millisecond
 	}
@@ -80,7 +118,20 @@ func (c *Config) Validate() error {
 		c.MaxBatchBytes < 1 || c.MaxInflight < 1 || c.QueueBytes < 1 || c.MaxFramesPerTxn < 1 || c.BatchWait < 0 {
 		return errors.New("ingest: batch limits out of range")
 	}
-	return c.Limits.Validate()
+	if err := c.Limits.Validate(); err != nil {
+		return err
+	}
+	frame := int64(c.Limits.MaxFrameBytes)
+	if frame == 0 {
+		frame = wire.DefaultMaxFrameBytes
+	}
+	if c.MaxInflightBytes < frame {
+		return fmt.Errorf("ingest: max in-flight bytes %d below the frame limit %d", c.MaxInflightBytes, frame)
+	}
+	if c.MaxFramesHeld < 1 || c.InflightWait < 0 || c.FrameTimeout < 0 || c.IdleTimeout < 0 {
+		return errors.New("ingest: frames held, in-flight wait and frame timeout out of range")
+	}
+	return nil
 }
 
 // Path is where agents stream.
@@ -92,6 +143,7 @@ type Ingest struct {
 	log *slog.Logger
 	c   *committer
 	m   *metrics
+	bud *budget
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -104,7 +156,8 @@ func New(cfg Config) (*Ingest, error) {
 		return nil, err
 	}
 	m := newMetrics(cfg.Registerer)
-	return &Ingest{cfg: cfg, log: cfg.Logger, c: newCommitter(&cfg, m), m: m, closing: make(chan struct{})}, nil
+	return &Ingest{cfg: cfg, log: cfg.Logger, c: newCommitter(&cfg, m), m: m, bud: newBudget(cfg.MaxInflightBytes, m),
+		closing: make(chan struct{})}, nil
 }
 
 // CloseStreams ends every agent stream, now and to come, as a server
@@ -124,6 +177,13 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "use POST", http.StatusMethodNotAllowed)
 		return
 	}
+	// Frames only: what a browser may post cross-origin (text/plain, a
+	// form) or a body of no stated type is refused before it is read.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != MediaFrames {
+		in.m.closed.WithLabelValues("media_type").Inc()
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("POST %s takes Content-Type %s", Path, MediaFrames))
+		return
+	}
 	rc := http.NewResponseController(w)
 	if r.ProtoMajor < 2 {
 		// HTTP/1.1 can stream both ways too, if the server allows it.
@@ -140,7 +200,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in.m.streams.Inc()
 	defer in.m.streams.Dec()
 	s := &stream{in: in, commit: in.c, acks: httpAcks{w: w, rc: rc}, load: in.load, remote: r.RemoteAddr}
-	err := s.serve(r.Context(), r.Body)
+	err := s.serve(r.Context(), r.Body, rc.SetReadDeadline)
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):
 		in.log.Debug("agent stream ended", "agent", s.agent, "remote", s.remote)
@@ -166,10 +226,32 @@ func rejectReason(err error) string {
 		return "agent_mismatch"
 	case errors.Is(err, wire.ErrInconsistent), errors.Is(err, model.ErrInvalid), errors.Is(err, model.ErrStale):
 		return "inconsistent"
+	case errors.Is(err, errOverloaded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "limits"
 	case errors.Is(err, wire.ErrCorrupt), errors.Is(err, wire.ErrInvalid), errors.Is(err, io.ErrUnexpectedEOF):
 		return "corrupt"
 	}
 	return "other"
+}
+
+// closeReason labels the streams the ingest's limits closed.
+func closeReason(err error) string {
+	switch {
+	case errors.Is(err, errOverloaded):
+		return "overloaded"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "frame_timeout"
+	}
+	return ""
+}
+
+// MediaFrames is the Content-Type of an agent's stream.
+const MediaFrames = "application/x-penny-frames"
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
 // errConflict means a transaction's condition failed: the store changed

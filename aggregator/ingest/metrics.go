@@ -13,6 +13,11 @@ type metrics struct {
 	batchTxns    prometheus.Histogram
 	queueBytes   prometheus.Gauge
 	backpressure prometheus.Histogram
+	// The limits: in-flight frame bytes held, waits for room under their
+	// cap, and streams the limits closed.
+	inflightBytes prometheus.Gauge
+	inflightWaits prometheus.Counter
+	closed        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,7 +31,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		applied: prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_ingest_frames_applied_total",
 			Help: "Frames committed to the store."}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_ingest_frames_rejected_total",
-			Help: "Frames not applied, by reason (duplicate, gap, need_keyframe, corrupt, version, too_large, agent_mismatch, inconsistent, other)."},
+			Help: "Frames not applied, by reason (duplicate, gap, need_keyframe, corrupt, version, too_large, agent_mismatch, inconsistent, limits, other)."},
 			[]string{"reason"}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_ingest_conflicts_total",
 			Help: "Transactions that failed because the agent's state changed in the store (another replica wrote it)."}),
@@ -38,13 +43,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Bytes of transactions waiting for a proposal."}),
 		backpressure: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "penny_ingest_backpressure_seconds",
 			Help: "Time streams waited for room in the proposal queue.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		inflightBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "penny_ingest_inflight_bytes",
+			Help: "Bytes of frames received and not yet committed or refused, partial frames included, across all streams."}),
+		inflightWaits: prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_ingest_inflight_waits_total",
+			Help: "Reads that waited for room under the in-flight bytes cap."}),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_ingest_streams_refused_total",
+			Help: "Streams refused or closed by the ingest's limits, by reason (media_type, overloaded, frame_timeout)."},
+			[]string{"reason"}),
 	}
-	for _, r := range []string{"duplicate", "gap", "need_keyframe", "corrupt", "version", "too_large", "agent_mismatch", "inconsistent", "other"} {
+	for _, r := range []string{"duplicate", "gap", "need_keyframe", "corrupt", "version", "too_large", "agent_mismatch", "inconsistent", "limits", "other"} {
 		m.rejected.WithLabelValues(r)
+	}
+	for _, r := range []string{"media_type", "overloaded", "frame_timeout"} {
+		m.closed.WithLabelValues(r)
 	}
 	if reg != nil {
 		reg.MustRegister(m.streams, m.frames, m.frameBytes, m.applied, m.rejected, m.conflicts, m.proposal,
-			m.batchTxns, m.queueBytes, m.backpressure)
+			m.batchTxns, m.queueBytes, m.backpressure, m.inflightBytes, m.inflightWaits, m.closed)
 	}
 	return m
 }

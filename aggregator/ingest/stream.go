@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/kvraft"
@@ -65,6 +66,9 @@ type stream struct {
 	after    *txn
 	inflight *txn // submitted, waiting for its result
 	done     <-chan result
+	// held is the frame bytes this stream holds against the replica's
+	// in-flight budget: those of its frames not committed or refused yet.
+	held int64
 }
 
 type committed struct {
@@ -78,42 +82,62 @@ type txn struct {
 	order  []string
 	frames []wire.Header
 	last   committed
+	bytes  int64 // of its frames, held against the in-flight budget
 }
 
 type decoded struct {
-	h   wire.Header
-	f   *wire.Frame
-	err error // from decoding the body: this frame only
+	h     wire.Header
+	f     *wire.Frame
+	err   error // from decoding the body: this frame only
+	bytes int64 // the frame's size, held against the in-flight budget
 }
 
-func (s *stream) serve(ctx context.Context, body io.Reader) error {
-	rd, err := wire.NewReader(body, s.in.cfg.Limits)
+// serve reads the frames of body until the stream ends. deadline sets the
+// body's read deadline (nil: none).
+func (s *stream) serve(ctx context.Context, body io.Reader, deadline func(time.Time) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	mb := &meteredBody{r: body, ctx: ctx, b: s.in.bud, wait: s.in.cfg.InflightWait, idle: s.in.cfg.IdleTimeout,
+		timeout: s.in.cfg.FrameTimeout, deadline: deadline}
+	rd, err := wire.NewReader(mb, s.in.cfg.Limits)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	frames := make(chan decoded)
 	readErr := make(chan error, 1)
-	// The reader decodes ahead while the stream waits for a commit.
+	// The reader decodes ahead while the stream waits for a commit. It
+	// gives up what it holds (a partial frame, a frame not handed over)
+	// when it returns; the stream gives up the rest when run returns.
 	go func() {
 		defer close(frames)
 		for {
+			mb.arm()
 			h, err := rd.Next()
 			if err != nil {
+				s.in.bud.release(mb.take())
 				readErr <- err
 				return
 			}
 			d := decoded{h: h}
 			d.f, d.err = rd.Frame()
+			d.bytes = mb.take()
+			mb.disarm()
 			select {
 			case frames <- d:
 			case <-ctx.Done():
+				s.in.bud.release(d.bytes)
 				return
 			}
 		}
 	}()
+	defer func() { s.drop(s.held) }()
 	return s.run(ctx, frames, readErr)
+}
+
+// drop gives n bytes of the stream's frames back to the in-flight budget.
+func (s *stream) drop(n int64) {
+	s.held -= n
+	s.in.bud.release(n)
 }
 
 // run handles the frames decoded from the stream, the results of its
@@ -139,6 +163,9 @@ func (s *stream) run(ctx context.Context, frames <-chan decoded, readErr <-chan 
 					return s.finish(ctx)
 				}
 				s.in.m.rejected.WithLabelValues(rejectReason(err)).Inc()
+				if reason := closeReason(err); reason != "" {
+					s.in.m.closed.WithLabelValues(reason).Inc()
+				}
 				return fmt.Errorf("read frame: %w", err)
 			}
 			if err := s.frame(ctx, &d); err != nil {
@@ -155,9 +182,17 @@ func (s *stream) run(ctx context.Context, frames <-chan decoded, readErr <-chan 
 	}
 }
 
-// full reports whether the transactions being built take no more frames.
+// full reports whether the transactions being built take no more frames,
+// or the stream holds as many as it may.
 func (s *stream) full() bool {
-	return s.after != nil || s.building != nil && len(s.building.frames) >= s.in.cfg.MaxFramesPerTxn
+	held := 0
+	for _, t := range []*txn{s.building, s.after, s.inflight} {
+		if t != nil {
+			held += len(t.frames)
+		}
+	}
+	return s.after != nil || s.building != nil && len(s.building.frames) >= s.in.cfg.MaxFramesPerTxn ||
+		held >= s.in.cfg.MaxFramesHeld
 }
 
 // finish waits for what is in flight once the agent closed its side.
@@ -181,6 +216,7 @@ func (s *stream) finish(ctx context.Context) error {
 // frame handles one frame: acknowledges it at once if it will not be
 // applied, plans it otherwise.
 func (s *stream) frame(ctx context.Context, d *decoded) error {
+	s.held += d.bytes
 	s.in.m.frames.Inc()
 	s.in.m.frameBytes.Add(float64(wire.HeaderSize + len(d.h.AgentID) + d.h.BodyLen))
 	if s.agent == "" {
@@ -202,11 +238,20 @@ func (s *stream) frame(ctx context.Context, d *decoded) error {
 		err = s.ws.Apply(d.f)
 	}
 	if err != nil {
+		s.drop(d.bytes)
 		return s.refuse(&d.h, err)
 	}
 	u, err := s.update(d.f, removed)
 	if err == nil {
 		err = s.plan(u, &d.h)
+	}
+	if err == nil {
+		// The frame's bytes go with the transaction that took it.
+		t := s.building
+		if s.after != nil {
+			t = s.after
+		}
+		t.bytes += d.bytes
 	}
 	if err != nil {
 		// The wire state took the frame but the model refused it: the two
@@ -333,6 +378,7 @@ func (s *stream) flush(ctx context.Context) error {
 func (s *stream) settle(res result) error {
 	t := s.inflight
 	s.inflight, s.done = nil, nil
+	s.drop(t.bytes)
 	if res.err == nil && !res.succeeded {
 		res.err = conflictf("agent %s", s.agent)
 	}

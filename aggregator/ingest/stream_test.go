@@ -119,7 +119,8 @@ func testIngest(t *testing.T, tune func(*Config)) *Ingest {
 		tune(&cfg)
 	}
 	cfg.Complete()
-	return &Ingest{cfg: cfg, log: cfg.Logger, m: newMetrics(nil), closing: make(chan struct{})}
+	m := newMetrics(nil)
+	return &Ingest{cfg: cfg, log: cfg.Logger, m: m, bud: newBudget(cfg.MaxInflightBytes, m), closing: make(chan struct{})}
 }
 
 // newAgent loads a node the store holds nothing of.

@@ -48,6 +48,11 @@ type Config struct {
 	// /debug/pprof/ require a client certificate that CA signed; the
 	// gateway's reads, /v1/health and /metrics stay open to any client.
 	TLS tlsfiles.Files
+	// APILimits bound the API listener's connections, headers and bodies
+	// (limits.go); MaxRequestBytes bounds every KV and membership request
+	// body (kvhttp.DefaultMaxRequestBytes, 1.5 MiB).
+	APILimits       APILimits
+	MaxRequestBytes int64
 	// RequestTimeout bounds one API request; ShutdownGrace the wait for
 	// in-flight requests on shutdown.
 	RequestTimeout time.Duration
@@ -59,6 +64,10 @@ type Config struct {
 	SeriesTTL time.Duration
 	// Limits bound the frames the ingest accepts.
 	Limits wire.Limits
+	// Ingest configures the ingest's limits and batching (package ingest's
+	// defaults when zero); its Node, Limits, Logger and Registerer are
+	// filled in by Start.
+	Ingest ingest.Config
 	// Pricing names the pricing file (OpenCost's default prices without
 	// one), which the replica reloads when it changes and serves on
 	// GET /v1/pricing; its Logger and Registerer are filled in by Start.
@@ -87,6 +96,7 @@ func (c *Config) Complete() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.APILimits.Complete()
 	c.Store.Complete()
 }
 
@@ -104,6 +114,14 @@ func (c *Config) Validate() error {
 		return errors.New("server: request timeout must be positive, shutdown grace not negative")
 	}
 	if err := c.TLS.Validate(); err != nil {
+		return err
+	}
+	if err := c.APILimits.Validate(); err != nil {
+		return err
+	}
+	kc := kvhttp.Config{MaxRequestBytes: c.MaxRequestBytes}
+	kc.Complete()
+	if err := kc.Validate(); err != nil {
 		return err
 	}
 	if c.TLS.CAFile != "" && c.TLS.CertFile == "" {
@@ -192,11 +210,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 
-	api, err := kvhttp.NewHandler(node, kvhttp.Config{Timeout: cfg.RequestTimeout, Logger: log})
+	api, err := kvhttp.NewHandler(node, kvhttp.Config{Timeout: cfg.RequestTimeout, MaxRequestBytes: cfg.MaxRequestBytes,
+		Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
-	in, err := ingest.New(ingest.Config{Node: node, Limits: cfg.Limits, Logger: log, Registerer: reg})
+	ic := cfg.Ingest
+	ic.Node, ic.Limits, ic.Logger, ic.Registerer = node, cfg.Limits, log, reg
+	in, err := ingest.New(ic)
 	if err != nil {
 		return nil, err
 	}
@@ -267,11 +288,17 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for api: %w", err)
 	}
+	lim, lm := cfg.APILimits, newLimitMetrics(reg)
+	ln = newLimitListener(ln, lim.MaxConns, lm)
+	// The KV routes are matched on the path as sent, before the mux
+	// cleans it (a cleaned key would be another key).
+	handler := bodyDeadline(kvhttp.Route(certified(api), mux), lim.BodyTimeout, lm)
 	// No read or write timeout: an agent's ingest stream lasts as long as
-	// its connection. Agents speak HTTP/2: over TLS, or without it by prior
-	// knowledge (h2c).
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
+	// its connection; bodies get their deadlines per request (limits.go).
+	// Agents speak HTTP/2: over TLS, or without it by prior knowledge (h2c).
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: lim.ReadHeaderTimeout, IdleTimeout: lim.IdleTimeout,
 		Protocols: new(http.Protocols), TLSConfig: tlsCfg, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	srv.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerConnection: lim.H2ReceiveBuffer, MaxReceiveBufferPerStream: lim.H2ReceiveBuffer}
 	srv.Protocols.SetHTTP1(true)
 	if tlsCfg != nil {
 		srv.Protocols.SetHTTP2(true)

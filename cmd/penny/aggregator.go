@@ -25,6 +25,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/internal/tlsfiles"
 	"github.com/pennyhq/penny/kvraft"
+	"github.com/pennyhq/penny/kvraft/kvhttp"
 	"github.com/pennyhq/penny/kvraft/transport"
 )
 
@@ -73,6 +74,9 @@ type aggregatorConfig struct {
 	CustomMetricsMaxStaleness time.Duration
 	CustomMetricsMaxAge       time.Duration
 
+	// MaxRequestBytes bounds every KV and membership request body.
+	MaxRequestBytes int64
+
 	members []kvraft.Member
 	// idGiven says --id was given.
 	idGiven bool
@@ -106,6 +110,7 @@ func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, e
 	own.Uint64Var(&c.SnapshotCount, "snapshot-count", 10000, "applied entries between snapshots")
 	own.Uint64Var(&c.SnapCatchUp, "snapshot-catch-up-entries", 5000, "log entries kept behind a snapshot for slow followers")
 	own.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "timeout of one API request")
+	own.Int64Var(&c.MaxRequestBytes, "max-request-bytes", kvhttp.DefaultMaxRequestBytes, "largest body of a KV or membership API request, in bytes (413 past it)")
 	own.DurationVar(&c.ShutdownGrace, "shutdown-grace", 5*time.Second, "time given to in-flight requests on shutdown")
 	own.BoolVar(&c.EnablePprof, "enable-pprof", false, "serve runtime profiles under /debug/pprof/ on the API listener")
 	own.DurationVar(&c.ReadStaleness, "read-staleness", 2*time.Second, "staleness bound of /v1/containers reads that ask for no consistency")
@@ -330,6 +335,8 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		EnablePprof:    cfg.EnablePprof,
 		Gatherers:      gatherers,
 		Logger:         log,
+
+		MaxRequestBytes: cfg.MaxRequestBytes,
 	})
 	if err != nil {
 		return err

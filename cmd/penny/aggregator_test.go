@@ -349,19 +349,12 @@ func (c *procCluster) checkAcked(r *replica, prefix string, acked map[string]str
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	got := map[string]string{}
-	start := prefix + "/"
-	for {
-		res, err := client(r).Range(ctx, []byte(start), kvhttp.MaxRangeLimit, opts)
-		if err != nil {
-			c.t.Fatalf("range on replica %d: %v", r.id, err)
-		}
-		for _, it := range res.Items {
-			got[it.Key] = string(it.Value)
-		}
-		if !res.More {
-			break
-		}
-		c.t.Fatalf("more than %d keys under %s; the test writes fewer", kvhttp.MaxRangeLimit, prefix)
+	res, err := client(r).RangeAll(ctx, []byte(prefix+"/"), opts)
+	if err != nil {
+		c.t.Fatalf("range on replica %d: %v", r.id, err)
+	}
+	for _, it := range res.Items {
+		got[it.Key] = string(it.Value)
 	}
 	missing := 0
 	for k, v := range acked {

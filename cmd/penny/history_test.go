@@ -107,7 +107,7 @@ func TestHistoryThroughLeaderKill(t *testing.T) {
 	// Every replica holds the same history.
 	var hist []byte
 	for _, r := range c.replicas {
-		res, err := client(r).Range(ctx, []byte("penny/v1/hist/"), 0, kvraft.ReadOptions{})
+		res, err := client(r).RangeAll(ctx, []byte("penny/v1/hist/"), kvraft.ReadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,11 +123,11 @@ func TestHistoryThroughLeaderKill(t *testing.T) {
 	}
 
 	// The minute records tile [start, end) and add up.
-	res, err := client(c.replicas[0]).Range(ctx, []byte("penny/v1/hist/m/"), 0, kvraft.ReadOptions{})
+	res, err := client(c.replicas[0]).RangeAll(ctx, []byte("penny/v1/hist/m/"), kvraft.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := client(c.replicas[0]).Range(ctx, []byte("penny/v1/hist/c/"+node+"/"), 0, kvraft.ReadOptions{})
+	ids, err := client(c.replicas[0]).RangeAll(ctx, []byte("penny/v1/hist/c/"+node+"/"), kvraft.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestHistoryThroughLeaderKill(t *testing.T) {
 			t.Errorf("%s: minutes add up to\n %+v, want\n %+v", p, got, want[p])
 		}
 	}
-	if g, err := client(c.replicas[0]).Range(ctx, model.AllGonePrefix(), 0, kvraft.ReadOptions{}); err != nil || len(g.Items) != 0 {
+	if g, err := client(c.replicas[0]).RangeAll(ctx, model.AllGonePrefix(), kvraft.ReadOptions{}); err != nil || len(g.Items) != 0 {
 		t.Errorf("final records left: %d, %v", len(g.Items), err)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -105,7 +104,7 @@ func allocationBench(ctx context.Context, penny string, nodes, days, queries int
 	pods := map[string]bool{}
 	h0 := int64(1) << 62
 	for node, nm := range byNode {
-		ids, err := kv.Range(ctx, []byte(identityPrefix+node+"/"), kvhttp.MaxRangeLimit, kvraft.ReadOptions{})
+		ids, err := kv.RangeAll(ctx, []byte(identityPrefix+node+"/"), kvraft.ReadOptions{})
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +162,7 @@ func allocationBench(ctx context.Context, penny string, nodes, days, queries int
 	}
 	res.writeTime = time.Since(begin)
 	for h := h0 - int64(days)*24*3600; h < h0; h += 3600 {
-		r, err := kv.Range(ctx, history.HourKey(h, ""), kvhttp.MaxRangeLimit, kvraft.ReadOptions{})
+		r, err := kv.RangeAll(ctx, history.HourKey(h, ""), kvraft.ReadOptions{})
 		if err != nil {
 			return nil, err
 		}
@@ -187,12 +186,9 @@ func allocationBench(ctx context.Context, penny string, nodes, days, queries int
 // readMinutes reads every minute record and sums each node's whole minutes
 // per container.
 func readMinutes(ctx context.Context, kv *kvhttp.Client) (map[string]*nodeMinutes, error) {
-	r, err := kv.Range(ctx, []byte(minutePrefix), kvhttp.MaxRangeLimit, kvraft.ReadOptions{})
+	r, err := kv.RangeAll(ctx, []byte(minutePrefix), kvraft.ReadOptions{})
 	if err != nil {
 		return nil, err
-	}
-	if r.More {
-		return nil, errors.New("more minute records than one range reads")
 	}
 	out := map[string]*nodeMinutes{}
 	for _, it := range r.Items {

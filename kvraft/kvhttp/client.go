@@ -66,7 +66,8 @@ func (c *Client) http() *http.Client {
 	return http.DefaultClient
 }
 
-func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
+// do sends a request; a body is sent with the given Content-Type.
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte, contentType string) (*http.Response, error) {
 	u := c.Endpoint + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -78,6 +79,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	req, err := http.NewRequestWithContext(ctx, method, u, r)
 	if err != nil {
 		return nil, fmt.Errorf("kvhttp: build request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
@@ -135,8 +139,8 @@ func responseTooLarge(limit int64) error {
 
 func keyPath(key []byte) string { return "/v1/kv/" + url.PathEscape(string(key)) }
 
-func (c *Client) write(ctx context.Context, method, path string, body []byte) (uint64, error) {
-	resp, err := c.do(ctx, method, path, nil, body)
+func (c *Client) write(ctx context.Context, method, path string, body []byte, contentType string) (uint64, error) {
+	resp, err := c.do(ctx, method, path, nil, body, contentType)
 	if err != nil {
 		return 0, err
 	}
@@ -152,36 +156,27 @@ func (c *Client) Put(ctx context.Context, key, value []byte) (uint64, error) {
 	if value == nil {
 		value = []byte{}
 	}
-	return c.write(ctx, http.MethodPut, keyPath(key), value)
+	return c.write(ctx, http.MethodPut, keyPath(key), value, MediaValue)
 }
 
 // Delete removes key and returns the commit index.
 func (c *Client) Delete(ctx context.Context, key []byte) (uint64, error) {
-	return c.write(ctx, http.MethodDelete, keyPath(key), nil)
+	return c.write(ctx, http.MethodDelete, keyPath(key), nil, "")
 }
 
 // Batch applies ops atomically and returns the commit index.
 func (c *Client) Batch(ctx context.Context, ops []kvraft.Op) (uint64, error) {
-	req := BatchRequest{Ops: make([]BatchOp, len(ops))}
 	for i, op := range ops {
-		switch op.Type {
-		case command.OpPut:
-			v := op.Value
-			if v == nil {
-				v = []byte{}
-			}
-			req.Ops[i] = BatchOp{Op: "put", Key: string(op.Key), Value: v}
-		case command.OpDelete:
-			req.Ops[i] = BatchOp{Op: "delete", Key: string(op.Key)}
-		default:
+		if op.Type != command.OpPut && op.Type != command.OpDelete {
 			return 0, fmt.Errorf("%w: op %d has type %v", kvraft.ErrInvalid, i, op.Type)
 		}
 	}
+	req := BatchRequest{Ops: encodeOps(ops)}
 	b, err := json.Marshal(req)
 	if err != nil {
 		return 0, fmt.Errorf("kvhttp: encode batch: %w", err)
 	}
-	return c.write(ctx, http.MethodPost, "/v1/kv/batch", b)
+	return c.write(ctx, http.MethodPost, "/v1/kv/batch", b, MediaJSON)
 }
 
 // Txn applies txn atomically if its compares hold (Then) or not (Else) and
@@ -191,7 +186,7 @@ func (c *Client) Txn(ctx context.Context, txn kvraft.Txn) (kvraft.TxnResult, err
 	if err != nil {
 		return kvraft.TxnResult{}, err
 	}
-	resp, err := c.do(ctx, http.MethodPost, "/v1/kv/txn", nil, b)
+	resp, err := c.do(ctx, http.MethodPost, "/v1/kv/txn", nil, b, MediaJSON)
 	if err != nil {
 		return kvraft.TxnResult{}, err
 	}
@@ -219,7 +214,7 @@ func readQuery(opts kvraft.ReadOptions) url.Values {
 // Get reads key; it returns ErrNotFound (with the result's Index set) when
 // the key is absent.
 func (c *Client) Get(ctx context.Context, key []byte, opts kvraft.ReadOptions) (kvraft.GetResult, error) {
-	resp, err := c.do(ctx, http.MethodGet, keyPath(key), readQuery(opts), nil)
+	resp, err := c.do(ctx, http.MethodGet, keyPath(key), readQuery(opts), nil, "")
 	if err != nil {
 		return kvraft.GetResult{}, err
 	}
@@ -246,16 +241,27 @@ func (c *Client) Get(ctx context.Context, key []byte, opts kvraft.ReadOptions) (
 	return kvraft.GetResult{}, c.decode(resp, nil)
 }
 
-// Range reads the pairs under prefix (up to limit; 0 means the server's
-// default).
+// Range reads the first page of the pairs under prefix: up to limit pairs
+// (0 means the server's default) and no more bytes than the server's page
+// bound. When the answer says More, RangeContinue with its Continue token
+// reads the next page; RangeAll reads them all.
 func (c *Client) Range(ctx context.Context, prefix []byte, limit int, opts kvraft.ReadOptions) (RangeResponse, error) {
+	return c.RangeContinue(ctx, prefix, "", limit, opts)
+}
+
+// RangeContinue reads the page of the pairs under prefix that token (a
+// previous page's Continue; "" for the first page) starts.
+func (c *Client) RangeContinue(ctx context.Context, prefix []byte, token string, limit int, opts kvraft.ReadOptions) (RangeResponse, error) {
 	q := readQuery(opts)
 	q.Set("prefix", string(prefix))
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
+	if token != "" {
+		q.Set("continue", token)
+	}
 	var out RangeResponse
-	resp, err := c.do(ctx, http.MethodGet, "/v1/kv", q, nil)
+	resp, err := c.do(ctx, http.MethodGet, "/v1/kv", q, nil, "")
 	if err != nil {
 		return out, err
 	}
@@ -265,13 +271,37 @@ func (c *Client) Range(ctx context.Context, prefix []byte, limit int, opts kvraf
 		}
 		return RangeResponse{}, err
 	}
+	if out.More && out.Continue == "" {
+		return RangeResponse{}, fmt.Errorf("kvhttp: a page with more to read but no continue token")
+	}
 	return out, nil
+}
+
+// RangeAll reads every pair under prefix, page after page. Each page is
+// read with opts and served from the state at its own index: the pages
+// are not one snapshot (a key written meanwhile may be missed or seen new).
+// The answer's Index is the last page's, More is false.
+func (c *Client) RangeAll(ctx context.Context, prefix []byte, opts kvraft.ReadOptions) (RangeResponse, error) {
+	var all RangeResponse
+	token := ""
+	for {
+		page, err := c.RangeContinue(ctx, prefix, token, MaxRangeLimit, opts)
+		if err != nil {
+			return RangeResponse{}, err
+		}
+		all.Items = append(all.Items, page.Items...)
+		all.Index = page.Index
+		if !page.More {
+			return all, nil
+		}
+		token = page.Continue
+	}
 }
 
 // Cluster returns the replica's view of the cluster.
 func (c *Client) Cluster(ctx context.Context) (kvraft.Status, error) {
 	var st kvraft.Status
-	resp, err := c.do(ctx, http.MethodGet, "/v1/cluster", nil, nil)
+	resp, err := c.do(ctx, http.MethodGet, "/v1/cluster", nil, nil, "")
 	if err != nil {
 		return st, err
 	}
@@ -284,18 +314,18 @@ func (c *Client) AddMember(ctx context.Context, m kvraft.Member) (uint64, error)
 	if err != nil {
 		return 0, fmt.Errorf("kvhttp: encode member: %w", err)
 	}
-	return c.write(ctx, http.MethodPost, "/v1/cluster/members", b)
+	return c.write(ctx, http.MethodPost, "/v1/cluster/members", b, MediaJSON)
 }
 
 // RemoveMember removes a member and returns the index of the change.
 func (c *Client) RemoveMember(ctx context.Context, id uint64) (uint64, error) {
-	return c.write(ctx, http.MethodDelete, "/v1/cluster/members/"+strconv.FormatUint(id, 10), nil)
+	return c.write(ctx, http.MethodDelete, "/v1/cluster/members/"+strconv.FormatUint(id, 10), nil, "")
 }
 
 // WaitHealthy polls /v1/health until the replica knows a leader.
 func (c *Client) WaitHealthy(ctx context.Context) error {
 	for {
-		resp, err := c.do(ctx, http.MethodGet, "/v1/health", nil, nil)
+		resp, err := c.do(ctx, http.MethodGet, "/v1/health", nil, nil, "")
 		if err == nil {
 			err = c.decode(resp, nil)
 			if err == nil {

@@ -74,6 +74,7 @@ func TestNoLeaderOverHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		req.Header.Set("Content-Type", kvhttp.MediaValue)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -9,8 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/command"
@@ -27,13 +32,22 @@ const (
 
 // Limits on requests.
 const (
-	// MaxBatchBody bounds a batch request body: the largest batch command
-	// plus base64 and JSON overhead.
-	MaxBatchBody = command.MaxCommandSize*4/3 + 1<<20
+	// DefaultMaxRequestBytes is the default of Config.MaxRequestBytes:
+	// 1.5 MiB, etcd's --max-request-bytes.
+	DefaultMaxRequestBytes = 3 << 19
+	// MaxMaxRequestBytes bounds Config.MaxRequestBytes: the largest batch
+	// command in base64 and JSON.
+	MaxMaxRequestBytes = command.MaxCommandSize*4/3 + 1<<20
+	// MaxBatchBody and MaxTxnBody are the default bounds of a batch and a
+	// txn request body: every KV and membership body is bounded by
+	// Config.MaxRequestBytes.
+	MaxBatchBody = DefaultMaxRequestBytes
+	// DefaultMaxRangeBytes is the default of Config.MaxRangeBytes: the keys
+	// and values of one range answer (4 MiB).
+	DefaultMaxRangeBytes = 4 << 20
 	// DefaultRangeLimit and MaxRangeLimit bound the pairs a range returns.
 	DefaultRangeLimit = 1000
 	MaxRangeLimit     = 10000
-	maxSmallBody      = 64 << 10
 )
 
 // Store is the replica the handler serves; *kvraft.Node implements it.
@@ -55,14 +69,31 @@ type Store interface {
 type Config struct {
 	// Timeout bounds each request (5s).
 	Timeout time.Duration
+	// MaxRequestBytes bounds every request body, KV and membership alike
+	// (DefaultMaxRequestBytes, 1.5 MiB); a PUT's value is also bounded by
+	// the store's value limit (1 MiB). Bodies are bounded before they are
+	// read; a larger one is refused with 413.
+	MaxRequestBytes int64
+	// MaxRangeBytes bounds the keys and values of one range answer
+	// (DefaultMaxRangeBytes, 4 MiB); a longer range is paged with a
+	// continue token. An answer always carries at least one pair.
+	MaxRangeBytes int64
 	// Logger receives the errors of failed requests (discarded if nil).
 	Logger *slog.Logger
+	// Registerer receives the handler's metrics (none if nil).
+	Registerer prometheus.Registerer
 }
 
 // Complete fills in the defaults.
 func (c *Config) Complete() {
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.MaxRangeBytes == 0 {
+		c.MaxRangeBytes = DefaultMaxRangeBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -74,37 +105,130 @@ func (c *Config) Validate() error {
 	if c.Timeout < 0 {
 		return errors.New("kvhttp: negative timeout")
 	}
+	if c.MaxRequestBytes < 4<<10 || c.MaxRequestBytes > MaxMaxRequestBytes {
+		return fmt.Errorf("kvhttp: max request bytes %d not in [4096, %d]", c.MaxRequestBytes, int64(MaxMaxRequestBytes))
+	}
+	if c.MaxRangeBytes < 1 {
+		return fmt.Errorf("kvhttp: max range bytes %d must be positive", c.MaxRangeBytes)
+	}
 	return nil
 }
 
 type handler struct {
-	s       Store
-	timeout time.Duration
-	log     *slog.Logger
+	s        Store
+	timeout  time.Duration
+	maxBody  int64
+	maxRange int64
+	log      *slog.Logger
+	refused  *prometheus.CounterVec
+	mux      *http.ServeMux // the routes other than the keys'
 }
 
 // NewHandler returns the HTTP API of s; it completes cfg first.
+//
+// The routes under /v1/kv are matched on the request's escaped path, before
+// anything cleans it: a key is the exact bytes after /v1/kv/, percent-decoded
+// once, and no /v1/kv path is ever redirected. A server that puts this
+// handler behind its own http.ServeMux must route /v1/kv paths to it first
+// (Route), or the mux cleans and redirects them.
 func NewHandler(s Store, cfg Config) (http.Handler, error) {
 	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &handler{s: s, timeout: cfg.Timeout, log: cfg.Logger}
+	h := &handler{s: s, timeout: cfg.Timeout, maxBody: cfg.MaxRequestBytes, maxRange: cfg.MaxRangeBytes, log: cfg.Logger,
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_kvhttp_refused_total",
+			Help: "KV and membership API requests refused, by HTTP status (400, 403, 404, 409, 413, 415, 503, 504, ...)."},
+			[]string{"status"})}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(h.refused); err != nil {
+			return nil, fmt.Errorf("kvhttp: register metrics: %w", err)
+		}
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("PUT /v1/kv/{key...}", h.put)
-	mux.HandleFunc("DELETE /v1/kv/{key...}", h.del)
-	mux.HandleFunc("GET /v1/kv/{key...}", h.get)
-	mux.HandleFunc("POST /v1/kv/batch", h.batch)
-	mux.HandleFunc("POST /v1/kv/txn", h.txn)
-	mux.HandleFunc("GET /v1/kv", h.rangeKeys)
 	mux.HandleFunc("GET /v1/cluster", h.cluster)
-	mux.HandleFunc("POST /v1/cluster/members", h.addMember)
-	mux.HandleFunc("DELETE /v1/cluster/members/{id}", h.removeMember)
+	mux.HandleFunc("POST /v1/cluster/members", h.json(h.addMember))
+	mux.HandleFunc("DELETE /v1/cluster/members/{id}", h.bodyless(h.removeMember))
 	mux.HandleFunc("GET /v1/health", h.health)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	mux.HandleFunc("/", h.noRoute)
+	h.mux = mux
+	return h, nil
+}
+
+// KVPath reports whether r is for a /v1/kv route, judged on its escaped
+// path as sent: such requests must reach the handler uncleaned.
+func KVPath(r *http.Request) bool {
+	p := r.URL.EscapedPath()
+	return p == kvRoot || strings.HasPrefix(p, kvRoot+"/")
+}
+
+// Route sends /v1/kv requests to kv as they are and every other request to
+// other (typically an http.ServeMux, which cleans paths and redirects). A
+// path that only cleaning would make a /v1/kv path (/v1//kv/a, /v1/x/../kv/a,
+// /v1/kv%2Fa) is a 404: it is never redirected to a key.
+func Route(kv, other http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if KVPath(r) {
+			kv.ServeHTTP(w, r)
+			return
+		}
+		if p := path.Clean(r.URL.Path); p == kvRoot || strings.HasPrefix(p, kvRoot+"/") {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s: KV paths are taken as sent, never cleaned", r.Method, r.URL.EscapedPath()))
+			return
+		}
+		other.ServeHTTP(w, r)
 	})
-	return mux, nil
+}
+
+const kvRoot = "/v1/kv"
+
+// ServeHTTP routes the key routes on the escaped path, the others through
+// the mux.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.EscapedPath()
+	switch {
+	case p == kvRoot:
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			h.rangeKeys(w, r)
+			return
+		}
+	case strings.HasPrefix(p, kvRoot+"/"):
+		raw := p[len(kvRoot)+1:]
+		switch r.Method {
+		case http.MethodPost:
+			switch raw {
+			case "batch":
+				h.json(h.batch)(w, r)
+				return
+			case "txn":
+				h.json(h.txn)(w, r)
+				return
+			}
+		case http.MethodPut:
+			h.withKey(raw, h.put)(w, r)
+			return
+		case http.MethodDelete:
+			h.withKey(raw, h.del)(w, r)
+			return
+		case http.MethodGet, http.MethodHead:
+			h.withKey(raw, h.get)(w, r)
+			return
+		}
+	default:
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	h.noRoute(w, r)
+}
+
+func (h *handler) noRoute(w http.ResponseWriter, r *http.Request) {
+	h.refuse(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.EscapedPath()))
+}
+
+// refuse writes a JSON error and counts it.
+func (h *handler) refuse(w http.ResponseWriter, status int, msg string) {
+	h.refused.WithLabelValues(strconv.Itoa(status)).Inc()
+	writeError(w, status, msg)
 }
 
 type errorBody struct {
@@ -128,6 +252,8 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // statusOf maps kvraft errors to HTTP statuses.
 func statusOf(err error) int {
 	switch {
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, kvraft.ErrNoLeader): // first: it wraps context.DeadlineExceeded
 		return http.StatusServiceUnavailable
 	case errors.Is(err, kvraft.ErrInvalid):
@@ -162,7 +288,9 @@ func writeErr(w http.ResponseWriter, err error) int {
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if status := writeErr(w, err); status == http.StatusInternalServerError {
+	status := writeErr(w, err)
+	h.refused.WithLabelValues(strconv.Itoa(status)).Inc()
+	if status == http.StatusInternalServerError {
 		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 }
@@ -171,40 +299,53 @@ func (h *handler) ctx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), h.timeout)
 }
 
-func pathKey(r *http.Request) ([]byte, error) {
-	k := r.PathValue("key")
-	if k == "" {
-		return nil, fmt.Errorf("%w: empty key", kvraft.ErrInvalid)
+// withKey runs fn with the key of a /v1/kv/{key} route.
+func (h *handler) withKey(raw string, fn func(http.ResponseWriter, *http.Request, []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, err := pathKey(raw)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		fn(w, r, key)
 	}
-	if len(k) > command.MaxKeySize {
-		return nil, fmt.Errorf("%w: key of %d bytes, limit %d", kvraft.ErrTooLarge, len(k), command.MaxKeySize)
-	}
-	return []byte(k), nil
 }
 
-// readBody reads at most limit bytes of the body, or fails with ErrTooLarge.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, fmt.Errorf("%w: body of %d bytes, limit %d", kvraft.ErrTooLarge, r.ContentLength, limit)
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, fmt.Errorf("%w: body over %d bytes", kvraft.ErrTooLarge, limit)
+// json and bodyless guard a mutating route by its body's type (mutation).
+func (h *handler) json(fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.mutation(w, r, MediaJSON) {
+			fn(w, r)
 		}
-		return nil, fmt.Errorf("%w: read body: %w", kvraft.ErrInvalid, err)
+	}
+}
+
+func (h *handler) bodyless(fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.mutation(w, r, "") {
+			fn(w, r)
+		}
+	}
+}
+
+// readJSON reads a JSON request body within the request limit; it must be
+// UTF-8 (JSON's encoding), as the decoder would alter it rather than fail.
+func (h *handler) readJSON(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	b, err := readBody(w, r, h.maxBody)
+	if err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(b) {
+		return nil, errNotUTF8
 	}
 	return b, nil
 }
 
-func (h *handler) put(w http.ResponseWriter, r *http.Request) {
-	key, err := pathKey(r)
-	if err != nil {
-		h.fail(w, r, err)
+func (h *handler) put(w http.ResponseWriter, r *http.Request, key []byte) {
+	if !h.mutation(w, r, MediaValue) {
 		return
 	}
-	val, err := readBody(w, r, command.MaxValueSize)
+	val, err := readBody(w, r, min(h.maxBody, command.MaxValueSize))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -219,10 +360,8 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, indexBody{idx})
 }
 
-func (h *handler) del(w http.ResponseWriter, r *http.Request) {
-	key, err := pathKey(r)
-	if err != nil {
-		h.fail(w, r, err)
+func (h *handler) del(w http.ResponseWriter, r *http.Request, key []byte) {
+	if !h.mutation(w, r, "") {
 		return
 	}
 	ctx, cancel := h.ctx(r)
@@ -236,10 +375,14 @@ func (h *handler) del(w http.ResponseWriter, r *http.Request) {
 }
 
 // BatchOp is one operation of a batch request.
+//
+// Key is the key when it is valid UTF-8; KeyB64 (base64 in JSON) carries
+// any key, and must be used for one that is not UTF-8. Not both.
 type BatchOp struct {
-	Op    string `json:"op"`
-	Key   string `json:"key"`
-	Value []byte `json:"value,omitempty"` // base64 in JSON
+	Op     string `json:"op"`
+	Key    string `json:"key,omitempty"`
+	KeyB64 []byte `json:"key_b64,omitempty"` // base64 in JSON
+	Value  []byte `json:"value,omitempty"`   // base64 in JSON
 }
 
 // BatchRequest is the body of POST /v1/kv/batch.
@@ -281,14 +424,18 @@ func decodeOps(in []BatchOp, what string) ([]kvraft.Op, error) {
 	}
 	ops := make([]kvraft.Op, len(in))
 	for i, o := range in {
+		key, err := decodeKey(o.Key, o.KeyB64, fmt.Sprintf("%s %d", what, i))
+		if err != nil {
+			return nil, err
+		}
 		switch o.Op {
 		case "put":
-			ops[i] = kvraft.Op{Type: kvraft.OpPut, Key: []byte(o.Key), Value: o.Value}
+			ops[i] = kvraft.Op{Type: kvraft.OpPut, Key: key, Value: o.Value}
 		case "delete":
 			if o.Value != nil {
 				return nil, fmt.Errorf("%w: %s %d: delete takes no value", kvraft.ErrInvalid, what, i)
 			}
-			ops[i] = kvraft.Op{Type: kvraft.OpDelete, Key: []byte(o.Key)}
+			ops[i] = kvraft.Op{Type: kvraft.OpDelete, Key: key}
 		default:
 			return nil, fmt.Errorf("%w: %s %d: unknown op %q (want put or delete)", kvraft.ErrInvalid, what, i, o.Op)
 		}
@@ -305,7 +452,7 @@ func commandErr(err error) error {
 }
 
 func (h *handler) batch(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, MaxBatchBody)
+	body, err := h.readJSON(w, r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -354,13 +501,11 @@ func ParseReadOptions(q url.Values) (kvraft.ReadOptions, error) {
 	return o, nil
 }
 
-func (h *handler) get(w http.ResponseWriter, r *http.Request) {
-	key, err := pathKey(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	var opts kvraft.ReadOptions
+func (h *handler) get(w http.ResponseWriter, r *http.Request, key []byte) {
+	var (
+		opts kvraft.ReadOptions
+		err  error
+	)
 	if r.URL.RawQuery != "" {
 		if opts, err = ParseReadOptions(r.URL.Query()); err != nil {
 			h.fail(w, r, err)
@@ -385,79 +530,6 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 	hdr["Content-Type"] = []string{"application/octet-stream"}
 	hdr["Content-Length"] = []string{strconv.Itoa(len(res.Value))}
 	_, _ = w.Write(res.Value)
-}
-
-// Item is one pair of a range response.
-type Item struct {
-	Key   string `json:"key"`
-	Value []byte `json:"value"`
-	// ModIndex is the index of the entry that last wrote the key.
-	ModIndex uint64 `json:"mod_index"`
-}
-
-// RangeResponse is the body of GET /v1/kv.
-type RangeResponse struct {
-	Index uint64 `json:"index"`
-	Items []Item `json:"items"`
-	More  bool   `json:"more"`
-}
-
-// ParseRange parses prefix, start, end and limit.
-func ParseRange(q url.Values) (kvraft.RangeRequest, error) {
-	var req kvraft.RangeRequest
-	_, hasPrefix := q["prefix"]
-	if hasPrefix && (q.Has("start") || q.Has("end")) {
-		return req, fmt.Errorf("%w: use prefix or start/end, not both", kvraft.ErrInvalid)
-	}
-	for _, p := range []string{"prefix", "start", "end"} {
-		if len(q.Get(p)) > command.MaxKeySize {
-			return req, fmt.Errorf("%w: %s longer than %d bytes", kvraft.ErrInvalid, p, command.MaxKeySize)
-		}
-	}
-	if hasPrefix {
-		req.Prefix = []byte(q.Get("prefix"))
-	} else {
-		req.Start = []byte(q.Get("start"))
-		if e := q.Get("end"); e != "" {
-			req.End = []byte(e)
-		}
-	}
-	req.Limit = DefaultRangeLimit
-	if s := q.Get("limit"); s != "" {
-		l, err := strconv.Atoi(s)
-		if err != nil || l <= 0 || l > MaxRangeLimit {
-			return req, fmt.Errorf("%w: limit %q must be in [1, %d]", kvraft.ErrInvalid, s, MaxRangeLimit)
-		}
-		req.Limit = l
-	}
-	return req, nil
-}
-
-func (h *handler) rangeKeys(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	req, err := ParseRange(q)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	opts, err := ParseReadOptions(q)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	ctx, cancel := h.ctx(r)
-	defer cancel()
-	res, err := h.s.Range(ctx, req, opts)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	out := RangeResponse{Index: res.Index, Items: make([]Item, len(res.Items)), More: res.More}
-	for i, kv := range res.Items {
-		out.Items[i] = Item{Key: string(kv.Key), Value: kv.Value, ModIndex: kv.ModIndex}
-	}
-	w.Header().Set(IndexHeader, strconv.FormatUint(res.Index, 10))
-	writeJSON(w, http.StatusOK, out)
 }
 
 func (h *handler) cluster(w http.ResponseWriter, _ *http.Request) {
@@ -488,7 +560,7 @@ func DecodeMember(r io.Reader) (kvraft.Member, error) {
 }
 
 func (h *handler) addMember(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, maxSmallBody)
+	body, err := h.readJSON(w, r)
 	if err != nil {
 		h.fail(w, r, err)
 		return

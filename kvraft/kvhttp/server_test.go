@@ -138,12 +138,27 @@ func TestHTTPErrors(t *testing.T) {
 		{"remove bad id", "DELETE", "/v1/cluster/members/x", "", 400, "positive integer"},
 		{"unknown route", "GET", "/v2/kv/k", "", 404, "no route"},
 		{"wrong method", "PATCH", "/v1/kv/k", "", 404, "no route"},
+		{"empty key", "PUT", "/v1/kv/", "v", 400, "empty key"},
+		{"get empty key", "GET", "/v1/kv/", "", 400, "empty key"},
+		{"batch key and key_b64", "POST", "/v1/kv/batch", `{"ops":[{"op":"delete","key":"k","key_b64":"aw=="}]}`, 400, "both set"},
+		{"txn key and key_b64", "POST", "/v1/kv/txn", `{"if":[{"key":"k","key_b64":"aw==","target":"exists","op":"="}]}`, 400, "both set"},
+		{"batch not utf-8", "POST", "/v1/kv/batch", "{\"ops\":[{\"op\":\"delete\",\"key\":\"\xff\"}]}", 400, "key_b64"},
+		{"range bad continue", "GET", "/v1/kv?prefix=a&continue=!!", "", 400, "continue token"},
+		{"range continue outside prefix", "GET", "/v1/kv?prefix=a&continue=Yg", "", 400, "outside the prefix"},
+		{"range continue before start", "GET", "/v1/kv?start=b&end=c&continue=YQ", "", 400, "outside [start, end)"},
+		{"range continue at end", "GET", "/v1/kv?start=a&end=b&continue=Yg", "", 400, "outside [start, end)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, err := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
 			if err != nil {
 				t.Fatal(err)
+			}
+			switch tt.method {
+			case http.MethodPost:
+				req.Header.Set("Content-Type", kvhttp.MediaJSON)
+			case http.MethodPut:
+				req.Header.Set("Content-Type", kvhttp.MediaValue)
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {

@@ -10,7 +10,8 @@ import (
 	"github.com/pennyhq/penny/kvraft/command"
 )
 
-// MaxTxnBody bounds a txn request body, as MaxBatchBody bounds a batch.
+// MaxTxnBody is the default bound of a txn request body, as of any other
+// (Config.MaxRequestBytes).
 const MaxTxnBody = MaxBatchBody
 
 // TxnCompare is one condition of a txn request.
@@ -20,8 +21,11 @@ const MaxTxnBody = MaxBatchBody
 // is compared bytewise with the key's value; it is false for an absent key.
 // Target "mod_index" takes any op and "mod_index", compared with the index
 // of the entry that last wrote the key (0 if it is absent).
+//
+// Key and KeyB64 name the key as in BatchOp.
 type TxnCompare struct {
-	Key      string  `json:"key"`
+	Key      string  `json:"key,omitempty"`
+	KeyB64   []byte  `json:"key_b64,omitempty"` // base64 in JSON
 	Target   string  `json:"target"`
 	Op       string  `json:"op"`
 	Value    *[]byte `json:"value,omitempty"` // base64 in JSON
@@ -96,7 +100,11 @@ func decodeCompare(c TxnCompare) (kvraft.Compare, error) {
 	if !ok {
 		return kvraft.Compare{}, fmt.Errorf("%w: unknown op %q (want =, !=, < or >)", kvraft.ErrInvalid, c.Op)
 	}
-	out := kvraft.Compare{Key: []byte(c.Key), Target: target, Op: op}
+	key, err := decodeKey(c.Key, c.KeyB64, "compare")
+	if err != nil {
+		return kvraft.Compare{}, err
+	}
+	out := kvraft.Compare{Key: key, Target: target, Op: op}
 	switch target {
 	case kvraft.TargetValue:
 		if c.Value == nil {
@@ -128,7 +136,8 @@ func EncodeTxn(txn kvraft.Txn) ([]byte, error) {
 	}
 	var req TxnRequest
 	for _, c := range txn.If {
-		tc := TxnCompare{Key: string(c.Key), Target: c.Target.String(), Op: c.Op.String()}
+		tc := TxnCompare{Target: c.Target.String(), Op: c.Op.String()}
+		tc.Key, tc.KeyB64 = encodeKey(c.Key)
 		switch c.Target {
 		case kvraft.TargetValue:
 			v := c.Value
@@ -157,21 +166,22 @@ func encodeOps(ops []kvraft.Op) []BatchOp {
 	}
 	out := make([]BatchOp, len(ops))
 	for i, op := range ops {
+		k, k64 := encodeKey(op.Key)
 		if op.Type == kvraft.OpDelete {
-			out[i] = BatchOp{Op: "delete", Key: string(op.Key)}
+			out[i] = BatchOp{Op: "delete", Key: k, KeyB64: k64}
 			continue
 		}
 		v := op.Value
 		if v == nil {
 			v = []byte{}
 		}
-		out[i] = BatchOp{Op: "put", Key: string(op.Key), Value: v}
+		out[i] = BatchOp{Op: "put", Key: k, KeyB64: k64, Value: v}
 	}
 	return out
 }
 
 func (h *handler) txn(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, MaxTxnBody)
+	body, err := h.readJSON(w, r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
