@@ -46,6 +46,14 @@ type Config struct {
 	// append messages in flight per follower (256).
 	MaxSizePerMsg   uint64
 	MaxInflightMsgs int
+	// QuotaBytes bounds the store's bytes (keys plus values): a write that
+	// would take it past the quota fails with ErrNoSpace, as etcd's
+	// --quota-backend-bytes (DefaultQuotaBytes, 256 MiB; negative: no
+	// quota). The leader's quota applies to the whole cluster: it is
+	// replicated, so every replica refuses the same writes; give every
+	// member the same value.
+	QuotaBytes int64
+
 	// BoundedRefresh is how often the node renews its bounded-staleness proof
 	// while bounded reads arrive (TickInterval).
 	BoundedRefresh time.Duration
@@ -82,6 +90,9 @@ func (c *Config) Complete() {
 	}
 	if c.MaxInflightMsgs == 0 {
 		c.MaxInflightMsgs = 256
+	}
+	if c.QuotaBytes == 0 {
+		c.QuotaBytes = DefaultQuotaBytes
 	}
 	if c.BoundedRefresh == 0 {
 		c.BoundedRefresh = c.TickInterval

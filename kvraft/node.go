@@ -37,6 +37,10 @@ type Node struct {
 	stateMu sync.RWMutex
 	kv      *kvstore.Store
 	applied atomic.Uint64
+	// quota is the replicated store quota in bytes (0: none); alarm is
+	// raised while writes are refused for lack of space.
+	quota atomic.Int64
+	alarm atomic.Bool
 
 	memMu     sync.RWMutex
 	members   *membership
@@ -188,6 +192,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 	n.wg.Go(n.readLoop)
 	n.wg.Go(n.boundedRefreshLoop)
+	n.wg.Go(n.quotaLoop)
 	if cfg.APIURL != "" {
 		n.wg.Go(n.publishLoop)
 	}
@@ -438,12 +443,12 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 	switch cmd.Kind {
 	case command.KindBatch:
 		n.stateMu.Lock()
-		n.kv.Apply(cmd.Ops, e.GetIndex())
+		n.applyWrite(cmd, e.GetIndex(), &res)
 		n.applied.Store(e.GetIndex())
 		n.stateMu.Unlock()
 	case command.KindTxn:
 		n.stateMu.Lock()
-		res.succeeded = n.kv.ApplyTxns(cmd.Txns, e.GetIndex())
+		n.applyWrite(cmd, e.GetIndex(), &res)
 		n.applied.Store(e.GetIndex())
 		n.stateMu.Unlock()
 		for _, ok := range res.succeeded {
@@ -462,6 +467,8 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 			res.err = fmt.Errorf("%w: %d", ErrMemberNotFound, cmd.MemberID)
 		}
 		n.memMu.Unlock()
+	case command.KindQuota:
+		n.applyQuota(cmd.QuotaBytes, e.GetIndex())
 	}
 	n.waits.Trigger(cmd.ID, res)
 }
@@ -523,6 +530,8 @@ func (n *Node) restoreSnapshot(sn *raftpb.Snapshot) error {
 	n.kv = kv
 	n.applied.Store(md.GetIndex())
 	n.stateMu.Unlock()
+	n.setQuota(m.QuotaBytes)
+	n.metrics.storeBytes.Set(float64(kv.Bytes()))
 	n.snapIndex.Store(md.GetIndex())
 	return nil
 }
@@ -669,15 +678,26 @@ type Status struct {
 	AppliedIndex uint64   `json:"applied_index"`
 	CommitIndex  uint64   `json:"commit_index"`
 	Members      []Member `json:"members"`
+	// QuotaBytes is the store quota the cluster enforces (0: none),
+	// StoreBytes this replica's bytes of keys and values, and
+	// NoSpaceAlarm whether it refuses writes that grow the store.
+	QuotaBytes   uint64 `json:"quota_bytes"`
+	StoreBytes   int64  `json:"store_bytes"`
+	NoSpaceAlarm bool   `json:"nospace_alarm"`
 }
 
 // Status returns the replica's current view.
 func (n *Node) Status() Status {
 	n.memMu.RLock()
 	members := n.members.list()
+	quota := n.members.QuotaBytes
 	n.memMu.RUnlock()
+	n.stateMu.RLock()
+	storeBytes := n.kv.Bytes()
+	n.stateMu.RUnlock()
 	return Status{ID: n.id, Leader: n.leader.Load(), Term: n.term.Load(),
-		AppliedIndex: n.applied.Load(), CommitIndex: n.commit.Load(), Members: members}
+		AppliedIndex: n.applied.Load(), CommitIndex: n.commit.Load(), Members: members,
+		QuotaBytes: quota, StoreBytes: storeBytes, NoSpaceAlarm: n.alarm.Load()}
 }
 
 // ID returns this replica's member ID.

@@ -20,6 +20,7 @@ func TestRoundTrip(t *testing.T) {
 			{Type: OpDelete, Key: []byte("k/2")},
 		}}},
 		{"member attr", Command{ID: 3, Kind: KindMemberAttr, MemberID: 2, APIURL: "http://127.0.0.1:2379"}},
+		{"quota", Command{ID: 4, Kind: KindQuota, QuotaBytes: 256 << 20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
