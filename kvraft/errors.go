@@ -22,6 +22,12 @@ var (
 	// decided when the entry is applied, alike on every replica; nothing
 	// of a refused write is applied. Deletes still work.
 	ErrNoSpace = errors.New("kvraft: no space")
+	// ErrLostEntries stops a member whose write-ahead log lost entries it
+	// had acknowledged (a torn or truncated tail of synced records): the
+	// leader counts them as stored here. Start returns it from then on;
+	// replace the member (remove it, wipe its data dir, add it under a new
+	// id).
+	ErrLostEntries = errors.New("kvraft: this member lost log entries it had acknowledged")
 	// ErrRemoved is returned once this node has been removed from the cluster.
 	ErrRemoved = errors.New("kvraft: member removed from cluster")
 	// ErrMemberExists, ErrMemberNotFound and ErrIDRemoved reject invalid

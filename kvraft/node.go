@@ -71,6 +71,10 @@ type Node struct {
 
 	confMu sync.Mutex // one membership change at a time from this node
 
+	// repaired names the WAL file whose torn tail was cut at start.
+	repaired string
+	lostOnce sync.Once
+
 	stopOnce sync.Once
 	stopc    chan struct{} // closed by Stop
 	done     chan struct{} // closed when the node has stopped
@@ -103,6 +107,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	log := cfg.Logger.With("member", cfg.ID)
+	if err := checkRefused(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	st, rec, err := storage.Open(storage.Config{Dir: cfg.DataDir, Logger: log})
 	if err != nil {
 		return nil, err
@@ -116,6 +123,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		readStateC: make(chan raft.ReadState, 16), readWaitC: make(chan struct{}, 1),
 		readBatch: newReadBatch(),
 		stopc:     make(chan struct{}), done: make(chan struct{}),
+		repaired: rec.Repaired,
 	}
 	if !raft.IsEmptySnap(rec.Snapshot) {
 		if err := n.restoreSnapshot(rec.Snapshot); err != nil {
@@ -642,6 +650,9 @@ func (n *Node) Process(ctx context.Context, m *raftpb.Message) error {
 	case <-n.stopc:
 		return nil
 	default:
+	}
+	if !n.checkCommit(m) {
+		return nil
 	}
 	if err := n.raft.Step(ctx, m); err != nil && !errors.Is(err, raft.ErrStopped) {
 		return fmt.Errorf("step: %w", err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -92,6 +93,9 @@ type Recovered struct {
 	HardState *raftpb.HardState
 	// LastIndex is the index of the last entry in the log.
 	LastIndex uint64
+	// Repaired names the WAL file whose torn tail was cut at this open
+	// ("" if none); the cut-off bytes are kept in Repaired + ".broken".
+	Repaired string
 }
 
 func (s *Storage) walDir() string  { return filepath.Join(s.cfg.Dir, "wal") }
@@ -176,6 +180,7 @@ func (s *Storage) recover(rec *Recovered) error {
 		if !wal.Repair(s.zlog, s.walDir()) {
 			return fmt.Errorf("%w: wal repair failed: %w", ErrCorrupt, err)
 		}
+		rec.Repaired = lastFile(s.walDir(), ".wal")
 	}
 
 	if !raft.IsEmptySnap(sn) {
@@ -198,6 +203,23 @@ func (s *Storage) recover(rec *Recovered) error {
 		"term", hs.GetTerm(), "last_index", last, "entries", len(ents))
 	return nil
 }
+
+// lastFile returns the path of the last file of dir with suffix, in name
+// order ("" if none).
+func lastFile(dir, suffix string) string {
+	names, err := filepath.Glob(filepath.Join(dir, "*"+suffix))
+	if err != nil || len(names) == 0 {
+		return ""
+	}
+	slices.Sort(names)
+	return names[len(names)-1]
+}
+
+// WALDir returns the directory of the write-ahead log.
+func (s *Storage) WALDir() string { return s.walDir() }
+
+// LastWAL returns the path of the newest WAL file.
+func (s *Storage) LastWAL() string { return lastFile(s.walDir(), ".wal") }
 
 func (s *Storage) startPurge() {
 	purge := func(dir, suffix string, max uint) {
