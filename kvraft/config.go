@@ -27,6 +27,14 @@ type Config struct {
 	// AddMember: it starts with an empty log and learns the membership from
 	// the leader. InitialCluster must then list the current members.
 	Join bool
+	// ForceNewCluster restarts this member as a one-member cluster from
+	// its data dir, keeping every committed write, when the cluster lost
+	// its quorum for good (etcd's --force-new-cluster): the other members
+	// are removed by entries appended to its log. Add members back one at
+	// a time afterwards, under new ids, with wiped data dirs. Use it once:
+	// a member restarted with it again would remove the members added
+	// back since.
+	ForceNewCluster bool
 	// APIURL is the client URL this replica publishes in the membership.
 	APIURL string
 	// NewTransport builds the peer transport.
@@ -129,6 +137,9 @@ func (c *Config) Validate() error {
 	}
 	if !self {
 		errs = append(errs, fmt.Errorf("initial cluster must include this member (%d)", c.ID))
+	}
+	if c.ForceNewCluster && c.Join {
+		errs = append(errs, errors.New("force new cluster and join exclude each other"))
 	}
 	if c.APIURL != "" {
 		if err := validateURL(c.APIURL); err != nil {

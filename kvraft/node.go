@@ -134,6 +134,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("%w: restore snapshot: %w", storage.ErrCorrupt, err)
 		}
 	}
+	if cfg.ForceNewCluster {
+		if err := n.forceNewCluster(rec); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	n.term.Store(rec.HardState.GetTerm())
 	n.commit.Store(rec.HardState.GetCommit())
 

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/pennyhq/penny/kvraft/storage"
 )
 
 // reachable returns the voters of the current configuration that this
@@ -99,4 +101,25 @@ func (n *Node) checkChange(ctx context.Context, cc *raftpb.ConfChange, mem Membe
 		return err
 	}
 	return n.strictCheck(cc)
+}
+
+// forceNewCluster rewrites the recovered log so that this member is the
+// only voter (Config.ForceNewCluster).
+func (n *Node) forceNewCluster(rec *storage.Recovered) error {
+	if rec.Fresh {
+		return fmt.Errorf("%w: force new cluster needs a data dir that holds a log; %s holds none", ErrInvalid, n.cfg.DataDir)
+	}
+	removed, err := n.storage.ForceNewCluster(n.id)
+	if err != nil {
+		return fmt.Errorf("force new cluster: %w", err)
+	}
+	hs, _, err := n.storage.Raft().InitialState()
+	if err != nil {
+		return fmt.Errorf("force new cluster: %w", err)
+	}
+	rec.HardState = hs
+	n.log.Warn("forcing a new one-member cluster from this member's data: the other members are removed; "+
+		"add members back one at a time under new ids, and restart this member without --force-new-cluster",
+		"removed", removed, "commit", hs.GetCommit())
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/pennyhq/penny/kvraft/internal/zapslog"
 )
@@ -344,4 +346,91 @@ func (s *Storage) Close() error {
 		return fmt.Errorf("close wal: %w", err)
 	}
 	return nil
+}
+
+// ForceNewCluster rewrites the recovered log so that self is the only
+// voter, keeping every committed entry, as etcd's --force-new-cluster
+// does: entries past the commit index are dropped (nothing acknowledged
+// them), then one committed ConfChange removing each other member of the
+// configuration (the snapshot's, updated by the committed changes after
+// it) is appended and persisted. The node applies them when it restarts.
+// It returns the members removed. Call it right after Open, before Raft
+// runs.
+func (s *Storage) ForceNewCluster(self uint64) ([]uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	hs, cs, err := s.mem.InitialState()
+	if err != nil {
+		return nil, fmt.Errorf("read hard state: %w", err)
+	}
+	commit := hs.GetCommit()
+	first, err := s.mem.FirstIndex()
+	if err != nil {
+		return nil, fmt.Errorf("first index: %w", err)
+	}
+	ids := map[uint64]bool{}
+	for _, id := range append(cs.GetVoters(), cs.GetLearners()...) {
+		ids[id] = true
+	}
+	if commit >= first {
+		ents, err := s.mem.Entries(first, commit+1, math.MaxUint64)
+		if err != nil {
+			return nil, fmt.Errorf("read committed entries: %w", err)
+		}
+		for _, e := range ents {
+			if e.GetType() != raftpb.EntryConfChange {
+				continue
+			}
+			cc := &raftpb.ConfChange{}
+			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+				return nil, fmt.Errorf("%w: conf change at %d: %w", ErrCorrupt, e.GetIndex(), err)
+			}
+			switch cc.GetType() {
+			case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+				if cc.GetNodeId() != 0 {
+					ids[cc.GetNodeId()] = true
+				}
+			case raftpb.ConfChangeRemoveNode:
+				delete(ids, cc.GetNodeId())
+			}
+		}
+	}
+	if !ids[self] {
+		return nil, fmt.Errorf("%w: member %d is not in the configuration this data dir holds", ErrCorrupt, self)
+	}
+	var removed []uint64
+	for id := range ids {
+		if id != self {
+			removed = append(removed, id)
+		}
+	}
+	slices.Sort(removed)
+	if len(removed) == 0 {
+		return nil, nil
+	}
+	ents := make([]*raftpb.Entry, 0, len(removed))
+	for i, id := range removed {
+		data, err := proto.Marshal(&raftpb.ConfChange{Type: new(raftpb.ConfChangeRemoveNode), NodeId: new(id), Id: new(uint64(0))})
+		if err != nil {
+			return nil, fmt.Errorf("encode conf change: %w", err)
+		}
+		ents = append(ents, &raftpb.Entry{Type: new(raftpb.EntryConfChange), Term: new(hs.GetTerm()),
+			Index: new(commit + 1 + uint64(i)), Data: data})
+	}
+	nhs := &raftpb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(commit + uint64(len(ents)))}
+	// The WAL replaces entries from the first one's index on when it is
+	// read back, so the uncommitted tail is gone from it too.
+	if err := s.w.Save(nhs, ents); err != nil {
+		return nil, fmt.Errorf("save wal: %w", err)
+	}
+	if err := s.mem.Append(ents); err != nil {
+		return nil, fmt.Errorf("append entries: %w", err)
+	}
+	if err := s.mem.SetHardState(nhs); err != nil {
+		return nil, fmt.Errorf("set hard state: %w", err)
+	}
+	return removed, nil
 }
