@@ -28,7 +28,7 @@ type Config struct {
 	// the leader. InitialCluster must then list the current members.
 	Join bool
 	// ForceNewCluster restarts this member as a one-member cluster from
-	// its data dir, keeping every committed write, when the cluster lost
+	// its data dir, keeping its whole log, when the cluster lost
 	// its quorum for good (etcd's --force-new-cluster): the other members
 	// are removed by entries appended to its log. Add members back one at
 	// a time afterwards, under new ids, with wiped data dirs. Use it once:

@@ -54,6 +54,10 @@ type Node struct {
 
 	snapIndex    atomic.Uint64
 	snapshotting atomic.Bool
+	// snapFailures counts the snapshots that failed in a row; none is
+	// tried again before snapRetryAt (unix nanos).
+	snapFailures atomic.Int64
+	snapRetryAt  atomic.Int64
 	// confChanged forces the next snapshot: a member that joins can only
 	// install a snapshot whose configuration already includes it.
 	confChanged atomic.Bool
@@ -110,7 +114,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := checkRefused(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	st, rec, err := storage.Open(storage.Config{Dir: cfg.DataDir, Logger: log})
+	st, rec, err := storage.Open(storage.Config{Dir: cfg.DataDir, Logger: log,
+		OnBackgroundError: func(loop string, _ error) { m.backgroundErrors.WithLabelValues(loop).Inc() }})
 	if err != nil {
 		return nil, err
 	}
@@ -573,51 +578,6 @@ func (n *Node) installSnapshot(sn *raftpb.Snapshot) error {
 	n.applyWait.Trigger(idx)
 	n.log.Info("installed snapshot from leader", "index", idx)
 	return nil
-}
-
-// maybeSnapshot snapshots the state machine in the background once
-// SnapshotCount entries were applied since the last snapshot, or after a
-// membership change. The store is cloned in O(1) so applies continue while
-// it is serialized.
-func (n *Node) maybeSnapshot() {
-	applied, last := n.applied.Load(), n.snapIndex.Load()
-	// Members snapshot at staggered indexes: all of them serializing a
-	// large state at once would stall the whole cluster at once.
-	every := n.cfg.SnapshotCount + n.id%4*n.cfg.SnapshotCount/8
-	due := applied-last >= every || (n.confChanged.Load() && applied > last)
-	if !due || !n.snapshotting.CompareAndSwap(false, true) {
-		return
-	}
-	n.confChanged.Store(false)
-	n.stateMu.RLock()
-	kv := n.kv.Clone()
-	index := n.applied.Load()
-	n.stateMu.RUnlock()
-	n.memMu.RLock()
-	m := n.members.clone()
-	cs := proto.Clone(n.confState).(*raftpb.ConfState)
-	n.memMu.RUnlock()
-	n.wg.Go(func() {
-		defer n.snapshotting.Store(false)
-		data, err := encodeSnapshot(m, kv)
-		if err != nil {
-			n.fail(fmt.Errorf("encode snapshot: %w", err))
-			return
-		}
-		_, err = n.storage.CreateSnapshot(index, cs, data, n.cfg.SnapshotCatchUpEntries)
-		switch {
-		case errors.Is(err, raft.ErrSnapOutOfDate), errors.Is(err, storage.ErrClosed):
-			return
-		case err != nil:
-			n.fail(fmt.Errorf("save snapshot: %w", err))
-			return
-		}
-		// A snapshot installed from the leader meanwhile may be newer.
-		for old := n.snapIndex.Load(); old < index && !n.snapIndex.CompareAndSwap(old, index); old = n.snapIndex.Load() {
-		}
-		n.metrics.snapshots.Inc()
-		n.log.Debug("snapshot saved", "index", index, "bytes", len(data), "keys", kv.Len())
-	})
 }
 
 // publishLoop records this replica's API URL in the membership once.

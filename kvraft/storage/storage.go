@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,9 @@ var (
 	ErrCorrupt = errors.New("storage: corrupt data directory")
 	// ErrClosed reports use of a closed Storage.
 	ErrClosed = errors.New("storage: closed")
+	// ErrSnapshotFile reports a snapshot file that could not be written;
+	// the storage is unchanged and the snapshot may be retried.
+	ErrSnapshotFile = errors.New("storage: cannot write snapshot file")
 )
 
 // Config configures a Storage.
@@ -43,6 +47,13 @@ type Config struct {
 	PurgeInterval time.Duration
 	// Logger receives the storage's logs (discarded if nil).
 	Logger *slog.Logger
+	// OnBackgroundError, if set, is called with every error of a
+	// background loop ("purge"); the loop retries.
+	OnBackgroundError func(loop string, err error)
+
+	// writeSnap and readDir replace the file operations in tests.
+	writeSnap func(dir string, sn *raftpb.Snapshot) error
+	readDir   func(dir string) ([]string, error)
 }
 
 // Complete fills in the defaults.
@@ -58,6 +69,15 @@ func (c *Config) Complete() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.OnBackgroundError == nil {
+		c.OnBackgroundError = func(string, error) {}
+	}
+	if c.writeSnap == nil {
+		c.writeSnap = writeSnap
+	}
+	if c.readDir == nil {
+		c.readDir = func(dir string) ([]string, error) { return fileutil.ReadDir(dir) }
 	}
 }
 
@@ -224,18 +244,69 @@ func (s *Storage) WALDir() string { return s.walDir() }
 func (s *Storage) LastWAL() string { return lastFile(s.walDir(), ".wal") }
 
 func (s *Storage) startPurge() {
-	purge := func(dir, suffix string, max uint) {
-		errc := fileutil.PurgeFile(s.zlog, dir, suffix, max, s.cfg.PurgeInterval, s.stopPurge)
-		s.purgeWG.Go(func() {
-			select {
-			case err := <-errc:
-				s.log.Error("purging old files failed", "dir", dir, "err", err)
-			case <-s.stopPurge:
-			}
-		})
+	s.purgeWG.Go(func() { s.purgeLoop(s.snapDir(), ".snap", s.cfg.MaxSnapshotFiles) })
+	s.purgeWG.Go(func() { s.purgeLoop(s.walDir(), ".wal", s.cfg.MaxWALFiles) })
+}
+
+// purgeLoop removes old files every PurgeInterval until Close. An error
+// (the fd limit, a read-only disk) never stops it: it is reported, logged,
+// and the pass is retried with backoff (1s doubling, at most the
+// interval).
+func (s *Storage) purgeLoop(dir, suffix string, max uint) {
+	failures := 0
+	for {
+		wait := s.cfg.PurgeInterval
+		if err := s.purgeOnce(dir, suffix, max); err != nil {
+			failures++
+			wait = min(wait, time.Second<<min(failures-1, 10))
+			s.cfg.OnBackgroundError("purge", err)
+			s.log.Error("purging old files failed; retrying", "dir", dir, "err", err, "failures", failures, "retry_in", wait)
+		} else if failures > 0 {
+			s.log.Info("purging old files works again", "dir", dir, "after_failures", failures)
+			failures = 0
+		}
+		select {
+		case <-time.After(wait):
+		case <-s.stopPurge:
+			return
+		}
 	}
-	purge(s.snapDir(), "snap", s.cfg.MaxSnapshotFiles)
-	purge(s.walDir(), "wal", s.cfg.MaxWALFiles)
+}
+
+// purgeOnce removes the oldest files of dir with suffix beyond the newest
+// max, as etcd's fileutil.PurgeFile does in one pass: a WAL file still
+// locked (in use) and every newer one are kept.
+func (s *Storage) purgeOnce(dir, suffix string, max uint) error {
+	all, err := s.cfg.readDir(dir)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", dir, err)
+	}
+	var names []string
+	for _, n := range all {
+		if strings.HasSuffix(n, suffix) {
+			names = append(names, n)
+		}
+	}
+	for i := 0; i < len(names)-int(max); i++ {
+		f := filepath.Join(dir, names[i])
+		l, err := fileutil.TryLockFile(f, os.O_WRONLY, fileutil.PrivateFileMode)
+		if errors.Is(err, fileutil.ErrLocked) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("lock %s: %w", f, err)
+		}
+		rerr := os.Remove(f)
+		cerr := l.Close()
+		if rerr != nil {
+			return fmt.Errorf("remove %s: %w", f, rerr)
+		}
+		if cerr != nil {
+			return fmt.Errorf("unlock %s: %w", f, cerr)
+		}
+		s.log.Info("purged", "path", f)
+	}
+	return nil
 }
 
 // Raft returns the in-memory view of the log that the Raft node reads.
@@ -289,33 +360,44 @@ func (s *Storage) saveSnapLocked(sn *raftpb.Snapshot) error {
 // CreateSnapshot records a snapshot of the state machine at index (which
 // must be applied), persists it and compacts the in-memory log, keeping
 // keep entries before index so slow followers can catch up without a
-// snapshot. It returns raft.ErrSnapOutOfDate if a newer snapshot exists.
+// snapshot. It returns raft.ErrSnapOutOfDate if a newer snapshot exists,
+// and an error matching ErrSnapshotFile if the snapshot file could not be
+// written (e.g. at the fd limit, or with the disk full): nothing changed
+// then, and a later call may succeed.
 func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte, keep uint64) (*raftpb.Snapshot, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil, ErrClosed
 	}
-	sn, err := s.mem.CreateSnapshot(index, cs, data)
+	cur, err := s.mem.Snapshot()
+	if err == nil && index <= cur.GetMetadata().GetIndex() {
+		s.mu.Unlock()
+		return nil, raft.ErrSnapOutOfDate
+	}
+	term, err := s.mem.Term(index)
 	s.mu.Unlock()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("term of %d: %w", index, err)
 	}
+	sn := &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{Index: new(index), Term: new(term), ConfState: cs}}
 	// Writing and syncing the snapshot file takes long for a large state;
 	// it does not touch the WAL, so the Raft loop keeps persisting
 	// meanwhile. Until the WAL's snapshot record below, a crash recovers
 	// from the previous snapshot and the WAL, which still holds every
-	// entry.
-	if err := writeSnap(s.snapDir(), sn); err != nil {
-		return nil, fmt.Errorf("save snapshot: %w", err)
+	// entry; so does a failed write.
+	if err := s.cfg.writeSnap(s.snapDir(), sn); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSnapshotFile, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
-	md := sn.GetMetadata()
-	ws := &walpb.Snapshot{Index: new(md.GetIndex()), Term: new(md.GetTerm()), ConfState: md.GetConfState()}
+	if _, err := s.mem.CreateSnapshot(index, cs, data); err != nil {
+		return nil, err
+	}
+	ws := &walpb.Snapshot{Index: new(index), Term: new(term), ConfState: cs}
 	if err := s.w.SaveSnapshot(ws); err != nil {
 		return nil, fmt.Errorf("save wal snapshot marker: %w", err)
 	}
@@ -349,13 +431,16 @@ func (s *Storage) Close() error {
 }
 
 // ForceNewCluster rewrites the recovered log so that self is the only
-// voter, keeping every committed entry, as etcd's --force-new-cluster
-// does: entries past the commit index are dropped (nothing acknowledged
-// them), then one committed ConfChange removing each other member of the
-// configuration (the snapshot's, updated by the committed changes after
-// it) is appended and persisted. The node applies them when it restarts.
-// It returns the members removed. Call it right after Open, before Raft
-// runs.
+// voter, as etcd's --force-new-cluster does: one committed ConfChange
+// removing each other member of the configuration (the snapshot's, updated
+// by the changes in the log after it) is appended and persisted, and the
+// commit index moves to the last of them. The node applies them as it
+// restarts. Unlike etcd, the entries past the persisted commit index are
+// kept and committed too, as they would be had this member won an
+// election: a follower persists its commit index lazily (the WAL syncs a
+// hard state only with entries or a vote), so they may hold acknowledged
+// writes. It returns the members removed. Call it right after Open, before
+// Raft runs.
 func (s *Storage) ForceNewCluster(self uint64) ([]uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -366,19 +451,22 @@ func (s *Storage) ForceNewCluster(self uint64) ([]uint64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read hard state: %w", err)
 	}
-	commit := hs.GetCommit()
 	first, err := s.mem.FirstIndex()
 	if err != nil {
 		return nil, fmt.Errorf("first index: %w", err)
+	}
+	last, err := s.mem.LastIndex()
+	if err != nil {
+		return nil, fmt.Errorf("last index: %w", err)
 	}
 	ids := map[uint64]bool{}
 	for _, id := range append(cs.GetVoters(), cs.GetLearners()...) {
 		ids[id] = true
 	}
-	if commit >= first {
-		ents, err := s.mem.Entries(first, commit+1, math.MaxUint64)
+	if last >= first {
+		ents, err := s.mem.Entries(first, last+1, math.MaxUint64)
 		if err != nil {
-			return nil, fmt.Errorf("read committed entries: %w", err)
+			return nil, fmt.Errorf("read entries: %w", err)
 		}
 		for _, e := range ents {
 			if e.GetType() != raftpb.EntryConfChange {
@@ -411,6 +499,7 @@ func (s *Storage) ForceNewCluster(self uint64) ([]uint64, error) {
 	if len(removed) == 0 {
 		return nil, nil
 	}
+	commit := last
 	ents := make([]*raftpb.Entry, 0, len(removed))
 	for i, id := range removed {
 		data, err := proto.Marshal(&raftpb.ConfChange{Type: new(raftpb.ConfChangeRemoveNode), NodeId: new(id), Id: new(uint64(0))})
@@ -421,8 +510,6 @@ func (s *Storage) ForceNewCluster(self uint64) ([]uint64, error) {
 			Index: new(commit + 1 + uint64(i)), Data: data})
 	}
 	nhs := &raftpb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(commit + uint64(len(ents)))}
-	// The WAL replaces entries from the first one's index on when it is
-	// read back, so the uncommitted tail is gone from it too.
 	if err := s.w.Save(nhs, ents); err != nil {
 		return nil, fmt.Errorf("save wal: %w", err)
 	}
