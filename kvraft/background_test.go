@@ -34,8 +34,9 @@ func runChild(t *testing.T, name string) {
 
 // lowerFDLimit makes every new file descriptor fail with EMFILE (the soft
 // limit becomes the lowest free descriptor number) and returns a function
-// that restores the limit.
-func lowerFDLimit(t *testing.T) (restore func()) {
+// that restores the limit, and one that takes again the descriptors under
+// the limit that were closed since (a file open meanwhile).
+func lowerFDLimit(t *testing.T) (restore, fill func()) {
 	t.Helper()
 	var orig syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
@@ -76,17 +77,20 @@ func lowerFDLimit(t *testing.T) (restore func()) {
 		}
 	}
 	t.Cleanup(restore)
-	for {
-		f, err := os.Open("/dev/null")
-		if errors.Is(err, syscall.EMFILE) {
-			break
+	fill = func() {
+		for {
+			f, err := os.Open("/dev/null")
+			if errors.Is(err, syscall.EMFILE) {
+				return
+			}
+			if err != nil || len(held) > 256 {
+				t.Fatalf("filling the descriptors under the limit: %v (%d held)", err, len(held))
+			}
+			held = append(held, f)
 		}
-		if err != nil || len(held) > 64 {
-			t.Fatalf("filling the descriptors under the limit: %v (%d held)", err, len(held))
-		}
-		held = append(held, f)
 	}
-	return restore
+	fill()
+	return restore, fill
 }
 
 // TestSnapshotsSurviveTheFDLimit runs TestFDLimitChild in a child process.
@@ -147,11 +151,12 @@ func TestFDLimitChild(t *testing.T) {
 	}
 	waitFor("a first snapshot", func() bool { return snaps() >= 1 })
 
-	restore := lowerFDLimit(t)
+	restore, fill := lowerFDLimit(t)
 	// A one-member cluster has a Ready, and a snapshot check, only when
 	// it is written to.
 	i := 0
 	waitFor("a failed snapshot", func() bool {
+		fill()
 		put(t, n, fmt.Sprint("b", i), "v")
 		i++
 		return i > every && failures() >= 1
@@ -173,9 +178,10 @@ func TestFDLimitChild(t *testing.T) {
 
 	// Snapshots failing for good while entries pile up: the replica stops
 	// and says why.
-	restore = lowerFDLimit(t)
+	restore, fill = lowerFDLimit(t)
 	defer restore()
 	for i := 0; ; i++ {
+		fill()
 		if _, err := n.Put(t.Context(), []byte(fmt.Sprint("d", i)), []byte("v")); err != nil {
 			break
 		}

@@ -10,10 +10,11 @@ import (
 )
 
 // DefaultQuotaBytes is the default store quota: 256 MiB of keys and
-// values. A replica's heap holds the store about twice over (B-tree nodes,
-// GC headroom) and a snapshot transiently adds its encoding, so this keeps
-// a replica inside the chart's 1 GiB memory limit with room for the
-// in-memory Raft log and the readers' views.
+// values. A replica's heap holds the store once (plus B-tree nodes), and
+// while a snapshot is written its encoding once more (the snapshot's data
+// is not kept in memory: see storage), so at the quota a replica's live
+// heap is about 550 MiB plus Raft's in-memory log: inside the chart's
+// 1 GiB memory limit.
 const DefaultQuotaBytes = 256 << 20
 
 // quotaClearRatio: the NOSPACE alarm clears once deletes bring the store

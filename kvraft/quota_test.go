@@ -73,14 +73,13 @@ func TestQuotaRefusesWritesNotDeletes(t *testing.T) {
 	// too, and the whole entry: not even its small put is applied.
 	ops := []kvraft.Op{{Type: kvraft.OpPut, Key: []byte("small"), Value: []byte("x")},
 		{Type: kvraft.OpPut, Key: []byte("big"), Value: []byte(value)}}
-	idx, err := c.node(lead).BatchUnchecked(ctx, ops)
-	if !errors.Is(err, kvraft.ErrNoSpace) {
+	if _, err := c.node(lead).BatchUnchecked(ctx, ops); !errors.Is(err, kvraft.ErrNoSpace) {
 		t.Fatalf("batch past the quota, applied: %v, want ErrNoSpace", err)
 	}
 	if _, _, err := c.node(lead).Txns(ctx, []kvraft.Txn{{Then: ops}}); !errors.Is(err, kvraft.ErrNoSpace) {
 		t.Fatalf("txn past the quota: %v, want ErrNoSpace", err)
 	}
-	idx = put(t, c.node(lead), "k000", "short") // shrinks: allowed
+	idx := put(t, c.node(lead), "k000", "short") // shrinks: allowed
 	c.waitApplied(idx)
 	var bytes int64 = -1
 	for _, n := range c.running() {

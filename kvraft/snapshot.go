@@ -44,7 +44,11 @@ func encodeSnapshot(m *membership, kv *kvstore.Store) ([]byte, error) {
 		return nil, fmt.Errorf("encode membership: %w", err)
 	}
 	var buf bytes.Buffer
-	buf.Grow(len(snapshotMagic) + binary.MaxVarintLen64 + len(meta) + int(kv.Bytes()) + 4*kv.Len() + 16)
+	// Each pair adds at most 15 bytes to its key and value: a key length
+	// (<= 4 KiB: 2 bytes), a value length (<= 1 MiB: 3 bytes) and a mod
+	// index (10 bytes). Growing the buffer instead would allocate up to
+	// twice the state.
+	buf.Grow(len(snapshotMagic) + binary.MaxVarintLen64 + len(meta) + int(kv.Bytes()) + 15*kv.Len() + 16)
 	buf.Write(snapshotMagic)
 	buf.Write(binary.AppendUvarint(nil, uint64(len(meta))))
 	buf.Write(meta)

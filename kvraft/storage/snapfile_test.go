@@ -2,6 +2,9 @@ package storage
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
@@ -28,6 +31,24 @@ func TestWriteSnapIsEtcdsFormat(t *testing.T) {
 		if !bytes.Equal(got.GetData(), data) || got.GetMetadata().GetIndex() != idx || got.GetMetadata().GetTerm() != term ||
 			len(got.GetMetadata().GetConfState().GetVoters()) != 3 {
 			t.Fatalf("size %d: loaded %d bytes at %d/%d", size, len(got.GetData()), got.GetMetadata().GetTerm(), got.GetMetadata().GetIndex())
+		}
+		// readSnap reads it back, and what etcd's snapshotter writes too.
+		name := filepath.Join(dir, fmt.Sprintf("%016x-%016x.snap", term, idx))
+		for _, writer := range []string{"writeSnap", "etcd"} {
+			if writer == "etcd" {
+				os.Remove(name)
+				if err := snap.New(zap.NewNop(), dir).SaveSnap(sn); err != nil {
+					t.Fatal(err)
+				}
+			}
+			back, err := readSnap(name)
+			if err != nil && size > 0 {
+				t.Fatalf("size %d, written by %s: readSnap: %v", size, writer, err)
+			}
+			if size > 0 && (!bytes.Equal(back.GetData(), data) || back.GetMetadata().GetIndex() != idx ||
+				len(back.GetMetadata().GetConfState().GetVoters()) != 3) {
+				t.Fatalf("size %d, written by %s: readSnap read %d bytes at %d", size, writer, len(back.GetData()), back.GetMetadata().GetIndex())
+			}
 		}
 	}
 }

@@ -96,12 +96,15 @@ type Storage struct {
 	log  *slog.Logger
 	zlog *zap.Logger
 
-	mem         *raft.MemoryStorage
+	mem         *memStorage
 	snapshotter *snap.Snapshotter
 
 	mu     sync.Mutex // guards w and snapshot operations
 	w      *wal.WAL
 	closed bool
+	// snapIndex is the index of mem's snapshot (reading it from mem
+	// would copy the whole snapshot).
+	snapIndex uint64
 
 	stopPurge chan struct{}
 	purgeWG   sync.WaitGroup
@@ -131,7 +134,8 @@ func Open(cfg Config) (*Storage, *Recovered, error) {
 		return nil, nil, err
 	}
 	log := cfg.Logger
-	s := &Storage{cfg: cfg, log: log, zlog: zapslog.New(log), mem: raft.NewMemoryStorage(), stopPurge: make(chan struct{})}
+	s := &Storage{cfg: cfg, log: log, zlog: zapslog.New(log), stopPurge: make(chan struct{})}
+	s.mem = &memStorage{MemoryStorage: raft.NewMemoryStorage(), dir: s.snapDir(), log: log, wg: &s.purgeWG}
 	if err := os.MkdirAll(s.snapDir(), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("create snapshot dir: %w", err)
 	}
@@ -206,9 +210,10 @@ func (s *Storage) recover(rec *Recovered) error {
 	}
 
 	if !raft.IsEmptySnap(sn) {
-		if err := s.mem.ApplySnapshot(sn); err != nil {
+		if err := s.mem.applySnapshot(sn); err != nil {
 			return fmt.Errorf("%w: apply snapshot: %w", ErrCorrupt, err)
 		}
+		s.snapIndex = sn.GetMetadata().GetIndex()
 	}
 	if err := s.mem.SetHardState(hs); err != nil {
 		return fmt.Errorf("set hard state: %w", err)
@@ -310,7 +315,7 @@ func (s *Storage) purgeOnce(dir, suffix string, max uint) error {
 }
 
 // Raft returns the in-memory view of the log that the Raft node reads.
-func (s *Storage) Raft() *raft.MemoryStorage { return s.mem }
+func (s *Storage) Raft() raft.Storage { return s.mem }
 
 // Save persists one Ready's snapshot, hard state and entries, in that order,
 // then makes them visible to Raft. Entries and hard state share one fsync.
@@ -329,7 +334,10 @@ func (s *Storage) Save(hs *raftpb.HardState, ents []*raftpb.Entry, sn *raftpb.Sn
 		return fmt.Errorf("save wal: %w", err)
 	}
 	if !raft.IsEmptySnap(sn) {
-		if err := s.mem.ApplySnapshot(sn); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
+		switch err := s.mem.applySnapshot(sn); {
+		case err == nil:
+			s.snapIndex = sn.GetMetadata().GetIndex()
+		case !errors.Is(err, raft.ErrSnapOutOfDate):
 			return fmt.Errorf("apply snapshot: %w", err)
 		}
 		if err := s.w.ReleaseLockTo(sn.GetMetadata().GetIndex()); err != nil {
@@ -370,8 +378,7 @@ func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte
 		s.mu.Unlock()
 		return nil, ErrClosed
 	}
-	cur, err := s.mem.Snapshot()
-	if err == nil && index <= cur.GetMetadata().GetIndex() {
+	if index <= s.snapIndex {
 		s.mu.Unlock()
 		return nil, raft.ErrSnapOutOfDate
 	}
@@ -394,9 +401,10 @@ func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte
 	if s.closed {
 		return nil, ErrClosed
 	}
-	if _, err := s.mem.CreateSnapshot(index, cs, data); err != nil {
+	if err := s.mem.createSnapshot(index, cs); err != nil {
 		return nil, err
 	}
+	s.snapIndex = index
 	ws := &walpb.Snapshot{Index: new(index), Term: new(term), ConfState: cs}
 	if err := s.w.SaveSnapshot(ws); err != nil {
 		return nil, fmt.Errorf("save wal snapshot marker: %w", err)
