@@ -144,28 +144,28 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.Colle
 }
 
 // TestEntryBound checks that no proposal is larger than the entry bound,
-// however it is built: a batch or txns of 3 MiB fail with ErrTooLarge
+// however it is built: a batch or txns of 5 MiB fail with ErrTooLarge
 // before anything is proposed.
 func TestEntryBound(t *testing.T) {
 	c := newCluster(t, 1, func(cfg *kvraft.Config) { cfg.QuotaBytes = -1 })
 	n := c.node(c.waitLeader())
 	big := make([]byte, 1<<20)
 	var ops []kvraft.Op
-	for i := range 3 {
+	for i := range 5 {
 		ops = append(ops, kvraft.Op{Type: kvraft.OpPut, Key: fmt.Appendf(nil, "big%d", i), Value: big})
 	}
 	ctx := context.Background()
 	if _, err := n.Batch(ctx, ops); !errors.Is(err, kvraft.ErrTooLarge) {
-		t.Fatalf("3 MiB batch: %v, want ErrTooLarge", err)
+		t.Fatalf("5 MiB batch: %v, want ErrTooLarge", err)
 	}
-	txns := []kvraft.Txn{{Then: ops[:1]}, {Then: ops[1:2]}, {Then: ops[2:]}}
+	txns := []kvraft.Txn{{Then: ops[:2]}, {Then: ops[2:4]}, {Then: ops[4:]}}
 	if _, _, err := n.Txns(ctx, txns); !errors.Is(err, kvraft.ErrTooLarge) {
-		t.Fatalf("3 MiB of txns: %v, want ErrTooLarge", err)
+		t.Fatalf("5 MiB of txns: %v, want ErrTooLarge", err)
 	}
 	if r := get(t, n, "big0", linearizable); r.Found {
 		t.Fatal("a refused batch was applied")
 	}
-	if _, err := n.Batch(ctx, ops[:1]); err != nil {
-		t.Fatalf("1 MiB batch: %v", err)
+	if _, err := n.Batch(ctx, ops[:3]); err != nil {
+		t.Fatalf("3 MiB batch: %v", err)
 	}
 }

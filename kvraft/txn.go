@@ -47,11 +47,15 @@ const (
 	// one Txns call.
 	MaxTxnsOps = command.MaxCommandOps
 	// MaxEntryBytes bounds one proposal's encoded command (one Raft
-	// entry): 2 MiB.
+	// entry): 4 MiB.
 	MaxEntryBytes = command.MaxEntrySize
 	// MaxTxnsBytes bounds the sum of TxnSize over the transactions of one
 	// Txns call, so that they fit in one entry.
 	MaxTxnsBytes = command.MaxTxnsBytes
+	// BatchBytes (1 MiB) is what writers that group independent
+	// transactions into one Txns call aim for; a single transaction may
+	// be larger, up to MaxTxnsBytes.
+	BatchBytes = command.BatchBytes
 )
 
 // TxnSize is an upper bound on the bytes txn takes in a proposal; writers

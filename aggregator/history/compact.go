@@ -130,7 +130,7 @@ func (r *Roller) compactHour(ctx context.Context, opts kvraft.ReadOptions, hour 
 			continue
 		}
 		k, b := len(txn.If)+len(txn.Then), kvraft.TxnSize(txn)
-		if ops+k > kvraft.MaxTxnsOps || size+b > kvraft.MaxTxnsBytes || len(txns) == kvraft.MaxTxns {
+		if ops+k > kvraft.MaxTxnsOps || size+b > kvraft.BatchBytes || len(txns) == kvraft.MaxTxns {
 			if err := flush(); err != nil {
 				return err
 			}

@@ -484,7 +484,7 @@ type batch struct {
 func (b *batch) fits(p *plan) bool {
 	n := len(p.txn.If) + len(p.txn.Then)
 	return len(b.plans) == 0 || len(b.plans) < kvraft.MaxTxns && b.ops+n <= kvraft.MaxTxnsOps &&
-		b.size+kvraft.TxnSize(p.txn) <= kvraft.MaxTxnsBytes
+		b.size+kvraft.TxnSize(p.txn) <= kvraft.BatchBytes
 }
 
 func (b *batch) add(p *plan) {

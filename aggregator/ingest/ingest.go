@@ -25,8 +25,8 @@ type Config struct {
 	// BatchWait is how long the committer lets a batch form (1ms).
 	BatchWait time.Duration
 	// MaxBatchTxns, MaxBatchOps and MaxBatchBytes bound one proposal
-	// (256 transactions, 40000 operations, kvraft.MaxTxnsBytes: a proposal
-	// is one Raft entry, at most kvraft.MaxEntryBytes).
+	// (256 transactions, 40000 operations, kvraft.BatchBytes: 1 MiB; at
+	// most kvraft.MaxTxnsBytes, as a proposal is one Raft entry).
 	MaxBatchTxns, MaxBatchOps, MaxBatchBytes int
 	// MaxInflight bounds the proposals in flight at once (4).
 	MaxInflight int
@@ -53,7 +53,7 @@ func (c *Config) Complete() {
 	}
 	defInt(&c.MaxBatchTxns, 256)
 	defInt(&c.MaxBatchOps, 40000)
-	defInt(&c.MaxBatchBytes, kvraft.MaxTxnsBytes)
+	defInt(&c.MaxBatchBytes, kvraft.BatchBytes)
 	defInt(&c.MaxInflight, 4)
 	defInt(&c.QueueBytes, 64<<20)
 	defInt(&c.MaxFramesPerTxn, 64)

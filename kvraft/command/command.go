@@ -25,10 +25,12 @@ const (
 	// all the transactions of one command.
 	MaxCommandOps = 5 * MaxBatchOps
 	// MaxEntrySize is the largest encoded command a node proposes, in
-	// bytes: one Raft entry. It leaves room for a 1.5 MiB client request
-	// (etcd's --max-request-bytes) plus its encoding overhead, and keeps
-	// the in-memory Raft log, which holds thousands of entries, small.
-	MaxEntrySize = 2 << 20
+	// bytes: one Raft entry. It fits a 1.5 MiB client request (etcd's
+	// --max-request-bytes) with its encoding, and the largest update of one
+	// node the aggregator's model allows (a keyframe of 1,999 series with
+	// pod metadata: 3.2 MB measured), and keeps the in-memory Raft log,
+	// which holds thousands of entries, a quarter of what it was.
+	MaxEntrySize = 4 << 20
 	// MaxCommandSize is the largest encoded command Decode accepts, in
 	// bytes: the entry bound of earlier versions, so that entries they
 	// wrote still replay from a WAL. Nothing larger than MaxEntrySize is

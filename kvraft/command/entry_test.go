@@ -18,16 +18,16 @@ func bigOps(n int) []Op {
 // larger entries that earlier versions wrote (up to MaxCommandSize) still
 // decode from a WAL.
 func TestEntryBound(t *testing.T) {
-	ops := bigOps(3) // 3 MiB: over the 2 MiB entry bound
+	ops := bigOps(5) // 5 MiB: over the 4 MiB entry bound
 	if err := ValidateOps(ops); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("ValidateOps of 3 MiB: %v, want ErrTooLarge", err)
+		t.Fatalf("ValidateOps of 5 MiB: %v, want ErrTooLarge", err)
 	}
 	if _, err := Encode(&Command{Kind: KindBatch, Ops: ops}); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("Encode of 3 MiB: %v, want ErrTooLarge", err)
+		t.Fatalf("Encode of 5 MiB: %v, want ErrTooLarge", err)
 	}
-	txns := []Txn{{Then: ops[:1]}, {Then: ops[1:2]}, {Else: ops[2:]}}
+	txns := []Txn{{Then: ops[:2]}, {Then: ops[2:4]}, {Else: ops[4:]}}
 	if err := ValidateTxns(txns); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("ValidateTxns of 3 MiB: %v, want ErrTooLarge", err)
+		t.Fatalf("ValidateTxns of 5 MiB: %v, want ErrTooLarge", err)
 	}
 	sum := 0
 	for _, txn := range txns {
@@ -36,19 +36,19 @@ func TestEntryBound(t *testing.T) {
 	if sum <= MaxTxnsBytes {
 		t.Fatalf("TxnSize sums to %d, within MaxTxnsBytes %d", sum, MaxTxnsBytes)
 	}
-	if _, err := Encode(&Command{Kind: KindBatch, Ops: ops[:1]}); err != nil {
-		t.Fatalf("Encode of 1 MiB: %v", err)
+	if _, err := Encode(&Command{Kind: KindBatch, Ops: ops[:3]}); err != nil {
+		t.Fatalf("Encode of 3 MiB: %v", err)
 	}
 
-	// An entry an earlier version proposed: 3 MiB, encoded by hand.
+	// An entry an earlier version proposed: 5 MiB, encoded by hand.
 	legacy := []byte{version, byte(KindBatch)}
 	legacy = binary.AppendUvarint(legacy, 9)
 	legacy = appendOps(legacy, ops)
 	got, err := Decode(legacy)
 	if err != nil {
-		t.Fatalf("Decode of a 3 MiB legacy entry: %v", err)
+		t.Fatalf("Decode of a 5 MiB legacy entry: %v", err)
 	}
-	if len(got.Ops) != 3 {
-		t.Fatalf("decoded %d ops, want 3", len(got.Ops))
+	if len(got.Ops) != 5 {
+		t.Fatalf("decoded %d ops, want 5", len(got.Ops))
 	}
 }

@@ -180,6 +180,11 @@ func TxnSize(t Txn) int { return txnSize(t) }
 // proposal.
 const MaxTxnsBytes = maxPayload
 
+// BatchBytes is what writers that group independent transactions into one
+// proposal aim for: entries stay small when a single transaction does not
+// need the whole MaxEntrySize.
+const BatchBytes = 1 << 20
+
 func txnSize(t Txn) int {
 	n := binary.MaxVarintLen64 + opsSize(t.Then) + opsSize(t.Else)
 	for _, c := range t.If {
