@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -108,13 +109,22 @@ func readSnap(path string) (*raftpb.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	sn, err := parseSnap(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return sn, nil
+}
+
+// parseSnap decodes a snapshot file's bytes; the data aliases b.
+func parseSnap(b []byte) (*raftpb.Snapshot, error) {
 	var crc uint64
 	var body []byte
 	crcSet := false
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return nil, fmt.Errorf("%s: %w", path, protowire.ParseError(n))
+			return nil, fmt.Errorf("snapshot file: %w", protowire.ParseError(n))
 		}
 		b = b[n:]
 		switch {
@@ -127,21 +137,21 @@ func readSnap(path string) (*raftpb.Snapshot, error) {
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
 		if n < 0 {
-			return nil, fmt.Errorf("%s: %w", path, protowire.ParseError(n))
+			return nil, fmt.Errorf("snapshot file: %w", protowire.ParseError(n))
 		}
 		b = b[n:]
 	}
 	if !crcSet || len(body) == 0 {
-		return nil, fmt.Errorf("%s: empty snapshot", path)
+		return nil, errors.New("snapshot file: empty snapshot")
 	}
 	if got := crc32.Update(0, snapCRC, body); uint64(got) != crc {
-		return nil, fmt.Errorf("%s: snapshot crc mismatch", path)
+		return nil, errors.New("snapshot file: crc mismatch")
 	}
 	sn := &raftpb.Snapshot{}
 	for len(body) > 0 {
 		num, typ, n := protowire.ConsumeTag(body)
 		if n < 0 {
-			return nil, fmt.Errorf("%s: %w", path, protowire.ParseError(n))
+			return nil, fmt.Errorf("snapshot file: %w", protowire.ParseError(n))
 		}
 		body = body[n:]
 		var v []byte
@@ -154,7 +164,7 @@ func readSnap(path string) (*raftpb.Snapshot, error) {
 			if n >= 0 {
 				md := &raftpb.SnapshotMetadata{}
 				if err := proto.Unmarshal(v, md); err != nil {
-					return nil, fmt.Errorf("%s: snapshot metadata: %w", path, err)
+					return nil, fmt.Errorf("snapshot file: metadata: %w", err)
 				}
 				sn.Metadata = md
 			}
@@ -162,7 +172,7 @@ func readSnap(path string) (*raftpb.Snapshot, error) {
 			n = protowire.ConsumeFieldValue(num, typ, body)
 		}
 		if n < 0 {
-			return nil, fmt.Errorf("%s: %w", path, protowire.ParseError(n))
+			return nil, fmt.Errorf("snapshot file: %w", protowire.ParseError(n))
 		}
 		body = body[n:]
 	}
