@@ -116,6 +116,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	st, rec, err := storage.Open(storage.Config{Dir: cfg.DataDir, Logger: log,
 		OnBackgroundError: func(loop string, _ error) { m.backgroundErrors.WithLabelValues(loop).Inc() }})
+	if errors.Is(err, storage.ErrCommitBeyondLog) {
+		return nil, fmt.Errorf("%w: %w; replace this member (remove it from the cluster, wipe %s, add it again under a new id)",
+			ErrLostEntries, err, cfg.DataDir)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/raft/v3/raftpb"
+
 	"github.com/pennyhq/penny/kvraft"
+	"github.com/pennyhq/penny/kvraft/storage"
 )
 
 func lastWALFile(t *testing.T, dataDir string) string {
@@ -79,4 +82,33 @@ func TestTornAcknowledgedTailRefused(t *testing.T) {
 	}
 	idx = put(t, c.node(lead), "still", "serving")
 	c.waitApplied(idx)
+}
+
+// TestStartRefusesCommitBeyondLog: a log whose hard state commits entries
+// it no longer holds is refused by Start with ErrLostEntries (and
+// storage.ErrCorrupt), before Raft would panic on it.
+func TestStartRefusesCommitBeyondLog(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	n := c.node(c.waitLeader())
+	for i := range 10 {
+		put(t, n, fmt.Sprint("k", i), "v")
+	}
+	c.stop(1)
+	dir := filepath.Join(c.dir, "1")
+	st, rec, err := storage.Open(storage.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An entry at a lower index replaces the tail when the WAL is read
+	// back: the log ends below the commit index it recorded.
+	at, term := rec.HardState.GetCommit()-3, rec.HardState.GetTerm()
+	e := &raftpb.Entry{Index: &at, Term: &term, Type: new(raftpb.EntryNormal)}
+	if err := st.Save(rec.HardState, []*raftpb.Entry{e}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	_, err = kvraft.Start(context.Background(), c.config(1))
+	if !errors.Is(err, kvraft.ErrLostEntries) || !errors.Is(err, storage.ErrCorrupt) || !strings.Contains(err.Error(), "replace this member") {
+		t.Fatalf("start: %v, want ErrLostEntries", err)
+	}
 }

@@ -30,6 +30,10 @@ var (
 	ErrCorrupt = errors.New("storage: corrupt data directory")
 	// ErrClosed reports use of a closed Storage.
 	ErrClosed = errors.New("storage: closed")
+	// ErrCommitBeyondLog reports a log whose hard state commits entries it
+	// does not hold: acknowledged entries were lost (it also matches
+	// ErrCorrupt).
+	ErrCommitBeyondLog = errors.New("storage: commit index beyond the last entry of the log")
 	// ErrSnapshotFile reports a snapshot file that could not be written;
 	// the storage is unchanged and the snapshot may be retried.
 	ErrSnapshotFile = errors.New("storage: cannot write snapshot file")
@@ -223,7 +227,7 @@ func (s *Storage) recover(rec *Recovered) error {
 	}
 	last, _ := s.mem.LastIndex()
 	if hs.GetCommit() > last {
-		return fmt.Errorf("%w: commit index %d beyond last entry %d", ErrCorrupt, hs.GetCommit(), last)
+		return fmt.Errorf("%w: %w: commit index %d, last entry %d", ErrCorrupt, ErrCommitBeyondLog, hs.GetCommit(), last)
 	}
 	rec.Snapshot, rec.HardState, rec.LastIndex = sn, hs, last
 	s.log.Info("recovered raft log", "snapshot_index", sn.GetMetadata().GetIndex(), "commit", hs.GetCommit(),
