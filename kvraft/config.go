@@ -27,6 +27,14 @@ type Config struct {
 	// AddMember: it starts with an empty log and learns the membership from
 	// the leader. InitialCluster must then list the current members.
 	Join bool
+	// ForceNewCluster restarts this member as a one-member cluster from
+	// its data dir, keeping its whole log, when the cluster lost
+	// its quorum for good (etcd's --force-new-cluster): the other members
+	// are removed by entries appended to its log. Add members back one at
+	// a time afterwards, under new ids, with wiped data dirs. Use it once:
+	// a member restarted with it again would remove the members added
+	// back since.
+	ForceNewCluster bool
 	// APIURL is the client URL this replica publishes in the membership.
 	APIURL string
 	// NewTransport builds the peer transport.
@@ -46,6 +54,14 @@ type Config struct {
 	// append messages in flight per follower (256).
 	MaxSizePerMsg   uint64
 	MaxInflightMsgs int
+	// QuotaBytes bounds the store's bytes (keys plus values): a write that
+	// would take it past the quota fails with ErrNoSpace, as etcd's
+	// --quota-backend-bytes (DefaultQuotaBytes, 256 MiB; negative: no
+	// quota). The leader's quota applies to the whole cluster: it is
+	// replicated, so every replica refuses the same writes; give every
+	// member the same value.
+	QuotaBytes int64
+
 	// BoundedRefresh is how often the node renews its bounded-staleness proof
 	// while bounded reads arrive (TickInterval).
 	BoundedRefresh time.Duration
@@ -83,6 +99,9 @@ func (c *Config) Complete() {
 	if c.MaxInflightMsgs == 0 {
 		c.MaxInflightMsgs = 256
 	}
+	if c.QuotaBytes == 0 {
+		c.QuotaBytes = DefaultQuotaBytes
+	}
 	if c.BoundedRefresh == 0 {
 		c.BoundedRefresh = c.TickInterval
 	}
@@ -118,6 +137,9 @@ func (c *Config) Validate() error {
 	}
 	if !self {
 		errs = append(errs, fmt.Errorf("initial cluster must include this member (%d)", c.ID))
+	}
+	if c.ForceNewCluster && c.Join {
+		errs = append(errs, errors.New("force new cluster and join exclude each other"))
 	}
 	if c.APIURL != "" {
 		if err := validateURL(c.APIURL); err != nil {

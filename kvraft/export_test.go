@@ -1,5 +1,18 @@
 package kvraft
 
+import (
+	"context"
+
+	"github.com/pennyhq/penny/kvraft/command"
+)
+
+// BatchUnchecked proposes ops without the proposer's quota check, so tests
+// reach the check every replica makes when it applies the entry.
+func (n *Node) BatchUnchecked(ctx context.Context, ops []Op) (uint64, error) {
+	res, err := n.propose(ctx, &command.Command{Kind: command.KindBatch, Ops: ops})
+	return res.index, err
+}
+
 // LogFirstIndex exposes the first index of the in-memory Raft log to tests.
 func (n *Node) LogFirstIndex() uint64 {
 	i, _ := n.storage.Raft().FirstIndex()

@@ -3,6 +3,7 @@ package kvraft
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -51,6 +52,26 @@ func validateURL(s string) error {
 		return fmt.Errorf("%w: url %q must be http(s)://host:port", ErrInvalid, s)
 	}
 	return nil
+}
+
+// normalizeURL returns the form of a peer URL that two URLs reaching the
+// same listener share: lower-case scheme and host, the scheme's default
+// port made explicit, no trailing slash.
+func normalizeURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if port == "" {
+		switch scheme {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + strings.TrimRight(u.EscapedPath(), "/")
 }
 
 // ParseCluster parses "1=http://h:p,2=http://h:p" into members.
@@ -103,6 +124,9 @@ type membership struct {
 	Members map[uint64]Member `json:"members"`
 	// Removed holds IDs that may never join again (a Raft requirement).
 	Removed map[uint64]bool `json:"removed,omitempty"`
+	// QuotaBytes is the store quota the cluster enforces (0: none), set
+	// by KindQuota entries. It travels with the membership in snapshots.
+	QuotaBytes uint64 `json:"quota_bytes,omitempty"`
 }
 
 func newMembership() *membership {
@@ -117,6 +141,7 @@ func (m *membership) clone() *membership {
 	for k, v := range m.Removed {
 		c.Removed[k] = v
 	}
+	c.QuotaBytes = m.QuotaBytes
 	return c
 }
 
@@ -144,7 +169,16 @@ func (m *membership) check(cc *raftpb.ConfChange, mem Member) error {
 		if mem.ID != id {
 			return fmt.Errorf("%w: member context for %d names %d", ErrInvalid, id, mem.ID)
 		}
-		return mem.Validate()
+		if err := mem.Validate(); err != nil {
+			return err
+		}
+		u := normalizeURL(mem.PeerURL)
+		for _, other := range m.Members {
+			if normalizeURL(other.PeerURL) == u {
+				return fmt.Errorf("%w: %s is member %d's", ErrPeerURLExists, mem.PeerURL, other.ID)
+			}
+		}
+		return nil
 	case raftpb.ConfChangeRemoveNode:
 		if _, ok := m.Members[id]; !ok {
 			return fmt.Errorf("%w: %d", ErrMemberNotFound, id)

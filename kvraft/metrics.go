@@ -16,6 +16,13 @@ type metrics struct {
 	// txnsThen and txnsElse count applied txns by the branch taken.
 	txnsThen prometheus.Counter
 	txnsElse prometheus.Counter
+	// The store quota (etcd's NOSPACE alarm).
+	quotaBytes      prometheus.Gauge
+	storeBytes      prometheus.Gauge
+	noSpaceAlarm    prometheus.Gauge
+	noSpaceRefusals prometheus.Counter
+	// backgroundErrors counts errors of background loops, by loop.
+	backgroundErrors *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -39,6 +46,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "penny", Subsystem: "kvraft", Name: "is_leader",
 			Help: "1 if this replica is the Raft leader."}),
+		quotaBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "penny", Subsystem: "store", Name: "quota_bytes",
+			Help: "The store quota the cluster enforces, in bytes of keys and values (0: none)."}),
+		storeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "penny", Subsystem: "store", Name: "bytes",
+			Help: "Bytes of keys and values in this replica's store, as the quota counts them."}),
+		noSpaceAlarm: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "penny", Subsystem: "store", Name: "nospace_alarm",
+			Help: "1 while writes that grow the store are refused because it reached its quota."}),
+		noSpaceRefusals: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "penny", Subsystem: "store", Name: "nospace_refusals_total",
+			Help: "Writes refused because they would take the store past its quota."}),
+		backgroundErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "penny", Subsystem: "store", Name: "background_errors_total",
+			Help: "Errors of the store's background loops (snapshot, purge), by loop; they are retried."}, []string{"loop"}),
 	}
 	txns := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "penny", Subsystem: "kvraft", Name: "txns_total",
@@ -48,7 +70,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.proposalSeconds, m.fsyncSeconds, m.applyLag, m.snapshots, m.appliedIndex, m.isLeader, txns} {
+	for _, c := range []prometheus.Collector{m.proposalSeconds, m.fsyncSeconds, m.applyLag, m.snapshots, m.appliedIndex, m.isLeader, txns,
+		m.quotaBytes, m.storeBytes, m.noSpaceAlarm, m.noSpaceRefusals, m.backgroundErrors} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

@@ -37,6 +37,10 @@ type Node struct {
 	stateMu sync.RWMutex
 	kv      *kvstore.Store
 	applied atomic.Uint64
+	// quota is the replicated store quota in bytes (0: none); alarm is
+	// raised while writes are refused for lack of space.
+	quota atomic.Int64
+	alarm atomic.Bool
 
 	memMu     sync.RWMutex
 	members   *membership
@@ -50,6 +54,10 @@ type Node struct {
 
 	snapIndex    atomic.Uint64
 	snapshotting atomic.Bool
+	// snapFailures counts the snapshots that failed in a row; none is
+	// tried again before snapRetryAt (unix nanos).
+	snapFailures atomic.Int64
+	snapRetryAt  atomic.Int64
 	// confChanged forces the next snapshot: a member that joins can only
 	// install a snapshot whose configuration already includes it.
 	confChanged atomic.Bool
@@ -66,6 +74,10 @@ type Node struct {
 	lastBounded atomic.Int64 // unix nanos of the last bounded read
 
 	confMu sync.Mutex // one membership change at a time from this node
+
+	// repaired names the WAL file whose torn tail was cut at start.
+	repaired string
+	lostOnce sync.Once
 
 	stopOnce sync.Once
 	stopc    chan struct{} // closed by Stop
@@ -99,7 +111,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	log := cfg.Logger.With("member", cfg.ID)
-	st, rec, err := storage.Open(storage.Config{Dir: cfg.DataDir, Logger: log})
+	if err := checkRefused(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	st, rec, err := storage.Open(storage.Config{Dir: cfg.DataDir, Logger: log,
+		OnBackgroundError: func(loop string, _ error) { m.backgroundErrors.WithLabelValues(loop).Inc() }})
+	if errors.Is(err, storage.ErrCommitBeyondLog) {
+		return nil, fmt.Errorf("%w: %w; replace this member (remove it from the cluster, wipe %s, add it again under a new id)",
+			ErrLostEntries, err, cfg.DataDir)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +132,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		readStateC: make(chan raft.ReadState, 16), readWaitC: make(chan struct{}, 1),
 		readBatch: newReadBatch(),
 		stopc:     make(chan struct{}), done: make(chan struct{}),
+		repaired: rec.Repaired,
 	}
 	if !raft.IsEmptySnap(rec.Snapshot) {
 		if err := n.restoreSnapshot(rec.Snapshot); err != nil {
@@ -120,6 +141,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 				return nil, fmt.Errorf("restore snapshot: %w", err)
 			}
 			return nil, fmt.Errorf("%w: restore snapshot: %w", storage.ErrCorrupt, err)
+		}
+	}
+	if cfg.ForceNewCluster {
+		if err := n.forceNewCluster(rec); err != nil {
+			st.Close()
+			return nil, err
 		}
 	}
 	n.term.Store(rec.HardState.GetTerm())
@@ -188,6 +215,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 	n.wg.Go(n.readLoop)
 	n.wg.Go(n.boundedRefreshLoop)
+	n.wg.Go(n.quotaLoop)
 	if cfg.APIURL != "" {
 		n.wg.Go(n.publishLoop)
 	}
@@ -438,12 +466,12 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 	switch cmd.Kind {
 	case command.KindBatch:
 		n.stateMu.Lock()
-		n.kv.Apply(cmd.Ops, e.GetIndex())
+		n.applyWrite(cmd, e.GetIndex(), &res)
 		n.applied.Store(e.GetIndex())
 		n.stateMu.Unlock()
 	case command.KindTxn:
 		n.stateMu.Lock()
-		res.succeeded = n.kv.ApplyTxns(cmd.Txns, e.GetIndex())
+		n.applyWrite(cmd, e.GetIndex(), &res)
 		n.applied.Store(e.GetIndex())
 		n.stateMu.Unlock()
 		for _, ok := range res.succeeded {
@@ -462,6 +490,8 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 			res.err = fmt.Errorf("%w: %d", ErrMemberNotFound, cmd.MemberID)
 		}
 		n.memMu.Unlock()
+	case command.KindQuota:
+		n.applyQuota(cmd.QuotaBytes, e.GetIndex())
 	}
 	n.waits.Trigger(cmd.ID, res)
 }
@@ -523,6 +553,8 @@ func (n *Node) restoreSnapshot(sn *raftpb.Snapshot) error {
 	n.kv = kv
 	n.applied.Store(md.GetIndex())
 	n.stateMu.Unlock()
+	n.setQuota(m.QuotaBytes)
+	n.metrics.storeBytes.Set(float64(kv.Bytes()))
 	n.snapIndex.Store(md.GetIndex())
 	return nil
 }
@@ -550,51 +582,6 @@ func (n *Node) installSnapshot(sn *raftpb.Snapshot) error {
 	n.applyWait.Trigger(idx)
 	n.log.Info("installed snapshot from leader", "index", idx)
 	return nil
-}
-
-// maybeSnapshot snapshots the state machine in the background once
-// SnapshotCount entries were applied since the last snapshot, or after a
-// membership change. The store is cloned in O(1) so applies continue while
-// it is serialized.
-func (n *Node) maybeSnapshot() {
-	applied, last := n.applied.Load(), n.snapIndex.Load()
-	// Members snapshot at staggered indexes: all of them serializing a
-	// large state at once would stall the whole cluster at once.
-	every := n.cfg.SnapshotCount + n.id%4*n.cfg.SnapshotCount/8
-	due := applied-last >= every || (n.confChanged.Load() && applied > last)
-	if !due || !n.snapshotting.CompareAndSwap(false, true) {
-		return
-	}
-	n.confChanged.Store(false)
-	n.stateMu.RLock()
-	kv := n.kv.Clone()
-	index := n.applied.Load()
-	n.stateMu.RUnlock()
-	n.memMu.RLock()
-	m := n.members.clone()
-	cs := proto.Clone(n.confState).(*raftpb.ConfState)
-	n.memMu.RUnlock()
-	n.wg.Go(func() {
-		defer n.snapshotting.Store(false)
-		data, err := encodeSnapshot(m, kv)
-		if err != nil {
-			n.fail(fmt.Errorf("encode snapshot: %w", err))
-			return
-		}
-		_, err = n.storage.CreateSnapshot(index, cs, data, n.cfg.SnapshotCatchUpEntries)
-		switch {
-		case errors.Is(err, raft.ErrSnapOutOfDate), errors.Is(err, storage.ErrClosed):
-			return
-		case err != nil:
-			n.fail(fmt.Errorf("save snapshot: %w", err))
-			return
-		}
-		// A snapshot installed from the leader meanwhile may be newer.
-		for old := n.snapIndex.Load(); old < index && !n.snapIndex.CompareAndSwap(old, index); old = n.snapIndex.Load() {
-		}
-		n.metrics.snapshots.Inc()
-		n.log.Debug("snapshot saved", "index", index, "bytes", len(data), "keys", kv.Len())
-	})
 }
 
 // publishLoop records this replica's API URL in the membership once.
@@ -634,6 +621,9 @@ func (n *Node) Process(ctx context.Context, m *raftpb.Message) error {
 		return nil
 	default:
 	}
+	if !n.checkCommit(m) {
+		return nil
+	}
 	if err := n.raft.Step(ctx, m); err != nil && !errors.Is(err, raft.ErrStopped) {
 		return fmt.Errorf("step: %w", err)
 	}
@@ -669,15 +659,26 @@ type Status struct {
 	AppliedIndex uint64   `json:"applied_index"`
 	CommitIndex  uint64   `json:"commit_index"`
 	Members      []Member `json:"members"`
+	// QuotaBytes is the store quota the cluster enforces (0: none),
+	// StoreBytes this replica's bytes of keys and values, and
+	// NoSpaceAlarm whether it refuses writes that grow the store.
+	QuotaBytes   uint64 `json:"quota_bytes"`
+	StoreBytes   int64  `json:"store_bytes"`
+	NoSpaceAlarm bool   `json:"nospace_alarm"`
 }
 
 // Status returns the replica's current view.
 func (n *Node) Status() Status {
 	n.memMu.RLock()
 	members := n.members.list()
+	quota := n.members.QuotaBytes
 	n.memMu.RUnlock()
+	n.stateMu.RLock()
+	storeBytes := n.kv.Bytes()
+	n.stateMu.RUnlock()
 	return Status{ID: n.id, Leader: n.leader.Load(), Term: n.term.Load(),
-		AppliedIndex: n.applied.Load(), CommitIndex: n.commit.Load(), Members: members}
+		AppliedIndex: n.applied.Load(), CommitIndex: n.commit.Load(), Members: members,
+		QuotaBytes: quota, StoreBytes: storeBytes, NoSpaceAlarm: n.alarm.Load()}
 }
 
 // ID returns this replica's member ID.

@@ -6,8 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/pennyhq/penny/kvraft/kvstore"
+	"github.com/pennyhq/penny/kvraft/storage"
 )
 
 var (
@@ -38,7 +44,11 @@ func encodeSnapshot(m *membership, kv *kvstore.Store) ([]byte, error) {
 		return nil, fmt.Errorf("encode membership: %w", err)
 	}
 	var buf bytes.Buffer
-	buf.Grow(len(snapshotMagic) + binary.MaxVarintLen64 + len(meta) + int(kv.Bytes()) + 4*kv.Len() + 16)
+	// Each pair adds at most 15 bytes to its key and value: a key length
+	// (<= 4 KiB: 2 bytes), a value length (<= 1 MiB: 3 bytes) and a mod
+	// index (10 bytes). Growing the buffer instead would allocate up to
+	// twice the state.
+	buf.Grow(len(snapshotMagic) + binary.MaxVarintLen64 + len(meta) + int(kv.Bytes()) + 15*kv.Len() + 16)
 	buf.Write(snapshotMagic)
 	buf.Write(binary.AppendUvarint(nil, uint64(len(meta))))
 	buf.Write(meta)
@@ -88,4 +98,81 @@ func decodeSnapshot(b []byte) (*membership, *kvstore.Store, error) {
 		return nil, nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 	}
 	return m, kv, nil
+}
+
+// maybeSnapshot snapshots the state machine in the background once
+// SnapshotCount entries were applied since the last snapshot, or after a
+// membership change. The store is cloned in O(1) so applies continue while
+// it is serialized.
+func (n *Node) maybeSnapshot() {
+	applied, last := n.applied.Load(), n.snapIndex.Load()
+	// Members snapshot at staggered indexes: all of them serializing a
+	// large state at once would stall the whole cluster at once.
+	every := n.cfg.SnapshotCount + n.id%4*n.cfg.SnapshotCount/8
+	due := applied-last >= every || (n.confChanged.Load() && applied > last)
+	if !due || time.Now().UnixNano() < n.snapRetryAt.Load() || !n.snapshotting.CompareAndSwap(false, true) {
+		return
+	}
+	forced := n.confChanged.Swap(false)
+	n.stateMu.RLock()
+	kv := n.kv.Clone()
+	index := n.applied.Load()
+	n.stateMu.RUnlock()
+	n.memMu.RLock()
+	m := n.members.clone()
+	cs := proto.Clone(n.confState).(*raftpb.ConfState)
+	n.memMu.RUnlock()
+	n.wg.Go(func() {
+		defer n.snapshotting.Store(false)
+		data, err := encodeSnapshot(m, kv)
+		if err != nil {
+			n.fail(fmt.Errorf("encode snapshot: %w", err))
+			return
+		}
+		_, err = n.storage.CreateSnapshot(index, cs, data, n.cfg.SnapshotCatchUpEntries)
+		switch {
+		case errors.Is(err, raft.ErrSnapOutOfDate), errors.Is(err, storage.ErrClosed):
+			return
+		case errors.Is(err, storage.ErrSnapshotFile):
+			n.snapshotFailed(err, index, forced)
+			return
+		case err != nil:
+			n.fail(fmt.Errorf("save snapshot: %w", err))
+			return
+		}
+		if f := n.snapFailures.Swap(0); f > 0 {
+			n.log.Info("snapshots work again", "index", index, "after_failures", f)
+		}
+		// A snapshot installed from the leader meanwhile may be newer.
+		for old := n.snapIndex.Load(); old < index && !n.snapIndex.CompareAndSwap(old, index); old = n.snapIndex.Load() {
+		}
+		n.metrics.snapshots.Inc()
+		n.log.Debug("snapshot saved", "index", index, "bytes", len(data), "keys", kv.Len())
+	})
+}
+
+// maxSnapshotBacklog is how many SnapshotCounts of entries may pile up
+// behind the last snapshot while snapshots fail, before the replica stops:
+// its in-memory log is no longer compacted.
+const maxSnapshotBacklog = 4
+
+// snapshotFailed handles a snapshot file that could not be written (the fd
+// limit, a full disk): nothing changed, so it is counted, logged and tried
+// again after a backoff (1s doubling, at most a minute). The replica stops,
+// so that its supervisor restarts it, once maxSnapshotBacklog
+// SnapshotCounts of entries have piled up behind its last snapshot.
+func (n *Node) snapshotFailed(err error, index uint64, forced bool) {
+	f := n.snapFailures.Add(1)
+	n.metrics.backgroundErrors.WithLabelValues("snapshot").Inc()
+	backoff := min(time.Second<<min(f-1, 6), time.Minute)
+	n.snapRetryAt.Store(time.Now().Add(backoff).UnixNano())
+	if forced {
+		n.confChanged.Store(true) // the snapshot a membership change forces is still due
+	}
+	backlog := index - n.snapIndex.Load()
+	if limit := maxSnapshotBacklog * n.cfg.SnapshotCount; backlog > limit {
+		n.fail(fmt.Errorf("%d entries behind the last snapshot and snapshots keep failing (%d in a row): %w", backlog, f, err))
+		return
+	}
+	n.log.Error("writing a snapshot failed; retrying", "index", index, "err", err, "failures", f, "retry_in", backoff)
 }

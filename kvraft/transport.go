@@ -2,6 +2,7 @@ package kvraft
 
 import (
 	"context"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -30,6 +31,15 @@ type Transport interface {
 	Close() error
 }
 
+// PeerStatus is implemented by transports that know which peers are
+// connected now; membership changes use it for the strict
+// reconfiguration check (see AddMember).
+type PeerStatus interface {
+	// ActiveSince returns when the connection to peer id became active,
+	// or the zero time if it is not connected.
+	ActiveSince(id uint64) time.Time
+}
+
 // TransportFactory builds the transport of a node that delivers to r.
 type TransportFactory func(r Receiver) (Transport, error)
 
@@ -40,7 +50,8 @@ func SingleMember(Receiver) (Transport, error) { return singleMember{}, nil }
 
 type singleMember struct{}
 
-func (singleMember) Send(msgs []*raftpb.Message) {}
-func (singleMember) AddPeer(uint64, string)      {}
-func (singleMember) RemovePeer(uint64)           {}
-func (singleMember) Close() error                { return nil }
+func (singleMember) Send(msgs []*raftpb.Message)  {}
+func (singleMember) AddPeer(uint64, string)       {}
+func (singleMember) RemovePeer(uint64)            {}
+func (singleMember) Close() error                 { return nil }
+func (singleMember) ActiveSince(uint64) time.Time { return time.Time{} }

@@ -46,7 +46,21 @@ const (
 	// MaxTxnsOps bounds the compares plus ops of all the transactions of
 	// one Txns call.
 	MaxTxnsOps = command.MaxCommandOps
+	// MaxEntryBytes bounds one proposal's encoded command (one Raft
+	// entry): 4 MiB.
+	MaxEntryBytes = command.MaxEntrySize
+	// MaxTxnsBytes bounds the sum of TxnSize over the transactions of one
+	// Txns call, so that they fit in one entry.
+	MaxTxnsBytes = command.MaxTxnsBytes
+	// BatchBytes (1 MiB) is what writers that group independent
+	// transactions into one Txns call aim for; a single transaction may
+	// be larger, up to MaxTxnsBytes.
+	BatchBytes = command.BatchBytes
 )
+
+// TxnSize is an upper bound on the bytes txn takes in a proposal; writers
+// that group transactions keep the sum within MaxTxnsBytes.
+func TxnSize(txn Txn) int { return command.TxnSize(txn) }
 
 // CompareExists holds if key is present.
 func CompareExists(key []byte) Compare {
@@ -105,6 +119,9 @@ func (n *Node) Txn(ctx context.Context, txn Txn) (TxnResult, error) {
 func (n *Node) Txns(ctx context.Context, txns []Txn) (uint64, []bool, error) {
 	if err := command.ValidateTxns(txns); err != nil {
 		return 0, nil, wrapCommandErr(err)
+	}
+	if err := n.checkQuota(txnsMaxGrowth(txns), func() int64 { return n.kv.TxnsDelta(txns) }); err != nil {
+		return 0, nil, err
 	}
 	res, err := n.propose(ctx, &command.Command{Kind: command.KindTxn, Txns: txns})
 	if err != nil {

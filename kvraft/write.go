@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pennyhq/penny/kvraft/command"
+	"github.com/pennyhq/penny/kvraft/kvstore"
 )
 
 // Op is one write of a Batch.
@@ -39,6 +40,9 @@ func (n *Node) Delete(ctx context.Context, key []byte) (uint64, error) {
 func (n *Node) Batch(ctx context.Context, ops []Op) (uint64, error) {
 	if err := command.ValidateOps(ops); err != nil {
 		return 0, wrapCommandErr(err)
+	}
+	if err := n.checkQuota(kvstore.MaxGrowth(ops), func() int64 { return n.kv.Delta(ops) }); err != nil {
+		return 0, err
 	}
 	res, err := n.propose(ctx, &command.Command{Kind: command.KindBatch, Ops: ops})
 	return res.index, err
@@ -160,6 +164,12 @@ func noLeaderErr(ctx context.Context, what string) error {
 // AddMember adds a voting member and returns the index of the change. Start
 // the new replica with Config.Join afterwards. Only one change may be in
 // flight; Raft also refuses a change while an earlier one is unapplied.
+//
+// A member whose ID is in use or was removed (ErrMemberExists,
+// ErrIDRemoved) or whose peer URL is another member's (ErrPeerURLExists)
+// is refused, and so is a change that would leave fewer reachable voters
+// than a quorum of the new configuration (ErrReconfig, etcd's
+// --strict-reconfig-check; the new member counts as unreachable).
 func (n *Node) AddMember(ctx context.Context, m Member) (uint64, error) {
 	if err := m.Validate(); err != nil {
 		return 0, err
@@ -167,10 +177,7 @@ func (n *Node) AddMember(ctx context.Context, m Member) (uint64, error) {
 	if m.ID > maxMemberID {
 		return 0, fmt.Errorf("%w: member id must be <= %d", ErrInvalid, maxMemberID)
 	}
-	n.memMu.RLock()
-	err := n.members.check(&raftpb.ConfChange{Type: new(raftpb.ConfChangeAddNode), NodeId: new(m.ID)}, m)
-	n.memMu.RUnlock()
-	if err != nil {
+	if err := n.checkChange(ctx, &raftpb.ConfChange{Type: new(raftpb.ConfChangeAddNode), NodeId: new(m.ID)}, m); err != nil {
 		return 0, err
 	}
 	c, err := encodeMemberContext(m)
@@ -181,12 +188,10 @@ func (n *Node) AddMember(ctx context.Context, m Member) (uint64, error) {
 }
 
 // RemoveMember removes a member and returns the index of the change. A
-// replica that is removed stops with ErrRemoved.
+// replica that is removed stops with ErrRemoved. A removal that would leave
+// fewer reachable voters than a quorum of the rest fails with ErrReconfig.
 func (n *Node) RemoveMember(ctx context.Context, id uint64) (uint64, error) {
-	n.memMu.RLock()
-	err := n.members.check(&raftpb.ConfChange{Type: new(raftpb.ConfChangeRemoveNode), NodeId: new(id)}, Member{})
-	n.memMu.RUnlock()
-	if err != nil {
+	if err := n.checkChange(ctx, &raftpb.ConfChange{Type: new(raftpb.ConfChangeRemoveNode), NodeId: new(id)}, Member{}); err != nil {
 		return 0, err
 	}
 	return n.changeConf(ctx, &raftpb.ConfChange{Type: new(raftpb.ConfChangeRemoveNode), NodeId: new(id)})

@@ -104,7 +104,7 @@ func (r *Roller) compactHour(ctx context.Context, opts kvraft.ReadOptions, hour 
 	slices.Sort(names)
 	var txns []kvraft.Txn
 	var minutes []int
-	ops := 0
+	ops, size := 0, 0
 	flush := func() error {
 		if len(txns) == 0 {
 			return nil
@@ -119,7 +119,7 @@ func (r *Roller) compactHour(ctx context.Context, opts kvraft.ReadOptions, hour 
 				r.m.deleted.WithLabelValues(KindMinute).Add(float64(minutes[i]))
 			}
 		}
-		txns, minutes, ops = nil, nil, 0
+		txns, minutes, ops, size = nil, nil, 0, 0
 		return nil
 	}
 	for _, node := range names {
@@ -129,14 +129,16 @@ func (r *Roller) compactHour(ctx context.Context, opts kvraft.ReadOptions, hour 
 			r.cfg.Logger.Warn("history: cannot compact an hour", "node", node, "hour", hour, "err", err)
 			continue
 		}
-		if k := len(txn.If) + len(txn.Then); ops+k > kvraft.MaxTxnsOps || len(txns) == kvraft.MaxTxns {
+		k, b := len(txn.If)+len(txn.Then), kvraft.TxnSize(txn)
+		if ops+k > kvraft.MaxTxnsOps || size+b > kvraft.BatchBytes || len(txns) == kvraft.MaxTxns {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 		txns = append(txns, txn)
 		minutes = append(minutes, n)
-		ops += len(txn.If) + len(txn.Then)
+		ops += k
+		size += b
 	}
 	return flush()
 }

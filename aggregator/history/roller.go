@@ -327,7 +327,6 @@ func walkNodes(ctx context.Context, st Store, p []byte, opts kvraft.ReadOptions,
 type plan struct {
 	node string
 	txn  kvraft.Txn
-	size int
 	// minutes rolled, and the lag of the span's end
 	minutes int
 	lag     time.Duration
@@ -423,7 +422,6 @@ func (r *Roller) writes(ctx context.Context, node string, in *rollInput, cg kvra
 	p := &plan{node: node}
 	put := func(k, v []byte) {
 		txn.Then = append(txn.Then, kvraft.Op{Type: kvraft.OpPut, Key: k, Value: v})
-		p.size += len(k) + len(v) + 32
 	}
 	hours := map[int64]*Record{}
 	var order []int64
@@ -465,7 +463,6 @@ func (r *Roller) writes(ctx context.Context, node string, in *rollInput, cg kvra
 	}
 	for _, k := range out.Consumed {
 		txn.Then = append(txn.Then, kvraft.Op{Type: kvraft.OpDelete, Key: k})
-		p.size += len(k) + 32
 	}
 	p.deleted = len(out.Consumed)
 	put(CursorKey(node), out.Cursor.Encode())
@@ -482,17 +479,18 @@ type batch struct {
 	size  int
 }
 
-const maxBatchBytes = 8 << 20
-
+// fits reports whether p joins the batch within one kvraft entry (a plan
+// alone always does; kvraft refuses it if it is over the entry bound).
 func (b *batch) fits(p *plan) bool {
 	n := len(p.txn.If) + len(p.txn.Then)
-	return len(b.plans) == 0 || len(b.plans) < kvraft.MaxTxns && b.ops+n <= kvraft.MaxTxnsOps && b.size+p.size <= maxBatchBytes
+	return len(b.plans) == 0 || len(b.plans) < kvraft.MaxTxns && b.ops+n <= kvraft.MaxTxnsOps &&
+		b.size+kvraft.TxnSize(p.txn) <= kvraft.BatchBytes
 }
 
 func (b *batch) add(p *plan) {
 	b.plans = append(b.plans, p)
 	b.ops += len(p.txn.If) + len(p.txn.Then)
-	b.size += p.size
+	b.size += kvraft.TxnSize(p.txn)
 }
 
 // commit proposes the batch; it returns the nodes whose condition failed

@@ -34,7 +34,9 @@ type request struct {
 	txn   kvraft.Txn
 	ops   int
 	bytes int
-	done  chan result
+	// size bounds the txn's bytes in a proposal (kvraft.TxnSize).
+	size int
+	done chan result
 }
 
 type result struct {
@@ -84,6 +86,7 @@ func (c *committer) submit(ctx context.Context, txn kvraft.Txn) (<-chan result, 
 		r.bytes += len(op.Key) + len(op.Value)
 	}
 	r.ops = len(txn.If) + len(txn.Then) + len(txn.Else)
+	r.size = kvraft.TxnSize(txn)
 	stop := context.AfterFunc(ctx, func() {
 		c.mu.Lock()
 		c.cond.Broadcast()
@@ -168,14 +171,15 @@ func (c *committer) run(ctx context.Context) {
 func (c *committer) take() []*request {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, ops, bytes := 0, 0, 0
+	n, ops, bytes, size := 0, 0, 0, 0
 	for n < len(c.queue) && n < c.maxTxns {
 		r := c.queue[n]
-		if n > 0 && (ops+r.ops > c.maxOps || bytes+r.bytes > c.maxBytes) {
+		if n > 0 && (ops+r.ops > c.maxOps || size+r.size > c.maxBytes) {
 			break
 		}
 		ops += r.ops
 		bytes += r.bytes
+		size += r.size
 		n++
 	}
 	batch := c.queue[:n:n]

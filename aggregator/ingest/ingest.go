@@ -28,7 +28,8 @@ type Config struct {
 	// BatchWait is how long the committer lets a batch form (1ms).
 	BatchWait time.Duration
 	// MaxBatchTxns, MaxBatchOps and MaxBatchBytes bound one proposal
-	// (256 transactions, 40000 operations, 8 MiB).
+	// (256 transactions, 40000 operations, kvraft.BatchBytes: 1 MiB; at
+	// most kvraft.MaxTxnsBytes, as a proposal is one Raft entry).
 	MaxBatchTxns, MaxBatchOps, MaxBatchBytes int
 	// MaxInflight bounds the proposals in flight at once (4).
 	MaxInflight int
@@ -77,7 +78,7 @@ func (c *Config) Complete() {
 	}
 	defInt(&c.MaxBatchTxns, 256)
 	defInt(&c.MaxBatchOps, 40000)
-	defInt(&c.MaxBatchBytes, 8<<20)
+	defInt(&c.MaxBatchBytes, kvraft.BatchBytes)
 	defInt(&c.MaxInflight, 4)
 	defInt(&c.QueueBytes, 64<<20)
 	defInt(&c.MaxFramesPerTxn, 64)
@@ -115,7 +116,7 @@ func (c *Config) Validate() error {
 		return errors.New("ingest: no store")
 	}
 	if c.MaxBatchTxns < 1 || c.MaxBatchTxns > kvraft.MaxTxns || c.MaxBatchOps < 1 || c.MaxBatchOps > kvraft.MaxTxnsOps ||
-		c.MaxBatchBytes < 1 || c.MaxInflight < 1 || c.QueueBytes < 1 || c.MaxFramesPerTxn < 1 || c.BatchWait < 0 {
+		c.MaxBatchBytes < 1 || c.MaxBatchBytes > kvraft.MaxTxnsBytes || c.MaxInflight < 1 || c.QueueBytes < 1 || c.MaxFramesPerTxn < 1 || c.BatchWait < 0 {
 		return errors.New("ingest: batch limits out of range")
 	}
 	if err := c.Limits.Validate(); err != nil {

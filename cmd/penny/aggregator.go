@@ -53,6 +53,12 @@ type aggregatorConfig struct {
 	ElectionTicks  int
 	SnapshotCount  uint64
 	SnapCatchUp    uint64
+
+	// QuotaBytes is the store quota (-1: none); ForceNewCluster restarts
+	// this member alone from its data (kvraft.Config).
+	QuotaBytes      int64
+	ForceNewCluster bool
+
 	RequestTimeout time.Duration
 	ShutdownGrace  time.Duration
 	EnablePprof    bool
@@ -109,6 +115,10 @@ func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, e
 	own.IntVar(&c.ElectionTicks, "election-ticks", 10, "election timeout in ticks")
 	own.Uint64Var(&c.SnapshotCount, "snapshot-count", 10000, "applied entries between snapshots")
 	own.Uint64Var(&c.SnapCatchUp, "snapshot-catch-up-entries", 5000, "log entries kept behind a snapshot for slow followers")
+	own.Int64Var(&c.QuotaBytes, "quota-bytes", kvraft.DefaultQuotaBytes, "store quota in bytes of keys and values: writes past it fail (507) "+
+		"until keys are deleted; the leader's value applies to the cluster, give every member the same (-1: no quota)")
+	own.BoolVar(&c.ForceNewCluster, "force-new-cluster", false, "restart this member as a one-member cluster from its data dir, "+
+		"when the cluster lost its quorum for good (docs/kvraft.md); use once, then restart without it")
 	own.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "timeout of one API request")
 	own.Int64Var(&c.MaxRequestBytes, "max-request-bytes", kvhttp.DefaultMaxRequestBytes, "largest body of a KV or membership API request, in bytes (413 past it)")
 	own.DurationVar(&c.ShutdownGrace, "shutdown-grace", 5*time.Second, "time given to in-flight requests on shutdown")
@@ -238,6 +248,12 @@ func (c *aggregatorConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("--cost-cluster-name, --cost-tenant-label: %w", err))
 	}
 	errs = append(errs, c.validateCustomMetrics()...)
+	if c.ForceNewCluster && c.Join {
+		errs = append(errs, errors.New("--force-new-cluster and --join exclude each other"))
+	}
+	if c.QuotaBytes == 0 || c.QuotaBytes < -1 {
+		errs = append(errs, errors.New("--quota-bytes must be positive, or -1 for no quota"))
+	}
 	if c.Tick <= 0 || c.ElectionTicks < 2 || c.SnapshotCount == 0 || c.SnapCatchUp == 0 || c.RequestTimeout <= 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("--tick, --election-ticks (>= 2), --snapshot-count, --snapshot-catch-up-entries and --request-timeout must be positive"))
 	}
@@ -318,6 +334,8 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 			ElectionTicks:          cfg.ElectionTicks,
 			SnapshotCount:          cfg.SnapshotCount,
 			SnapshotCatchUpEntries: cfg.SnapCatchUp,
+			QuotaBytes:             cfg.QuotaBytes,
+			ForceNewCluster:        cfg.ForceNewCluster,
 			RequestTimeout:         cfg.RequestTimeout,
 		},
 		PeerListen:     cfg.PeerListen,

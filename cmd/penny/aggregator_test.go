@@ -65,6 +65,11 @@ func TestAggregatorFlags(t *testing.T) {
 		{"no max age", with("--custom-metrics", "--custom-metrics-max-age", "0s"), "--custom-metrics-max-age"},
 		{"bad secure port", with("--custom-metrics", "--secure-port", "70000"), "secure-port"},
 		{"id and id from hostname", with("--id-from-hostname"), "exclude each other"},
+		{"store quota", with("--quota-bytes", "1048576"), ""},
+		{"no store quota", with("--quota-bytes=-1"), ""},
+		{"zero store quota", with("--quota-bytes", "0"), "--quota-bytes must be positive"},
+		{"force new cluster", with("--force-new-cluster"), ""},
+		{"force new cluster and join", with("--force-new-cluster", "--join"), "--force-new-cluster and --join exclude each other"},
 		{"cost settings", with("--cost-cluster-name", "prod-eu", "--cost-tenant-label=example.com/team"), ""},
 		{"cluster name with a slash", with("--cost-cluster-name", "prod/eu"), "--cost-cluster-name, --cost-tenant-label: allocation: cost: cluster \"prod/eu\""},
 	}

@@ -24,7 +24,17 @@ const (
 	// MaxCommandOps is the largest number of compares plus operations in
 	// all the transactions of one command.
 	MaxCommandOps = 5 * MaxBatchOps
-	// MaxCommandSize is the largest encoded command, in bytes.
+	// MaxEntrySize is the largest encoded command a node proposes, in
+	// bytes: one Raft entry. It fits a 1.5 MiB client request (etcd's
+	// --max-request-bytes) with its encoding, and the largest update of one
+	// node the aggregator's model allows (a keyframe of 1,999 series with
+	// pod metadata: 3.2 MB measured), and keeps the in-memory Raft log,
+	// which holds thousands of entries, a quarter of what it was.
+	MaxEntrySize = 4 << 20
+	// MaxCommandSize is the largest encoded command Decode accepts, in
+	// bytes: the entry bound of earlier versions, so that entries they
+	// wrote still replay from a WAL. Nothing larger than MaxEntrySize is
+	// proposed any more.
 	MaxCommandSize = 16 << 20
 	// MaxURLSize is the largest member URL, in bytes.
 	MaxURLSize = 1 << 10
@@ -78,6 +88,9 @@ const (
 	// KindTxn evaluates Txns in order, each atomically and independently
 	// of the outcome of the others.
 	KindTxn Kind = 3
+	// KindQuota sets the store's quota in bytes (QuotaBytes, 0: none),
+	// which every replica enforces when it applies later entries.
+	KindQuota Kind = 4
 )
 
 // Command is one replicated proposal.
@@ -93,10 +106,14 @@ type Command struct {
 	// MemberID and APIURL are set for KindMemberAttr.
 	MemberID uint64
 	APIURL   string
+	// QuotaBytes is set for KindQuota.
+	QuotaBytes uint64
 }
 
 // ValidateOps checks ops against the limits without encoding them.
-func ValidateOps(ops []Op) error {
+func ValidateOps(ops []Op) error { return validateOps(ops, maxPayload) }
+
+func validateOps(ops []Op, limit int) error {
 	if len(ops) == 0 {
 		return fmt.Errorf("%w: empty batch", ErrInvalid)
 	}
@@ -110,15 +127,20 @@ func ValidateOps(ops []Op) error {
 		}
 		size += opSize(op)
 	}
-	if size > maxPayload {
-		return fmt.Errorf("%w: batch of %d bytes, limit %d", ErrTooLarge, size, MaxCommandSize)
+	if size > limit {
+		return fmt.Errorf("%w: batch of %d bytes, limit %d", ErrTooLarge, size, limit+payloadHeader)
 	}
 	return nil
 }
 
 // maxPayload bounds the encoded size of a command's operations, leaving
-// room for its header within MaxCommandSize.
-const maxPayload = MaxCommandSize - 64
+// room for its header within MaxEntrySize; maxDecodePayload does the same
+// within MaxCommandSize for entries read back from the log.
+const (
+	payloadHeader    = 64
+	maxPayload       = MaxEntrySize - payloadHeader
+	maxDecodePayload = MaxCommandSize - payloadHeader
+)
 
 // opSize is an upper bound on the encoded size of op.
 func opSize(op Op) int { return 1 + 2*binary.MaxVarintLen64 + len(op.Key) + len(op.Value) }
@@ -142,13 +164,15 @@ func validateOp(op Op) error {
 	return nil
 }
 
-// Validate checks c against the limits.
-func (c *Command) Validate() error {
+// Validate checks c against the limits of a proposal.
+func (c *Command) Validate() error { return c.validate(maxPayload) }
+
+func (c *Command) validate(limit int) error {
 	switch c.Kind {
 	case KindBatch:
-		return ValidateOps(c.Ops)
+		return validateOps(c.Ops, limit)
 	case KindTxn:
-		return ValidateTxns(c.Txns)
+		return validateTxns(c.Txns, limit)
 	case KindMemberAttr:
 		if c.MemberID == 0 {
 			return fmt.Errorf("%w: member id 0", ErrInvalid)
@@ -156,6 +180,8 @@ func (c *Command) Validate() error {
 		if len(c.APIURL) > MaxURLSize {
 			return fmt.Errorf("%w: url of %d bytes", ErrTooLarge, len(c.APIURL))
 		}
+		return nil
+	case KindQuota:
 		return nil
 	}
 	return fmt.Errorf("%w: unknown kind %d", ErrInvalid, c.Kind)
@@ -168,7 +194,7 @@ func (c *Command) Validate() error {
 // uvarint value length, value) per op; for KindTxn a uvarint txn count
 // followed by a compare list and two op lists (then, else) per txn (see
 // appendTxn); for KindMemberAttr a uvarint member ID and a length-prefixed
-// URL.
+// URL; for KindQuota a uvarint quota.
 func Encode(c *Command) ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -191,6 +217,11 @@ func Encode(c *Command) ([]byte, error) {
 	case KindMemberAttr:
 		b = binary.AppendUvarint(b, c.MemberID)
 		b = appendBytes(b, []byte(c.APIURL))
+	case KindQuota:
+		b = binary.AppendUvarint(b, c.QuotaBytes)
+	}
+	if len(b) > MaxEntrySize {
+		return nil, fmt.Errorf("%w: command of %d bytes, limit %d", ErrTooLarge, len(b), MaxEntrySize)
 	}
 	return b, nil
 }
@@ -248,6 +279,8 @@ func Decode(b []byte) (*Command, error) {
 	case KindMemberAttr:
 		c.MemberID = d.uvarint()
 		c.APIURL = string(d.bytes(MaxURLSize))
+	case KindQuota:
+		c.QuotaBytes = d.uvarint()
 	default:
 		if d.err == nil {
 			return nil, fmt.Errorf("%w: unknown kind %d", ErrInvalid, c.Kind)
@@ -259,7 +292,7 @@ func Decode(b []byte) (*Command, error) {
 	if len(d.b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrInvalid, len(d.b))
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.validate(maxDecodePayload); err != nil {
 		return nil, err
 	}
 	return c, nil

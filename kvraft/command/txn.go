@@ -82,7 +82,9 @@ type Txn struct {
 func (t Txn) elements() int { return len(t.If) + len(t.Then) + len(t.Else) }
 
 // ValidateTxns checks txns against the limits without encoding them.
-func ValidateTxns(txns []Txn) error {
+func ValidateTxns(txns []Txn) error { return validateTxns(txns, maxPayload) }
+
+func validateTxns(txns []Txn, limit int) error {
 	if len(txns) == 0 {
 		return fmt.Errorf("%w: no transactions", ErrInvalid)
 	}
@@ -100,8 +102,8 @@ func ValidateTxns(txns []Txn) error {
 	if total > MaxCommandOps {
 		return fmt.Errorf("%w: %d compares and operations in all, limit %d", ErrTooLarge, total, MaxCommandOps)
 	}
-	if size > maxPayload {
-		return fmt.Errorf("%w: transactions of %d bytes, limit %d", ErrTooLarge, size, MaxCommandSize)
+	if size > limit {
+		return fmt.Errorf("%w: transactions of %d bytes, limit %d", ErrTooLarge, size, limit+payloadHeader)
 	}
 	return nil
 }
@@ -169,6 +171,20 @@ func ValidateCompare(c Compare) error {
 func compareSize(c Compare) int { return 2 + 2*binary.MaxVarintLen64 + len(c.Key) + len(c.Value) }
 
 // txnSize is an upper bound on the encoded size of t.
+// TxnSize is an upper bound on the bytes t takes in an encoded command:
+// writers that group transactions into one proposal keep the sum of their
+// sizes within MaxTxnsBytes.
+func TxnSize(t Txn) int { return txnSize(t) }
+
+// MaxTxnsBytes is the largest sum of TxnSize over the transactions of one
+// proposal.
+const MaxTxnsBytes = maxPayload
+
+// BatchBytes is what writers that group independent transactions into one
+// proposal aim for: entries stay small when a single transaction does not
+// need the whole MaxEntrySize.
+const BatchBytes = 1 << 20
+
 func txnSize(t Txn) int {
 	n := binary.MaxVarintLen64 + opsSize(t.Then) + opsSize(t.Else)
 	for _, c := range t.If {

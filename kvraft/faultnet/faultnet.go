@@ -40,7 +40,7 @@ func New(seed uint64) *Network {
 // would rebind its address.
 func (n *Network) Factory(id uint64) kvraft.TransportFactory {
 	return func(r kvraft.Receiver) (kvraft.Transport, error) {
-		ep := &endpoint{net: n, id: id, r: r}
+		ep := &endpoint{net: n, id: id, r: r, since: time.Now()}
 		n.mu.Lock()
 		n.endpoints[id] = ep
 		n.mu.Unlock()
@@ -113,6 +113,7 @@ type endpoint struct {
 
 	mu     sync.Mutex
 	closed bool
+	since  time.Time // when it started
 }
 
 func (e *endpoint) isClosed() bool {
@@ -164,6 +165,21 @@ func (e *endpoint) Send(msgs []*raftpb.Message) {
 			}
 		})
 	}
+}
+
+// ActiveSince implements kvraft.PeerStatus: a peer is connected while it
+// runs and no partition cuts it off from e, either way.
+func (e *endpoint) ActiveSince(id uint64) time.Time {
+	if e.isClosed() {
+		return time.Time{}
+	}
+	e.net.mu.Lock()
+	defer e.net.mu.Unlock()
+	dst := e.net.endpoints[id]
+	if dst == nil || e.net.cut[[2]uint64{e.id, id}] || e.net.cut[[2]uint64{id, e.id}] {
+		return time.Time{}
+	}
+	return dst.since
 }
 
 func (e *endpoint) AddPeer(id uint64, _ string) {}

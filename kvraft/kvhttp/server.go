@@ -262,8 +262,11 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, kvraft.ErrMemberNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, kvraft.ErrMemberExists), errors.Is(err, kvraft.ErrIDRemoved), errors.Is(err, kvraft.ErrMembershipChange):
+	case errors.Is(err, kvraft.ErrMemberExists), errors.Is(err, kvraft.ErrIDRemoved), errors.Is(err, kvraft.ErrMembershipChange),
+		errors.Is(err, kvraft.ErrPeerURLExists), errors.Is(err, kvraft.ErrReconfig):
 		return http.StatusConflict
+	case errors.Is(err, kvraft.ErrNoSpace):
+		return http.StatusInsufficientStorage
 	case errors.Is(err, kvraft.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	case errors.Is(err, kvraft.ErrStopped), errors.Is(err, kvraft.ErrRemoved), errors.Is(err, context.Canceled):

@@ -312,3 +312,84 @@ func Decode(b []byte) (*Store, error) {
 	}
 	return s, nil
 }
+
+// overlay is the state a dry run has written, over the store's.
+type overlay struct {
+	s   *Store
+	set map[string]*KV // nil: deleted
+}
+
+func (o *overlay) get(key []byte) (KV, bool) {
+	if kv, ok := o.set[string(key)]; ok {
+		if kv == nil {
+			return KV{}, false
+		}
+		return *kv, true
+	}
+	return o.s.tree.Get(KV{Key: key})
+}
+
+// apply records ops and returns the change in Bytes they make.
+func (o *overlay) apply(ops []command.Op) int64 {
+	var d int64
+	for _, op := range ops {
+		old, found := o.get(op.Key)
+		if found {
+			d -= int64(len(old.Key) + len(old.Value))
+		}
+		switch op.Type {
+		case command.OpPut:
+			d += int64(len(op.Key) + len(op.Value))
+			o.set[string(op.Key)] = &KV{Key: op.Key, Value: op.Value}
+		case command.OpDelete:
+			o.set[string(op.Key)] = nil
+		}
+	}
+	return d
+}
+
+// Delta returns how much Bytes would change if ops were applied, without
+// applying them.
+func (s *Store) Delta(ops []command.Op) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	o := overlay{s: s, set: map[string]*KV{}}
+	return o.apply(ops)
+}
+
+// TxnsDelta returns how much Bytes would change if txns were applied, as
+// ApplyTxns would apply them, without applying them.
+func (s *Store) TxnsDelta(txns []command.Txn) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	o := overlay{s: s, set: map[string]*KV{}}
+	var d int64
+	for _, t := range txns {
+		holds := true
+		for _, c := range t.If {
+			kv, found := o.get(c.Key)
+			if !evaluate(c, kv, found) {
+				holds = false
+				break
+			}
+		}
+		if holds {
+			d += o.apply(t.Then)
+		} else {
+			d += o.apply(t.Else)
+		}
+	}
+	return d
+}
+
+// MaxGrowth is an upper bound on how much ops can grow Bytes: the sizes of
+// their puts. It reads no state.
+func MaxGrowth(ops []command.Op) int64 {
+	var n int64
+	for _, op := range ops {
+		if op.Type == command.OpPut {
+			n += int64(len(op.Key) + len(op.Value))
+		}
+	}
+	return n
+}

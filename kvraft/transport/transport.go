@@ -222,6 +222,17 @@ func (t *Transport) AddPeer(id uint64, peerURL string) {
 	}
 }
 
+// ActiveSince implements kvraft.PeerStatus: when the stream to peer id
+// became active, or the zero time if it is not connected now.
+func (t *Transport) ActiveSince(id uint64) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return time.Time{}
+	}
+	return t.rt.ActiveSince(types.ID(id))
+}
+
 // RemovePeer implements kvraft.Transport.
 func (t *Transport) RemovePeer(id uint64) {
 	t.mu.Lock()
