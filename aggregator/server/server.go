@@ -16,7 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pennyhq/penny/aggregator/access"
 	"github.com/pennyhq/penny/aggregator/allocation"
+	"github.com/pennyhq/penny/aggregator/authn"
+	"github.com/pennyhq/penny/aggregator/authz"
 	"github.com/pennyhq/penny/aggregator/exporter"
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/history"
@@ -44,10 +47,16 @@ type Config struct {
 	// Listen is the HTTP listener's address (port 0 picks one).
 	Listen string
 	// TLS, when it names a certificate, serves the API over HTTPS (HTTP/2
-	// and HTTP/1.1). Its CA file makes the ingest, the KV API and
-	// /debug/pprof/ require a client certificate that CA signed; the
-	// gateway's reads, /v1/health and /metrics stay open to any client.
+	// and HTTP/1.1). Its CA file turns on authentication by client
+	// certificates that CA signed (CN the user, O the groups; O=penny:agents
+	// makes CN an agent's node), with the built-in rules alone when Access
+	// names no authorizer: admins and agents.
 	TLS tlsfiles.Files
+	// Access turns on the request path's modules: authentication,
+	// authorization, rate limits and the audit log (package access). Its
+	// Logger and Registerer are filled in by Start. With none on, every
+	// client may do everything: fit for loopback only.
+	Access access.Config
 	// RequestTimeout bounds one API request; ShutdownGrace the wait for
 	// in-flight requests on shutdown.
 	RequestTimeout time.Duration
@@ -72,8 +81,8 @@ type Config struct {
 	// DefaultStaleness (ReadStaleness), Logger and Registerer are filled in
 	// by Start.
 	Allocation allocation.Config
-	// EnablePprof serves runtime profiles under /debug/pprof/, behind the
-	// client certificate check when TLS has a CA file.
+	// EnablePprof serves runtime profiles under /debug/pprof/, to admins
+	// when authentication is on.
 	EnablePprof bool
 	// Gatherers are served on /metrics beside the replica's own registry,
 	// such as the custom metrics library's (custommetrics.Gatherer). Their
@@ -88,6 +97,12 @@ func (c *Config) Complete() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.Store.Complete()
+	if c.TLS.CAFile != "" && c.Access.Authenticator == nil {
+		c.Access.Authenticator = authn.ClientCerts{}
+		if c.Access.Authorizer == nil {
+			c.Access.Authorizer = authz.Policy{}
+		}
+	}
 }
 
 // Validate checks a completed config; it changes nothing. The store's
@@ -143,6 +158,7 @@ type Server struct {
 	in     *ingest.Ingest
 	prices *pricing.Watcher
 	hist   *history.Reader
+	chain  *access.Chain
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine Start starts but the supervisor
 	done   chan struct{}  // closed by the supervisor once all have returned
@@ -234,21 +250,21 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	var tlsCfg *tls.Config
-	// certified guards what needs a client certificate when a client CA is
-	// set: the ingest, the KV API and the profiles.
-	certified := func(h http.Handler) http.Handler { return h }
 	if cfg.TLS.Enabled() {
 		if tlsCfg, err = tlsfiles.Server(cfg.TLS); err != nil {
 			return nil, fmt.Errorf("api tls: %w", err)
 		}
-		if cfg.TLS.CAFile != "" {
-			certified = requireClientCert
-		}
+	}
+	xc := cfg.Access
+	xc.Logger, xc.Registerer = log, reg
+	chain, err := access.New(xc)
+	if err != nil {
+		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", certified(api))
-	mux.Handle("GET /v1/health", api) // probes carry no client certificate
-	mux.Handle(ingest.Path, certified(in))
+	mux.Handle("/v1/", api)
+	mux.Handle("GET /v1/health", api)
+	mux.Handle(ingest.Path, bindAgent(in))
 	mux.Handle(gateway.ContainersPath, gw)
 	mux.Handle(gateway.PodsPath, gw)
 	mux.Handle(gateway.NamespacesPath, gw)
@@ -258,9 +274,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	gatherers := append(prometheus.Gatherers{reg}, cfg.Gatherers...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{Registry: reg}))
 	if cfg.EnablePprof {
-		mux.Handle("/debug/pprof/", certified(http.HandlerFunc(pprof.Index)))
-		mux.Handle("/debug/pprof/profile", certified(http.HandlerFunc(pprof.Profile)))
-		mux.Handle("/debug/pprof/trace", certified(http.HandlerFunc(pprof.Trace)))
+		mux.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))
+		mux.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+		mux.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
@@ -270,7 +286,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// No read or write timeout: an agent's ingest stream lasts as long as
 	// its connection. Agents speak HTTP/2: over TLS, or without it by prior
 	// knowledge (h2c).
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
+	handler := chain.Wrap(mux)
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
 		Protocols: new(http.Protocols), TLSConfig: tlsCfg, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	srv.Protocols.SetHTTP1(true)
 	if tlsCfg != nil {
@@ -281,7 +298,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	rctx, cancel := context.WithCancel(context.Background())
 	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, reg: reg, srv: srv, in: in, prices: prices, hist: hist,
-		cancel: cancel, done: make(chan struct{})}
+		chain: chain, cancel: cancel, done: make(chan struct{})}
 	s.wg.Go(func() { runJanitor(rctx, jan) })
 	s.wg.Go(func() { roller.Run(rctx) })
 	s.wg.Go(func() { prices.Run(rctx) })
@@ -316,7 +333,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.wg.Wait()
 	}()
 	log.Info("aggregator replica serving", "api", ln.Addr().String(), "tls", tlsCfg != nil,
-		"client_certs", cfg.TLS.CAFile != "", "peer", cfg.PeerListen, "data_dir", sc.DataDir)
+		"client_certs", cfg.TLS.CAFile != "", "modules", chain.Modules(), "peer", cfg.PeerListen, "data_dir", sc.DataDir)
 	return s, nil
 }
 
@@ -349,6 +366,9 @@ func (s *Server) shutdown() {
 		s.srv.Close()
 	}
 	s.Node.Stop()
+	if err := s.chain.Close(); err != nil {
+		s.log.Warn("audit log close", "err", err)
+	}
 }
 
 // Stop shuts the replica down and waits for the store and every goroutine
@@ -379,15 +399,14 @@ func (s *Server) Err() error {
 	return s.err
 }
 
-// requireClientCert lets through requests that presented a client
-// certificate signed by the configured CA, and answers 403 to the others.
-func requireClientCert(h http.Handler) http.Handler {
+// bindAgent holds the ingest to the node of an authenticated agent: every
+// frame on its stream must name that node. Authorization lets only agents
+// reach the ingest when authentication is on.
+func bindAgent(in http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !tlsfiles.VerifiedClient(r.TLS) {
-			kvhttp.WriteJSON(w, http.StatusForbidden,
-				map[string]string{"error": "a client certificate signed by the aggregator's client CA is required"})
-			return
+		if id := authn.FromContext(r.Context()); id != nil {
+			r = r.WithContext(ingest.WithAgentNode(r.Context(), id.Node))
 		}
-		h.ServeHTTP(w, r)
+		in.ServeHTTP(w, r)
 	})
 }

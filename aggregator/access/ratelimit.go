@@ -1,0 +1,107 @@
+package access
+
+import (
+	"errors"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/pennyhq/penny/aggregator/authn"
+	"github.com/pennyhq/penny/internal/lru"
+	"github.com/pennyhq/penny/kvraft/kvhttp"
+)
+
+// RateLimitConfig configures the rate limits: a token bucket per identity
+// (per client address without authentication).
+type RateLimitConfig struct {
+	// QPS is the rate each identity's bucket refills at; 0 turns rate
+	// limiting off.
+	QPS float64
+	// Burst is the bucket's size (2 x QPS, at least 1).
+	Burst int
+	// MaxIdentities bounds the buckets kept (10000), the least recently
+	// used forgotten first.
+	MaxIdentities int
+	// Now is the clock (time.Now).
+	Now func() time.Time
+}
+
+// Complete fills in the defaults.
+func (c *RateLimitConfig) Complete() {
+	if c.Burst == 0 && c.QPS > 0 {
+		c.Burst = max(1, int(math.Ceil(2*c.QPS)))
+	}
+	if c.MaxIdentities == 0 {
+		c.MaxIdentities = 10000
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate checks a completed config.
+func (c *RateLimitConfig) Validate() error {
+	if c.QPS < 0 || math.IsNaN(c.QPS) || math.IsInf(c.QPS, 0) || c.Burst < 0 || c.MaxIdentities < 1 {
+		return errors.New("access: rate limit qps and burst must not be negative")
+	}
+	if c.QPS > 0 && c.Burst < 1 {
+		return errors.New("access: a rate limit needs a burst of at least 1")
+	}
+	return nil
+}
+
+type rateLimiter struct {
+	cfg      RateLimitConfig
+	limiters *lru.Cache[string, *rate.Limiter]
+	limited  prometheus.Counter
+}
+
+func newRateLimiter(cfg RateLimitConfig, reg prometheus.Registerer) *rateLimiter {
+	rl := &rateLimiter{cfg: cfg, limiters: lru.New[string, *rate.Limiter](cfg.MaxIdentities),
+		limited: prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_rate_limited_total",
+			Help: "Requests refused with 429 by the rate limit of their identity."})}
+	if reg != nil {
+		reg.MustRegister(rl.limited)
+	}
+	return rl
+}
+
+// key names whose bucket a request draws from: its identity's, or its
+// client address's without authentication.
+func key(r *http.Request) string {
+	if id := authn.FromContext(r.Context()); id != nil {
+		return "u:" + id.Name
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "a:" + host
+}
+
+func (rl *rateLimiter) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if IsOpen(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		lim := rl.limiters.GetOrAdd(key(r), func() *rate.Limiter {
+			return rate.NewLimiter(rate.Limit(rl.cfg.QPS), rl.cfg.Burst)
+		})
+		now := rl.cfg.Now()
+		res := lim.ReserveN(now, 1)
+		if d := res.DelayFrom(now); d > 0 {
+			res.CancelAt(now)
+			rl.limited.Inc()
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+			kvhttp.WriteJSON(w, http.StatusTooManyRequests, map[string]string{"error": "rate limit exceeded: retry later"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
