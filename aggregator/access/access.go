@@ -183,8 +183,12 @@ func (m *authorizer) wrap(next http.Handler) http.Handler {
 
 // forbidden says what was refused, without the authorizer's reasons.
 func forbidden(a authz.Attributes) string {
-	if a.Resource == "" {
+	switch a.Resource {
+	case "":
 		return "forbidden: only admins may use this path"
+	case authz.Ingest:
+		return "forbidden: the ingest takes node agents only (a client certificate with O=" + authn.GroupAgents +
+			", a token file user in that group, or an agent ServiceAccount token bound to a pod)"
 	}
 	msg := fmt.Sprintf("forbidden: may not %s", a)
 	if a.Namespace == "" && a.Tenant == "" && (a.Resource == authz.Pods || a.Resource == authz.Namespaces) {
