@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
+	"strconv"
 	"time"
 
 	authzv1 "k8s.io/api/authorization/v1"
@@ -134,26 +134,32 @@ func (w *Webhook) review(ctx context.Context, id *authn.Identity, a Attributes) 
 // the attributes, each field length-prefixed so that no two differ only
 // in where a separator falls.
 func cacheKey(id *authn.Identity, a Attributes) string {
-	var b strings.Builder
-	add := func(s string) { fmt.Fprintf(&b, "%d:%s", len(s), s) }
+	b := make([]byte, 0, 128)
+	add := func(s string) {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
+	}
 	for _, s := range []string{id.Name, id.UID, a.Verb, a.Resource, a.Namespace} {
 		add(s)
 	}
-	fmt.Fprintf(&b, "g%d", len(id.Groups))
+	b = strconv.AppendInt(append(b, 'g'), int64(len(id.Groups)), 10)
 	for _, g := range id.Groups {
 		add(g)
 	}
-	keys := make([]string, 0, len(id.Extra))
-	for k := range id.Extra {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		add(k)
-		fmt.Fprintf(&b, "v%d", len(id.Extra[k]))
-		for _, v := range id.Extra[k] {
-			add(v)
+	if len(id.Extra) > 0 {
+		keys := make([]string, 0, len(id.Extra))
+		for k := range id.Extra {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			add(k)
+			b = strconv.AppendInt(append(b, 'v'), int64(len(id.Extra[k])), 10)
+			for _, v := range id.Extra[k] {
+				add(v)
+			}
 		}
 	}
-	return b.String()
+	return string(b)
 }
