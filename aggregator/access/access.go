@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -74,14 +75,31 @@ func New(cfg Config) (*Chain, error) {
 		}
 		c.audit = a
 	}
-	if cfg.Authenticator != nil {
-		c.authn = authn.NewMiddleware(cfg.Authenticator, IsOpen, cfg.Logger, cfg.Registerer)
-		if c.audit != nil {
-			c.authn.OnRefuse = c.audit.refused
-		}
-	}
 	if cfg.RateLimit.QPS > 0 {
 		c.rate = newRateLimiter(cfg.RateLimit, cfg.Registerer)
+	}
+	if cfg.Authenticator != nil {
+		c.authn = authn.NewMiddleware(cfg.Authenticator, IsOpen, cfg.Logger, cfg.Registerer)
+		c.authn.OnRefuse = func(r *http.Request, status int) {
+			if c.rate != nil {
+				c.rate.failed(r)
+			}
+			if c.audit != nil {
+				c.audit.refused(r, status)
+			}
+		}
+		if c.rate != nil {
+			c.authn.Throttled = func(w http.ResponseWriter, r *http.Request) bool {
+				if !c.rate.failing(r) {
+					return false
+				}
+				c.rate.refuse(w, time.Second)
+				if c.audit != nil {
+					c.audit.refused(r, http.StatusTooManyRequests)
+				}
+				return true
+			}
+		}
 	}
 	if cfg.Authorizer != nil {
 		c.authz = newAuthorizer(authz.Rules{Next: cfg.Authorizer}, cfg.Logger, cfg.Registerer)

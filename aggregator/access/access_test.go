@@ -262,3 +262,40 @@ func TestAuthorizationAndAudit(t *testing.T) {
 		t.Errorf("pods denials counted %v", n)
 	}
 }
+
+func TestFailedAuthenticationsAreLimitedPerAddress(t *testing.T) {
+	now := time.Unix(1000, 0)
+	asked := 0
+	au := authFunc(func(r *http.Request) (*authn.Identity, error) {
+		asked++
+		if r.Header.Get("Authorization") == "Bearer good" {
+			return &authn.Identity{Name: "alice"}, nil
+		}
+		return nil, authn.ErrInvalid
+	})
+	c, err := New(Config{Authenticator: au, RateLimit: RateLimitConfig{QPS: 10, Burst: 3, Now: func() time.Time { return now }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.Wrap(ok)
+	for i := range 3 {
+		if w := do(t, h, "GET", "/v1/nodes", "guess"); w.Code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, w.Code)
+		}
+	}
+	w := do(t, h, "GET", "/v1/nodes", "guess")
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("a guess past the failures' burst: %d, want 429 with Retry-After", w.Code)
+	}
+	if asked != 3 {
+		t.Fatalf("the authenticator was asked %d times, want 3: a throttled guess must not reach it", asked)
+	}
+	now = now.Add(time.Second) // a tenth of 10/s: one more failure allowed
+	if w := do(t, h, "GET", "/v1/nodes", "good"); w.Code != http.StatusOK {
+		t.Fatalf("a good token a second later: %d", w.Code)
+	}
+}
+
+type authFunc func(*http.Request) (*authn.Identity, error)
+
+func (f authFunc) Authenticate(_ context.Context, r *http.Request) (*authn.Identity, error) { return f(r) }

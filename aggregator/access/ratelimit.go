@@ -17,7 +17,9 @@ import (
 )
 
 // RateLimitConfig configures the rate limits: a token bucket per identity
-// (per client address without authentication).
+// (per client address without authentication), and one per client
+// address for the requests authentication refuses, at a tenth of the rate:
+// beyond it a client address gets 429 before any authenticator is asked.
 type RateLimitConfig struct {
 	// QPS is the rate each identity's bucket refills at; 0 turns rate
 	// limiting off.
@@ -97,11 +99,42 @@ func (rl *rateLimiter) wrap(next http.Handler) http.Handler {
 		res := lim.ReserveN(now, 1)
 		if d := res.DelayFrom(now); d > 0 {
 			res.CancelAt(now)
-			rl.limited.Inc()
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
-			kvhttp.WriteJSON(w, http.StatusTooManyRequests, map[string]string{"error": "rate limit exceeded: retry later"})
+			rl.refuse(w, d)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// refuse answers 429, to retry after d.
+func (rl *rateLimiter) refuse(w http.ResponseWriter, d time.Duration) {
+	rl.limited.Inc()
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(d.Seconds())))))
+	kvhttp.WriteJSON(w, http.StatusTooManyRequests, map[string]string{"error": "rate limit exceeded: retry later"})
+}
+
+// failureKey names the bucket of a client address's failed
+// authentications.
+func failureKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "f:" + host
+}
+
+// failing reports whether r's client address has used up its bucket of
+// failed authentications: a tenth of an identity's rate, the same burst.
+func (rl *rateLimiter) failing(r *http.Request) bool {
+	lim, ok := rl.limiters.Get(failureKey(r))
+	return ok && lim.TokensAt(rl.cfg.Now()) < 1
+}
+
+// failed takes a token from r's client address's bucket of failed
+// authentications.
+func (rl *rateLimiter) failed(r *http.Request) {
+	lim := rl.limiters.GetOrAdd(failureKey(r), func() *rate.Limiter {
+		return rate.NewLimiter(rate.Limit(rl.cfg.QPS/10), rl.cfg.Burst)
+	})
+	lim.AllowN(rl.cfg.Now(), 1)
 }

@@ -171,8 +171,13 @@ func KubeClient(kubeconfig string) (kubernetes.Interface, error) {
 // answers 401 (503 when credentials cannot be checked now) to the others.
 type Middleware struct {
 	// OnRefuse, when set, is told about every refused request (the audit
-	// log).
+	// log, the rate limit of failures).
 	OnRefuse func(r *http.Request, status int)
+	// Throttled, when set, is asked before authenticating: a request it
+	// says true of is answered 429 without asking any authenticator (a
+	// client address that failed too often: a token guesser, or one that
+	// would make every guess a TokenReview).
+	Throttled func(w http.ResponseWriter, r *http.Request) bool
 
 	auth   Authenticator
 	open   func(*http.Request) bool
@@ -203,6 +208,9 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if m.open != nil && m.open(r) {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if m.Throttled != nil && m.Throttled(w, r) {
 			return
 		}
 		id, err := m.auth.Authenticate(r.Context(), r)
