@@ -298,4 +298,6 @@ func TestFailedAuthenticationsAreLimitedPerAddress(t *testing.T) {
 
 type authFunc func(*http.Request) (*authn.Identity, error)
 
-func (f authFunc) Authenticate(_ context.Context, r *http.Request) (*authn.Identity, error) { return f(r) }
+func (f authFunc) Authenticate(_ context.Context, r *http.Request) (*authn.Identity, error) {
+	return f(r)
+}
