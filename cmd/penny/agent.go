@@ -26,6 +26,10 @@ func init() {
 	})
 }
 
+// serviceAccountTokenPath is the agent's default token file in a cluster;
+// a variable for the tests.
+var serviceAccountTokenPath = bearer.ServiceAccountTokenPath
+
 // agentConfig is the parsed command line of `penny agent`.
 type agentConfig struct {
 	Daemon daemon.Config
@@ -79,8 +83,8 @@ func (c *agentConfig) Complete() {
 		c.Daemon.NodeName = os.Getenv("NODE_NAME")
 	}
 	if c.TokenFile == "" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
-		if _, err := os.Stat(bearer.ServiceAccountTokenPath); err == nil {
-			c.TokenFile = bearer.ServiceAccountTokenPath
+		if _, err := os.Stat(serviceAccountTokenPath); err == nil {
+			c.TokenFile = serviceAccountTokenPath
 		}
 	}
 	if c.Kubernetes == "auto" {
