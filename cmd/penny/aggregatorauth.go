@@ -64,7 +64,7 @@ func accessFlags(fs *cmdFlags, a *accessSettings) {
 	fs.StringSliceVar(&a.AgentServiceAccounts, "agent-service-account", nil, "`NAMESPACE/NAME` of the agents' ServiceAccount: its tokens "+
 		"bound to a pod authenticate as the agent of the pod's node (repeatable)")
 	fs.DurationVar(&a.AuthnCacheTTL, "authentication-cache-ttl", 10*time.Second, "how long TokenReview answers are reused (refusals half as long)")
-	fs.StringVar(&a.AuthorizationMode, "authorization-mode", "", "who may read and write what: `MODE` AlwaysAllow, Webhook or Policy; Webhook asks SubjectAccessReview on "+
+	fs.StringVar(&a.AuthorizationMode, "authorization-mode", "", "who may read and write what, by `MODE`: AlwaysAllow, Webhook or Policy; Webhook asks SubjectAccessReview on "+
 		"the penny.dev resources, so RBAC decides; Policy reads --authorization-policy-file; default Policy with authentication, none without. "+
 		"Whatever the mode, penny:admins may do everything and agents only stream")
 	fs.StringVar(&a.PolicyFile, "authorization-policy-file", "", "policy `file` of --authorization-mode Policy (YAML: users and groups to namespaces, "+
