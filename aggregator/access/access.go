@@ -29,6 +29,11 @@ type Config struct {
 	// AuditLogPath, when set, appends a JSON line for every write and
 	// every refusal to this file.
 	AuditLogPath string
+	// ProtectMetrics makes GET /metrics need an identity allowed to list
+	// penny.dev/containers at cluster scope (with authentication on):
+	// its penny_container_* series are every container's. Otherwise
+	// /metrics is open, as Prometheus scrapes it by default.
+	ProtectMetrics bool
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
 }
@@ -55,6 +60,7 @@ func (c *Config) Validate() error {
 // Chain is the modules the configuration turned on.
 type Chain struct {
 	cfg   Config
+	rs    routes
 	audit *Audit
 	authn *authn.Middleware
 	authz *authorizer
@@ -67,19 +73,21 @@ func New(cfg Config) (*Chain, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Chain{cfg: cfg}
+	c := &Chain{cfg: cfg, rs: routes{protectMetrics: cfg.ProtectMetrics && cfg.Authenticator != nil}}
 	if cfg.AuditLogPath != "" {
 		a, err := OpenAudit(cfg.AuditLogPath, cfg.Logger, cfg.Registerer)
 		if err != nil {
 			return nil, err
 		}
+		a.rs = c.rs
 		c.audit = a
 	}
 	if cfg.RateLimit.QPS > 0 {
 		c.rate = newRateLimiter(cfg.RateLimit, cfg.Registerer)
+		c.rate.rs = c.rs
 	}
 	if cfg.Authenticator != nil {
-		c.authn = authn.NewMiddleware(cfg.Authenticator, IsOpen, cfg.Logger, cfg.Registerer)
+		c.authn = authn.NewMiddleware(cfg.Authenticator, c.rs.open, cfg.Logger, cfg.Registerer)
 		c.authn.OnRefuse = func(r *http.Request, status int) {
 			if c.rate != nil {
 				c.rate.failed(r)
@@ -103,6 +111,7 @@ func New(cfg Config) (*Chain, error) {
 	}
 	if cfg.Authorizer != nil {
 		c.authz = newAuthorizer(authz.Rules{Next: cfg.Authorizer}, cfg.Logger, cfg.Registerer)
+		c.authz.rs = c.rs
 	}
 	return c, nil
 }
@@ -154,6 +163,7 @@ func (c *Chain) Close() error {
 
 // authorizer is the authorization module.
 type authorizer struct {
+	rs     routes
 	a      authz.Authorizer
 	log    *slog.Logger
 	denied *prometheus.CounterVec
@@ -173,7 +183,7 @@ func newAuthorizer(a authz.Authorizer, log *slog.Logger, reg prometheus.Register
 
 func (m *authorizer) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rt := Classify(r)
+		rt := m.rs.classify(r)
 		if rt.Open || rt.AnyIdentity {
 			next.ServeHTTP(w, r)
 			return

@@ -345,3 +345,29 @@ func FuzzChain(f *testing.F) {
 		}
 	})
 }
+
+func TestProtectMetrics(t *testing.T) {
+	pol, err := authz.ParsePolicy([]byte("rules:\n- users: [prometheus]\n  cluster: true\n- users: [alice]\n  namespaces: [shop]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, protect := range []bool{false, true} {
+		c, err := New(Config{Authenticator: identity{}, Authorizer: authz.Policy{File: pol}, ProtectMetrics: protect})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := c.Wrap(ok)
+		want := map[string]int{"": http.StatusOK, "alice": http.StatusOK, "prometheus": http.StatusOK}
+		if protect {
+			want = map[string]int{"": http.StatusUnauthorized, "alice": http.StatusForbidden, "prometheus": http.StatusOK}
+		}
+		for user, status := range want {
+			if w := do(t, h, "GET", "/metrics", user); w.Code != status {
+				t.Errorf("protect %t, GET /metrics as %q: %d, want %d", protect, user, w.Code, status)
+			}
+		}
+		if w := do(t, h, "GET", "/v1/health", ""); w.Code != http.StatusOK {
+			t.Errorf("protect %t: health %d", protect, w.Code)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 // Audit appends a JSON line to its file for every write (any method but
 // GET and HEAD) and every refusal (401, 403, 429).
 type Audit struct {
+	rs     routes
 	log    *slog.Logger
 	events prometheus.Counter
 	errors prometheus.Counter
@@ -67,7 +68,7 @@ func audited(method string, status int) bool {
 
 func (a *Audit) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if IsOpen(r) {
+		if a.rs.open(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -87,7 +88,7 @@ func (a *Audit) refused(r *http.Request, status int) { a.write(r, status) }
 
 func (a *Audit) write(r *http.Request, status int) {
 	e := Event{Time: time.Now().UTC(), Remote: r.RemoteAddr, Method: r.Method, Path: r.URL.Path, Status: status,
-		Verb: Classify(r).Attrs.Verb}
+		Verb: a.rs.classify(r).Attrs.Verb}
 	if id := authn.FromContext(r.Context()); id != nil {
 		e.User, e.Groups, e.Node = id.Name, id.Groups, id.Node
 	}

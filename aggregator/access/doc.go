@@ -6,9 +6,9 @@
 //
 // Routes maps each request to what it asks, in terms of authz's virtual
 // resources: the gateway's reads, GET /v1/allocation, the KV API,
-// membership, the profiles and the ingest. /v1/health and /metrics are
-// open: probes and Prometheus carry no credentials, and they say nothing
-// about tenants (health is one word; /metrics holds counters per reason
-// and per node, no pod or namespace). A path the table does not know is
-// the admins' only.
+// membership, the profiles and the ingest. /v1/health is open: probes
+// carry no credentials. /metrics is open unless Config.ProtectMetrics
+// makes it a read of every container (its penny_container_* series are):
+// Prometheus scrapes without credentials unless told otherwise. A path
+// the table does not know is the admins' only.
 package access

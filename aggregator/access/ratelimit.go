@@ -58,6 +58,7 @@ func (c *RateLimitConfig) Validate() error {
 }
 
 type rateLimiter struct {
+	rs       routes
 	cfg      RateLimitConfig
 	limiters *lru.Cache[string, *rate.Limiter]
 	limited  prometheus.Counter
@@ -88,7 +89,7 @@ func key(r *http.Request) string {
 
 func (rl *rateLimiter) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if IsOpen(r) {
+		if rl.rs.open(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -37,21 +37,34 @@ const (
 	pprofPath      = "/debug/pprof/"
 )
 
-// IsOpen reports whether r needs no identity.
-func IsOpen(r *http.Request) bool {
-	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.URL.Path == healthPath || r.URL.Path == metricsPath)
+// IsOpen reports whether r needs no identity, /metrics being open.
+func IsOpen(r *http.Request) bool { return routes{}.open(r) }
+
+// Classify says what r asks, /metrics being open. It matches paths
+// exactly as they come: a path that is not clean (dots, double slashes) or
+// not known is asked as an unknown resource, which only admins may use.
+func Classify(r *http.Request) Route { return routes{}.classify(r) }
+
+// routes classifies requests; protectMetrics makes /metrics a read of
+// every container (its penny_container_* series are).
+type routes struct{ protectMetrics bool }
+
+func (rs routes) open(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return r.URL.Path == healthPath || r.URL.Path == metricsPath && !rs.protectMetrics
 }
 
-// Classify says what r asks. It matches paths exactly as they come: a
-// path that is not clean (dots, double slashes) or not known is asked as
-// an unknown resource, which only admins may use.
-func Classify(r *http.Request) Route {
-	if IsOpen(r) {
+func (rs routes) classify(r *http.Request) Route {
+	if rs.open(r) {
 		return Route{Open: true}
 	}
 	p := r.URL.Path
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	switch {
+	case p == metricsPath && read:
+		return Route{Attrs: authz.Attributes{Verb: authz.List, Resource: authz.Containers}}
 	case p == pricingPath && read:
 		return Route{AnyIdentity: true}
 	case p == ingestPath:

@@ -55,6 +55,8 @@ func TestAggregatorAccessFlags(t *testing.T) {
 		{"a bad agent service account", with("--authentication-token-webhook", "--agent-service-account", "agent"), "want NAMESPACE/NAME", nil},
 		{"kubeconfig without kubernetes", with("--auth-kubeconfig", "k"), "--auth-kubeconfig needs", nil},
 		{"a negative rate", with("--rate-limit-qps", "-1"), "--rate-limit-qps", nil},
+		{"metrics authorized without authentication", with("--authorize-metrics"), "--authorize-metrics needs authentication", nil},
+		{"metrics authorized", with("--token-auth-file", tokens, "--authorize-metrics"), "", []string{"authentication", "rate-limit", "authorization"}},
 		{"no burst", with("--rate-limit-burst", "0"), "--rate-limit-burst", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
