@@ -34,8 +34,8 @@ type Config struct {
 	// its penny_container_* series are every container's. Otherwise
 	// /metrics is open, as Prometheus scrapes it by default.
 	ProtectMetrics bool
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
 }
 
 // Complete fills in the defaults.
