@@ -286,7 +286,7 @@ func (c *cluster) startAggregators(t *testing.T) {
 		procs = append(procs, start(t, c.dir, fmt.Sprintf("aggregator-%d", i+1), h.Command(c.penny, "aggregator", "--pricing-file", pricingFile,
 			"--id", fmt.Sprint(i+1), "--data-dir", filepath.Join(c.dir, fmt.Sprintf("data-%d", i+1)),
 			"--listen", h.IP+":7379", "--peer-listen", h.IP+":7380", "--initial-cluster", strings.Join(peers, ","),
-			"--cluster-token", "e2e", "--custom-metrics", "--secure-port", "6443", "--bind-address", h.IP,
+			"--cluster-token", "e2e", "--insecure-allow-anonymous", "--custom-metrics", "--secure-port", "6443", "--bind-address", h.IP,
 			"--tls-cert-file", certFile, "--tls-private-key-file", keyFile,
 			"--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc, "--lister-kubeconfig", kc)))
 	}

@@ -32,6 +32,9 @@ type Config struct {
 	URLs []string
 	// TLS configures https URLs; nil uses the system roots.
 	TLS *tls.Config
+	// Token, when set, returns the bearer token each connection sends
+	// (bearer.File.Token: a ServiceAccount token that kubelet rotates).
+	Token func() (string, error)
 	// BufferBytes bounds the frames kept until acknowledged (64 MiB).
 	BufferBytes int
 	// KeyframeEvery is the number of frames between keyframes (60).
@@ -258,6 +261,16 @@ func (s *Shipper) session(ctx context.Context, base string) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-penny-frames")
+	if s.cfg.Token != nil {
+		tok, err := s.cfg.Token()
+		if tok == "" {
+			return fmt.Errorf("bearer token: %w", err)
+		}
+		if err != nil {
+			s.log.Warn("bearer token not read again: sending the last one", "err", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 
 	s.reconnected()
 	errc := make(chan error, 2)

@@ -216,6 +216,9 @@ func (s *stream) finish(ctx context.Context) error {
 // frame handles one frame: acknowledges it at once if it will not be
 // applied, plans it otherwise.
 func (s *stream) frame(ctx context.Context, d *decoded) error {
+	if err := s.checkNode(ctx, &d.h); err != nil {
+		return err
+	}
 	s.held += d.bytes
 	s.in.m.frames.Inc()
 	s.in.m.frameBytes.Add(float64(wire.HeaderSize + len(d.h.AgentID) + d.h.BodyLen))

@@ -39,9 +39,9 @@ func startWith(t *testing.T, tune func(*server.Config)) *server.Server {
 	return s
 }
 
-// metric returns the value of a counter or gauge of the replica's
+// gathered returns the value of a counter or gauge of the replica's
 // registry, summed over its labels matching label=value ("" for any).
-func metric(t *testing.T, s *server.Server, name, label, value string) float64 {
+func gathered(t *testing.T, s *server.Server, name, label, value string) float64 {
 	t.Helper()
 	mfs, err := s.Registerer().(prometheus.Gatherer).Gather()
 	if err != nil {
@@ -116,7 +116,7 @@ func TestSlowBodyIsCut(t *testing.T) {
 			if a != "" && !strings.Contains(a, "HTTP/1.1 4") {
 				t.Fatalf("answer to a slow body: %q", a)
 			}
-			if n := metric(t, s, "penny_api_body_timeouts_total", "", ""); n < 1 {
+			if n := gathered(t, s, "penny_api_body_timeouts_total", "", ""); n < 1 {
 				t.Errorf("body timeouts counted: %v", n)
 			}
 			if _, err := kvhttp.NewClient("http://"+s.Addr.String()).Get(context.Background(), []byte("slow"), kvraft.ReadOptions{}); !errors.Is(err, kvhttp.ErrNotFound) {
@@ -186,7 +186,7 @@ func TestIngestStreamOutlivesTheBodyTimeout(t *testing.T) {
 		time.Sleep(3 * timeout / 2) // the agent's interval
 	}
 	pw.Close()
-	if n := metric(t, s, "penny_api_body_timeouts_total", "", "") + metric(t, s, "penny_ingest_streams_refused_total", "", ""); n != 0 {
+	if n := gathered(t, s, "penny_api_body_timeouts_total", "", "") + gathered(t, s, "penny_ingest_streams_refused_total", "", ""); n != 0 {
 		t.Fatalf("timeouts counted: %v", n)
 	}
 }
@@ -226,7 +226,7 @@ func TestIngestTrickleIsClosed(t *testing.T) {
 				t.Fatalf("closed after %d bytes, later than the timeout allows", i)
 			}
 			eventually(t, "the close counted", func() bool {
-				return metric(t, s, "penny_ingest_streams_refused_total", "reason", "frame_timeout") >= 1
+				return gathered(t, s, "penny_ingest_streams_refused_total", "reason", "frame_timeout") >= 1
 			})
 			pw.Close()
 			return
@@ -246,7 +246,7 @@ func TestConnectionCap(t *testing.T) {
 	s := startWith(t, func(c *server.Config) { c.APILimits.MaxConns = maxConns })
 	// The health check's connection must not count: the client closes it.
 	http.DefaultClient.CloseIdleConnections()
-	eventually(t, "no connections", func() bool { return metric(t, s, "penny_api_connections", "", "") == 0 })
+	eventually(t, "no connections", func() bool { return gathered(t, s, "penny_api_connections", "", "") == 0 })
 	var held []net.Conn
 	for range maxConns {
 		c, err := net.Dial("tcp", s.Addr.String())
@@ -256,7 +256,7 @@ func TestConnectionCap(t *testing.T) {
 		defer c.Close()
 		held = append(held, c)
 	}
-	eventually(t, "connections at the cap", func() bool { return metric(t, s, "penny_api_connections", "", "") == maxConns })
+	eventually(t, "connections at the cap", func() bool { return gathered(t, s, "penny_api_connections", "", "") == maxConns })
 	next, err := net.Dial("tcp", s.Addr.String()) // the kernel's backlog takes it
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +270,7 @@ func TestConnectionCap(t *testing.T) {
 	if n, err := next.Read(make([]byte, 1)); n != 0 || !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("a connection over the cap was served: %d bytes, %v", n, err)
 	}
-	if n := metric(t, s, "penny_api_connection_waits_total", "", ""); n < 1 {
+	if n := gathered(t, s, "penny_api_connection_waits_total", "", ""); n < 1 {
 		t.Fatalf("waits counted: %v", n)
 	}
 	held[0].Close()
@@ -354,7 +354,7 @@ func TestIngestRefusesBrowserTypes(t *testing.T) {
 			t.Fatalf("POST /v1/ingest as %q = %d %s, want 415", ct, resp.StatusCode, b)
 		}
 	}
-	if n := metric(t, s, "penny_ingest_streams_refused_total", "reason", "media_type"); n != 4 {
+	if n := gathered(t, s, "penny_ingest_streams_refused_total", "reason", "media_type"); n != 4 {
 		t.Fatalf("refusals counted: %v", n)
 	}
 }

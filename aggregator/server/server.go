@@ -16,7 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pennyhq/penny/aggregator/access"
 	"github.com/pennyhq/penny/aggregator/allocation"
+	"github.com/pennyhq/penny/aggregator/authn"
+	"github.com/pennyhq/penny/aggregator/authz"
 	"github.com/pennyhq/penny/aggregator/exporter"
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/history"
@@ -44,15 +47,21 @@ type Config struct {
 	// Listen is the HTTP listener's address (port 0 picks one).
 	Listen string
 	// TLS, when it names a certificate, serves the API over HTTPS (HTTP/2
-	// and HTTP/1.1). Its CA file makes the ingest, the KV API and
-	// /debug/pprof/ require a client certificate that CA signed; the
-	// gateway's reads, /v1/health and /metrics stay open to any client.
+	// and HTTP/1.1). Its CA file turns on authentication by client
+	// certificates that CA signed (CN the user, O the groups; O=penny:agents
+	// makes CN an agent's node), with the built-in rules alone when Access
+	// names no authorizer: admins and agents.
 	TLS tlsfiles.Files
 	// APILimits bound the API listener's connections, headers and bodies
 	// (limits.go); MaxRequestBytes bounds every KV and membership request
 	// body (kvhttp.DefaultMaxRequestBytes, 1.5 MiB).
 	APILimits       APILimits
 	MaxRequestBytes int64
+	// Access turns on the request path's modules: authentication,
+	// authorization, rate limits and the audit log (package access). Its
+	// Logger and Registerer are filled in by Start. With none on, every
+	// client may do everything: fit for loopback only.
+	Access access.Config
 	// RequestTimeout bounds one API request; ShutdownGrace the wait for
 	// in-flight requests on shutdown.
 	RequestTimeout time.Duration
@@ -81,8 +90,8 @@ type Config struct {
 	// DefaultStaleness (ReadStaleness), Logger and Registerer are filled in
 	// by Start.
 	Allocation allocation.Config
-	// EnablePprof serves runtime profiles under /debug/pprof/, behind the
-	// client certificate check when TLS has a CA file.
+	// EnablePprof serves runtime profiles under /debug/pprof/, to admins
+	// when authentication is on.
 	EnablePprof bool
 	// Gatherers are served on /metrics beside the replica's own registry,
 	// such as the custom metrics library's (custommetrics.Gatherer). Their
@@ -98,6 +107,12 @@ func (c *Config) Complete() {
 	}
 	c.APILimits.Complete()
 	c.Store.Complete()
+	if c.TLS.CAFile != "" && c.Access.Authenticator == nil {
+		c.Access.Authenticator = authn.ClientCerts{}
+		if c.Access.Authorizer == nil {
+			c.Access.Authorizer = authz.Policy{}
+		}
+	}
 }
 
 // Validate checks a completed config; it changes nothing. The store's
@@ -161,6 +176,7 @@ type Server struct {
 	in     *ingest.Ingest
 	prices *pricing.Watcher
 	hist   *history.Reader
+	chain  *access.Chain
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine Start starts but the supervisor
 	done   chan struct{}  // closed by the supervisor once all have returned
@@ -255,21 +271,26 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	var tlsCfg *tls.Config
-	// certified guards what needs a client certificate when a client CA is
-	// set: the ingest, the KV API and the profiles.
-	certified := func(h http.Handler) http.Handler { return h }
 	if cfg.TLS.Enabled() {
 		if tlsCfg, err = tlsfiles.Server(cfg.TLS); err != nil {
 			return nil, fmt.Errorf("api tls: %w", err)
 		}
-		if cfg.TLS.CAFile != "" {
-			certified = requireClientCert
-		}
 	}
+	xc := cfg.Access
+	xc.Logger, xc.Registerer = log, reg
+	chain, err := access.New(xc)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = chain.Close()
+		}
+	}()
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", certified(api))
-	mux.Handle("GET /v1/health", api) // probes carry no client certificate
-	mux.Handle(ingest.Path, certified(in))
+	mux.Handle("/v1/", api)
+	mux.Handle("GET /v1/health", api)
+	mux.Handle(ingest.Path, bindAgent(in))
 	mux.Handle(gateway.ContainersPath, gw)
 	mux.Handle(gateway.PodsPath, gw)
 	mux.Handle(gateway.NamespacesPath, gw)
@@ -279,9 +300,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	gatherers := append(prometheus.Gatherers{reg}, cfg.Gatherers...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{Registry: reg}))
 	if cfg.EnablePprof {
-		mux.Handle("/debug/pprof/", certified(http.HandlerFunc(pprof.Index)))
-		mux.Handle("/debug/pprof/profile", certified(http.HandlerFunc(pprof.Profile)))
-		mux.Handle("/debug/pprof/trace", certified(http.HandlerFunc(pprof.Trace)))
+		mux.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))
+		mux.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+		mux.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
@@ -292,7 +313,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	ln = newLimitListener(ln, lim.MaxConns, lm)
 	// The KV routes are matched on the path as sent, before the mux
 	// cleans it (a cleaned key would be another key).
-	handler := bodyDeadline(kvhttp.Route(certified(api), mux), lim.BodyTimeout, lm)
+	// The access modules see every request, KV routes included.
+	handler := bodyDeadline(chain.Wrap(kvhttp.Route(api, mux)), lim.BodyTimeout, lm)
 	// No read or write timeout: an agent's ingest stream lasts as long as
 	// its connection; bodies get their deadlines per request (limits.go).
 	// Agents speak HTTP/2: over TLS, or without it by prior knowledge (h2c).
@@ -308,7 +330,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	rctx, cancel := context.WithCancel(context.Background())
 	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, reg: reg, srv: srv, in: in, prices: prices, hist: hist,
-		cancel: cancel, done: make(chan struct{})}
+		chain: chain, cancel: cancel, done: make(chan struct{})}
 	s.wg.Go(func() { runJanitor(rctx, jan) })
 	s.wg.Go(func() { roller.Run(rctx) })
 	s.wg.Go(func() { prices.Run(rctx) })
@@ -343,7 +365,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.wg.Wait()
 	}()
 	log.Info("aggregator replica serving", "api", ln.Addr().String(), "tls", tlsCfg != nil,
-		"client_certs", cfg.TLS.CAFile != "", "peer", cfg.PeerListen, "data_dir", sc.DataDir)
+		"client_certs", cfg.TLS.CAFile != "", "modules", chain.Modules(), "peer", cfg.PeerListen, "data_dir", sc.DataDir)
 	return s, nil
 }
 
@@ -376,6 +398,9 @@ func (s *Server) shutdown() {
 		s.srv.Close()
 	}
 	s.Node.Stop()
+	if err := s.chain.Close(); err != nil {
+		s.log.Warn("audit log close", "err", err)
+	}
 }
 
 // Stop shuts the replica down and waits for the store and every goroutine
@@ -406,15 +431,14 @@ func (s *Server) Err() error {
 	return s.err
 }
 
-// requireClientCert lets through requests that presented a client
-// certificate signed by the configured CA, and answers 403 to the others.
-func requireClientCert(h http.Handler) http.Handler {
+// bindAgent holds the ingest to the node of an authenticated agent: every
+// frame on its stream must name that node. Authorization lets only agents
+// reach the ingest when authentication is on.
+func bindAgent(in http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !tlsfiles.VerifiedClient(r.TLS) {
-			kvhttp.WriteJSON(w, http.StatusForbidden,
-				map[string]string{"error": "a client certificate signed by the aggregator's client CA is required"})
-			return
+		if id := authn.FromContext(r.Context()); id != nil {
+			r = r.WithContext(ingest.WithAgentNode(r.Context(), id.Node))
 		}
-		h.ServeHTTP(w, r)
+		in.ServeHTTP(w, r)
 	})
 }

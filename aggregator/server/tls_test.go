@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pennyhq/penny/agent/shipper"
+	"github.com/pennyhq/penny/aggregator/authn"
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/aggregator/query"
@@ -32,7 +33,8 @@ func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, dir, "ca")
 	sc, sk := ca.Server(t, "aggregator")
-	cc, ck := ca.Client(t, "agent")
+	cc, ck := ca.ClientInGroups(t, "with-cert", authn.GroupAgents)
+	rc, rk := ca.ClientInGroups(t, "reader", authn.GroupAdmins)
 	cfg := config(t.TempDir(), "127.0.0.1:0")
 	cfg.TLS = tlsfiles.Files{CertFile: sc, KeyFile: sk, CAFile: ca.File}
 	s, err := server.Start(context.Background(), cfg)
@@ -75,10 +77,10 @@ func TestTLS(t *testing.T) {
 	bad := ship("without-cert", tlsfiles.Files{CAFile: ca.File}, &badLog)
 	waitFor(t, "frames over TLS acknowledged", func() bool { return testutil.ToFloat64(acked(good)) == 3 })
 	waitFor(t, "the agent without a certificate refused", func() bool {
-		return strings.Contains(badLog.String(), "403 Forbidden") && strings.Contains(badLog.String(), "client certificate")
+		return strings.Contains(badLog.String(), "401 Unauthorized") && strings.Contains(badLog.String(), "client certificate")
 	})
 
-	reader, err := tlsfiles.Client(tlsfiles.Files{CAFile: ca.File})
+	reader, err := tlsfiles.Client(tlsfiles.Files{CertFile: rc, KeyFile: rk, CAFile: ca.File})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func TestTLS(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
-			t.Fatalf("read without a client certificate: %s over %s", resp.Status, resp.Proto)
+			t.Fatalf("read with an admin's certificate: %s over %s", resp.Status, resp.Proto)
 		}
 		var c query.Containers
 		if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
@@ -107,27 +109,38 @@ func TestTLS(t *testing.T) {
 			c.Containers, testutil.ToFloat64(acked(bad)))
 	}
 
+	anonymousTLS, err := tlsfiles.Client(tlsfiles.Files{CAFile: ca.File})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anonymous := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: anonymousTLS, ForceAttemptHTTP2: true}}
+	// Reads need a certificate: today's main served them to anyone.
+	if resp, err := anonymous.Get(base + gateway.ContainersPath); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("read without a client certificate: %s, want 401", resp.Status)
+	}
 	// Health checks need no certificate: kubelet probes carry none.
-	if resp, err := client.Get(base + "/v1/health"); err != nil {
+	if resp, err := anonymous.Get(base + "/v1/health"); err != nil {
 		t.Fatal(err)
 	} else if resp.Body.Close(); resp.StatusCode != http.StatusOK {
 		t.Fatalf("health without a client certificate: %s", resp.Status)
 	}
-	// Nor do the prices in force.
+	// The prices in force need an identity, any.
 	if resp, err := client.Get(base + pricing.Path); err != nil {
 		t.Fatal(err)
 	} else if resp.Body.Close(); resp.StatusCode != http.StatusOK {
-		t.Fatalf("prices without a client certificate: %s", resp.Status)
+		t.Fatalf("prices with a client certificate: %s", resp.Status)
 	}
 	// The KV API writes only with a certificate too.
 	req, _ := http.NewRequest(http.MethodPut, base+"/v1/kv/x", strings.NewReader("v"))
-	resp, err := client.Do(req)
+	resp, err := anonymous.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("KV write without a client certificate: %s, want 403", resp.Status)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("KV write without a client certificate: %s, want 401", resp.Status)
 	}
 	// Plain HTTP is not served next to HTTPS.
 	if resp, err := h2c().Get("http://" + s.Addr.String() + gateway.ContainersPath); err == nil {
@@ -139,13 +152,14 @@ func TestTLS(t *testing.T) {
 }
 
 // TestPprofNeedsAClientCertificate checks that with a client CA the
-// profiles are served only to clients with a certificate it signed, as the
-// ingest and the KV API are.
+// profiles are served only to admins: clients with a certificate it signed
+// in group penny:admins.
 func TestPprofNeedsAClientCertificate(t *testing.T) {
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, dir, "ca")
 	sc, sk := ca.Server(t, "aggregator")
-	cc, ck := ca.Client(t, "admin")
+	cc, ck := ca.ClientInGroups(t, "admin", authn.GroupAdmins)
+	nc, nk := ca.Client(t, "someone")
 	cfg := config(t.TempDir(), "127.0.0.1:0")
 	cfg.TLS = tlsfiles.Files{CertFile: sc, KeyFile: sk, CAFile: ca.File}
 	cfg.EnablePprof = true
@@ -165,16 +179,18 @@ func TestPprofNeedsAClientCertificate(t *testing.T) {
 	}
 	anonymous := client(tlsfiles.Files{CAFile: ca.File})
 	admin := client(tlsfiles.Files{CertFile: cc, KeyFile: ck, CAFile: ca.File})
+	someone := client(tlsfiles.Files{CertFile: nc, KeyFile: nk, CAFile: ca.File})
 	tests := []struct {
 		name   string
 		client *http.Client
 		path   string
 		status int
 	}{
-		{"index without a certificate", anonymous, "/debug/pprof/", http.StatusForbidden},
-		{"a profile without a certificate", anonymous, "/debug/pprof/goroutine?debug=1", http.StatusForbidden},
-		{"cpu profile without a certificate", anonymous, "/debug/pprof/profile?seconds=1", http.StatusForbidden},
-		{"trace without a certificate", anonymous, "/debug/pprof/trace?seconds=1", http.StatusForbidden},
+		{"index without a certificate", anonymous, "/debug/pprof/", http.StatusUnauthorized},
+		{"a profile without a certificate", anonymous, "/debug/pprof/goroutine?debug=1", http.StatusUnauthorized},
+		{"cpu profile without a certificate", anonymous, "/debug/pprof/profile?seconds=1", http.StatusUnauthorized},
+		{"trace without a certificate", anonymous, "/debug/pprof/trace?seconds=1", http.StatusUnauthorized},
+		{"index with a certificate, no admin", someone, "/debug/pprof/", http.StatusForbidden},
 		{"index with a certificate", admin, "/debug/pprof/", http.StatusOK},
 		{"a profile with a certificate", admin, "/debug/pprof/goroutine?debug=1", http.StatusOK},
 	}

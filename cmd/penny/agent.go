@@ -14,6 +14,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/daemon"
 	"github.com/pennyhq/penny/agent/kube"
+	"github.com/pennyhq/penny/internal/bearer"
 	"github.com/pennyhq/penny/internal/nodemeta"
 	"github.com/pennyhq/penny/internal/tlsfiles"
 )
@@ -25,6 +26,10 @@ func init() {
 	})
 }
 
+// serviceAccountTokenPath is the agent's default token file in a cluster;
+// a variable for the tests.
+var serviceAccountTokenPath = bearer.ServiceAccountTokenPath
+
 // agentConfig is the parsed command line of `penny agent`.
 type agentConfig struct {
 	Daemon daemon.Config
@@ -33,6 +38,9 @@ type agentConfig struct {
 	Kubernetes string
 	Kube       kube.Config
 	TLS        tlsfiles.Files
+	// TokenFile holds the bearer token sent to the aggregators; Complete
+	// defaults it to the pod's ServiceAccount token in a cluster.
+	TokenFile string
 }
 
 func parseAgentFlags(args []string, stdout io.Writer) (*agentConfig, error) {
@@ -53,6 +61,8 @@ func parseAgentFlags(args []string, stdout io.Writer) (*agentConfig, error) {
 	fs.StringVar(&c.TLS.CAFile, "ca-file", "", "CA that signs the aggregators' certificates, for https URLs (default the system roots)")
 	fs.StringVar(&c.TLS.CertFile, "cert-file", "", "client certificate presented to the aggregators")
 	fs.StringVar(&c.TLS.KeyFile, "key-file", "", "key of the client certificate")
+	fs.StringVar(&c.TokenFile, "token-file", "", "send the bearer token in this `file` to the aggregators, read again when it changes "+
+		"(default in a cluster: the pod's ServiceAccount token, "+bearer.ServiceAccountTokenPath+", if present; \"none\" sends none)")
 	if err := fs.parse(args, stdout); err != nil {
 		return nil, err
 	}
@@ -66,10 +76,16 @@ func parseAgentFlags(args []string, stdout io.Writer) (*agentConfig, error) {
 // Complete fills in the defaults: the node name from $NODE_NAME (the
 // agent's own defaults fill it from the hostname if that is empty too), and
 // --kubernetes auto becomes on in a cluster (KUBERNETES_SERVICE_HOST is
-// set) or with --kubeconfig, off otherwise.
+// set) or with --kubeconfig, off otherwise. In a cluster, the token file
+// is the pod's ServiceAccount token when it is mounted.
 func (c *agentConfig) Complete() {
 	if c.Daemon.NodeName == "" {
 		c.Daemon.NodeName = os.Getenv("NODE_NAME")
+	}
+	if c.TokenFile == "" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		if _, err := os.Stat(serviceAccountTokenPath); err == nil {
+			c.TokenFile = serviceAccountTokenPath
+		}
 	}
 	if c.Kubernetes == "auto" {
 		c.Kubernetes = "off"
@@ -182,6 +198,13 @@ func runAgent(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 			return fmt.Errorf("--ca-file, --cert-file, --key-file: %w", err)
 		}
 		cfg.Shipper.TLS = tc
+	}
+	if c.TokenFile != "" && c.TokenFile != "none" {
+		tf, err := bearer.NewFile(c.TokenFile)
+		if err != nil {
+			return fmt.Errorf("--token-file: %w", err)
+		}
+		cfg.Shipper.Token = tf.Token
 	}
 	cfg.Core.Logger, cfg.Shipper.Logger = log, log
 	return daemon.Run(ctx, cfg)

@@ -79,6 +79,9 @@ type aggregatorConfig struct {
 	CustomMetricsWindow       time.Duration
 	CustomMetricsMaxStaleness time.Duration
 	CustomMetricsMaxAge       time.Duration
+	// Access are the flags of authentication, authorization, rate limits
+	// and the audit log.
+	Access accessSettings
 
 	// MaxRequestBytes bounds every KV and membership request body.
 	MaxRequestBytes int64
@@ -106,7 +109,8 @@ func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, e
 	own.StringVar(&c.ClusterToken, "cluster-token", "penny", "token shared by all members; peers with another token are refused")
 	own.StringVar(&c.APITLS.CertFile, "cert-file", "", "TLS certificate of the API (agents, reads, KV API; enables https)")
 	own.StringVar(&c.APITLS.KeyFile, "key-file", "", "TLS key of the API")
-	own.StringVar(&c.APITLS.CAFile, "api-client-ca-file", "", "CA that signs agent certificates: the ingest and the KV API then require one")
+	own.StringVar(&c.APITLS.CAFile, "api-client-ca-file", "", "CA that signs client certificates: authenticates them (CN the user, O the groups; "+
+		"O=penny:agents makes CN an agent's node name)")
 	own.StringVar(&c.PeerTLS.CertFile, "peer-cert-file", "", "TLS certificate for the peer transport (enables https)")
 	own.StringVar(&c.PeerTLS.KeyFile, "peer-key-file", "", "TLS key for the peer transport")
 	own.StringVar(&c.PeerTLS.TrustedCAFile, "peer-trusted-ca-file", "", "CA that signs peer certificates")
@@ -141,6 +145,8 @@ func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, e
 	own.DurationVar(&c.CustomMetricsMaxAge, "custom-metrics-max-age", 2*time.Minute,
 		"serve no custom metric older than this: a pod whose node stopped reporting has no value, rather than its last one")
 
+	accessFlags(own, &c.Access)
+
 	standard := pflag.NewFlagSet("custom metrics", pflag.ContinueOnError)
 	c.adapter.AddFlags(standard)
 	own.extra = []*pflag.FlagSet{standard}
@@ -153,6 +159,7 @@ func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, e
 		return nil, err
 	}
 	c.idGiven = own.Lookup("id").Changed
+	c.Access.rateSet = own.Lookup("rate-limit-qps").Changed || own.Lookup("rate-limit-burst").Changed
 	standard.VisitAll(func(f *pflag.Flag) { // in name order
 		if f.Changed {
 			c.standardSet = append(c.standardSet, "--"+f.Name)
@@ -180,6 +187,7 @@ func (c *aggregatorConfig) Complete() error {
 			return fmt.Errorf("--id-from-hostname: %w", err)
 		}
 	}
+	c.Access.clientCerts = c.APITLS.CAFile != ""
 	if c.APIURL == "" {
 		c.APIURL = "http://" + c.Listen
 		if c.APITLS.CertFile != "" {
@@ -254,6 +262,7 @@ func (c *aggregatorConfig) Validate() error {
 	if c.QuotaBytes == 0 || c.QuotaBytes < -1 {
 		errs = append(errs, errors.New("--quota-bytes must be positive, or -1 for no quota"))
 	}
+	errs = append(errs, c.Access.validate(c.Listen)...)
 	if c.Tick <= 0 || c.ElectionTicks < 2 || c.SnapshotCount == 0 || c.SnapCatchUp == 0 || c.RequestTimeout <= 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("--tick, --election-ticks (>= 2), --snapshot-count, --snapshot-catch-up-entries and --request-timeout must be positive"))
 	}
@@ -323,6 +332,11 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 	if err != nil {
 		return usageError{err}
 	}
+	ac, err := cfg.Access.config(log)
+	if err != nil {
+		return err
+	}
+	cfg.Access.describe(log, cfg.Listen)
 	srv, err := server.Start(ctx, server.Config{
 		Store: kvraft.Config{
 			ID:                     cfg.ID,
@@ -343,6 +357,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		PeerTLS:        peerTLS,
 		Listen:         cfg.Listen,
 		TLS:            cfg.APITLS,
+		Access:         ac,
 		RequestTimeout: cfg.RequestTimeout,
 		ShutdownGrace:  cfg.ShutdownGrace,
 		ReadStaleness:  cfg.ReadStaleness,

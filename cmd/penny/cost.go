@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
@@ -28,6 +27,7 @@ type costConfig struct {
 	cost.Config
 	JSON, CSV bool
 	TLS       tlsfiles.Files
+	TokenFile string
 	Timeout   time.Duration
 }
 
@@ -57,6 +57,7 @@ func parseCostFlags(args []string, stdout io.Writer) (*costConfig, error) {
 	fs.StringVar(&c.TLS.CAFile, "ca-file", "", "CA that signs the aggregator's certificate, for an https URL")
 	fs.StringVar(&c.TLS.CertFile, "cert-file", "", "client certificate")
 	fs.StringVar(&c.TLS.KeyFile, "key-file", "", "key of the client certificate")
+	fs.StringVar(&c.TokenFile, "token-file", "", tokenFileUsage)
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "give up after this long")
 	if err := fs.parse(args, stdout); err != nil {
 		return nil, err
@@ -95,13 +96,8 @@ func runCost(ctx context.Context, args []string, stdout io.Writer, _ *slog.Logge
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	cfg.Client = &http.Client{}
-	if cfg.TLS.Enabled() {
-		tc, err := tlsfiles.Client(cfg.TLS)
-		if err != nil {
-			return fmt.Errorf("--ca-file, --cert-file, --key-file: %w", err)
-		}
-		cfg.Client.Transport = &http.Transport{TLSClientConfig: tc}
+	if cfg.Client, err = apiClient(cfg.TLS, cfg.TokenFile); err != nil {
+		return err
 	}
 	a, err := cost.Fetch(ctx, &cfg.Config)
 	if err != nil {

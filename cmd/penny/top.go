@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
@@ -26,9 +25,10 @@ func init() {
 type topConfig struct {
 	top.Config
 	// Resource is pods or namespaces.
-	Resource string
-	TLS      tlsfiles.Files
-	Timeout  time.Duration
+	Resource  string
+	TLS       tlsfiles.Files
+	TokenFile string
+	Timeout   time.Duration
 }
 
 // topAliases keeps the names Go's flag package knew, --n and --l, working
@@ -59,6 +59,7 @@ func parseTopFlags(args []string, stdout io.Writer) (*topConfig, error) {
 	fs.StringVar(&c.TLS.CAFile, "ca-file", "", "CA that signs the aggregator's certificate, for an https URL")
 	fs.StringVar(&c.TLS.CertFile, "cert-file", "", "client certificate")
 	fs.StringVar(&c.TLS.KeyFile, "key-file", "", "key of the client certificate")
+	fs.StringVar(&c.TokenFile, "token-file", "", tokenFileUsage)
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "give up after this long")
 	if err := fs.parse(args, stdout); err != nil {
 		return nil, err
@@ -107,13 +108,8 @@ func runTop(ctx context.Context, args []string, stdout io.Writer, _ *slog.Logger
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	cfg.Client = &http.Client{}
-	if cfg.TLS.Enabled() {
-		tc, err := tlsfiles.Client(cfg.TLS)
-		if err != nil {
-			return fmt.Errorf("--ca-file, --cert-file, --key-file: %w", err)
-		}
-		cfg.Client.Transport = &http.Transport{TLSClientConfig: tc}
+	if cfg.Client, err = apiClient(cfg.TLS, cfg.TokenFile); err != nil {
+		return err
 	}
 	now := time.Now()
 	if cfg.Resource == "namespaces" {

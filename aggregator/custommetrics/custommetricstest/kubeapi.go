@@ -35,6 +35,7 @@ type KubeAPI struct {
 	mu         sync.Mutex
 	users      map[string]authnv1.UserInfo // by token
 	allowed    map[string]bool             // by user name
+	rules      map[string]func(authzv1.SubjectAccessReviewSpec) bool
 	reviews    []authzv1.SubjectAccessReviewSpec
 	unexpected []string
 }
@@ -43,7 +44,8 @@ type KubeAPI struct {
 // temporary directory; it stops when the test ends.
 func StartKubeAPI(t testing.TB) *KubeAPI {
 	t.Helper()
-	k := &KubeAPI{users: map[string]authnv1.UserInfo{}, allowed: map[string]bool{}}
+	k := &KubeAPI{users: map[string]authnv1.UserInfo{}, allowed: map[string]bool{},
+		rules: map[string]func(authzv1.SubjectAccessReviewSpec) bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /apis/authentication.k8s.io/v1/tokenreviews", k.tokenReview)
 	mux.HandleFunc("POST /apis/authorization.k8s.io/v1/subjectaccessreviews", k.accessReview)
@@ -89,6 +91,22 @@ func (k *KubeAPI) AddUser(token, name string, allowed bool) {
 	k.allowed[name] = allowed
 }
 
+// AddUserInfo makes token authenticate as u (a ServiceAccount's, with
+// its extra, say), allowed nothing until AllowIf says otherwise.
+func (k *KubeAPI) AddUserInfo(token string, u authnv1.UserInfo) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.users[token] = u
+}
+
+// AllowIf lets allow decide the subject access reviews of user name, as
+// RBAC rules would.
+func (k *KubeAPI) AllowIf(name string, allow func(authzv1.SubjectAccessReviewSpec) bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.rules[name] = allow
+}
+
 // Reviews returns the subject access reviews asked so far.
 func (k *KubeAPI) Reviews() []authzv1.SubjectAccessReviewSpec {
 	k.mu.Lock()
@@ -112,7 +130,7 @@ func (k *KubeAPI) tokenReview(w http.ResponseWriter, r *http.Request) {
 	user, ok := k.users[tr.Spec.Token]
 	k.mu.Unlock()
 	tr.TypeMeta = metav1.TypeMeta{Kind: "TokenReview", APIVersion: "authentication.k8s.io/v1"}
-	tr.Status = authnv1.TokenReviewStatus{Authenticated: ok, User: user}
+	tr.Status = authnv1.TokenReviewStatus{Authenticated: ok, User: user, Audiences: tr.Spec.Audiences}
 	if !ok {
 		tr.Status = authnv1.TokenReviewStatus{Error: "unknown token"}
 	}
@@ -127,6 +145,9 @@ func (k *KubeAPI) accessReview(w http.ResponseWriter, r *http.Request) {
 	k.mu.Lock()
 	k.reviews = append(k.reviews, sar.Spec)
 	allowed := k.allowed[sar.Spec.User]
+	if rule := k.rules[sar.Spec.User]; rule != nil {
+		allowed = rule(sar.Spec)
+	}
 	k.mu.Unlock()
 	sar.TypeMeta = metav1.TypeMeta{Kind: "SubjectAccessReview", APIVersion: "authorization.k8s.io/v1"}
 	sar.Status = authzv1.SubjectAccessReviewStatus{Allowed: allowed, Denied: !allowed,

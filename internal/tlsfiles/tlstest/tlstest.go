@@ -54,6 +54,13 @@ func (ca *CA) Client(t testing.TB, name string) (certFile, keyFile string) {
 	return ca.issue(t, name, x509.ExtKeyUsageClientAuth)
 }
 
+// ClientInGroups issues a client certificate with common name name and
+// organizations groups (an aggregator reads them as the user's groups).
+func (ca *CA) ClientInGroups(t testing.TB, name string, groups ...string) (certFile, keyFile string) {
+	t.Helper()
+	return ca.issueTmpl(t, name, func(c *x509.Certificate) { c.Subject.Organization = groups }, x509.ExtKeyUsageClientAuth)
+}
+
 // Peer issues a certificate that serves and authenticates, as a Raft
 // member's does.
 func (ca *CA) Peer(t testing.TB, name string) (certFile, keyFile string) {
@@ -63,7 +70,15 @@ func (ca *CA) Peer(t testing.TB, name string) (certFile, keyFile string) {
 
 func (ca *CA) issue(t testing.TB, name string, usage ...x509.ExtKeyUsage) (string, string) {
 	t.Helper()
+	return ca.issueTmpl(t, name, nil, usage...)
+}
+
+func (ca *CA) issueTmpl(t testing.TB, name string, tune func(*x509.Certificate), usage ...x509.ExtKeyUsage) (string, string) {
+	t.Helper()
 	tmpl := template(t, name)
+	if tune != nil {
+		tune(tmpl)
+	}
 	tmpl.KeyUsage, tmpl.ExtKeyUsage = x509.KeyUsageDigitalSignature, usage
 	tmpl.IPAddresses, tmpl.DNSNames = []net.IP{net.IPv4(127, 0, 0, 1)}, []string{"localhost"}
 	der, key := create(t, tmpl, ca.cert, ca.key)
