@@ -6,9 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -140,7 +138,7 @@ func (c *cluster) startCost(t *testing.T) *costRun {
 		for _, h := range c.hosts {
 			for _, ns := range []string{"ledger", "batch"} {
 				var pods query.Pods
-				if err := getJSON("http://"+h.IP+":7379/v1/pods?consistency=linearizable&namespace="+ns, &pods); err != nil {
+				if err := c.getJSON(apiURL(h)+"/v1/pods?consistency=linearizable&namespace="+ns, &pods); err != nil {
 					return err
 				}
 				for _, p := range costPods {
@@ -259,7 +257,7 @@ func (c *cluster) checkCost(t *testing.T, r *costRun) {
 	var first []byte
 	c.kubelet.wait(t, 2*time.Minute, "the cost window "+window+" rolled up", func() error {
 		var err error
-		first, err = getBody("http://" + c.hosts[0].IP + ":7379/v1/allocation?" + params.Encode())
+		first, err = c.getBody(apiURL(c.hosts[0]) + "/v1/allocation?" + params.Encode())
 		if err != nil {
 			return err
 		}
@@ -291,7 +289,7 @@ func (c *cluster) checkCost(t *testing.T, r *costRun) {
 
 	// GET /v1/allocation: the same on every replica, and the test's.
 	for _, h := range c.hosts[1:] {
-		if b, err := getBody("http://" + h.IP + ":7379/v1/allocation?" + params.Encode()); err != nil || string(b) != string(first) {
+		if b, err := c.getBody(apiURL(h) + "/v1/allocation?" + params.Encode()); err != nil || string(b) != string(first) {
 			t.Errorf("%s answers\n%s (%v)\n%s answers\n%s", h.IP, b, err, c.hosts[0].IP, first)
 		}
 	}
@@ -306,7 +304,7 @@ func (c *cluster) checkCost(t *testing.T, r *costRun) {
 	}
 	params.Set("aggregate", "node")
 	params.Set("splitIdle", "true")
-	if err := getJSON("http://"+c.hosts[2].IP+":7379/v1/allocation?"+params.Encode(), &resp); err != nil {
+	if err := c.getJSON(apiURL(c.hosts[2])+"/v1/allocation?"+params.Encode(), &resp); err != nil {
 		t.Fatal(err)
 	}
 	if a := resp.Data[0][cost.DefaultCluster+"/"+spotNodeName+"/"+cost.IdleSuffix]; a == nil || !near(a.TotalCost(), wantIdle) {
@@ -314,7 +312,7 @@ func (c *cluster) checkCost(t *testing.T, r *costRun) {
 	}
 
 	// penny cost, as a user runs it.
-	args := []string{"cost", "--aggregator", "http://" + c.hosts[1].IP + ":7379", "--window", window, "--by", "namespace"}
+	args := append([]string{"cost", "--aggregator", apiURL(c.hosts[1]), "--window", window, "--by", "namespace"}, c.pki.adminArgs()...)
 	out, err := execOutput(c.penny, args...)
 	if err != nil {
 		t.Fatalf("penny %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -391,28 +389,3 @@ func (p costPod) charge(cores, rss float64) (cpu, ram float64) {
 }
 
 func quantity(q resource.Quantity) float64 { return q.AsApproximateFloat64() }
-
-// getBody GETs url and returns its body when the answer is 200.
-func getBody(url string) ([]byte, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, b)
-	}
-	return b, nil
-}
-
-func getJSON(url string, v any) error {
-	b, err := getBody(url)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
-}

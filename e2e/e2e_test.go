@@ -60,6 +60,7 @@ type cluster struct {
 	cp      *controlPlane
 	kubelet *kubelet
 	hosts   []*testHost
+	pki     *apiPKI
 }
 
 // TestAutoscaling installs the chart into a real control plane, runs the
@@ -93,6 +94,9 @@ func TestAutoscaling(t *testing.T) {
 	c.kubelet.wait(t, 90*time.Second, "memory_rss_bytes of web through kube-apiserver", func() error {
 		return c.checkRSS(t, "shop", "web")
 	})
+	// Penny's own API on the same pods: RBAC decides who reads which
+	// namespace.
+	c.checkReaders(t, "shop", "ledger")
 
 	// Scale up on memory: one pod grows past the target.
 	// The README's autoscaler keeps web at 2 to 10 pods of 512Mi on
@@ -179,6 +183,7 @@ func setUp(t *testing.T) *cluster {
 		return c.chartPodsRunning(t)
 	})
 	c.checkChartArgs(t)
+	c.pki = newAPIPKI(t, c.dir, c.hosts, nodeName, spotNodeName)
 	c.startAggregators(t)
 	c.startAgent(t)
 	c.kubelet.wait(t, 90*time.Second, "APIService v1beta2.custom.metrics.k8s.io available", func() error {
@@ -283,15 +288,17 @@ func (c *cluster) startAggregators(t *testing.T) {
 	pricingFile := c.cp.writeFile(t, "pricing.yaml", []byte(cm.Data["pricing.yaml"]))
 	var procs []*proc
 	for i, h := range c.hosts {
-		procs = append(procs, start(t, c.dir, fmt.Sprintf("aggregator-%d", i+1), h.Command(c.penny, "aggregator", "--pricing-file", pricingFile,
-			"--id", fmt.Sprint(i+1), "--data-dir", filepath.Join(c.dir, fmt.Sprintf("data-%d", i+1)),
-			"--listen", h.IP+":7379", "--peer-listen", h.IP+":7380", "--initial-cluster", strings.Join(peers, ","),
-			"--cluster-token", "e2e", "--insecure-allow-anonymous", "--custom-metrics", "--secure-port", "6443", "--bind-address", h.IP,
+		args := append([]string{"aggregator", "--pricing-file", pricingFile,
+			"--id", fmt.Sprint(i + 1), "--data-dir", filepath.Join(c.dir, fmt.Sprintf("data-%d", i+1)),
+			"--listen", h.IP + ":7379", "--peer-listen", h.IP + ":7380", "--initial-cluster", strings.Join(peers, ","),
+			"--cluster-token", "e2e", "--custom-metrics", "--secure-port", "6443", "--bind-address", h.IP,
 			"--tls-cert-file", certFile, "--tls-private-key-file", keyFile,
-			"--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc, "--lister-kubeconfig", kc)))
+			"--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc, "--lister-kubeconfig", kc},
+			c.pki.aggregatorAccessArgs(kc)...)
+		procs = append(procs, start(t, c.dir, fmt.Sprintf("aggregator-%d", i+1), h.Command(c.penny, args...)))
 	}
 	for i, h := range c.hosts {
-		waitHTTP(t, procs[i], "http://"+h.IP+":7379/v1/health", "", "", "", 60*time.Second)
+		waitHTTP(t, procs[i], apiURL(h)+"/v1/health", c.pki.ca.File, c.pki.adminCert, c.pki.adminKey, 60*time.Second)
 	}
 }
 
@@ -322,12 +329,12 @@ func (c *cluster) startAgent(t *testing.T) {
 		c.token(t, release+"-agent"))
 	var urls []string
 	for _, h := range c.hosts {
-		urls = append(urls, "http://"+h.IP+":7379")
+		urls = append(urls, apiURL(h))
 	}
-	start(t, c.dir, "agent", execCommand(c.penny, "agent", "--aggregator", strings.Join(urls, ","),
-		"--node-name", nodeName, "--kubeconfig", kc, "--interval", "1s"))
-	start(t, c.dir, "agent-2", execCommand(c.penny, "agent", "--aggregator", strings.Join(urls, ","),
-		"--node-name", spotNodeName, "--kubeconfig", kc, "--interval", "1s"))
+	start(t, c.dir, "agent", execCommand(c.penny, append([]string{"agent", "--aggregator", strings.Join(urls, ","),
+		"--node-name", nodeName, "--kubeconfig", kc, "--interval", "1s"}, c.pki.agentArgs(nodeName)...)...))
+	start(t, c.dir, "agent-2", execCommand(c.penny, append([]string{"agent", "--aggregator", strings.Join(urls, ","),
+		"--node-name", spotNodeName, "--kubeconfig", kc, "--interval", "1s"}, c.pki.agentArgs(spotNodeName)...)...))
 }
 
 // checkRSS reads memory_rss_bytes of every pod of a Deployment through

@@ -4,9 +4,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"testing"
 	"time"
 
@@ -44,16 +42,10 @@ func (c *cluster) checkNodeFacts(t *testing.T) {
 // serves them, with want.
 func (c *cluster) nodeFacts(want nodemeta.Facts) error {
 	for _, h := range c.hosts {
-		url := "http://" + h.IP + ":7379/v1/nodes?node=" + nodeName + "&consistency=linearizable"
-		resp, err := http.Get(url)
-		if err != nil {
-			return err
-		}
+		url := apiURL(h) + "/v1/nodes?node=" + nodeName + "&consistency=linearizable"
 		var nodes query.Nodes
-		err = json.NewDecoder(resp.Body).Decode(&nodes)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s %v", url, resp.Status, err)
+		if err := c.getJSON(url, &nodes); err != nil {
+			return err
 		}
 		if len(nodes.Nodes) != 1 {
 			return fmt.Errorf("GET %s: %+v", url, nodes)
