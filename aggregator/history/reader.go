@@ -36,6 +36,11 @@ type ReaderConfig struct {
 	MaxRecords    int
 	MaxSpans      int
 	MaxIdentities int
+	// CacheBytes bounds the cache of what past days add up to
+	// (DefaultCacheBytes); -1 turns it off.
+	CacheBytes int64
+	// Now is the clock that tells which hours are past (time.Now).
+	Now func() time.Time
 }
 
 // Complete fills in the defaults.
@@ -49,6 +54,12 @@ func (c *ReaderConfig) Complete() {
 	if c.MaxIdentities == 0 {
 		c.MaxIdentities = DefaultMaxIdentities
 	}
+	if c.CacheBytes == 0 {
+		c.CacheBytes = DefaultCacheBytes
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 // Validate checks a completed config; it changes nothing.
@@ -59,6 +70,9 @@ func (c *ReaderConfig) Validate() error {
 	if c.MaxRecords < 1 || c.MaxSpans < 1 || c.MaxIdentities < 1 {
 		return fmt.Errorf("%w: reader limits must be positive", ErrInvalid)
 	}
+	if c.CacheBytes < -1 {
+		return fmt.Errorf("%w: reader cache bytes must be positive, or -1 for none", ErrInvalid)
+	}
 	return nil
 }
 
@@ -66,6 +80,9 @@ func (c *ReaderConfig) Validate() error {
 // use.
 type Reader struct {
 	cfg ReaderConfig
+	// blocks and idents are the caches of days and identities; nil: none.
+	blocks *lru[blockKey, cached]
+	idents *lru[identKey, *identValue]
 }
 
 // NewReader returns a reader; it completes cfg with the defaults first.
@@ -74,7 +91,13 @@ func NewReader(cfg ReaderConfig) (*Reader, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Reader{cfg: cfg}, nil
+	r := &Reader{cfg: cfg}
+	if cfg.CacheBytes > 0 {
+		// Identities take about a third of what their days take.
+		r.blocks = newLRU[blockKey, cached](cfg.CacheBytes * 3 / 4)
+		r.idents = newLRU[identKey, *identValue](cfg.CacheBytes / 4)
+	}
+	return r, nil
 }
 
 // Spans returns the containers' and nodes' spans that overlap [start,
@@ -153,36 +176,58 @@ func (r *Reader) spans(ctx context.Context, start, end time.Time, step time.Dura
 		minutes = append(minutes, kvs...)
 	}
 
-	// Every record to read, by node and then time: runs of spans are
-	// merged per node, in order.
-	recs := make([]rec, 0, len(hours)+len(minutes))
+	// Every record to read, by node and then time (an hour before a
+	// minute that starts with it): runs of spans are merged per node, in
+	// order. Keys sort by time, then node.
+	type nodeRecs struct{ hours, minutes []rec }
+	byNode := map[string]*nodeRecs{}
+	var names []string
+	group := func(node string) *nodeRecs {
+		g := byNode[node]
+		if g == nil {
+			g = &nodeRecs{}
+			byNode[node] = g
+			names = append(names, node)
+		}
+		return g
+	}
 	for _, kv := range hours {
 		h, node, err := parseTimeKey(hourPrefix, kv.Key)
 		if err != nil {
 			return nil, nil, err
 		}
 		if !edge[nodeHour{node, h}] {
-			recs = append(recs, rec{node, h, kv.Value})
+			g := group(node)
+			g.hours = append(g.hours, rec{node: node, start: h, v: kv.Value, mod: kv.ModIndex, hour: true})
 		}
 	}
 	for _, kv := range minutes {
 		m, node, _ := parseTimeKey(minutePrefix, kv.Key)
-		recs = append(recs, rec{node, m, kv.Value})
+		g := group(node)
+		g.minutes = append(g.minutes, rec{node: node, start: m, v: kv.Value, mod: kv.ModIndex})
 	}
-	slices.SortStableFunc(recs, func(a, b rec) int {
-		if c := strings.Compare(a.node, b.node); c != 0 {
-			return c
+	slices.Sort(names)
+	recs := make([]rec, 0, len(hours)+len(minutes))
+	for _, node := range names {
+		g := byNode[node]
+		for len(g.hours) > 0 || len(g.minutes) > 0 {
+			if len(g.minutes) == 0 || len(g.hours) > 0 && g.hours[0].start <= g.minutes[0].start {
+				recs, g.hours = append(recs, g.hours[0]), g.hours[1:]
+			} else {
+				recs, g.minutes = append(recs, g.minutes[0]), g.minutes[1:]
+			}
 		}
-		return cmpI(a.start, b.start)
-	})
+	}
 	b := builder{r: r, nodes: map[string]*nodeSeries{}, ws: ws, we: we, step: int64(step / time.Second)}
-	for i, rc := range recs {
-		if i == 0 || rc.node != recs[i-1].node {
-			b.startNode(rc.node, recs[i:])
+	for i := 0; i < len(recs); {
+		if i == 0 || recs[i].node != recs[i-1].node {
+			b.startNode(recs[i].node, recs[i:])
 		}
-		if err := b.record(rc.v); err != nil {
-			return nil, nil, fmt.Errorf("record of %s at %s: %w", rc.node, time.Unix(rc.start, 0).UTC().Format(time.RFC3339), err)
+		j := dayBlock(recs, i)
+		if err := b.block(recs[i:j]); err != nil {
+			return nil, nil, err
 		}
+		i = j
 	}
 	b.endNode()
 	if err := b.identities(ctx, opts); err != nil {
@@ -208,11 +253,14 @@ type seriesKey struct {
 	ref  uint64
 }
 
-// rec is a record read, of a node and starting at start (unix seconds).
+// rec is a record read, of a node and starting at start (unix seconds),
+// last written at index mod; an hour record or a minute record.
 type rec struct {
 	node  string
 	start int64
 	v     []byte
+	mod   uint64
+	hour  bool
 }
 
 // builder turns records into the cost model's input, one node at a time.
@@ -375,28 +423,32 @@ func (b *builder) record(v []byte) error {
 		b.segment(s)
 		b.segStart = s.Start
 		return true
-	}, func(e *Entry) {
-		idx, ok := b.ns.get(e.Ref)
-		if !ok {
-			idx = len(b.out)
-			b.ns.set(e.Ref, idx)
-			b.out = append(b.out, cost.Series{Usage: make([]cost.Usage, 0, max(b.ns.spans, 1))})
-			b.keys = append(b.keys, seriesKey{b.node, e.Ref})
-			b.accs = append(b.accs, acc{run: -1})
-		}
-		a := &b.accs[idx]
-		if a.run != b.run.id {
-			b.flush(idx)
-			a.run, a.start, a.e = b.run.id, b.segStart, *e
-		} else {
-			a.e.Add(e)
-		}
-		a.end = b.run.end
-	})
+	}, func(e *Entry) { b.entry(e, b.segStart, b.run.end) })
 	if derr != nil {
 		return derr
 	}
 	return err
+}
+
+// entry adds a container's quantities to its sum over the current run:
+// from start, where its segment starts, to end, where its last ends.
+func (b *builder) entry(e *Entry, start, end int64) {
+	idx, ok := b.ns.get(e.Ref)
+	if !ok {
+		idx = len(b.out)
+		b.ns.set(e.Ref, idx)
+		b.out = append(b.out, cost.Series{Usage: make([]cost.Usage, 0, max(b.ns.spans, 1))})
+		b.keys = append(b.keys, seriesKey{b.node, e.Ref})
+		b.accs = append(b.accs, acc{run: -1})
+	}
+	a := &b.accs[idx]
+	if a.run != b.run.id {
+		b.flush(idx)
+		a.run, a.start, a.e = b.run.id, start, *e
+	} else {
+		a.e.Add(e)
+	}
+	a.end = end
 }
 
 // identities fills in every series' container from its node's identities.
@@ -419,17 +471,17 @@ func (b *builder) identities(ctx context.Context, opts kvraft.ReadOptions) error
 		if budget -= len(res.Items); budget < 0 || res.More {
 			return fmt.Errorf("%w: more than %d container identities", kvraft.ErrTooLarge, b.r.cfg.MaxIdentities)
 		}
-		raw := make(map[uint64][]byte, len(res.Items))
+		raw := make(map[uint64]kvraft.KV, len(res.Items))
 		for _, kv := range res.Items {
 			_, ref, err := parseIdentityKey(kv.Key)
 			if err != nil {
 				return err
 			}
-			raw[ref] = kv.Value
+			raw[ref] = kv
 		}
 		for _, i := range byNode[node] {
 			ref := b.keys[i].ref
-			v, ok := raw[ref]
+			kv, ok := raw[ref]
 			if !ok {
 				// Not written (a roll lost between its records and
 				// identity cannot happen; an expired identity can, past
@@ -437,11 +489,21 @@ func (b *builder) identities(ctx context.Context, opts kvraft.ReadOptions) error
 				b.out[i].Container = cost.Container{Node: node, Container: fmt.Sprintf("ref-%x", ref)}
 				continue
 			}
-			id, err := DecodeIdentity(v)
+			if b.r.idents != nil {
+				if v, ok := b.r.idents.get(identKey{node, ref}); ok && v.mod == kv.ModIndex {
+					b.out[i].Container = v.c
+					continue
+				}
+			}
+			id, err := DecodeIdentity(kv.Value)
 			if err != nil {
 				return fmt.Errorf("identity %x of %s: %w", ref, node, err)
 			}
 			b.out[i].Container = id.CostContainer(node)
+			if b.r.idents != nil {
+				v := &identValue{mod: kv.ModIndex, c: b.out[i].Container}
+				b.r.idents.put(identKey{node, ref}, v, v.size())
+			}
 		}
 	}
 	return nil
@@ -458,10 +520,22 @@ func (b *builder) result() ([]cost.Series, []cost.NodeUsage, error) {
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortFunc(idx, func(x, y int) int {
+	// Series come by node, in node order: sort each node's.
+	cmp := func(x, y int) int {
 		a, c := &b.out[x].Container, &b.out[y].Container
 		return cmpSeries(a, c, b.keys[x].ref, b.keys[y].ref)
-	})
+	}
+	for i := 0; i < len(idx); {
+		j := i + 1
+		for j < len(idx) && b.keys[j].node == b.keys[i].node {
+			j++
+		}
+		slices.SortFunc(idx[i:j], cmp)
+		i = j
+	}
+	if !slices.IsSortedFunc(idx, cmp) {
+		slices.SortFunc(idx, cmp)
+	}
 	out := make([]cost.Series, len(idx))
 	for i, j := range idx {
 		out[i] = b.out[j]
