@@ -1,13 +1,16 @@
 package history
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pennyhq/penny/aggregator/cost"
+	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/kvraft"
 )
 
@@ -83,6 +86,8 @@ type Reader struct {
 	// blocks and idents are the caches of days and identities; nil: none.
 	blocks *lru[blockKey, cached]
 	idents *lru[identKey, *identValue]
+	// seriesHint is the series of the last read, to size the next one's.
+	seriesHint atomic.Int64
 }
 
 // NewReader returns a reader; it completes cfg with the defaults first.
@@ -160,6 +165,7 @@ func (r *Reader) spans(ctx context.Context, start, end time.Time, step time.Dura
 		hour int64
 	}
 	edge := map[nodeHour]bool{} // node-hours read as minutes
+	kp := keyParser{}
 	var minutes []kvraft.KV
 	for _, h := range edgeHours(ws, we, hs, he) {
 		kvs, err := read(h, min(h+hourMs/1000, we), minutePrefix)
@@ -167,7 +173,7 @@ func (r *Reader) spans(ctx context.Context, start, end time.Time, step time.Dura
 			return nil, nil, err
 		}
 		for _, kv := range kvs {
-			_, node, err := parseTimeKey(minutePrefix, kv.Key)
+			_, node, err := kp.parse(minutePrefix, kv.Key)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -192,7 +198,7 @@ func (r *Reader) spans(ctx context.Context, start, end time.Time, step time.Dura
 		return g
 	}
 	for _, kv := range hours {
-		h, node, err := parseTimeKey(hourPrefix, kv.Key)
+		h, node, err := kp.parse(hourPrefix, kv.Key)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -202,7 +208,7 @@ func (r *Reader) spans(ctx context.Context, start, end time.Time, step time.Dura
 		}
 	}
 	for _, kv := range minutes {
-		m, node, _ := parseTimeKey(minutePrefix, kv.Key)
+		m, node, _ := kp.parse(minutePrefix, kv.Key)
 		g := group(node)
 		g.minutes = append(g.minutes, rec{node: node, start: m, v: kv.Value, mod: kv.ModIndex})
 	}
@@ -219,6 +225,9 @@ func (r *Reader) spans(ctx context.Context, start, end time.Time, step time.Dura
 		}
 	}
 	b := builder{r: r, nodes: map[string]*nodeSeries{}, ws: ws, we: we, step: int64(step / time.Second)}
+	if n := int(r.seriesHint.Load()); n > 0 {
+		b.out, b.keys, b.accs = make([]cost.Series, 0, n), make([]seriesKey, 0, n), make([]acc, 0, n)
+	}
 	for i := 0; i < len(recs); {
 		if i == 0 || recs[i].node != recs[i-1].node {
 			b.startNode(recs[i].node, recs[i:])
@@ -233,6 +242,7 @@ func (r *Reader) spans(ctx context.Context, start, end time.Time, step time.Dura
 	if err := b.identities(ctx, opts); err != nil {
 		return nil, nil, err
 	}
+	r.seriesHint.Store(int64(len(b.out)))
 	return b.result()
 }
 
@@ -562,10 +572,45 @@ func cmpI(a, b int64) int {
 }
 
 func cmpSeries(a, b *cost.Container, ra, rb uint64) int {
-	for _, p := range [][2]string{{a.Node, b.Node}, {a.Namespace, b.Namespace}, {a.Pod, b.Pod}, {a.Container, b.Container}} {
-		if c := strings.Compare(p[0], p[1]); c != 0 {
-			return c
-		}
+	if c := strings.Compare(a.Node, b.Node); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Pod, b.Pod); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Container, b.Container); c != 0 {
+		return c
 	}
 	return cmpU(ra, rb)
+}
+
+// keyParser parses the time keys of one read, checking each node name
+// once and sharing its string.
+type keyParser map[string]string
+
+func (kp keyParser) parse(p string, k []byte) (int64, string, error) {
+	rest, ok := bytes.CutPrefix(k, []byte(p))
+	if !ok || len(rest) < timeDigits+2 || rest[timeDigits] != '/' {
+		return 0, "", fmt.Errorf("%w: key %q", ErrCorrupt, k)
+	}
+	var sec int64
+	for _, c := range rest[:timeDigits] {
+		if c < '0' || c > '9' {
+			return 0, "", fmt.Errorf("%w: key %q", ErrCorrupt, k)
+		}
+		sec = sec*10 + int64(c-'0')
+	}
+	nb := rest[timeDigits+1:]
+	node, ok := kp[string(nb)]
+	if !ok {
+		node = string(nb)
+		if model.ValidNode(node) != nil {
+			return 0, "", fmt.Errorf("%w: key %q", ErrCorrupt, k)
+		}
+		kp[node] = node
+	}
+	return sec, node, nil
 }
