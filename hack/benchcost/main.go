@@ -8,10 +8,14 @@
 //     before those minutes cannot be simulated in real time, so its hour
 //     records are written in the store's format (history.Record) for the
 //     same containers (the roller's identities and refs), at the rates each
-//     container had in the real minutes, varied hour by hour. Then
-//     window=7d with aggregate=namespace and aggregate=pod, p50 and p99, and
-//     the store's bytes per container per day once minutes are compacted
-//     (hour records and identities).
+//     container had in the real minutes, varied hour by hour: every
+//     container of every node that had a whole minute (60 s, observed) gets
+//     its hours. Then window=7d with aggregate=namespace and aggregate=pod,
+//     p50 and p99, first while the load generator keeps sending (it shares
+//     the 2 cores), then with it stopped (idle: the target applies there);
+//     what the replica allocated per query; and the store's bytes per
+//     container per day once minutes are compacted (hour records per
+//     container, identities per identity).
 //  2. The ingest cost of the rollups: three replicas under make
 //     bench-pipeline's sustained load with pod metadata, freshness measured
 //     between two rolls and across rolls.
