@@ -3,6 +3,7 @@ package allocation_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ func BenchmarkWeek(b *testing.B) {
 			b.Run(c.name+"/"+q, func(b *testing.B) {
 				b.ReportAllocs()
 				w := &discard{h: http.Header{}}
+				cpu0 := cpuTime(b)
 				for b.Loop() {
 					w.code, w.n = 0, 0
 					h.ServeHTTP(w, req)
@@ -46,9 +48,22 @@ func BenchmarkWeek(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(w.n), "answer-B")
+				// CPU time, which other processes on the machine change
+				// less than the time per op.
+				b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 			})
 		}
 	}
+}
+
+// cpuTime is the process's user and system time.
+func cpuTime(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // discard is a ResponseWriter that counts the body and drops it.

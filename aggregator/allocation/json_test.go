@@ -29,7 +29,7 @@ func sameAsEncoder(t *testing.T, resp *cost.Response) {
 func testAllocation(name, label string, f float64) *cost.Allocation {
 	w := cost.Window{Start: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 3, 8, 0, 0, 0, 0, time.UTC)}
 	return &cost.Allocation{Name: name, Window: w, Start: w.Start.Add(90 * time.Second), End: w.End,
-		Properties: cost.Properties{Cluster: "cluster-one", Namespace: name, Pod: label, Labels: map[string]string{label: name, "app": "x"}},
+		Properties:   cost.Properties{Cluster: "cluster-one", Namespace: name, Pod: label, Labels: map[string]string{label: name, "app": "x"}},
 		CPUCoreHours: f, CPUCoreRequestAverage: f / 3, CPUCoreUsageAverage: 0.25, CPUCost: f * 0.031611, CPUCostIdle: 1e-9,
 		RAMByteHours: f * 1e12, RAMBytesRequestAverage: 3e9, RAMBytesUsageAverage: f, RAMCost: 1e21, RAMCostIdle: -0,
 		NetworkTransferBytes: 1 << 40, NetworkCost: f, NetworkInternetCost: math.SmallestNonzeroFloat64}

@@ -85,7 +85,7 @@ type Reader struct {
 	cfg ReaderConfig
 	// blocks and idents are the caches of days and identities; nil: none.
 	blocks *lru[blockKey, cached]
-	idents *lru[identKey, *identValue]
+	idents *lru[string, *nodeIdents]
 	// seriesHint is the series of the last read, to size the next one's.
 	seriesHint atomic.Int64
 }
@@ -100,7 +100,7 @@ func NewReader(cfg ReaderConfig) (*Reader, error) {
 	if cfg.CacheBytes > 0 {
 		// Identities take about a third of what their days take.
 		r.blocks = newLRU[blockKey, cached](cfg.CacheBytes * 3 / 4)
-		r.idents = newLRU[identKey, *identValue](cfg.CacheBytes / 4)
+		r.idents = newLRU[string, *nodeIdents](cfg.CacheBytes / 4)
 	}
 	return r, nil
 }
@@ -481,17 +481,13 @@ func (b *builder) identities(ctx context.Context, opts kvraft.ReadOptions) error
 		if budget -= len(res.Items); budget < 0 || res.More {
 			return fmt.Errorf("%w: more than %d container identities", kvraft.ErrTooLarge, b.r.cfg.MaxIdentities)
 		}
-		raw := make(map[uint64]kvraft.KV, len(res.Items))
-		for _, kv := range res.Items {
-			_, ref, err := parseIdentityKey(kv.Key)
-			if err != nil {
-				return err
-			}
-			raw[ref] = kv
+		ids, err := b.r.nodeIdentities(node, res.Items)
+		if err != nil {
+			return err
 		}
 		for _, i := range byNode[node] {
 			ref := b.keys[i].ref
-			kv, ok := raw[ref]
+			k, ok := slices.BinarySearch(ids.refs, ref)
 			if !ok {
 				// Not written (a roll lost between its records and
 				// identity cannot happen; an expired identity can, past
@@ -499,21 +495,10 @@ func (b *builder) identities(ctx context.Context, opts kvraft.ReadOptions) error
 				b.out[i].Container = cost.Container{Node: node, Container: fmt.Sprintf("ref-%x", ref)}
 				continue
 			}
-			if b.r.idents != nil {
-				if v, ok := b.r.idents.get(identKey{node, ref}); ok && v.mod == kv.ModIndex {
-					b.out[i].Container = v.c
-					continue
-				}
-			}
-			id, err := DecodeIdentity(kv.Value)
-			if err != nil {
+			if err := ids.errs[k]; err != nil {
 				return fmt.Errorf("identity %x of %s: %w", ref, node, err)
 			}
-			b.out[i].Container = id.CostContainer(node)
-			if b.r.idents != nil {
-				v := &identValue{mod: kv.ModIndex, c: b.out[i].Container}
-				b.r.idents.put(identKey{node, ref}, v, v.size())
-			}
+			b.out[i].Container = ids.cs[k]
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"bytes"
 	"container/list"
 	"fmt"
 	"slices"
@@ -218,21 +219,69 @@ func (r *Reader) putBlock(key blockKey, recs []rec, bl *block) {
 	r.blocks.put(key, ce, bl.size()+int64(len(recs))*int64(unsafe.Sizeof(recID{}))+int64(len(key.node))+128)
 }
 
-// identKey is a container's identity's key; identValue the identity as
-// decoded, and the index that wrote it.
-type identKey struct {
-	node string
-	ref  uint64
+// nodeIdents are a node's identities as read, sorted by ref, and decoded.
+// A cached one is valid while the node's identity keys and the indexes
+// that wrote them are the same.
+type nodeIdents struct {
+	keys [][]byte // the store's, never written
+	mods []uint64
+	refs []uint64
+	cs   []cost.Container // labels maps are shared: read only
+	errs []error          // why an identity does not decode
+	size int64
 }
 
-type identValue struct {
-	mod uint64
-	c   cost.Container
+// nodeIdentities returns node's identities from items, the node's
+// identity records as read: the cached ones if they are still these.
+func (r *Reader) nodeIdentities(node string, items []kvraft.KV) (*nodeIdents, error) {
+	var old *nodeIdents
+	if r.idents != nil {
+		old, _ = r.idents.get(node)
+		if old != nil && len(old.keys) == len(items) {
+			same := true
+			for i, kv := range items {
+				if kv.ModIndex != old.mods[i] || !bytes.Equal(kv.Key, old.keys[i]) {
+					same = false
+					break
+				}
+			}
+			if same {
+				return old, nil
+			}
+		}
+	}
+	ids := &nodeIdents{keys: make([][]byte, len(items)), mods: make([]uint64, len(items)), refs: make([]uint64, len(items)),
+		cs: make([]cost.Container, len(items)), errs: make([]error, len(items)), size: 256}
+	j := 0 // the old one's identity of the same ref, if any
+	for i, kv := range items {
+		_, ref, err := parseIdentityKey(kv.Key)
+		if err != nil {
+			return nil, err
+		}
+		ids.keys[i], ids.mods[i], ids.refs[i] = kv.Key, kv.ModIndex, ref
+		for old != nil && j < len(old.refs) && old.refs[j] < ref {
+			j++
+		}
+		if old != nil && j < len(old.refs) && old.refs[j] == ref && old.mods[j] == kv.ModIndex && old.errs[j] == nil {
+			ids.cs[i] = old.cs[j]
+		} else if id, err := DecodeIdentity(kv.Value); err != nil {
+			ids.errs[i] = err
+		} else {
+			ids.cs[i] = id.CostContainer(node)
+		}
+		ids.size += containerSize(&ids.cs[i]) + int64(len(kv.Key)) + 64
+	}
+	if !slices.IsSorted(ids.refs) {
+		return nil, fmt.Errorf("%w: identities of %s out of order", ErrCorrupt, node)
+	}
+	if r.idents != nil {
+		r.idents.put(node, ids, ids.size)
+	}
+	return ids, nil
 }
 
-func (v *identValue) size() int64 {
-	c := &v.c
-	n := int64(unsafe.Sizeof(identValue{})) + 128 + int64(len(c.Node)+len(c.Namespace)+len(c.Pod)+len(c.Container)+
+func containerSize(c *cost.Container) int64 {
+	n := int64(unsafe.Sizeof(cost.Container{})) + int64(len(c.Node)+len(c.Namespace)+len(c.Pod)+len(c.Container)+
 		len(c.ControllerKind)+len(c.Controller))
 	for k, l := range c.Labels {
 		n += int64(len(k)+len(l)) + 48

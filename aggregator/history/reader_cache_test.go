@@ -97,4 +97,32 @@ func TestCacheSameSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, "rewritten")
+
+	// Readers at once share the cache: the same answers (and no race).
+	fresh := reader(0)
+	want, _, err := plain.SpansByStep(ctx, cases[1].start, cases[1].end, cases[1].step, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for range 3 {
+				got, _, err := fresh.SpansByStep(ctx, cases[1].start, cases[1].end, cases[1].step, opts)
+				if err == nil && !reflect.DeepEqual(got, want) {
+					err = fmt.Errorf("concurrent read: spans differ")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }
