@@ -55,12 +55,13 @@ func main() {
 	days := flag.Int("days", 7, "days of history")
 	queries := flag.Int("queries", 40, "requests of each query, for the percentiles")
 	ingestAgents := flag.Int("ingest-agents", 250, "agents of the ingest-cost runs (bench-pipeline's largest sustained load with pod metadata)")
+	rollWait := flag.Duration("roll-wait", 20*time.Minute, "how long to wait for three rolls of every node")
 	skipIngest := flag.Bool("skip-ingest", false, "measure the allocation only")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	nodes := (*pods + 29) / 30
-	a, err := allocationBench(ctx, *penny, nodes, *days, *queries)
+	a, err := allocationBench(ctx, *penny, nodes, *days, *queries, *rollWait)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchcost:", err)
 		os.Exit(1)
