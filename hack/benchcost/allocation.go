@@ -49,6 +49,7 @@ type allocResult struct {
 	// heap bytes, go_memstats_alloc_bytes_total).
 	allocPerQuery float64
 	requests      int
+	dir           string // the replica's data
 	// Bytes of keys and values in the store.
 	hourBytes, identityBytes, minuteBytes int64
 	// minuteContainerMinutes are the container-minutes the minute records
@@ -74,9 +75,9 @@ type nodeMinutes struct {
 	rawBytes int64
 }
 
-func allocationBench(ctx context.Context, penny string, nodes, days, queries int, rollWait time.Duration) (*allocResult, error) {
+func allocationBench(ctx context.Context, penny, dir string, nodes, days, queries int, rollWait time.Duration) (*allocResult, error) {
 	fmt.Fprintf(os.Stderr, "benchcost: %d simulated nodes x %d cgroups on one replica, rolled up in real time\n", nodes, containersPerNode)
-	c, err := startCluster(ctx, penny, 1)
+	c, err := startCluster(ctx, penny, dir, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +125,7 @@ func allocationBench(ctx context.Context, penny string, nodes, days, queries int
 		case <-time.After(time.Second):
 		}
 	}
-	res := &allocResult{nodes: nodes, days: days, requests: queries}
+	res := &allocResult{nodes: nodes, days: days, requests: queries, dir: dir}
 	kv := c.client(0)
 	byNode, err := readMinutes(ctx, kv)
 	if err != nil {
@@ -378,8 +379,8 @@ func metric(url, name string) (float64, error) {
 func (a *allocResult) print() {
 	fmt.Printf("Penny cost allocation: one aggregator replica, %d simulated nodes x %d cgroups (%d pods, %d containers rolled up) "+
 		"through the real ingest for %d whole minutes, and %d days of hour records before them written in the store's format "+
-		"(%d hours x %d nodes, in %.0f s)\n\n", a.nodes, containersPerNode, a.pods, a.containers, a.rolledMinutes, a.days, a.hours, a.nodes,
-		a.writeTime.Seconds())
+		"(%d hours x %d nodes, in %.0f s); its WAL and snapshots in %s\n\n", a.nodes, containersPerNode, a.pods, a.containers,
+		a.rolledMinutes, a.days, a.hours, a.nodes, a.writeTime.Seconds(), a.dir)
 	fmt.Printf("GET /v1/allocation, %d requests of each one after the other (after 2 unmeasured). Idle: the load generator stopped, "+
 		"the replica still leading and rolling (the target, p99 <= 100 ms for aggregate=namespace, applies there); under ingest: "+
 		"while the %d simulated agents kept sending every second from the same 2 cores.\n\n", a.requests, a.nodes)
