@@ -50,6 +50,7 @@ type allocResult struct {
 	allocPerQuery float64
 	requests      int
 	dir           string // the replica's data
+	interval      time.Duration
 	// Bytes of keys and values in the store.
 	hourBytes, identityBytes, minuteBytes int64
 	// minuteContainerMinutes are the container-minutes the minute records
@@ -75,7 +76,7 @@ type nodeMinutes struct {
 	rawBytes int64
 }
 
-func allocationBench(ctx context.Context, penny, dir string, nodes, days, queries int, rollWait time.Duration) (*allocResult, error) {
+func allocationBench(ctx context.Context, penny, dir string, nodes, days, queries int, interval, rollWait time.Duration) (*allocResult, error) {
 	fmt.Fprintf(os.Stderr, "benchcost: %d simulated nodes x %d cgroups on one replica, rolled up in real time\n", nodes, containersPerNode)
 	c, err := startCluster(ctx, penny, dir, 1)
 	if err != nil {
@@ -85,7 +86,7 @@ func allocationBench(ctx context.Context, penny, dir string, nodes, days, querie
 	lctx, cancel := context.WithCancel(ctx)
 	loaded := make(chan error, 1)
 	go func() {
-		_, err := loadgen.Run(lctx, loadgen.Config{URLs: c.urls, Agents: nodes, Containers: containersPerNode, Interval: time.Second,
+		_, err := loadgen.Run(lctx, loadgen.Config{URLs: c.urls, Agents: nodes, Containers: containersPerNode, Interval: interval,
 			Duration: 2 * time.Hour, ProbesPerInterval: 1, Logger: slog.New(slog.DiscardHandler)})
 		loaded <- err
 	}()
@@ -125,7 +126,7 @@ func allocationBench(ctx context.Context, penny, dir string, nodes, days, querie
 		case <-time.After(time.Second):
 		}
 	}
-	res := &allocResult{nodes: nodes, days: days, requests: queries, dir: dir}
+	res := &allocResult{nodes: nodes, days: days, requests: queries, dir: dir, interval: interval}
 	kv := c.client(0)
 	byNode, err := readMinutes(ctx, kv)
 	if err != nil {
@@ -378,12 +379,12 @@ func metric(url, name string) (float64, error) {
 
 func (a *allocResult) print() {
 	fmt.Printf("Penny cost allocation: one aggregator replica, %d simulated nodes x %d cgroups (%d pods, %d containers rolled up) "+
-		"through the real ingest for %d whole minutes, and %d days of hour records before them written in the store's format "+
+		"through the real ingest (a sample every %s) for %d whole minutes, and %d days of hour records before them written in the store's format "+
 		"(%d hours x %d nodes, in %.0f s); its WAL and snapshots in %s\n\n", a.nodes, containersPerNode, a.pods, a.containers,
-		a.rolledMinutes, a.days, a.hours, a.nodes, a.writeTime.Seconds(), a.dir)
+		a.interval, a.rolledMinutes, a.days, a.hours, a.nodes, a.writeTime.Seconds(), a.dir)
 	fmt.Printf("GET /v1/allocation, %d requests of each one after the other (after 2 unmeasured). Idle: the load generator stopped, "+
 		"the replica still leading and rolling (the target, p99 <= 100 ms for aggregate=namespace, applies there); under ingest: "+
-		"while the %d simulated agents kept sending every second from the same 2 cores.\n\n", a.requests, a.nodes)
+		"while the %d simulated agents kept sending from the same 2 cores.\n\n", a.requests, a.nodes)
 	fmt.Println("| GET /v1/allocation? | idle p50 | p99 | max | under ingest p50 | p99 | max | answer |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
 	for i, q := range a.idle {

@@ -57,13 +57,15 @@ func main() {
 	ingestAgents := flag.Int("ingest-agents", 250, "agents of the ingest-cost runs (bench-pipeline's largest sustained load with pod metadata)")
 	allocDir := flag.String("alloc-dir", "/dev/shm", "where the allocation run's replica keeps its WAL and snapshots: tmpfs by default, "+
 		"as what it measures is the query, not the disk that other work on a shared machine also syncs to (the ingest runs use /var/tmp)")
+	interval := flag.Duration("alloc-interval", time.Second, "the simulated agents' sampling interval in the allocation run "+
+		"(bench-pipeline's is 1s; a machine shared with other work may need longer for the leader to keep up with its rolls)")
 	rollWait := flag.Duration("roll-wait", 20*time.Minute, "how long to wait for three rolls of every node")
 	skipIngest := flag.Bool("skip-ingest", false, "measure the allocation only")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	nodes := (*pods + 29) / 30
-	a, err := allocationBench(ctx, *penny, *allocDir, nodes, *days, *queries, *rollWait)
+	a, err := allocationBench(ctx, *penny, *allocDir, nodes, *days, *queries, *interval, *rollWait)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchcost:", err)
 		os.Exit(1)
