@@ -63,6 +63,9 @@ type queryResult struct {
 	params        string
 	p50, p99, max time.Duration
 	bytes         int
+	// cpu is the replica's CPU time per measured request: what the
+	// query costs, whatever else shares the machine.
+	cpu time.Duration
 }
 
 // nodeMinutes is what the real rolls wrote of one node: its whole
@@ -217,7 +220,7 @@ func allocationBench(ctx context.Context, penny, dir string, nodes, days, querie
 	params := []string{"window=7d&aggregate=namespace", "window=7d&aggregate=pod", "window=7d&aggregate=namespace&step=1d"}
 	fmt.Fprintf(os.Stderr, "benchcost: %d requests of each query under ingest\n", queries)
 	for _, q := range params {
-		qr, err := measure(ctx, c.urls[0], q, queries)
+		qr, err := measure(ctx, c, q, queries)
 		if err != nil {
 			return nil, err
 		}
@@ -226,6 +229,7 @@ func allocationBench(ctx context.Context, penny, dir string, nodes, days, querie
 	// Then without the load generator, which shares the cores: the
 	// production aggregator does not share them with 167 agents.
 	stopLoad()
+	settle(ctx, c)
 	fmt.Fprintf(os.Stderr, "benchcost: %d requests of each query, the load generator stopped\n", queries)
 	alloc0, err := metric(c.urls[0], "go_memstats_alloc_bytes_total")
 	if err != nil {
@@ -233,7 +237,7 @@ func allocationBench(ctx context.Context, penny, dir string, nodes, days, querie
 	}
 	n := 0
 	for _, q := range params {
-		qr, err := measure(ctx, c.urls[0], q, queries)
+		qr, err := measure(ctx, c, q, queries)
 		if err != nil {
 			return nil, err
 		}
@@ -247,6 +251,24 @@ func allocationBench(ctx context.Context, penny, dir string, nodes, days, querie
 	res.allocPerQuery = (alloc1 - alloc0) / float64(n)
 	res.rss, res.peak = c.memory(0)
 	return res, nil
+}
+
+// settle waits (at most a minute) until the replica uses less than a
+// fifth of a core: the ingest's backlog applied, its garbage collected.
+func settle(ctx context.Context, c *cluster) {
+	begin := time.Now()
+	for time.Since(begin) < time.Minute {
+		cpu0 := c.cpuSeconds()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+		if used := (c.cpuSeconds() - cpu0) / 2; used < 0.2 {
+			break
+		}
+	}
+	fmt.Fprintf(os.Stderr, "benchcost: the replica settled in %s\n", time.Since(begin).Round(time.Second))
 }
 
 // readMinutes reads every minute record and sums each node's whole minutes
@@ -329,7 +351,8 @@ func hourRecord(node string, nm *nodeMinutes, hour int64) *history.Record {
 
 // measure asks GET /v1/allocation?params n times, after two unmeasured
 // requests, one after the other.
-func measure(ctx context.Context, url, params string, n int) (queryResult, error) {
+func measure(ctx context.Context, c *cluster, params string, n int) (queryResult, error) {
+	url := c.urls[0]
 	qr := queryResult{params: params}
 	hc := &http.Client{Timeout: time.Minute}
 	var ds []time.Duration
@@ -351,11 +374,15 @@ func measure(ctx context.Context, url, params string, n int) (queryResult, error
 		if resp.StatusCode != http.StatusOK {
 			return qr, fmt.Errorf("%s: %s: %s", params, resp.Status, b)
 		}
+		if i == 1 {
+			qr.cpu = -time.Duration(c.cpuSeconds() * float64(time.Second))
+		}
 		if i >= 2 {
 			ds = append(ds, time.Since(begin))
 		}
 		qr.bytes = len(b)
 	}
+	qr.cpu = (qr.cpu + time.Duration(c.cpuSeconds()*float64(time.Second))) / time.Duration(n)
 	qr.p50, qr.p99, qr.max = percentile(ds, 50), percentile(ds, 99), slices.Max(ds)
 	return qr, nil
 }
@@ -385,12 +412,16 @@ func (a *allocResult) print() {
 	fmt.Printf("GET /v1/allocation, %d requests of each one after the other (after 2 unmeasured). Idle: the load generator stopped, "+
 		"the replica still leading and rolling (the target, p99 <= 100 ms for aggregate=namespace, applies there); under ingest: "+
 		"while the %d simulated agents kept sending from the same 2 cores.\n\n", a.requests, a.nodes)
-	fmt.Println("| GET /v1/allocation? | idle p50 | p99 | max | under ingest p50 | p99 | max | answer |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| GET /v1/allocation? | idle p50 | p99 | max | replica CPU | under ingest p50 | p99 | max | answer |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for i, q := range a.idle {
 		b := a.busy[i]
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", q.params, ms(q.p50), ms(q.p99), ms(q.max), ms(b.p50), ms(b.p99),
-			ms(b.max), kib(int64(q.bytes)))
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", q.params, ms(q.p50), ms(q.p99), ms(q.max), ms(q.cpu), ms(b.p50),
+			ms(b.p99), ms(b.max), kib(int64(q.bytes)))
+	}
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Printf("\n(replica CPU: its user and system time per idle request; the machine's load average after the queries: %s)\n",
+			strings.Join(strings.Fields(string(la))[:3], " "))
 	}
 	fmt.Printf("\nThe replica allocated %s (Go heap) per idle query, on average over the three.\n", mib(int64(a.allocPerQuery)))
 	days := float64(a.days)
