@@ -131,12 +131,32 @@ func allocationBench(ctx context.Context, penny, dir string, nodes, days, querie
 	}
 	res := &allocResult{nodes: nodes, days: days, requests: queries, dir: dir, interval: interval}
 	kv := c.client(0)
-	byNode, err := readMinutes(ctx, kv)
-	if err != nil {
-		return nil, err
-	}
-	if len(byNode) != nodes {
-		return nil, fmt.Errorf("minutes of %d nodes, want %d", len(byNode), nodes)
+	// Every node needs a whole minute for its containers' rates: the
+	// rolls counted above may be some nodes' more than others'.
+	var byNode map[string]*nodeMinutes
+	for wait := 0; ; wait++ {
+		var err error
+		if byNode, err = readMinutes(ctx, kv); err != nil {
+			return nil, err
+		}
+		without := nodes - len(byNode)
+		for _, nm := range byNode {
+			if nm.minutes == 0 {
+				without++
+			}
+		}
+		if without == 0 {
+			break
+		}
+		if wait == 12 {
+			return nil, fmt.Errorf("%d nodes of %d without a whole minute rolled", without, nodes)
+		}
+		fmt.Fprintf(os.Stderr, "benchcost: %d nodes without a whole minute rolled yet\n", without)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(15 * time.Second):
+		}
 	}
 	pods := map[string]bool{}
 	h0 := int64(1) << 62
