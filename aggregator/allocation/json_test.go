@@ -52,7 +52,7 @@ func TestWriteResponseAsEncoder(t *testing.T) {
 
 func FuzzWriteResponse(f *testing.F) {
 	f.Add("shop", "app", "USD", 1.5)
-	f.Add("a<b>&c", "\u2028\xff", "", -0.0)
+	f.Add("a<b>&c", "\u2028\xff", "", math.Copysign(0, -1))
 	f.Fuzz(func(t *testing.T, name, label, currency string, v float64) {
 		sameAsEncoder(t, &cost.Response{Code: 200, Status: "success", Currency: currency, Warning: label,
 			Data: []map[string]*cost.Allocation{{name: testAllocation(name, label, v), label: testAllocation(label, name, -v)}}})

@@ -546,16 +546,6 @@ func (b *builder) result() ([]cost.Series, []cost.NodeUsage, error) {
 
 func byStart(a, b cost.Usage) int { return a.Start.Compare(b.Start) }
 
-func cmpI(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func cmpSeries(a, b *cost.Container, ra, rb uint64) int {
 	if c := strings.Compare(a.Node, b.Node); c != 0 {
 		return c

@@ -182,13 +182,6 @@ func (c *lru[K, V]) put(key K, v V, size int64) {
 	}
 }
 
-// bytes returns the bytes the cache holds.
-func (c *lru[K, V]) bytes() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.size
-}
-
 // cached is a block and the records it adds up.
 type cached struct {
 	recs []recID
