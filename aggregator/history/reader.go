@@ -111,7 +111,8 @@ func NewReader(cfg ReaderConfig) (*Reader, error) {
 // window's edge), and the minute records of the hours at the window's
 // edges. Each series' spans are sorted by start; series are sorted by
 // node, then identity. The first read is at opts, the others at least as
-// new, on the same replica.
+// new, on the same replica. The containers' Labels maps may be shared with
+// the reader's cache and other reads: read them, never write them.
 func (r *Reader) Spans(ctx context.Context, start, end time.Time, opts kvraft.ReadOptions) ([]cost.Series, []cost.NodeUsage, error) {
 	return r.spans(ctx, start, end, 0, opts)
 }
