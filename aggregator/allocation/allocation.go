@@ -191,7 +191,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	if err := json.NewEncoder(w).Encode(res.Response()); err != nil {
+	if err := writeResponse(w, res.Response()); err != nil {
 		h.cfg.Logger.Debug("allocation answer not written", "err", err) // the client went away
 	}
 	return http.StatusOK

@@ -1,13 +1,16 @@
 package history
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pennyhq/penny/aggregator/cost"
+	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/kvraft"
 )
 
@@ -36,6 +39,11 @@ type ReaderConfig struct {
 	MaxRecords    int
 	MaxSpans      int
 	MaxIdentities int
+	// CacheBytes bounds the cache of what past days add up to
+	// (DefaultCacheBytes); -1 turns it off.
+	CacheBytes int64
+	// Now is the clock that tells which hours are past (time.Now).
+	Now func() time.Time
 }
 
 // Complete fills in the defaults.
@@ -49,6 +57,12 @@ func (c *ReaderConfig) Complete() {
 	if c.MaxIdentities == 0 {
 		c.MaxIdentities = DefaultMaxIdentities
 	}
+	if c.CacheBytes == 0 {
+		c.CacheBytes = DefaultCacheBytes
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 // Validate checks a completed config; it changes nothing.
@@ -59,6 +73,9 @@ func (c *ReaderConfig) Validate() error {
 	if c.MaxRecords < 1 || c.MaxSpans < 1 || c.MaxIdentities < 1 {
 		return fmt.Errorf("%w: reader limits must be positive", ErrInvalid)
 	}
+	if c.CacheBytes < -1 {
+		return fmt.Errorf("%w: reader cache bytes must be positive, or -1 for none", ErrInvalid)
+	}
 	return nil
 }
 
@@ -66,6 +83,11 @@ func (c *ReaderConfig) Validate() error {
 // use.
 type Reader struct {
 	cfg ReaderConfig
+	// blocks and idents are the caches of days and identities; nil: none.
+	blocks *lru[blockKey, cached]
+	idents *lru[string, *nodeIdents]
+	// seriesHint is the series of the last read, to size the next one's.
+	seriesHint atomic.Int64
 }
 
 // NewReader returns a reader; it completes cfg with the defaults first.
@@ -74,7 +96,13 @@ func NewReader(cfg ReaderConfig) (*Reader, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Reader{cfg: cfg}, nil
+	r := &Reader{cfg: cfg}
+	if cfg.CacheBytes > 0 {
+		// Identities take about a third of what their days take.
+		r.blocks = newLRU[blockKey, cached](cfg.CacheBytes * 3 / 4)
+		r.idents = newLRU[string, *nodeIdents](cfg.CacheBytes / 4)
+	}
+	return r, nil
 }
 
 // Spans returns the containers' and nodes' spans that overlap [start,
@@ -83,7 +111,8 @@ func NewReader(cfg ReaderConfig) (*Reader, error) {
 // window's edge), and the minute records of the hours at the window's
 // edges. Each series' spans are sorted by start; series are sorted by
 // node, then identity. The first read is at opts, the others at least as
-// new, on the same replica.
+// new, on the same replica. The containers' Labels maps may be shared with
+// the reader's cache and other reads: read them, never write them.
 func (r *Reader) Spans(ctx context.Context, start, end time.Time, opts kvraft.ReadOptions) ([]cost.Series, []cost.NodeUsage, error) {
 	return r.spans(ctx, start, end, 0, opts)
 }
@@ -137,6 +166,7 @@ func (r *Reader) spans(ctx context.Context, start, end time.Time, step time.Dura
 		hour int64
 	}
 	edge := map[nodeHour]bool{} // node-hours read as minutes
+	kp := keyParser{}
 	var minutes []kvraft.KV
 	for _, h := range edgeHours(ws, we, hs, he) {
 		kvs, err := read(h, min(h+hourMs/1000, we), minutePrefix)
@@ -144,7 +174,7 @@ func (r *Reader) spans(ctx context.Context, start, end time.Time, step time.Dura
 			return nil, nil, err
 		}
 		for _, kv := range kvs {
-			_, node, err := parseTimeKey(minutePrefix, kv.Key)
+			_, node, err := kp.parse(minutePrefix, kv.Key)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -153,41 +183,67 @@ func (r *Reader) spans(ctx context.Context, start, end time.Time, step time.Dura
 		minutes = append(minutes, kvs...)
 	}
 
-	// Every record to read, by node and then time: runs of spans are
-	// merged per node, in order.
-	recs := make([]rec, 0, len(hours)+len(minutes))
+	// Every record to read, by node and then time (an hour before a
+	// minute that starts with it): runs of spans are merged per node, in
+	// order. Keys sort by time, then node.
+	type nodeRecs struct{ hours, minutes []rec }
+	byNode := map[string]*nodeRecs{}
+	var names []string
+	group := func(node string) *nodeRecs {
+		g := byNode[node]
+		if g == nil {
+			g = &nodeRecs{}
+			byNode[node] = g
+			names = append(names, node)
+		}
+		return g
+	}
 	for _, kv := range hours {
-		h, node, err := parseTimeKey(hourPrefix, kv.Key)
+		h, node, err := kp.parse(hourPrefix, kv.Key)
 		if err != nil {
 			return nil, nil, err
 		}
 		if !edge[nodeHour{node, h}] {
-			recs = append(recs, rec{node, h, kv.Value})
+			g := group(node)
+			g.hours = append(g.hours, rec{node: node, start: h, v: kv.Value, mod: kv.ModIndex, hour: true})
 		}
 	}
 	for _, kv := range minutes {
-		m, node, _ := parseTimeKey(minutePrefix, kv.Key)
-		recs = append(recs, rec{node, m, kv.Value})
+		m, node, _ := kp.parse(minutePrefix, kv.Key)
+		g := group(node)
+		g.minutes = append(g.minutes, rec{node: node, start: m, v: kv.Value, mod: kv.ModIndex})
 	}
-	slices.SortStableFunc(recs, func(a, b rec) int {
-		if c := strings.Compare(a.node, b.node); c != 0 {
-			return c
+	slices.Sort(names)
+	recs := make([]rec, 0, len(hours)+len(minutes))
+	for _, node := range names {
+		g := byNode[node]
+		for len(g.hours) > 0 || len(g.minutes) > 0 {
+			if len(g.minutes) == 0 || len(g.hours) > 0 && g.hours[0].start <= g.minutes[0].start {
+				recs, g.hours = append(recs, g.hours[0]), g.hours[1:]
+			} else {
+				recs, g.minutes = append(recs, g.minutes[0]), g.minutes[1:]
+			}
 		}
-		return cmpI(a.start, b.start)
-	})
+	}
 	b := builder{r: r, nodes: map[string]*nodeSeries{}, ws: ws, we: we, step: int64(step / time.Second)}
-	for i, rc := range recs {
-		if i == 0 || rc.node != recs[i-1].node {
-			b.startNode(rc.node, recs[i:])
+	if n := int(r.seriesHint.Load()); n > 0 {
+		b.out, b.keys, b.accs = make([]cost.Series, 0, n), make([]seriesKey, 0, n), make([]acc, 0, n)
+	}
+	for i := 0; i < len(recs); {
+		if i == 0 || recs[i].node != recs[i-1].node {
+			b.startNode(recs[i].node, recs[i:])
 		}
-		if err := b.record(rc.v); err != nil {
-			return nil, nil, fmt.Errorf("record of %s at %s: %w", rc.node, time.Unix(rc.start, 0).UTC().Format(time.RFC3339), err)
+		j := dayBlock(recs, i)
+		if err := b.block(recs[i:j]); err != nil {
+			return nil, nil, err
 		}
+		i = j
 	}
 	b.endNode()
 	if err := b.identities(ctx, opts); err != nil {
 		return nil, nil, err
 	}
+	r.seriesHint.Store(int64(len(b.out)))
 	return b.result()
 }
 
@@ -208,11 +264,14 @@ type seriesKey struct {
 	ref  uint64
 }
 
-// rec is a record read, of a node and starting at start (unix seconds).
+// rec is a record read, of a node and starting at start (unix seconds),
+// last written at index mod; an hour record or a minute record.
 type rec struct {
 	node  string
 	start int64
 	v     []byte
+	mod   uint64
+	hour  bool
 }
 
 // builder turns records into the cost model's input, one node at a time.
@@ -375,28 +434,32 @@ func (b *builder) record(v []byte) error {
 		b.segment(s)
 		b.segStart = s.Start
 		return true
-	}, func(e *Entry) {
-		idx, ok := b.ns.get(e.Ref)
-		if !ok {
-			idx = len(b.out)
-			b.ns.set(e.Ref, idx)
-			b.out = append(b.out, cost.Series{Usage: make([]cost.Usage, 0, max(b.ns.spans, 1))})
-			b.keys = append(b.keys, seriesKey{b.node, e.Ref})
-			b.accs = append(b.accs, acc{run: -1})
-		}
-		a := &b.accs[idx]
-		if a.run != b.run.id {
-			b.flush(idx)
-			a.run, a.start, a.e = b.run.id, b.segStart, *e
-		} else {
-			a.e.Add(e)
-		}
-		a.end = b.run.end
-	})
+	}, func(e *Entry) { b.entry(e, b.segStart, b.run.end) })
 	if derr != nil {
 		return derr
 	}
 	return err
+}
+
+// entry adds a container's quantities to its sum over the current run:
+// from start, where its segment starts, to end, where its last ends.
+func (b *builder) entry(e *Entry, start, end int64) {
+	idx, ok := b.ns.get(e.Ref)
+	if !ok {
+		idx = len(b.out)
+		b.ns.set(e.Ref, idx)
+		b.out = append(b.out, cost.Series{Usage: make([]cost.Usage, 0, max(b.ns.spans, 1))})
+		b.keys = append(b.keys, seriesKey{b.node, e.Ref})
+		b.accs = append(b.accs, acc{run: -1})
+	}
+	a := &b.accs[idx]
+	if a.run != b.run.id {
+		b.flush(idx)
+		a.run, a.start, a.e = b.run.id, start, *e
+	} else {
+		a.e.Add(e)
+	}
+	a.end = end
 }
 
 // identities fills in every series' container from its node's identities.
@@ -419,17 +482,13 @@ func (b *builder) identities(ctx context.Context, opts kvraft.ReadOptions) error
 		if budget -= len(res.Items); budget < 0 || res.More {
 			return fmt.Errorf("%w: more than %d container identities", kvraft.ErrTooLarge, b.r.cfg.MaxIdentities)
 		}
-		raw := make(map[uint64][]byte, len(res.Items))
-		for _, kv := range res.Items {
-			_, ref, err := parseIdentityKey(kv.Key)
-			if err != nil {
-				return err
-			}
-			raw[ref] = kv.Value
+		ids, err := b.r.nodeIdentities(node, res.Items)
+		if err != nil {
+			return err
 		}
 		for _, i := range byNode[node] {
 			ref := b.keys[i].ref
-			v, ok := raw[ref]
+			k, ok := slices.BinarySearch(ids.refs, ref)
 			if !ok {
 				// Not written (a roll lost between its records and
 				// identity cannot happen; an expired identity can, past
@@ -437,11 +496,10 @@ func (b *builder) identities(ctx context.Context, opts kvraft.ReadOptions) error
 				b.out[i].Container = cost.Container{Node: node, Container: fmt.Sprintf("ref-%x", ref)}
 				continue
 			}
-			id, err := DecodeIdentity(v)
-			if err != nil {
+			if err := ids.errs[k]; err != nil {
 				return fmt.Errorf("identity %x of %s: %w", ref, node, err)
 			}
-			b.out[i].Container = id.CostContainer(node)
+			b.out[i].Container = ids.cs[k]
 		}
 	}
 	return nil
@@ -458,10 +516,22 @@ func (b *builder) result() ([]cost.Series, []cost.NodeUsage, error) {
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortFunc(idx, func(x, y int) int {
+	// Series come by node, in node order: sort each node's.
+	cmp := func(x, y int) int {
 		a, c := &b.out[x].Container, &b.out[y].Container
 		return cmpSeries(a, c, b.keys[x].ref, b.keys[y].ref)
-	})
+	}
+	for i := 0; i < len(idx); {
+		j := i + 1
+		for j < len(idx) && b.keys[j].node == b.keys[i].node {
+			j++
+		}
+		slices.SortFunc(idx[i:j], cmp)
+		i = j
+	}
+	if !slices.IsSortedFunc(idx, cmp) {
+		slices.SortFunc(idx, cmp)
+	}
 	out := make([]cost.Series, len(idx))
 	for i, j := range idx {
 		out[i] = b.out[j]
@@ -477,21 +547,46 @@ func (b *builder) result() ([]cost.Series, []cost.NodeUsage, error) {
 
 func byStart(a, b cost.Usage) int { return a.Start.Compare(b.Start) }
 
-func cmpI(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func cmpSeries(a, b *cost.Container, ra, rb uint64) int {
-	for _, p := range [][2]string{{a.Node, b.Node}, {a.Namespace, b.Namespace}, {a.Pod, b.Pod}, {a.Container, b.Container}} {
-		if c := strings.Compare(p[0], p[1]); c != 0 {
-			return c
-		}
+	if c := strings.Compare(a.Node, b.Node); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Pod, b.Pod); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Container, b.Container); c != 0 {
+		return c
 	}
 	return cmpU(ra, rb)
+}
+
+// keyParser parses the time keys of one read, checking each node name
+// once and sharing its string.
+type keyParser map[string]string
+
+func (kp keyParser) parse(p string, k []byte) (int64, string, error) {
+	rest, ok := bytes.CutPrefix(k, []byte(p))
+	if !ok || len(rest) < timeDigits+2 || rest[timeDigits] != '/' {
+		return 0, "", fmt.Errorf("%w: key %q", ErrCorrupt, k)
+	}
+	var sec int64
+	for _, c := range rest[:timeDigits] {
+		if c < '0' || c > '9' {
+			return 0, "", fmt.Errorf("%w: key %q", ErrCorrupt, k)
+		}
+		sec = sec*10 + int64(c-'0')
+	}
+	nb := rest[timeDigits+1:]
+	node, ok := kp[string(nb)]
+	if !ok {
+		node = string(nb)
+		if model.ValidNode(node) != nil {
+			return 0, "", fmt.Errorf("%w: key %q", ErrCorrupt, k)
+		}
+		kp[node] = node
+	}
+	return sec, node, nil
 }

@@ -8,10 +8,14 @@
 //     before those minutes cannot be simulated in real time, so its hour
 //     records are written in the store's format (history.Record) for the
 //     same containers (the roller's identities and refs), at the rates each
-//     container had in the real minutes, varied hour by hour. Then
-//     window=7d with aggregate=namespace and aggregate=pod, p50 and p99, and
-//     the store's bytes per container per day once minutes are compacted
-//     (hour records and identities).
+//     container had in the real minutes, varied hour by hour: every
+//     container of every node that had a whole minute (60 s, observed) gets
+//     its hours. Then window=7d with aggregate=namespace and aggregate=pod,
+//     p50 and p99, first while the load generator keeps sending (it shares
+//     the 2 cores), then with it stopped (idle: the target applies there);
+//     what the replica allocated per query; and the store's bytes per
+//     container per day once minutes are compacted (hour records per
+//     container, identities per identity).
 //  2. The ingest cost of the rollups: three replicas under make
 //     bench-pipeline's sustained load with pod metadata, freshness measured
 //     between two rolls and across rolls.
@@ -51,12 +55,17 @@ func main() {
 	days := flag.Int("days", 7, "days of history")
 	queries := flag.Int("queries", 40, "requests of each query, for the percentiles")
 	ingestAgents := flag.Int("ingest-agents", 250, "agents of the ingest-cost runs (bench-pipeline's largest sustained load with pod metadata)")
+	allocDir := flag.String("alloc-dir", "/dev/shm", "where the allocation run's replica keeps its WAL and snapshots: tmpfs by default, "+
+		"as what it measures is the query, not the disk that other work on a shared machine also syncs to (the ingest runs use /var/tmp)")
+	interval := flag.Duration("alloc-interval", time.Second, "the simulated agents' sampling interval in the allocation run "+
+		"(bench-pipeline's is 1s; a machine shared with other work may need longer for the leader to keep up with its rolls)")
+	rollWait := flag.Duration("roll-wait", 20*time.Minute, "how long to wait for three rolls of every node")
 	skipIngest := flag.Bool("skip-ingest", false, "measure the allocation only")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	nodes := (*pods + 29) / 30
-	a, err := allocationBench(ctx, *penny, nodes, *days, *queries)
+	a, err := allocationBench(ctx, *penny, *allocDir, nodes, *days, *queries, *interval, *rollWait)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchcost:", err)
 		os.Exit(1)
@@ -80,8 +89,8 @@ type cluster struct {
 	urls  []string
 }
 
-func startCluster(ctx context.Context, penny string, n int, extra ...string) (*cluster, error) {
-	dir, err := os.MkdirTemp("/var/tmp", "penny-benchcost-")
+func startCluster(ctx context.Context, penny, base string, n int, extra ...string) (*cluster, error) {
+	dir, err := os.MkdirTemp(base, "penny-benchcost-")
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +229,7 @@ func ingestBench(ctx context.Context, penny string, agents int) ([]ingestRun, er
 		rolls    int
 	}{{"between rolls", 50 * time.Second, 0}, {"across rolls", 120 * time.Second, 2}} {
 		fmt.Fprintf(os.Stderr, "benchcost: ingest of %d agents x %d cgroups, %s\n", agents, containersPerNode, m.what)
-		c, err := startCluster(ctx, penny, 3)
+		c, err := startCluster(ctx, penny, "/var/tmp", 3)
 		if err != nil {
 			return nil, err
 		}
