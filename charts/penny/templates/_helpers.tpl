@@ -96,16 +96,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-%d.%s.%s.svc" (include "penny.aggregator.fullname" .ctx) (int .i) (include "penny.aggregator.peers" .ctx) .ctx.Release.Namespace }}
 {{- end }}
 
-{{/* "https" with tls.enabled (the API and the Raft peers), else "http". */}}
+{{/* "https" with tls.enabled (the API), else "http". */}}
 {{- define "penny.scheme" -}}
 {{- if .Values.tls.enabled }}https{{ else }}http{{ end }}
+{{- end }}
+
+{{/* "https" with tls.enabled and tls.peers (the Raft peers), else "http". */}}
+{{- define "penny.peerScheme" -}}
+{{- if and .Values.tls.enabled .Values.tls.peers }}https{{ else }}http{{ end }}
 {{- end }}
 
 {{/* --initial-cluster: member i+1 is replica i (--id-from-hostname). */}}
 {{- define "penny.aggregator.initialCluster" -}}
 {{- $members := list }}
 {{- range $i := until (int .Values.aggregator.replicas) }}
-{{- $members = append $members (printf "%d=%s://%s:%d" (add1 $i) (include "penny.scheme" $) (include "penny.aggregator.host" (dict "ctx" $ "i" $i)) (int $.Values.aggregator.peerPort)) }}
+{{- $members = append $members (printf "%d=%s://%s:%d" (add1 $i) (include "penny.peerScheme" $) (include "penny.aggregator.host" (dict "ctx" $ "i" $i)) (int $.Values.aggregator.peerPort)) }}
 {{- end }}
 {{- join "," $members }}
 {{- end }}
@@ -254,6 +259,24 @@ nodes:
 {{- $auth := .Values.auth }}
 {{- if and $auth.enabled (not $tls.enabled) }}
 {{- fail "auth.enabled needs tls.enabled: bearer tokens must not cross the network in clear (auth.enabled=false too, to run without either)" }}
+{{- end }}
+{{- if and $tls.peers (not $tls.enabled) }}
+{{- fail "tls.peers needs tls.enabled (tls.peers=false too, to run the peers without TLS)" }}
+{{- end }}
+{{- /*
+The peer URLs are in the replicated log from a member's first start on, so
+an installed cluster keeps their scheme: refuse to change it.
+*/}}
+{{- $sts := lookup "apps/v1" "StatefulSet" .Release.Namespace (include "penny.aggregator.fullname" .) }}
+{{- if $sts }}
+{{- range (first $sts.spec.template.spec.containers).args }}
+{{- if hasPrefix "--initial-cluster=" . }}
+{{- $was := ternary "https" "http" (contains "=https://" .) }}
+{{- if ne $was (include "penny.peerScheme" $) }}
+{{- fail (printf "this release's Raft members were installed with %s peer URLs, which their log keeps: set tls.peers=%t (and tls.enabled=true for the API) to upgrade it; changing the peers' scheme needs a new cluster (README: Upgrades)" $was (eq $was "https")) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if and $tls.existingSecret $tls.certManager.enabled }}
 {{- fail "tls.existingSecret and tls.certManager.enabled contradict each other: the certificate comes from one or the other" }}

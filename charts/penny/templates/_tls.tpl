@@ -44,7 +44,8 @@ custom metrics API has a certificate of its own (_helpers.tpl).
 {{/*
 "true" when a Secret the chart made must be made again: it is missing, has
 no penny.dev/not-after annotation, or that time is within tls.renewBefore
-of now. Call with (dict "ctx" $ "secret" $obj).
+of now (within "before" when given: "0s" asks whether it expired). Call
+with (dict "ctx" $ "secret" $obj).
 */}}
 {{- define "penny.tls.due" -}}
 {{- $s := .secret }}
@@ -52,15 +53,17 @@ of now. Call with (dict "ctx" $ "secret" $obj).
 {{- if $s }}{{ $at = index (default dict $s.metadata.annotations) "penny.dev/not-after" | default "" }}{{ end }}
 {{- if not $at }}true
 {{- else }}
-{{- $renewAt := toDate "2006-01-02T15:04:05Z07:00" $at | mustDateModify (printf "-%s" .ctx.Values.tls.renewBefore) }}
+{{- $renewAt := toDate "2006-01-02T15:04:05Z07:00" $at | mustDateModify (printf "-%s" (.before | default .ctx.Values.tls.renewBefore)) }}
 {{- if le ($renewAt | unixEpoch | int64) (now | unixEpoch | int64) }}true{{ end }}
 {{- end }}
 {{- end }}
 
 {{/*
 The CA and the aggregators' certificate the chart makes, as a dict of PEM
-strings: ca, caKey, caNotAfter, bundle (the CAs to trust: this one and, after
-a rotation, the previous one while it is valid), crt, key, notAfter.
+strings: ca, caKey, caNotAfter, previous, bundle (the CAs to trust: this one
+and, after a rotation, the one it replaced, until the next rotation), crt,
+key, notAfter, sans (a hash of the names), leafCA (a hash of the CA that
+signed crt).
 
 Computed once per render and kept in the root context. Reused from the
 Secrets of an installed release (lookup) unless due: the CA within
@@ -78,6 +81,7 @@ certificate). `helm template` has no cluster and makes new ones every time.
 {{- if $caSecret }}{{ $caData = default dict $caSecret.data }}{{ end }}
 {{- $ca := dict }}
 {{- $previous := "" }}
+{{- $rotated := false }}
 {{- if and (index $caData "ca.crt") (index $caData "ca.key") (not (include "penny.tls.due" (dict "ctx" . "secret" $caSecret))) }}
 {{- $ca = buildCustomCert (index $caData "ca.crt") (index $caData "ca.key") }}
 {{- $_ := set $out "caNotAfter" (index $caSecret.metadata.annotations "penny.dev/not-after") }}
@@ -85,8 +89,8 @@ certificate). `helm template` has no cluster and makes new ones every time.
 {{- else }}
 {{- $ca = genCA (printf "%s-ca" (include "penny.fullname" .)) (int .Values.tls.caValidityDays) }}
 {{- $_ := set $out "caNotAfter" (include "penny.tls.notAfter" (dict "days" .Values.tls.caValidityDays)) }}
-{{- /* The CA it replaces stays trusted while its certificates may live. */}}
-{{- if index $caData "ca.crt" }}{{ $previous = index $caData "ca.crt" | b64dec }}{{ end }}
+{{- /* The CA it replaces stays trusted until the next rotation. */}}
+{{- if index $caData "ca.crt" }}{{ $previous = index $caData "ca.crt" | b64dec }}{{ $rotated = true }}{{ end }}
 {{- end }}
 {{- $_ := set $out "ca" $ca.Cert }}
 {{- $_ := set $out "caKey" $ca.Key }}
@@ -100,10 +104,19 @@ certificate). `helm template` has no cluster and makes new ones every time.
 {{- if $old }}{{ $data = default dict $old.data }}{{ $ann = default dict $old.metadata.annotations }}{{ end }}
 {{- $reuse := and (index $data "tls.crt") (index $data "tls.key") (not (include "penny.tls.due" (dict "ctx" . "secret" $old))) }}
 {{- $reuse = and $reuse (eq (index $ann "penny.dev/sans" | default "") $sans) (eq (index $ann "penny.dev/ca" | default "") ($ca.Cert | sha256sum)) }}
-{{- if $reuse }}
+{{- $leafCA := $ca.Cert | sha256sum }}
+{{- /*
+A new CA: the replicas that still run read the old bundle only (CA files
+are read at start), so this upgrade keeps a certificate of the old CA that
+has not expired and only spreads the new bundle; the next upgrade signs one
+with the new CA, which every replica then trusts.
+*/}}
+{{- $keep := and $rotated (index $data "tls.crt") (index $data "tls.key") (eq (index $ann "penny.dev/sans" | default "") $sans) (eq (index $ann "penny.dev/ca" | default "") ($previous | sha256sum)) (not (include "penny.tls.due" (dict "ctx" . "secret" $old "before" "0s"))) }}
+{{- if or $reuse $keep }}
 {{- $_ := set $out "crt" (index $data "tls.crt" | b64dec) }}
 {{- $_ := set $out "key" (index $data "tls.key" | b64dec) }}
 {{- $_ := set $out "notAfter" (index $ann "penny.dev/not-after") }}
+{{- if $keep }}{{ $leafCA = index $ann "penny.dev/ca" }}{{ end }}
 {{- else }}
 {{- $cert := genSignedCert (include "penny.aggregator.fullname" .) (list "127.0.0.1" "::1") $names (int .Values.tls.validityDays) $ca }}
 {{- $_ := set $out "crt" $cert.Cert }}
@@ -111,6 +124,7 @@ certificate). `helm template` has no cluster and makes new ones every time.
 {{- $_ := set $out "notAfter" (include "penny.tls.notAfter" (dict "days" .Values.tls.validityDays)) }}
 {{- end }}
 {{- $_ := set $out "sans" $sans }}
+{{- $_ := set $out "leafCA" $leafCA }}
 {{- $_ := set $ "pennyTLS" $out }}
 {{- end }}
 {{- toJson (get $ "pennyTLS") }}
