@@ -47,7 +47,7 @@ chart-lint: ## lint and render charts/penny (defaults and ci/*.yaml) and check e
 			tls.certManager.enabled=true tls.caBundle=notpem tls.renewBefore=30d tls.renewBefore=9000h \
 			tls.existingSecret=x,tls.certManager.enabled=true,tls.caBundle=x auth.authorizationMode=Always \
 			auth.policy.rules=x auth.enabled=false,tls.enabled=false,auth.authorizeMetrics=true \
-			aggregator.quotaBytes=1073741824 aggregator.quotaBytes=0; do \
+			aggregator.quotaBytes=1073741824 aggregator.quotaBytes=0 tls.enabled=false,auth.enabled=false; do \
 		if $(HELM) template penny $(CHART) -n $(CHART_NS) --set $$bad > /dev/null 2>&1; then \
 			echo "chart-lint: helm template accepted --set $$bad, which must fail"; exit 1; \
 		fi; \
