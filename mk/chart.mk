@@ -24,6 +24,16 @@ chart-lint: ## lint and render charts/penny (defaults and ci/*.yaml) and check e
 	@mkdir -p $(CHART_OUT)
 	$(HELM) template penny $(CHART) -n $(CHART_NS) > $(CHART_OUT)/default.yaml
 	$(GO) run ./hack/chartcheck -namespace $(CHART_NS) $(CHART_OUT)/default.yaml
+	@set -e; f=$(CHART_OUT)/default.yaml; \
+	if grep -q -- '--insecure-allow-anonymous' $$f; then \
+		echo "chart-lint: the default values run the API with --insecure-allow-anonymous"; exit 1; fi; \
+	for want in -- '- --cert-file=' '- --peer-cert-file=' '- --peer-client-cert-auth' '- --peer-trusted-ca-file=' \
+			'- --authentication-token-webhook' '- --agent-service-account=$(CHART_NS)/' '- --authorization-mode=Webhook' \
+			'- --ca-file=' '- --aggregator=https://' '- --advertise-api-url=https://' '- --initial-cluster=1=https://' \
+			'kind: NetworkPolicy' 'rbac.authorization.k8s.io/aggregate-to-view: "true"' 'scheme: HTTPS'; do \
+		if ! grep -q -F -- "$$want" $$f; then \
+			echo "chart-lint: the default values render no \"$$want\": TLS, authentication and the NetworkPolicy must be on by default"; exit 1; fi; \
+	done; echo "chart-lint: the defaults turn TLS, authentication, authorization and the NetworkPolicy on"
 	@set -e; for f in $(CHART_CI_VALUES); do \
 		out=$(CHART_OUT)/$$(basename $$f); \
 		echo "$(HELM) lint --strict $(CHART) -f $$f"; \
@@ -33,7 +43,11 @@ chart-lint: ## lint and render charts/penny (defaults and ci/*.yaml) and check e
 		$(GO) run ./hack/chartcheck -namespace $(CHART_NS) $$out; \
 	done
 	@set -e; for bad in customMetrics.tls.existingSecret=x aggregator.podAntiAffinity=sometimes \
-			aggregator.replicas=0 customMetrics.enabled=false; do \
+			aggregator.replicas=0 customMetrics.enabled=false tls.enabled=false tls.existingSecret=x \
+			tls.certManager.enabled=true tls.caBundle=notpem tls.renewBefore=30d tls.renewBefore=9000h \
+			tls.existingSecret=x,tls.certManager.enabled=true,tls.caBundle=x auth.authorizationMode=Always \
+			auth.policy.rules=x auth.enabled=false,tls.enabled=false,auth.authorizeMetrics=true \
+			aggregator.quotaBytes=1073741824 aggregator.quotaBytes=0 tls.enabled=false,auth.enabled=false; do \
 		if $(HELM) template penny $(CHART) -n $(CHART_NS) --set $$bad > /dev/null 2>&1; then \
 			echo "chart-lint: helm template accepted --set $$bad, which must fail"; exit 1; \
 		fi; \

@@ -148,10 +148,21 @@ type ServiceMonitor struct {
 			MatchNames []string `json:"matchNames,omitempty"`
 		} `json:"namespaceSelector,omitempty"`
 		Endpoints []struct {
-			Port          string `json:"port,omitempty"`
-			Path          string `json:"path,omitempty"`
-			Scheme        string `json:"scheme,omitempty"`
-			Interval      string `json:"interval,omitempty"`
+			Port      string `json:"port,omitempty"`
+			Path      string `json:"path,omitempty"`
+			Scheme    string `json:"scheme,omitempty"`
+			Interval  string `json:"interval,omitempty"`
+			TLSConfig *struct {
+				CA struct {
+					ConfigMap *corev1.ConfigMapKeySelector `json:"configMap,omitempty"`
+					Secret    *corev1.SecretKeySelector    `json:"secret,omitempty"`
+				} `json:"ca"`
+				ServerName string `json:"serverName,omitempty"`
+			} `json:"tlsConfig,omitempty"`
+			Authorization *struct {
+				Type        string                   `json:"type,omitempty"`
+				Credentials corev1.SecretKeySelector `json:"credentials"`
+			} `json:"authorization,omitempty"`
 			ScrapeTimeout string `json:"scrapeTimeout,omitempty"`
 			Relabelings   []struct {
 				SourceLabels []string `json:"sourceLabels,omitempty"`
@@ -162,6 +173,33 @@ type ServiceMonitor struct {
 				Action       string   `json:"action,omitempty"`
 			} `json:"relabelings,omitempty"`
 		} `json:"endpoints"`
+	} `json:"spec"`
+}
+
+// Certificate is the part of cert-manager.io/v1 Certificate the chart uses
+// (cert-manager is not one of Penny's modules); a field the chart adds must
+// be added here too.
+type Certificate struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Spec              struct {
+		SecretName  string   `json:"secretName"`
+		CommonName  string   `json:"commonName,omitempty"`
+		DNSNames    []string `json:"dnsNames,omitempty"`
+		IPAddresses []string `json:"ipAddresses,omitempty"`
+		Duration    string   `json:"duration,omitempty"`
+		RenewBefore string   `json:"renewBefore,omitempty"`
+		PrivateKey  *struct {
+			Algorithm      string `json:"algorithm,omitempty"`
+			Size           int    `json:"size,omitempty"`
+			RotationPolicy string `json:"rotationPolicy,omitempty"`
+		} `json:"privateKey,omitempty"`
+		Usages    []string `json:"usages,omitempty"`
+		IssuerRef struct {
+			Name  string `json:"name"`
+			Kind  string `json:"kind,omitempty"`
+			Group string `json:"group,omitempty"`
+		} `json:"issuerRef"`
 	} `json:"spec"`
 }
 
@@ -186,6 +224,7 @@ var kinds = map[string]struct {
 	"rbac.authorization.k8s.io/v1/ClusterRoleBinding": {func() metav1.Object { return &rbacv1.ClusterRoleBinding{} }, false},
 	"apiregistration.k8s.io/v1/APIService":            {func() metav1.Object { return &APIService{} }, false},
 	"monitoring.coreos.com/v1/ServiceMonitor":         {func() metav1.Object { return &ServiceMonitor{} }, true},
+	"cert-manager.io/v1/Certificate":                  {func() metav1.Object { return &Certificate{} }, true},
 }
 
 // object is one rendered document.
@@ -336,7 +375,12 @@ func check(objs []object, ns string) []string {
 		problems = append(problems, fmt.Sprintf("objects of more than one release (app.kubernetes.io/instance): %v", instances))
 	}
 
-	serviceAccounts := map[string]bool{} // the ServiceAccounts pods run as
+	serviceAccounts := map[string]bool{} // the ServiceAccounts pods run as, and those rendered
+	for _, o := range objs {
+		if sa, ok := o.obj.(*corev1.ServiceAccount); ok {
+			serviceAccounts[sa.Namespace+"/"+sa.Name] = true
+		}
+	}
 	for _, w := range workloads {
 		for _, p := range checkWorkload(w) {
 			bad(w.o, "%s", p)
@@ -568,7 +612,7 @@ func checkBinding(o object, ref rbacv1.RoleRef, subjects []rbacv1.Subject, bindi
 	}
 	for _, s := range subjects {
 		if s.Kind == rbacv1.ServiceAccountKind && s.Namespace == releaseNS && !serviceAccounts[s.Namespace+"/"+s.Name] {
-			bad(o, "subject ServiceAccount %s/%s is not what any rendered pod runs as", s.Namespace, s.Name)
+			bad(o, "subject ServiceAccount %s/%s is neither rendered nor what any rendered pod runs as", s.Namespace, s.Name)
 		}
 	}
 }

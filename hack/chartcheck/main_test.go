@@ -98,6 +98,54 @@ func TestGood(t *testing.T) {
 	}
 }
 
+// extra is what the chart renders with TLS from cert-manager and a metrics
+// ServiceAccount that no pod runs as.
+var extra = strings.ReplaceAll(`---
+# Source: penny/templates/aggregator-tls.yaml
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: a
+  namespace: ns
+  labels: LABELS
+spec:
+  secretName: a-tls
+  dnsNames: [a.ns.svc]
+  duration: 2160h
+  renewBefore: 720h
+  usages: [server auth, client auth]
+  issuerRef: {name: ca, kind: ClusterIssuer, group: cert-manager.io}
+---
+# Source: penny/templates/reader-rbac.yaml
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: metrics
+  namespace: ns
+  labels: LABELS
+---
+# Source: penny/templates/reader-rbac.yaml
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: metrics
+  labels: LABELS
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:auth-delegator}
+subjects: [{kind: ServiceAccount, name: metrics, namespace: ns}]
+`, "LABELS", "{helm.sh/chart: penny-0.1.0, app.kubernetes.io/name: penny, app.kubernetes.io/instance: r, "+
+	`app.kubernetes.io/version: "0.1.0", app.kubernetes.io/managed-by: Helm, app.kubernetes.io/part-of: penny, `+
+	"app.kubernetes.io/component: aggregator}")
+
+func TestGoodExtra(t *testing.T) {
+	if p := run(t, good+extra); len(p) > 0 {
+		t.Fatalf("problems in a good chart: %q", p)
+	}
+	bad := strings.Replace(good+extra, "  renewBefore: 720h", "  renewBefor: 720h", 1)
+	if p := run(t, bad); !strings.Contains(strings.Join(p, "\n"), `unknown field "renewBefor"`) {
+		t.Fatalf("a misspelt Certificate field: want unknown field, got %q", p)
+	}
+}
+
 func TestBad(t *testing.T) {
 	for _, tc := range []struct {
 		name, old, new, want string

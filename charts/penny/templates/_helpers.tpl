@@ -96,11 +96,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-%d.%s.%s.svc" (include "penny.aggregator.fullname" .ctx) (int .i) (include "penny.aggregator.peers" .ctx) .ctx.Release.Namespace }}
 {{- end }}
 
+{{/* "https" with tls.enabled (the API), else "http". */}}
+{{- define "penny.scheme" -}}
+{{- if .Values.tls.enabled }}https{{ else }}http{{ end }}
+{{- end }}
+
+{{/* "https" with tls.enabled and tls.peers (the Raft peers), else "http". */}}
+{{- define "penny.peerScheme" -}}
+{{- if and .Values.tls.enabled .Values.tls.peers }}https{{ else }}http{{ end }}
+{{- end }}
+
 {{/* --initial-cluster: member i+1 is replica i (--id-from-hostname). */}}
 {{- define "penny.aggregator.initialCluster" -}}
 {{- $members := list }}
 {{- range $i := until (int .Values.aggregator.replicas) }}
-{{- $members = append $members (printf "%d=http://%s:%d" (add1 $i) (include "penny.aggregator.host" (dict "ctx" $ "i" $i)) (int $.Values.aggregator.peerPort)) }}
+{{- $members = append $members (printf "%d=%s://%s:%d" (add1 $i) (include "penny.peerScheme" $) (include "penny.aggregator.host" (dict "ctx" $ "i" $i)) (int $.Values.aggregator.peerPort)) }}
 {{- end }}
 {{- join "," $members }}
 {{- end }}
@@ -109,7 +119,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "penny.aggregator.apiURLs" -}}
 {{- $urls := list }}
 {{- range $i := until (int .Values.aggregator.replicas) }}
-{{- $urls = append $urls (printf "http://%s:%d" (include "penny.aggregator.host" (dict "ctx" $ "i" $i)) (int $.Values.aggregator.apiPort)) }}
+{{- $urls = append $urls (printf "%s://%s:%d" (include "penny.scheme" $) (include "penny.aggregator.host" (dict "ctx" $ "i" $i)) (int $.Values.aggregator.apiPort)) }}
 {{- end }}
 {{- join "," $urls }}
 {{- end }}
@@ -235,9 +245,101 @@ nodes:
 {{- if and .Values.apiService.enabled .Values.customMetrics.tls.existingSecret (not .Values.apiService.caBundle) (not .Values.apiService.insecureSkipTLSVerify) }}
 {{- fail "customMetrics.tls.existingSecret needs apiService.caBundle: the CA that signed its certificate, for the APIService objects" }}
 {{- end }}
+{{- include "penny.validateTrust" . }}
 {{- range $k, $_ := .Values.pricing }}
 {{- if not (has $k (list "currency" "defaults" "nodes")) }}
 {{- fail (printf "pricing.%s: unknown field (pricing has currency, defaults and nodes; see docs/pricing.md)" $k) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Fails the render on TLS, authentication and limit values that contradict each other. */}}
+{{- define "penny.validateTrust" -}}
+{{- $tls := .Values.tls }}
+{{- $auth := .Values.auth }}
+{{- if and $auth.enabled (not $tls.enabled) }}
+{{- fail "auth.enabled needs tls.enabled: bearer tokens must not cross the network in clear (auth.enabled=false too, to run without either)" }}
+{{- end }}
+{{- if and $tls.peers (not $tls.enabled) }}
+{{- fail "tls.peers needs tls.enabled (tls.peers=false too, to run the peers without TLS)" }}
+{{- end }}
+{{- /*
+The peer URLs are in the replicated log from a member's first start on, so
+an installed cluster keeps their scheme: refuse to change it.
+*/}}
+{{- $sts := lookup "apps/v1" "StatefulSet" .Release.Namespace (include "penny.aggregator.fullname" .) }}
+{{- if $sts }}
+{{- range (first $sts.spec.template.spec.containers).args }}
+{{- if hasPrefix "--initial-cluster=" . }}
+{{- $was := ternary "https" "http" (contains "=https://" .) }}
+{{- if ne $was (include "penny.peerScheme" $) }}
+{{- fail (printf "this release's Raft members were installed with %s peer URLs, which their log keeps: set tls.peers=%t (and tls.enabled=true for the API) to upgrade it; changing the peers' scheme needs a new cluster (README: Upgrades)" $was (eq $was "https")) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and $tls.existingSecret $tls.certManager.enabled }}
+{{- fail "tls.existingSecret and tls.certManager.enabled contradict each other: the certificate comes from one or the other" }}
+{{- end }}
+{{- if and (not $tls.enabled) (or $tls.existingSecret $tls.certManager.enabled $tls.caBundle) }}
+{{- fail "tls.existingSecret, tls.certManager and tls.caBundle need tls.enabled" }}
+{{- end }}
+{{- if and (or $tls.existingSecret $tls.certManager.enabled) (not $tls.caBundle) }}
+{{- fail "tls.existingSecret and tls.certManager.enabled need tls.caBundle: the CA that signs the certificate, which agents and peers trust" }}
+{{- end }}
+{{- if $tls.caBundle }}
+{{- $ca := $tls.caBundle }}
+{{- if not (hasPrefix "-----BEGIN" $ca) }}{{ $ca = b64dec $ca }}{{ end }}
+{{- if not (contains "-----BEGIN CERTIFICATE-----" $ca) }}
+{{- fail "tls.caBundle is not a PEM certificate (or base64 of one)" }}
+{{- end }}
+{{- end }}
+{{- if and $tls.certManager.enabled (not $tls.certManager.issuerRef.name) }}
+{{- fail "tls.certManager.enabled needs tls.certManager.issuerRef.name" }}
+{{- end }}
+{{- if $tls.enabled }}
+{{- if not (regexMatch "^([0-9]+(h|m|s))+$" (toString $tls.renewBefore)) }}
+{{- fail (printf "tls.renewBefore must be a duration in hours, minutes or seconds such as 720h, not %q" (toString $tls.renewBefore)) }}
+{{- end }}
+{{- if or (lt (int $tls.validityDays) 1) (lt (int $tls.caValidityDays) (int $tls.validityDays)) }}
+{{- fail "tls.validityDays must be at least 1 and at most tls.caValidityDays" }}
+{{- end }}
+{{- $renew := now | mustDateModify (printf "+%s" $tls.renewBefore) | unixEpoch | int64 }}
+{{- $expiry := now | mustDateModify (printf "+%dh" (mul (int $tls.validityDays) 24)) | unixEpoch | int64 }}
+{{- if ge $renew $expiry }}
+{{- fail "tls.renewBefore must be shorter than tls.validityDays: every upgrade would make a new certificate" }}
+{{- end }}
+{{- end }}
+{{- if not (has $auth.authorizationMode (list "Webhook" "Policy" "AlwaysAllow")) }}
+{{- fail (printf "auth.authorizationMode must be Webhook, Policy or AlwaysAllow, not %q" (toString $auth.authorizationMode)) }}
+{{- end }}
+{{- if and $auth.policy (ne $auth.authorizationMode "Policy") }}
+{{- fail "auth.policy needs auth.authorizationMode Policy" }}
+{{- end }}
+{{- if and $auth.authorizeMetrics (not $auth.enabled) }}
+{{- fail "auth.authorizeMetrics needs auth.enabled: without authentication nobody could scrape /metrics" }}
+{{- end }}
+{{- if and (not $auth.enabled) $auth.auditLogPath }}
+{{- fail "auth.auditLogPath needs auth.enabled: without identities the audit log would say nothing" }}
+{{- end }}
+{{- if or (lt (float64 $auth.rateLimit.qps) 0.0) (lt (int $auth.rateLimit.burst) 1) }}
+{{- fail "auth.rateLimit.qps must be 0 (no limit) or more, and auth.rateLimit.burst at least 1" }}
+{{- end }}
+{{- $quota := int64 .Values.aggregator.quotaBytes }}
+{{- if or (eq $quota 0) (lt $quota -1) }}
+{{- fail "aggregator.quotaBytes must be positive, or -1 for no quota" }}
+{{- end }}
+{{- if lt (int64 .Values.aggregator.maxRequestBytes) 1 }}
+{{- fail "aggregator.maxRequestBytes must be positive" }}
+{{- end }}
+{{- $limit := toString (dig "limits" "memory" "" .Values.aggregator.resources) }}
+{{- $m := regexFindAll "^([0-9]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$" $limit 1 }}
+{{- if and $m (gt $quota 0) }}
+{{- $n := regexReplaceAll "[^0-9]" $limit "" | int64 }}
+{{- $unit := regexReplaceAll "^[0-9]+" $limit "" }}
+{{- $mul := get (dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776) $unit }}
+{{- if lt (mul $n $mul) (mul $quota 3) }}
+{{- fail (printf "aggregator.quotaBytes %d does not fit aggregator.resources.limits.memory %s: a replica at the quota holds about 2.8 times it in memory (docs/kvraft.md); raise the limit to 3 times the quota or lower the quota" $quota $limit) }}
 {{- end }}
 {{- end }}
 {{- end }}
