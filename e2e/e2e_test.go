@@ -302,20 +302,18 @@ func (c *cluster) startAggregators(t *testing.T) {
 	}
 }
 
-// servingSecret is the chart's TLS Secret for the custom metrics API.
+// servingSecret is the chart's TLS Secret for the custom metrics API (the
+// chart makes another for the aggregators' own API).
 func (c *cluster) servingSecret(t *testing.T) *corev1.Secret {
 	t.Helper()
-	list, err := c.cp.Client.CoreV1().Secrets(namespace).List(context.Background(), metav1.ListOptions{})
+	s, err := c.cp.Client.CoreV1().Secrets(namespace).Get(context.Background(), release+"-custom-metrics-tls", metav1.GetOptions{})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the chart's custom metrics serving Secret: %v", err)
 	}
-	for i := range list.Items {
-		if s := &list.Items[i]; s.Type == corev1.SecretTypeTLS {
-			return s
-		}
+	if s.Type != corev1.SecretTypeTLS {
+		t.Fatalf("secret %s is of type %s, want %s", s.Name, s.Type, corev1.SecretTypeTLS)
 	}
-	t.Fatalf("the chart made no kubernetes.io/tls Secret in %s", namespace)
-	return nil
+	return s
 }
 
 // startAgent runs the agents on the host, as the DaemonSet's pods, with
