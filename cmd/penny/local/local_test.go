@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -134,6 +135,10 @@ func TestOnceJSONCost(t *testing.T) {
 	out, err := exec.Command(penny, "local", "--once", "--json", "--interval", "1s",
 		"--price-cpu-core-hour", fmt.Sprint(cpuPrice), "--price-memory-gib-hour", fmt.Sprint(memPrice)).Output()
 	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("penny local --once --json: %v\n%s", err, ee.Stderr)
+		}
 		t.Fatalf("penny local --once --json: %v", err)
 	}
 	type cgroup struct {
