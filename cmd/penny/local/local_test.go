@@ -366,6 +366,8 @@ func waitTimeout(cmd *exec.Cmd, d time.Duration) error {
 func TestPlainRowsWhenNotATerminal(t *testing.T) {
 	g, _ := group(t)
 	cmd := exec.Command(penny, "local", "--interval", "300ms")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -402,7 +404,7 @@ func TestPlainRowsWhenNotATerminal(t *testing.T) {
 	}
 	go io.Copy(io.Discard, r)
 	if err := waitTimeout(cmd, 5*time.Second); err != nil {
-		t.Fatalf("after SIGINT: %v", err)
+		t.Fatalf("after SIGINT: %v; stderr: %s", err, stderr.String())
 	}
 }
 
@@ -483,7 +485,13 @@ func TestLiveTableQuitsOnQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := waitTimeout(cmd, 5*time.Second); err != nil {
-		t.Fatalf("after q: %v", err)
+		time.Sleep(100 * time.Millisecond)
+		for chunk := range drain(screen) {
+			all.WriteString(chunk)
+		}
+		tail := all.String()
+		tail = tail[max(0, len(tail)-4096):]
+		t.Fatalf("after q: %v; the screen's end (stderr included): %q", err, tail)
 	}
 	time.Sleep(100 * time.Millisecond)
 	for chunk := range drain(screen) {
