@@ -118,6 +118,11 @@ type meteredBody struct {
 	deadline func(time.Time) error // nil: no deadlines (tests)
 	// pending is what was read of the frame being read.
 	pending int64
+
+	// mu orders the deadline calls of the reader and of stop: once the
+	// stream stopped, the reader may no longer push the deadline out.
+	mu      sync.Mutex
+	stopped bool
 }
 
 const meteredChunk = 64 << 10
@@ -125,19 +130,36 @@ const meteredChunk = 64 << 10
 // arm sets the deadline of what is awaited: the next frame's first byte
 // (IdleTimeout) or the rest of the frame (FrameTimeout); disarm lifts it.
 func (mb *meteredBody) arm() {
-	if mb.deadline == nil {
-		return
-	}
 	d := mb.idle
 	if mb.pending > 0 {
 		d = mb.timeout
 	}
-	_ = mb.deadline(time.Now().Add(d))
+	mb.setDeadline(time.Now().Add(d))
 }
 
-func (mb *meteredBody) disarm() {
+func (mb *meteredBody) disarm() { mb.setDeadline(time.Time{}) }
+
+func (mb *meteredBody) setDeadline(t time.Time) {
+	if mb.deadline == nil {
+		return
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	if !mb.stopped {
+		_ = mb.deadline(t)
+	}
+}
+
+// stop ends a read in progress (the deadline passes now) and keeps the
+// reader from setting another one. The handler calls it, and waits for
+// the reader, before it returns: neither the body nor the response
+// controller may be used after that.
+func (mb *meteredBody) stop() {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	mb.stopped = true
 	if mb.deadline != nil {
-		_ = mb.deadline(time.Time{})
+		_ = mb.deadline(time.Now())
 	}
 }
 

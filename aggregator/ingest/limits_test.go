@@ -31,9 +31,6 @@ func startIngest(t *testing.T, tune func(*Config)) (*Ingest, string) {
 	wg.Go(func() { in.Run(ctx) })
 	srv := httptest.NewServer(in)
 	t.Cleanup(func() {
-		// Connections first: an HTTP/1.1 stream's handler must not end
-		// while its reader is inside Body.Read.
-		srv.CloseClientConnections()
 		in.CloseStreams()
 		srv.Close()
 		cancel()
@@ -188,5 +185,97 @@ func TestFramesHeldPerStream(t *testing.T) {
 	a.close()
 	if err := wait(t, end); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// watchedBody tells whether a handler's body is read after the handler
+// returned, or still being read when it did: net/http forbids both (an
+// HTTP/1.1 connection panics, an HTTP/2 one crashes on the deadline).
+type watchedBody struct {
+	io.ReadCloser
+	mu       sync.Mutex
+	inRead   int
+	returned bool
+	late     bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	b.inRead++
+	b.late = b.late || b.returned
+	b.mu.Unlock()
+	n, err := b.ReadCloser.Read(p)
+	b.mu.Lock()
+	b.inRead--
+	b.mu.Unlock()
+	return n, err
+}
+
+// TestStreamEndsItsReadsBeforeTheHandlerReturns ends streams whose agent is
+// idle, its reader blocked inside Body.Read, by every way a stream ends:
+// the handler returns only once its reader stopped, and the body is not
+// read afterwards.
+func TestStreamEndsItsReadsBeforeTheHandlerReturns(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(in *Ingest, cancel context.CancelFunc)
+	}{
+		{"ingest closing", func(in *Ingest, _ context.CancelFunc) { in.CloseStreams() }},
+		{"request cancelled", func(_ *Ingest, cancel context.CancelFunc) { cancel() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := testIngest(t, nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			bodies := make(chan *watchedBody, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b := &watchedBody{ReadCloser: r.Body}
+				r.Body = b
+				bodies <- b
+				in.ServeHTTP(w, r.WithContext(ctx))
+				b.mu.Lock()
+				b.returned = true
+				b.late = b.late || b.inRead > 0
+				b.mu.Unlock()
+			}))
+			defer srv.Close()
+			_, resp, _ := openStream(t, srv.URL+Path)
+			select {
+			case <-resp:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no response to the stream")
+			}
+			b := <-bodies
+			// Wait until the reader is inside Read, waiting for the agent.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				b.mu.Lock()
+				reading := b.inRead > 0
+				b.mu.Unlock()
+				if reading {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the stream's reader never read the body")
+				}
+			}
+			tc.end(in, cancel)
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				b.mu.Lock()
+				returned := b.returned
+				b.mu.Unlock()
+				if returned {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the handler did not return")
+				}
+			}
+			time.Sleep(50 * time.Millisecond) // a late read would start by now
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if b.late {
+				t.Error("the body was read while or after the handler returned")
+			}
+		})
 	}
 }

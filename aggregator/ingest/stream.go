@@ -105,10 +105,12 @@ func (s *stream) serve(ctx context.Context, body io.Reader, deadline func(time.T
 	}
 	frames := make(chan decoded)
 	readErr := make(chan error, 1)
+	readerDone := make(chan struct{})
 	// The reader decodes ahead while the stream waits for a commit. It
 	// gives up what it holds (a partial frame, a frame not handed over)
 	// when it returns; the stream gives up the rest when run returns.
 	go func() {
+		defer close(readerDone)
 		defer close(frames)
 		for {
 			mb.arm()
@@ -130,7 +132,13 @@ func (s *stream) serve(ctx context.Context, body io.Reader, deadline func(time.T
 			}
 		}
 	}()
-	defer func() { s.drop(s.held) }()
+	defer func() {
+		// The body is read by the reader only while the handler runs.
+		cancel()
+		mb.stop()
+		<-readerDone
+		s.drop(s.held)
+	}()
 	return s.run(ctx, frames, readErr)
 }
 
