@@ -192,6 +192,10 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "ingest needs HTTP/2", http.StatusHTTPVersionNotSupported)
 			return
 		}
+		// A stream that ends early stops its body where a frame may be cut
+		// (its read deadline passes): what follows on the connection is no
+		// request, so the connection ends with the stream.
+		w.Header().Set("Connection", "close")
 	}
 	w.Header().Set("Content-Type", "application/x-penny-acks")
 	w.WriteHeader(http.StatusOK)
