@@ -37,13 +37,17 @@ func (r *Roller) Compact(ctx context.Context) error {
 	minuteCut := floorHour(now-r.cfg.MinuteRetention.Milliseconds()) / 1000
 	hourCut := floorHour(now-r.cfg.HourRetention.Milliseconds()) / 1000
 	var errs []error
-	if err := r.compactMinutes(ctx, opts, minuteCut); err != nil {
+	if _, _, err := r.compactMinutes(ctx, opts, minuteCut, nil); err != nil {
 		errs = append(errs, fmt.Errorf("compact minutes: %w", err))
 	}
 	for _, k := range kindPrefixes {
 		if err := r.expire(ctx, opts, k.kind, []byte(k.prefix), hourCut); err != nil {
 			errs = append(errs, fmt.Errorf("expire %s records: %w", k.kind, err))
 		}
+	}
+	// Expired hours went first: they may be room enough.
+	if err := r.relieve(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		r.m.errors.Inc()
@@ -52,40 +56,46 @@ func (r *Roller) Compact(ctx context.Context) error {
 	return nil
 }
 
-// compactMinutes compacts every hour that ends before cut (unix seconds).
-func (r *Roller) compactMinutes(ctx context.Context, opts kvraft.ReadOptions, cut int64) error {
+// compactMinutes compacts the hours of minutes that end before cut (unix
+// seconds), oldest first, while more (nil: always) says so. It returns
+// how many node-hours it compacted, and the end of the last hour it did.
+func (r *Roller) compactMinutes(ctx context.Context, opts kvraft.ReadOptions, cut int64, more func() bool) (int, int64, error) {
 	st := r.cfg.Store
-	from := int64(0)
-	for {
+	from, nodeHours := int64(0), 0
+	for more == nil || more() {
 		res, err := st.Range(ctx, kvraft.RangeRequest{Start: timeBound(minutePrefix, from),
 			End: timeBound(minutePrefix, cut), Limit: 1}, opts)
 		if err != nil {
-			return err
+			return nodeHours, from, err
 		}
 		if len(res.Items) == 0 {
-			return nil
+			break
 		}
 		sec, _, err := parseTimeKey(minutePrefix, res.Items[0].Key)
 		if err != nil {
-			return err
+			return nodeHours, from, err
 		}
 		hour := floorHour(sec*1000) / 1000
-		if err := r.compactHour(ctx, opts, hour); err != nil {
-			return err
+		n, err := r.compactHour(ctx, opts, hour)
+		nodeHours += n
+		if err != nil {
+			return nodeHours, from, err
 		}
 		from = hour + hourMs/1000
 	}
+	return nodeHours, from, nil
 }
 
-// compactHour compacts the minute records of every node in one hour.
-func (r *Roller) compactHour(ctx context.Context, opts kvraft.ReadOptions, hour int64) error {
+// compactHour compacts the minute records of every node in one hour and
+// returns how many node-hours it compacted.
+func (r *Roller) compactHour(ctx context.Context, opts kvraft.ReadOptions, hour int64) (int, error) {
 	st := r.cfg.Store
 	nodes := map[string]bool{}
 	start, end := timeBound(minutePrefix, hour), timeBound(minutePrefix, hour+hourMs/1000)
 	for {
 		res, err := st.Range(ctx, kvraft.RangeRequest{Start: start, End: end, Limit: pageSize}, opts)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		for _, kv := range res.Items {
 			if _, node, err := parseTimeKey(minutePrefix, kv.Key); err == nil {
@@ -104,7 +114,7 @@ func (r *Roller) compactHour(ctx context.Context, opts kvraft.ReadOptions, hour 
 	slices.Sort(names)
 	var txns []kvraft.Txn
 	var minutes []int
-	ops, size := 0, 0
+	ops, size, compacted := 0, 0, 0
 	flush := func() error {
 		if len(txns) == 0 {
 			return nil
@@ -115,6 +125,7 @@ func (r *Roller) compactHour(ctx context.Context, opts kvraft.ReadOptions, hour 
 		}
 		for i, done := range ok {
 			if done {
+				compacted++
 				r.m.compacted.Inc()
 				r.m.deleted.WithLabelValues(KindMinute).Add(float64(minutes[i]))
 			}
@@ -132,7 +143,7 @@ func (r *Roller) compactHour(ctx context.Context, opts kvraft.ReadOptions, hour 
 		k, b := len(txn.If)+len(txn.Then), kvraft.TxnSize(txn)
 		if ops+k > kvraft.MaxTxnsOps || size+b > kvraft.BatchBytes || len(txns) == kvraft.MaxTxns {
 			if err := flush(); err != nil {
-				return err
+				return compacted, err
 			}
 		}
 		txns = append(txns, txn)
@@ -140,7 +151,8 @@ func (r *Roller) compactHour(ctx context.Context, opts kvraft.ReadOptions, hour 
 		ops += k
 		size += b
 	}
-	return flush()
+	err := flush()
+	return compacted, err
 }
 
 // compactNodeHour is the transaction that deletes a node's minute records

@@ -15,6 +15,9 @@ type metrics struct {
 	deleted   *prometheus.CounterVec
 	bytes     *prometheus.GaugeVec
 	lag       prometheus.Gauge
+	// Quota pressure (pressure.go).
+	pressureHours prometheus.Counter
+	pressure      prometheus.Gauge
 }
 
 func newMetrics() metrics {
@@ -35,6 +38,10 @@ func newMetrics() metrics {
 			[]string{"kind"}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "penny_history_roll_lag_seconds",
 			Help: "How long after the end of the span it covered the last roll committed (the most behind node of the pass)."}),
+		pressureHours: prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_history_pressure_compacted_hours_total",
+			Help: "Node-hours whose minutes were compacted before --history-minute-retention because the store neared its quota."}),
+		pressure: prometheus.NewGauge(prometheus.GaugeOpts{Name: "penny_history_quota_pressure",
+			Help: "1 while the store stays over 80% of its quota with only the last hour of minutes left: raise the quota or shorten the hour retention."}),
 	}
 	for _, k := range []string{KindMinute, KindHour, KindIdentity, KindCursor, kindFinal} {
 		m.deleted.WithLabelValues(k)
@@ -46,7 +53,7 @@ func newMetrics() metrics {
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.minutes, m.errors, m.conflicts, m.compacted, m.deleted, m.bytes, m.lag} {
+	for _, c := range []prometheus.Collector{m.minutes, m.errors, m.conflicts, m.compacted, m.deleted, m.bytes, m.lag, m.pressureHours, m.pressure} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

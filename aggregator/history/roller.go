@@ -200,6 +200,11 @@ func (r *Roller) Run(ctx context.Context) {
 					r.cfg.Logger.Warn("history compaction failed", "err", err)
 				}
 				compacted = now
+			} else if err := r.relieve(ctx); err != nil && ctx.Err() == nil {
+				// Between passes, every minute: a store that nears its
+				// quota must not wait 10 minutes to refuse writes.
+				r.m.errors.Inc()
+				r.cfg.Logger.Warn("history compaction under quota pressure failed", "err", err)
 			}
 		}
 		t.Reset(r.untilNextRoll())

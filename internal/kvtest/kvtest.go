@@ -9,15 +9,20 @@ import (
 )
 
 // Start starts a one-member store in a temporary directory, waits until it
-// leads, and stops it when the test ends.
-func Start(t testing.TB) *kvraft.Node {
+// leads, and stops it when the test ends. Each tune changes the config
+// first.
+func Start(t testing.TB, tune ...func(*kvraft.Config)) *kvraft.Node {
 	t.Helper()
-	n, err := kvraft.Start(context.Background(), kvraft.Config{
+	cfg := kvraft.Config{
 		ID: 1, DataDir: t.TempDir(),
 		InitialCluster: []kvraft.Member{{ID: 1, PeerURL: "http://127.0.0.1:1"}},
 		NewTransport:   kvraft.SingleMember,
 		TickInterval:   10 * time.Millisecond,
-	})
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	n, err := kvraft.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
