@@ -255,13 +255,10 @@ func DecodeStored(b []byte) (*Stored, error) {
 	return &s, nil
 }
 
-// Encode encodes a series value.
+// Encode encodes a series value (see appendStored). It does not fail; the
+// error is kept for the encoders that can.
 func (s *Stored) Encode() ([]byte, error) {
-	b, err := msgpack.Marshal(s)
-	if err != nil {
-		return nil, fmt.Errorf("encode series %s: %w", s.Path, err)
-	}
-	return b, nil
+	return appendStored(make([]byte, 0, storedHint), s), nil
 }
 
 // Agent is the value of an agent record.

@@ -108,9 +108,17 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 	token := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	var procs []*exec.Cmd
 	defer func() {
+		// SIGTERM first: a replica writes its CPU profile as it stops.
 		for _, p := range procs {
-			_ = p.Process.Signal(syscall.SIGKILL)
-			_ = p.Wait()
+			_ = p.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { _ = p.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = p.Process.Signal(syscall.SIGKILL)
+				<-done
+			}
 		}
 	}()
 	for i := range 3 {
@@ -123,6 +131,10 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 			"--data-dir", filepath.Join(dir, strconv.Itoa(i+1)), "--listen", apis[i], "--peer-listen", peers[i],
 			"--initial-cluster", strings.Join(ic, ","))
 		cmd.Stdout, cmd.Stderr = logf, logf
+		if prof := os.Getenv("PENNY_CPUPROFILE"); prof != "" {
+			// One profile per replica: <path>.<id>.
+			cmd.Env = append(os.Environ(), fmt.Sprintf("PENNY_CPUPROFILE=%s.%d", prof, i+1))
+		}
 		if err := cmd.Start(); err != nil {
 			return nil, err
 		}

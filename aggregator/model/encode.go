@@ -1,0 +1,232 @@
+package model
+
+import "encoding/binary"
+
+// A series value is written at every frame of its agent, and its counters
+// eleven times in it (Total, Last and up to nine marks): through msgpack's
+// reflection, with its omitempty checks field by field, encoding was the
+// largest part of a replica's CPU under ingest load. appendStored writes
+// the same bytes by hand; TestStoredEncodeAsReflection and
+// FuzzStoredEncode check that they are msgpack.Marshal's to the byte, so
+// values written before and after read and compare alike.
+//
+// The encodings are msgpack's, as github.com/vmihailenco/msgpack/v5 writes
+// them by default: struct fields as a map keyed by tag in field order,
+// int64 and uint64 fields in 9 bytes; custom encoders (Hist, Accrual,
+// Int128) with compact integers.
+
+// storedHint is the capacity a series value starts with: about what one
+// with all its marks takes (about 3 KiB), so that it is allocated once.
+const storedHint = 4096
+
+func appendStored(b []byte, s *Stored) []byte {
+	n := 11 // r p i t d u c s n l ac, and the fields set of those below
+	for _, set := range []bool{s.Processes != 0, s.RSSBytes != 0, s.PageCache != 0, s.WorkingSet != 0,
+		s.PressureKnown, len(s.Marks) > 0} {
+		if set {
+			n++
+		}
+	}
+	b = appendMapLen(b, n)
+	b = appendU64(appendStr(b, "r"), s.Ref)
+	b = appendStr(appendStr(b, "p"), s.Path)
+	b = appendU64(appendStr(b, "i"), s.CgroupID)
+	b = appendI64(appendStr(b, "t"), s.Time)
+	b = appendI64(appendStr(b, "d"), s.Interval)
+	b = appendI64(appendStr(b, "u"), s.Updated)
+	if s.Processes != 0 {
+		b = appendI64(appendStr(b, "np"), s.Processes)
+	}
+	if s.RSSBytes != 0 {
+		b = appendI64(appendStr(b, "rss"), s.RSSBytes)
+	}
+	if s.PageCache != 0 {
+		b = appendI64(appendStr(b, "pc"), s.PageCache)
+	}
+	if s.WorkingSet != 0 {
+		b = appendI64(appendStr(b, "ws"), s.WorkingSet)
+	}
+	if s.PressureKnown {
+		b = append(appendStr(b, "pk"), 0xc3)
+	}
+	b = appendCounters(appendStr(b, "c"), &s.Total)
+	b = appendHist(appendStr(b, "s"), &s.SRTT)
+	b = appendHist(appendStr(b, "n"), &s.Connect)
+	b = appendStr(b, "l")
+	b = appendMapLen(b, 3)
+	b = appendCounters(appendStr(b, "c"), &s.Last.Counters)
+	b = appendHist(appendStr(b, "s"), &s.Last.SRTT)
+	b = appendHist(appendStr(b, "n"), &s.Last.Connect)
+	if len(s.Marks) > 0 {
+		b = appendArrayLen(appendStr(b, "m"), len(s.Marks))
+		for i := range s.Marks {
+			m := &s.Marks[i]
+			b = appendMapLen(b, 4)
+			b = appendI64(appendStr(b, "t"), m.Time)
+			b = appendCounters(appendStr(b, "c"), &m.Total)
+			b = appendHist(appendStr(b, "s"), &m.SRTT)
+			b = appendHist(appendStr(b, "n"), &m.Connect)
+		}
+	}
+	return appendAccrual(appendStr(b, "ac"), &s.Accrual)
+}
+
+// counterTags are Counters' msgpack tags, in the order of fields().
+var counterTags = [19]string{"pa", "pe", "ca", "cm", "rt", "rb", "tb", "rp", "tp",
+	"cu", "cp", "ctp", "ct", "pcs", "pms", "pis", "tl", "tc", "ti"}
+
+func appendCounters(b []byte, c *Counters) []byte {
+	fs := c.fields()
+	n := 0
+	for _, f := range fs {
+		if *f != 0 {
+			n++
+		}
+	}
+	b = appendMapLen(b, n)
+	for i, f := range fs {
+		if *f != 0 {
+			b = appendU64(appendStr(b, counterTags[i]), *f)
+		}
+	}
+	return b
+}
+
+// appendHist writes what Hist.EncodeMsgpack does.
+func appendHist(b []byte, h *Hist) []byte {
+	n := 2
+	for _, v := range h.Buckets {
+		if v != 0 {
+			n += 2
+		}
+	}
+	b = appendArrayLen(b, n)
+	b = appendUint(appendUint(b, h.Count), h.Sum)
+	for i, v := range h.Buckets {
+		if v != 0 {
+			b = appendUint(appendUint(b, uint64(i)), v)
+		}
+	}
+	return b
+}
+
+// appendAccrual writes what Accrual.EncodeMsgpack does: born, observed,
+// the three integrals, then since and base, trailing zeros left out.
+func appendAccrual(b []byte, a *Accrual) []byte {
+	wide := [...]Int128{a.RSS, a.PageCache, a.WorkingSet}
+	narrow := [...]uint64{a.Since.ObservedMs, a.Since.RSS, a.Since.PageCache, a.Since.WorkingSet, a.Since.CPUUsec,
+		a.Since.TxInternet, a.Since.TxCluster, a.BaseCPUUsec, a.BaseTxInternet, a.BaseTxCluster}
+	zero := func(i int) bool {
+		switch {
+		case i == 0:
+			return a.Born == 0
+		case i == 1:
+			return a.ObservedMs == 0
+		case i < 5:
+			return wide[i-2] == Int128{}
+		}
+		return narrow[i-5] == 0
+	}
+	n := accrualFields
+	for n > 0 && zero(n-1) {
+		n--
+	}
+	b = appendArrayLen(b, n)
+	for i := range n {
+		switch {
+		case i == 0:
+			b = appendInt(b, a.Born)
+		case i == 1:
+			b = appendUint(b, a.ObservedMs)
+		case i < 5:
+			b = appendInt128(b, wide[i-2])
+		default:
+			b = appendUint(b, narrow[i-5])
+		}
+	}
+	return b
+}
+
+// appendInt128 writes what Int128.EncodeMsgpack does.
+func appendInt128(b []byte, a Int128) []byte {
+	if a.Hi == 0 {
+		return appendUint(b, a.Lo)
+	}
+	return appendUint(appendUint(appendArrayLen(b, 2), a.Hi), a.Lo)
+}
+
+func appendMapLen(b []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(b, 0x80|byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 0xde), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, 0xdf), uint32(n))
+}
+
+func appendArrayLen(b []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(b, 0x90|byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 0xdc), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, 0xdd), uint32(n))
+}
+
+func appendStr(b []byte, s string) []byte {
+	switch n := len(s); {
+	case n < 32:
+		b = append(b, 0xa0|byte(n))
+	case n < 256:
+		b = append(b, 0xd9, byte(n))
+	case n <= 0xffff:
+		b = binary.BigEndian.AppendUint16(append(b, 0xda), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
+	}
+	return append(b, s...)
+}
+
+// appendU64 and appendI64 write a uint64 or int64 field as msgpack's
+// reflection does without compact integers: in 9 bytes.
+func appendU64(b []byte, v uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, 0xcf), v)
+}
+
+func appendI64(b []byte, v int64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(v))
+}
+
+// appendUint writes v in as few bytes as msgpack's EncodeUint does.
+func appendUint(b []byte, v uint64) []byte {
+	switch {
+	case v <= 0x7f:
+		return append(b, byte(v))
+	case v <= 0xff:
+		return append(b, 0xcc, byte(v))
+	case v <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(v))
+	case v <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xcf), v)
+}
+
+// appendInt writes v as msgpack's EncodeInt does.
+func appendInt(b []byte, v int64) []byte {
+	switch {
+	case v >= 0:
+		return appendUint(b, uint64(v))
+	case v >= -32:
+		return append(b, byte(v))
+	case v >= -128:
+		return append(b, 0xd0, byte(v))
+	case v >= -32768:
+		return binary.BigEndian.AppendUint16(append(b, 0xd1), uint16(v))
+	case v >= -2147483648:
+		return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(v))
+}

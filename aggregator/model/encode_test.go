@@ -1,0 +1,183 @@
+package model
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// filler hands out the bytes of a fuzz input as values, zeros once spent.
+type filler struct{ b []byte }
+
+func (f *filler) u64() uint64 {
+	if len(f.b) == 0 {
+		return 0
+	}
+	// The first byte picks a size, so that small values, zeros and
+	// extremes are all common.
+	k := f.b[0] % 6
+	f.b = f.b[1:]
+	switch k {
+	case 0:
+		return 0
+	case 1:
+		return math.MaxUint64
+	}
+	var v [8]byte
+	n := copy(v[:], f.b[:min(len(f.b), []int{0, 0, 1, 2, 4, 8}[k])])
+	f.b = f.b[n:]
+	return binary.LittleEndian.Uint64(v[:])
+}
+
+func (f *filler) i64() int64 { return int64(f.u64()) }
+
+func (f *filler) counters() Counters {
+	var c Counters
+	for _, p := range c.fields() {
+		*p = f.u64()
+	}
+	return c
+}
+
+func (f *filler) hist() Hist {
+	var h Hist
+	h.Count, h.Sum = f.u64(), f.u64()
+	for i := range int(f.u64() % 6) {
+		h.Buckets[(uint64(i)*7+f.u64())%uint64(len(h.Buckets))] = f.u64()
+	}
+	return h
+}
+
+func (f *filler) stored() *Stored {
+	s := &Stored{Ref: f.u64(), Path: strings.Repeat("x", int(f.u64()%300)), CgroupID: f.u64(), Time: f.i64(),
+		Interval: f.i64(), Updated: f.i64(), Processes: f.i64(), RSSBytes: f.i64(), PageCache: f.i64(),
+		WorkingSet: f.i64(), PressureKnown: f.u64()%2 == 1, Total: f.counters(), SRTT: f.hist(), Connect: f.hist(),
+		Last: Delta{Counters: f.counters(), SRTT: f.hist(), Connect: f.hist()}}
+	for range int(f.u64() % 10) {
+		s.Marks = append(s.Marks, Mark{Time: f.i64(), Total: f.counters(), SRTT: f.hist(), Connect: f.hist()})
+	}
+	a := &s.Accrual
+	a.Born, a.ObservedMs = f.i64(), f.u64()
+	a.RSS, a.PageCache, a.WorkingSet = Int128{f.u64(), f.u64()}, Int128{f.u64(), f.u64()}, Int128{f.u64(), f.u64()}
+	for _, p := range []*uint64{&a.Since.ObservedMs, &a.Since.RSS, &a.Since.PageCache, &a.Since.WorkingSet,
+		&a.Since.CPUUsec, &a.Since.TxInternet, &a.Since.TxCluster, &a.BaseCPUUsec, &a.BaseTxInternet, &a.BaseTxCluster} {
+		*p = f.u64()
+	}
+	return s
+}
+
+// checkAsReflection fails unless s encodes to msgpack.Marshal's bytes
+// (Stored has no encoder of its own: Marshal reflects on it) and decodes
+// back to the same.
+func checkAsReflection(t *testing.T, s *Stored) {
+	t.Helper()
+	want, err := msgpack.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("encoded\n %x\nreflection\n %x", got, want)
+	}
+	if len(got) > MaxValue {
+		return
+	}
+	back, err := DecodeStored(got)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	again, _ := back.Encode()
+	if !bytes.Equal(again, got) {
+		t.Fatalf("decoded and encoded again\n %x\nfirst\n %x", again, got)
+	}
+}
+
+func TestStoredEncodeAsReflection(t *testing.T) {
+	full := make([]byte, 4096)
+	for i := range full {
+		full[i] = byte(i*7 + 3)
+	}
+	for _, tc := range []struct {
+		name string
+		s    *Stored
+	}{
+		{"zero", &Stored{}},
+		{"negative times and gauges", &Stored{Time: -1, Interval: -40, Updated: math.MinInt64, RSSBytes: -5,
+			Accrual: Accrual{Born: -33}}},
+		{"accrual with trailing zeros", &Stored{Accrual: Accrual{ObservedMs: 5, RSS: Int128{Lo: 9}}}},
+		{"wide integral", &Stored{Accrual: Accrual{PageCache: Int128{Hi: 1, Lo: 2}, BaseTxCluster: 7}}},
+		{"path of 31, 32, 255 and 256 bytes", &Stored{Path: strings.Repeat("p", 31)}},
+		{"path of 32", &Stored{Path: strings.Repeat("p", 32)}},
+		{"path of 255", &Stored{Path: strings.Repeat("p", 255)}},
+		{"path of 256", &Stored{Path: strings.Repeat("p", 256)}},
+		{"path of 70000", &Stored{Path: strings.Repeat("p", 70000)}},
+		{"every counter", func() *Stored {
+			s := &Stored{PressureKnown: true}
+			for i, p := range s.Total.fields() {
+				*p = uint64(i+1) << (3 * i)
+			}
+			s.Last.Counters = s.Total
+			s.Marks = Marks{{Time: 1, Total: s.Total}, {Time: 2}}
+			return s
+		}()},
+		{"every histogram bucket", func() *Stored {
+			s := &Stored{}
+			for i := range s.SRTT.Buckets {
+				s.SRTT.Buckets[i] = uint64(1) << i
+			}
+			s.SRTT.Count, s.SRTT.Sum = 1<<40, 1<<63
+			return s
+		}()},
+		{"filled", (&filler{full}).stored()},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkAsReflection(t, tc.s) })
+	}
+}
+
+func FuzzStoredEncode(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{2, 1, 3, 200, 5, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1, 1})
+	f.Add(bytes.Repeat([]byte{5, 0xff, 1, 2, 3, 4, 5, 6, 7, 3}, 60))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkAsReflection(t, (&filler{data}).stored())
+	})
+}
+
+// BenchmarkStoredEncode encodes a series value with nine marks by hand and,
+// for reference, through msgpack's reflection (what Encode did before).
+func BenchmarkStoredEncode(b *testing.B) {
+	s := &Stored{Ref: 7, Path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-abcdef.scope",
+		CgroupID: 4242, Time: 1e18, Interval: 1e9, Updated: 1e18, Processes: 3, RSSBytes: 1 << 28, PageCache: 1 << 26,
+		WorkingSet: 1 << 27, PressureKnown: true, Accrual: Accrual{Born: 1e18, ObservedMs: 1e6, RSS: Int128{Lo: 1 << 50}}}
+	c := Counters{PageCacheAddedBytes: 1 << 30, RxBytes: 1 << 33, TxBytes: 1 << 32, RxPackets: 1 << 20, TxPackets: 1 << 20,
+		CPUUsageUsec: 1 << 36, CPUPeriods: 1 << 12, CPUPressureSomeUsec: 1 << 20, MemoryPressureSomeUsec: 1 << 10,
+		TxClusterBytes: 1 << 31, TxInternetBytes: 1 << 25}
+	s.Total, s.Last.Counters = c, c
+	s.SRTT.Count, s.SRTT.Sum, s.SRTT.Buckets[10], s.SRTT.Buckets[11] = 9, 9000, 4, 5
+	for i := range 9 {
+		s.Marks = append(s.Marks, Mark{Time: int64(i), Total: c, SRTT: s.SRTT})
+	}
+	b.Run("appender", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Encode(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reflection", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := msgpack.Marshal(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
