@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/spf13/pflag"
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
@@ -36,6 +37,9 @@ type Adapter struct {
 // NewAdapter returns an adapter whose standard options have Penny's
 // defaults: --secure-port 6443, and without --tls-cert-file a self-signed
 // certificate kept in memory (no --cert-dir).
+// klogOnce sets klog's logger once per process (see Run).
+var klogOnce sync.Once
+
 func NewAdapter() *Adapter {
 	a := &Adapter{}
 	a.base.Name = "penny"
@@ -77,7 +81,9 @@ func (a *Adapter) Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	klog.SetSlogLogger(p.cfg.Logger.With("component", "custom-metrics-apiserver"))
+	// klog is process-wide and read without a lock by the apiserver's
+	// goroutines: it is set once, by the first adapter of the process.
+	klogOnce.Do(func() { klog.SetSlogLogger(p.cfg.Logger.With("component", "custom-metrics-apiserver")) })
 	a.base.WithCustomMetrics(p)
 	srv, err := a.base.Server()
 	if err != nil {
