@@ -5,19 +5,21 @@ import "encoding/binary"
 // A series value is written at every frame of its agent, and its counters
 // eleven times in it (Total, Last and up to nine marks): through msgpack's
 // reflection, with its omitempty checks field by field, encoding was the
-// largest part of a replica's CPU under ingest load. appendStored writes
-// the same bytes by hand; TestStoredEncodeAsReflection and
-// FuzzStoredEncode check that they are msgpack.Marshal's to the byte, so
-// values written before and after read and compare alike.
+// largest part of a replica's CPU under ingest load, and its 9-byte
+// integers made every Raft entry and WAL record larger than it needs to
+// be. appendStored writes by hand what msgpack writes with compact
+// integers (Encoder.UseCompactInts). msgpack decodes an integer of any
+// width into any integer field, so values written before (9-byte
+// integers) read the same. TestStoredEncodeAsReflection and
+// FuzzStoredEncode check both, to the byte.
 //
-// The encodings are msgpack's, as github.com/vmihailenco/msgpack/v5 writes
-// them by default: struct fields as a map keyed by tag in field order,
-// int64 and uint64 fields in 9 bytes; custom encoders (Hist, Accrual,
-// Int128) with compact integers.
+// The layout is msgpack's for these types: struct fields as a map keyed
+// by tag in field order, omitempty fields left out when zero, Hist,
+// Accrual and Int128 by their own encoders.
 
 // storedHint is the capacity a series value starts with: about what one
-// with all its marks takes (about 3 KiB), so that it is allocated once.
-const storedHint = 4096
+// with all its marks takes (about 1.5 KiB), so that it is allocated once.
+const storedHint = 2048
 
 func appendStored(b []byte, s *Stored) []byte {
 	n := 11 // r p i t d u c s n l ac, and the fields set of those below
@@ -28,23 +30,23 @@ func appendStored(b []byte, s *Stored) []byte {
 		}
 	}
 	b = appendMapLen(b, n)
-	b = appendU64(appendStr(b, "r"), s.Ref)
+	b = appendUint(appendStr(b, "r"), s.Ref)
 	b = appendStr(appendStr(b, "p"), s.Path)
-	b = appendU64(appendStr(b, "i"), s.CgroupID)
-	b = appendI64(appendStr(b, "t"), s.Time)
-	b = appendI64(appendStr(b, "d"), s.Interval)
-	b = appendI64(appendStr(b, "u"), s.Updated)
+	b = appendUint(appendStr(b, "i"), s.CgroupID)
+	b = appendInt(appendStr(b, "t"), s.Time)
+	b = appendInt(appendStr(b, "d"), s.Interval)
+	b = appendInt(appendStr(b, "u"), s.Updated)
 	if s.Processes != 0 {
-		b = appendI64(appendStr(b, "np"), s.Processes)
+		b = appendInt(appendStr(b, "np"), s.Processes)
 	}
 	if s.RSSBytes != 0 {
-		b = appendI64(appendStr(b, "rss"), s.RSSBytes)
+		b = appendInt(appendStr(b, "rss"), s.RSSBytes)
 	}
 	if s.PageCache != 0 {
-		b = appendI64(appendStr(b, "pc"), s.PageCache)
+		b = appendInt(appendStr(b, "pc"), s.PageCache)
 	}
 	if s.WorkingSet != 0 {
-		b = appendI64(appendStr(b, "ws"), s.WorkingSet)
+		b = appendInt(appendStr(b, "ws"), s.WorkingSet)
 	}
 	if s.PressureKnown {
 		b = append(appendStr(b, "pk"), 0xc3)
@@ -62,7 +64,7 @@ func appendStored(b []byte, s *Stored) []byte {
 		for i := range s.Marks {
 			m := &s.Marks[i]
 			b = appendMapLen(b, 4)
-			b = appendI64(appendStr(b, "t"), m.Time)
+			b = appendInt(appendStr(b, "t"), m.Time)
 			b = appendCounters(appendStr(b, "c"), &m.Total)
 			b = appendHist(appendStr(b, "s"), &m.SRTT)
 			b = appendHist(appendStr(b, "n"), &m.Connect)
@@ -86,7 +88,7 @@ func appendCounters(b []byte, c *Counters) []byte {
 	b = appendMapLen(b, n)
 	for i, f := range fs {
 		if *f != 0 {
-			b = appendU64(appendStr(b, counterTags[i]), *f)
+			b = appendUint(appendStr(b, counterTags[i]), *f)
 		}
 	}
 	return b
@@ -187,16 +189,6 @@ func appendStr(b []byte, s string) []byte {
 		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
 	}
 	return append(b, s...)
-}
-
-// appendU64 and appendI64 write a uint64 or int64 field as msgpack's
-// reflection does without compact integers: in 9 bytes.
-func appendU64(b []byte, v uint64) []byte {
-	return binary.BigEndian.AppendUint64(append(b, 0xcf), v)
-}
-
-func appendI64(b []byte, v int64) []byte {
-	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(v))
 }
 
 // appendUint writes v in as few bytes as msgpack's EncodeUint does.
