@@ -354,28 +354,11 @@ func (r *Roller) planNode(ctx context.Context, node string, opts kvraft.ReadOpti
 			return nil, fmt.Errorf("cursor: %w", err)
 		}
 	}
-	nr, err := st.Range(ctx, kvraft.RangeRequest{Prefix: model.NodePrefix(node), Limit: 2*model.MaxSeriesPerNode + 2}, opts)
+	nr, err := st.Range(ctx, kvraft.RangeRequest{Prefix: model.NodePrefix(node), Limit: model.MaxNodeKeys}, opts)
 	if err != nil {
 		return nil, err
 	}
-	var agentValue []byte
-	series := map[string][]byte{}
-	metas := map[string][]byte{}
-	for _, kv := range nr.Items {
-		n, kind, path, err := model.ParseKey(kv.Key)
-		if err != nil || n != node {
-			continue
-		}
-		switch kind {
-		case model.KindAgent:
-			agentValue = kv.Value
-		case model.KindSeries:
-			series[path] = kv.Value
-		case model.KindMeta:
-			metas[path] = kv.Value
-		}
-	}
-	ns, err := model.LoadNode(node, agentValue, series, metas)
+	ns, err := model.LoadNode(node, nr.Items)
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +392,7 @@ func (r *Roller) planNode(ctx context.Context, node string, opts kvraft.ReadOpti
 	if out.Anomalies > 0 {
 		r.cfg.Logger.Debug("history: series sampled after their node", "node", node, "series", out.Anomalies)
 	}
-	return r.writes(ctx, node, in, cg, agentValue, out, opts)
+	return r.writes(ctx, node, in, cg, ns.AgentValue, out, opts)
 }
 
 // writes builds the transaction of a roll: its records, merged into their

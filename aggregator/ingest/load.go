@@ -36,7 +36,7 @@ func (s *stream) bind(ctx context.Context, h *wire.Header) error {
 
 // load reads a node's agent record and series, in one range: at one index.
 func (in *Ingest) load(ctx context.Context, node string) (*model.NodeState, *wire.State, error) {
-	rng, err := in.cfg.Node.Range(ctx, kvraft.RangeRequest{Prefix: model.NodePrefix(node), Limit: 2*model.MaxSeriesPerNode + 2},
+	rng, err := in.cfg.Node.Range(ctx, kvraft.RangeRequest{Prefix: model.NodePrefix(node), Limit: model.MaxNodeKeys},
 		kvraft.ReadOptions{Consistency: kvraft.Linearizable})
 	if err != nil {
 		return nil, nil, err
@@ -44,24 +44,7 @@ func (in *Ingest) load(ctx context.Context, node string) (*model.NodeState, *wir
 	if rng.More {
 		return nil, nil, fmt.Errorf("%w: more than %d series and their metadata", model.ErrInvalid, model.MaxSeriesPerNode)
 	}
-	var agentValue []byte
-	series := make(map[string][]byte, len(rng.Items))
-	metas := map[string][]byte{}
-	for _, kv := range rng.Items {
-		n, kind, path, err := model.ParseKey(kv.Key)
-		if err != nil || n != node {
-			continue
-		}
-		switch kind {
-		case model.KindAgent:
-			agentValue = kv.Value
-		case model.KindSeries:
-			series[path] = kv.Value
-		case model.KindMeta:
-			metas[path] = kv.Value
-		}
-	}
-	ns, err := model.LoadNode(node, agentValue, series, metas)
+	ns, err := model.LoadNode(node, rng.Items)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/pennyhq/penny/kvraft"
 )
 
 // t0 is on a minute boundary; ms is a time after it.
@@ -193,7 +195,7 @@ func TestAccrualsOfOlderValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := LoadNode("n", nil, map[string][]byte{"/a": v}, nil)
+	st, err := LoadNode("n", []kvraft.KV{{Key: SeriesKey("n", "/a"), Value: v}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,9 +19,10 @@ const (
 )
 
 // Every update of a node is one kvraft transaction (Txn): its condition on
-// the agent record, then at most three writes per series it touches (the
-// value, and the metadata under its own key, written or deleted; and the
-// final record of a series that ends, see gone.go) and the agent record. A
+// the agent record, then the writes of each series it touches and the
+// agent record. A series' writes are its value; its metadata and its
+// checkpoints, each under its own key, written or deleted when they
+// change; and the final record of a series that ends (see gone.go). A
 // keyframe touches every series it lists and every stored series it does
 // not list, which it deletes: up to twice MaxSeriesPerNode series.
 const (
@@ -29,15 +30,19 @@ const (
 	// record included: with the condition, they are at most
 	// kvraft.MaxTxnOps.
 	MaxUpdateOps = kvraft.MaxTxnOps - 1
-	// opsPerSeries are the writes of a new or changed series: its value
-	// and its metadata; opsPerEnded those of a series that ends: its
-	// value and metadata deleted, and its final record.
+	// opsPerSeries are the writes of a new series: its value and its
+	// metadata (it has no checkpoints yet); opsPerEnded those of a series
+	// that ends: its value, metadata and checkpoints deleted, and its
+	// final record. A stored series that goes on writes at most three
+	// (value, metadata, checkpoints), or, restarted, four (its checkpoints
+	// deleted and its final record instead): never more than a new series
+	// and an ended one together.
 	opsPerSeries = 2
-	opsPerEnded  = 3
+	opsPerEnded  = 4
 	// MaxSeriesPerNode bounds the series of one node, and of one update,
 	// so that every update of a node fits in one transaction: a keyframe
-	// that replaces MaxSeriesPerNode stored series, all with metadata, by
-	// as many others writes 5*MaxSeriesPerNode + 1 keys.
+	// that replaces MaxSeriesPerNode stored series, all with metadata and
+	// checkpoints, by as many others writes 6*MaxSeriesPerNode + 1 keys.
 	MaxSeriesPerNode = (MaxUpdateOps - 1) / (opsPerSeries + opsPerEnded)
 )
 
@@ -156,6 +161,13 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 			return nil, err
 		}
 		ops = append(ops, Op{Key: SeriesKey(u.Node, c.Path), Value: v})
+		// The checkpoints too, written when one is added or they are
+		// gone, and when a value of an earlier version held them.
+		if old := st.Series[c.Path]; len(s.Marks) > 0 && (old == nil || old.marksInValue || !sameMarks(old.Marks, s.Marks)) {
+			ops = append(ops, Op{Key: MarksKey(u.Node, c.Path), Value: EncodeMarks(s.Marks)})
+		} else if len(s.Marks) == 0 && old != nil && len(old.Marks) > 0 {
+			ops = append(ops, Op{Key: MarksKey(u.Node, c.Path), Delete: true})
+		}
 		// The metadata has a key of its own, written when it changes
 		// (whatever the incarnation: it is not cumulative).
 		if old := st.Series[c.Path]; old == nil || !maps.Equal(old.Meta, s.Meta) {
@@ -193,8 +205,11 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 			return nil, err
 		}
 		ops = append(ops, Op{Key: SeriesKey(u.Node, p), Delete: true})
-		if len(next.Series[p].Meta) > 0 {
+		if len(old.Meta) > 0 {
 			ops = append(ops, Op{Key: MetaKey(u.Node, p), Delete: true})
+		}
+		if len(old.Marks) > 0 {
+			ops = append(ops, Op{Key: MarksKey(u.Node, p), Delete: true})
 		}
 		delete(next.Series, p)
 	}
@@ -255,12 +270,15 @@ func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time) (s *Stor
 }
 
 // nextMarks keeps a checkpoint of the previous values when the newest one
-// is at least MarkEvery older, and drops checkpoints no window can use.
+// is at least MarkEvery older, and then drops checkpoints no window can
+// use. Otherwise it returns prev's, unchanged: checkpoints change once
+// every MarkEvery, and so are written once every MarkEvery.
 func nextMarks(prev *Stored, now int64) Marks {
-	marks := slices.Clone(prev.Marks)
-	if len(marks) == 0 || prev.Time-marks[len(marks)-1].Time >= int64(MarkEvery) {
-		marks = append(marks, Mark{Time: prev.Time, Total: prev.Total, SRTT: prev.SRTT, Connect: prev.Connect})
+	n := len(prev.Marks)
+	if n > 0 && prev.Time-prev.Marks[n-1].Time < int64(MarkEvery) {
+		return prev.Marks
 	}
+	marks := append(slices.Clone(prev.Marks), Mark{Time: prev.Time, Total: prev.Total, SRTT: prev.SRTT, Connect: prev.Connect})
 	// The oldest mark must stay as long as the next one is younger than
 	// MaxWindow: it is what a MaxWindow read starts from.
 	for len(marks) > 1 && now-marks[1].Time >= int64(MaxWindow) {
@@ -272,6 +290,12 @@ func nextMarks(prev *Stored, now int64) Marks {
 	return marks
 }
 
+// sameMarks tells whether two series' checkpoints are the same: they are
+// only ever added at the end and dropped at the start, so their times say.
+func sameMarks(a, b Marks) bool {
+	return slices.EqualFunc(a, b, func(x, y Mark) bool { return x.Time == y.Time })
+}
+
 func unchanged(a, b *Stored) bool {
 	return a.Ref == b.Ref && a.CgroupID == b.CgroupID && maps.Equal(a.Meta, b.Meta) &&
 		a.Processes == b.Processes && a.RSSBytes == b.RSSBytes && a.PageCache == b.PageCache &&
@@ -279,28 +303,54 @@ func unchanged(a, b *Stored) bool {
 		a.Total == b.Total && a.SRTT == b.SRTT && a.Connect == b.Connect
 }
 
-// LoadNode builds a node's state from its stored agent record, series and
-// their metadata (by path).
-func LoadNode(node string, agentValue []byte, series, metas map[string][]byte) (*NodeState, error) {
-	st := &NodeState{Node: node, Series: make(map[string]*Stored, len(series))}
-	if agentValue != nil {
-		a, err := DecodeAgent(agentValue)
-		if err != nil {
-			return nil, err
+// LoadNode builds a node's state from the keys of its NodePrefix, read at
+// one index: its agent record, series, their metadata and checkpoints.
+// Keys of other nodes or kinds are left out; a metadata or checkpoints key
+// without its series is ignored.
+func LoadNode(node string, items []kvraft.KV) (*NodeState, error) {
+	st := &NodeState{Node: node, Series: make(map[string]*Stored, len(items)/2)}
+	var metas, marks []kvraft.KV
+	for _, kv := range items {
+		n, kind, p, err := ParseKey(kv.Key)
+		if err != nil || n != node {
+			continue
 		}
-		st.Agent, st.AgentValue = a, agentValue
+		switch kind {
+		case KindAgent:
+			a, err := DecodeAgent(kv.Value)
+			if err != nil {
+				return nil, err
+			}
+			st.Agent, st.AgentValue = a, kv.Value
+		case KindSeries:
+			s, err := DecodeStored(kv.Value)
+			if err != nil {
+				return nil, fmt.Errorf("series %s of %s: %w", p, node, err)
+			}
+			st.Series[p] = s
+		case KindMeta:
+			metas = append(metas, kv)
+		case KindMarks:
+			marks = append(marks, kv)
+		}
 	}
-	for p, v := range series {
-		s, err := DecodeStored(v)
-		if err != nil {
-			return nil, fmt.Errorf("series %s of %s: %w", p, node, err)
-		}
-		if m, ok := metas[p]; ok {
-			if s.Meta, err = DecodeMeta(m); err != nil {
+	for _, kv := range metas {
+		_, _, p, _ := ParseKey(kv.Key)
+		if s := st.Series[p]; s != nil {
+			m, err := DecodeMeta(kv.Value)
+			if err != nil {
 				return nil, fmt.Errorf("metadata of %s of %s: %w", p, node, err)
 			}
+			s.Meta = m
 		}
-		st.Series[p] = s
+	}
+	for _, kv := range marks {
+		_, _, p, _ := ParseKey(kv.Key)
+		if s := st.Series[p]; s != nil {
+			if err := s.SetMarks(kv.Value); err != nil {
+				return nil, fmt.Errorf("checkpoints of %s of %s: %w", p, node, err)
+			}
+		}
 	}
 	return st, nil
 }

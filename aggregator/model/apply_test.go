@@ -77,6 +77,37 @@ func TestUpdateFitsOneTransaction(t *testing.T) {
 			t.Errorf("%d series stored, want the %d of the second keyframe", len(st.Series), MaxSeriesPerNode)
 		}
 	})
+	// grown returns ss with every counter grown by rx and new metadata.
+	grown := func(ss []SeriesState, rx uint64) []SeriesState {
+		out := make([]SeriesState, len(ss))
+		for i, s := range ss {
+			s.Total.RxBytes += rx
+			s.Meta = map[string]string{"pod": s.Meta["pod"], "namespace": "cart"}
+			out[i] = s
+		}
+		return out
+	}
+	t.Run("keyframe replacing MaxSeriesPerNode series with metadata and checkpoints", func(t *testing.T) {
+		a := withMeta("/a", MaxSeriesPerNode)
+		st := commit(t, &NodeState{Node: "node-4"}, update("node-4", 1, true, a))
+		st = commit(t, st, update("node-4", 2, false, grown(a, 10)))
+		if len(st.Series["/a/c0"].Marks) != 1 {
+			t.Fatalf("marks %+v", st.Series["/a/c0"].Marks)
+		}
+		st = commit(t, st, update("node-4", 3, true, withMeta("/b", MaxSeriesPerNode)))
+		if len(st.Series) != MaxSeriesPerNode || st.Series["/a/c0"] != nil {
+			t.Errorf("%d series stored, want the %d of the second keyframe", len(st.Series), MaxSeriesPerNode)
+		}
+	})
+	t.Run("every series restarted with new metadata, its checkpoints deleted", func(t *testing.T) {
+		a := withMeta("/a", MaxSeriesPerNode)
+		st := commit(t, &NodeState{Node: "node-5"}, update("node-5", 1, true, grown(a, 100)))
+		st = commit(t, st, update("node-5", 2, false, grown(a, 200)))
+		st = commit(t, st, update("node-5", 3, false, a)) // counters went back: restarted
+		if s := st.Series["/a/c0"]; len(s.Marks) != 0 || s.Meta["namespace"] != "shop" {
+			t.Errorf("after the restart: %+v", s)
+		}
+	})
 	t.Run("delta adding and removing MaxSeriesPerNode series with metadata", func(t *testing.T) {
 		half := MaxSeriesPerNode / 2
 		st := commit(t, &NodeState{Node: "node-3"}, update("node-3", 1, true, withMeta("/a", MaxSeriesPerNode)))

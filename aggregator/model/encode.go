@@ -2,29 +2,30 @@ package model
 
 import "encoding/binary"
 
-// A series value is written at every frame of its agent, and its counters
-// eleven times in it (Total, Last and up to nine marks): through msgpack's
-// reflection, with its omitempty checks field by field, encoding was the
-// largest part of a replica's CPU under ingest load, and its 9-byte
-// integers made every Raft entry and WAL record larger than it needs to
-// be. appendStored writes by hand what msgpack writes with compact
-// integers (Encoder.UseCompactInts). msgpack decodes an integer of any
-// width into any integer field, so values written before (9-byte
-// integers) read the same. TestStoredEncodeAsReflection and
-// FuzzStoredEncode check both, to the byte.
+// A series value is written at every frame of its agent, with its
+// counters twice (Total and Last; its checkpoints have a key of their own,
+// MarksKey): through msgpack's reflection, with its omitempty checks field
+// by field, encoding was the largest part of a replica's CPU under ingest
+// load, and its 9-byte integers made every Raft entry and WAL record
+// larger than it needs to be. appendStored writes by hand what msgpack
+// writes with compact integers (Encoder.UseCompactInts), Marks left out.
+// msgpack decodes an integer of any width into any integer field, so
+// values written before (9-byte integers, marks included) read the same.
+// TestStoredEncodeAsReflection and FuzzStoredEncode check both, to the
+// byte; appendMarks writes a MarksKey's value the same way.
 //
 // The layout is msgpack's for these types: struct fields as a map keyed
 // by tag in field order, omitempty fields left out when zero, Hist,
 // Accrual and Int128 by their own encoders.
 
-// storedHint is the capacity a series value starts with: about what one
-// with all its marks takes (about 1.5 KiB), so that it is allocated once.
-const storedHint = 2048
+// storedHint is the capacity a series value starts with: more than one
+// takes (about 450 bytes), so that it is allocated once.
+const storedHint = 640
 
 func appendStored(b []byte, s *Stored) []byte {
 	n := 11 // r p i t d u c s n l ac, and the fields set of those below
 	for _, set := range []bool{s.Processes != 0, s.RSSBytes != 0, s.PageCache != 0, s.WorkingSet != 0,
-		s.PressureKnown, len(s.Marks) > 0} {
+		s.PressureKnown} {
 		if set {
 			n++
 		}
@@ -59,18 +60,24 @@ func appendStored(b []byte, s *Stored) []byte {
 	b = appendCounters(appendStr(b, "c"), &s.Last.Counters)
 	b = appendHist(appendStr(b, "s"), &s.Last.SRTT)
 	b = appendHist(appendStr(b, "n"), &s.Last.Connect)
-	if len(s.Marks) > 0 {
-		b = appendArrayLen(appendStr(b, "m"), len(s.Marks))
-		for i := range s.Marks {
-			m := &s.Marks[i]
-			b = appendMapLen(b, 4)
-			b = appendInt(appendStr(b, "t"), m.Time)
-			b = appendCounters(appendStr(b, "c"), &m.Total)
-			b = appendHist(appendStr(b, "s"), &m.SRTT)
-			b = appendHist(appendStr(b, "n"), &m.Connect)
-		}
-	}
 	return appendAccrual(appendStr(b, "ac"), &s.Accrual)
+}
+
+// markHint is about what one checkpoint takes.
+const markHint = 128
+
+// appendMarks writes checkpoints as msgpack's reflection writes Marks.
+func appendMarks(b []byte, ms Marks) []byte {
+	b = appendArrayLen(b, len(ms))
+	for i := range ms {
+		m := &ms[i]
+		b = appendMapLen(b, 4)
+		b = appendInt(appendStr(b, "t"), m.Time)
+		b = appendCounters(appendStr(b, "c"), &m.Total)
+		b = appendHist(appendStr(b, "s"), &m.SRTT)
+		b = appendHist(appendStr(b, "n"), &m.Connect)
+	}
+	return b
 }
 
 // counterTags are Counters' msgpack tags, in the order of fields().

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,14 +81,35 @@ func compactMarshal(s *Stored) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// checkAsReflection fails unless s encodes to compactMarshal's bytes and
-// decodes back to the same; and unless its encoding of before, with 9-byte
-// integers, decodes to the same too.
+// checkAsReflection fails unless s encodes to compactMarshal's bytes
+// without its marks and decodes back to the same, and its marks to what
+// compactMarshal writes of them; and unless its encoding of before, with
+// 9-byte integers and its marks in the value, decodes to the same too.
 func checkAsReflection(t *testing.T, s *Stored) {
 	t.Helper()
-	want, err := compactMarshal(s)
+	unmarked := *s
+	unmarked.Marks = nil
+	want, err := compactMarshal(&unmarked)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(s.Marks) > 0 {
+		var buf bytes.Buffer
+		enc := msgpack.NewEncoder(&buf)
+		enc.UseCompactInts(true)
+		if err := enc.Encode(s.Marks); err != nil {
+			t.Fatal(err)
+		}
+		got := EncodeMarks(s.Marks)
+		if !bytes.Equal(got, buf.Bytes()) {
+			t.Fatalf("marks encoded\n %x\nreflection\n %x", got, buf.Bytes())
+		}
+		if len(got) <= MaxValue {
+			back, err := DecodeMarks(got)
+			if err != nil || !slices.Equal(back, s.Marks) {
+				t.Fatalf("marks decoded to %+v, %v", back, err)
+			}
+		}
 	}
 	got, err := s.Encode()
 	if err != nil {
@@ -117,6 +139,9 @@ func checkAsReflection(t *testing.T, s *Stored) {
 	old, err := DecodeStored(wide)
 	if err != nil {
 		t.Fatalf("decode a value of before: %v", err)
+	}
+	if !slices.Equal(old.Marks, s.Marks) || old.marksInValue != (len(s.Marks) > 0) {
+		t.Fatalf("a value of before has marks %+v (in value: %v), want %+v", old.Marks, old.marksInValue, s.Marks)
 	}
 	if fromOld, _ := old.Encode(); !bytes.Equal(fromOld, got) {
 		t.Fatalf("a value of before decodes to\n %x\nnot\n %x", fromOld, got)
@@ -174,9 +199,10 @@ func FuzzStoredEncode(f *testing.F) {
 	})
 }
 
-// BenchmarkStoredEncode encodes a series value with nine marks by hand and,
-// for reference, through msgpack's reflection with 9-byte integers (what
-// Encode did before), and reports the value's size.
+// BenchmarkStoredEncode encodes a series value by hand, and its nine marks
+// (written every MarkEvery, not with every value), and for reference the
+// value with its marks through msgpack's reflection with 9-byte integers
+// (what Encode did before the encoder by hand), and reports the sizes.
 func BenchmarkStoredEncode(b *testing.B) {
 	s := &Stored{Ref: 7, Path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-abcdef.scope",
 		CgroupID: 4242, Time: 1e18, Interval: 1e9, Updated: 1e18, Processes: 3, RSSBytes: 1 << 28, PageCache: 1 << 26,
@@ -194,6 +220,14 @@ func BenchmarkStoredEncode(b *testing.B) {
 		var v []byte
 		for b.Loop() {
 			v, _ = s.Encode()
+		}
+		b.ReportMetric(float64(len(v)), "value-bytes")
+	})
+	b.Run("marks", func(b *testing.B) {
+		b.ReportAllocs()
+		var v []byte
+		for b.Loop() {
+			v = EncodeMarks(s.Marks)
 		}
 		b.ReportMetric(float64(len(v)), "value-bytes")
 	})

@@ -17,6 +17,7 @@ const (
 	agentSuffix = "/agent"
 	seriesPart  = "/series/"
 	metaPart    = "/meta/"
+	marksPart   = "/marks/"
 
 	// MaxNodeName is the longest node name (a DNS subdomain).
 	MaxNodeName = 253
@@ -33,6 +34,11 @@ func SeriesKey(node, path string) []byte { return []byte(nodesPrefix + node + se
 // MetaKey is the key of one cgroup's metadata (its pod, on Kubernetes),
 // apart from its values: written when it changes, not with every sample.
 func MetaKey(node, path string) []byte { return []byte(nodesPrefix + node + metaPart + path) }
+
+// MarksKey is the key of one cgroup's checkpoints (Marks), apart from its
+// values: written when a checkpoint is added, every MarkEvery, not with
+// every sample.
+func MarksKey(node, path string) []byte { return []byte(nodesPrefix + node + marksPart + path) }
 
 // NodeSeriesPrefix selects every series of a node.
 func NodeSeriesPrefix(node string) []byte { return []byte(nodesPrefix + node + seriesPart) }
@@ -52,10 +58,15 @@ const (
 	KindAgent KeyKind = iota + 1
 	KindSeries
 	KindMeta
+	KindMarks
 )
 
+// MaxNodeKeys bounds the keys under one node's NodePrefix: its agent
+// record, and per series its value, metadata and checkpoints.
+const MaxNodeKeys = 3*MaxSeriesPerNode + 1
+
 // ParseKey splits a key under AllNodesPrefix into its node, its kind and,
-// for a series or its metadata, its cgroup path.
+// for a series, its metadata or its checkpoints, its cgroup path.
 func ParseKey(k []byte) (node string, kind KeyKind, path string, err error) {
 	rest, ok := strings.CutPrefix(string(k), nodesPrefix)
 	if !ok {
@@ -70,6 +81,8 @@ func ParseKey(k []byte) (node string, kind KeyKind, path string, err error) {
 		return node, KindSeries, strings.TrimPrefix(rest, "series/"), nil
 	case strings.HasPrefix(rest, "meta/"):
 		return node, KindMeta, strings.TrimPrefix(rest, "meta/"), nil
+	case strings.HasPrefix(rest, "marks/"):
+		return node, KindMarks, strings.TrimPrefix(rest, "marks/"), nil
 	}
 	return "", 0, "", fmt.Errorf("%w: not a node key: %q", ErrInvalid, k)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pennyhq/penny/internal/histogram"
+	"github.com/pennyhq/penny/kvraft"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -43,8 +44,11 @@ func apply(t *testing.T, st *NodeState, u *Update, now time.Time) (*NodeState, [
 	}
 	var puts, dels []string
 	for _, op := range p.Ops[:len(p.Ops)-1] {
-		if _, kind, _, err := ParseKey(op.Key); err == nil && kind == KindMeta {
+		if _, kind, path, err := ParseKey(op.Key); err == nil && kind == KindMeta {
 			continue // TestMetaKeys
+		} else if err == nil && kind == KindMarks {
+			checkMarksOp(t, p.Next.Series[path], op) // TestMarksKeys
+			continue
 		}
 		if _, _, _, _, err := ParseGoneKey(op.Key); err == nil {
 			continue // TestFinalRecords
@@ -221,6 +225,7 @@ func FuzzDecodeStored(f *testing.F) {
 	f.Add(b)
 	a, _ := (&Agent{Incarnation: 1, Seq: 2}).Encode()
 	f.Add(a)
+	f.Add(EncodeMarks(Marks{{Time: 1, Total: Counters{RxBytes: 7}, SRTT: Hist{hist(1, 40)}}, {Time: 2}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if s, err := DecodeStored(b); err == nil {
 			if _, err := s.Encode(); err != nil {
@@ -228,6 +233,12 @@ func FuzzDecodeStored(f *testing.F) {
 			}
 		}
 		_, _ = DecodeAgent(b)
+		if m, err := DecodeMarks(b); err == nil {
+			back, err := DecodeMarks(EncodeMarks(m))
+			if err != nil || !slices.Equal(back, m) {
+				t.Fatalf("checkpoints %+v encoded and decoded: %+v, %v", m, back, err)
+			}
+		}
 	})
 }
 
@@ -322,11 +333,12 @@ func TestMetaKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := LoadNode("node-1", nil, map[string][]byte{"/p/a": v}, map[string][]byte{"/p/a": m})
+	ns, err := LoadNode("node-1", []kvraft.KV{{Key: SeriesKey("node-1", "/p/a"), Value: v}, {Key: MetaKey("node-1", "/p/a"), Value: m}})
 	if err != nil || ns.Series["/p/a"].Meta["k8s.pod"] != "web-1" {
 		t.Errorf("loaded: %+v, %v", ns, err)
 	}
-	if _, err := LoadNode("node-1", nil, map[string][]byte{"/p/a": v}, map[string][]byte{"/p/a": {0xc1}}); !errors.Is(err, ErrInvalid) {
+	if _, err := LoadNode("node-1", []kvraft.KV{{Key: SeriesKey("node-1", "/p/a"), Value: v},
+		{Key: MetaKey("node-1", "/p/a"), Value: []byte{0xc1}}}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("corrupt metadata: %v", err)
 	}
 }

@@ -203,8 +203,12 @@ type Stored struct {
 	// the interval that ended at Time.
 	Last Delta `msgpack:"l"`
 	// Marks are checkpoints of the cumulative values, oldest first, at
-	// least MarkEvery apart.
-	Marks Marks `msgpack:"m,omitempty"`
+	// least MarkEvery apart. They are kept under MarksKey, written when
+	// one is added, not in the series value; values written before held
+	// them ("m"), and such a value's marks are the series' own
+	// (marksInValue) until it is written again.
+	Marks        Marks `msgpack:"m,omitempty"`
+	marksInValue bool
 	// Accrual is what the series accrued over its lifetime for the
 	// history of costs: observed time and integrals of its gauges, as of
 	// Time (see accrual.go).
@@ -252,7 +256,43 @@ func DecodeStored(b []byte) (*Stored, error) {
 	if err := msgpack.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%w: decode series: %v", ErrInvalid, err)
 	}
+	s.marksInValue = len(s.Marks) > 0
 	return &s, nil
+}
+
+// SetMarks gives a decoded series the checkpoints stored under its
+// MarksKey, unless its value holds its own (written by a version that kept
+// them there, which wrote that value last).
+func (s *Stored) SetMarks(b []byte) error {
+	if s.marksInValue {
+		return nil
+	}
+	m, err := DecodeMarks(b)
+	if err != nil {
+		return err
+	}
+	s.Marks = m
+	return nil
+}
+
+// EncodeMarks encodes a series' checkpoints, the value of its MarksKey.
+func EncodeMarks(m Marks) []byte {
+	return appendMarks(make([]byte, 0, len(m)*markHint), m)
+}
+
+// DecodeMarks decodes the value of a MarksKey.
+func DecodeMarks(b []byte) (Marks, error) {
+	if len(b) > MaxValue {
+		return nil, fmt.Errorf("%w: checkpoints value of %d bytes", ErrInvalid, len(b))
+	}
+	if err := mpcheck.Check(b); err != nil {
+		return nil, fmt.Errorf("%w: checkpoints value: %v", ErrInvalid, err)
+	}
+	var m Marks
+	if err := msgpack.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: decode checkpoints: %v", ErrInvalid, err)
+	}
+	return m, nil
 }
 
 // Encode encodes a series value (see appendStored). It does not fail; the

@@ -199,9 +199,9 @@ func (r *Reader) Read(ctx context.Context, req Request) (*Snapshot, error) {
 		prefix = model.NodePrefix(req.Node)
 	}
 	max := r.cfg.MaxSeries
-	// Each series may come with a metadata key, each node with its agent
-	// record.
-	res, err := r.cfg.Store.Range(ctx, kvraft.RangeRequest{Prefix: prefix, Limit: 3*max + 1}, req.Read)
+	// Each series may come with a metadata key and a checkpoints key, each
+	// node with its agent record.
+	res, err := r.cfg.Store.Range(ctx, kvraft.RangeRequest{Prefix: prefix, Limit: 4*max + 1}, req.Read)
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +211,7 @@ func (r *Reader) Read(ctx context.Context, req Request) (*Snapshot, error) {
 	}
 	agents := map[string]*model.Agent{}
 	metas := map[[2]string][]byte{} // by node and path
+	marks := map[[2]string][]byte{} // by node and path, for windows
 	type item struct {
 		node string
 		s    *model.Stored
@@ -236,6 +237,10 @@ func (r *Reader) Read(ctx context.Context, req Request) (*Snapshot, error) {
 			items = append(items, item{node: node, s: st})
 		case model.KindMeta:
 			metas[[2]string{node, path}] = kv.Value
+		case model.KindMarks:
+			if req.Window > 0 {
+				marks[[2]string{node, path}] = kv.Value
+			}
 		}
 	}
 	if len(items) > max {
@@ -246,6 +251,11 @@ func (r *Reader) Read(ctx context.Context, req Request) (*Snapshot, error) {
 		if m, ok := metas[[2]string{it.node, it.s.Path}]; ok {
 			if it.s.Meta, err = model.DecodeMeta(m); err != nil {
 				return nil, fmt.Errorf("metadata of %q on %s: %w", it.s.Path, it.node, err)
+			}
+		}
+		if m, ok := marks[[2]string{it.node, it.s.Path}]; ok {
+			if err := it.s.SetMarks(m); err != nil {
+				return nil, fmt.Errorf("checkpoints of %q on %s: %w", it.s.Path, it.node, err)
 			}
 		}
 		cs = append(cs, model.View(it.node, agents[it.node], it.s, req.Window))
