@@ -64,7 +64,7 @@ func TestTokenFile(t *testing.T) {
 
 	// A change is read again; a broken file keeps the last good tokens.
 	writeTokens(t, path, "t-carol,carol,4\n")
-	tf.nextCheck.Store(0)
+	tf.f.Recheck()
 	if _, err := tf.Authenticate(context.Background(), request("t-carol")); err != nil {
 		t.Fatalf("new token after a reload: %v", err)
 	}
@@ -72,7 +72,7 @@ func TestTokenFile(t *testing.T) {
 		t.Fatalf("removed token after a reload: %v", err)
 	}
 	writeTokens(t, path, "t-dave\n")
-	tf.nextCheck.Store(0)
+	tf.f.Recheck()
 	if _, err := tf.Authenticate(context.Background(), request("t-carol")); err != nil {
 		t.Fatalf("a broken file dropped the tokens: %v", err)
 	}

@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -10,16 +11,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
-)
 
-// tokenFileCheckEvery is how often a TokenFile looks whether its file
-// changed, at most.
-const tokenFileCheckEvery = time.Second
+	"github.com/pennyhq/penny/internal/watchfile"
+)
 
 // TokenFile authenticates bearer tokens listed in a file in
 // kube-apiserver's --token-auth-file format: one token a line,
@@ -29,13 +24,7 @@ const tokenFileCheckEvery = time.Second
 // once a second, on requests); a file that no longer parses keeps the
 // tokens of the last good one, and says so in the log.
 type TokenFile struct {
-	path string
-	log  *slog.Logger
-
-	tokens    atomic.Pointer[map[[32]byte]tokenEntry]
-	nextCheck atomic.Int64 // unix nanoseconds
-	mu        sync.Mutex   // one reload at a time
-	stamp     fileStamp
+	f *watchfile.File[map[[32]byte]tokenEntry]
 }
 
 type tokenEntry struct {
@@ -43,22 +32,18 @@ type tokenEntry struct {
 	id    *Identity
 }
 
-type fileStamp struct {
-	size    int64
-	modTime time.Time
-}
+// maxTokenFile bounds a token file's size.
+const maxTokenFile = 64 << 20
 
 // NewTokenFile reads the token file at path.
 func NewTokenFile(path string, log *slog.Logger) (*TokenFile, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	tf := &TokenFile{path: path, log: log}
-	if err := tf.reload(); err != nil {
+	f, err := watchfile.New(path, "token file", maxTokenFile, func(b []byte) (map[[32]byte]tokenEntry, error) {
+		return parseTokenFile(bytes.NewReader(b))
+	}, log)
+	if err != nil {
 		return nil, err
 	}
-	tf.nextCheck.Store(time.Now().Add(tokenFileCheckEvery).UnixNano())
-	return tf, nil
+	return &TokenFile{f: f}, nil
 }
 
 // Authenticate implements Authenticator.
@@ -67,56 +52,15 @@ func (tf *TokenFile) Authenticate(_ context.Context, r *http.Request) (*Identity
 	if tok == "" {
 		return nil, ErrNoCredentials
 	}
-	tf.maybeReload()
 	sum := sha256.Sum256([]byte(tok))
 	// The map is keyed by the token's hash, and the token itself is
 	// compared in constant time: how long the lookup takes says nothing
 	// about the tokens.
-	e, ok := (*tf.tokens.Load())[sum]
+	e, ok := tf.f.Load()[sum]
 	if !ok || subtle.ConstantTimeCompare([]byte(e.token), []byte(tok)) != 1 {
 		return nil, fmt.Errorf("%w: unknown token", ErrInvalid)
 	}
 	return e.id, nil
-}
-
-func (tf *TokenFile) maybeReload() {
-	now := time.Now().UnixNano()
-	next := tf.nextCheck.Load()
-	if now < next || !tf.nextCheck.CompareAndSwap(next, now+int64(tokenFileCheckEvery)) {
-		return
-	}
-	if err := tf.reload(); err != nil {
-		tf.log.Error("token file not reloaded: keeping the tokens of the last good one", "path", tf.path, "err", err)
-	}
-}
-
-// reload reads the file if it changed since the last read.
-func (tf *TokenFile) reload() error {
-	tf.mu.Lock()
-	defer tf.mu.Unlock()
-	fi, err := os.Stat(tf.path)
-	if err != nil {
-		return fmt.Errorf("token file: %w", err)
-	}
-	st := fileStamp{size: fi.Size(), modTime: fi.ModTime()}
-	if tf.tokens.Load() != nil && st == tf.stamp {
-		return nil
-	}
-	f, err := os.Open(tf.path)
-	if err != nil {
-		return fmt.Errorf("token file: %w", err)
-	}
-	defer f.Close()
-	m, err := parseTokenFile(io.LimitReader(f, 64<<20))
-	if err != nil {
-		return fmt.Errorf("token file %s: %w", tf.path, err)
-	}
-	tf.tokens.Store(&m)
-	if !tf.stamp.modTime.IsZero() {
-		tf.log.Info("token file reloaded", "path", tf.path, "tokens", len(m))
-	}
-	tf.stamp = st
-	return nil
 }
 
 // parseTokenFile parses a token file into its tokens, keyed by their

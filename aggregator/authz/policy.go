@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
+	"log/slog"
 	"slices"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/pennyhq/penny/aggregator/authn"
+	"github.com/pennyhq/penny/internal/watchfile"
 )
 
 // PolicyFile is the policy file of the Policy authorizer, in YAML:
@@ -57,17 +58,30 @@ func ParsePolicy(b []byte) (*PolicyFile, error) {
 	return &p, nil
 }
 
-// LoadPolicy reads a policy file.
-func LoadPolicy(path string) (*PolicyFile, error) {
-	b, err := os.ReadFile(path)
+// maxPolicyFile bounds a policy file's size.
+const maxPolicyFile = 16 << 20
+
+// WatchedPolicy authorizes by the policy file at a path, read again when
+// it changes (looked at at most once a second, on requests), as
+// kube-apiserver's policy and token files are: a file that no longer
+// parses keeps the rules of the last good one in force, and says so in the
+// log.
+type WatchedPolicy struct {
+	f *watchfile.File[*PolicyFile]
+}
+
+// LoadPolicy reads the policy file at path: an error if it is refused.
+func LoadPolicy(path string, log *slog.Logger) (*WatchedPolicy, error) {
+	f, err := watchfile.New(path, "policy file", maxPolicyFile, ParsePolicy, log)
 	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+		return nil, err
 	}
-	p, err := ParsePolicy(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return p, nil
+	return &WatchedPolicy{f: f}, nil
+}
+
+// Authorize implements Authorizer with the rules in force.
+func (w *WatchedPolicy) Authorize(ctx context.Context, id *authn.Identity, a Attributes) error {
+	return Policy{File: w.f.Load()}.Authorize(ctx, id, a)
 }
 
 // Policy authorizes by a policy file: reads of a namespace by the rules

@@ -69,7 +69,7 @@ func accessFlags(fs *cmdFlags, a *accessSettings) {
 		"the penny.dev resources, so RBAC decides; Policy reads --authorization-policy-file; default Policy with authentication, none without. "+
 		"Whatever the mode, penny:admins may do everything and agents only stream")
 	fs.StringVar(&a.PolicyFile, "authorization-policy-file", "", "policy `file` of --authorization-mode Policy (YAML: users and groups to namespaces, "+
-		"tenants, cluster reads or admin; docs/security.md); without it only admins and agents are allowed")
+		"tenants, cluster reads or admin; docs/security.md), read again when it changes; without it only admins and agents are allowed")
 	fs.DurationVar(&a.AuthzCacheTTL, "authorization-cache-ttl", 10*time.Second, "how long SubjectAccessReview answers are reused (refusals half as long)")
 	fs.Float64Var(&a.RateLimitQPS, "rate-limit-qps", defaultRateLimitQPS, "requests per second each identity may make (a token bucket; 429 beyond it); "+
 		"on with authentication, and per client address without it only when given; 0 turns it off")
@@ -109,7 +109,7 @@ func (a *accessSettings) validate(listen string) []error {
 		errs = append(errs, fmt.Errorf("--authorization-policy-file needs --authorization-mode %s", modePolicy))
 	}
 	if a.PolicyFile != "" {
-		if _, err := authz.LoadPolicy(a.PolicyFile); err != nil {
+		if _, err := authz.LoadPolicy(a.PolicyFile, nil); err != nil {
 			errs = append(errs, fmt.Errorf("--authorization-policy-file: %w", err))
 		}
 	}
@@ -186,13 +186,14 @@ func (a *accessSettings) config(log *slog.Logger) (access.Config, error) {
 	case modeAlwaysAllow:
 		c.Authorizer = authz.AlwaysAllow{}
 	case modePolicy:
-		p := &authz.PolicyFile{}
+		c.Authorizer = authz.Policy{File: &authz.PolicyFile{}}
 		if a.PolicyFile != "" {
-			if p, err = authz.LoadPolicy(a.PolicyFile); err != nil {
+			p, err := authz.LoadPolicy(a.PolicyFile, log)
+			if err != nil {
 				return c, fmt.Errorf("--authorization-policy-file: %w", err)
 			}
+			c.Authorizer = p
 		}
-		c.Authorizer = authz.Policy{File: p}
 	case modeWebhook:
 		wh, err := authz.NewWebhook(authz.WebhookConfig{Client: kube.AuthorizationV1().SubjectAccessReviews(),
 			AllowTTL: a.AuthzCacheTTL, DenyTTL: a.AuthzCacheTTL / 2})
