@@ -61,16 +61,19 @@ func main() {
 		"(bench-pipeline's is 1s; a machine shared with other work may need longer for the leader to keep up with its rolls)")
 	rollWait := flag.Duration("roll-wait", 20*time.Minute, "how long to wait for three rolls of every node")
 	skipIngest := flag.Bool("skip-ingest", false, "measure the allocation only")
+	skipAllocation := flag.Bool("skip-allocation", false, "measure the ingest cost of the rollups only")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	nodes := (*pods + 29) / 30
-	a, err := allocationBench(ctx, *penny, *allocDir, nodes, *days, *queries, *interval, *rollWait)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "benchcost:", err)
-		os.Exit(1)
+	if !*skipAllocation {
+		nodes := (*pods + 29) / 30
+		a, err := allocationBench(ctx, *penny, *allocDir, nodes, *days, *queries, *interval, *rollWait)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchcost:", err)
+			os.Exit(1)
+		}
+		a.print()
 	}
-	a.print()
 	if *skipIngest {
 		return
 	}

@@ -4,7 +4,11 @@
 // (sample time to readable on every replica), the backlog of frames waiting
 // for acknowledgement at the start and the end of the measurement, and the
 // replicas' CPU; the largest load that keeps p99 freshness under the target
-// with no growing backlog is the answer.
+// with no growing backlog is the answer. With -identity on (or both, each
+// load twice, side by side), every simulated agent authenticates with its
+// own node's bearer token (a token file of one agent identity per node)
+// and the ingest checks each frame's node against it, as the chart's
+// defaults do.
 //
 // Run it through `make bench-pipeline`, which also prints the wire-size table.
 package main
@@ -27,6 +31,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pennyhq/penny/aggregator/authn"
 	"github.com/pennyhq/penny/cmd/penny/loadgen"
 	"github.com/pennyhq/penny/internal/freeport"
 )
@@ -40,27 +45,35 @@ func main() {
 	warmup := flag.Duration("warmup", 10*time.Second, "warmup per load")
 	duration := flag.Duration("duration", 45*time.Second, "measurement per load")
 	podMeta := flag.String("pod-meta", "on", "agents send pod metadata: on, off, or both (each load twice, side by side)")
+	identity := flag.String("identity", "off", "agents authenticate with per-node tokens: on, off, or both (each load twice, side by side)")
 	flag.Parse()
-	metas := map[string][]bool{"on": {true}, "off": {false}, "both": {false, true}}[*podMeta]
-	if metas == nil {
-		fmt.Fprintln(os.Stderr, "benchpipeline: -pod-meta must be on, off or both")
+	choices := map[string][]bool{"on": {true}, "off": {false}, "both": {false, true}}
+	metas, idents := choices[*podMeta], choices[*identity]
+	if metas == nil || idents == nil {
+		fmt.Fprintln(os.Stderr, "benchpipeline: -pod-meta and -identity must be on, off or both")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *penny, *levels, *containers, *warmup, *duration, metas); err != nil {
+	if err := run(ctx, *penny, *levels, *containers, *warmup, *duration, metas, idents); err != nil {
 		fmt.Fprintln(os.Stderr, "benchpipeline:", err)
 		os.Exit(1)
 	}
 }
 
 type row struct {
-	meta bool // the agents sent pod metadata
-	r    *loadgen.Result
-	cpu  float64 // cores used by the three replicas together
+	kind
+	r   *loadgen.Result
+	cpu float64 // cores used by the three replicas together
 }
 
-func run(ctx context.Context, penny, levels string, containers int, warmup, duration time.Duration, metas []bool) error {
+// kind is what a load's agents do besides sampling.
+type kind struct {
+	meta  bool // they send pod metadata
+	ident bool // they authenticate as their node
+}
+
+func run(ctx context.Context, penny, levels string, containers int, warmup, duration time.Duration, metas, idents []bool) error {
 	var rows []row
 	for _, f := range strings.Split(levels, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -68,14 +81,17 @@ func run(ctx context.Context, penny, levels string, containers int, warmup, dura
 			return fmt.Errorf("bad load %q", f)
 		}
 		for _, meta := range metas {
-			fmt.Fprintf(os.Stderr, "benchpipeline: %d agents x %d cgroups, pod metadata %v, %s warmup, %s measured\n",
-				n, containers, meta, warmup, duration)
-			r, err := level(ctx, penny, n, containers, warmup, duration, meta)
-			if err != nil {
-				return err
+			for _, ident := range idents {
+				k := kind{meta: meta, ident: ident}
+				fmt.Fprintf(os.Stderr, "benchpipeline: %d agents x %d cgroups, pod metadata %v, identities %v, %s warmup, %s measured\n",
+					n, containers, meta, ident, warmup, duration)
+				r, err := level(ctx, penny, n, containers, warmup, duration, k)
+				if err != nil {
+					return err
+				}
+				r.kind = k
+				rows = append(rows, *r)
 			}
-			r.meta = meta
-			rows = append(rows, *r)
 		}
 	}
 	print(rows, containers)
@@ -83,7 +99,7 @@ func run(ctx context.Context, penny, levels string, containers int, warmup, dura
 }
 
 // level runs one load against a fresh cluster.
-func level(ctx context.Context, penny string, agents, containers int, warmup, duration time.Duration, meta bool) (*row, error) {
+func level(ctx context.Context, penny string, agents, containers int, warmup, duration time.Duration, k kind) (*row, error) {
 	dir, err := os.MkdirTemp("/var/tmp", "penny-benchpipeline-")
 	if err != nil {
 		return nil, err
@@ -106,6 +122,18 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 		ic = append(ic, fmt.Sprintf("%d=http://%s", i+1, p))
 	}
 	token := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	cfg := loadgen.Config{Agents: agents, Containers: containers, Interval: time.Second,
+		Warmup: warmup, Duration: duration, ProbesPerInterval: 10, NoPodMeta: !k.meta, Logger: slog.New(slog.DiscardHandler)}
+	var auth []string
+	if k.ident {
+		file, err := tokenFile(dir, agents, token, &cfg)
+		if err != nil {
+			return nil, err
+		}
+		// The probes poll as one identity: the rate limit, a separate
+		// module (bench-auth measures it), is off.
+		auth = []string{"--token-auth-file", file, "--rate-limit-qps", "0"}
+	}
 	var procs []*exec.Cmd
 	defer func() {
 		// SIGTERM first: a replica writes its CPU profile as it stops.
@@ -130,6 +158,7 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 		cmd := exec.Command(penny, "aggregator", "--id", strconv.Itoa(i+1), "--cluster-token", token,
 			"--data-dir", filepath.Join(dir, strconv.Itoa(i+1)), "--listen", apis[i], "--peer-listen", peers[i],
 			"--initial-cluster", strings.Join(ic, ","))
+		cmd.Args = append(cmd.Args, auth...)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if prof := os.Getenv("PENNY_CPUPROFILE"); prof != "" {
 			// One profile per replica: <path>.<id>.
@@ -149,13 +178,30 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 	}
 	cpu0 := cpuSeconds(procs)
 	start := time.Now()
-	r, err := loadgen.Run(ctx, loadgen.Config{URLs: urls, Agents: agents, Containers: containers, Interval: time.Second,
-		Warmup: warmup, Duration: duration, ProbesPerInterval: 10, NoPodMeta: !meta, Logger: slog.New(slog.DiscardHandler)})
+	cfg.URLs = urls
+	r, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	cpu := (cpuSeconds(procs) - cpu0) / time.Since(start).Seconds()
 	return &row{r: r, cpu: cpu}, nil
+}
+
+// tokenFile writes a token file of one agent identity per simulated node
+// and an admin for the probes, and sets cfg's tokens to match.
+func tokenFile(dir string, agents int, secret string, cfg *loadgen.Config) (string, error) {
+	var b strings.Builder
+	tokens := make(map[string]string, agents)
+	for i := range agents {
+		node := loadgen.NodeName(i)
+		tokens[node] = fmt.Sprintf("%s-agent-%d", secret, i)
+		fmt.Fprintf(&b, "%s,%s,uid-%d,%q\n", tokens[node], node, i, authn.GroupAgents)
+	}
+	cfg.ProbeToken = secret + "-admin"
+	fmt.Fprintf(&b, "%s,bench-admin,uid-admin,%q\n", cfg.ProbeToken, authn.GroupAdmins)
+	cfg.AgentToken = func(node string) string { return tokens[node] }
+	file := filepath.Join(dir, "tokens.csv")
+	return file, os.WriteFile(file, []byte(b.String()), 0o600)
 }
 
 func waitHealthy(ctx context.Context, url string) error {
@@ -196,36 +242,42 @@ func cpuSeconds(procs []*exec.Cmd) float64 {
 func print(rows []row, containers int) {
 	fmt.Printf("Penny pipeline load: 3 aggregator replicas (fsync on) and the load generator on one machine, %d cgroups per agent, 1s interval\n\n", containers)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "agents\tpod meta\tseries/s\tfreshness p50\tp99\tmax\tprobes\tbacklog start\tend\tdropped\treplicas CPU\tp99 < 250ms\t")
-	best := map[bool]int{}
+	fmt.Fprintln(tw, "agents\tpod meta\tidentity\tseries/s\tfreshness p50\tp99\tmax\tprobes\tbacklog start\tend\tdropped\treplicas CPU\tp99 < 250ms\t")
+	best := map[kind]int{}
 	for _, r := range rows {
 		ok := r.r.Sustained() && r.r.FreshP99 < targetP99
 		verdict := "yes"
 		if !ok {
 			verdict = "NO"
 		} else {
-			best[r.meta] = max(best[r.meta], r.r.Agents)
+			best[r.kind] = max(best[r.kind], r.r.Agents)
 		}
-		pm := "no"
-		if r.meta {
-			pm = "yes"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%s\t%d/%d\t%.0f\t%.0f\t%.0f\t%.2f cores\t%s\t\n", r.r.Agents, pm, r.r.SeriesPerSecond,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%s\t%s\t%s\t%d/%d\t%.0f\t%.0f\t%.0f\t%.2f cores\t%s\t\n", r.r.Agents, yesNo(r.meta), yesNo(r.ident), r.r.SeriesPerSecond,
 			ms(r.r.FreshP50), ms(r.r.FreshP99), ms(r.r.FreshMax), r.r.Probes-r.r.LostProbes, r.r.Probes,
 			r.r.PendingFirst, r.r.PendingLast, r.r.Dropped, r.cpu, verdict)
 	}
 	tw.Flush()
 	fmt.Println()
-	for _, meta := range []bool{true, false} {
-		if !slices.ContainsFunc(rows, func(r row) bool { return r.meta == meta }) {
+	for _, k := range []kind{{true, false}, {false, false}, {true, true}, {false, true}} {
+		if !slices.ContainsFunc(rows, func(r row) bool { return r.kind == k }) {
 			continue
 		}
 		with := "with pod metadata"
-		if !meta {
+		if !k.meta {
 			with = "without pod metadata"
 		}
-		fmt.Printf("largest load sustained with p99 freshness under %s, %s: %d agents x %d cgroups\n", targetP99, with, best[meta], containers)
+		if k.ident {
+			with += " and per-node identities"
+		}
+		fmt.Printf("largest load sustained with p99 freshness under %s, %s: %d agents x %d cgroups\n", targetP99, with, best[k], containers)
 	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond)) }

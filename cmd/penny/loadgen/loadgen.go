@@ -36,8 +36,17 @@ type Config struct {
 	ProbesPerInterval int
 	// NoPodMeta sends no pod metadata, as agents outside Kubernetes.
 	NoPodMeta bool
-	Logger    *slog.Logger
+	// AgentToken, when set, gives the bearer token each simulated node's
+	// agent authenticates with (its per-node identity; nodes are named
+	// load-0000, load-0001, ...); ProbeToken is the one the probes read
+	// with. Both empty: no authentication.
+	AgentToken func(node string) string
+	ProbeToken string
+	Logger     *slog.Logger
 }
+
+// NodeName is the name of simulated node i.
+func NodeName(i int) string { return fmt.Sprintf("load-%04d", i) }
 
 // DefaultProbesPerInterval is ProbesPerInterval unless set.
 const DefaultProbesPerInterval = 3
@@ -108,13 +117,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for i := range agents {
-		name := fmt.Sprintf("load-%04d", i)
+		name := NodeName(i)
 		enc, err := wire.NewEncoder(wire.EncoderConfig{AgentID: name})
 		if err != nil {
 			return nil, err
 		}
 		urls := append(slices.Clone(cfg.URLs[i%len(cfg.URLs):]), cfg.URLs[:i%len(cfg.URLs)]...)
-		sh, err := shipper.New(shipper.Config{URLs: urls, Logger: quiet}, enc)
+		sc := shipper.Config{URLs: urls, Logger: quiet}
+		if cfg.AgentToken != nil {
+			tok := cfg.AgentToken(name)
+			sc.Token = func() (string, error) { return tok, nil }
+		}
+		sh, err := shipper.New(sc, enc)
 		if err != nil {
 			return nil, err
 		}
@@ -154,6 +168,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	lost := atomic.Int64{}
 	var pwg sync.WaitGroup
 	pctx, pcancel := context.WithCancel(ctx)
+	pc := probeClient
+	if cfg.ProbeToken != "" {
+		pc = &http.Client{Timeout: probeClient.Timeout, Transport: bearer{cfg.ProbeToken, http.DefaultTransport}}
+	}
 	pwg.Go(func() {
 		var inflight sync.WaitGroup
 		defer inflight.Wait()
@@ -163,7 +181,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				return
 			case p := <-probes:
 				inflight.Go(func() {
-					d, err := follow(pctx, cfg.URLs, p)
+					d, err := follow(pctx, pc, cfg.URLs, p)
 					if err != nil {
 						if pctx.Err() == nil {
 							lost.Add(1)
@@ -274,15 +292,27 @@ type probe struct {
 
 var probeClient = &http.Client{Timeout: 2 * time.Second}
 
+// bearer sends a bearer token with every request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
 // follow polls every replica's copy of a node's agent record until it shows
 // a sample at least as new as p, and returns how long after the sample the
 // last replica showed it.
-func follow(ctx context.Context, urls []string, p probe) (time.Duration, error) {
+func follow(ctx context.Context, client *http.Client, urls []string, p probe) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var last time.Duration
 	for _, u := range urls {
-		c := &kvhttp.Client{Endpoint: u, HTTP: probeClient}
+		c := &kvhttp.Client{Endpoint: u, HTTP: client}
 		for {
 			res, err := c.Get(ctx, model.AgentKey(p.node), kvraft.ReadOptions{Consistency: kvraft.Eventual})
 			if err == nil && res.Found {
