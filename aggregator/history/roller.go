@@ -358,7 +358,11 @@ func (r *Roller) planNode(ctx context.Context, node string, opts kvraft.ReadOpti
 	if err != nil {
 		return nil, err
 	}
-	ns, err := model.LoadNode(node, nr.Items)
+	// The checkpoints are for windowed reads, not the history: not decoded.
+	ns, err := model.LoadNode(node, slices.DeleteFunc(nr.Items, func(kv kvraft.KV) bool {
+		_, kind, _, err := model.ParseKey(kv.Key)
+		return err == nil && kind == model.KindMarks
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -467,12 +471,20 @@ type batch struct {
 	size  int
 }
 
-// fits reports whether p joins the batch within one kvraft entry (a plan
+// rollBatchBytes bounds the rolls committed together: a quarter of
+// kvraft.BatchBytes. A roll's entry is replicated, synced and applied
+// before the ingest's next one, so a smaller batch keeps the agents'
+// frames from waiting behind a large one (a roll of 100 nodes of 100
+// containers writes about 800 KB), and it commits sooner after its nodes
+// were read, so fewer lose the race to their agents' next frames.
+const rollBatchBytes = kvraft.BatchBytes / 4
+
+// fits reports whether p joins the batch within rollBatchBytes (a plan
 // alone always does; kvraft refuses it if it is over the entry bound).
 func (b *batch) fits(p *plan) bool {
 	n := len(p.txn.If) + len(p.txn.Then)
 	return len(b.plans) == 0 || len(b.plans) < kvraft.MaxTxns && b.ops+n <= kvraft.MaxTxnsOps &&
-		b.size+kvraft.TxnSize(p.txn) <= kvraft.BatchBytes
+		b.size+kvraft.TxnSize(p.txn) <= rollBatchBytes
 }
 
 func (b *batch) add(p *plan) {

@@ -247,14 +247,14 @@ func TestAccrualRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := DecodeStored(b)
+	got, err := DecodeStored("/a", b)
 	if err != nil || got.Accrual != a {
 		t.Errorf("round trip %+v %v, want %+v", got.Accrual, err, a)
 	}
 	// More elements than an accrual has are refused.
 	long := make([]uint64, accrualFields+1)
 	b, _ = msgpack.Marshal(map[string]any{"ac": long})
-	if _, err := DecodeStored(b); err == nil {
+	if _, err := DecodeStored("/a", b); err == nil {
 		t.Error("accruals of 16 elements accepted")
 	}
 }

@@ -323,7 +323,7 @@ func LoadNode(node string, items []kvraft.KV) (*NodeState, error) {
 			}
 			st.Agent, st.AgentValue = a, kv.Value
 		case KindSeries:
-			s, err := DecodeStored(kv.Value)
+			s, err := DecodeStored(p, kv.Value)
 			if err != nil {
 				return nil, fmt.Errorf("series %s of %s: %w", p, node, err)
 			}

@@ -8,7 +8,8 @@ import "encoding/binary"
 // by field, encoding was the largest part of a replica's CPU under ingest
 // load, and its 9-byte integers made every Raft entry and WAL record
 // larger than it needs to be. appendStored writes by hand what msgpack
-// writes with compact integers (Encoder.UseCompactInts), Marks left out.
+// writes with compact integers (Encoder.UseCompactInts), Marks and Path
+// left out (the key has the path).
 // msgpack decodes an integer of any width into any integer field, so
 // values written before (9-byte integers, marks included) read the same.
 // TestStoredEncodeAsReflection and FuzzStoredEncode check both, to the
@@ -19,11 +20,11 @@ import "encoding/binary"
 // Accrual and Int128 by their own encoders.
 
 // storedHint is the capacity a series value starts with: more than one
-// takes (about 450 bytes), so that it is allocated once.
-const storedHint = 640
+// takes (about 350 bytes), so that it is allocated once.
+const storedHint = 512
 
 func appendStored(b []byte, s *Stored) []byte {
-	n := 11 // r p i t d u c s n l ac, and the fields set of those below
+	n := 10 // r i t d u c s n l ac, and the fields set of those below
 	for _, set := range []bool{s.Processes != 0, s.RSSBytes != 0, s.PageCache != 0, s.WorkingSet != 0,
 		s.PressureKnown} {
 		if set {
@@ -32,7 +33,6 @@ func appendStored(b []byte, s *Stored) []byte {
 	}
 	b = appendMapLen(b, n)
 	b = appendUint(appendStr(b, "r"), s.Ref)
-	b = appendStr(appendStr(b, "p"), s.Path)
 	b = appendUint(appendStr(b, "i"), s.CgroupID)
 	b = appendInt(appendStr(b, "t"), s.Time)
 	b = appendInt(appendStr(b, "d"), s.Interval)

@@ -82,13 +82,14 @@ func compactMarshal(s *Stored) ([]byte, error) {
 }
 
 // checkAsReflection fails unless s encodes to compactMarshal's bytes
-// without its marks and decodes back to the same, and its marks to what
+// without its marks and path (the key's) and decodes back to the same
+// with the path of its key, and its marks to what
 // compactMarshal writes of them; and unless its encoding of before, with
 // 9-byte integers and its marks in the value, decodes to the same too.
 func checkAsReflection(t *testing.T, s *Stored) {
 	t.Helper()
 	unmarked := *s
-	unmarked.Marks = nil
+	unmarked.Marks, unmarked.Path = nil, ""
 	want, err := compactMarshal(&unmarked)
 	if err != nil {
 		t.Fatal(err)
@@ -121,9 +122,12 @@ func checkAsReflection(t *testing.T, s *Stored) {
 	if len(got) > MaxValue {
 		return
 	}
-	back, err := DecodeStored(got)
+	back, err := DecodeStored(s.Path, got)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
+	}
+	if back.Path != s.Path {
+		t.Fatalf("decoded with path %q, want the key's %q", back.Path, s.Path)
 	}
 	again, _ := back.Encode()
 	if !bytes.Equal(again, got) {
@@ -136,7 +140,7 @@ func checkAsReflection(t *testing.T, s *Stored) {
 	if len(wide) > MaxValue {
 		return
 	}
-	old, err := DecodeStored(wide)
+	old, err := DecodeStored(s.Path, wide)
 	if err != nil {
 		t.Fatalf("decode a value of before: %v", err)
 	}

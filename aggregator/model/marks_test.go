@@ -175,7 +175,7 @@ func TestMarksInValuesOfBefore(t *testing.T) {
 	if len(p.Next.Series["/a"].Marks) != 1 {
 		t.Fatalf("marks after the next frame: %+v", p.Next.Series["/a"].Marks)
 	}
-	if s, _ := DecodeStored(db[string(SeriesKey("n", "/a"))]); len(s.Marks) != 0 {
+	if s, _ := DecodeStored("/a", db[string(SeriesKey("n", "/a"))]); len(s.Marks) != 0 {
 		t.Error("the series value still holds marks")
 	}
 }

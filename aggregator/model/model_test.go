@@ -61,7 +61,7 @@ func apply(t *testing.T, st *NodeState, u *Update, now time.Time) (*NodeState, [
 			dels = append(dels, path)
 		} else {
 			puts = append(puts, path)
-			if _, err := DecodeStored(op.Value); err != nil {
+			if _, err := DecodeStored(path, op.Value); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -227,7 +227,7 @@ func FuzzDecodeStored(f *testing.F) {
 	f.Add(a)
 	f.Add(EncodeMarks(Marks{{Time: 1, Total: Counters{RxBytes: 7}, SRTT: Hist{hist(1, 40)}}, {Time: 2}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if s, err := DecodeStored(b); err == nil {
+		if s, err := DecodeStored("/a", b); err == nil {
 			if _, err := s.Encode(); err != nil {
 				t.Fatal(err)
 			}
@@ -422,7 +422,7 @@ func TestStoredKeepsCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := DecodeStored(b)
+	back, err := DecodeStored("/a", b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,8 +178,10 @@ type Mark struct {
 
 // Stored is the value of a series key.
 type Stored struct {
-	Ref      uint64 `msgpack:"r"`
-	Path     string `msgpack:"p"`
+	Ref uint64 `msgpack:"r"`
+	// Path is the series' key's (SeriesKey), not written in its value:
+	// values written before held it too ("p").
+	Path     string `msgpack:"p,omitempty"`
 	CgroupID uint64 `msgpack:"i"`
 	// Meta is kept under MetaKey, not in the series value: it changes
 	// rarely and would weigh on every write of the values.
@@ -244,8 +246,8 @@ func (m *Marks) DecodeMsgpack(dec *msgpack.Decoder) error {
 // MaxValue bounds a stored value read back from the store.
 const MaxValue = 64 << 10
 
-// DecodeStored decodes a series value.
-func DecodeStored(b []byte) (*Stored, error) {
+// DecodeStored decodes the value of the series at path.
+func DecodeStored(path string, b []byte) (*Stored, error) {
 	if len(b) > MaxValue {
 		return nil, fmt.Errorf("%w: series value of %d bytes", ErrInvalid, len(b))
 	}
@@ -257,6 +259,7 @@ func DecodeStored(b []byte) (*Stored, error) {
 		return nil, fmt.Errorf("%w: decode series: %v", ErrInvalid, err)
 	}
 	s.marksInValue = len(s.Marks) > 0
+	s.Path = path
 	return &s, nil
 }
 

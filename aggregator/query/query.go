@@ -230,7 +230,7 @@ func (r *Reader) Read(ctx context.Context, req Request) (*Snapshot, error) {
 			}
 			agents[node] = a
 		case model.KindSeries:
-			st, err := model.DecodeStored(kv.Value)
+			st, err := model.DecodeStored(path, kv.Value)
 			if err != nil {
 				return nil, fmt.Errorf("series %q: %w", kv.Key, err)
 			}

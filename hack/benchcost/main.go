@@ -125,6 +125,10 @@ func startCluster(ctx context.Context, penny, base string, n int, extra ...strin
 			"--data-dir", filepath.Join(dir, strconv.Itoa(i+1)), "--listen", apis[i], "--peer-listen", peers[i],
 			"--initial-cluster", strings.Join(ic, ",")}, extra...)
 		cmd := exec.Command(penny, args...)
+		if prof := os.Getenv("PENNY_CPUPROFILE"); prof != "" {
+			// One profile per replica: <path>.<id>.
+			cmd.Env = append(os.Environ(), fmt.Sprintf("PENNY_CPUPROFILE=%s.%d", prof, i+1))
+		}
 		cmd.Stdout, cmd.Stderr = logf, logf
 		err = cmd.Start()
 		logf.Close()
@@ -146,8 +150,16 @@ func startCluster(ctx context.Context, penny, base string, n int, extra ...strin
 
 func (c *cluster) stop() {
 	for _, p := range c.procs {
-		_ = p.Process.Signal(syscall.SIGKILL)
-		_ = p.Wait()
+		// SIGTERM first: a replica writes its CPU profile as it stops.
+		_ = p.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = p.Process.Signal(syscall.SIGKILL)
+			<-done
+		}
 	}
 	os.RemoveAll(c.dir)
 }
