@@ -84,6 +84,14 @@ func sameMap(a, b map[string]string) bool {
 	return a != nil && b != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
+// MetaEqual reports whether two metadata maps hold the same, without
+// looking inside when they are the same map: metadata maps are replaced
+// when they change, never changed in place, so a series' unchanged
+// metadata is the map it had.
+func MetaEqual(a, b map[string]string) bool {
+	return sameMap(a, b) || maps.Equal(a, b)
+}
+
 // metaUnchanged reports whether cur's metadata is what p holds.
 func (p *encSeries) metaUnchanged(cur *SeriesState) bool {
 	return sameMap(p.src, cur.Meta) || maps.Equal(p.s.Meta, cur.Meta)

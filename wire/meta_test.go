@@ -40,3 +40,23 @@ func TestMetaSentOnChange(t *testing.T) {
 		}
 	}
 }
+
+func TestMetaEqual(t *testing.T) {
+	a := map[string]string{"pod": "web-1"}
+	for _, tc := range []struct {
+		name string
+		x, y map[string]string
+		want bool
+	}{
+		{"the same map", a, a, true},
+		{"equal maps", a, map[string]string{"pod": "web-1"}, true},
+		{"different values", a, map[string]string{"pod": "web-2"}, false},
+		{"nil and empty", nil, map[string]string{}, true},
+		{"nil and a map", nil, a, false},
+		{"both nil", nil, nil, true},
+	} {
+		if got := MetaEqual(tc.x, tc.y); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
 	"github.com/pennyhq/penny/kvraft"
+	"github.com/pennyhq/penny/wire"
 )
 
 // Checkpoints: one every MarkEvery, enough to cover MaxWindow.
@@ -170,7 +170,7 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 		}
 		// The metadata has a key of its own, written when it changes
 		// (whatever the incarnation: it is not cumulative).
-		if old := st.Series[c.Path]; old == nil || !maps.Equal(old.Meta, s.Meta) {
+		if old := st.Series[c.Path]; old == nil || !wire.MetaEqual(old.Meta, s.Meta) {
 			op := Op{Key: MetaKey(u.Node, c.Path), Delete: true}
 			if len(s.Meta) > 0 {
 				if op.Value, err = EncodeMeta(s.Meta); err != nil {
@@ -297,7 +297,7 @@ func sameMarks(a, b Marks) bool {
 }
 
 func unchanged(a, b *Stored) bool {
-	return a.Ref == b.Ref && a.CgroupID == b.CgroupID && maps.Equal(a.Meta, b.Meta) &&
+	return a.Ref == b.Ref && a.CgroupID == b.CgroupID && wire.MetaEqual(a.Meta, b.Meta) &&
 		a.Processes == b.Processes && a.RSSBytes == b.RSSBytes && a.PageCache == b.PageCache &&
 		a.WorkingSet == b.WorkingSet && a.PressureKnown == b.PressureKnown &&
 		a.Total == b.Total && a.SRTT == b.SRTT && a.Connect == b.Connect

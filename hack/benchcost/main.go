@@ -282,7 +282,8 @@ func printIngest(runs []ingestRun, agents int) {
 			ms(r.r.FreshP50), ms(r.r.FreshP99), ms(r.r.FreshMax), r.r.Probes-r.r.LostProbes, r.r.Probes, r.r.PendingFirst,
 			r.r.PendingLast, r.r.Dropped, r.cpu)
 	}
-	fmt.Println("\n(make bench-pipeline's figure for this load, docs/streaming.md: 250 agents with pod metadata, p99 39 ms)")
+	fmt.Println("\n(\"between rolls\" is make bench-pipeline's measurement: the same load with no roll in its window. " +
+		"docs/streaming.md compares it side by side with the binary from before the cost work.)")
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
