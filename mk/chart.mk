@@ -30,10 +30,11 @@ chart-lint: ## lint and render charts/penny (defaults and ci/*.yaml) and check e
 	for want in -- '- --cert-file=' '- --peer-cert-file=' '- --peer-client-cert-auth' '- --peer-trusted-ca-file=' \
 			'- --authentication-token-webhook' '- --agent-service-account=$(CHART_NS)/' '- --authorization-mode=Webhook' \
 			'- --ca-file=' '- --aggregator=https://' '- --advertise-api-url=https://' '- --initial-cluster=1=https://' \
-			'kind: NetworkPolicy' 'rbac.authorization.k8s.io/aggregate-to-view: "true"' 'scheme: HTTPS'; do \
+			'kind: NetworkPolicy' 'rbac.authorization.k8s.io/aggregate-to-view: "true"' 'scheme: HTTPS' \
+			'- --authorize-metrics'; do \
 		if ! grep -q -F -- "$$want" $$f; then \
-			echo "chart-lint: the default values render no \"$$want\": TLS, authentication and the NetworkPolicy must be on by default"; exit 1; fi; \
-	done; echo "chart-lint: the defaults turn TLS, authentication, authorization and the NetworkPolicy on"
+			echo "chart-lint: the default values render no \"$$want\": TLS, authentication, authorization of /metrics and the NetworkPolicy must be on by default"; exit 1; fi; \
+	done; echo "chart-lint: the defaults turn TLS, authentication, authorization (/metrics included) and the NetworkPolicy on"
 	@set -e; for f in $(CHART_CI_VALUES); do \
 		out=$(CHART_OUT)/$$(basename $$f); \
 		echo "$(HELM) lint --strict $(CHART) -f $$f"; \
