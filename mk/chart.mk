@@ -31,9 +31,9 @@ chart-lint: ## lint and render charts/penny (defaults and ci/*.yaml) and check e
 			'- --authentication-token-webhook' '- --agent-service-account=$(CHART_NS)/' '- --authorization-mode=Webhook' \
 			'- --ca-file=' '- --aggregator=https://' '- --advertise-api-url=https://' '- --initial-cluster=1=https://' \
 			'kind: NetworkPolicy' 'rbac.authorization.k8s.io/aggregate-to-view: "true"' 'scheme: HTTPS' \
-			'- --authorize-metrics'; do \
+			'- --authorize-metrics' 'kind: MutatingWebhookConfiguration' 'failurePolicy: Ignore'; do \
 		if ! grep -q -F -- "$$want" $$f; then \
-			echo "chart-lint: the default values render no \"$$want\": TLS, authentication, authorization of /metrics and the NetworkPolicy must be on by default"; exit 1; fi; \
+			echo "chart-lint: the default values render no \"$$want\": TLS, authentication, authorization of /metrics, the NetworkPolicy and the cost-label webhook (failurePolicy Ignore) must be on by default"; exit 1; fi; \
 	done; echo "chart-lint: the defaults turn TLS, authentication, authorization (/metrics included) and the NetworkPolicy on"
 	@set -e; for f in $(CHART_CI_VALUES); do \
 		out=$(CHART_OUT)/$$(basename $$f); \
@@ -48,7 +48,9 @@ chart-lint: ## lint and render charts/penny (defaults and ci/*.yaml) and check e
 			tls.certManager.enabled=true tls.caBundle=notpem tls.renewBefore=30d tls.renewBefore=9000h \
 			tls.existingSecret=x,tls.certManager.enabled=true,tls.caBundle=x auth.authorizationMode=Always \
 			auth.policy.rules=x auth.enabled=false,tls.enabled=false,auth.authorizeMetrics=true \
-			aggregator.quotaBytes=1073741824 aggregator.quotaBytes=0 tls.enabled=false,auth.enabled=false; do \
+			aggregator.quotaBytes=1073741824 aggregator.quotaBytes=0 tls.enabled=false,auth.enabled=false \
+			webhook.failurePolicy=Sometimes webhook.timeoutSeconds=0 webhook.timeoutSeconds=31 \
+			webhook.tls.certManager.enabled=true webhook.rules.labels[0].key=cost.tenant-id; do \
 		if $(HELM) template penny $(CHART) -n $(CHART_NS) --set $$bad > /dev/null 2>&1; then \
 			echo "chart-lint: helm template accepted --set $$bad, which must fail"; exit 1; \
 		fi; \

@@ -17,7 +17,12 @@
 //     that publishes not-ready addresses, bindings name rendered roles and
 //     the ServiceAccounts the pods run as, APIService objects name a
 //     Service port;
-//   - a ConfigMap's pricing.yaml is a pricing file Penny accepts;
+//   - a ConfigMap's pricing.yaml is a pricing file Penny accepts, and its
+//     rules.yaml the webhook's rules;
+//   - the MutatingWebhookConfiguration names a rendered Service port, has
+//     no side effects, a failure policy and a timeout, leaves kube-system
+//     and the release's namespace alone, and its caBundle (or cert-manager
+//     Certificate) is checked as the APIService's;
 //   - the custom metrics API's TLS: the APIService caBundle is a CA, and a
 //     serving-certificate Secret the chart made holds a key pair whose
 //     certificate that CA signed for the Service's DNS name.
@@ -44,6 +49,7 @@ import (
 	"strings"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -55,6 +61,7 @@ import (
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/pennyhq/penny/admission"
 	"github.com/pennyhq/penny/aggregator/pricing"
 )
 
@@ -225,6 +232,9 @@ var kinds = map[string]struct {
 	"apiregistration.k8s.io/v1/APIService":            {func() metav1.Object { return &APIService{} }, false},
 	"monitoring.coreos.com/v1/ServiceMonitor":         {func() metav1.Object { return &ServiceMonitor{} }, true},
 	"cert-manager.io/v1/Certificate":                  {func() metav1.Object { return &Certificate{} }, true},
+	"admissionregistration.k8s.io/v1/MutatingWebhookConfiguration": {func() metav1.Object {
+		return &admissionregistrationv1.MutatingWebhookConfiguration{}
+	}, false},
 }
 
 // object is one rendered document.
@@ -326,7 +336,8 @@ func check(objs []object, ns string) []string {
 	var workloads []workload
 	services := map[string]*corev1.Service{}
 	secrets := map[string]*corev1.Secret{}
-	roles := map[string]bool{} // "ClusterRole/name", "Role/ns/name"
+	certificates := map[string]bool{} // "ns/name"
+	roles := map[string]bool{}        // "ClusterRole/name", "Role/ns/name"
 	for _, o := range objs {
 		id := o.kind + "/" + o.obj.GetNamespace() + "/" + o.obj.GetName()
 		if seen[id] {
@@ -359,10 +370,17 @@ func check(objs []object, ns string) []string {
 			services[v.Namespace+"/"+v.Name] = v
 		case *corev1.Secret:
 			secrets[v.Namespace+"/"+v.Name] = v
+		case *Certificate:
+			certificates[v.Namespace+"/"+v.Name] = true
 		case *corev1.ConfigMap:
 			if f, ok := v.Data["pricing.yaml"]; ok {
 				if _, err := pricing.Parse([]byte(f), pricing.Overrides{}); err != nil {
 					bad(o, "pricing.yaml: %v", err)
+				}
+			}
+			if f, ok := v.Data["rules.yaml"]; ok {
+				if _, err := admission.ParseRules([]byte(f)); err != nil {
+					bad(o, "rules.yaml: %v", err)
 				}
 			}
 		case *rbacv1.ClusterRole:
@@ -465,6 +483,8 @@ func check(objs []object, ns string) []string {
 			checkBinding(o, v.RoleRef, v.Subjects, v.Namespace, roles, serviceAccounts, ns, bad)
 		case *APIService:
 			checkAPIService(o, v, services, secrets, bad)
+		case *admissionregistrationv1.MutatingWebhookConfiguration:
+			checkWebhooks(o, v, ns, services, secrets, certificates, bad)
 		}
 	}
 	return problems
@@ -644,7 +664,15 @@ func checkAPIService(o object, a *APIService, services map[string]*corev1.Servic
 		}
 		return
 	}
-	roots, err := parseCerts(a.Spec.CABundle)
+	checkServingTLS(o, a.Spec.CABundle, s.Name+"."+s.Namespace+".svc", s.Namespace, secrets, bad)
+}
+
+// checkServingTLS checks that caBundle holds CAs only, and that every
+// serving-certificate Secret the chart made for dns (existing Secrets are
+// not rendered) holds a key pair that one of them signed for dns, and a
+// ca.crt that is in the bundle.
+func checkServingTLS(o object, caBundle []byte, dns, ns string, secrets map[string]*corev1.Secret, bad func(object, string, ...any)) {
+	roots, err := parseCerts(caBundle)
 	if err != nil {
 		bad(o, "caBundle: %v", err)
 		return
@@ -654,31 +682,81 @@ func checkAPIService(o object, a *APIService, services map[string]*corev1.Servic
 			bad(o, "caBundle: %q is not a CA certificate", c.Subject.CommonName)
 		}
 	}
-	// The Secret the chart made (existing Secrets are not rendered).
-	dns := s.Name + "." + s.Namespace + ".svc"
+	pool := x509.NewCertPool()
+	for _, c := range roots {
+		pool.AddCert(c)
+	}
 	for _, sec := range secrets {
-		if sec.Namespace != s.Namespace || sec.Type != corev1.SecretTypeTLS || sec.Data["ca.crt"] == nil {
+		if sec.Namespace != ns || sec.Type != corev1.SecretTypeTLS || sec.Data["ca.crt"] == nil {
 			continue
 		}
-		if !bytes.Equal(sec.Data["ca.crt"], a.Spec.CABundle) {
-			bad(o, "caBundle is not ca.crt of Secret %s", sec.Name)
-		}
-		if _, err := tls.X509KeyPair(sec.Data["tls.crt"], sec.Data["tls.key"]); err != nil {
-			bad(o, "Secret %s: %v", sec.Name, err)
-		}
 		leaf, err := parseCerts(sec.Data["tls.crt"])
-		if err != nil {
+		if err != nil || len(leaf) == 0 {
 			bad(o, "Secret %s: tls.crt: %v", sec.Name, err)
 			continue
 		}
-		pool := x509.NewCertPool()
-		for _, c := range roots {
-			pool.AddCert(c)
+		if !slices.Contains(leaf[0].DNSNames, dns) {
+			continue // another service's certificate
+		}
+		if !bytes.Contains(caBundle, sec.Data["ca.crt"]) {
+			bad(o, "caBundle does not hold ca.crt of Secret %s", sec.Name)
+		}
+		if _, err := tls.X509KeyPair(sec.Data["tls.crt"], sec.Data["tls.key"]); err != nil {
+			bad(o, "Secret %s: %v", sec.Name, err)
 		}
 		// A year ahead: a certificate that expires soon is a problem too.
 		if _, err := leaf[0].Verify(x509.VerifyOptions{DNSName: dns, Roots: pool, CurrentTime: time.Now().AddDate(1, 0, 0)}); err != nil {
 			bad(o, "Secret %s: the certificate does not verify for %s: %v", sec.Name, dns, err)
 		}
+	}
+}
+
+// checkWebhooks checks the promises of a MutatingWebhookConfiguration:
+// every webhook names a rendered Service port and a path, has no side
+// effects, a failure policy and a timeout within the API server's 30 s,
+// leaves kube-system and the release's namespace alone, and is trusted
+// through a caBundle (checked as the APIService's) or cert-manager's CA
+// injector from a rendered Certificate.
+func checkWebhooks(o object, m *admissionregistrationv1.MutatingWebhookConfiguration, ns string, services map[string]*corev1.Service,
+	secrets map[string]*corev1.Secret, certificates map[string]bool, bad func(object, string, ...any)) {
+	for _, w := range m.Webhooks {
+		s := w.ClientConfig.Service
+		if s == nil || s.Port == nil || s.Path == nil || *s.Path == "" {
+			bad(o, "webhook %s: clientConfig.service with a port and a path is required", w.Name)
+			continue
+		}
+		svc := services[s.Namespace+"/"+s.Name]
+		if svc == nil {
+			bad(o, "webhook %s: service %s/%s is not rendered", w.Name, s.Namespace, s.Name)
+		} else if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == *s.Port }) {
+			bad(o, "webhook %s: service %s has no port %d", w.Name, s.Name, *s.Port)
+		}
+		if w.SideEffects == nil || *w.SideEffects != admissionregistrationv1.SideEffectClassNone {
+			bad(o, "webhook %s: sideEffects must be None", w.Name)
+		}
+		if w.FailurePolicy == nil || w.TimeoutSeconds == nil || *w.TimeoutSeconds < 1 || *w.TimeoutSeconds > 30 {
+			bad(o, "webhook %s: failurePolicy and a timeoutSeconds of 1 to 30 are required", w.Name)
+		}
+		excluded := map[string]bool{}
+		if sel := w.NamespaceSelector; sel != nil {
+			for _, e := range sel.MatchExpressions {
+				if e.Key == "kubernetes.io/metadata.name" && e.Operator == metav1.LabelSelectorOpNotIn {
+					for _, v := range e.Values {
+						excluded[v] = true
+					}
+				}
+			}
+		}
+		if !excluded["kube-system"] || !excluded[ns] {
+			bad(o, "webhook %s: its namespaceSelector must exclude kube-system and %s", w.Name, ns)
+		}
+		if len(w.ClientConfig.CABundle) == 0 {
+			if from := m.Annotations["cert-manager.io/inject-ca-from"]; !certificates[from] {
+				bad(o, "webhook %s: no caBundle, and cert-manager.io/inject-ca-from %q names no rendered Certificate", w.Name, from)
+			}
+			continue
+		}
+		checkServingTLS(o, w.ClientConfig.CABundle, s.Name+"."+s.Namespace+".svc", s.Namespace, secrets, bad)
 	}
 }
 

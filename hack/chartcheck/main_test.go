@@ -132,6 +132,23 @@ metadata:
   labels: LABELS
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:auth-delegator}
 subjects: [{kind: ServiceAccount, name: metrics, namespace: ns}]
+---
+# Source: penny/templates/webhook-configuration.yaml
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: a
+  labels: LABELS
+  annotations: {cert-manager.io/inject-ca-from: ns/a}
+webhooks:
+  - name: cost-labels.penny.dev
+    admissionReviewVersions: [v1]
+    clientConfig: {service: {name: a, namespace: ns, path: /mutate-pods, port: 9464}}
+    rules: [{operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [pods]}]
+    sideEffects: None
+    failurePolicy: Ignore
+    timeoutSeconds: 2
+    namespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system, ns]}]}
 `, "LABELS", "{helm.sh/chart: penny-0.1.0, app.kubernetes.io/name: penny, app.kubernetes.io/instance: r, "+
 	`app.kubernetes.io/version: "0.1.0", app.kubernetes.io/managed-by: Helm, app.kubernetes.io/part-of: penny, `+
 	"app.kubernetes.io/component: aggregator}")
@@ -140,9 +157,18 @@ func TestGoodExtra(t *testing.T) {
 	if p := run(t, good+extra); len(p) > 0 {
 		t.Fatalf("problems in a good chart: %q", p)
 	}
-	bad := strings.Replace(good+extra, "  renewBefore: 720h", "  renewBefor: 720h", 1)
-	if p := run(t, bad); !strings.Contains(strings.Join(p, "\n"), `unknown field "renewBefor"`) {
-		t.Fatalf("a misspelt Certificate field: want unknown field, got %q", p)
+	for _, tc := range []struct{ old, new, want string }{
+		{"  renewBefore: 720h", "  renewBefor: 720h", `unknown field "renewBefor"`},
+		{"values: [kube-system, ns]", "values: [ns]", "must exclude kube-system and ns"},
+		{"sideEffects: None", "sideEffects: Some", "sideEffects must be None"},
+		{"timeoutSeconds: 2", "timeoutSeconds: 31", "timeoutSeconds of 1 to 30"},
+		{"inject-ca-from: ns/a", "inject-ca-from: ns/b", `inject-ca-from "ns/b" names no rendered Certificate`},
+		{"path: /mutate-pods, port: 9464", "path: /mutate-pods, port: 443", "service a has no port 443"},
+	} {
+		bad := strings.Replace(good+extra, tc.old, tc.new, 1)
+		if p := run(t, bad); !strings.Contains(strings.Join(p, "\n"), tc.want) {
+			t.Errorf("%s -> %s: want a problem with %q, got %q", tc.old, tc.new, tc.want, p)
+		}
 	}
 }
 

@@ -246,6 +246,17 @@ nodes:
 {{- fail "customMetrics.tls.existingSecret needs apiService.caBundle: the CA that signed its certificate, for the APIService objects" }}
 {{- end }}
 {{- include "penny.validateTrust" . }}
+{{- if .Values.webhook.enabled }}
+{{- /* The webhook checks its rules in full (and keeps the last good ones); refuse here what it could never start with. */}}
+{{- range $i, $l := (default dict .Values.webhook.rules).labels }}
+{{- if not (regexMatch "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$" (toString $l.key)) }}
+{{- fail (printf "webhook.rules.labels[%d].key %q: not a label key" $i (toString $l.key)) }}
+{{- end }}
+{{- if not $l.from }}
+{{- fail (printf "webhook.rules.labels[%d].from: no source for %q" $i (toString $l.key)) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- range $k, $_ := .Values.pricing }}
 {{- if not (has $k (list "currency" "defaults" "nodes")) }}
 {{- fail (printf "pricing.%s: unknown field (pricing has currency, defaults and nodes; see docs/pricing.md)" $k) }}
@@ -342,4 +353,65 @@ an installed cluster keeps their scheme: refuse to change it.
 {{- fail (printf "aggregator.quotaBytes %d does not fit aggregator.resources.limits.memory %s: a replica at the quota holds about 2.8 times it in memory (docs/kvraft.md); raise the limit to 3 times the quota or lower the quota" $quota $limit) }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* The webhook's Deployment, Service and the objects around them. */}}
+{{- define "penny.webhook.fullname" -}}
+{{- printf "%s-webhook" (include "penny.fullname" .) }}
+{{- end }}
+
+{{- define "penny.webhook.serviceAccountName" -}}
+{{- if .Values.webhook.serviceAccount.create }}
+{{- default (include "penny.webhook.fullname" .) .Values.webhook.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.webhook.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret (tls.crt, tls.key, ca.crt) the webhook serves with. */}}
+{{- define "penny.webhook.tlsSecretName" -}}
+{{- printf "%s-tls" (include "penny.webhook.fullname" .) }}
+{{- end }}
+
+{{/*
+The webhook's CA and serving certificate the chart makes, as a dict of PEM
+strings: ca, crt, key, notAfter, bundle (the caBundle: this CA and, after a
+rotation, the one it replaced). Computed once per render; reused from the
+installed release's Secret unless it is within webhook.tls.renewBefore of
+its penny.dev/not-after, or was made for another Service name.
+*/}}
+{{- define "penny.webhook.tls" -}}
+{{- if not (hasKey $ "pennyWebhookTLS") }}
+{{- $out := dict }}
+{{- $svc := include "penny.webhook.fullname" . }}
+{{- $ns := .Release.Namespace }}
+{{- $names := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) }}
+{{- $sans := toJson $names | sha256sum }}
+{{- $old := lookup "v1" "Secret" $ns (include "penny.webhook.tlsSecretName" .) }}
+{{- $data := dict }}
+{{- if $old }}{{ $data = default dict $old.data }}{{ end }}
+{{- $oldSans := "" }}
+{{- if $old }}{{ $oldSans = index (default dict $old.metadata.annotations) "penny.dev/sans" | default "" }}{{ end }}
+{{- if and (index $data "ca.crt") (index $data "tls.crt") (index $data "tls.key") (eq $oldSans $sans) (not (include "penny.tls.due" (dict "ctx" . "secret" $old "before" .Values.webhook.tls.renewBefore))) }}
+{{- $_ := set $out "ca" (index $data "ca.crt" | b64dec) }}
+{{- $_ := set $out "crt" (index $data "tls.crt" | b64dec) }}
+{{- $_ := set $out "key" (index $data "tls.key" | b64dec) }}
+{{- $_ := set $out "previous" (index $data "previous.crt" | default "" | b64dec) }}
+{{- $_ := set $out "notAfter" (index $old.metadata.annotations "penny.dev/not-after") }}
+{{- else }}
+{{- $days := int .Values.webhook.tls.validityDays }}
+{{- $ca := genCA (printf "%s-ca" $svc) $days }}
+{{- $cert := genSignedCert (printf "%s.%s.svc" $svc $ns) nil $names $days $ca }}
+{{- $_ := set $out "ca" $ca.Cert }}
+{{- $_ := set $out "crt" $cert.Cert }}
+{{- $_ := set $out "key" $cert.Key }}
+{{- /* The CA it replaces stays in the caBundle until the next rotation. */}}
+{{- $_ := set $out "previous" (index $data "ca.crt" | default "" | b64dec) }}
+{{- $_ := set $out "notAfter" (include "penny.tls.notAfter" (dict "days" $days)) }}
+{{- end }}
+{{- $_ := set $out "sans" $sans }}
+{{- $_ := set $out "bundle" (printf "%s%s" $out.ca $out.previous) }}
+{{- $_ := set $ "pennyWebhookTLS" $out }}
+{{- end }}
+{{- toJson (get $ "pennyWebhookTLS") }}
 {{- end }}
