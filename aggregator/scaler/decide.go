@@ -1,0 +1,270 @@
+package scaler
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// Windows of what an Evaluator remembers.
+const (
+	// CapacityWindow is how long an observation teaches the per-pod
+	// capacity: a workload that changed (a new release) is relearned within
+	// it.
+	CapacityWindow = 30 * time.Minute
+	// TrendWindow is the span the load's trend is fitted over.
+	TrendWindow = time.Minute
+	// Horizon is how far ahead a rising load is planned for: about what a
+	// new pod takes to be scheduled, started and ready.
+	Horizon = 30 * time.Second
+	// Explore is how far past the highest per-pod load that met the
+	// objective a decision may plan while no breach is known: it lets the
+	// decision find a cheaper size one step at a time.
+	Explore = 0.10
+	// BreachAfter is how many consecutive observations over the objective
+	// make a breach: one is noise.
+	BreachAfter = 2
+	// maxSamples bounds the memory of one workload (an evaluation every
+	// 5 s fills CapacityWindow with 360).
+	maxSamples = 4096
+)
+
+// The reasons of a decision, as the policy's condition shows them.
+const (
+	ReasonMissingData  = "MissingData"
+	ReasonLearning     = "Learning"
+	ReasonIdle         = "Idle"
+	ReasonBreached     = "ObjectiveBreached"
+	ReasonLoadRising   = "ScaleUpForLoad"
+	ReasonScaleDown    = "ScaleDownCheaper"
+	ReasonStabilizing  = "StabilizingScaleDown"
+	ReasonSteady       = "Steady"
+	ReasonUnreachable  = "ObjectiveUnreachable"
+	ReasonInvalidInput = "InvalidPolicy"
+)
+
+// Observation is what the leader saw of a workload at one evaluation.
+type Observation struct {
+	At time.Time
+	// Replicas is the number of the workload's pods now.
+	Replicas int
+	// RequestsPerSecond is the workload's request rate over its pods; NaN
+	// when unknown.
+	RequestsPerSecond float64
+	// Latency is the objective's metric now, in seconds; NaN when unknown.
+	Latency float64
+	// CostPerPodHour is what one of its pods costs an hour now; NaN when
+	// unknown.
+	CostPerPodHour float64
+}
+
+// Decision is the replica count an evaluation decided, with its inputs
+// and the reason, for the policy's status.
+type Decision struct {
+	Replicas int
+	Reason   string
+	Message  string
+	// CapacityPerPod is the request rate per pod planned for; 0 while it
+	// is not known.
+	CapacityPerPod float64
+	// ForecastRequestsPerSecond is the load planned for.
+	ForecastRequestsPerSecond float64
+	// CostPer1kRequests is the cost of 1,000 requests now, and at the
+	// decided size at the current load; NaN when unknown.
+	CostPer1kRequests, DecidedCostPer1kRequests float64
+}
+
+type sample struct {
+	at     time.Time
+	perPod float64 // requests per second per pod
+	rate   float64 // requests per second, total
+	ok     bool    // the objective held
+	breach bool    // part of a confirmed breach
+}
+
+type proposal struct {
+	at       time.Time
+	replicas int
+}
+
+// Evaluator decides for one workload, one observation at a time, from
+// what it has observed: the per-pod request rate at which the objective
+// held and broke, the current load and its trend. It is not safe for
+// concurrent use; the leader keeps one per policy.
+type Evaluator struct {
+	samples   []sample
+	proposals []proposal
+	breaches  int // consecutive observations over the objective
+}
+
+// Decide evaluates the policy p (completed and valid) on o.
+func (e *Evaluator) Decide(p Policy, o Observation) Decision {
+	n := o.Replicas
+	d := Decision{CostPer1kRequests: math.NaN(), DecidedCostPer1kRequests: math.NaN()}
+	if err := p.Validate(); err != nil {
+		d.Replicas, d.Reason, d.Message = clamp(n, p.MinReplicas, max(p.MinReplicas, p.MaxReplicas)), ReasonInvalidInput, err.Error()
+		return d
+	}
+	if n < 1 || math.IsNaN(o.RequestsPerSecond) || o.RequestsPerSecond < 0 || math.IsNaN(o.Latency) {
+		d.Replicas = clamp(n, p.MinReplicas, p.MaxReplicas)
+		d.Reason = ReasonMissingData
+		d.Message = fmt.Sprintf("no request rate or %s for the workload's %d pods yet: keeping %d", p.Objective.Metric, n, d.Replicas)
+		return d
+	}
+	e.observe(p, o)
+	rate := o.RequestsPerSecond
+	if o.CostPerPodHour > 0 && rate > 0 {
+		d.CostPer1kRequests = costPer1k(n, o.CostPerPodHour, rate)
+	}
+	breached := e.breaches >= BreachAfter
+	d.CapacityPerPod = e.capacity(o.At, p.Behavior.Headroom)
+	d.ForecastRequestsPerSecond = max(rate, rate+e.slope(o.At)*Horizon.Seconds())
+
+	var want int
+	switch {
+	case rate == 0 && !breached:
+		want, d.Reason = p.MinReplicas, ReasonIdle
+		d.Message = "no requests: the fewest replicas"
+	case d.CapacityPerPod == 0:
+		want, d.Reason = n, ReasonLearning
+		d.Message = "the per-pod rate at which the objective holds is not known yet"
+		if breached {
+			want, d.Reason = n+1, ReasonBreached
+			d.Message = fmt.Sprintf("%s %.3gs over the objective %.3gs", p.Objective.Metric, o.Latency, p.Objective.Max)
+		}
+	default:
+		want = int(math.Ceil(d.ForecastRequestsPerSecond / d.CapacityPerPod))
+		switch {
+		case breached && want <= n:
+			want, d.Reason = n+1, ReasonBreached
+			d.Message = fmt.Sprintf("%s %.3gs over the objective %.3gs at %.3g req/s per pod", p.Objective.Metric,
+				o.Latency, p.Objective.Max, rate/float64(n))
+		case breached:
+			d.Reason = ReasonBreached
+			d.Message = fmt.Sprintf("%s %.3gs over the objective %.3gs: %.4g req/s needs %d pods of %.3g req/s",
+				p.Objective.Metric, o.Latency, p.Objective.Max, d.ForecastRequestsPerSecond, want, d.CapacityPerPod)
+		case want > n:
+			d.Reason = ReasonLoadRising
+			d.Message = fmt.Sprintf("%.4g req/s expected within %s needs %d pods of %.3g req/s", d.ForecastRequestsPerSecond,
+				Horizon, want, d.CapacityPerPod)
+		case want < n:
+			d.Reason = ReasonScaleDown
+			d.Message = fmt.Sprintf("%.4g req/s fits %d pods of %.3g req/s with the objective met", d.ForecastRequestsPerSecond,
+				want, d.CapacityPerPod)
+		default:
+			d.Reason = ReasonSteady
+			d.Message = fmt.Sprintf("%.4g req/s on %d pods of %.3g req/s", d.ForecastRequestsPerSecond, n, d.CapacityPerPod)
+		}
+	}
+	if want < 1 {
+		want = 1
+	}
+	if want > p.MaxReplicas && (breached || d.Reason == ReasonLoadRising) {
+		d.Reason = ReasonUnreachable
+		d.Message = fmt.Sprintf("needs %d replicas, maxReplicas is %d: %s", want, p.MaxReplicas, d.Message)
+	}
+	want = clamp(want, p.MinReplicas, p.MaxReplicas)
+
+	// Down only when every recommendation of the stabilization window
+	// allowed it, to the highest of them (as the HPA does).
+	e.proposals = append(e.proposals, proposal{o.At, want})
+	cut := o.At.Add(-p.Behavior.ScaleDownStabilization)
+	e.proposals = slices.DeleteFunc(e.proposals, func(x proposal) bool { return x.at.Before(cut) })
+	if want < n {
+		hold := want
+		for _, x := range e.proposals {
+			hold = max(hold, x.replicas)
+		}
+		if hold > want {
+			d.Reason = ReasonStabilizing
+			d.Message = fmt.Sprintf("%s; holding %d for the stabilization window (%s)", d.Message, min(hold, n),
+				p.Behavior.ScaleDownStabilization)
+			want = min(hold, n)
+		}
+	}
+	// Never faster than the behaviour allows.
+	want = min(want, n+p.Behavior.ScaleUpStep)
+	want = max(want, n-p.Behavior.ScaleDownStep)
+	d.Replicas = want
+	if o.CostPerPodHour > 0 && rate > 0 {
+		d.DecidedCostPer1kRequests = costPer1k(want, o.CostPerPodHour, rate)
+	}
+	return d
+}
+
+// observe records o.
+func (e *Evaluator) observe(p Policy, o Observation) {
+	ok := o.Latency <= p.Objective.Max
+	if ok {
+		e.breaches = 0
+	} else {
+		e.breaches++
+	}
+	s := sample{at: o.At, perPod: o.RequestsPerSecond / float64(o.Replicas), rate: o.RequestsPerSecond, ok: ok}
+	if e.breaches >= BreachAfter {
+		s.breach = true
+		// The observations that started the breach belong to it.
+		for i := len(e.samples) - 1; i >= 0 && i >= len(e.samples)-(BreachAfter-1); i-- {
+			if !e.samples[i].ok {
+				e.samples[i].breach = true
+			}
+		}
+	}
+	e.samples = append(e.samples, s)
+	cut := o.At.Add(-CapacityWindow)
+	i := 0
+	for i < len(e.samples) && e.samples[i].at.Before(cut) {
+		i++
+	}
+	if len(e.samples)-i > maxSamples {
+		i = len(e.samples) - maxSamples
+	}
+	e.samples = slices.Delete(e.samples, 0, i)
+}
+
+// capacity is the request rate per pod to plan for: headroom times the
+// lowest per-pod rate at which the objective broke; while none broke, a
+// little past the highest at which it held. Zero when neither is known.
+func (e *Evaluator) capacity(now time.Time, headroom float64) float64 {
+	breachMin, okMax := math.Inf(1), 0.0
+	for _, s := range e.samples {
+		switch {
+		case s.breach && s.perPod > 0:
+			breachMin = min(breachMin, s.perPod)
+		case s.ok:
+			okMax = max(okMax, s.perPod)
+		}
+	}
+	if !math.IsInf(breachMin, 1) {
+		return breachMin * headroom
+	}
+	return okMax * (1 + Explore)
+}
+
+// slope is the trend of the total request rate over TrendWindow, in
+// requests per second per second (least squares).
+func (e *Evaluator) slope(now time.Time) float64 {
+	cut := now.Add(-TrendWindow)
+	var n, sx, sy, sxx, sxy float64
+	for _, s := range e.samples {
+		if s.at.Before(cut) {
+			continue
+		}
+		x := s.at.Sub(cut).Seconds()
+		n++
+		sx, sy, sxx, sxy = sx+x, sy+s.rate, sxx+x*x, sxy+x*s.rate
+	}
+	den := n*sxx - sx*sx
+	if n < 3 || den == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / den
+}
+
+// costPer1k is the cost of 1,000 requests at rate on n pods of costPerPodHour.
+func costPer1k(n int, costPerPodHour, rate float64) float64 {
+	return float64(n) * costPerPodHour / (rate * 3600) * 1000
+}
+
+func clamp(v, lo, hi int) int { return max(lo, min(hi, v)) }

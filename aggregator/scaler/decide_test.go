@@ -1,0 +1,237 @@
+package scaler
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+
+func policy(minR, maxR int) Policy {
+	p := Policy{Objective: Objective{Metric: MetricRequestLatencyP99, Max: 0.2}, MinReplicas: minR, MaxReplicas: maxR}
+	p.Complete()
+	return p
+}
+
+// workload plays a workload whose pods answer within the objective up to
+// capacity requests per second each, and take longer past it: latency
+// grows with the load per pod as a queue does.
+type workload struct {
+	replicas int
+	capacity float64 // req/s per pod at which latency reaches the objective
+	noise    func(i int) float64
+}
+
+func (w *workload) latency(rate float64) float64 {
+	u := rate / float64(w.replicas) / w.capacity
+	return 0.05 + 0.15*u*u // 0.2 s at u = 1
+}
+
+// script is a sequence of loads, one observation every 5 s; the workload
+// takes each decision at once (as the HPA would, a little later).
+type script struct {
+	rates   func(i int) float64
+	steps   int
+	latency func(w *workload, i int, rate float64) float64 // default: w.latency
+}
+
+func run(t *testing.T, p Policy, w *workload, s script) []Decision {
+	t.Helper()
+	var e Evaluator
+	out := make([]Decision, 0, s.steps)
+	for i := range s.steps {
+		rate := s.rates(i)
+		lat := w.latency(rate)
+		if s.latency != nil {
+			lat = s.latency(w, i, rate)
+		}
+		d := e.Decide(p, Observation{At: t0.Add(time.Duration(i) * 5 * time.Second), Replicas: w.replicas,
+			RequestsPerSecond: rate, Latency: lat, CostPerPodHour: 0.05})
+		if d.Replicas < p.MinReplicas || d.Replicas > p.MaxReplicas {
+			t.Fatalf("step %d: %d replicas outside [%d, %d]", i, d.Replicas, p.MinReplicas, p.MaxReplicas)
+		}
+		if d.Reason == "" || d.Message == "" {
+			t.Fatalf("step %d: decision without a reason: %+v", i, d)
+		}
+		w.replicas = d.Replicas
+		out = append(out, d)
+	}
+	return out
+}
+
+func constant(r float64) func(int) float64 { return func(int) float64 { return r } }
+
+func TestDecide(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy Policy
+		w      workload
+		s      script
+		check  func(t *testing.T, ds []Decision, w *workload)
+	}{
+		{
+			name: "steady load within the objective: no change", policy: policy(1, 10),
+			w: workload{replicas: 4, capacity: 30}, s: script{rates: constant(100), steps: 60},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				for i, d := range ds {
+					if d.Replicas != 4 {
+						t.Fatalf("step %d: %d replicas (%s: %s), want 4", i, d.Replicas, d.Reason, d.Message)
+					}
+				}
+			},
+		},
+		{
+			name: "rising load: up before the objective breaks", policy: policy(1, 20),
+			w: workload{replicas: 4, capacity: 30},
+			s: script{rates: func(i int) float64 { return 80 + 4*float64(i) }, steps: 40}, // 80 to 236 req/s in 200 s
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				rose := false
+				for _, d := range ds {
+					rose = rose || d.Reason == ReasonLoadRising
+					if d.Reason == ReasonBreached {
+						t.Fatalf("the objective broke: %s", d.Message)
+					}
+				}
+				if !rose || w.replicas < 8 {
+					t.Fatalf("%d replicas at 236 req/s (%s: %s)", w.replicas, last(ds).Reason, last(ds).Message)
+				}
+			},
+		},
+		{
+			name: "falling load: down one step at a time after the stabilization window", policy: policy(1, 10),
+			w: workload{replicas: 8, capacity: 30},
+			s: script{rates: func(i int) float64 {
+				if i < 12 {
+					return 200
+				}
+				return 60
+			}, steps: 100},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				// The first minute at 60 req/s holds 8.
+				for i := 12; i < 12+12; i++ {
+					if ds[i].Replicas != 8 {
+						t.Fatalf("step %d: %d replicas within the stabilization window (%s)", i, ds[i].Replicas, ds[i].Reason)
+					}
+				}
+				for i := 1; i < len(ds); i++ {
+					if ds[i].Replicas < ds[i-1].Replicas-1 {
+						t.Fatalf("step %d: down from %d to %d at once", i, ds[i-1].Replicas, ds[i].Replicas)
+					}
+				}
+				// 60 req/s at 25 req/s per pod (the highest met: 200/8,
+				// plus Explore) is 3 pods.
+				if w.replicas != 3 || last(ds).Reason != ReasonSteady {
+					t.Fatalf("ends at %d replicas (%s: %s), want 3", w.replicas, last(ds).Reason, last(ds).Message)
+				}
+				if c := last(ds).CostPer1kRequests; !(c < ds[11].CostPer1kRequests*8/3+1e-9) || math.IsNaN(c) {
+					t.Fatalf("cost per 1k requests %v", c)
+				}
+			},
+		},
+		{
+			name: "noisy latency: one observation over the objective is not a breach", policy: policy(1, 10),
+			w: workload{replicas: 4, capacity: 30},
+			s: script{rates: constant(100), steps: 40, latency: func(w *workload, i int, r float64) float64 {
+				if i%7 == 3 {
+					return 0.9 // a lone spike
+				}
+				return w.latency(r)
+			}},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				for i, d := range ds {
+					if d.Replicas != 4 || d.Reason == ReasonBreached {
+						t.Fatalf("step %d: %d replicas (%s: %s), want 4", i, d.Replicas, d.Reason, d.Message)
+					}
+				}
+			},
+		},
+		{
+			name: "objective broken: up until it holds, and not back down into it", policy: policy(1, 20),
+			w: workload{replicas: 3, capacity: 30}, s: script{rates: constant(120), steps: 80}, // 40 req/s per pod
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				if ds[1].Reason != ReasonBreached || ds[1].Replicas <= 3 {
+					t.Fatalf("second breaching observation: %d (%s: %s)", ds[1].Replicas, ds[1].Reason, ds[1].Message)
+				}
+				if w.latency(120) > 0.2 {
+					t.Fatalf("ends at %d replicas with %.3fs over the objective", w.replicas, w.latency(120))
+				}
+				// The breach at 40 req/s per pod is remembered: at most
+				// 34 req/s per pod is planned for, so 4 pods stay.
+				if w.replicas < 4 {
+					t.Fatalf("ends at %d replicas", w.replicas)
+				}
+			},
+		},
+		{
+			name: "objective impossible at maxReplicas", policy: policy(1, 5),
+			w: workload{replicas: 5, capacity: 10}, s: script{rates: constant(200), steps: 10},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				d := last(ds)
+				if d.Replicas != 5 || d.Reason != ReasonUnreachable || !strings.Contains(d.Message, "maxReplicas is 5") {
+					t.Fatalf("%d replicas (%s: %s)", d.Replicas, d.Reason, d.Message)
+				}
+			},
+		},
+		{
+			name: "missing data: hold", policy: policy(2, 10),
+			w: workload{replicas: 6, capacity: 30},
+			s: script{rates: constant(math.NaN()), steps: 5},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				for _, d := range ds {
+					if d.Replicas != 6 || d.Reason != ReasonMissingData {
+						t.Fatalf("%d replicas (%s: %s)", d.Replicas, d.Reason, d.Message)
+					}
+				}
+			},
+		},
+		{
+			name: "no requests: down to minReplicas, one step at a time", policy: policy(2, 10),
+			w: workload{replicas: 4, capacity: 30}, s: script{rates: constant(0), steps: 80},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				if w.replicas != 2 || last(ds).Reason != ReasonIdle {
+					t.Fatalf("%d replicas (%s)", w.replicas, last(ds).Reason)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := tt.w
+			ds := run(t, tt.policy, &w, tt.s)
+			tt.check(t, ds, &w)
+		})
+	}
+}
+
+func last(ds []Decision) Decision { return ds[len(ds)-1] }
+
+func TestDecideInvalidPolicy(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Policy)
+		want string
+	}{
+		{"objective 0", func(p *Policy) { p.Objective.Max = 0 }, "objective.max 0"},
+		{"min above max", func(p *Policy) { p.MinReplicas, p.MaxReplicas = 5, 2 }, "maxReplicas 2 is below minReplicas 5"},
+		{"unknown metric", func(p *Policy) { p.Objective.Metric = "cpu" }, `objective.metric "cpu"`},
+		{"no replicas", func(p *Policy) { p.MinReplicas = 0 }, "minReplicas 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := policy(1, 10)
+			tt.edit(&p)
+			err := p.Validate()
+			if !errors.Is(err, ErrInvalidPolicy) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate: %v, want %q", err, tt.want)
+			}
+			var e Evaluator
+			d := e.Decide(p, Observation{At: t0, Replicas: 3, RequestsPerSecond: 10, Latency: 0.1})
+			if d.Reason != ReasonInvalidInput || !strings.Contains(d.Message, tt.want) {
+				t.Fatalf("decision %+v", d)
+			}
+		})
+	}
+}
