@@ -72,6 +72,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Look at the rules file without waiting for a review, so that a pod
+	// the API server does not happen to call logs and counts a refused
+	// file as promptly as the others.
+	go func() {
+		tick := time.NewTicker(watchfile.CheckEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				rules()
+			}
+		}
+	}()
 	rc, err := clientcmd.BuildConfigFromFlags("", cfg.KubeConfig)
 	if err != nil {
 		return fmt.Errorf("kubernetes client config: %w", err)

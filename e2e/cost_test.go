@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +88,12 @@ spec:
 `, p.name, p.ns, p.node, res)
 }
 
+// costTenants and costTiers are the labels of costPods' namespaces.
+var (
+	costTenants = map[string]string{"ledger": "fintech", "batch": "research"}
+	costTiers   = map[string]string{"ledger": "gold", "batch": "bronze"}
+)
+
 // sample is what the test read of a pod's cgroup at one time.
 type sample struct {
 	at       time.Time
@@ -107,7 +114,13 @@ type costRun struct {
 // deployCost creates costPods' Deployments, on both nodes.
 func (c *cluster) deployCost(t *testing.T) {
 	t.Helper()
-	docs := []string{"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ledger\n", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: batch\n"}
+	// Tenants and tiers on the namespaces only: the chart's webhook stamps
+	// them on the pods (checkCost reads them back by tenant and tier).
+	docs := []string{}
+	for ns, tenant := range costTenants {
+		docs = append(docs, fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels: {cost.tenant-id: %s, cost.service-tier: %s}\n",
+			ns, tenant, costTiers[ns]))
+	}
 	for _, p := range costPods {
 		docs = append(docs, p.manifest())
 	}
@@ -337,6 +350,43 @@ func (c *cluster) checkCost(t *testing.T, r *costRun) {
 	}
 	if seen != len(want) {
 		t.Errorf("penny cost --csv: %d of %d namespaces:\n%s", seen, len(want), out)
+	}
+
+	// By the tenants and tiers the webhook stamped on the pods from their
+	// namespaces' labels.
+	tenantArgs := append([]string{"cost", "--aggregator", apiURL(c.hosts[2]), "--window", window, "--by", "tenant"}, c.pki.adminArgs()...)
+	out, err = execOutput(c.penny, tenantArgs...)
+	if err != nil {
+		t.Fatalf("penny %s: %v\n%s", strings.Join(tenantArgs, " "), err, out)
+	}
+	t.Logf("penny %s\n%s", strings.Join(tenantArgs, " "), out)
+	out, err = execOutput(c.penny, append(tenantArgs, "--csv")...)
+	if err != nil {
+		t.Fatalf("penny cost --by tenant --csv: %v\n%s", err, out)
+	}
+	if recs, err = csv.NewReader(strings.NewReader(out)).ReadAll(); err != nil {
+		t.Fatalf("penny cost --by tenant --csv: %v\n%s", err, out)
+	}
+	for ns, tenant := range costTenants {
+		i := slices.IndexFunc(recs, func(rec []string) bool { return rec[0] == tenant })
+		if i < 0 {
+			t.Errorf("penny cost --by tenant: no row for %s, the tenant the webhook stamped in %s:\n%s", tenant, ns, out)
+			continue
+		}
+		if got, err := strconv.ParseFloat(recs[i][10], 64); err != nil || !near(got, want[ns]) {
+			t.Errorf("penny cost --by tenant: %s costs %s, the test computes %.6f for %s", tenant, recs[i][10], want[ns], ns)
+		}
+	}
+	params.Set("aggregate", "label:cost.service-tier")
+	params.Del("splitIdle")
+	var tiers cost.Response
+	if err := c.getJSON(apiURL(c.hosts[0])+"/v1/allocation?"+params.Encode(), &tiers); err != nil {
+		t.Fatal(err)
+	}
+	for ns, tier := range costTiers {
+		if a := tiers.Data[0][tier]; a == nil || !near(a.TotalCost(), want[ns]) {
+			t.Errorf("aggregate=label:cost.service-tier: %s is %v, the test computes %.6f for %s", tier, a, want[ns], ns)
+		}
 	}
 
 	// The custom metrics API through kube-apiserver: each pod's cost per

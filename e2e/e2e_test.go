@@ -61,6 +61,8 @@ type cluster struct {
 	kubelet *kubelet
 	hosts   []*testHost
 	pki     *apiPKI
+	// webhooks are the cost-label webhook's pods (admission_test.go).
+	webhooks *webhooks
 }
 
 // TestAutoscaling installs the chart into a real control plane, runs the
@@ -76,6 +78,7 @@ func TestAutoscaling(t *testing.T) {
 	ctx := context.Background()
 	// The cost test's pods start first and run through the autoscalers'
 	// checks; their minutes are priced at the end (checkCost).
+	c.checkAdmission(t)
 	c.deployCost(t)
 	c.checkNodeFacts(t)
 	priced := c.startCost(t)
@@ -172,6 +175,7 @@ func setUp(t *testing.T) *cluster {
 	for i, h := range c.hosts {
 		c.kubelet.podIPs[fmt.Sprintf("%s/%s-aggregator-%d", namespace, release, i)] = h.IP
 	}
+	c.webhooks = newWebhooks(t, c.kubelet)
 
 	// The chart, installed as a user installs it: the real apiserver
 	// validates and stores every object in it.
@@ -186,6 +190,7 @@ func setUp(t *testing.T) *cluster {
 	c.pki = newAPIPKI(t, c.dir, c.hosts, nodeName, spotNodeName)
 	c.startAggregators(t)
 	c.startAgent(t)
+	c.startWebhooks(t)
 	c.kubelet.wait(t, 90*time.Second, "APIService v1beta2.custom.metrics.k8s.io available", func() error {
 		out := c.kubectlQuiet("get", "apiservice", "v1beta2.custom.metrics.k8s.io",
 			"-o", `jsonpath={.status.conditions[?(@.type=="Available")].status}`)
@@ -221,8 +226,8 @@ func (c *cluster) chartPodsRunning(t *testing.T) error {
 			running++
 		}
 	}
-	if running < replicas+1 {
-		return fmt.Errorf("%d of %d pods running", running, replicas+1)
+	if want := replicas + 1 + webhookReplicas; running < want {
+		return fmt.Errorf("%d of %d pods running", running, want)
 	}
 	return nil
 }
@@ -250,7 +255,12 @@ func (c *cluster) checkChartArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ctr := range append(sts.Spec.Template.Spec.Containers, ds.Spec.Template.Spec.Containers...) {
+	wh, err := c.cp.Client.AppsV1().Deployments(namespace).Get(ctx, release+"-webhook", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrs := append(append(sts.Spec.Template.Spec.Containers, ds.Spec.Template.Spec.Containers...), wh.Spec.Template.Spec.Containers...)
+	for _, ctr := range ctrs {
 		args := append(slices.Clone(ctr.Args), "--help")
 		if out, err := execOutput(c.penny, args...); err != nil {
 			t.Errorf("container %s: penny %s: %v\n%s", ctr.Name, strings.Join(args, " "), err, out)

@@ -60,6 +60,9 @@ type kubelet struct {
 	// podIPs gives chosen pods (by namespace/name) their IP: the
 	// aggregator replicas' test hosts.
 	podIPs map[string]string
+	// prefixIPs gives the pods of a Deployment (by namespace/name prefix)
+	// the IPs of their test hosts, one each, in order of start.
+	prefixIPs map[string][]string
 	// initialRSS is the memory each new workload process touches.
 	initialRSS int64
 	running    map[types.UID]*workload
@@ -76,7 +79,7 @@ type workload struct {
 
 func newKubelet(t *testing.T, client kubernetes.Interface, layout cgroupfs.Layout) *kubelet {
 	t.Helper()
-	k := &kubelet{client: client, layout: layout, podIPs: map[string]string{}, initialRSS: 32 << 20,
+	k := &kubelet{client: client, layout: layout, podIPs: map[string]string{}, prefixIPs: map[string][]string{}, initialRSS: 32 << 20,
 		running: map[types.UID]*workload{}, nextIP: 100}
 	createNode(t, client, nodeName, nodeLabels, "64", "256Gi", "64", "256Gi")
 	createNode(t, client, spotNodeName, spotNodeLabels, "8", "32Gi", "7", "28Gi")
@@ -168,6 +171,11 @@ func (k *kubelet) startPod(t *testing.T, pod *corev1.Pod) error {
 	t.Helper()
 	key := pod.Namespace + "/" + pod.Name
 	ip := k.podIPs[key]
+	for prefix, ips := range k.prefixIPs {
+		if ip == "" && strings.HasPrefix(key, prefix) && len(ips) > 0 {
+			ip, k.podIPs[key], k.prefixIPs[prefix] = ips[0], ips[0], ips[1:]
+		}
+	}
 	if ip == "" {
 		ip = fmt.Sprintf("10.78.0.%d", k.nextIP)
 		k.nextIP++

@@ -2,7 +2,7 @@
 # Included by the top-level Makefile.
 
 # The packages with concurrency, under the race detector.
-RACE_PKGS ?= ./kvraft/... ./aggregator/... ./agent/... ./wire/... ./cmd/penny/local/...
+RACE_PKGS ?= ./kvraft/... ./aggregator/... ./agent/... ./wire/... ./admission/... ./cmd/penny/local/...
 
 .PHONY: test-race check-generate
 

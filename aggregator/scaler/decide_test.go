@@ -22,7 +22,6 @@ func policy(minR, maxR int) Policy {
 type workload struct {
 	replicas int
 	capacity float64 // req/s per pod at which latency reaches the objective
-	noise    func(i int) float64
 }
 
 func (w *workload) latency(rate float64) float64 {

@@ -2,7 +2,7 @@
 // process runs: the token file of the aggregator's authentication and the
 // policy file of its authorization are read again when they change, and a
 // file that no longer parses keeps the last good contents in force, with
-// the reason in the log.
+// the reason in the log, once per version of the file.
 //
 // A File looks at its file's size and modification time at most once a
 // CheckEvery, on the caller's goroutine when it asks for the contents

@@ -29,6 +29,9 @@ type File[T any] struct {
 	nextCheck atomic.Int64 // unix nanoseconds
 	mu        sync.Mutex   // one reread at a time
 	stamp     stamp
+	// refused is the stamp of the last version that did not parse: it is
+	// not read again (nor logged again) until the file changes.
+	refused stamp
 }
 
 type stamp struct {
@@ -75,7 +78,7 @@ func (f *File[T]) reload() (changed bool, err error) {
 		return false, fmt.Errorf("%s: %w", f.what, err)
 	}
 	st := stamp{size: fi.Size(), modTime: fi.ModTime()}
-	if f.cur.Load() != nil && st == f.stamp {
+	if f.cur.Load() != nil && (st == f.stamp || st == f.refused) {
 		return false, nil
 	}
 	fd, err := os.Open(f.path)
@@ -88,10 +91,12 @@ func (f *File[T]) reload() (changed bool, err error) {
 		return false, fmt.Errorf("%s: %w", f.what, err)
 	}
 	if int64(len(b)) > f.max {
+		f.refused = st
 		return false, fmt.Errorf("%s %s: %w: more than %d bytes", f.what, f.path, ErrTooLarge, f.max)
 	}
 	v, err := f.parse(b)
 	if err != nil {
+		f.refused = st
 		return false, fmt.Errorf("%s %s: %w", f.what, f.path, err)
 	}
 	f.cur.Store(&v)

@@ -56,7 +56,9 @@ func TestFile(t *testing.T) {
 		{"unchanged: not parsed again", "", true, 2, 2, ""},
 		{"same size, newer", "3\n", true, 3, 3, "number file reloaded"},
 		{"refused: the last good stays", "x\n", true, 3, 4, "number file not reloaded"},
+		{"refused and unchanged: not parsed or logged again", "", true, 3, 4, ""},
 		{"too large: refused before parsing", strings.Repeat("9", 17), true, 3, 4, "more than 16 bytes"},
+		{"too large and unchanged: not logged again", "", true, 3, 4, ""},
 		{"removed: the last good stays", "-", true, 3, 4, "no such file"},
 		{"back", "5\n", true, 5, 5, "number file reloaded"},
 	}
