@@ -71,6 +71,7 @@ type cluster struct {
 // workloads' real values, and the README's HorizontalPodAutoscalers scale
 // Deployments on memory_rss_bytes (up and back down), on
 // memory_page_cache_bytes and on tcp_srtt_p99_seconds. Before, the
+// chart's cost-label webhook stamps new pods (checkAdmission), and the
 // node's facts from its Node object (with the chart's RBAC) reach the
 // aggregators and follow a label change.
 func TestAutoscaling(t *testing.T) {
