@@ -2,6 +2,7 @@ package custommetrics_test
 
 import (
 	"context"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -391,6 +392,20 @@ penny_custom_metrics_requests_total{resource="pods",result="ok"} 2
 	}
 	if n := mfs[i].GetMetric()[0].GetHistogram().GetSampleCount(); n != 4 {
 		t.Errorf("freshness observed %d times, want 4", n)
+	}
+	// One duration observation per request, by resource.
+	i = slices.IndexFunc(mfs, func(mf *dto.MetricFamily) bool {
+		return mf.GetName() == "penny_custom_metrics_request_duration_seconds"
+	})
+	if i < 0 {
+		t.Fatal("no penny_custom_metrics_request_duration_seconds")
+	}
+	durations := map[string]uint64{}
+	for _, m := range mfs[i].GetMetric() {
+		durations[m.GetLabel()[0].GetValue()] = m.GetHistogram().GetSampleCount()
+	}
+	if want := map[string]uint64{"pods": 2, "namespaces": 2, "other": 1}; !maps.Equal(durations, want) {
+		t.Errorf("request durations observed %v times by resource, want %v", durations, want)
 	}
 	// A second provider on the same registry is refused.
 	if _, err := custommetrics.NewProvider(custommetrics.Config{Store: w.store, Registerer: reg}); err == nil {
