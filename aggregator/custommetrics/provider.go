@@ -164,6 +164,13 @@ func NewProvider(cfg Config) (*Provider, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"resource"}),
 	}
+	// Every series from the start, errors included: a rate of errors is 0,
+	// not absent, while nothing fails.
+	for _, res := range []string{PodsResource.Resource, NamespacesResource.Resource, "other"} {
+		for _, result := range []string{"ok", "not_found", "bad_request", "error"} {
+			p.requests.WithLabelValues(res, result)
+		}
+	}
 	for _, r := range []struct {
 		gr         schema.GroupResource
 		namespaced bool

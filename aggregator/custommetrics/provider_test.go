@@ -374,8 +374,16 @@ func TestRequestMetrics(t *testing.T) {
 # HELP penny_custom_metrics_requests_total Custom metrics API requests by resource (pods, namespaces, other) and result (ok, not_found, bad_request, error).
 # TYPE penny_custom_metrics_requests_total counter
 penny_custom_metrics_requests_total{resource="namespaces",result="bad_request"} 1
+penny_custom_metrics_requests_total{resource="namespaces",result="error"} 0
 penny_custom_metrics_requests_total{resource="namespaces",result="not_found"} 1
+penny_custom_metrics_requests_total{resource="namespaces",result="ok"} 0
+penny_custom_metrics_requests_total{resource="other",result="bad_request"} 0
+penny_custom_metrics_requests_total{resource="other",result="error"} 0
 penny_custom_metrics_requests_total{resource="other",result="not_found"} 1
+penny_custom_metrics_requests_total{resource="other",result="ok"} 0
+penny_custom_metrics_requests_total{resource="pods",result="bad_request"} 0
+penny_custom_metrics_requests_total{resource="pods",result="error"} 0
+penny_custom_metrics_requests_total{resource="pods",result="not_found"} 0
 penny_custom_metrics_requests_total{resource="pods",result="ok"} 2
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "penny_custom_metrics_requests_total"); err != nil {
