@@ -102,15 +102,28 @@ func Queries(dashboard []byte) ([]Query, error) {
 	return out, nil
 }
 
-// Variables lists the names of a dashboard's template variables.
-func Variables(dashboard []byte) ([]string, error) {
+// Variable is one template variable of a dashboard.
+type Variable struct {
+	Name string
+	Type string // datasource, query
+	// Query is a query variable's PromQL of Grafana's Prometheus
+	// datasource, such as label_values(metric{matchers}, label).
+	Query string
+	// AllValue is what All stands for, when the variable offers All.
+	AllValue   string
+	IncludeAll bool
+}
+
+// Variables lists a dashboard's template variables, in order.
+func Variables(dashboard []byte) ([]Variable, error) {
 	m, err := parse(dashboard)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []Variable
 	for _, v := range m.Templating.List {
-		out = append(out, v.Name)
+		q, _ := v.Query.(string)
+		out = append(out, Variable{Name: v.Name, Type: v.Type, Query: q, AllValue: v.AllValue, IncludeAll: v.IncludeAll})
 	}
 	return out, nil
 }
