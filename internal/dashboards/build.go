@@ -64,8 +64,9 @@ const cluster = `cluster=~"$cluster"`
 // dashboards, the browser's time zone and a 30s refresh.
 //
 // The classic dashboard model (schemaVersion 42), not the SDK's preferred
-// dashboardv2: the v2 schema needs Grafana 12 with its dynamic dashboards,
-// while every Grafana since 10 and its sidecar load the classic one.
+// dashboardv2: the v2 schema needs Grafana 12 with dynamic dashboards
+// turned on, while the sidecar provisions the classic JSON model on any
+// current Grafana.
 func newDashboard(uid, title, description string) *board {
 	//lint:ignore SA1019 the classic model on purpose, see above
 	return &board{DashboardBuilder: dashboard.NewDashboardBuilder(title).
