@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the programs the tests compare against: promtool (checks /metrics;
-# Debian package prometheus), ss and ip (ground truth for TCP RTTs, and the
+# Installs the programs the tests compare against: promtool (checks /metrics
+# and the alert rules) and the prometheus server (scrapes a real Penny
+# cluster to run every dashboard query and alert; both from Debian's
+# package prometheus), ss and ip (ground truth for TCP RTTs, and the
 # e2e's network namespaces; iproute2), unshare (cgroup namespaces;
 # util-linux) and etcd (the e2e's control plane store; etcd-server).
 # `make test` runs it as root; as another user it runs it with --check.
@@ -20,7 +22,7 @@ need() { # need PACKAGE COMMAND...
 		fi
 	done
 }
-need prometheus promtool
+need prometheus promtool prometheus
 need iproute2 ss ip
 need util-linux unshare
 need etcd-server etcd
@@ -33,5 +35,5 @@ fi
 sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
 $sudo apt-get update -qq
 # prometheus' package starts a server through systemd where there is one;
-# the tests only need its promtool.
+# the tests run their own, on a free port with a config of their own.
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

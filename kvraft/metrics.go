@@ -13,6 +13,8 @@ type metrics struct {
 	snapshots       prometheus.Counter
 	appliedIndex    prometheus.Gauge
 	isLeader        prometheus.Gauge
+	term            prometheus.Gauge
+	snapshotBytes   prometheus.Gauge
 	// txnsThen and txnsElse count applied txns by the branch taken.
 	txnsThen prometheus.Counter
 	txnsElse prometheus.Counter
@@ -46,6 +48,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "penny", Subsystem: "kvraft", Name: "is_leader",
 			Help: "1 if this replica is the Raft leader."}),
+		term: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "penny", Subsystem: "kvraft", Name: "term",
+			Help: "The Raft term this replica is in; it grows with every election."}),
+		snapshotBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "penny", Subsystem: "kvraft", Name: "snapshot_bytes",
+			Help: "Size of the last snapshot this replica took or installed, in bytes."}),
 		quotaBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "penny", Subsystem: "store", Name: "quota_bytes",
 			Help: "The store quota the cluster enforces, in bytes of keys and values (0: none)."}),
@@ -70,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.proposalSeconds, m.fsyncSeconds, m.applyLag, m.snapshots, m.appliedIndex, m.isLeader, txns,
+	for _, c := range []prometheus.Collector{m.proposalSeconds, m.fsyncSeconds, m.applyLag, m.snapshots, m.appliedIndex, m.isLeader, m.term, m.snapshotBytes, txns,
 		m.quotaBytes, m.storeBytes, m.noSpaceAlarm, m.noSpaceRefusals, m.backgroundErrors} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError

@@ -150,6 +150,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}
 	n.term.Store(rec.HardState.GetTerm())
+	n.metrics.term.Set(float64(rec.HardState.GetTerm()))
 	n.commit.Store(rec.HardState.GetCommit())
 
 	rc := &raft.Config{
@@ -334,6 +335,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 	if hs := rd.HardState; !raft.IsEmptyHardState(hs) {
 		n.term.Store(hs.GetTerm())
+		n.metrics.term.Set(float64(hs.GetTerm()))
 		n.commit.Store(hs.GetCommit())
 	}
 	for _, rs := range rd.ReadStates {
@@ -569,6 +571,7 @@ func (n *Node) installSnapshot(sn *raftpb.Snapshot) error {
 		return fmt.Errorf("install snapshot at %d: %w", idx, err)
 	}
 	n.metrics.snapshots.Inc()
+	n.metrics.snapshotBytes.Set(float64(len(sn.GetData())))
 	n.memMu.RLock()
 	for _, mem := range n.members.list() {
 		if mem.ID != n.id {

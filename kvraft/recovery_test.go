@@ -122,9 +122,33 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 	if snaps < 1 {
 		t.Fatalf("restarted member took/installed %v snapshots, want >= 1", snaps)
 	}
+	// The snapshot's size and the term are exported: at least the 1000
+	// keys' bytes, and the leader's term on every member.
+	if b := gaugeOf(t, regs[lag], "penny_kvraft_snapshot_bytes"); b < 1000 {
+		t.Errorf("penny_kvraft_snapshot_bytes = %v after installing a snapshot of 1000 keys", b)
+	}
+	if lt, ft := gaugeOf(t, regs[lead], "penny_kvraft_term"), gaugeOf(t, regs[lag], "penny_kvraft_term"); lt < 1 || ft != lt {
+		t.Errorf("penny_kvraft_term: leader %v, restarted member %v; want the same, at least 1", lt, ft)
+	}
 	// And it keeps serving as a full member.
 	idx = put(t, n, "via", "lagger")
 	c.waitApplied(idx)
+}
+
+// gaugeOf returns the value of the one series of a gauge in reg.
+func gaugeOf(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
 }
 
 func collectorOf(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {

@@ -147,6 +147,7 @@ func (n *Node) maybeSnapshot() {
 		for old := n.snapIndex.Load(); old < index && !n.snapIndex.CompareAndSwap(old, index); old = n.snapIndex.Load() {
 		}
 		n.metrics.snapshots.Inc()
+		n.metrics.snapshotBytes.Set(float64(len(data)))
 		n.log.Debug("snapshot saved", "index", index, "bytes", len(data), "keys", kv.Len())
 	})
 }

@@ -17,8 +17,11 @@ DOCKER ?= docker
 # ci/*.yaml, each rendering checked by hack/chartcheck (typed strict
 # decoding, labels, resources, securityContext, references); then values
 # that must be refused are, and every value is documented in values.yaml
-# and the chart's README. Any error fails the target.
-chart-lint: ## lint and render charts/penny (defaults and ci/*.yaml) and check every object
+# and the chart's README. hack/dashboards -check fails when the committed
+# dashboards (charts/penny/dashboards) are not what internal/dashboards
+# builds. Any error fails the target.
+chart-lint: ## lint and render charts/penny (defaults and ci/*.yaml) and check every object; the dashboards' JSON is what internal/dashboards builds
+	$(GO) run ./hack/dashboards -check
 	$(GO) run ./hack/chartcheck -values $(CHART)/values.yaml -readme $(CHART)/README.md
 	$(HELM) lint --strict $(CHART)
 	@mkdir -p $(CHART_OUT)
@@ -50,7 +53,8 @@ chart-lint: ## lint and render charts/penny (defaults and ci/*.yaml) and check e
 			auth.policy.rules=x auth.enabled=false,tls.enabled=false,auth.authorizeMetrics=true \
 			aggregator.quotaBytes=1073741824 aggregator.quotaBytes=0 tls.enabled=false,auth.enabled=false \
 			webhook.failurePolicy=Sometimes webhook.timeoutSeconds=0 webhook.timeoutSeconds=31 \
-			webhook.tls.certManager.enabled=true webhook.rules.labels[0].key=cost.tenant-id; do \
+			webhook.tls.certManager.enabled=true webhook.rules.labels[0].key=cost.tenant-id \
+			alerts.configMap.enabled=true,alerts.tenantBudgets.acme=lots alerts.configMap.enabled=true,alerts.tenantBudgets.acme=0; do \
 		if $(HELM) template penny $(CHART) -n $(CHART_NS) --set $$bad > /dev/null 2>&1; then \
 			echo "chart-lint: helm template accepted --set $$bad, which must fail"; exit 1; \
 		fi; \

@@ -129,6 +129,7 @@ type Provider struct {
 	all       []provider.CustomMetricInfo
 	freshness prometheus.Histogram
 	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
 }
 
 var _ provider.CustomMetricsProvider = (*Provider)(nil)
@@ -157,6 +158,18 @@ func NewProvider(cfg Config) (*Provider, error) {
 			Name: "penny_custom_metrics_requests_total",
 			Help: "Custom metrics API requests by resource (pods, namespaces, other) and result (ok, not_found, bad_request, error).",
 		}, []string{"resource", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "penny_custom_metrics_request_duration_seconds",
+			Help:    "Time the provider took to answer a custom metrics API request, by resource (pods, namespaces, other).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"resource"}),
+	}
+	// Every series from the start, errors included: a rate of errors is 0,
+	// not absent, while nothing fails.
+	for _, res := range []string{PodsResource.Resource, NamespacesResource.Resource, "other"} {
+		for _, result := range []string{"ok", "not_found", "bad_request", "error"} {
+			p.requests.WithLabelValues(res, result)
+		}
 	}
 	for _, r := range []struct {
 		gr         schema.GroupResource
@@ -167,7 +180,7 @@ func NewProvider(cfg Config) (*Provider, error) {
 		}
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{p.freshness, p.requests} {
+		for _, c := range []prometheus.Collector{p.freshness, p.requests, p.duration} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("custom metrics: register metrics: %w", err)
 			}
@@ -187,7 +200,7 @@ func (p *Provider) ListAllMetrics() []provider.CustomMetricInfo {
 // value, or one namespace's aggregate (name.Name is the namespace).
 func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedName, info provider.CustomMetricInfo,
 	metricSelector labels.Selector) (_ *custom_metrics.MetricValue, err error) {
-	defer func() { p.count(info, err) }()
+	defer func(start time.Time) { p.count(info, start, err) }(time.Now())
 	m, err := p.resolve(info)
 	if err != nil {
 		return nil, err
@@ -240,7 +253,7 @@ func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedNam
 // without a value for the metric are left out.
 func (p *Provider) GetMetricBySelector(ctx context.Context, namespace string, selector labels.Selector,
 	info provider.CustomMetricInfo, metricSelector labels.Selector) (_ *custom_metrics.MetricValueList, err error) {
-	defer func() { p.count(info, err) }()
+	defer func(start time.Time) { p.count(info, start, err) }(time.Now())
 	m, err := p.resolve(info)
 	if err != nil {
 		return nil, err
@@ -443,7 +456,7 @@ func namespaceRef(name string) custom_metrics.ObjectReference {
 }
 
 // count records one request's outcome.
-func (p *Provider) count(info provider.CustomMetricInfo, err error) {
+func (p *Provider) count(info provider.CustomMetricInfo, start time.Time, err error) {
 	res := "other"
 	switch info.GroupResource {
 	case PodsResource, NamespacesResource:
@@ -459,4 +472,5 @@ func (p *Provider) count(info provider.CustomMetricInfo, err error) {
 		result = "bad_request"
 	}
 	p.requests.WithLabelValues(res, result).Inc()
+	p.duration.WithLabelValues(res).Observe(time.Since(start).Seconds())
 }

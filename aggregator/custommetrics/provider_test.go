@@ -2,6 +2,7 @@ package custommetrics_test
 
 import (
 	"context"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -373,8 +374,16 @@ func TestRequestMetrics(t *testing.T) {
 # HELP penny_custom_metrics_requests_total Custom metrics API requests by resource (pods, namespaces, other) and result (ok, not_found, bad_request, error).
 # TYPE penny_custom_metrics_requests_total counter
 penny_custom_metrics_requests_total{resource="namespaces",result="bad_request"} 1
+penny_custom_metrics_requests_total{resource="namespaces",result="error"} 0
 penny_custom_metrics_requests_total{resource="namespaces",result="not_found"} 1
+penny_custom_metrics_requests_total{resource="namespaces",result="ok"} 0
+penny_custom_metrics_requests_total{resource="other",result="bad_request"} 0
+penny_custom_metrics_requests_total{resource="other",result="error"} 0
 penny_custom_metrics_requests_total{resource="other",result="not_found"} 1
+penny_custom_metrics_requests_total{resource="other",result="ok"} 0
+penny_custom_metrics_requests_total{resource="pods",result="bad_request"} 0
+penny_custom_metrics_requests_total{resource="pods",result="error"} 0
+penny_custom_metrics_requests_total{resource="pods",result="not_found"} 0
 penny_custom_metrics_requests_total{resource="pods",result="ok"} 2
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "penny_custom_metrics_requests_total"); err != nil {
@@ -391,6 +400,20 @@ penny_custom_metrics_requests_total{resource="pods",result="ok"} 2
 	}
 	if n := mfs[i].GetMetric()[0].GetHistogram().GetSampleCount(); n != 4 {
 		t.Errorf("freshness observed %d times, want 4", n)
+	}
+	// One duration observation per request, by resource.
+	i = slices.IndexFunc(mfs, func(mf *dto.MetricFamily) bool {
+		return mf.GetName() == "penny_custom_metrics_request_duration_seconds"
+	})
+	if i < 0 {
+		t.Fatal("no penny_custom_metrics_request_duration_seconds")
+	}
+	durations := map[string]uint64{}
+	for _, m := range mfs[i].GetMetric() {
+		durations[m.GetLabel()[0].GetValue()] = m.GetHistogram().GetSampleCount()
+	}
+	if want := map[string]uint64{"pods": 2, "namespaces": 2, "other": 1}; !maps.Equal(durations, want) {
+		t.Errorf("request durations observed %v times by resource, want %v", durations, want)
 	}
 	// A second provider on the same registry is refused.
 	if _, err := custommetrics.NewProvider(custommetrics.Config{Store: w.store, Registerer: reg}); err == nil {

@@ -62,6 +62,10 @@ type Config struct {
 	// watcher.
 	Prices        query.Prices
 	MemoryMeasure cost.MemoryMeasure
+	// TenantLabel is the pod label that names a pod's tenant
+	// (cost.DefaultTenantLabel); a pod without it belongs to its
+	// namespace's tenant, as in the cost allocation.
+	TenantLabel string
 	// Timeout bounds the read of one scrape (5s).
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -71,6 +75,9 @@ type Config struct {
 func (c *Config) Complete() {
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second
+	}
+	if c.TenantLabel == "" {
+		c.TenantLabel = cost.DefaultTenantLabel
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -95,6 +102,7 @@ func (c *Config) Validate() error {
 type Collector struct {
 	r       *query.Reader
 	timeout time.Duration
+	tenant  string
 	log     *slog.Logger
 	errors  prometheus.Counter
 }
@@ -109,7 +117,7 @@ func New(cfg Config) (*Collector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exporter: %w", err)
 	}
-	return &Collector{r: r, timeout: cfg.Timeout, log: cfg.Logger,
+	return &Collector{r: r, timeout: cfg.Timeout, tenant: cfg.TenantLabel, log: cfg.Logger,
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_container_scrape_errors_total",
 			Help: "Scrapes that could not read the store."})}, nil
 }
@@ -126,6 +134,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	describeNodes(ch)
 	describeCosts(ch)
+	describePods(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -140,9 +149,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	collectNodes(ch, res.Nodes)
-	collectCosts(ch, res)
+	collectCosts(ch, res, c.tenant)
 	for i := range res.Containers {
 		v := &res.Containers[i]
+		collectContainerPod(ch, v, c.tenant)
 		gauge := func(d *prometheus.Desc, x float64) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, x, v.Node, v.Path)
 		}

@@ -37,8 +37,8 @@ func describeCosts(ch chan<- *prometheus.Desc) {
 }
 
 // collectCosts exposes the cost rates of one read: each priced container,
-// pod and namespace, and each node's cost and idle.
-func collectCosts(ch chan<- prometheus.Metric, s *query.Snapshot) {
+// pod, tenant and namespace, and each node's cost and idle.
+func collectCosts(ch chan<- prometheus.Metric, s *query.Snapshot, tenantLabel string) {
 	for i := range s.Containers {
 		c := &s.Containers[i]
 		if c.CostDollarsPerHour != nil {
@@ -52,6 +52,7 @@ func collectCosts(ch chan<- prometheus.Metric, s *query.Snapshot) {
 			ch <- prometheus.MustNewConstMetric(descPodCost, prometheus.GaugeValue, v, p.Namespace, p.Name, p.Node)
 		}
 	}
+	collectTenantCosts(ch, ps, tenantLabel)
 	for _, ns := range pods.Namespaces(ps) {
 		if v, ok := ns.Metrics[pods.CostDollarsPerHour]; ok {
 			ch <- prometheus.MustNewConstMetric(descNamespaceCost, prometheus.GaugeValue, v, ns.Name)

@@ -1,8 +1,10 @@
 // Package exporter exposes what the aggregator stores as Prometheus series
 // on its /metrics endpoint, read from the local replica once per scrape:
-// every container's values (penny_container_*), every node's facts
-// (penny_node_info, penny_node_{allocatable,capacity}_*), and the cost
-// rates of containers, pods, namespaces and nodes, with each node's idle
+// every container's values (penny_container_*), the pod, owner and tenant
+// each container belongs to (penny_container_info, to join on node and
+// cgroup) and its requests, every node's facts (penny_node_info,
+// penny_node_{allocatable,capacity}_*), and the cost rates of containers,
+// pods, tenants, namespaces and nodes, with each node's idle
 // (penny_*_cost_dollars_per_hour, in the currency penny_pricing_info
 // names).
 package exporter

@@ -244,7 +244,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	coll, err := exporter.New(exporter.Config{Store: node, Prices: prices, MemoryMeasure: memory, Logger: log})
+	coll, err := exporter.New(exporter.Config{Store: node, Prices: prices, MemoryMeasure: memory,
+		TenantLabel: cfg.Allocation.TenantLabel, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -202,6 +202,13 @@ type procCluster struct {
 
 func newProcCluster(t *testing.T, size int, extra ...string) *procCluster {
 	t.Helper()
+	return newProcClusterEach(t, size, nil, extra...)
+}
+
+// newProcClusterEach is newProcCluster with flags of each replica's own
+// too: each(id), when each is not nil.
+func newProcClusterEach(t *testing.T, size int, each func(id int) []string, extra ...string) *procCluster {
+	t.Helper()
 	c := &procCluster{t: t, bin: buildPenny(t), base: t.TempDir()}
 	base := c.base
 	var ic []string
@@ -212,6 +219,9 @@ func newProcCluster(t *testing.T, size int, extra ...string) *procCluster {
 		ic = append(ic, fmt.Sprintf("%d=http://%s", i, peer))
 		r.args = append([]string{"aggregator", "--id", fmt.Sprint(i), "--data-dir", r.dir, "--listen", r.api,
 			"--peer-listen", peer, "--tick", "20ms", "--election-ticks", "10"}, extra...)
+		if each != nil {
+			r.args = append(r.args, each(i)...)
+		}
 		c.replicas = append(c.replicas, r)
 	}
 	c.ic = ic

@@ -2,7 +2,7 @@
 // charts/penny, beyond what `helm lint` can see:
 //
 //   - every document decodes strictly into its typed object (k8s.io/api,
-//     or the local types below for APIService and ServiceMonitor), so an
+//     or the local types for APIService, ServiceMonitor and PrometheusRule), so an
 //     unknown or misspelt field, a duplicate key or a bad quantity fails;
 //     kinds it does not know fail too;
 //   - every object carries the chart's standard labels, namespaced objects
@@ -17,8 +17,11 @@
 //     that publishes not-ready addresses, bindings name rendered roles and
 //     the ServiceAccounts the pods run as, APIService objects name a
 //     Service port;
-//   - a ConfigMap's pricing.yaml is a pricing file Penny accepts, and its
-//     rules.yaml the webhook's rules;
+//   - a ConfigMap's pricing.yaml is a pricing file Penny accepts, its
+//     rules.yaml the webhook's rules, its dashboards (*.json) pass Penny's
+//     dashboard lint, and the alert rules (a ConfigMap's penny-alerts.yaml,
+//     a PrometheusRule) hold every alert of rules/penny-alerts.yaml and
+//     pass promtool check rules;
 //   - the MutatingWebhookConfiguration names a rendered Service port, has
 //     no side effects, a failure policy and a timeout, leaves kube-system
 //     and the release's namespace alone, and its caBundle (or cert-manager
@@ -155,11 +158,12 @@ type ServiceMonitor struct {
 			MatchNames []string `json:"matchNames,omitempty"`
 		} `json:"namespaceSelector,omitempty"`
 		Endpoints []struct {
-			Port      string `json:"port,omitempty"`
-			Path      string `json:"path,omitempty"`
-			Scheme    string `json:"scheme,omitempty"`
-			Interval  string `json:"interval,omitempty"`
-			TLSConfig *struct {
+			Port        string `json:"port,omitempty"`
+			Path        string `json:"path,omitempty"`
+			HonorLabels bool   `json:"honorLabels,omitempty"`
+			Scheme      string `json:"scheme,omitempty"`
+			Interval    string `json:"interval,omitempty"`
+			TLSConfig   *struct {
 				CA struct {
 					ConfigMap *corev1.ConfigMapKeySelector `json:"configMap,omitempty"`
 					Secret    *corev1.SecretKeySelector    `json:"secret,omitempty"`
@@ -231,6 +235,7 @@ var kinds = map[string]struct {
 	"rbac.authorization.k8s.io/v1/ClusterRoleBinding": {func() metav1.Object { return &rbacv1.ClusterRoleBinding{} }, false},
 	"apiregistration.k8s.io/v1/APIService":            {func() metav1.Object { return &APIService{} }, false},
 	"monitoring.coreos.com/v1/ServiceMonitor":         {func() metav1.Object { return &ServiceMonitor{} }, true},
+	"monitoring.coreos.com/v1/PrometheusRule":         {func() metav1.Object { return &PrometheusRule{} }, true},
 	"cert-manager.io/v1/Certificate":                  {func() metav1.Object { return &Certificate{} }, true},
 	"admissionregistration.k8s.io/v1/MutatingWebhookConfiguration": {func() metav1.Object {
 		return &admissionregistrationv1.MutatingWebhookConfiguration{}
@@ -421,6 +426,7 @@ func check(objs []object, ns string) []string {
 	}
 
 	for _, o := range objs {
+		checkMonitoring(o, bad)
 		switch v := o.obj.(type) {
 		case *corev1.Service:
 			sel := labels.SelectorFromSet(v.Spec.Selector)

@@ -415,3 +415,24 @@ its penny.dev/not-after, or was made for another Service name.
 {{- end }}
 {{- toJson (get $ "pennyWebhookTLS") }}
 {{- end }}
+
+{{/* The alert rule groups: rules/penny-alerts.yaml, plus a group of one
+recording rule per tenant budget (penny:tenant_budget_dollars_per_month,
+which PennyTenantOverBudget compares against), as a rule file's YAML. */}}
+{{- define "penny.alerts.groups" -}}
+{{- $groups := (.Files.Get "rules/penny-alerts.yaml" | fromYaml).groups }}
+{{- with .Values.alerts.tenantBudgets }}
+{{- $rules := list }}
+{{- range $tenant, $budget := . }}
+{{- if not (or (kindIs "float64" $budget) (kindIs "int64" $budget) (kindIs "int" $budget)) }}
+{{- fail (printf "alerts.tenantBudgets.%s: %v is not a number (a monthly budget in the pricing's currency)" $tenant $budget) }}
+{{- end }}
+{{- if le (float64 $budget) 0.0 }}
+{{- fail (printf "alerts.tenantBudgets.%s: the budget must be above 0" $tenant) }}
+{{- end }}
+{{- $rules = append $rules (dict "record" "penny:tenant_budget_dollars_per_month" "expr" (printf "vector(%s)" (toString $budget)) "labels" (dict "tenant" $tenant)) }}
+{{- end }}
+{{- $groups = append $groups (dict "name" "penny-budgets" "rules" $rules) }}
+{{- end }}
+{{- toYaml (dict "groups" $groups) }}
+{{- end }}

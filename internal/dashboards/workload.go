@@ -1,0 +1,60 @@
+package dashboards
+
+// pods selects the pods of the namespace and pod variables.
+var pods = []string{`namespace="$namespace"`, `pod=~"$pod"`}
+
+func workloadDashboard() *board {
+	d := newDashboard("penny-workload", "Penny / Workload",
+		"A namespace's pods as the kernel sees them: memory (RSS, page cache) against the request, CPU against the request "+
+			"and its throttling, TCP latency, page cache hit ratio, network bytes and what each pod costs per hour.")
+	d.WithVariable(queryVariable("namespace", "Namespace", "The pods' namespace.",
+		`label_values(penny_container_info{`+cluster+`}, namespace)`))
+	d.WithVariable(queryVariable("pod", "Pod", "The pods shown; All: every pod of the namespace.",
+		`label_values(penny_container_info{`+cluster+`, namespace="$namespace"}, pod)`).
+		Multi(true).IncludeAll(true).AllValue(".+"))
+	d.add("Memory and CPU",
+		panel{title: "Memory: RSS, page cache and request", unit: "bytes",
+			description: "Per pod: resident memory of its containers' processes, the file page cache charged to them, and their memory request. " +
+				"Page cache is reclaimable; RSS above the request is what gets a pod evicted first.",
+			queries: []query{
+				q(byPod("sum", "penny_container_memory_rss_bytes"+sel(), pods...), "{{pod}} RSS"),
+				q(byPod("sum", "penny_container_page_cache_bytes"+sel(), pods...), "{{pod}} page cache"),
+				q(byPod("sum", "penny_container_memory_request_bytes"+sel(), pods...), "{{pod}} request"),
+			}},
+		panel{title: "CPU: usage and request", unit: "short",
+			description: "Per pod, in cores: CPU time its containers used per second, and their CPU request.",
+			queries: []query{
+				q(byPod("sum", rate("penny_container_cpu_usage_seconds_total", sel()), pods...), "{{pod}} usage"),
+				q(byPod("sum", "penny_container_cpu_request_cores"+sel(), pods...), "{{pod}} request"),
+			}},
+		panel{title: "CPU throttling", unit: "percentunit",
+			description: "Per pod: the share of its CPU limit's enforcement periods at whose end a container was throttled, " +
+				"the container most throttled. Zero when the pods have no CPU limit or are not held back by it.",
+			queries: []query{q(byPod("max", rate("penny_container_cpu_cfs_throttled_periods_total", sel())+" / "+
+				rate("penny_container_cpu_cfs_periods_total", sel()), pods...), "{{pod}}")}},
+		panel{title: "Page cache hit ratio", unit: "percentunit",
+			description: "Per pod: the share of page cache lookups that found the page over the agent's last interval, " +
+				"the pod's lowest container; absent while the pods read no files.",
+			queries: []query{q(byPod("min", "penny_container_page_cache_hit_ratio"+sel(), pods...), "{{pod}}")}},
+	)
+	d.add("Network",
+		panel{title: "TCP smoothed RTT p99", unit: "s",
+			description: "Per pod: the 99th percentile of its sockets' smoothed round-trip time over the agent's last interval " +
+				"(from the kernel's tcp_probe), the pod's worst container; absent while the pods send nothing over TCP.",
+			queries: []query{q(byPod("max", "penny_container_tcp_srtt_p99_seconds"+sel(), pods...), "{{pod}}")}},
+		panel{title: "TCP connect p99", unit: "s",
+			description: "Per pod: the 99th percentile of the time its outgoing TCP connections took to establish over the agent's " +
+				"last interval, the pod's worst container; absent while the pods open no connections.",
+			queries: []query{q(byPod("max", "penny_container_tcp_connect_p99_seconds"+sel(), pods...), "{{pod}}")}},
+		panel{title: "Network bytes", unit: "Bps", signed: true,
+			description: "Per pod: IP bytes received and sent per second (negative: sent).",
+			queries: []query{
+				q(byPod("sum", rate("penny_container_network_receive_bytes_total", sel()), pods...), "{{pod}} received"),
+				q("-"+byPod("sum", rate("penny_container_network_transmit_bytes_total", sel()), pods...), "{{pod}} sent"),
+			}},
+		panel{title: "Cost per hour", unit: "currencyUSD",
+			description: "Per pod: max(request, usage) of CPU and memory, and egress, at its node's prices, per hour." + costNote,
+			queries:     []query{q(dedup("cluster, namespace, pod", "penny_pod_cost_dollars_per_hour"+sel(pods...)), "{{pod}}")}},
+	)
+	return d
+}
