@@ -133,6 +133,10 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 	if st.Agent != nil && !sameInc {
 		endMs = min(endMs, Ms(st.Agent.Time)+Ms(st.Agent.Interval))
 	}
+	// The first frame this store sees of an incarnation that sent frames
+	// before (a new or restored aggregator cluster, frames the agent
+	// dropped): its counters hold more than this interval.
+	unseen := !sameInc && u.Seq > 1
 	seen := make(map[string]bool, len(u.Changed))
 	for i := range u.Changed {
 		c := &u.Changed[i]
@@ -147,7 +151,7 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 		if !sameInc {
 			prev = nil // cumulative values restarted with the agent
 		}
-		s, restarted := nextStored(prev, c, u, now)
+		s, restarted := nextStored(prev, c, u, now, unseen)
 		if old := st.Series[c.Path]; old != nil && (restarted || prev == nil) {
 			if err := endOf(old, endMs); err != nil {
 				return nil, err
@@ -234,12 +238,21 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 // nextStored returns the series value after the sample c on top of prev
 // (nil: a new series, or one whose agent restarted); restarted reports
 // that prev's counters went backwards, which starts a new lifetime.
-func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time) (s *Stored, restarted bool) {
+// unseen says that the store missed the agent's earlier frames: a new
+// series' counters are then a baseline, not what happened since it
+// appeared.
+func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time, unseen bool) (s *Stored, restarted bool) {
 	s = &Stored{
 		Ref: c.Ref, Path: c.Path, CgroupID: c.CgroupID, Meta: c.Meta, Time: u.Time.UnixNano(), Interval: int64(u.Interval),
 		Updated: now.UnixNano(), Processes: c.Processes, RSSBytes: c.RSSBytes, PageCache: c.PageCacheBytes,
 		WorkingSet: c.WorkingSetBytes, PressureKnown: c.PressureKnown,
 		Total: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect},
+	}
+	if prev == nil && unseen {
+		// Counted over the agent's life so far, not this interval: nothing
+		// is known of this interval, and the series accrues from now.
+		s.Accrual = born(s.Time, &c.Total, countersOf(&c.Total))
+		return s, false
 	}
 	if prev == nil {
 		// A new series: everything it counted happened since it appeared.

@@ -432,3 +432,59 @@ func TestStoredKeepsCPU(t *testing.T) {
 		t.Errorf("round trip:\n %+v\nwant\n %+v", again, ss)
 	}
 }
+
+// TestUnseenFramesAreABaseline: the first frame a store sees of an agent
+// that sent frames before (a new aggregator cluster, frames the agent
+// dropped) holds the agent's whole life in its counters. They are a
+// baseline: no CPU, bytes or cost in that interval. From the agent's
+// first frame, or in a known incarnation, a new series' counters are what
+// happened since it appeared.
+func TestUnseenFramesAreABaseline(t *testing.T) {
+	lifelong := func(path string) SeriesState {
+		s := series(path, 100, 5<<30, 40, 40, 40)
+		s.Total.CPUUsageUsec = uint64(72 * time.Hour / time.Microsecond) // three days of a core
+		return s
+	}
+	tests := []struct {
+		name     string
+		known    *Update // a frame the store saw before, or nil
+		seq      uint64
+		baseline bool
+	}{
+		{"a new cluster meets an agent at its 5000th frame", nil, 5000, true},
+		{"the agent's first frame", nil, 1, false},
+		{"a restarted agent's first frame", &Update{Incarnation: 1, Seq: 9}, 1, false},
+		{"a restarted agent seen from its 7th frame", &Update{Incarnation: 1, Seq: 9}, 7, true},
+		{"a new series of a known incarnation", &Update{Incarnation: 2, Seq: 9}, 10, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &NodeState{Node: "node-1"}
+			if tt.known != nil {
+				k := *tt.known
+				k.Node, k.Time, k.Interval, k.Keyframe = "node-1", t0, time.Second, true
+				k.Changed = []SeriesState{series("/other", 1, 1)}
+				st, _, _ = apply(t, st, &k, t0)
+			}
+			st, _, _ = apply(t, st, &Update{Node: "node-1", Incarnation: 2, Seq: tt.seq, Time: t0.Add(time.Second),
+				Interval: time.Second, Keyframe: true, Changed: []SeriesState{lifelong("/a")}}, t0)
+			s := st.Series["/a"]
+			last, since := s.Last.Counters.CPUUsageUsec, s.Accrual.Since.CPUUsec
+			if tt.baseline {
+				if last != 0 || s.Last.Counters.RxBytes != 0 || s.Last.SRTT.Count != 0 || since != 0 {
+					t.Fatalf("a baseline: Last %+v, accrued CPU %v: want nothing in this interval", s.Last, since)
+				}
+			} else if last != s.Total.CPUUsageUsec || since == 0 {
+				t.Fatalf("new: Last CPU %d of %d, accrued %v", last, s.Total.CPUUsageUsec, since)
+			}
+			// The next frame counts from the baseline either way.
+			next := lifelong("/a")
+			next.Total.CPUUsageUsec += 250_000
+			st, _, _ = apply(t, st, &Update{Node: "node-1", Incarnation: 2, Seq: tt.seq + 1, Time: t0.Add(2 * time.Second),
+				Interval: time.Second, Changed: []SeriesState{next}}, t0)
+			if got := st.Series["/a"].Last.Counters.CPUUsageUsec; got != 250_000 {
+				t.Fatalf("the next interval's CPU %d µs, want 250000", got)
+			}
+		})
+	}
+}

@@ -6,15 +6,19 @@ import (
 	"testing"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/pennyhq/penny/admission"
 	"github.com/pennyhq/penny/aggregator/pods"
 )
 
-// TestREADMEAutoscalers checks the HorizontalPodAutoscalers the README
-// shows: each is a valid autoscaling/v2 object (no unknown field) that
-// scales on a metric Penny serves, and the README covers both the memory
-// and the latency example the docs promise.
+// TestREADMEAutoscalers checks the manifests the README shows: each
+// HorizontalPodAutoscaler is a valid autoscaling/v2 object (no unknown
+// field) that scales on a metric Penny serves, and the README covers both
+// the memory and the latency example the docs promise; the webhook's rules
+// ConfigMap holds rules the webhook takes. Any other manifest fails.
 func TestREADMEAutoscalers(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -23,6 +27,20 @@ func TestREADMEAutoscalers(t *testing.T) {
 	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(b, -1)
 	seen := map[string]bool{}
 	for _, m := range blocks {
+		var kind metav1.TypeMeta
+		if err := yaml.Unmarshal(m[1], &kind); err != nil {
+			t.Fatalf("README manifest:\n%s\n%v", m[1], err)
+		}
+		if kind.APIVersion == "v1" && kind.Kind == "ConfigMap" {
+			var cm corev1.ConfigMap
+			if err := yaml.UnmarshalStrict(m[1], &cm); err != nil {
+				t.Fatalf("README ConfigMap:\n%s\n%v", m[1], err)
+			}
+			if _, err := admission.ParseRules([]byte(cm.Data["rules.yaml"])); err != nil || cm.Data["rules.yaml"] == "" {
+				t.Errorf("README ConfigMap %s: rules.yaml: %v", cm.Name, err)
+			}
+			continue
+		}
 		var hpa autoscalingv2.HorizontalPodAutoscaler
 		if err := yaml.UnmarshalStrict(m[1], &hpa); err != nil {
 			t.Fatalf("README manifest:\n%s\n%v", m[1], err)
