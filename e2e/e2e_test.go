@@ -157,6 +157,7 @@ func TestAutoscaling(t *testing.T) {
 	}
 
 	c.checkCost(t, priced)
+	c.checkCostPolicies(t)
 }
 
 func setUp(t *testing.T) *cluster {
@@ -182,7 +183,7 @@ func setUp(t *testing.T) *cluster {
 	// validates and stores every object in it.
 	root, _ := filepath.Abs("..")
 	run(t, e.helm, "install", release, filepath.Join(root, "charts/penny"), "--namespace", namespace, "--create-namespace",
-		"--kubeconfig", c.cp.Admin, "--set", fmt.Sprintf("aggregator.replicas=%d", replicas),
+		"--kubeconfig", c.cp.Admin, "--set", fmt.Sprintf("aggregator.replicas=%d", replicas), "--set", "costPolicies.enabled=true",
 		"-f", c.cp.writeFile(t, "pricing-values.yaml", []byte(pricingValues)))
 	c.kubelet.wait(t, 60*time.Second, "the chart's pods running", func() error {
 		return c.chartPodsRunning(t)
@@ -304,7 +305,7 @@ func (c *cluster) startAggregators(t *testing.T) {
 			"--listen", h.IP + ":7379", "--peer-listen", h.IP + ":7380", "--initial-cluster", strings.Join(peers, ","),
 			"--cluster-token", "e2e", "--custom-metrics", "--secure-port", "6443", "--bind-address", h.IP,
 			"--tls-cert-file", certFile, "--tls-private-key-file", keyFile,
-			"--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc, "--lister-kubeconfig", kc},
+			"--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc, "--lister-kubeconfig", kc, "--cost-policies"},
 			c.pki.aggregatorAccessArgs(kc)...)
 		procs = append(procs, start(t, c.dir, fmt.Sprintf("aggregator-%d", i+1), h.Command(c.penny, args...)))
 	}
@@ -418,6 +419,9 @@ func hpaStatus(h *autoscalingv2.HorizontalPodAutoscaler) string {
 	for _, m := range h.Status.CurrentMetrics {
 		if m.Pods != nil {
 			fmt.Fprintf(&b, "; %s average %s", m.Pods.Metric.Name, m.Pods.Current.AverageValue.String())
+		}
+		if m.External != nil && m.External.Current.AverageValue != nil {
+			fmt.Fprintf(&b, "; %s average %s", m.External.Metric.Name, m.External.Current.AverageValue.String())
 		}
 	}
 	for _, cond := range h.Status.Conditions {

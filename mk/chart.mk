@@ -54,7 +54,8 @@ chart-lint: ## lint and render charts/penny (defaults and ci/*.yaml) and check e
 			aggregator.quotaBytes=1073741824 aggregator.quotaBytes=0 tls.enabled=false,auth.enabled=false \
 			webhook.failurePolicy=Sometimes webhook.timeoutSeconds=0 webhook.timeoutSeconds=31 \
 			webhook.tls.certManager.enabled=true webhook.rules.labels[0].key=cost.tenant-id \
-			alerts.configMap.enabled=true,alerts.tenantBudgets.acme=lots alerts.configMap.enabled=true,alerts.tenantBudgets.acme=0; do \
+			alerts.configMap.enabled=true,alerts.tenantBudgets.acme=lots alerts.configMap.enabled=true,alerts.tenantBudgets.acme=0 \
+			costPolicies.enabled=true,customMetrics.enabled=false,apiService.enabled=false; do \
 		if $(HELM) template penny $(CHART) -n $(CHART_NS) --set $$bad > /dev/null 2>&1; then \
 			echo "chart-lint: helm template accepted --set $$bad, which must fail"; exit 1; \
 		fi; \

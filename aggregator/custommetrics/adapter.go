@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 	cmv1beta1 "k8s.io/metrics/pkg/apis/custom_metrics/v1beta1"
 	cmv1beta2 "k8s.io/metrics/pkg/apis/custom_metrics/v1beta2"
+	emv1beta1 "k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
 	basecmd "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd"
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/cmd/options"
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
@@ -85,6 +86,9 @@ func (a *Adapter) Run(ctx context.Context, cfg Config) error {
 	// goroutines: it is set once, by the first adapter of the process.
 	klogOnce.Do(func() { klog.SetSlogLogger(p.cfg.Logger.With("component", "custom-metrics-apiserver")) })
 	a.base.WithCustomMetrics(p)
+	if cfg.ExternalMetrics {
+		a.base.WithExternalMetrics(p)
+	}
 	srv, err := a.base.Server()
 	if err != nil {
 		if a.base.RemoteKubeConfigFile == "" && os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
@@ -93,7 +97,7 @@ func (a *Adapter) Run(ctx context.Context, cfg Config) error {
 		}
 		return fmt.Errorf("custom metrics api: %w", err)
 	}
-	if err := advertise(srv.GenericAPIServer.AggregatedDiscoveryGroupManager, p); err != nil {
+	if err := advertise(srv.GenericAPIServer.AggregatedDiscoveryGroupManager, p, cfg.ExternalMetrics); err != nil {
 		return fmt.Errorf("custom metrics api: %w", err)
 	}
 	p.cfg.Logger.Info("custom metrics api starting", "port", a.base.SecureServing.BindPort,
@@ -110,9 +114,19 @@ func (a *Adapter) Run(ctx context.Context, cfg Config) error {
 // aggregated discovery (client-go's default), and kube-apiserver's
 // aggregator merging the document, would otherwise find no resources.
 // Both versions are listed, v1beta1 first, as the legacy /apis prefers it.
-func advertise(m discoveryendpoint.ResourceManager, p *Provider) error {
+func advertise(m discoveryendpoint.ResourceManager, p *Provider, external bool) error {
 	if m == nil {
 		return nil // the server serves no aggregated discovery
+	}
+	if external {
+		gv := emv1beta1.SchemeGroupVersion
+		resources, err := endpoints.ConvertGroupVersionIntoToDiscovery(provider.NewExternalMetricResourceLister(p).ListAPIResources())
+		if err != nil {
+			return fmt.Errorf("discovery of %s: %w", gv, err)
+		}
+		m.AddGroupVersion(gv.Group, apidiscoveryv2.APIVersionDiscovery{Version: gv.Version, Resources: resources,
+			Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent})
+		m.SetGroupVersionPriority(metav1.GroupVersion{Group: gv.Group, Version: gv.Version}, 100, 100)
 	}
 	legacy := provider.NewCustomMetricResourceLister(p).ListAPIResources()
 	for i, gv := range []schema.GroupVersion{cmv1beta1.SchemeGroupVersion, cmv1beta2.SchemeGroupVersion} {
@@ -133,6 +147,10 @@ func advertise(m discoveryendpoint.ResourceManager, p *Provider) error {
 	}
 	return nil
 }
+
+// ListerKubeConfig is --lister-kubeconfig: the kubeconfig of the API
+// server the adapter reads (empty: the in-cluster config).
+func (a *Adapter) ListerKubeConfig() string { return a.base.RemoteKubeConfigFile }
 
 // PrintFlags writes the usage of the standard flags, grouped by concern.
 func (a *Adapter) PrintFlags(w io.Writer) {

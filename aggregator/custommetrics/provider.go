@@ -54,6 +54,9 @@ type Config struct {
 	// defaults). The aggregator passes its pricing watcher.
 	Prices        query.Prices
 	MemoryMeasure cost.MemoryMeasure
+	// ExternalMetrics serves external.metrics.k8s.io too: the CostPolicy
+	// decisions (ExternalDesiredReplicas).
+	ExternalMetrics bool
 	// Registerer receives penny_custom_metrics_*; nil registers nothing.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger

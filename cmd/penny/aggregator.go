@@ -79,6 +79,9 @@ type aggregatorConfig struct {
 	CustomMetricsWindow       time.Duration
 	CustomMetricsMaxStaleness time.Duration
 	CustomMetricsMaxAge       time.Duration
+	// CostPolicies evaluates CostPolicies on the leader and serves their
+	// decisions as external.metrics.k8s.io (needs CustomMetrics).
+	CostPolicies bool
 	// Access are the flags of authentication, authorization, rate limits
 	// and the audit log.
 	Access accessSettings
@@ -145,6 +148,8 @@ func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, e
 	own.DurationVar(&c.CustomMetricsMaxAge, "custom-metrics-max-age", 2*time.Minute,
 		"serve no custom metric older than this: a pod whose node stopped reporting has no value, rather than its last one")
 
+	own.BoolVar(&c.CostPolicies, "cost-policies", false, "evaluate the CostPolicies (penny.dev/v1alpha1) of the cluster on the Raft leader and serve "+
+		"their decisions as the external metric "+custommetrics.ExternalDesiredReplicas+" (external.metrics.k8s.io v1beta1) for HPAs; needs --custom-metrics")
 	accessFlags(own, &c.Access)
 
 	standard := pflag.NewFlagSet("custom metrics", pflag.ContinueOnError)
@@ -273,6 +278,9 @@ func (c *aggregatorConfig) Validate() error {
 // it.
 func (c *aggregatorConfig) validateCustomMetrics() []error {
 	if !c.CustomMetrics {
+		if c.CostPolicies {
+			return []error{errors.New("--cost-policies needs --custom-metrics: the decisions are served by its adapter")}
+		}
 		if len(c.standardSet) == 0 {
 			return nil
 		}
@@ -384,8 +392,17 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		go func() {
 			adapterDone <- cfg.adapter.Run(actx, custommetrics.Config{Store: srv.Node, Prices: srv.Pricing(), MemoryMeasure: hc.Memory,
 				Window:       cfg.CustomMetricsWindow,
-				MaxStaleness: cfg.CustomMetricsMaxStaleness, MaxAge: cfg.CustomMetricsMaxAge, Registerer: srv.Registerer(), Logger: log})
+				MaxStaleness: cfg.CustomMetricsMaxStaleness, MaxAge: cfg.CustomMetricsMaxAge, Registerer: srv.Registerer(), Logger: log,
+				ExternalMetrics: cfg.CostPolicies})
 		}()
+	}
+	if cfg.CostPolicies {
+		ctl, err := newCostPolicyController(cfg, srv, hc.Memory, log)
+		if err != nil {
+			srv.Stop()
+			return err
+		}
+		go ctl.Run(actx)
 	}
 	// waitAdapter stops the custom metrics API and waits for it.
 	waitAdapter := func() {

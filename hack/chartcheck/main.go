@@ -42,6 +42,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -214,29 +215,58 @@ type Certificate struct {
 	} `json:"spec"`
 }
 
+// CustomResourceDefinition is apiextensions.k8s.io/v1
+// CustomResourceDefinition as far as chartcheck reads it: its names and
+// versions, the schema kept raw.
+type CustomResourceDefinition struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Spec              struct {
+		Group string `json:"group"`
+		Scope string `json:"scope"`
+		Names struct {
+			Kind       string   `json:"kind"`
+			ListKind   string   `json:"listKind,omitempty"`
+			Plural     string   `json:"plural"`
+			Singular   string   `json:"singular,omitempty"`
+			ShortNames []string `json:"shortNames,omitempty"`
+			Categories []string `json:"categories,omitempty"`
+		} `json:"names"`
+		Versions []struct {
+			Name                     string          `json:"name"`
+			Served                   bool            `json:"served"`
+			Storage                  bool            `json:"storage"`
+			Subresources             json.RawMessage `json:"subresources,omitempty"`
+			AdditionalPrinterColumns json.RawMessage `json:"additionalPrinterColumns,omitempty"`
+			Schema                   json.RawMessage `json:"schema"`
+		} `json:"versions"`
+	} `json:"spec"`
+}
+
 // kinds maps apiVersion/kind to a new typed object, and says whether the
 // kind is namespaced.
 var kinds = map[string]struct {
 	new        func() metav1.Object
 	namespaced bool
 }{
-	"v1/ServiceAccount":                               {func() metav1.Object { return &corev1.ServiceAccount{} }, true},
-	"v1/Service":                                      {func() metav1.Object { return &corev1.Service{} }, true},
-	"v1/Secret":                                       {func() metav1.Object { return &corev1.Secret{} }, true},
-	"v1/ConfigMap":                                    {func() metav1.Object { return &corev1.ConfigMap{} }, true},
-	"apps/v1/DaemonSet":                               {func() metav1.Object { return &appsv1.DaemonSet{} }, true},
-	"apps/v1/StatefulSet":                             {func() metav1.Object { return &appsv1.StatefulSet{} }, true},
-	"apps/v1/Deployment":                              {func() metav1.Object { return &appsv1.Deployment{} }, true},
-	"policy/v1/PodDisruptionBudget":                   {func() metav1.Object { return &policyv1.PodDisruptionBudget{} }, true},
-	"networking.k8s.io/v1/NetworkPolicy":              {func() metav1.Object { return &networkingv1.NetworkPolicy{} }, true},
-	"rbac.authorization.k8s.io/v1/Role":               {func() metav1.Object { return &rbacv1.Role{} }, true},
-	"rbac.authorization.k8s.io/v1/RoleBinding":        {func() metav1.Object { return &rbacv1.RoleBinding{} }, true},
-	"rbac.authorization.k8s.io/v1/ClusterRole":        {func() metav1.Object { return &rbacv1.ClusterRole{} }, false},
-	"rbac.authorization.k8s.io/v1/ClusterRoleBinding": {func() metav1.Object { return &rbacv1.ClusterRoleBinding{} }, false},
-	"apiregistration.k8s.io/v1/APIService":            {func() metav1.Object { return &APIService{} }, false},
-	"monitoring.coreos.com/v1/ServiceMonitor":         {func() metav1.Object { return &ServiceMonitor{} }, true},
-	"monitoring.coreos.com/v1/PrometheusRule":         {func() metav1.Object { return &PrometheusRule{} }, true},
-	"cert-manager.io/v1/Certificate":                  {func() metav1.Object { return &Certificate{} }, true},
+	"v1/ServiceAccount":                                {func() metav1.Object { return &corev1.ServiceAccount{} }, true},
+	"v1/Service":                                       {func() metav1.Object { return &corev1.Service{} }, true},
+	"v1/Secret":                                        {func() metav1.Object { return &corev1.Secret{} }, true},
+	"v1/ConfigMap":                                     {func() metav1.Object { return &corev1.ConfigMap{} }, true},
+	"apps/v1/DaemonSet":                                {func() metav1.Object { return &appsv1.DaemonSet{} }, true},
+	"apps/v1/StatefulSet":                              {func() metav1.Object { return &appsv1.StatefulSet{} }, true},
+	"apps/v1/Deployment":                               {func() metav1.Object { return &appsv1.Deployment{} }, true},
+	"policy/v1/PodDisruptionBudget":                    {func() metav1.Object { return &policyv1.PodDisruptionBudget{} }, true},
+	"networking.k8s.io/v1/NetworkPolicy":               {func() metav1.Object { return &networkingv1.NetworkPolicy{} }, true},
+	"rbac.authorization.k8s.io/v1/Role":                {func() metav1.Object { return &rbacv1.Role{} }, true},
+	"rbac.authorization.k8s.io/v1/RoleBinding":         {func() metav1.Object { return &rbacv1.RoleBinding{} }, true},
+	"rbac.authorization.k8s.io/v1/ClusterRole":         {func() metav1.Object { return &rbacv1.ClusterRole{} }, false},
+	"rbac.authorization.k8s.io/v1/ClusterRoleBinding":  {func() metav1.Object { return &rbacv1.ClusterRoleBinding{} }, false},
+	"apiregistration.k8s.io/v1/APIService":             {func() metav1.Object { return &APIService{} }, false},
+	"monitoring.coreos.com/v1/ServiceMonitor":          {func() metav1.Object { return &ServiceMonitor{} }, true},
+	"monitoring.coreos.com/v1/PrometheusRule":          {func() metav1.Object { return &PrometheusRule{} }, true},
+	"cert-manager.io/v1/Certificate":                   {func() metav1.Object { return &Certificate{} }, true},
+	"apiextensions.k8s.io/v1/CustomResourceDefinition": {func() metav1.Object { return &CustomResourceDefinition{} }, false},
 	"admissionregistration.k8s.io/v1/MutatingWebhookConfiguration": {func() metav1.Object {
 		return &admissionregistrationv1.MutatingWebhookConfiguration{}
 	}, false},
@@ -491,6 +521,22 @@ func check(objs []object, ns string) []string {
 			checkAPIService(o, v, services, secrets, bad)
 		case *admissionregistrationv1.MutatingWebhookConfiguration:
 			checkWebhooks(o, v, ns, services, secrets, certificates, bad)
+		case *CustomResourceDefinition:
+			if want := v.Spec.Names.Plural + "." + v.Spec.Group; v.Name != want {
+				bad(o, "name must be %s", want)
+			}
+			storage := 0
+			for _, ver := range v.Spec.Versions {
+				if ver.Storage {
+					storage++
+				}
+				if len(ver.Schema) == 0 {
+					bad(o, "version %s has no schema", ver.Name)
+				}
+			}
+			if storage != 1 {
+				bad(o, "%d storage versions, want 1", storage)
+			}
 		}
 	}
 	return problems

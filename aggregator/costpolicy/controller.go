@@ -1,0 +1,401 @@
+package costpolicy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/pennyhq/penny/aggregator/pods"
+	"github.com/pennyhq/penny/aggregator/query"
+	"github.com/pennyhq/penny/aggregator/scaler"
+	"github.com/pennyhq/penny/kvraft"
+)
+
+// GVR is the CostPolicy resource.
+var GVR = GroupVersion.WithResource(Resource)
+
+// Defaults of Config.
+const (
+	DefaultEvery  = 5 * time.Second
+	DefaultWindow = 30 * time.Second
+	// statusEvery is how often an unchanged decision refreshes the status
+	// (its lastDecisionTime).
+	statusEvery = 30 * time.Second
+	// maxPolicies bounds the decisions one cleanup reads.
+	maxPolicies = 10000
+)
+
+// More reasons of the Ready condition.
+const (
+	ReasonTargetNotFound = "TargetNotFound"
+	ReasonTargetError    = "TargetUnreadable"
+)
+
+// The metrics of pods a decision reads (package pods).
+const (
+	metricRequestsPerSecond = "requests_per_second"
+	metricCostPerHour       = "cost_dollars_per_hour"
+)
+
+// Store is the replicated store decisions are written to, and where the
+// leader is known.
+type Store interface {
+	Status() kvraft.Status
+	Put(ctx context.Context, key, value []byte) (uint64, error)
+	Delete(ctx context.Context, key []byte) (uint64, error)
+	Range(ctx context.Context, req kvraft.RangeRequest, opts kvraft.ReadOptions) (kvraft.RangeResult, error)
+}
+
+// PodReader reads the pods of a workload (a *query.Reader).
+type PodReader interface {
+	Pods(ctx context.Context, req query.Request) (*query.Pods, error)
+}
+
+// Config configures a Controller.
+type Config struct {
+	Store   Store
+	Pods    PodReader
+	Dynamic dynamic.Interface
+	Kube    kubernetes.Interface
+	// Every is the time between evaluations; Window the span of the pods'
+	// rates and quantiles.
+	Every, Window time.Duration
+	// Read is the consistency of the pods' reads (bounded staleness).
+	Read   kvraft.ReadOptions
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Controller evaluates every CostPolicy on the Raft leader, writes each
+// decision to the store (where every replica's external metrics API reads
+// it) and to the policy's status.
+type Controller struct {
+	cfg   Config
+	evals map[types.UID]*scaler.Evaluator
+	last  map[types.UID]Status // the status last written
+}
+
+// New returns a controller of cfg.
+func New(cfg Config) (*Controller, error) {
+	if cfg.Store == nil || cfg.Pods == nil || cfg.Dynamic == nil || cfg.Kube == nil {
+		return nil, errors.New("costpolicy: controller needs a store, a pod reader and Kubernetes clients")
+	}
+	if cfg.Every <= 0 {
+		cfg.Every = DefaultEvery
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultWindow
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Controller{cfg: cfg, evals: map[types.UID]*scaler.Evaluator{}, last: map[types.UID]Status{}}, nil
+}
+
+// Run watches CostPolicies and evaluates them every cfg.Every while this
+// replica leads, until ctx is done.
+func (c *Controller) Run(ctx context.Context) {
+	f := dynamicinformer.NewDynamicSharedInformerFactory(c.cfg.Dynamic, 0)
+	inf := f.ForResource(GVR)
+	f.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
+		return
+	}
+	t := time.NewTicker(c.cfg.Every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if st := c.cfg.Store.Status(); st.Leader != st.ID || st.ID == 0 {
+			// A follower forgets: the next leader's view starts from its own.
+			clear(c.evals)
+			clear(c.last)
+			continue
+		}
+		objs, err := inf.Lister().List(labels.Everything())
+		if err != nil {
+			c.cfg.Logger.Warn("cost policies not listed", "err", err)
+			continue
+		}
+		seen := map[types.UID]bool{}
+		for _, o := range objs {
+			u, ok := o.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			seen[u.GetUID()] = true
+			if err := c.Evaluate(ctx, u); err != nil && ctx.Err() == nil {
+				c.cfg.Logger.Warn("cost policy not evaluated", "namespace", u.GetNamespace(), "name", u.GetName(), "err", err)
+			}
+		}
+		for uid := range c.evals {
+			if !seen[uid] {
+				delete(c.evals, uid)
+				delete(c.last, uid)
+			}
+		}
+		if err := c.forget(ctx, objs); err != nil && ctx.Err() == nil {
+			c.cfg.Logger.Warn("decisions of deleted cost policies not removed", "err", err)
+		}
+	}
+}
+
+// forget deletes the decisions of policies that no longer exist, so that
+// no HPA acts on a decision nobody makes any more.
+func (c *Controller) forget(ctx context.Context, objs []runtime.Object) error {
+	live := map[string]bool{}
+	for _, o := range objs {
+		if u, ok := o.(*unstructured.Unstructured); ok {
+			live[string(DecisionKey(u.GetNamespace(), u.GetName()))] = true
+		}
+	}
+	res, err := c.cfg.Store.Range(ctx, kvraft.RangeRequest{Prefix: []byte(DecisionPrefix), Limit: maxPolicies},
+		kvraft.ReadOptions{Consistency: kvraft.Linearizable})
+	if err != nil {
+		return err
+	}
+	for _, kv := range res.Items {
+		if !live[string(kv.Key)] {
+			if _, err := c.cfg.Store.Delete(ctx, kv.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Record is a decision as the store keeps it.
+type Record struct {
+	UID      string    `json:"uid"`
+	Replicas int       `json:"replicas"`
+	Reason   string    `json:"reason"`
+	Time     time.Time `json:"time"`
+}
+
+// DecisionPrefix is where decisions live in the store; DecisionKey is one
+// policy's.
+const DecisionPrefix = "penny/v1/scaling/decisions/"
+
+// DecisionKey is the store key of a policy's decision.
+func DecisionKey(namespace, name string) []byte {
+	return []byte(DecisionPrefix + namespace + "/" + name)
+}
+
+// Evaluate decides for one policy now: a valid policy on an existing
+// workload gets a decision in the store and in its status; any other gets
+// a Ready condition that says why, and no decision (so nothing scales).
+func (c *Controller) Evaluate(ctx context.Context, u *unstructured.Unstructured) error {
+	var cp CostPolicy
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &cp); err != nil {
+		return c.refuse(ctx, u, &cp, ReasonInvalidSpec, fmt.Sprintf("the spec does not decode: %v", err))
+	}
+	p, err := cp.Spec.Policy()
+	if err != nil {
+		return c.refuse(ctx, u, &cp, ReasonInvalidSpec, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+	}
+	replicas, selector, err := c.target(ctx, cp.Namespace, cp.Spec.TargetRef)
+	switch {
+	case apierrors.IsNotFound(err):
+		return c.refuse(ctx, u, &cp, ReasonTargetNotFound, fmt.Sprintf("%s %s/%s does not exist", cp.Spec.TargetRef.Kind,
+			cp.Namespace, cp.Spec.TargetRef.Name))
+	case err != nil:
+		return c.refuse(ctx, u, &cp, ReasonTargetError, err.Error())
+	}
+	o, err := c.observe(ctx, cp.Namespace, selector, replicas, p.Objective.Metric)
+	if err != nil {
+		return err
+	}
+	e := c.evals[cp.UID]
+	if e == nil {
+		e = &scaler.Evaluator{}
+		c.evals[cp.UID] = e
+	}
+	d := e.Decide(p, o)
+	rec, err := json.Marshal(Record{UID: string(cp.UID), Replicas: d.Replicas, Reason: d.Reason, Time: o.At})
+	if err != nil {
+		return err
+	}
+	if _, err := c.cfg.Store.Put(ctx, DecisionKey(cp.Namespace, cp.Name), rec); err != nil {
+		return fmt.Errorf("write decision: %w", err)
+	}
+	st := cp.Status
+	st.ObservedGeneration = cp.Generation
+	st.CurrentReplicas, st.DesiredReplicas = int32(replicas), int32(d.Replicas)
+	st.Inputs = &Inputs{RequestsPerSecond: decimal(o.RequestsPerSecond), LatencySeconds: decimal(o.Latency),
+		CapacityPerPod: decimal(d.CapacityPerPod), CostPer1kRequests: decimal(d.CostPer1kRequests)}
+	setCondition(&st, cp.Generation, ConditionReady, metav1.ConditionTrue, ReasonValid, "the policy is valid and its target exists")
+	setCondition(&st, cp.Generation, ConditionDecided, metav1.ConditionTrue, d.Reason, d.Message)
+	return c.writeStatus(ctx, u, &cp, st)
+}
+
+// refuse says in the policy's status why it is not evaluated, and removes
+// its decision: the HPA that reads it gets none, and keeps the workload as
+// it is.
+func (c *Controller) refuse(ctx context.Context, u *unstructured.Unstructured, cp *CostPolicy, reason, msg string) error {
+	delete(c.evals, u.GetUID())
+	st := cp.Status
+	st.ObservedGeneration = u.GetGeneration()
+	st.DesiredReplicas, st.Inputs = 0, nil
+	setCondition(&st, u.GetGeneration(), ConditionReady, metav1.ConditionFalse, reason, msg)
+	setCondition(&st, u.GetGeneration(), ConditionDecided, metav1.ConditionFalse, reason, "no decision: "+msg)
+	if prev, ok := c.last[u.GetUID()]; ok && sameStatus(prev, st) {
+		return nil // refused already, and its decision removed
+	}
+	if _, err := c.cfg.Store.Delete(ctx, DecisionKey(u.GetNamespace(), u.GetName())); err != nil {
+		return fmt.Errorf("delete decision: %w", err)
+	}
+	return c.writeStatus(ctx, u, cp, st)
+}
+
+// writeStatus writes st when it changed, or every statusEvery.
+func (c *Controller) writeStatus(ctx context.Context, u *unstructured.Unstructured, cp *CostPolicy, st Status) error {
+	now := metav1.NewTime(c.cfg.Now())
+	prev, ok := c.last[u.GetUID()]
+	if ok && prev.LastDecisionTime != nil && now.Sub(prev.LastDecisionTime.Time) < statusEvery && sameStatus(prev, st) {
+		return nil
+	}
+	st.LastDecisionTime = &now
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&st)
+	if err != nil {
+		return err
+	}
+	next := u.DeepCopy()
+	if err := unstructured.SetNestedField(next.Object, obj, "status"); err != nil {
+		return err
+	}
+	if _, err := c.cfg.Dynamic.Resource(GVR).Namespace(u.GetNamespace()).UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("update status: %w", err)
+	}
+	c.last[u.GetUID()] = st
+	return nil
+}
+
+// sameStatus compares what a decision changes, not when it was made.
+func sameStatus(a, b Status) bool {
+	if a.DesiredReplicas != b.DesiredReplicas || a.CurrentReplicas != b.CurrentReplicas || a.ObservedGeneration != b.ObservedGeneration ||
+		len(a.Conditions) != len(b.Conditions) {
+		return false
+	}
+	for i := range a.Conditions {
+		x, y := a.Conditions[i], b.Conditions[i]
+		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason {
+			return false
+		}
+	}
+	return true
+}
+
+func setCondition(st *Status, gen int64, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg,
+		ObservedGeneration: gen})
+}
+
+// target reads the workload's replicas and pod selector.
+func (c *Controller) target(ctx context.Context, ns string, ref TargetRef) (int, labels.Selector, error) {
+	var (
+		replicas int32
+		sel      *metav1.LabelSelector
+	)
+	switch ref.Kind {
+	case "Deployment":
+		d, err := c.cfg.Kube.AppsV1().Deployments(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return 0, nil, err
+		}
+		replicas, sel = specReplicas(d.Spec.Replicas), d.Spec.Selector
+	case "StatefulSet":
+		s, err := c.cfg.Kube.AppsV1().StatefulSets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return 0, nil, err
+		}
+		replicas, sel = specReplicas(s.Spec.Replicas), s.Spec.Selector
+	default:
+		return 0, nil, fmt.Errorf("kind %s: want Deployment or StatefulSet", ref.Kind)
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return 0, nil, fmt.Errorf("selector: %w", err)
+	}
+	return int(replicas), s, nil
+}
+
+func specReplicas(r *int32) int32 {
+	if r == nil {
+		return 1
+	}
+	return *r
+}
+
+
+// observe reads the workload's pods: their request rate (summed), the
+// objective's metric (the worst pod) and their cost per pod-hour (the
+// mean).
+func (c *Controller) observe(ctx context.Context, ns string, sel labels.Selector, replicas int, metric string) (scaler.Observation, error) {
+	o := scaler.Observation{At: c.cfg.Now(), Replicas: replicas, RequestsPerSecond: math.NaN(), Latency: math.NaN(),
+		CostPerPodHour: math.NaN()}
+	res, err := c.cfg.Pods.Pods(ctx, query.Request{Window: c.cfg.Window, Read: c.cfg.Read,
+		Pods: pods.Query{Namespace: ns, Selector: sel}})
+	if err != nil {
+		return o, fmt.Errorf("read pods: %w", err)
+	}
+	var rate, cost float64
+	var nRate, nCost int
+	lat := math.NaN()
+	for _, p := range res.Pods {
+		if v, ok := p.Metrics[metricRequestsPerSecond]; ok {
+			rate += v
+			nRate++
+		}
+		if v, ok := p.Metrics[metric]; ok && (math.IsNaN(lat) || v > lat) {
+			lat = v
+		}
+		if v, ok := p.Metrics[metricCostPerHour]; ok {
+			cost += v
+			nCost++
+		}
+	}
+	if nRate > 0 {
+		o.RequestsPerSecond = rate
+	}
+	if !math.IsNaN(lat) {
+		o.Latency = lat
+	} else if nRate > 0 && rate == 0 {
+		o.Latency = 0 // no requests, no latency: the objective holds
+	}
+	if nCost > 0 {
+		o.CostPerPodHour = cost / float64(nCost)
+	}
+	return o, nil
+}
+
+// decimal formats a number for the status; "" when unknown.
+func decimal(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return ""
+	}
+	return strconv.FormatFloat(v, 'g', 6, 64)
+}
