@@ -350,7 +350,6 @@ func specReplicas(r *int32) int32 {
 	return *r
 }
 
-
 // observe reads the workload's pods: their request rate (summed), the
 // objective's metric (the worst pod) and their cost per pod-hour (the
 // mean).
