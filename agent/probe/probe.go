@@ -109,6 +109,7 @@ type Probes struct {
 	mem    bpf.MemoryObjects
 	pc     bpf.PagecacheObjects
 	net    bpf.NetObjects
+	req    bpf.RequestsObjects
 	links  []link.Link
 	progs  map[string]*ebpf.Program
 
@@ -186,6 +187,9 @@ func Load(ctx context.Context, cfg Config) (_ *Probes, err error) {
 	}{
 		{"skb_ingress", ebpf.AttachCGroupInetIngress, p.net.SkbIngress},
 		{"skb_egress", ebpf.AttachCGroupInetEgress, p.net.SkbEgress},
+		{"req_sockops", ebpf.AttachCGroupSockOps, p.req.ReqSockops},
+		{"req_ingress", ebpf.AttachCGroupInetIngress, p.req.ReqSkbIngress},
+		{"req_egress", ebpf.AttachCGroupInetEgress, p.req.ReqSkbEgress},
 	} {
 		l, err := link.AttachCgroup(link.CgroupOptions{Path: cfg.CgroupV2, Attach: a.typ, Program: a.prog})
 		if err != nil {
@@ -223,7 +227,7 @@ func attachError(what string, err error) error {
 	return fmt.Errorf("attach to %s: %w", what, err)
 }
 
-// load loads the three collections, which share one event log: its maps
+// load loads the four collections, which share one event log: its maps
 // are sized for this machine's CPUs and created with the memory programs.
 func (p *Probes) load() error {
 	ncpu, err := ebpf.PossibleCPU()
@@ -266,6 +270,9 @@ func (p *Probes) load() error {
 	if err := load("net", bpf.LoadNet, &p.net, shared, nil); err != nil {
 		return err
 	}
+	if err := load("requests", bpf.LoadRequests, &p.req, shared, nil); err != nil {
+		return err
+	}
 	p.log, err = newEventLog(ncpu, p.mem.Events, p.mem.EventCursors)
 	return err
 }
@@ -302,7 +309,7 @@ func (p *Probes) Close() error {
 		errs = append(errs, l.Close())
 	}
 	p.links = nil
-	errs = append(errs, p.mem.Close(), p.pc.Close(), p.net.Close())
+	errs = append(errs, p.mem.Close(), p.pc.Close(), p.net.Close(), p.req.Close())
 	return errors.Join(errs...)
 }
 

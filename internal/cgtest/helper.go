@@ -236,6 +236,9 @@ func (h *helper) run(cmd string, args []string) (string, error) {
 		h.pingStop = nil
 		return strconv.FormatUint(n, 10), nil
 	}
+	if reply, ok, err := h.requests(cmd, args); ok {
+		return reply, err
+	}
 	return "", fmt.Errorf("unknown command")
 }
 

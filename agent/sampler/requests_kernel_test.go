@@ -1,0 +1,95 @@
+package sampler_test
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/pennyhq/penny/internal/cgtest"
+	"github.com/pennyhq/penny/internal/histogram"
+)
+
+// serviceMS is how long the test servers take to answer a request.
+const serviceMS = 20
+
+// TestRequests runs servers in one cgroup and their clients in another,
+// sends a known number of requests of each protocol, and checks that the
+// server's cgroup counts every one of them, each timed at the server's
+// service time, and that the client's cgroup counts none.
+func TestRequests(t *testing.T) {
+	r := newRig(t, layout(t))
+	g := cgtest.NewGroup(t, r.layout)
+	servers, clients := g.Child("server"), g.Child("client")
+	srv, cli := servers.Start(), clients.Start()
+	httpAddr := srv.Do("reqserve http %d", serviceMS)
+	grpcAddr := srv.Do("reqserve grpc %d", serviceMS)
+	tcpAddr := srv.Do("reqserve tcp %d", serviceMS)
+
+	for _, tt := range []struct {
+		name, kind, addr string
+		n, conns         int
+		// pipelined: requests wait for the ones ahead of them, so
+		// their latency is a multiple of the service time.
+		pipelined bool
+	}{
+		{"HTTP/1.1 keep-alive", "h1", httpAddr, 400, 8, false},
+		{"HTTP/1.1 pipelined", "pipeline", httpAddr, 200, 4, true},
+		{"h2c", "h2c", httpAddr, 400, 8, false},
+		{"gRPC", "grpc", grpcAddr, 400, 8, false},
+		{"TCP request/response", "tcp", tcpAddr, 400, 8, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r.sample()
+			got := cli.Do("reqload %s %s %d %d", tt.kind, tt.addr, tt.n, tt.conns)
+			if got != strconv.Itoa(tt.n) {
+				t.Fatalf("the client had %s of %d requests answered", got, tt.n)
+			}
+			s := r.sample()
+			server := r.cgroup(s, servers.Path)
+			lat := &server.RequestLatency
+			p50, _ := lat.Quantile(0.5)
+			p99, _ := lat.Quantile(0.99)
+			mean, _ := lat.Mean()
+			t.Logf("%d requests over %d connections: server counted %d, %d timed: p50 %.1fms p99 %.1fms mean %.2fms",
+				tt.n, tt.conns, server.Requests, lat.Count, p50/1e3, p99/1e3, mean/1e3)
+			if !within(int64(server.Requests), int64(tt.n), 0.01) {
+				t.Errorf("server counted %d requests, want %d (±1%%)", server.Requests, tt.n)
+			}
+			if lat.Count != server.Requests {
+				t.Errorf("%d of %d requests timed", lat.Count, server.Requests)
+			}
+			if c := find(s, clients.Path); c != nil && c.Requests != 0 {
+				t.Errorf("the client's cgroup counted %d requests as a server", c.Requests)
+			}
+			if tt.pipelined {
+				// Each waits for up to pipelineDepth service times.
+				if mean < serviceMS*1e3 || mean > 4*serviceMS*1e3*1.1 {
+					t.Errorf("pipelined mean latency %.2fms, want within [%d, %d]ms", mean/1e3, serviceMS, 4*serviceMS)
+				}
+				return
+			}
+			checkServiceTime(t, lat, serviceMS*1e3)
+		})
+	}
+}
+
+// checkServiceTime checks request latencies against the server's service
+// time, in µs. The histogram's buckets are powers of two, so a quantile
+// is known to the bucket that holds it: the median and the 99th
+// percentile must lie in the service time's bucket (or, for a little
+// scheduling delay, the next). The mean comes from the exact sum and must
+// be within 10% of it.
+func checkServiceTime(t *testing.T, lat *histogram.Hist, us float64) {
+	t.Helper()
+	lo := histogram.Lower(histogram.Bucket(uint64(us)))
+	hi := histogram.Upper(histogram.Bucket(uint64(us * 1.1)))
+	for _, q := range []float64{0.5, 0.99} {
+		v, ok := lat.Quantile(q)
+		if !ok || v < lo || v >= hi {
+			t.Errorf("latency p%.0f %.0fµs, want within the bucket of the service time %.0fµs: [%.0f, %.0f)µs",
+				q*100, v, us, lo, hi)
+		}
+	}
+	if mean, ok := lat.Mean(); !ok || mean < us || mean > 1.1*us {
+		t.Errorf("mean latency %.0fµs, want the service time %.0fµs to +10%%", mean, us)
+	}
+}

@@ -1,0 +1,384 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Requests and request latency per cgroup, on the server side of TCP
+ * connections (see docs/requests.md).
+ *
+ * A sock_ops program marks every passively opened (accepted) socket by
+ * giving it socket-local storage; client sockets never get any, so the
+ * cgroup_skb programs that follow return after one storage lookup for them.
+ * On a marked socket, the ingress program reads the first bytes of each
+ * segment's payload and notes when a request starts; the egress program
+ * notes when its response starts and appends one EV_REQUEST record to the
+ * event log (penny.h) with the time between the two. Both run with the
+ * socket in hand, so a request is charged to the socket's cgroup (that of
+ * the process that created the listening socket), never to whichever task
+ * the softirq interrupted.
+ *
+ * What a request is depends on the connection's first bytes:
+ *  - HTTP/1.x: a segment that starts with a method; its response is the
+ *    next segment out that starts with "HTTP/1." (pipelined requests are
+ *    answered in order: their start times wait in a small queue);
+ *  - HTTP/2 with prior knowledge (h2c, gRPC): a HEADERS frame from the
+ *    client that opens a new stream; its response is the server's first
+ *    HEADERS frame on that stream. The frames are walked across segments;
+ *  - anything else, TLS included: a turn, data in then data out.
+ */
+#include "penny.h"
+#include <bpf/bpf_endian.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define IPPROTO_TCP 6
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+
+/* Requests of one socket that wait for their response with a start time:
+ * pipelined HTTP/1 requests, concurrent HTTP/2 streams. A power of two. */
+#define REQ_SLOTS 8
+/* HTTP/2 frame headers read per segment. */
+#define H2_FRAMES 64
+#define H2_FRAME_HEADER 9
+#define H2_PREFACE 24 /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
+#define H2_HEADERS 1
+
+enum req_proto {
+	PROTO_UNKNOWN = 0, /* no data received yet */
+	PROTO_HTTP1 = 1,
+	PROTO_H2 = 2,
+	PROTO_TURNS = 3, /* any other protocol: request/response turns */
+	PROTO_TLS = 4,   /* TLS records: turns */
+	PROTO_LOST = 5,  /* HTTP/2 whose frames could not be followed: nothing counted */
+};
+
+/* EV_REQUEST's val2: the protocol, and REQ_UNTIMED when the request's
+ * start time could not be kept (val is then 0). */
+#define REQ_UNTIMED 0x100
+
+struct req_sock {
+	__u64 start[REQ_SLOTS];  /* HTTP/1: queue of start times; HTTP/2: by slot */
+	__u32 stream[REQ_SLOTS]; /* HTTP/2: each slot's stream, 0 when free */
+	__u64 turn_start;        /* turns: when the turn's first byte came in, 0 if none */
+	__u32 head, tail;        /* HTTP/1: the queue's positions */
+	__u32 untimed;           /* HTTP/1: requests counted past a full queue */
+	__u32 max_stream;        /* HTTP/2: highest stream the client opened */
+	__u32 skip[2];           /* HTTP/2: bytes of a frame still to come, in and out */
+	__u32 next_seq[2];       /* the sequence number after the newest payload, in and out */
+	__u32 proto;
+	__u32 seen;              /* bit 0: next_seq[0] is set; bit 1: next_seq[1] */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct req_sock);
+} req_socks SEC(".maps");
+
+/* The slow path, when the event log is full: allocated per cgroup as
+ * cgroups serve requests (not preallocated), updated atomically. */
+struct req_stats {
+	__u64 requests;
+	struct hist latency; /* microseconds */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct req_stats);
+} req_by_cgroup SEC(".maps");
+
+DECLARE_DROPS(req_drops);
+
+/* Marks the sockets a listener accepted. */
+SEC("sockops")
+int req_sockops(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk;
+
+	if (skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		return 1;
+	sk = skops->sk;
+	if (!sk)
+		return 1;
+	if (!bpf_sk_storage_get(&req_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE))
+		count_drop(&req_drops, DROP_MAP_FULL);
+	return 1;
+}
+
+static __always_inline void req_slow(__u64 cgid, __u64 ns, __u64 flags)
+{
+	static const struct req_stats zero;
+	struct req_stats *s = bpf_map_lookup_elem(&req_by_cgroup, &cgid);
+	__u64 us = ns / 1000;
+
+	if (!s) {
+		if (bpf_map_update_elem(&req_by_cgroup, &cgid, &zero, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&req_by_cgroup, &cgid)) {
+			count_drop(&req_drops, DROP_MAP_FULL);
+			return;
+		}
+		s = bpf_map_lookup_elem(&req_by_cgroup, &cgid);
+		if (!s)
+			return;
+	}
+	__sync_fetch_and_add(&s->requests, 1);
+	if (flags & REQ_UNTIMED)
+		return;
+	__sync_fetch_and_add(&s->latency.buckets[log2_bucket(us) & (HIST_BUCKETS - 1)], 1);
+	__sync_fetch_and_add(&s->latency.count, 1);
+	__sync_fetch_and_add(&s->latency.sum, us);
+}
+
+/* One request answered (or counted untimed), charged to cgid. */
+static __always_inline void req_done(__u64 cgid, __u64 ns, __u64 flags)
+{
+	if (emit(EV_REQUEST, cgid, ns, flags))
+		return;
+	count_drop(&req_drops, DROP_LOG_FULL);
+	req_slow(cgid, ns, flags);
+}
+
+/* The offset of the TCP payload in a cgroup_skb program's packet, which
+ * starts at the IP header, and the segment's sequence number; 0 when it is
+ * not TCP (or has IPv6 extension headers, which TCP traffic does not carry
+ * in practice). */
+static __always_inline __u32 payload_offset(struct __sk_buff *skb, __u32 *seq)
+{
+	__u8 b[2];
+	__u32 off;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		if (bpf_skb_load_bytes(skb, 0, b, 1))
+			return 0;
+		off = (b[0] & 0xf) * 4;
+		if (bpf_skb_load_bytes(skb, 9, b, 1) || b[0] != IPPROTO_TCP)
+			return 0;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		if (bpf_skb_load_bytes(skb, 6, b, 1) || b[0] != IPPROTO_TCP)
+			return 0;
+		off = 40;
+	} else {
+		return 0;
+	}
+	if (bpf_skb_load_bytes(skb, off + 4, seq, 4) || bpf_skb_load_bytes(skb, off + 12, b, 1))
+		return 0;
+	*seq = bpf_ntohl(*seq);
+	return off + (b[0] >> 4) * 4;
+}
+
+/* The first four bytes of a payload, as a little-endian word. */
+#define WORD(a, b, c, d) ((__u32)(a) | (__u32)(b) << 8 | (__u32)(c) << 16 | (__u32)(d) << 24)
+
+static __always_inline bool is_method(__u32 w)
+{
+	switch (w) {
+	case WORD('G', 'E', 'T', ' '):
+	case WORD('P', 'O', 'S', 'T'):
+	case WORD('P', 'U', 'T', ' '):
+	case WORD('H', 'E', 'A', 'D'):
+	case WORD('D', 'E', 'L', 'E'):
+	case WORD('P', 'A', 'T', 'C'):
+	case WORD('O', 'P', 'T', 'I'):
+	case WORD('C', 'O', 'N', 'N'):
+	case WORD('T', 'R', 'A', 'C'):
+		return true;
+	}
+	return false;
+}
+
+/* "PRI * HT", the start of HTTP/2's connection preface. */
+static __always_inline bool is_preface(const __u8 *p)
+{
+	return *(__u32 *)p == WORD('P', 'R', 'I', ' ') && *(__u32 *)(p + 4) == WORD('*', ' ', 'H', 'T');
+}
+
+/* "HTTP/1.", the start of an HTTP/1 response. */
+static __always_inline bool is_response(const __u8 *p)
+{
+	return *(__u32 *)p == WORD('H', 'T', 'T', 'P') && p[4] == '/' && p[5] == '1' && p[6] == '.';
+}
+
+/*
+ * Walks the HTTP/2 frames of one segment's payload [off, end), starting
+ * with the rest of a frame the previous segment began (s->skip[dir]).
+ * Ingress: a HEADERS frame that opens a client stream (odd, above any
+ * seen) starts a request. Egress: the server's first HEADERS frame on a
+ * stream that waits answers it.
+ */
+static __always_inline void h2_frames(struct __sk_buff *skb, struct req_sock *s, __u32 off, __u32 end,
+				      int dir, __u64 now)
+{
+	__u8 h[H2_FRAME_HEADER];
+	__u32 skip = s->skip[dir & 1];
+
+	if (end - off <= skip) {
+		s->skip[dir & 1] = skip - (end - off);
+		return;
+	}
+	off += skip;
+	for (int i = 0; i < H2_FRAMES; i++) {
+		__u32 len, id;
+
+		if (off >= end) {
+			s->skip[dir & 1] = 0;
+			return;
+		}
+		if (end - off < H2_FRAME_HEADER || bpf_skb_load_bytes(skb, off, h, H2_FRAME_HEADER)) {
+			s->proto = PROTO_LOST; /* a frame header split across segments */
+			return;
+		}
+		len = (__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2];
+		id = ((__u32)h[5] << 24 | (__u32)h[6] << 16 | (__u32)h[7] << 8 | h[8]) & 0x7fffffff;
+		if (h[3] == H2_HEADERS && id) {
+			if (dir == 0 && (id & 1) && id > s->max_stream) {
+				s->max_stream = id;
+				for (int j = 0; j < REQ_SLOTS; j++) {
+					if (!s->stream[j]) {
+						s->stream[j] = id;
+						s->start[j] = now;
+						goto next;
+					}
+				}
+				req_done(bpf_skb_cgroup_id(skb), 0, PROTO_H2 | REQ_UNTIMED); /* every slot taken */
+			} else if (dir == 1) {
+				for (int j = 0; j < REQ_SLOTS; j++) {
+					if (s->stream[j] == id) {
+						s->stream[j] = 0;
+						req_done(bpf_skb_cgroup_id(skb), now - s->start[j], PROTO_H2);
+						break;
+					}
+				}
+			}
+		}
+next:
+		off += H2_FRAME_HEADER + len;
+		if (off > end) {
+			s->skip[dir & 1] = off - end;
+			return;
+		}
+	}
+	s->proto = PROTO_LOST; /* more frames in one segment than followed */
+}
+
+static __always_inline void req_ingress(struct __sk_buff *skb, struct req_sock *s, __u32 off)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u8 p[8] = {};
+	__u32 w;
+
+	if (skb->len - off >= 8 && bpf_skb_load_bytes(skb, off, p, 8))
+		return;
+	w = *(__u32 *)p;
+	if (s->proto == PROTO_UNKNOWN || s->proto == PROTO_HTTP1) {
+		if (is_preface(p)) { /* prior knowledge, or after an Upgrade: h2c */
+			s->proto = PROTO_H2;
+			s->skip[0] = H2_PREFACE;
+		} else if (s->proto == PROTO_UNKNOWN) {
+			if (is_method(w))
+				s->proto = PROTO_HTTP1;
+			else if (p[0] == 0x16 && p[1] == 0x03) /* a TLS handshake record */
+				s->proto = PROTO_TLS;
+			else
+				s->proto = PROTO_TURNS;
+		}
+	}
+	switch (s->proto) {
+	case PROTO_HTTP1:
+		if (!is_method(w))
+			return; /* the rest of a request */
+		if (s->head - s->tail < REQ_SLOTS) {
+			s->start[s->head & (REQ_SLOTS - 1)] = now;
+			s->head++;
+		} else {
+			s->untimed++;
+		}
+		return;
+	case PROTO_H2:
+		h2_frames(skb, s, off, skb->len, 0, now);
+		return;
+	case PROTO_TURNS:
+	case PROTO_TLS:
+		if (!s->turn_start)
+			s->turn_start = now;
+		return;
+	}
+}
+
+static __always_inline void req_egress(struct __sk_buff *skb, struct req_sock *s, __u32 off)
+{
+	__u8 p[8] = {};
+
+	switch (s->proto) {
+	case PROTO_HTTP1:
+		if (s->head == s->tail && !s->untimed)
+			return;
+		if (skb->len - off < 8 || bpf_skb_load_bytes(skb, off, p, 8) || !is_response(p))
+			return;
+		if (s->head != s->tail) {
+			req_done(bpf_skb_cgroup_id(skb), bpf_ktime_get_ns() - s->start[s->tail & (REQ_SLOTS - 1)],
+				 PROTO_HTTP1);
+			s->tail++;
+		} else {
+			s->untimed--;
+			req_done(bpf_skb_cgroup_id(skb), 0, PROTO_HTTP1 | REQ_UNTIMED);
+		}
+		return;
+	case PROTO_H2:
+		h2_frames(skb, s, off, skb->len, 1, bpf_ktime_get_ns());
+		return;
+	case PROTO_TURNS:
+	case PROTO_TLS:
+		if (!s->turn_start)
+			return;
+		req_done(bpf_skb_cgroup_id(skb), bpf_ktime_get_ns() - s->turn_start, s->proto);
+		s->turn_start = 0;
+		return;
+	}
+}
+
+static __always_inline void req_skb(struct __sk_buff *skb, bool ingress)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct req_sock *s;
+	__u32 off, seq = 0, dir = ingress ? 0 : 1;
+
+	if (!sk)
+		return;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return;
+	s = bpf_sk_storage_get(&req_socks, sk, 0, 0);
+	if (!s)
+		return; /* not a socket a listener accepted */
+	off = payload_offset(skb, &seq);
+	if (!off || off >= skb->len)
+		return; /* no payload: an ACK, a FIN */
+	/* A retransmission (a tail loss probe, say) repeats bytes already
+	 * seen: it must not start or answer a request again. */
+	if ((s->seen & (1 << dir)) && (__s32)(seq - s->next_seq[dir]) < 0)
+		return;
+	s->next_seq[dir] = seq + (skb->len - off);
+	s->seen |= 1 << dir;
+	if (ingress)
+		req_ingress(skb, s, off);
+	else
+		req_egress(skb, s, off);
+}
+
+SEC("cgroup_skb/ingress")
+int req_skb_ingress(struct __sk_buff *skb)
+{
+	req_skb(skb, true);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int req_skb_egress(struct __sk_buff *skb)
+{
+	req_skb(skb, false);
+	return 1;
+}

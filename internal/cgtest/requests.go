@@ -1,0 +1,292 @@
+package cgtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// The request workloads: servers with a known service time and clients
+// that send a known number of requests, each run by a helper so that its
+// sockets belong to the helper's cgroup.
+//
+//	reqserve KIND MS       serve KIND (http, grpc, tcp) on 127.0.0.1, each
+//	                       request answered after MS milliseconds; answers
+//	                       the address. http speaks HTTP/1.1 and HTTP/2
+//	                       cleartext (h2c, prior knowledge).
+//	reqload KIND ADDR N C  send N requests of KIND (h1, h2c, grpc, tcp,
+//	                       pipeline) to ADDR over C connections, each
+//	                       connection waiting for a response before its
+//	                       next request (pipeline: sending up to 4 ahead);
+//	                       answers how many were answered.
+func (h *helper) requests(cmd string, args []string) (string, bool, error) {
+	num := func(i int) int {
+		if i >= len(args) {
+			return 0
+		}
+		n, _ := strconv.Atoi(args[i])
+		return n
+	}
+	arg := func(i int) string {
+		if i < len(args) {
+			return args[i]
+		}
+		return ""
+	}
+	switch cmd {
+	case "reqserve":
+		addr, err := reqServe(arg(0), time.Duration(num(1))*time.Millisecond)
+		return addr, true, err
+	case "reqload":
+		n, err := reqLoad(arg(0), arg(1), num(2), num(3))
+		return strconv.Itoa(n), true, err
+	}
+	return "", false, nil
+}
+
+// ReqMessage is the size of a request and of a response of the tcp kind.
+const ReqMessage = 64
+
+func reqServe(kind string, delay time.Duration) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	switch kind {
+	case "http":
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		srv := &http.Server{Protocols: &p, ReadHeaderTimeout: time.Minute,
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				time.Sleep(delay)
+				_, _ = io.WriteString(w, "ok\n")
+			})}
+		go func() { _ = srv.Serve(l) }()
+	case "grpc":
+		srv := grpc.NewServer()
+		healthpb.RegisterHealthServer(srv, &slowHealth{delay: delay})
+		go func() { _ = srv.Serve(l) }()
+	case "tcp":
+		go acceptLoop(l, func(c net.Conn) {
+			buf := make([]byte, ReqMessage)
+			for {
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				time.Sleep(delay)
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		})
+	default:
+		l.Close()
+		return "", fmt.Errorf("unknown server kind %q", kind)
+	}
+	return l.Addr().String(), nil
+}
+
+func acceptLoop(l net.Listener, serve func(net.Conn)) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			serve(c)
+		}()
+	}
+}
+
+// slowHealth answers health checks after its delay.
+type slowHealth struct {
+	healthpb.UnimplementedHealthServer
+	delay time.Duration
+}
+
+func (s *slowHealth) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	time.Sleep(s.delay)
+	return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}, nil
+}
+
+// reqLoad sends n requests over conns connections (or concurrent streams
+// of one HTTP/2 connection) and returns how many were answered.
+func reqLoad(kind, addr string, n, conns int) (int, error) {
+	if n <= 0 || conns <= 0 {
+		return 0, fmt.Errorf("want positive counts, got %d requests over %d connections", n, conns)
+	}
+	var one func() (func() error, func(), error) // a connection: its request and its closer
+	switch kind {
+	case "h1", "h2c":
+		var p http.Protocols
+		if kind == "h1" {
+			p.SetHTTP1(true)
+		} else {
+			p.SetUnencryptedHTTP2(true)
+		}
+		tr := &http.Transport{Protocols: &p, MaxIdleConnsPerHost: conns}
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Transport: tr}
+		one = func() (func() error, func(), error) {
+			return func() error {
+				resp, err := c.Get("http://" + addr + "/")
+				if err != nil {
+					return err
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("status %s", resp.Status)
+				}
+				return nil
+			}, func() {}, nil
+		}
+	case "grpc":
+		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return 0, err
+		}
+		defer cc.Close()
+		client := healthpb.NewHealthClient(cc)
+		one = func() (func() error, func(), error) {
+			return func() error {
+				_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{})
+				return err
+			}, func() {}, nil
+		}
+	case "tcp":
+		one = func() (func() error, func(), error) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				return nil, nil, err
+			}
+			buf := make([]byte, ReqMessage)
+			return func() error {
+				if _, err := c.Write(buf); err != nil {
+					return err
+				}
+				_, err := io.ReadFull(c, buf)
+				return err
+			}, func() { c.Close() }, nil
+		}
+	case "pipeline":
+		return pipeline(addr, n, conns)
+	default:
+		return 0, fmt.Errorf("unknown load kind %q", kind)
+	}
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for w := range conns {
+		count := n / conns
+		if w < n%conns {
+			count++
+		}
+		req, closeConn, err := one()
+		if err != nil {
+			return 0, err
+		}
+		wg.Go(func() {
+			defer closeConn()
+			for range count {
+				if err := req(); err != nil {
+					errs <- err
+					return
+				}
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return int(done.Load()), <-errs
+}
+
+// pipelineDepth is how many HTTP/1.1 requests a pipelining connection
+// sends ahead of the responses.
+const pipelineDepth = 4
+
+// pipeline sends n HTTP/1.1 requests over conns connections, pipelining
+// them pipelineDepth deep: each request in its own write, a millisecond
+// after the one before, so that each starts a TCP segment.
+func pipeline(addr string, n, conns int) (int, error) {
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for w := range conns {
+		count := n / conns
+		if w < n%conns {
+			count++
+		}
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return 0, err
+		}
+		wg.Go(func() {
+			defer c.Close()
+			r := bufio.NewReader(c)
+			for sent := 0; sent < count; {
+				batch := min(pipelineDepth, count-sent)
+				for range batch {
+					if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: penny\r\n\r\n"); err != nil {
+						errs <- err
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+				for range batch {
+					if err := readResponse(r); err != nil {
+						errs <- err
+						return
+					}
+					done.Add(1)
+				}
+				sent += batch
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return int(done.Load()), <-errs
+}
+
+// readResponse reads one response with a Content-Length.
+func readResponse(r *bufio.Reader) error {
+	length := -1
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			break
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Content-Length") {
+			if length, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
+				return err
+			}
+		}
+	}
+	if length < 0 {
+		return errors.New("response without Content-Length")
+	}
+	_, err := r.Discard(length)
+	return err
+}
