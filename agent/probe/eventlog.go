@@ -81,8 +81,7 @@ func newEventLog(ncpu int, events, cursors *ebpf.Map) (*eventLog, error) {
 		ncpu: ncpu, pos: make([]uint64, ncpu), stuckAt: make([]uint64, ncpu), stuck: make([]int, ncpu),
 		srtt: map[uint64]*histogram.Hist{}, connect: map[uint64]*histogram.Hist{},
 		retransmits: map[uint64]uint64{}, net: map[uint64]*NetCounters{},
-		access: map[uint64]*AccessCounters{}, cache: map[uint64]*CacheCounters{},
-		requests: map[uint64]*RequestStats{},
+		access: map[uint64]*AccessCounters{}, cache: map[uint64]*CacheCounters{}, requests: map[uint64]*RequestStats{},
 		starts: map[uint64]connectStamp{}, ends: map[uint64]connectStamp{},
 	}
 	var err error
