@@ -36,9 +36,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Requests of one socket that wait for their response with a start time:
  * pipelined HTTP/1 requests, concurrent HTTP/2 streams. A power of two. */
-#define REQ_SLOTS 8
-/* HTTP/2 frame headers read per segment. */
-#define H2_FRAMES 64
+#define REQ_SLOTS 16
+/* HTTP/2 frame headers read per segment at most: a segment of more
+ * (thousands of tiny frames) ends the counting of its connection. */
+#define H2_FRAMES 1024
 #define H2_FRAME_HEADER 9
 #define H2_PREFACE 24 /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
 #define H2_HEADERS 1
@@ -52,9 +53,18 @@ enum req_proto {
 	PROTO_LOST = 5,  /* HTTP/2 whose frames could not be followed: nothing counted */
 };
 
-/* EV_REQUEST's val2: the protocol, and REQ_UNTIMED when the request's
- * start time could not be kept (val is then 0). */
+/* EV_REQUEST's val2: the protocol, REQ_UNTIMED when the request's start
+ * time could not be kept (val is then 0), and from bit REQ_COUNT_SHIFT up
+ * how many requests the record stands for (0 means one). */
 #define REQ_UNTIMED 0x100
+#define REQ_COUNT_SHIFT 16
+
+/* Where one direction of an HTTP/2 connection is in its frames. */
+struct h2_half {
+	__u32 skip;     /* bytes of the current frame still to come */
+	__u32 part_len; /* bytes of a frame header the last segment ended with */
+	__u8 part[8];
+};
 
 struct req_sock {
 	__u64 start[REQ_SLOTS];  /* HTTP/1: queue of start times; HTTP/2: by slot */
@@ -63,7 +73,8 @@ struct req_sock {
 	__u32 head, tail;        /* HTTP/1: the queue's positions */
 	__u32 untimed;           /* HTTP/1: requests counted past a full queue */
 	__u32 max_stream;        /* HTTP/2: highest stream the client opened */
-	__u32 skip[2];           /* HTTP/2: bytes of a frame still to come, in and out */
+	__u32 evict;             /* HTTP/2: the slot to take over next, when all are taken */
+	struct h2_half h2[2];    /* HTTP/2: in, out */
 	__u32 next_seq[2];       /* the sequence number after the newest payload, in and out */
 	__u32 proto;
 	__u32 seen;              /* bit 0: next_seq[0] is set; bit 1: next_seq[1] */
@@ -125,7 +136,7 @@ static __always_inline void req_slow(__u64 cgid, __u64 ns, __u64 flags)
 		if (!s)
 			return;
 	}
-	__sync_fetch_and_add(&s->requests, 1);
+	__sync_fetch_and_add(&s->requests, (flags >> REQ_COUNT_SHIFT) ?: 1);
 	if (flags & REQ_UNTIMED)
 		return;
 	__sync_fetch_and_add(&s->latency.buckets[log2_bucket(us) & (HIST_BUCKETS - 1)], 1);
@@ -134,12 +145,15 @@ static __always_inline void req_slow(__u64 cgid, __u64 ns, __u64 flags)
 }
 
 /* One request answered (or counted untimed), charged to cgid. */
-static __always_inline void req_done(__u64 cgid, __u64 ns, __u64 flags)
+/* A global function, which the verifier checks once, not at each of its
+ * many call sites. */
+__noinline int req_done(__u64 cgid, __u64 ns, __u64 flags)
 {
 	if (emit(EV_REQUEST, cgid, ns, flags))
-		return;
+		return 0;
 	count_drop(&req_drops, DROP_LOG_FULL);
 	req_slow(cgid, ns, flags);
+	return 0;
 }
 
 /* The offset of the TCP payload in a cgroup_skb program's packet, which
@@ -202,66 +216,162 @@ static __always_inline bool is_response(const __u8 *p)
 	return *(__u32 *)p == WORD('H', 'T', 'T', 'P') && p[4] == '/' && p[5] == '1' && p[6] == '.';
 }
 
+/* A HEADERS frame on stream id. Ingress: one that opens a client stream
+ * (odd, above any seen) starts a request; when every slot is taken, one
+ * waiting request gives its slot up, in turn, and is counted untimed (its
+ * response was not seen: the stream was reset, say, or it is one of more
+ * than REQ_SLOTS at once). Egress: the server's first one on a stream
+ * that waits answers it. */
+static __always_inline void h2_headers(struct __sk_buff *skb, struct req_sock *s, __u32 id, int dir, __u64 now)
+{
+	__u32 e;
+
+	if (dir == 0) {
+		if (!(id & 1) || id <= s->max_stream)
+			return;
+		s->max_stream = id;
+		for (int j = 0; j < REQ_SLOTS; j++) {
+			if (!s->stream[j]) {
+				s->stream[j] = id;
+				s->start[j] = now;
+				return;
+			}
+		}
+		req_done(bpf_skb_cgroup_id(skb), 0, PROTO_H2 | REQ_UNTIMED);
+		e = s->evict++ & (REQ_SLOTS - 1);
+		s->stream[e] = id;
+		s->start[e] = now;
+		return;
+	}
+	for (int j = 0; j < REQ_SLOTS; j++) {
+		if (s->stream[j] == id) {
+			s->stream[j] = 0;
+			req_done(bpf_skb_cgroup_id(skb), now - s->start[j], PROTO_H2);
+			return;
+		}
+	}
+}
+
+/* The stream of a HEADERS frame's header, 0 for any other frame. */
+static __always_inline __u32 h2_headers_stream(const __u8 *h)
+{
+	if (h[3] != H2_HEADERS)
+		return 0;
+	return ((__u32)h[5] << 24 | (__u32)h[6] << 16 | (__u32)h[7] << 8 | h[8]) & 0x7fffffff;
+}
+
+static __always_inline __u32 h2_length(const __u8 *h)
+{
+	return (__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2];
+}
+
+/* One segment's walk through its HTTP/2 frames, for bpf_loop. */
+struct h2_walk {
+	struct __sk_buff *skb;
+	struct req_sock *s;
+	struct h2_half *x;
+	__u64 now;
+	__u32 off, end; /* the next frame header, the payload's end */
+	int dir;
+	int state; /* H2_WALKING, then H2_DONE or H2_LOST */
+};
+
+enum { H2_WALKING, H2_DONE, H2_LOST };
+
+/* Reads the frame header at w->off and moves past its frame; a header
+ * cut by the segment's end is kept for the next segment. */
+static long h2_step(__u32 i, void *ctx)
+{
+	struct h2_walk *w = ctx;
+	struct h2_half *x = w->x;
+	__u8 h[H2_FRAME_HEADER];
+	__u32 left = w->end - w->off, id;
+
+	if (w->off >= w->end) {
+		x->skip = 0;
+		w->state = H2_DONE;
+		return 1;
+	}
+	if (left < H2_FRAME_HEADER) { /* 1 to 8 bytes: the start of a header */
+		barrier_var(left);
+		if (left < 1 || left > 8 || bpf_skb_load_bytes(w->skb, w->off, x->part, left)) {
+			w->state = H2_LOST;
+			return 1;
+		}
+		x->part_len = left;
+		x->skip = 0;
+		w->state = H2_DONE;
+		return 1;
+	}
+	if (bpf_skb_load_bytes(w->skb, w->off, h, H2_FRAME_HEADER)) {
+		w->state = H2_LOST;
+		return 1;
+	}
+	id = h2_headers_stream(h);
+	if (id)
+		h2_headers(w->skb, w->s, id, w->dir, w->now);
+	w->off += H2_FRAME_HEADER + h2_length(h);
+	if (w->off > w->end) {
+		x->skip = w->off - w->end;
+		w->state = H2_DONE;
+		return 1;
+	}
+	return 0;
+}
+
 /*
- * Walks the HTTP/2 frames of one segment's payload [off, end), starting
- * with the rest of a frame the previous segment began (s->skip[dir]).
- * Ingress: a HEADERS frame that opens a client stream (odd, above any
- * seen) starts a request. Egress: the server's first HEADERS frame on a
- * stream that waits answers it.
+ * Walks the HTTP/2 frames of one segment's payload [off, end) in one
+ * direction (0 in, 1 out): first the end of a frame header the previous
+ * segment began, then the rest of the frame it belongs to, then each
+ * frame header in turn (bpf_loop, which the verifier checks once however
+ * many frames there are). A segment whose frames cannot be followed (a
+ * frame header cut twice, more than H2_FRAMES frames) ends the counting
+ * of its connection.
  */
 static __always_inline void h2_frames(struct __sk_buff *skb, struct req_sock *s, __u32 off, __u32 end,
 				      int dir, __u64 now)
 {
-	__u8 h[H2_FRAME_HEADER];
-	__u32 skip = s->skip[dir & 1];
+	struct h2_half *x = &s->h2[dir & 1];
+	struct h2_walk w = {.skb = skb, .s = s, .x = x, .now = now, .end = end, .dir = dir};
+	__u32 skip = x->skip;
 
+	if (x->part_len) {
+		__u8 h[H2_FRAME_HEADER], rest[8] = {};
+		__u32 have = x->part_len, need = H2_FRAME_HEADER - have, id;
+		__u64 pw, rw;
+
+		x->part_len = 0;
+		/* need is 1 to 8, which the verifier must see checked */
+		barrier_var(need);
+		if (need < 1 || need > 8 || end - off < need || bpf_skb_load_bytes(skb, off, rest, need)) {
+			s->proto = PROTO_LOST;
+			return;
+		}
+		/* The bytes as little-endian words, indexed by shifts: the
+		 * verifier refuses the arithmetic clang makes of indexes into
+		 * an aligned stack buffer. */
+		__builtin_memcpy(&pw, x->part, 8);
+		__builtin_memcpy(&rw, rest, 8);
+		for (int i = 0; i < H2_FRAME_HEADER; i++) {
+			if ((__u32)i < have)
+				h[i] = pw >> ((i & 7) * 8);
+			else
+				h[i] = rw >> (((i - have) & 7) * 8);
+		}
+		id = h2_headers_stream(h);
+		if (id)
+			h2_headers(skb, s, id, dir, now);
+		off += need;
+		skip = h2_length(h);
+	}
 	if (end - off <= skip) {
-		s->skip[dir & 1] = skip - (end - off);
+		x->skip = skip - (end - off);
 		return;
 	}
-	off += skip;
-	for (int i = 0; i < H2_FRAMES; i++) {
-		__u32 len, id;
-
-		if (off >= end) {
-			s->skip[dir & 1] = 0;
-			return;
-		}
-		if (end - off < H2_FRAME_HEADER || bpf_skb_load_bytes(skb, off, h, H2_FRAME_HEADER)) {
-			s->proto = PROTO_LOST; /* a frame header split across segments */
-			return;
-		}
-		len = (__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2];
-		id = ((__u32)h[5] << 24 | (__u32)h[6] << 16 | (__u32)h[7] << 8 | h[8]) & 0x7fffffff;
-		if (h[3] == H2_HEADERS && id) {
-			if (dir == 0 && (id & 1) && id > s->max_stream) {
-				s->max_stream = id;
-				for (int j = 0; j < REQ_SLOTS; j++) {
-					if (!s->stream[j]) {
-						s->stream[j] = id;
-						s->start[j] = now;
-						goto next;
-					}
-				}
-				req_done(bpf_skb_cgroup_id(skb), 0, PROTO_H2 | REQ_UNTIMED); /* every slot taken */
-			} else if (dir == 1) {
-				for (int j = 0; j < REQ_SLOTS; j++) {
-					if (s->stream[j] == id) {
-						s->stream[j] = 0;
-						req_done(bpf_skb_cgroup_id(skb), now - s->start[j], PROTO_H2);
-						break;
-					}
-				}
-			}
-		}
-next:
-		off += H2_FRAME_HEADER + len;
-		if (off > end) {
-			s->skip[dir & 1] = off - end;
-			return;
-		}
-	}
-	s->proto = PROTO_LOST; /* more frames in one segment than followed */
+	w.off = off + skip;
+	bpf_loop(H2_FRAMES, h2_step, &w, 0);
+	if (w.state != H2_DONE)
+		s->proto = PROTO_LOST;
 }
 
 static __always_inline void req_ingress(struct __sk_buff *skb, struct req_sock *s, __u32 off)
@@ -276,7 +386,7 @@ static __always_inline void req_ingress(struct __sk_buff *skb, struct req_sock *
 	if (s->proto == PROTO_UNKNOWN || s->proto == PROTO_HTTP1) {
 		if (is_preface(p)) { /* prior knowledge, or after an Upgrade: h2c */
 			s->proto = PROTO_H2;
-			s->skip[0] = H2_PREFACE;
+			s->h2[0].skip = H2_PREFACE;
 		} else if (s->proto == PROTO_UNKNOWN) {
 			if (is_method(w))
 				s->proto = PROTO_HTTP1;

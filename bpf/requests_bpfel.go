@@ -31,17 +31,24 @@ type RequestsEventCursor struct {
 
 type RequestsReqSock struct {
 	_         structs.HostLayout
-	Start     [8]uint64
-	Stream    [8]uint32
+	Start     [16]uint64
+	Stream    [16]uint32
 	TurnStart uint64
 	Head      uint32
 	Tail      uint32
 	Untimed   uint32
 	MaxStream uint32
-	Skip      [2]uint32
-	NextSeq   [2]uint32
-	Proto     uint32
-	Seen      uint32
+	Evict     uint32
+	H2        [2]struct {
+		_       structs.HostLayout
+		Skip    uint32
+		PartLen uint32
+		Part    [8]uint8
+	}
+	NextSeq [2]uint32
+	Proto   uint32
+	Seen    uint32
+	_       [4]byte
 }
 
 type RequestsReqStats struct {

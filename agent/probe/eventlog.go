@@ -32,9 +32,12 @@ const (
 	evExit         = 10
 	evRequest      = 11
 
-	// reqUntimed flags an evRequest record counted without a start time
-	// (REQ_UNTIMED in bpf/requests.bpf.c).
-	reqUntimed = 0x100
+	// reqUntimed flags an evRequest record counted without a start time,
+	// and its bits from reqCountShift up say how many requests it stands
+	// for, 0 meaning one (REQ_UNTIMED, REQ_COUNT_SHIFT in
+	// bpf/requests.bpf.c).
+	reqUntimed    = 0x100
+	reqCountShift = 16
 )
 
 // stuckReads is how many reads a slot may stay uncommitted below the head
@@ -213,7 +216,7 @@ func (l *eventLog) apply(kind uint32, id, val, val2 uint64) {
 			r = &RequestStats{}
 			l.requests[id] = r
 		}
-		r.Requests++
+		r.Requests += max(val2>>reqCountShift, 1)
 		if val2&reqUntimed == 0 {
 			r.Latency.Observe(val / 1000) // ns to µs
 		}

@@ -10,7 +10,9 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
@@ -116,6 +118,9 @@ type Probes struct {
 	// HitRatio is false when the kernel lacks the tracepoints that count
 	// page cache accesses (Linux < 6.10); hit ratios are then unknown.
 	HitRatio bool
+	// Requests is false when the kernel cannot run the request programs
+	// (they need bpf_loop, Linux >= 5.17); no request is then counted.
+	Requests bool
 }
 
 // Load checks the host, loads every program and attaches it. On error
@@ -191,6 +196,9 @@ func Load(ctx context.Context, cfg Config) (_ *Probes, err error) {
 		{"req_ingress", ebpf.AttachCGroupInetIngress, p.req.ReqSkbIngress},
 		{"req_egress", ebpf.AttachCGroupInetEgress, p.req.ReqSkbEgress},
 	} {
+		if a.prog == nil {
+			continue // not loaded: requests are not counted
+		}
 		l, err := link.AttachCgroup(link.CgroupOptions{Path: cfg.CgroupV2, Attach: a.typ, Program: a.prog})
 		if err != nil {
 			return nil, attachError("cgroup "+cfg.CgroupV2+" "+a.typ.String(), err)
@@ -198,7 +206,7 @@ func Load(ctx context.Context, cfg Config) (_ *Probes, err error) {
 		p.links = append(p.links, l)
 		p.progs[a.name] = a.prog
 	}
-	log.Debug("eBPF programs attached", "programs", len(p.progs), "hit_ratio", p.HitRatio)
+	log.Debug("eBPF programs attached", "programs", len(p.progs), "hit_ratio", p.HitRatio, "requests", p.Requests)
 	return p, nil
 }
 
@@ -270,11 +278,35 @@ func (p *Probes) load() error {
 	if err := load("net", bpf.LoadNet, &p.net, shared, nil); err != nil {
 		return err
 	}
-	if err := load("requests", bpf.LoadRequests, &p.req, shared, nil); err != nil {
-		return err
+	if err := RequestsSupported(); err != nil {
+		p.logger.Warn("requests are not counted: the kernel lacks what the request programs need (Linux >= 5.17)", "err", err)
+	} else {
+		if err := load("requests", bpf.LoadRequests, &p.req, shared, nil); err != nil {
+			return err
+		}
+		p.Requests = true
 	}
 	p.log, err = newEventLog(ncpu, p.mem.Events, p.mem.EventCursors)
 	return err
+}
+
+// RequestsSupported reports, as an error, what the kernel lacks to run the
+// request programs (bpf/requests.bpf.c): bpf_loop in cgroup_skb programs
+// (Linux >= 5.17), socket-local storage in sock_ops programs.
+func RequestsSupported() error {
+	for _, c := range []struct {
+		pt ebpf.ProgramType
+		fn asm.BuiltinFunc
+	}{
+		{ebpf.CGroupSKB, asm.FnLoop},
+		{ebpf.CGroupSKB, asm.FnSkStorageGet},
+		{ebpf.SockOps, asm.FnSkStorageGet},
+	} {
+		if err := features.HaveProgramHelper(c.pt, c.fn); err != nil {
+			return fmt.Errorf("%s in %s programs: %w", c.fn, c.pt, err)
+		}
+	}
+	return nil
 }
 
 // exitHasGroupDead reports whether the kernel's sched_process_exit

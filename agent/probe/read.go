@@ -177,12 +177,15 @@ func (p *Probes) Snapshot() (*Snapshot, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("read network counters: %w", err)
 	}
-	if s.Requests, err = readMap[uint64](p.req.ReqByCgroup, func(v bpf.RequestsReqStats) RequestStats {
-		r := RequestStats{Requests: v.Requests}
-		addHist(&r.Latency, (*bpf.NetHist)(&v.Latency))
-		return r
-	}); err != nil {
-		return nil, fmt.Errorf("read request counters: %w", err)
+	s.Requests = map[uint64]RequestStats{}
+	if p.Requests {
+		if s.Requests, err = readMap[uint64](p.req.ReqByCgroup, func(v bpf.RequestsReqStats) RequestStats {
+			r := RequestStats{Requests: v.Requests}
+			addHist(&r.Latency, (*bpf.NetHist)(&v.Latency))
+			return r
+		}); err != nil {
+			return nil, fmt.Errorf("read request counters: %w", err)
+		}
 	}
 	if s.MMs, err = readMap[uint32](p.mem.RssByMm, func(e bpf.MemoryRssEntry) MM {
 		return MM{TGID: e.Tgid, New: e.Flags&1 != 0, Mask: e.Mask, Size: e.Size}
@@ -196,8 +199,11 @@ func (p *Probes) Snapshot() (*Snapshot, error) {
 		}
 	}
 	s.Drops, s.Overflow, s.LogFullDrops = map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
-	for name, m := range map[string]*ebpf.Map{"memory": p.mem.MemoryDrops, "pagecache": p.pc.PagecacheDrops,
-		"net": p.net.NetDrops, "requests": p.req.ReqDrops} {
+	drops := map[string]*ebpf.Map{"memory": p.mem.MemoryDrops, "pagecache": p.pc.PagecacheDrops, "net": p.net.NetDrops}
+	if p.Requests {
+		drops["requests"] = p.req.ReqDrops
+	}
+	for name, m := range drops {
 		for reason, out := range s.dropCounters() {
 			var v []uint64
 			if err := m.Lookup(reason, &v); err != nil {
@@ -315,7 +321,11 @@ func (p *Probes) ForgetCgroups(ids []uint64) error {
 	p.mu.Lock()
 	p.log.forgetCgroups(ids)
 	p.mu.Unlock()
-	return deleteKeys(ids, p.pc.AccessByCgroup, p.net.TcpByCgroup, p.net.NetByCgroup, p.req.ReqByCgroup)
+	maps := []*ebpf.Map{p.pc.AccessByCgroup, p.net.TcpByCgroup, p.net.NetByCgroup}
+	if p.Requests {
+		maps = append(maps, p.req.ReqByCgroup)
+	}
+	return deleteKeys(ids, maps...)
 }
 
 // ForgetMemcgs deletes the page cache counters of memory cgroups.

@@ -24,22 +24,30 @@ func TestRequests(t *testing.T) {
 	grpcAddr := srv.Do("reqserve grpc %d", serviceMS)
 	tcpAddr := srv.Do("reqserve tcp %d", serviceMS)
 
+	// Responses of 1 MiB: many segments each, and HTTP/2 frame headers
+	// that straddle two of them.
+	bigHTTP := srv.Do("reqserve http %d %d", serviceMS, mib)
+	bigTCP := srv.Do("reqserve tcp %d %d", serviceMS, mib)
+
 	for _, tt := range []struct {
 		name, kind, addr string
-		n, conns         int
+		n, conns, size   int
 		// pipelined: requests wait for the ones ahead of them, so
 		// their latency is a multiple of the service time.
 		pipelined bool
 	}{
-		{"HTTP/1.1 keep-alive", "h1", httpAddr, 400, 8, false},
-		{"HTTP/1.1 pipelined", "pipeline", httpAddr, 200, 4, true},
-		{"h2c", "h2c", httpAddr, 400, 8, false},
-		{"gRPC", "grpc", grpcAddr, 400, 8, false},
-		{"TCP request/response", "tcp", tcpAddr, 400, 8, false},
+		{"HTTP/1.1 keep-alive", "h1", httpAddr, 400, 8, 0, false},
+		{"HTTP/1.1 pipelined", "pipeline", httpAddr, 200, 4, 0, true},
+		{"h2c", "h2c", httpAddr, 400, 8, 0, false},
+		{"gRPC", "grpc", grpcAddr, 400, 8, 0, false},
+		{"TCP request/response", "tcp", tcpAddr, 400, 8, 0, false},
+		{"HTTP/1.1 large responses", "h1", bigHTTP, 200, 4, 0, false},
+		{"h2c large responses", "h2c", bigHTTP, 200, 4, 0, false},
+		{"TCP large responses", "tcp", bigTCP, 200, 4, mib, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r.sample()
-			got := cli.Do("reqload %s %s %d %d", tt.kind, tt.addr, tt.n, tt.conns)
+			got := cli.Do("reqload %s %s %d %d %d", tt.kind, tt.addr, tt.n, tt.conns, tt.size)
 			if got != strconv.Itoa(tt.n) {
 				t.Fatalf("the client had %s of %d requests answered", got, tt.n)
 			}
@@ -74,20 +82,26 @@ func TestRequests(t *testing.T) {
 
 // checkServiceTime checks request latencies against the server's service
 // time, in µs. The histogram's buckets are powers of two, so a quantile
-// is known to the bucket that holds it: the median and the 99th
-// percentile must lie in the bucket of the service time (its upper bound
-// included: where the 99th percentile falls when the slowest percent of
-// the requests waited for a CPU). The mean comes from the exact sum and
-// must be within 10% of the service time.
+// is known to the bucket that holds it: the median must lie in the bucket
+// of the service time (its upper bound included), and so must the 99th
+// percentile, or in the next bucket: on a busy machine more than a
+// percent of the requests wait for a CPU long enough to cross into it.
+// The mean comes from the exact sum and must be within 10% of the
+// service time.
 func checkServiceTime(t *testing.T, lat *histogram.Hist, us float64) {
 	t.Helper()
-	lo := histogram.Lower(histogram.Bucket(uint64(us)))
-	hi := histogram.Upper(histogram.Bucket(uint64(us)))
-	for _, q := range []float64{0.5, 0.99} {
-		v, ok := lat.Quantile(q)
-		if !ok || v < lo || v > hi {
-			t.Errorf("latency p%.0f %.0fµs, want within the bucket of the service time %.0fµs: [%.0f, %.0f]µs",
-				q*100, v, us, lo, hi)
+	b := histogram.Bucket(uint64(us))
+	for _, c := range []struct {
+		q      float64
+		lo, hi float64
+	}{
+		{0.5, histogram.Lower(b), histogram.Upper(b)},
+		{0.99, histogram.Lower(b), histogram.Upper(b + 1)},
+	} {
+		v, ok := lat.Quantile(c.q)
+		if !ok || v < c.lo || v > c.hi {
+			t.Errorf("latency p%.0f %.0fµs, want within [%.0f, %.0f]µs for a service time of %.0fµs",
+				c.q*100, v, c.lo, c.hi, us)
 		}
 	}
 	if mean, ok := lat.Mean(); !ok || mean < us || mean > 1.1*us {

@@ -2,6 +2,7 @@ package cgtest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,15 +24,18 @@ import (
 // that send a known number of requests, each run by a helper so that its
 // sockets belong to the helper's cgroup.
 //
-//	reqserve KIND MS       serve KIND (http, grpc, tcp) on 127.0.0.1, each
-//	                       request answered after MS milliseconds; answers
-//	                       the address. http speaks HTTP/1.1 and HTTP/2
-//	                       cleartext (h2c, prior knowledge).
-//	reqload KIND ADDR N C  send N requests of KIND (h1, h2c, grpc, tcp,
-//	                       pipeline) to ADDR over C connections, each
-//	                       connection waiting for a response before its
-//	                       next request (pipeline: sending up to 4 ahead);
-//	                       answers how many were answered.
+//	reqserve KIND MS [B]     serve KIND (http, grpc, tcp) on 127.0.0.1,
+//	                         each request answered after MS milliseconds
+//	                         (http and tcp: with B bytes, default
+//	                         ReqMessage); answers the address. http speaks
+//	                         HTTP/1.1 and HTTP/2 cleartext (h2c, prior
+//	                         knowledge).
+//	reqload KIND ADDR N C [B] send N requests of KIND (h1, h2c, grpc, tcp,
+//	                         pipeline) to ADDR over C connections, each
+//	                         connection waiting for a response (tcp: of B
+//	                         bytes) before its next request (pipeline:
+//	                         sending up to 4 ahead); answers how many were
+//	                         answered.
 func (h *helper) requests(cmd string, args []string) (string, bool, error) {
 	num := func(i int) int {
 		if i >= len(args) {
@@ -48,19 +52,21 @@ func (h *helper) requests(cmd string, args []string) (string, bool, error) {
 	}
 	switch cmd {
 	case "reqserve":
-		addr, err := reqServe(arg(0), time.Duration(num(1))*time.Millisecond)
+		addr, err := reqServe(arg(0), time.Duration(num(1))*time.Millisecond, cmp.Or(num(2), ReqMessage))
 		return addr, true, err
 	case "reqload":
-		n, err := reqLoad(arg(0), arg(1), num(2), num(3))
+		n, err := reqLoad(arg(0), arg(1), num(2), num(3), cmp.Or(num(4), ReqMessage))
 		return strconv.Itoa(n), true, err
 	}
 	return "", false, nil
 }
 
-// ReqMessage is the size of a request and of a response of the tcp kind.
+// ReqMessage is the size of a request of the tcp kind, and the default
+// size of a response.
 const ReqMessage = 64
 
-func reqServe(kind string, delay time.Duration) (string, error) {
+func reqServe(kind string, delay time.Duration, size int) (string, error) {
+	body := strings.Repeat("x", size)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
@@ -74,7 +80,7 @@ func reqServe(kind string, delay time.Duration) (string, error) {
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.Copy(io.Discard, r.Body)
 				time.Sleep(delay)
-				_, _ = io.WriteString(w, "ok\n")
+				_, _ = io.WriteString(w, body)
 			})}
 		go func() { _ = srv.Serve(l) }()
 	case "grpc":
@@ -89,7 +95,7 @@ func reqServe(kind string, delay time.Duration) (string, error) {
 					return
 				}
 				time.Sleep(delay)
-				if _, err := c.Write(buf); err != nil {
+				if _, err := io.WriteString(c, body); err != nil {
 					return
 				}
 			}
@@ -127,7 +133,7 @@ func (s *slowHealth) Check(context.Context, *healthpb.HealthCheckRequest) (*heal
 
 // reqLoad sends n requests over conns connections (or concurrent streams
 // of one HTTP/2 connection) and returns how many were answered.
-func reqLoad(kind, addr string, n, conns int) (int, error) {
+func reqLoad(kind, addr string, n, conns, size int) (int, error) {
 	if n <= 0 || conns <= 0 {
 		return 0, fmt.Errorf("want positive counts, got %d requests over %d connections", n, conns)
 	}
@@ -176,12 +182,12 @@ func reqLoad(kind, addr string, n, conns int) (int, error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			buf := make([]byte, ReqMessage)
+			req, resp := make([]byte, ReqMessage), make([]byte, size)
 			return func() error {
-				if _, err := c.Write(buf); err != nil {
+				if _, err := c.Write(req); err != nil {
 					return err
 				}
-				_, err := io.ReadFull(c, buf)
+				_, err := io.ReadFull(c, resp)
 				return err
 			}, func() { c.Close() }, nil
 		}
