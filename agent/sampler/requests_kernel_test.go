@@ -80,6 +80,73 @@ func TestRequests(t *testing.T) {
 	}
 }
 
+// TestRequestsManyStreams: gRPC with more concurrent streams on its one
+// connection than a connection has slots for start times. Every request
+// is counted once; those whose slot was taken over are counted untimed.
+func TestRequestsManyStreams(t *testing.T) {
+	r := newRig(t, layout(t))
+	g := cgtest.NewGroup(t, r.layout)
+	servers, clients := g.Child("server"), g.Child("client")
+	addr := servers.Start().Do("reqserve grpc %d", serviceMS)
+	cli := clients.Start()
+	r.sample()
+	const n = 640
+	if got := cli.Do("reqload grpc %s %d 40", addr, n); got != strconv.Itoa(n) {
+		t.Fatalf("the client had %s of %d requests answered", got, n)
+	}
+	server := r.cgroup(r.sample(), servers.Path)
+	t.Logf("%d requests on 40 streams: server counted %d, %d timed", n, server.Requests, server.RequestLatency.Count)
+	if !within(int64(server.Requests), n, 0.01) {
+		t.Errorf("server counted %d requests, want %d (±1%%)", server.Requests, n)
+	}
+	if server.RequestLatency.Count == 0 || server.RequestLatency.Count > server.Requests {
+		t.Errorf("%d of %d requests timed", server.RequestLatency.Count, server.Requests)
+	}
+}
+
+// TestRequestsTwoServers: two servers with different service times, each
+// in its own cgroup and loaded at once, are each charged with their own
+// requests and latency.
+func TestRequestsTwoServers(t *testing.T) {
+	r := newRig(t, layout(t))
+	g := cgtest.NewGroup(t, r.layout)
+	slow, fast := g.Child("slow"), g.Child("fast")
+	slowAddr := slow.Start().Do("reqserve tcp %d", 4*serviceMS)
+	fastAddr := fast.Start().Do("reqserve http %d", serviceMS)
+	c1, c2 := g.Child("client-1").Start(), g.Child("client-2").Start()
+	r.sample()
+	done := make(chan string)
+	go func() { done <- loadQuietly(c1, "tcp", slowAddr, 100, 8) }()
+	got := loadQuietly(c2, "h1", fastAddr, 400, 8)
+	if got1 := <-done; got1 != "100" || got != "400" {
+		t.Fatalf("answered: %s of 100 slow, %s of 400 fast", got1, got)
+	}
+	s := r.sample()
+	for _, c := range []struct {
+		g  *cgtest.Group
+		n  int64
+		us float64
+	}{{slow, 100, 4 * serviceMS * 1e3}, {fast, 400, serviceMS * 1e3}} {
+		row := r.cgroup(s, c.g.Path)
+		mean, _ := row.RequestLatency.Mean()
+		t.Logf("%s: %d requests, mean latency %.2fms", c.g.Path, row.Requests, mean/1e3)
+		if !within(int64(row.Requests), c.n, 0.01) {
+			t.Errorf("%s counted %d requests, want %d (±1%%)", c.g.Path, row.Requests, c.n)
+		}
+		checkServiceTime(t, &row.RequestLatency, c.us)
+	}
+}
+
+// loadQuietly runs reqload on p and returns its answer; it may run in
+// another goroutine than the test's, so it does not fail the test itself.
+func loadQuietly(p *cgtest.Proc, kind, addr string, n, conns int) string {
+	reply, err := p.Try("reqload %s %s %d %d", kind, addr, n, conns)
+	if err != nil {
+		return err.Error()
+	}
+	return reply
+}
+
 // checkServiceTime checks request latencies against the server's service
 // time, in µs. The histogram's buckets are powers of two, so a quantile
 // is known to the bucket that holds it: the median must lie in the bucket
