@@ -159,12 +159,37 @@ __noinline int req_done(__u64 cgid, __u64 ns, __u64 flags)
 /* The offset of the TCP payload in a cgroup_skb program's packet, which
  * starts at the IP header, and the segment's sequence number; 0 when it is
  * not TCP (or has IPv6 extension headers, which TCP traffic does not carry
- * in practice). */
+ * in practice). The headers are read in place: the stack keeps them in
+ * the packet's linear data (it pulls them there on the way in, builds
+ * them there on the way out); bpf_skb_load_bytes reads them otherwise. */
 static __always_inline __u32 payload_offset(struct __sk_buff *skb, __u32 *seq)
 {
+	const __u8 *p = (const __u8 *)(long)skb->data;
+	const __u8 *end = (const __u8 *)(long)skb->data_end;
+	const __u8 *tcp;
 	__u8 b[2];
 	__u32 off;
 
+	if (p + 40 <= end) {
+		if (p[0] >> 4 == 4) {
+			if (p[9] != IPPROTO_TCP)
+				return 0;
+			off = (p[0] & 0xf) * 4;
+		} else if (p[0] >> 4 == 6) {
+			if (p[6] != IPPROTO_TCP)
+				return 0;
+			off = 40;
+		} else {
+			return 0;
+		}
+		if (off < 20 || off > 60)
+			return 0;
+		tcp = p + off;
+		if (tcp + 20 <= end) {
+			*seq = bpf_ntohl(*(const __u32 *)(tcp + 4));
+			return off + (tcp[12] >> 4) * 4;
+		}
+	}
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		if (bpf_skb_load_bytes(skb, 0, b, 1))
 			return 0;
@@ -182,6 +207,23 @@ static __always_inline __u32 payload_offset(struct __sk_buff *skb, __u32 *seq)
 		return 0;
 	*seq = bpf_ntohl(*seq);
 	return off + (b[0] >> 4) * 4;
+}
+
+/* Reads the first 8 bytes of the payload at off into p (zeros when it is
+ * shorter): in place when they are in the linear data. */
+static __always_inline void first8(struct __sk_buff *skb, __u32 off, __u8 *p)
+{
+	const __u8 *data = (const __u8 *)(long)skb->data;
+	const __u8 *end = (const __u8 *)(long)skb->data_end;
+
+	if (off > 0xffff)
+		return;
+	if (data + off + 8 <= end) {
+		__builtin_memcpy(p, data + off, 8);
+		return;
+	}
+	if (skb->len - off >= 8)
+		bpf_skb_load_bytes(skb, off, p, 8);
 }
 
 /* The first four bytes of a payload, as a little-endian word. */
@@ -376,45 +418,47 @@ static __always_inline void h2_frames(struct __sk_buff *skb, struct req_sock *s,
 
 static __always_inline void req_ingress(struct __sk_buff *skb, struct req_sock *s, __u32 off)
 {
-	__u64 now = bpf_ktime_get_ns();
 	__u8 p[8] = {};
 	__u32 w;
 
-	if (skb->len - off >= 8 && bpf_skb_load_bytes(skb, off, p, 8))
-		return;
-	w = *(__u32 *)p;
-	if (s->proto == PROTO_UNKNOWN || s->proto == PROTO_HTTP1) {
-		if (is_preface(p)) { /* prior knowledge, or after an Upgrade: h2c */
-			s->proto = PROTO_H2;
-			s->h2[0].skip = H2_PREFACE;
-		} else if (s->proto == PROTO_UNKNOWN) {
-			if (is_method(w))
-				s->proto = PROTO_HTTP1;
-			else if (p[0] == 0x16 && p[1] == 0x03) /* a TLS handshake record */
-				s->proto = PROTO_TLS;
-			else
-				s->proto = PROTO_TURNS;
-		}
-	}
+	/* Most segments of a connection are counted without their bytes. */
 	switch (s->proto) {
-	case PROTO_HTTP1:
-		if (!is_method(w))
-			return; /* the rest of a request */
-		if (s->head - s->tail < REQ_SLOTS) {
-			s->start[s->head & (REQ_SLOTS - 1)] = now;
-			s->head++;
-		} else {
-			s->untimed++;
-		}
-		return;
-	case PROTO_H2:
-		h2_frames(skb, s, off, skb->len, 0, now);
-		return;
 	case PROTO_TURNS:
 	case PROTO_TLS:
 		if (!s->turn_start)
-			s->turn_start = now;
+			s->turn_start = bpf_ktime_get_ns();
 		return;
+	case PROTO_H2:
+		h2_frames(skb, s, off, skb->len, 0, bpf_ktime_get_ns());
+		return;
+	case PROTO_LOST:
+		return;
+	}
+	/* Unknown yet, or HTTP/1: read the start of the payload. */
+	first8(skb, off, p);
+	w = *(__u32 *)p;
+	if (is_preface(p)) { /* prior knowledge, or after an Upgrade: h2c */
+		s->proto = PROTO_H2;
+		s->h2[0].skip = H2_PREFACE;
+		h2_frames(skb, s, off, skb->len, 0, bpf_ktime_get_ns());
+		return;
+	}
+	if (s->proto == PROTO_UNKNOWN) {
+		if (is_method(w)) {
+			s->proto = PROTO_HTTP1;
+		} else {
+			s->proto = p[0] == 0x16 && p[1] == 0x03 ? PROTO_TLS : PROTO_TURNS; /* a TLS handshake record */
+			s->turn_start = bpf_ktime_get_ns();
+			return;
+		}
+	}
+	if (!is_method(w))
+		return; /* the rest of an HTTP/1 request */
+	if (s->head - s->tail < REQ_SLOTS) {
+		s->start[s->head & (REQ_SLOTS - 1)] = bpf_ktime_get_ns();
+		s->head++;
+	} else {
+		s->untimed++;
 	}
 }
 
@@ -426,7 +470,8 @@ static __always_inline void req_egress(struct __sk_buff *skb, struct req_sock *s
 	case PROTO_HTTP1:
 		if (s->head == s->tail && !s->untimed)
 			return;
-		if (skb->len - off < 8 || bpf_skb_load_bytes(skb, off, p, 8) || !is_response(p))
+		first8(skb, off, p);
+		if (!is_response(p))
 			return;
 		if (s->head != s->tail) {
 			req_done(bpf_skb_cgroup_id(skb), bpf_ktime_get_ns() - s->start[s->tail & (REQ_SLOTS - 1)],

@@ -25,7 +25,11 @@ type Config struct {
 	// CgroupV2 is the mount point of the cgroup v2 hierarchy; the network
 	// programs attach to its root and so see every socket on the host.
 	CgroupV2 string
-	Logger   *slog.Logger
+	// SkipRequests leaves the request programs (bpf/requests.bpf.c)
+	// unloaded: no request is counted, and no server socket's segment
+	// is read.
+	SkipRequests bool
+	Logger       *slog.Logger
 }
 
 // Complete fills in the defaults.
@@ -165,7 +169,7 @@ func Load(ctx context.Context, cfg Config) (_ *Probes, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := p.load(); err != nil {
+	if err := p.load(cfg.SkipRequests); err != nil {
 		return nil, err
 	}
 
@@ -237,7 +241,7 @@ func attachError(what string, err error) error {
 
 // load loads the four collections, which share one event log: its maps
 // are sized for this machine's CPUs and created with the memory programs.
-func (p *Probes) load() error {
+func (p *Probes) load(skipRequests bool) error {
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return fmt.Errorf("count CPUs: %w", err)
@@ -278,7 +282,9 @@ func (p *Probes) load() error {
 	if err := load("net", bpf.LoadNet, &p.net, shared, nil); err != nil {
 		return err
 	}
-	if err := RequestsSupported(); err != nil {
+	if skipRequests {
+		p.logger.Debug("requests are not counted: turned off")
+	} else if err := RequestsSupported(); err != nil {
 		p.logger.Warn("requests are not counted: the kernel lacks what the request programs need (Linux >= 5.17)", "err", err)
 	} else {
 		if err := load("requests", bpf.LoadRequests, &p.req, shared, nil); err != nil {
