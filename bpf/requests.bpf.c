@@ -66,19 +66,41 @@ struct h2_half {
 	__u8 part[8];
 };
 
+/* A server socket's state: what every segment reads first, then HTTP/2's
+ * and the start times. Times are microseconds of bpf_ktime_get_ns(),
+ * wrapping every 71 minutes, which a latency never reaches: every
+ * accepted socket carries one (its size is charged to the agent's memory
+ * cgroup until the socket closes). */
 struct req_sock {
-	__u64 start[REQ_SLOTS];  /* HTTP/1: queue of start times; HTTP/2: by slot */
-	__u32 stream[REQ_SLOTS]; /* HTTP/2: each slot's stream, 0 when free */
-	__u64 turn_start;        /* turns: when the turn's first byte came in, 0 if none */
+	__u32 proto;
+	__u32 seen;              /* SEEN_* */
+	__u32 next_seq[2];       /* the sequence number after the newest payload, in and out */
+	__u32 turn_start;        /* turns: when the turn's first byte came in (SEEN_TURN) */
 	__u32 head, tail;        /* HTTP/1: the queue's positions */
 	__u32 untimed;           /* HTTP/1: requests counted past a full queue */
 	__u32 max_stream;        /* HTTP/2: highest stream the client opened */
 	__u32 evict;             /* HTTP/2: the slot to take over next, when all are taken */
 	struct h2_half h2[2];    /* HTTP/2: in, out */
-	__u32 next_seq[2];       /* the sequence number after the newest payload, in and out */
-	__u32 proto;
-	__u32 seen;              /* bit 0: next_seq[0] is set; bit 1: next_seq[1] */
+	__u32 start[REQ_SLOTS];  /* HTTP/1: queue of start times; HTTP/2: by slot */
+	__u32 stream[REQ_SLOTS]; /* HTTP/2: each slot's stream, 0 when free */
 };
+
+enum {
+	SEEN_IN = 1,   /* next_seq[0] is set */
+	SEEN_OUT = 2,  /* next_seq[1] is set */
+	SEEN_TURN = 4, /* a turn waits for its response since turn_start */
+};
+
+static __always_inline __u32 now_us(void)
+{
+	return bpf_ktime_get_ns() / 1000;
+}
+
+/* The time since a start, in nanoseconds, as EV_REQUEST carries it. */
+static __always_inline __u64 since(__u32 now, __u32 start)
+{
+	return (__u64)(__u32)(now - start) * 1000;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -264,7 +286,7 @@ static __always_inline bool is_response(const __u8 *p)
  * response was not seen: the stream was reset, say, or it is one of more
  * than REQ_SLOTS at once). Egress: the server's first one on a stream
  * that waits answers it. */
-static __always_inline void h2_headers(struct __sk_buff *skb, struct req_sock *s, __u32 id, int dir, __u64 now)
+static __always_inline void h2_headers(struct __sk_buff *skb, struct req_sock *s, __u32 id, int dir, __u32 now)
 {
 	__u32 e;
 
@@ -288,7 +310,7 @@ static __always_inline void h2_headers(struct __sk_buff *skb, struct req_sock *s
 	for (int j = 0; j < REQ_SLOTS; j++) {
 		if (s->stream[j] == id) {
 			s->stream[j] = 0;
-			req_done(bpf_skb_cgroup_id(skb), now - s->start[j], PROTO_H2);
+			req_done(bpf_skb_cgroup_id(skb), since(now, s->start[j]), PROTO_H2);
 			return;
 		}
 	}
@@ -312,7 +334,7 @@ struct h2_walk {
 	struct __sk_buff *skb;
 	struct req_sock *s;
 	struct h2_half *x;
-	__u64 now;
+	__u32 now;
 	__u32 off, end; /* the next frame header, the payload's end */
 	int dir;
 	int state; /* H2_WALKING, then H2_DONE or H2_LOST */
@@ -371,7 +393,7 @@ static long h2_step(__u32 i, void *ctx)
  * of its connection.
  */
 static __always_inline void h2_frames(struct __sk_buff *skb, struct req_sock *s, __u32 off, __u32 end,
-				      int dir, __u64 now)
+				      int dir, __u32 now)
 {
 	struct h2_half *x = &s->h2[dir & 1];
 	struct h2_walk w = {.skb = skb, .s = s, .x = x, .now = now, .end = end, .dir = dir};
@@ -425,11 +447,13 @@ static __always_inline void req_ingress(struct __sk_buff *skb, struct req_sock *
 	switch (s->proto) {
 	case PROTO_TURNS:
 	case PROTO_TLS:
-		if (!s->turn_start)
-			s->turn_start = bpf_ktime_get_ns();
+		if (!(s->seen & SEEN_TURN)) {
+			s->turn_start = now_us();
+			s->seen |= SEEN_TURN;
+		}
 		return;
 	case PROTO_H2:
-		h2_frames(skb, s, off, skb->len, 0, bpf_ktime_get_ns());
+		h2_frames(skb, s, off, skb->len, 0, now_us());
 		return;
 	case PROTO_LOST:
 		return;
@@ -440,7 +464,7 @@ static __always_inline void req_ingress(struct __sk_buff *skb, struct req_sock *
 	if (is_preface(p)) { /* prior knowledge, or after an Upgrade: h2c */
 		s->proto = PROTO_H2;
 		s->h2[0].skip = H2_PREFACE;
-		h2_frames(skb, s, off, skb->len, 0, bpf_ktime_get_ns());
+		h2_frames(skb, s, off, skb->len, 0, now_us());
 		return;
 	}
 	if (s->proto == PROTO_UNKNOWN) {
@@ -448,14 +472,15 @@ static __always_inline void req_ingress(struct __sk_buff *skb, struct req_sock *
 			s->proto = PROTO_HTTP1;
 		} else {
 			s->proto = p[0] == 0x16 && p[1] == 0x03 ? PROTO_TLS : PROTO_TURNS; /* a TLS handshake record */
-			s->turn_start = bpf_ktime_get_ns();
+			s->turn_start = now_us();
+			s->seen |= SEEN_TURN;
 			return;
 		}
 	}
 	if (!is_method(w))
 		return; /* the rest of an HTTP/1 request */
 	if (s->head - s->tail < REQ_SLOTS) {
-		s->start[s->head & (REQ_SLOTS - 1)] = bpf_ktime_get_ns();
+		s->start[s->head & (REQ_SLOTS - 1)] = now_us();
 		s->head++;
 	} else {
 		s->untimed++;
@@ -474,8 +499,7 @@ static __always_inline void req_egress(struct __sk_buff *skb, struct req_sock *s
 		if (!is_response(p))
 			return;
 		if (s->head != s->tail) {
-			req_done(bpf_skb_cgroup_id(skb), bpf_ktime_get_ns() - s->start[s->tail & (REQ_SLOTS - 1)],
-				 PROTO_HTTP1);
+			req_done(bpf_skb_cgroup_id(skb), since(now_us(), s->start[s->tail & (REQ_SLOTS - 1)]), PROTO_HTTP1);
 			s->tail++;
 		} else {
 			s->untimed--;
@@ -483,14 +507,14 @@ static __always_inline void req_egress(struct __sk_buff *skb, struct req_sock *s
 		}
 		return;
 	case PROTO_H2:
-		h2_frames(skb, s, off, skb->len, 1, bpf_ktime_get_ns());
+		h2_frames(skb, s, off, skb->len, 1, now_us());
 		return;
 	case PROTO_TURNS:
 	case PROTO_TLS:
-		if (!s->turn_start)
+		if (!(s->seen & SEEN_TURN))
 			return;
-		req_done(bpf_skb_cgroup_id(skb), bpf_ktime_get_ns() - s->turn_start, s->proto);
-		s->turn_start = 0;
+		req_done(bpf_skb_cgroup_id(skb), since(now_us(), s->turn_start), s->proto);
+		s->seen &= ~SEEN_TURN;
 		return;
 	}
 }
@@ -515,7 +539,7 @@ static __always_inline void req_skb(struct __sk_buff *skb, bool ingress)
 	/* A retransmission (a tail loss probe, say) repeats bytes already
 	 * seen: it must not start or answer a request again. */
 	if ((s->seen & (1 << dir)) && (__s32)(seq - s->next_seq[dir]) < 0)
-		return;
+		return; /* 1 << dir: SEEN_IN, SEEN_OUT */
 	s->next_seq[dir] = seq + (skb->len - off);
 	s->seen |= 1 << dir;
 	if (ingress)

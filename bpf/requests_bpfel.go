@@ -31,9 +31,10 @@ type RequestsEventCursor struct {
 
 type RequestsReqSock struct {
 	_         structs.HostLayout
-	Start     [16]uint64
-	Stream    [16]uint32
-	TurnStart uint64
+	Proto     uint32
+	Seen      uint32
+	NextSeq   [2]uint32
+	TurnStart uint32
 	Head      uint32
 	Tail      uint32
 	Untimed   uint32
@@ -45,10 +46,8 @@ type RequestsReqSock struct {
 		PartLen uint32
 		Part    [8]uint8
 	}
-	NextSeq [2]uint32
-	Proto   uint32
-	Seen    uint32
-	_       [4]byte
+	Start  [16]uint32
+	Stream [16]uint32
 }
 
 type RequestsReqStats struct {
