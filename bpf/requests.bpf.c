@@ -527,15 +527,18 @@ static __always_inline void req_skb(struct __sk_buff *skb, bool ingress)
 
 	if (!sk)
 		return;
+	/* The packet first, whose lines the stack just read: an ACK or a FIN
+	 * carries no payload, and needs no look at the socket's state, which
+	 * is likely out of the cache. */
+	off = payload_offset(skb, &seq);
+	if (!off || off >= skb->len)
+		return;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return;
 	s = bpf_sk_storage_get(&req_socks, sk, 0, 0);
 	if (!s)
 		return; /* not a socket a listener accepted */
-	off = payload_offset(skb, &seq);
-	if (!off || off >= skb->len)
-		return; /* no payload: an ACK, a FIN */
 	/* A retransmission (a tail loss probe, say) repeats bytes already
 	 * seen: it must not start or answer a request again. */
 	if ((s->seen & (1 << dir)) && (__s32)(seq - s->next_seq[dir]) < 0)
