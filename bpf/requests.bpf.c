@@ -541,8 +541,14 @@ static __always_inline void req_skb(struct __sk_buff *skb, bool ingress)
 		return; /* not a socket a listener accepted */
 	/* A retransmission (a tail loss probe, say) repeats bytes already
 	 * seen: it must not start or answer a request again. */
-	if ((s->seen & (1 << dir)) && (__s32)(seq - s->next_seq[dir]) < 0)
-		return; /* 1 << dir: SEEN_IN, SEEN_OUT */
+	if (s->seen & (1 << dir)) { /* 1 << dir: SEEN_IN, SEEN_OUT */
+		if ((__s32)(seq - s->next_seq[dir]) < 0)
+			return;
+		/* Bytes missing (lost, or still to come out of order): the
+		 * frames of HTTP/2 can no longer be followed. */
+		if (seq != s->next_seq[dir] && s->proto == PROTO_H2)
+			s->proto = PROTO_LOST;
+	}
 	s->next_seq[dir] = seq + (skb->len - off);
 	s->seen |= 1 << dir;
 	if (ingress)
