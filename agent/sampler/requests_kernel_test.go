@@ -6,6 +6,7 @@ import (
 
 	"github.com/pennyhq/penny/internal/cgtest"
 	"github.com/pennyhq/penny/internal/histogram"
+	"github.com/pennyhq/penny/internal/tlsfiles/tlstest"
 )
 
 // serviceMS is how long the test servers take to answer a request.
@@ -134,6 +135,40 @@ func TestRequestsTwoServers(t *testing.T) {
 			t.Errorf("%s counted %d requests, want %d (±1%%)", c.g.Path, row.Requests, c.n)
 		}
 		checkServiceTime(t, &row.RequestLatency, c.us)
+	}
+}
+
+// TestRequestsTLS: an HTTPS server (HTTP/1.1 over TLS 1.3) is counted in
+// turns, as the protocol is encrypted: one per request, plus the turns of
+// each connection's handshake (the client's hello, answered by the
+// server's; its Finished, answered by a session ticket), at most two a
+// connection.
+func TestRequestsTLS(t *testing.T) {
+	r := newRig(t, layout(t))
+	g := cgtest.NewGroup(t, r.layout)
+	servers, clients := g.Child("server"), g.Child("client")
+	ca := tlstest.NewCA(t, t.TempDir(), "ca")
+	cert, key := ca.Server(t, "server")
+	addr := servers.Start().Do("reqserve https %d 0 %s %s", serviceMS, cert, key)
+	cli := clients.Start()
+	r.sample()
+	const n, conns = 400, 8
+	if got := cli.Do("reqload https %s %d %d 0 %s", addr, n, conns, ca.File); got != strconv.Itoa(n) {
+		t.Fatalf("the client had %s of %d requests answered", got, n)
+	}
+	s := r.sample()
+	server := r.cgroup(s, servers.Path)
+	mean, _ := server.RequestLatency.Mean()
+	t.Logf("%d HTTPS requests over %d connections: server counted %d turns, mean %.2fms", n, conns, server.Requests, mean/1e3)
+	if server.Requests < n || server.Requests > n+2*conns {
+		t.Errorf("server counted %d turns, want the %d requests and at most %d handshake turns", server.Requests, n, 2*conns)
+	}
+	if c := find(s, clients.Path); c != nil && c.Requests != 0 {
+		t.Errorf("the client's cgroup counted %d requests as a server", c.Requests)
+	}
+	// The handshake's turns are quick: the median is the service time's.
+	if p50, _ := server.RequestLatency.Quantile(0.5); p50 < 16384 || p50 > 32768 {
+		t.Errorf("latency p50 %.0fµs, want the bucket of the service time, [16384, 32768]µs", p50)
 	}
 }
 

@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,17 +27,22 @@ import (
 // that send a known number of requests, each run by a helper so that its
 // sockets belong to the helper's cgroup.
 //
-//	reqserve KIND MS [B]     serve KIND (http, grpc, tcp) on 127.0.0.1,
-//	                         each request answered after MS milliseconds
-//	                         (http and tcp: with B bytes, default
-//	                         ReqMessage); answers the address. http speaks
-//	                         HTTP/1.1 and HTTP/2 cleartext (h2c, prior
-//	                         knowledge).
-//	reqload KIND ADDR N C [B] send N requests of KIND (h1, h2c, grpc, tcp,
-//	                         pipeline) to ADDR over C connections, each
+//	reqserve KIND MS [B [CERT KEY]]
+//	                         serve KIND (http, https, grpc, tcp) on
+//	                         127.0.0.1, each request answered after MS
+//	                         milliseconds (http, https and tcp: with B
+//	                         bytes, 0 for ReqMessage); answers the
+//	                         address. http speaks HTTP/1.1 and HTTP/2
+//	                         cleartext (h2c, prior knowledge); https
+//	                         HTTP/1.1 over TLS with the certificate and key
+//	                         in files CERT and KEY.
+//	reqload KIND ADDR N C [B [CA]]
+//	                         send N requests of KIND (h1, h2c, https, grpc,
+//	                         tcp, pipeline) to ADDR over C connections, each
 //	                         connection waiting for a response (tcp: of B
 //	                         bytes) before its next request (pipeline:
-//	                         sending up to 4 ahead); answers how many were
+//	                         sending up to 4 ahead; https: trusting the CA
+//	                         certificate in file CA); answers how many were
 //	                         answered.
 func (h *helper) requests(cmd string, args []string) (string, bool, error) {
 	num := func(i int) int {
@@ -52,10 +60,10 @@ func (h *helper) requests(cmd string, args []string) (string, bool, error) {
 	}
 	switch cmd {
 	case "reqserve":
-		addr, err := reqServe(arg(0), time.Duration(num(1))*time.Millisecond, cmp.Or(num(2), ReqMessage))
+		addr, err := reqServe(arg(0), time.Duration(num(1))*time.Millisecond, cmp.Or(num(2), ReqMessage), arg(3), arg(4))
 		return addr, true, err
 	case "reqload":
-		n, err := reqLoad(arg(0), arg(1), num(2), num(3), cmp.Or(num(4), ReqMessage))
+		n, err := reqLoad(arg(0), arg(1), num(2), num(3), cmp.Or(num(4), ReqMessage), arg(5))
 		return strconv.Itoa(n), true, err
 	}
 	return "", false, nil
@@ -65,8 +73,13 @@ func (h *helper) requests(cmd string, args []string) (string, bool, error) {
 // size of a response.
 const ReqMessage = 64
 
-func reqServe(kind string, delay time.Duration, size int) (string, error) {
+func reqServe(kind string, delay time.Duration, size int, certFile, keyFile string) (string, error) {
 	body := strings.Repeat("x", size)
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(delay)
+		_, _ = io.WriteString(w, body)
+	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
@@ -76,13 +89,13 @@ func reqServe(kind string, delay time.Duration, size int) (string, error) {
 		var p http.Protocols
 		p.SetHTTP1(true)
 		p.SetUnencryptedHTTP2(true)
-		srv := &http.Server{Protocols: &p, ReadHeaderTimeout: time.Minute,
-			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				time.Sleep(delay)
-				_, _ = io.WriteString(w, body)
-			})}
+		srv := &http.Server{Protocols: &p, ReadHeaderTimeout: time.Minute, Handler: slow}
 		go func() { _ = srv.Serve(l) }()
+	case "https":
+		var p http.Protocols
+		p.SetHTTP1(true)
+		srv := &http.Server{Protocols: &p, ReadHeaderTimeout: time.Minute, Handler: slow}
+		go func() { _ = srv.ServeTLS(l, certFile, keyFile) }()
 	case "grpc":
 		srv := grpc.NewServer()
 		healthpb.RegisterHealthServer(srv, &slowHealth{delay: delay})
@@ -133,25 +146,34 @@ func (s *slowHealth) Check(context.Context, *healthpb.HealthCheckRequest) (*heal
 
 // reqLoad sends n requests over conns connections (or concurrent streams
 // of one HTTP/2 connection) and returns how many were answered.
-func reqLoad(kind, addr string, n, conns, size int) (int, error) {
+func reqLoad(kind, addr string, n, conns, size int, caFile string) (int, error) {
 	if n <= 0 || conns <= 0 {
 		return 0, fmt.Errorf("want positive counts, got %d requests over %d connections", n, conns)
 	}
 	var one func() (func() error, func(), error) // a connection: its request and its closer
 	switch kind {
-	case "h1", "h2c":
+	case "h1", "h2c", "https":
 		var p http.Protocols
-		if kind == "h1" {
-			p.SetHTTP1(true)
-		} else {
+		if kind == "h2c" {
 			p.SetUnencryptedHTTP2(true)
+		} else {
+			p.SetHTTP1(true)
 		}
 		tr := &http.Transport{Protocols: &p, MaxIdleConnsPerHost: conns}
+		scheme := "http://"
+		if kind == "https" {
+			pool, err := caPool(caFile)
+			if err != nil {
+				return 0, err
+			}
+			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
+			scheme = "https://"
+		}
 		defer tr.CloseIdleConnections()
 		c := &http.Client{Transport: tr}
 		one = func() (func() error, func(), error) {
 			return func() error {
-				resp, err := c.Get("http://" + addr + "/")
+				resp, err := c.Get(scheme + addr + "/")
 				if err != nil {
 					return err
 				}
@@ -222,6 +244,19 @@ func reqLoad(kind, addr string, n, conns, size int) (int, error) {
 	wg.Wait()
 	close(errs)
 	return int(done.Load()), <-errs
+}
+
+// caPool reads the CA certificate in file name.
+func caPool(name string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("no certificate in %s", name)
+	}
+	return pool, nil
 }
 
 // pipelineDepth is how many HTTP/1.1 requests a pipelining connection
