@@ -41,9 +41,11 @@ import (
 //	                         tcp, pipeline) to ADDR over C connections, each
 //	                         connection waiting for a response (tcp: of B
 //	                         bytes) before its next request (pipeline:
-//	                         sending up to 4 ahead; https: trusting the CA
-//	                         certificate in file CA); answers how many were
-//	                         answered.
+//	                         sending up to 4 ahead; h2c and grpc: C
+//	                         concurrent streams, on as many connections as
+//	                         the client opens, usually one; https: trusting
+//	                         the CA certificate in file CA); answers how many
+//	                         were answered.
 func (h *helper) requests(cmd string, args []string) (string, bool, error) {
 	num := func(i int) int {
 		if i >= len(args) {
