@@ -43,6 +43,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define H2_FRAME_HEADER 9
 #define H2_PREFACE 24 /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
 #define H2_HEADERS 1
+#define H2_CONTINUATION 9 /* the highest frame type of RFC 9113 */
 
 enum req_proto {
 	PROTO_UNKNOWN = 0, /* no data received yet */
@@ -50,7 +51,6 @@ enum req_proto {
 	PROTO_H2 = 2,
 	PROTO_TURNS = 3, /* any other protocol: request/response turns */
 	PROTO_TLS = 4,   /* TLS records: turns */
-	PROTO_LOST = 5,  /* HTTP/2 whose frames could not be followed: nothing counted */
 };
 
 /* EV_REQUEST's val2: the protocol, REQ_UNTIMED when the request's start
@@ -64,6 +64,7 @@ struct h2_half {
 	__u32 skip;     /* bytes of the current frame still to come */
 	__u32 part_len; /* bytes of a frame header the last segment ended with */
 	__u8 part[8];
+	__u32 lost;     /* where the frames are is not known: wait for a segment of whole frames */
 };
 
 /* A server socket's state: what every segment reads first, then HTTP/2's
@@ -383,22 +384,69 @@ static long h2_step(__u32 i, void *ctx)
 	return 0;
 }
 
+/* Checks that the frame header at w->off looks like one and moves past
+ * its frame: a walk that ends exactly at the segment's end (H2_DONE)
+ * found whole frames only. */
+static long h2_check_step(__u32 i, void *ctx)
+{
+	struct h2_walk *w = ctx;
+	__u8 h[H2_FRAME_HEADER];
+
+	if (w->off == w->end) {
+		w->state = i ? H2_DONE : H2_LOST;
+		return 1;
+	}
+	if (w->end - w->off < H2_FRAME_HEADER || bpf_skb_load_bytes(w->skb, w->off, h, H2_FRAME_HEADER) ||
+	    h[3] > H2_CONTINUATION || (h[5] & 0x80)) {
+		w->state = H2_LOST;
+		return 1;
+	}
+	w->off += H2_FRAME_HEADER + h2_length(h);
+	if (w->off > w->end) {
+		w->state = H2_LOST;
+		return 1;
+	}
+	return 0;
+}
+
+/* After bytes went missing, finds the frames again: a segment that holds
+ * whole frames only, each with a known type and the reserved bit clear,
+ * starts with a frame (clients and servers write frames whole, so most
+ * segments that start after a write do). */
+static __always_inline bool h2_resync(struct __sk_buff *skb, struct req_sock *s, struct h2_half *x, __u32 off,
+				      __u32 end)
+{
+	struct h2_walk w = {.skb = skb, .s = s, .x = x, .off = off, .end = end};
+
+	bpf_loop(H2_FRAMES, h2_check_step, &w, 0);
+	if (w.state != H2_DONE)
+		return false;
+	x->lost = 0;
+	x->skip = 0;
+	x->part_len = 0;
+	return true;
+}
+
 /*
  * Walks the HTTP/2 frames of one segment's payload [off, end) in one
  * direction (0 in, 1 out): first the end of a frame header the previous
  * segment began, then the rest of the frame it belongs to, then each
  * frame header in turn (bpf_loop, which the verifier checks once however
- * many frames there are). A segment whose frames cannot be followed (a
- * frame header cut twice, more than H2_FRAMES frames) ends the counting
- * of its connection.
+ * many frames there are). When the frames cannot be followed (bytes
+ * went missing, a frame header was cut twice, a segment held more than
+ * H2_FRAMES frames), the direction waits for a segment that starts with
+ * a frame again (h2_resync); what it carried meanwhile is not counted.
  */
 static __always_inline void h2_frames(struct __sk_buff *skb, struct req_sock *s, __u32 off, __u32 end,
 				      int dir, __u32 now)
 {
 	struct h2_half *x = &s->h2[dir & 1];
 	struct h2_walk w = {.skb = skb, .s = s, .x = x, .now = now, .end = end, .dir = dir};
-	__u32 skip = x->skip;
+	__u32 skip;
 
+	if (x->lost && !h2_resync(skb, s, x, off, end))
+		return;
+	skip = x->skip;
 	if (x->part_len) {
 		__u8 h[H2_FRAME_HEADER], rest[8] = {};
 		__u32 have = x->part_len, need = H2_FRAME_HEADER - have, id;
@@ -408,7 +456,7 @@ static __always_inline void h2_frames(struct __sk_buff *skb, struct req_sock *s,
 		/* need is 1 to 8, which the verifier must see checked */
 		barrier_var(need);
 		if (need < 1 || need > 8 || end - off < need || bpf_skb_load_bytes(skb, off, rest, need)) {
-			s->proto = PROTO_LOST;
+			x->lost = 1;
 			return;
 		}
 		/* The bytes as little-endian words, indexed by shifts: the
@@ -435,7 +483,7 @@ static __always_inline void h2_frames(struct __sk_buff *skb, struct req_sock *s,
 	w.off = off + skip;
 	bpf_loop(H2_FRAMES, h2_step, &w, 0);
 	if (w.state != H2_DONE)
-		s->proto = PROTO_LOST;
+		x->lost = 1;
 }
 
 static __always_inline void req_ingress(struct __sk_buff *skb, struct req_sock *s, __u32 off)
@@ -454,8 +502,6 @@ static __always_inline void req_ingress(struct __sk_buff *skb, struct req_sock *
 		return;
 	case PROTO_H2:
 		h2_frames(skb, s, off, skb->len, 0, now_us());
-		return;
-	case PROTO_LOST:
 		return;
 	}
 	/* Unknown yet, or HTTP/1: read the start of the payload. */
@@ -545,9 +591,9 @@ static __always_inline void req_skb(struct __sk_buff *skb, bool ingress)
 		if ((__s32)(seq - s->next_seq[dir]) < 0)
 			return;
 		/* Bytes missing (lost, or still to come out of order): the
-		 * frames of HTTP/2 can no longer be followed. */
+		 * frames of HTTP/2 must be found again. */
 		if (seq != s->next_seq[dir] && s->proto == PROTO_H2)
-			s->proto = PROTO_LOST;
+			s->h2[dir & 1].lost = 1;
 	}
 	s->next_seq[dir] = seq + (skb->len - off);
 	s->seen |= 1 << dir;

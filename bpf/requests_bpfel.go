@@ -45,6 +45,7 @@ type RequestsReqSock struct {
 		Skip    uint32
 		PartLen uint32
 		Part    [8]uint8
+		Lost    uint32
 	}
 	Start  [16]uint32
 	Stream [16]uint32
