@@ -7,7 +7,8 @@
  *
  * A sock_ops program marks every passively opened (accepted) socket by
  * giving it socket-local storage; client sockets never get any, so the
- * cgroup_skb programs that follow return after one storage lookup for them.
+ * cgroup_skb programs that follow return after reading the packet's
+ * headers and one storage lookup for them.
  * On a marked socket, the ingress program reads the first bytes of each
  * segment's payload and notes when a request starts; the egress program
  * notes when its response starts and appends one EV_REQUEST record to the
@@ -22,7 +23,8 @@
  *    answered in order: their start times wait in a small queue);
  *  - HTTP/2 with prior knowledge (h2c, gRPC): a HEADERS frame from the
  *    client that opens a new stream; its response is the server's first
- *    HEADERS frame on that stream. The frames are walked across segments;
+ *    HEADERS frame on that stream. The frames are walked across segments,
+ *    and found again after bytes go missing;
  *  - anything else, TLS included: a turn, data in then data out.
  */
 #include "penny.h"
@@ -37,8 +39,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Requests of one socket that wait for their response with a start time:
  * pipelined HTTP/1 requests, concurrent HTTP/2 streams. A power of two. */
 #define REQ_SLOTS 16
-/* HTTP/2 frame headers read per segment at most: a segment of more
- * (thousands of tiny frames) ends the counting of its connection. */
+/* HTTP/2 frame headers read per segment at most: after a segment of more
+ * (thousands of tiny frames), the frames must be found again (h2_resync). */
 #define H2_FRAMES 1024
 #define H2_FRAME_HEADER 9
 #define H2_PREFACE 24 /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
