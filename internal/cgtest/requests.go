@@ -12,10 +12,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -45,7 +45,9 @@ import (
 //	                         concurrent streams, on as many connections as
 //	                         the client opens, usually one; https: trusting
 //	                         the CA certificate in file CA); answers how many
-//	                         were answered.
+//	                         were answered and the mean, median and 99th
+//	                         percentile of their latency as the client saw
+//	                         it, in microseconds (ParseLoad reads it).
 func (h *helper) requests(cmd string, args []string) (string, bool, error) {
 	num := func(i int) int {
 		if i >= len(args) {
@@ -65,10 +67,54 @@ func (h *helper) requests(cmd string, args []string) (string, bool, error) {
 		addr, err := reqServe(arg(0), time.Duration(num(1))*time.Millisecond, cmp.Or(num(2), ReqMessage), arg(3), arg(4))
 		return addr, true, err
 	case "reqload":
-		n, err := reqLoad(arg(0), arg(1), num(2), num(3), cmp.Or(num(4), ReqMessage), arg(5))
-		return strconv.Itoa(n), true, err
+		lat, err := reqLoad(arg(0), arg(1), num(2), num(3), cmp.Or(num(4), ReqMessage), arg(5))
+		return loadReply(lat), true, err
 	}
 	return "", false, nil
+}
+
+// Load is what a reqload command answers.
+type Load struct {
+	// Answered is how many requests were answered.
+	Answered int
+	// Mean, P50 and P99 are the latency of the answered requests as the
+	// client measured it: from before it sent a request to when it read
+	// the whole response.
+	Mean, P50, P99 time.Duration
+}
+
+// ParseLoad reads a reqload command's answer.
+func ParseLoad(reply string) (Load, error) {
+	f := strings.Fields(reply)
+	if len(f) != 4 {
+		return Load{}, fmt.Errorf("reqload answered %q, want 4 numbers", reply)
+	}
+	var v [4]int64
+	for i := range f {
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return Load{}, fmt.Errorf("reqload answered %q: %w", reply, err)
+		}
+		v[i] = n
+	}
+	us := func(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
+	return Load{Answered: int(v[0]), Mean: us(v[1]), P50: us(v[2]), P99: us(v[3])}, nil
+}
+
+// loadReply is the answer of reqload for the latencies of the answered
+// requests.
+func loadReply(lat []time.Duration) string {
+	if len(lat) == 0 {
+		return "0 0 0 0"
+	}
+	slices.Sort(lat)
+	var sum time.Duration
+	for _, d := range lat {
+		sum += d
+	}
+	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	return fmt.Sprintf("%d %d %d %d", len(lat), (sum / time.Duration(len(lat))).Microseconds(),
+		q(0.5).Microseconds(), q(0.99).Microseconds())
 }
 
 // ReqMessage is the size of a request of the tcp kind, and the default
@@ -147,10 +193,10 @@ func (s *slowHealth) Check(context.Context, *healthpb.HealthCheckRequest) (*heal
 }
 
 // reqLoad sends n requests over conns connections (or concurrent streams
-// of one HTTP/2 connection) and returns how many were answered.
-func reqLoad(kind, addr string, n, conns, size int, caFile string) (int, error) {
+// of one HTTP/2 connection) and returns the latencies of those answered.
+func reqLoad(kind, addr string, n, conns, size int, caFile string) ([]time.Duration, error) {
 	if n <= 0 || conns <= 0 {
-		return 0, fmt.Errorf("want positive counts, got %d requests over %d connections", n, conns)
+		return nil, fmt.Errorf("want positive counts, got %d requests over %d connections", n, conns)
 	}
 	var one func() (func() error, func(), error) // a connection: its request and its closer
 	switch kind {
@@ -166,7 +212,7 @@ func reqLoad(kind, addr string, n, conns, size int, caFile string) (int, error) 
 		if kind == "https" {
 			pool, err := caPool(caFile)
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
 			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
 			scheme = "https://"
@@ -190,7 +236,7 @@ func reqLoad(kind, addr string, n, conns, size int, caFile string) (int, error) 
 	case "grpc":
 		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		defer cc.Close()
 		client := healthpb.NewHealthClient(cc)
@@ -218,10 +264,13 @@ func reqLoad(kind, addr string, n, conns, size int, caFile string) (int, error) 
 	case "pipeline":
 		return pipeline(addr, n, conns)
 	default:
-		return 0, fmt.Errorf("unknown load kind %q", kind)
+		return nil, fmt.Errorf("unknown load kind %q", kind)
 	}
-	var done atomic.Int64
-	var wg sync.WaitGroup
+	var (
+		mu  sync.Mutex
+		lat []time.Duration
+		wg  sync.WaitGroup
+	)
 	errs := make(chan error, conns)
 	for w := range conns {
 		count := n / conns
@@ -230,22 +279,26 @@ func reqLoad(kind, addr string, n, conns, size int, caFile string) (int, error) 
 		}
 		req, closeConn, err := one()
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		wg.Go(func() {
 			defer closeConn()
 			for range count {
+				start := time.Now()
 				if err := req(); err != nil {
 					errs <- err
 					return
 				}
-				done.Add(1)
+				d := time.Since(start)
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
 	close(errs)
-	return int(done.Load()), <-errs
+	return lat, <-errs
 }
 
 // caPool reads the CA certificate in file name.
@@ -268,9 +321,12 @@ const pipelineDepth = 4
 // pipeline sends n HTTP/1.1 requests over conns connections, pipelining
 // them pipelineDepth deep: each request in its own write, a millisecond
 // after the one before, so that each starts a TCP segment.
-func pipeline(addr string, n, conns int) (int, error) {
-	var done atomic.Int64
-	var wg sync.WaitGroup
+func pipeline(addr string, n, conns int) ([]time.Duration, error) {
+	var (
+		mu  sync.Mutex
+		lat []time.Duration
+		wg  sync.WaitGroup
+	)
 	errs := make(chan error, conns)
 	for w := range conns {
 		count := n / conns
@@ -279,26 +335,31 @@ func pipeline(addr string, n, conns int) (int, error) {
 		}
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		wg.Go(func() {
 			defer c.Close()
 			r := bufio.NewReader(c)
 			for sent := 0; sent < count; {
 				batch := min(pipelineDepth, count-sent)
+				starts := make([]time.Time, 0, batch)
 				for range batch {
+					starts = append(starts, time.Now())
 					if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: penny\r\n\r\n"); err != nil {
 						errs <- err
 						return
 					}
 					time.Sleep(time.Millisecond)
 				}
-				for range batch {
+				for _, start := range starts {
 					if err := readResponse(r); err != nil {
 						errs <- err
 						return
 					}
-					done.Add(1)
+					d := time.Since(start)
+					mu.Lock()
+					lat = append(lat, d)
+					mu.Unlock()
 				}
 				sent += batch
 			}
@@ -306,7 +367,7 @@ func pipeline(addr string, n, conns int) (int, error) {
 	}
 	wg.Wait()
 	close(errs)
-	return int(done.Load()), <-errs
+	return lat, <-errs
 }
 
 // readResponse reads one response with a Content-Length.
