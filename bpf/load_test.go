@@ -36,4 +36,11 @@ func TestLoad(t *testing.T) {
 		}
 		o.Close()
 	})
+	t.Run("requests", func(t *testing.T) {
+		var o RequestsObjects
+		if err := LoadRequestsObjects(&o, nil); err != nil {
+			t.Fatalf("load: %+v", err)
+		}
+		o.Close()
+	})
 }

@@ -129,6 +129,7 @@ enum event_kind {
 	EV_CACHE_ADD = 8,     /* id: memory cgroup, val: pages, val2: reader's tgid on a miss */
 	EV_CACHE_DELETE = 9,  /* id: memory cgroup, val: pages */
 	EV_EXIT = 10,         /* id: tgid of a process whose last thread exited */
+	EV_REQUEST = 11,      /* id: cgroup, val: ns to the response, val2: protocol | REQ_UNTIMED */
 };
 
 /* The destination class of a packet sent (EV_TX's val2). */

@@ -82,6 +82,8 @@ const (
 	keyTxLoopback
 	keyTxCluster
 	keyTxInternet
+	keyRequests
+	keyRequestLatency
 	numSeriesKeys
 )
 
@@ -134,6 +136,7 @@ var (
 		{keyTxLoopback, func(v *Values) *uint64 { return &v.TxLoopbackBytes }},
 		{keyTxCluster, func(v *Values) *uint64 { return &v.TxClusterBytes }},
 		{keyTxInternet, func(v *Values) *uint64 { return &v.TxInternetBytes }},
+		{keyRequests, func(v *Values) *uint64 { return &v.Requests }},
 	}
 	histFields = [...]struct {
 		key uint64
@@ -141,6 +144,7 @@ var (
 	}{
 		{keySRTT, func(v *Values) *Hist { return &v.SRTT }},
 		{keyConnect, func(v *Values) *Hist { return &v.Connect }},
+		{keyRequestLatency, func(v *Values) *Hist { return &v.RequestLatency }},
 	}
 )
 

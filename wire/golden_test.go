@@ -71,6 +71,9 @@ func goldenFrames(t *testing.T) map[string][]byte {
 	for name, b := range cpuGoldenFrames(t) {
 		frames[name] = b
 	}
+	for name, b := range requestGoldenFrames(t) {
+		frames[name] = b
+	}
 	return frames
 }
 
@@ -113,6 +116,49 @@ func cpuGoldenFrames(t *testing.T) map[string][]byte {
 		"keyframe-cpu": mustEncode(t, enc, s1, false),
 		"delta-cpu":    mustEncode(t, enc, s2, false),
 	}
+}
+
+// requestGoldenFrames are a keyframe and a delta of a server's requests
+// (keys 33 and 34).
+func requestGoldenFrames(t *testing.T) map[string][]byte {
+	t.Helper()
+	tm := time.Date(2026, 12, 4, 16, 0, 0, 0, time.UTC)
+	var lat Hist
+	for _, us := range []uint64{900, 1100, 20_000, 20_500, 250_000} {
+		lat.Buckets[bucketOf(us)]++
+		lat.Count++
+		lat.Sum += us
+	}
+	s1 := &Snapshot{Time: tm, Interval: time.Second, Series: []SeriesState{
+		{Path: "/system.slice/web.service", ID: 4242, Values: Values{Processes: 2, RSSBytes: 80 << 20,
+			RxBytes: 90_000, TxBytes: 400_000, Requests: 6, RequestLatency: lat}},
+	}}
+	s2 := s1.Clone()
+	s2.Time = tm.Add(time.Second)
+	c := &s2.Series[0].Values
+	c.Requests += 2 // one of them untimed
+	c.RequestLatency.Buckets[bucketOf(21_000)]++
+	c.RequestLatency.Count++
+	c.RequestLatency.Sum += 21_000
+	c.RxBytes += 300
+	c.TxBytes += 8000
+
+	enc := newTestEncoder(t, 0x5eed_0000_0000_0003, Limits{})
+	enc.agentID = "worker-1.example.com"
+	return map[string][]byte{
+		"keyframe-requests": mustEncode(t, enc, s1, false),
+		"delta-requests":    mustEncode(t, enc, s2, false),
+	}
+}
+
+// bucketOf is the log2 bucket of us.
+func bucketOf(us uint64) int {
+	b := 0
+	for us > 1 && b < HistBuckets-1 {
+		us >>= 1
+		b++
+	}
+	return b
 }
 
 func goldenAcks() map[string]Ack {
@@ -261,7 +307,7 @@ var goldenNames = map[uint64]string{
 	keyMemoryPressureSome: "memory_pressure_some_us", keyMemoryPressureFull: "memory_pressure_full_us",
 	keyIOPressureSome: "io_pressure_some_us", keyIOPressureFull: "io_pressure_full_us",
 	keyWorkingSet: "memory_working_set_bytes", keyTxLoopback: "tx_loopback_bytes", keyTxCluster: "tx_cluster_bytes",
-	keyTxInternet: "tx_internet_bytes",
+	keyTxInternet: "tx_internet_bytes", keyRequests: "requests", keyRequestLatency: "request_latency_us",
 }
 
 // TestGoldenNames names every series field.

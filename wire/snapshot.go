@@ -69,6 +69,11 @@ type Values struct {
 	// The bytes of TxBytes by destination: loopback, in-cluster (private
 	// and link-local addresses), internet. Cumulative counters.
 	TxLoopbackBytes, TxClusterBytes, TxInternetBytes uint64
+	// Requests the cgroup's server sockets answered, a cumulative counter,
+	// and the latency of the timed ones (first byte in to first byte of
+	// the response out), a cumulative histogram of microseconds.
+	Requests       uint64
+	RequestLatency Hist
 }
 
 // SeriesState is the absolute state of one series: one cgroup.

@@ -28,7 +28,9 @@ type Config struct {
 	// BPFStats turns on the kernel's run time accounting of the programs
 	// and exports it on /metrics.
 	BPFStats bool
-	Logger   *slog.Logger
+	// SkipRequests turns request counting off (probe.Config).
+	SkipRequests bool
+	Logger       *slog.Logger
 }
 
 // Complete fills in the defaults.
@@ -91,7 +93,7 @@ func Start(ctx context.Context, cfg Config, onServeError func(error)) (_ *Core, 
 		return nil, err
 	}
 	log.Debug("cgroup layout", "mode", layout.Mode, "v2", layout.V2, "memory", layout.Memory)
-	if c.probes, err = probe.Load(ctx, probe.Config{CgroupV2: layout.V2, Logger: log}); err != nil {
+	if c.probes, err = probe.Load(ctx, probe.Config{CgroupV2: layout.V2, SkipRequests: cfg.SkipRequests, Logger: log}); err != nil {
 		return nil, err
 	}
 	var stats func() ([]probe.ProgramStat, error)

@@ -348,6 +348,7 @@ func Snapshot(s *sampler.Sample, resolve func(path string) map[string]string) *w
 				MemoryWorkingSetBytes: max(c.MemoryWorkingSetBytes, 0),
 				TxLoopbackBytes:       t.TxClassBytes[probe.TxLoopback], TxClusterBytes: t.TxClassBytes[probe.TxCluster],
 				TxInternetBytes: t.TxClassBytes[probe.TxInternet],
+				Requests:        t.Requests, RequestLatency: wire.Hist(t.RequestLatency),
 			},
 		})
 	}

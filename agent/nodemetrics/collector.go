@@ -37,6 +37,8 @@ var (
 	descSRTT                = desc("cgroup_tcp_srtt_seconds", "Smoothed round-trip time of the cgroup's TCP sockets, sampled on every received segment.", cg...)
 	descConnect             = desc("cgroup_tcp_connect_seconds", "Time from SYN sent to connection established for the cgroup's TCP connects.", cg...)
 	descRetransmits         = desc("cgroup_tcp_retransmits_total", "TCP segments the cgroup's sockets retransmitted.", cg...)
+	descRequests            = desc("cgroup_requests_total", "Requests the cgroup's server sockets answered: HTTP/1 request lines, HTTP/2 client streams, request/response turns of other TCP protocols (docs/requests.md).", cg...)
+	descRequestLatency      = desc("cgroup_request_latency_seconds", "Time from a request's first byte in to its response's first byte out, for the requests the cgroup's server sockets answered and timed.", cg...)
 	descRxBytes             = desc("cgroup_network_receive_bytes_total", "IP bytes received by the cgroup's sockets.", cg...)
 	descTxBytes             = desc("cgroup_network_transmit_bytes_total", "IP bytes sent by the cgroup's sockets.", cg...)
 	descRxPackets           = desc("cgroup_network_receive_packets_total", "IP packets received by the cgroup's sockets.", cg...)
@@ -85,7 +87,8 @@ func NewCollector(latest func() *sampler.Sample, stats func() ([]probe.ProgramSt
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descProcesses, descRSS, descPageCache, descHitRatio, descPCAdded,
-		descPCEvicted, descPCAccessed, descPCMissed, descSRTT, descConnect, descRetransmits, descRxBytes,
+		descPCEvicted, descPCAccessed, descPCMissed, descSRTT, descConnect, descRetransmits, descRequests,
+		descRequestLatency, descRxBytes,
 		descTxBytes, descRxPackets, descTxPackets, descEgress, descCPU, descCFSPeriods, descCFSThrottled,
 		descCFSThrottledSeconds, descWorkingSet, descCgroups, descDrops, descOverflow, descLogFullDrops,
 		descProgRunTime, descProgRunCount} {
@@ -143,6 +146,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPCAccessed, t.PageCacheAccesses)
 		counter(descPCMissed, t.PageCacheMisses)
 		counter(descRetransmits, t.Retransmits)
+		counter(descRequests, t.Requests)
 		counter(descRxBytes, t.RxBytes)
 		counter(descTxBytes, t.TxBytes)
 		counter(descRxPackets, t.RxPackets)
@@ -166,6 +170,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descWorkingSet, float64(g.MemoryWorkingSetBytes))
 		ch <- latencyHistogram(descSRTT, &t.SRTT, g.Path)
 		ch <- latencyHistogram(descConnect, &t.Connect, g.Path)
+		ch <- latencyHistogram(descRequestLatency, &t.RequestLatency, g.Path)
 	}
 }
 

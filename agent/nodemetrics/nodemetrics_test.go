@@ -29,7 +29,9 @@ func testSample() *sampler.Sample {
 	c := sampler.Cgroup{Path: "/system.slice/web.service", ID: 7, Processes: 2, RSSBytes: 1 << 20,
 		PageCacheBytes: 4096, PageCacheAccesses: 10, PageCacheMisses: 1, HitRatioKnown: true,
 		PressureKnown: true, MemoryWorkingSetBytes: 3 << 20}
-	c.Totals = sampler.Totals{SRTT: srtt, RxBytes: 100, TxBytes: 50, Retransmits: 3,
+	var req histogram.Hist
+	req.Observe(20_000) // bucket 14: [16384, 32768)µs
+	c.Totals = sampler.Totals{SRTT: srtt, RxBytes: 100, TxBytes: 50, Retransmits: 3, Requests: 2, RequestLatency: req,
 		TxClassBytes: [probe.TxClasses]uint64{10, 15, 25}, CPUUsageUsec: 2_500_000, CPUPeriods: 40,
 		CPUThrottledPeriods: 4, CPUThrottledUsec: 120_000,
 		Pressure: [cgroupfs.PressureResources]cgroupfs.Pressure{{Some: 30_000, Full: 10_000}, {Some: 5}, {}}}
@@ -83,12 +85,15 @@ penny_cgroup_memory_working_set_bytes{cgroup="/system.slice/web.service"} 3.1457
 penny_cgroup_network_egress_bytes_total{cgroup="/system.slice/web.service",class="cluster"} 15
 penny_cgroup_network_egress_bytes_total{cgroup="/system.slice/web.service",class="internet"} 25
 penny_cgroup_network_egress_bytes_total{cgroup="/system.slice/web.service",class="loopback"} 10
+# HELP penny_cgroup_requests_total Requests the cgroup's server sockets answered: HTTP/1 request lines, HTTP/2 client streams, request/response turns of other TCP protocols (docs/requests.md).
+# TYPE penny_cgroup_requests_total counter
+penny_cgroup_requests_total{cgroup="/system.slice/web.service"} 2
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "penny_cgroup_memory_rss_bytes",
 		"penny_cgroup_page_cache_hit_ratio", "penny_agent_bpf_program_run_seconds_total",
 		"penny_cgroup_cpu_usage_seconds_total", "penny_cgroup_cpu_cfs_throttled_seconds_total",
 		"penny_cgroup_pressure_cpu_waiting_seconds_total", "penny_cgroup_memory_working_set_bytes",
-		"penny_cgroup_network_egress_bytes_total"); err != nil {
+		"penny_cgroup_network_egress_bytes_total", "penny_cgroup_requests_total"); err != nil {
 		t.Fatal(err)
 	}
 	// Without pressure stall information, no pressure series.

@@ -30,6 +30,14 @@ const (
 	evCacheAdd     = 8
 	evCacheDelete  = 9
 	evExit         = 10
+	evRequest      = 11
+
+	// reqUntimed flags an evRequest record counted without a start time,
+	// and its bits from reqCountShift up say how many requests it stands
+	// for, 0 meaning one (REQ_UNTIMED, REQ_COUNT_SHIFT in
+	// bpf/requests.bpf.c).
+	reqUntimed    = 0x100
+	reqCountShift = 16
 )
 
 // stuckReads is how many reads a slot may stay uncommitted below the head
@@ -58,6 +66,7 @@ type eventLog struct {
 	net           map[uint64]*NetCounters
 	access        map[uint64]*AccessCounters
 	cache         map[uint64]*CacheCounters
+	requests      map[uint64]*RequestStats
 	exits         []uint32
 
 	starts, ends map[uint64]connectStamp // unpaired connect halves, by socket
@@ -75,7 +84,7 @@ func newEventLog(ncpu int, events, cursors *ebpf.Map) (*eventLog, error) {
 		ncpu: ncpu, pos: make([]uint64, ncpu), stuckAt: make([]uint64, ncpu), stuck: make([]int, ncpu),
 		srtt: map[uint64]*histogram.Hist{}, connect: map[uint64]*histogram.Hist{},
 		retransmits: map[uint64]uint64{}, net: map[uint64]*NetCounters{},
-		access: map[uint64]*AccessCounters{}, cache: map[uint64]*CacheCounters{},
+		access: map[uint64]*AccessCounters{}, cache: map[uint64]*CacheCounters{}, requests: map[uint64]*RequestStats{},
 		starts: map[uint64]connectStamp{}, ends: map[uint64]connectStamp{},
 	}
 	var err error
@@ -201,6 +210,16 @@ func (l *eventLog) apply(kind uint32, id, val, val2 uint64) {
 		l.cacheOf(id).Removed += val
 	case evExit:
 		l.exits = append(l.exits, uint32(id))
+	case evRequest:
+		r := l.requests[id]
+		if r == nil {
+			r = &RequestStats{}
+			l.requests[id] = r
+		}
+		r.Requests += max(val2>>reqCountShift, 1)
+		if val2&reqUntimed == 0 {
+			r.Latency.Observe(val / 1000) // ns to µs
+		}
 	}
 }
 
@@ -318,6 +337,12 @@ func (l *eventLog) merge(s *Snapshot) {
 		x.Removed += c.Removed
 		s.Cache[id] = x
 	}
+	for id, r := range l.requests {
+		x := s.Requests[id]
+		x.Requests += r.Requests
+		x.Latency.Add(&r.Latency)
+		s.Requests[id] = x
+	}
 	s.Drops["event_log_lost"] = l.lost
 }
 
@@ -328,6 +353,7 @@ func (l *eventLog) forgetCgroups(ids []uint64) {
 		delete(l.retransmits, id)
 		delete(l.net, id)
 		delete(l.access, id)
+		delete(l.requests, id)
 	}
 }
 

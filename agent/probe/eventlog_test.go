@@ -23,7 +23,8 @@ func newFakeLog(t *testing.T, ncpu int) *fakeLog {
 		srtt: map[uint64]*hist{}, connect: map[uint64]*hist{},
 		retransmits: map[uint64]uint64{}, net: map[uint64]*NetCounters{},
 		access: map[uint64]*AccessCounters{}, cache: map[uint64]*CacheCounters{},
-		starts: map[uint64]connectStamp{}, ends: map[uint64]connectStamp{},
+		requests: map[uint64]*RequestStats{},
+		starts:   map[uint64]connectStamp{}, ends: map[uint64]connectStamp{},
 	}
 	return &fakeLog{t: t, l: l}
 }
@@ -79,6 +80,9 @@ func TestEventLogAggregates(t *testing.T) {
 	f.emit(0, evCacheAdd, 5, 2, 0)    // not a read miss
 	f.emit(1, evCacheDelete, 5, 3, 0) // eviction
 	f.emit(0, evExit, 1234, 0, 0)
+	f.emit(0, evRequest, 7, 20_000_000, 1)   // 20 ms, HTTP/1
+	f.emit(1, evRequest, 7, 3_000, 2)        // 3 µs, HTTP/2
+	f.emit(1, evRequest, 7, 0, 1|reqUntimed) // counted, not timed
 	exits := f.l.drain(func(tgid uint32) uint64 {
 		if tgid == 42 {
 			return 9
@@ -89,8 +93,13 @@ func TestEventLogAggregates(t *testing.T) {
 		t.Errorf("exits = %v", exits)
 	}
 	s := &Snapshot{TCP: map[uint64]TCPStats{}, Net: map[uint64]NetCounters{}, Access: map[uint64]AccessCounters{},
-		Cache: map[uint64]CacheCounters{7: {Added: 100}}, Drops: map[string]uint64{}}
+		Cache: map[uint64]CacheCounters{7: {Added: 100}}, Drops: map[string]uint64{},
+		Requests: map[uint64]RequestStats{7: {Requests: 5}}}
 	f.l.merge(s)
+	if r := s.Requests[7]; r.Requests != 8 || r.Latency.Count != 2 || r.Latency.Sum != 20_003 ||
+		r.Latency.Buckets[histogram.Bucket(20_000)] != 1 || r.Latency.Buckets[histogram.Bucket(3)] != 1 {
+		t.Errorf("requests of 7 = %+v, want 5 from the overflow map and 3 logged, 2 of them timed", r)
+	}
 	if tc := s.TCP[7]; tc.SRTT.Count != 2 || tc.SRTT.Sum != 3040 {
 		t.Errorf("srtt of 7 = %+v", tc.SRTT)
 	}

@@ -10,7 +10,9 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
@@ -23,7 +25,11 @@ type Config struct {
 	// CgroupV2 is the mount point of the cgroup v2 hierarchy; the network
 	// programs attach to its root and so see every socket on the host.
 	CgroupV2 string
-	Logger   *slog.Logger
+	// SkipRequests leaves the request programs (bpf/requests.bpf.c)
+	// unloaded: no request is counted, and no server socket's segment
+	// is read.
+	SkipRequests bool
+	Logger       *slog.Logger
 }
 
 // Complete fills in the defaults.
@@ -109,12 +115,16 @@ type Probes struct {
 	mem    bpf.MemoryObjects
 	pc     bpf.PagecacheObjects
 	net    bpf.NetObjects
+	req    bpf.RequestsObjects
 	links  []link.Link
 	progs  map[string]*ebpf.Program
 
 	// HitRatio is false when the kernel lacks the tracepoints that count
 	// page cache accesses (Linux < 6.10); hit ratios are then unknown.
 	HitRatio bool
+	// Requests is false when the kernel cannot run the request programs
+	// (they need bpf_loop, Linux >= 5.17); no request is then counted.
+	Requests bool
 }
 
 // Load checks the host, loads every program and attaches it. On error
@@ -159,7 +169,7 @@ func Load(ctx context.Context, cfg Config) (_ *Probes, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := p.load(); err != nil {
+	if err := p.load(cfg.SkipRequests); err != nil {
 		return nil, err
 	}
 
@@ -186,7 +196,13 @@ func Load(ctx context.Context, cfg Config) (_ *Probes, err error) {
 	}{
 		{"skb_ingress", ebpf.AttachCGroupInetIngress, p.net.SkbIngress},
 		{"skb_egress", ebpf.AttachCGroupInetEgress, p.net.SkbEgress},
+		{"req_sockops", ebpf.AttachCGroupSockOps, p.req.ReqSockops},
+		{"req_ingress", ebpf.AttachCGroupInetIngress, p.req.ReqSkbIngress},
+		{"req_egress", ebpf.AttachCGroupInetEgress, p.req.ReqSkbEgress},
 	} {
+		if a.prog == nil {
+			continue // not loaded: requests are not counted
+		}
 		l, err := link.AttachCgroup(link.CgroupOptions{Path: cfg.CgroupV2, Attach: a.typ, Program: a.prog})
 		if err != nil {
 			return nil, attachError("cgroup "+cfg.CgroupV2+" "+a.typ.String(), err)
@@ -194,7 +210,7 @@ func Load(ctx context.Context, cfg Config) (_ *Probes, err error) {
 		p.links = append(p.links, l)
 		p.progs[a.name] = a.prog
 	}
-	log.Debug("eBPF programs attached", "programs", len(p.progs), "hit_ratio", p.HitRatio)
+	log.Debug("eBPF programs attached", "programs", len(p.progs), "hit_ratio", p.HitRatio, "requests", p.Requests)
 	return p, nil
 }
 
@@ -223,9 +239,9 @@ func attachError(what string, err error) error {
 	return fmt.Errorf("attach to %s: %w", what, err)
 }
 
-// load loads the three collections, which share one event log: its maps
+// load loads the four collections, which share one event log: its maps
 // are sized for this machine's CPUs and created with the memory programs.
-func (p *Probes) load() error {
+func (p *Probes) load(skipRequests bool) error {
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return fmt.Errorf("count CPUs: %w", err)
@@ -266,8 +282,37 @@ func (p *Probes) load() error {
 	if err := load("net", bpf.LoadNet, &p.net, shared, nil); err != nil {
 		return err
 	}
+	if skipRequests {
+		p.logger.Debug("requests are not counted: turned off")
+	} else if err := RequestsSupported(); err != nil {
+		p.logger.Warn("requests are not counted: the kernel lacks what the request programs need (Linux >= 5.17)", "err", err)
+	} else {
+		if err := load("requests", bpf.LoadRequests, &p.req, shared, nil); err != nil {
+			return err
+		}
+		p.Requests = true
+	}
 	p.log, err = newEventLog(ncpu, p.mem.Events, p.mem.EventCursors)
 	return err
+}
+
+// RequestsSupported reports, as an error, what the kernel lacks to run the
+// request programs (bpf/requests.bpf.c): bpf_loop in cgroup_skb programs
+// (Linux >= 5.17), socket-local storage in sock_ops programs.
+func RequestsSupported() error {
+	for _, c := range []struct {
+		pt ebpf.ProgramType
+		fn asm.BuiltinFunc
+	}{
+		{ebpf.CGroupSKB, asm.FnLoop},
+		{ebpf.CGroupSKB, asm.FnSkStorageGet},
+		{ebpf.SockOps, asm.FnSkStorageGet},
+	} {
+		if err := features.HaveProgramHelper(c.pt, c.fn); err != nil {
+			return fmt.Errorf("%s in %s programs: %w", c.fn, c.pt, err)
+		}
+	}
+	return nil
 }
 
 // exitHasGroupDead reports whether the kernel's sched_process_exit
@@ -302,7 +347,7 @@ func (p *Probes) Close() error {
 		errs = append(errs, l.Close())
 	}
 	p.links = nil
-	errs = append(errs, p.mem.Close(), p.pc.Close(), p.net.Close())
+	errs = append(errs, p.mem.Close(), p.pc.Close(), p.net.Close(), p.req.Close())
 	return errors.Join(errs...)
 }
 

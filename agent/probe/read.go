@@ -69,6 +69,15 @@ type NetCounters struct {
 	TxClassBytes [TxClasses]uint64
 }
 
+// RequestStats are the requests one cgroup's server sockets answered and
+// how long each waited for the first byte of its response, in
+// microseconds (see docs/requests.md). Latency counts the timed requests
+// only: Requests - Latency.Count were counted without a start time.
+type RequestStats struct {
+	Requests uint64
+	Latency  histogram.Hist
+}
+
 // Destination classes of the bytes sent, indexes of
 // NetCounters.TxClassBytes: enum tx_class in bpf/penny.h, minus one.
 const (
@@ -94,6 +103,8 @@ type Snapshot struct {
 	Access map[uint64]AccessCounters
 	TCP    map[uint64]TCPStats    // by cgroup v2 id
 	Net    map[uint64]NetCounters // by cgroup v2 id
+	// Requests are by cgroup v2 id.
+	Requests map[uint64]RequestStats
 	// Drops counts events lost because a map was full, by program group,
 	// and event log slots lost ("event_log_lost").
 	Drops map[string]uint64
@@ -166,6 +177,16 @@ func (p *Probes) Snapshot() (*Snapshot, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("read network counters: %w", err)
 	}
+	s.Requests = map[uint64]RequestStats{}
+	if p.Requests {
+		if s.Requests, err = readMap[uint64](p.req.ReqByCgroup, func(v bpf.RequestsReqStats) RequestStats {
+			r := RequestStats{Requests: v.Requests}
+			addHist(&r.Latency, (*bpf.NetHist)(&v.Latency))
+			return r
+		}); err != nil {
+			return nil, fmt.Errorf("read request counters: %w", err)
+		}
+	}
 	if s.MMs, err = readMap[uint32](p.mem.RssByMm, func(e bpf.MemoryRssEntry) MM {
 		return MM{TGID: e.Tgid, New: e.Flags&1 != 0, Mask: e.Mask, Size: e.Size}
 	}); err != nil {
@@ -178,7 +199,11 @@ func (p *Probes) Snapshot() (*Snapshot, error) {
 		}
 	}
 	s.Drops, s.Overflow, s.LogFullDrops = map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
-	for name, m := range map[string]*ebpf.Map{"memory": p.mem.MemoryDrops, "pagecache": p.pc.PagecacheDrops, "net": p.net.NetDrops} {
+	drops := map[string]*ebpf.Map{"memory": p.mem.MemoryDrops, "pagecache": p.pc.PagecacheDrops, "net": p.net.NetDrops}
+	if p.Requests {
+		drops["requests"] = p.req.ReqDrops
+	}
+	for name, m := range drops {
 		for reason, out := range s.dropCounters() {
 			var v []uint64
 			if err := m.Lookup(reason, &v); err != nil {
@@ -296,7 +321,11 @@ func (p *Probes) ForgetCgroups(ids []uint64) error {
 	p.mu.Lock()
 	p.log.forgetCgroups(ids)
 	p.mu.Unlock()
-	return deleteKeys(ids, p.pc.AccessByCgroup, p.net.TcpByCgroup, p.net.NetByCgroup)
+	maps := []*ebpf.Map{p.pc.AccessByCgroup, p.net.TcpByCgroup, p.net.NetByCgroup}
+	if p.Requests {
+		maps = append(maps, p.req.ReqByCgroup)
+	}
+	return deleteKeys(ids, maps...)
 }
 
 // ForgetMemcgs deletes the page cache counters of memory cgroups.

@@ -79,6 +79,7 @@ func cgroupOf(c *sampler.Cgroup) Cgroup {
 		out.SetHitRatio(c.PageCacheAccesses, c.PageCacheMisses)
 	}
 	out.SetLatency(&c.SRTT, &c.Connect)
+	out.SetRequests(c.Requests, &c.RequestLatency)
 	out.SetCPU(c.CPUUsageUsec, c.CPUPeriods, c.CPUThrottledPeriods, c.CPUThrottledUsec)
 	out.SetPressure(c.PressureKnown, c.Pressure[cgroupfs.PressureCPU].Some, c.Pressure[cgroupfs.PressureMemory].Some,
 		c.Pressure[cgroupfs.PressureIO].Some)

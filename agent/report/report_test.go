@@ -21,6 +21,10 @@ func sample() *sampler.Sample {
 		srtt.Observe(40)
 	}
 	conn.Observe(300)
+	var req histogram.Hist
+	for range 99 {
+		req.Observe(20_000) // 20 ms: [16384, 32768) µs
+	}
 	return &sampler.Sample{
 		Time:     time.Date(2026, 11, 25, 15, 4, 5, 0, time.UTC),
 		Interval: 2 * time.Second,
@@ -31,7 +35,7 @@ func sample() *sampler.Sample {
 				Retransmits: 2, RxBytes: 4096, TxBytes: 2048, TxClassBytes: [probe.TxClasses]uint64{100, 900, 1048},
 				CPUUsageUsec: 900_000, CPUPeriods: 20, CPUThrottledPeriods: 5, CPUThrottledUsec: 40_000,
 				PressureKnown: true, Pressure: [cgroupfs.PressureResources]cgroupfs.Pressure{{Some: 1500, Full: 1000}, {Some: 2}, {}},
-				MemoryWorkingSetBytes: 200 << 20},
+				MemoryWorkingSetBytes: 200 << 20, Requests: 100, RequestLatency: req},
 		},
 	}
 }
@@ -57,14 +61,16 @@ func TestJSONContract(t *testing.T) {
 		"net_rx_bytes", "net_tx_bytes",
 		"cpu_usage_seconds", "cpu_throttled_seconds", "cpu_throttled_periods", "cpu_pressure_seconds",
 		"memory_pressure_seconds", "io_pressure_seconds", "memory_working_set_bytes",
-		"net_tx_loopback_bytes", "net_tx_cluster_bytes", "net_tx_internet_bytes"}
+		"net_tx_loopback_bytes", "net_tx_cluster_bytes", "net_tx_internet_bytes",
+		"requests", "request_latency_p50_seconds", "request_latency_p99_seconds"}
 	for _, k := range contract {
 		if _, ok := root[k]; !ok {
 			t.Errorf("key %s missing", k)
 		}
 	}
 	for _, k := range []string{"page_cache_hit_ratio", "tcp_srtt_p50_seconds", "tcp_srtt_p99_seconds", "tcp_connect_p99_seconds",
-		"cpu_pressure_seconds", "memory_pressure_seconds", "io_pressure_seconds"} {
+		"cpu_pressure_seconds", "memory_pressure_seconds", "io_pressure_seconds",
+		"request_latency_p50_seconds", "request_latency_p99_seconds"} {
 		if root[k] != nil {
 			t.Errorf("root %s = %v, want null", k, root[k])
 		}
@@ -79,7 +85,7 @@ func TestJSONContract(t *testing.T) {
 	for k, want := range map[string]float64{"cpu_usage_seconds": 0.9, "cpu_periods": 20, "cpu_throttled_periods": 5,
 		"cpu_throttled_seconds": 0.04, "cpu_pressure_seconds": 0.0015, "memory_pressure_seconds": 2e-6, "io_pressure_seconds": 0,
 		"memory_working_set_bytes": 200 << 20, "net_tx_loopback_bytes": 100, "net_tx_cluster_bytes": 900,
-		"net_tx_internet_bytes": 1048} {
+		"net_tx_internet_bytes": 1048, "requests": 100} {
 		if web[k] != want {
 			t.Errorf("web %s = %v, want %v", k, web[k], want)
 		}
@@ -87,6 +93,11 @@ func TestJSONContract(t *testing.T) {
 	p50 := web["tcp_srtt_p50_seconds"].(float64)
 	if p50 < 32e-6 || p50 >= 64e-6 {
 		t.Errorf("p50 = %v s, want in [32µs, 64µs)", p50)
+	}
+	for _, k := range []string{"request_latency_p50_seconds", "request_latency_p99_seconds"} {
+		if v, ok := web[k].(float64); !ok || v < 16384e-6 || v >= 32768e-6 {
+			t.Errorf("web %s = %v, want in the bucket of 20ms, [16.384ms, 32.768ms)", k, web[k])
+		}
 	}
 	if !strings.HasSuffix(buf.String(), "}\n") || strings.Count(buf.String(), "\n") != 1 {
 		t.Errorf("not one line: %q", buf.String())

@@ -157,6 +157,16 @@ func (s *Sampler) counters(snap *probe.Snapshot, row func(uint64) *Cgroup) {
 		}
 		r.Retransmits = delta(t.Retransmits, p.Retransmits)
 	}
+	for id, q := range snap.Requests {
+		p, ok := s.prev.Requests[id]
+		r := row(id)
+		r.Requests = delta(q.Requests, p.Requests)
+		if ok {
+			r.RequestLatency = q.Latency.Delta(&p.Latency)
+		} else {
+			r.RequestLatency = q.Latency
+		}
+	}
 	for id, n := range snap.Net {
 		p := s.prev.Net[id]
 		r := row(id)

@@ -49,6 +49,13 @@ type Cgroup struct {
 	SRTT    histogram.Hist // smoothed RTT samples, microseconds
 	Connect histogram.Hist // connect latency, microseconds
 
+	// Requests are the requests its server sockets answered (the first
+	// byte of the response went out) in the interval, and RequestLatency
+	// the time from each one's first byte in to that first byte out,
+	// microseconds, for those that were timed (see docs/requests.md).
+	Requests       uint64
+	RequestLatency histogram.Hist
+
 	Retransmits          uint64
 	RxBytes, TxBytes     uint64
 	RxPackets, TxPackets uint64
@@ -93,6 +100,8 @@ type Totals struct {
 	PageCacheAccesses, PageCacheMisses         uint64
 	SRTT, Connect                              histogram.Hist
 	Retransmits                                uint64
+	Requests                                   uint64
+	RequestLatency                             histogram.Hist
 	RxBytes, TxBytes                           uint64
 	RxPackets, TxPackets                       uint64
 	TxClassBytes                               [probe.TxClasses]uint64
@@ -110,6 +119,8 @@ func (t *Totals) add(c *Cgroup) {
 	t.SRTT.Add(&c.SRTT)
 	t.Connect.Add(&c.Connect)
 	t.Retransmits += c.Retransmits
+	t.Requests += c.Requests
+	t.RequestLatency.Add(&c.RequestLatency)
 	t.RxBytes += c.RxBytes
 	t.TxBytes += c.TxBytes
 	t.RxPackets += c.RxPackets
@@ -130,6 +141,6 @@ func (t *Totals) add(c *Cgroup) {
 // active reports whether the cgroup did anything in the interval.
 func (c *Cgroup) active() bool {
 	return c.PageCacheAddedBytes != 0 || c.PageCacheEvictedBytes != 0 || c.PageCacheAccesses != 0 ||
-		c.SRTT.Count != 0 || c.Connect.Count != 0 || c.Retransmits != 0 || c.RxBytes != 0 || c.TxBytes != 0 ||
+		c.SRTT.Count != 0 || c.Connect.Count != 0 || c.Retransmits != 0 || c.Requests != 0 || c.RxBytes != 0 || c.TxBytes != 0 ||
 		c.CPUUsageUsec != 0
 }

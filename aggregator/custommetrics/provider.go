@@ -120,6 +120,12 @@ var units = map[string]unit{
 	pods.NetTxBytesPerSecond:  {integer: true},
 	pods.CPUUsageCores:        {milli: true},
 	pods.CPUThrottledRatio:    {},
+	// A count over the window; the rate keeps micro precision, for the
+	// pods that serve less than one request a second.
+	pods.Requests:                 {integer: true},
+	pods.RequestsPerSecond:        {},
+	pods.RequestLatencyP50Seconds: {},
+	pods.RequestLatencyP99Seconds: {},
 	// Dollars (the pricing's currency) per hour, to the micro-dollar: a
 	// pod of 1 MiB costs about 4u at OpenCost's default prices.
 	pods.CostDollarsPerHour: {},

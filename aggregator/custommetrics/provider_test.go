@@ -79,6 +79,7 @@ func (w *world) latency(t *testing.T, path string, field func(*model.Container) 
 }
 
 func p99(c *model.Container) *float64        { return c.TCPSRTTP99Seconds }
+func requestP99(c *model.Container) *float64 { return c.RequestLatencyP99Seconds }
 func p50(c *model.Container) *float64        { return c.TCPSRTTP50Seconds }
 func connectP99(c *model.Container) *float64 { return c.TCPConnectP99Seconds }
 
@@ -185,8 +186,8 @@ func TestListAllMetrics(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ListAllMetrics:\n%v\nwant\n%v", got, want)
 	}
-	if len(got) != 22 {
-		t.Fatalf("%d metrics, want 11 for pods and 11 for namespaces", len(got))
+	if len(got) != 30 {
+		t.Fatalf("%d metrics, want 15 for pods and 15 for namespaces", len(got))
 	}
 }
 
@@ -197,6 +198,7 @@ func TestGetMetricByName(t *testing.T) {
 	dbP99 := w.latency(t, "/kubepods/db-0/db", p99)
 	web2P50 := w.latency(t, "/kubepods/web-2/app", p50)
 	dbConnect := w.latency(t, "/kubepods/db-0/db", connectP99)
+	web2Requests := w.latency(t, "/kubepods/web-2/app", requestP99)
 	if web1P99 <= 0 || web1P99 >= 1e-3 || dbP99 <= web1P99 {
 		t.Fatalf("fixture latencies: web-1 p99 %v, db-0 p99 %v", web1P99, dbP99)
 	}
@@ -243,6 +245,14 @@ func TestGetMetricByName(t *testing.T) {
 			served{ns, "", "shop", 1000 + 5000 + 2000, 19 * time.Second, 20}, ""},
 		{"namespace takes the worst latency", namespaceInfo(pods.TCPSRTTP99Seconds), types.NamespacedName{Name: "shop"}, "",
 			served{ns, "", "shop", dbP99, 19 * time.Second, 20}, ""},
+		{"requests per second", podInfo(pods.RequestsPerSecond), types.NamespacedName{Namespace: "shop", Name: "web-1"}, "",
+			served{pod, "shop", "web-1", 20, 20 * time.Second, 20}, ""},
+		{"namespace sums requests per second", namespaceInfo(pods.RequestsPerSecond), types.NamespacedName{Name: "shop"}, "",
+			served{ns, "", "shop", 20 + 10, 19 * time.Second, 20}, ""},
+		{"namespace takes the worst request latency", namespaceInfo(pods.RequestLatencyP99Seconds), types.NamespacedName{Name: "shop"}, "",
+			served{ns, "", "shop", web2Requests, 19 * time.Second, 20}, ""},
+		{"pod serving no request has no request latency", podInfo(pods.RequestLatencyP99Seconds), types.NamespacedName{Namespace: "shop", Name: "db-0"}, "",
+			served{}, "request_latency_p99_seconds for pods db-0"},
 		{"namespace takes the worst connect time", namespaceInfo(pods.TCPConnectP99Seconds), types.NamespacedName{Name: "shop"}, "",
 			served{ns, "", "shop", dbConnect, 19 * time.Second, 20}, ""},
 		{"namespace takes the lowest hit ratio", namespaceInfo(pods.PageCacheHitRatio), types.NamespacedName{Name: "shop"}, "",

@@ -31,6 +31,9 @@ var (
 	descSRTT99    = desc("tcp_srtt_p99_seconds", "99th percentile smoothed TCP RTT over the agent's last interval.")
 	descConnect99 = desc("tcp_connect_p99_seconds", "99th percentile TCP connect latency over the agent's last interval.")
 	descRetrans   = desc("tcp_retransmits_total", "TCP segments retransmitted since the agent started.")
+	descRequests  = desc("requests_total", "Requests the cgroup's server sockets answered since the agent started (docs/requests.md).")
+	descRequest50 = desc("request_latency_p50_seconds", "Median request latency, first byte in to first byte of the response out, over the agent's last interval.")
+	descRequest99 = desc("request_latency_p99_seconds", "99th percentile request latency over the agent's last interval.")
 	descRx        = desc("network_receive_bytes_total", "IP bytes received since the agent started.")
 	descTx        = desc("network_transmit_bytes_total", "IP bytes sent since the agent started.")
 	descPCAdded   = desc("page_cache_added_bytes_total", "Page cache bytes added since the agent started.")
@@ -125,7 +128,8 @@ func New(cfg Config) (*Collector, error) {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRSS, descPageCache, descHitRatio, descSRTT50, descSRTT99, descConnect99,
-		descRetrans, descRx, descTx, descPCAdded, descPCEvicted, descUpdated, descEgress, descCPU, descCFSPeriods,
+		descRetrans, descRequests, descRequest50, descRequest99, descRx, descTx, descPCAdded, descPCEvicted,
+		descUpdated, descEgress, descCPU, descCFSPeriods,
 		descCFSThrottledPeriods, descCFSThrottledSeconds, descWorkingSet, c.errors.Desc()} {
 		ch <- d
 	}
@@ -165,12 +169,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			d *prometheus.Desc
 			v *float64
 		}{{descHitRatio, v.PageCacheHitRatio}, {descSRTT50, v.TCPSRTTP50Seconds}, {descSRTT99, v.TCPSRTTP99Seconds},
-			{descConnect99, v.TCPConnectP99Seconds}} {
+			{descConnect99, v.TCPConnectP99Seconds}, {descRequest50, v.RequestLatencyP50Seconds},
+			{descRequest99, v.RequestLatencyP99Seconds}} {
 			if q.v != nil {
 				gauge(q.d, *q.v)
 			}
 		}
 		counter(descRetrans, v.Totals.Retransmits)
+		counter(descRequests, v.Totals.Requests)
 		counter(descRx, v.Totals.RxBytes)
 		counter(descTx, v.Totals.TxBytes)
 		counter(descPCAdded, v.Totals.PageCacheAddedBytes)

@@ -2,6 +2,7 @@ package exporter_test
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/pennyhq/penny/aggregator/exporter"
 	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/internal/histogram"
 	"github.com/pennyhq/penny/internal/kvtest"
 	"github.com/pennyhq/penny/internal/testenv"
 )
@@ -25,7 +27,8 @@ func TestCollector(t *testing.T) {
 		Keyframe: true, Changed: []model.SeriesState{
 			{Path: "/web", RSSBytes: 100, WorkingSetBytes: 80, PressureKnown: true, Total: model.Counters{RxBytes: 42,
 				TxBytes: 60, TxLoopbackBytes: 10, TxClusterBytes: 20, TxInternetBytes: 30, CPUUsageUsec: 1_500_000,
-				CPUPeriods: 10, CPUThrottledPeriods: 2, CPUThrottledUsec: 250_000, CPUPressureSomeUsec: 4000, IOPressureSomeUsec: 9}},
+				CPUPeriods: 10, CPUThrottledPeriods: 2, CPUThrottledUsec: 250_000, CPUPressureSomeUsec: 4000, IOPressureSomeUsec: 9,
+				Requests: 3}, RequestLatency: requestLatency(20_000, 20_000, 20_000)},
 			{Path: "/nopsi", RSSBytes: 1, Total: model.Counters{CPUUsageUsec: 1}},
 		}}, t0)
 	if err != nil {
@@ -77,12 +80,25 @@ penny_container_network_egress_bytes_total{cgroup="/nopsi",class="loopback",node
 penny_container_network_egress_bytes_total{cgroup="/web",class="cluster",node="node-a"} 20
 penny_container_network_egress_bytes_total{cgroup="/web",class="internet",node="node-a"} 30
 penny_container_network_egress_bytes_total{cgroup="/web",class="loopback",node="node-a"} 10
+# HELP penny_container_requests_total Requests the cgroup's server sockets answered since the agent started (docs/requests.md).
+# TYPE penny_container_requests_total counter
+penny_container_requests_total{cgroup="/nopsi",node="node-a"} 0
+penny_container_requests_total{cgroup="/web",node="node-a"} 3
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "penny_container_memory_rss_bytes",
 		"penny_container_network_receive_bytes_total", "penny_container_cpu_usage_seconds_total",
 		"penny_container_cpu_cfs_throttled_periods_total", "penny_container_cpu_cfs_throttled_seconds_total",
 		"penny_container_pressure_cpu_waiting_seconds_total", "penny_container_pressure_io_waiting_seconds_total",
-		"penny_container_memory_working_set_bytes", "penny_container_network_egress_bytes_total"); err != nil {
+		"penny_container_memory_working_set_bytes", "penny_container_network_egress_bytes_total",
+		"penny_container_requests_total"); err != nil {
+		t.Fatal(err)
+	}
+	// 20 ms requests: the quantile lies in their log2 bucket; none for a
+	// cgroup that served no request.
+	if n := testutil.CollectAndCount(c, "penny_container_request_latency_p99_seconds"); n != 1 {
+		t.Errorf("%d request latency series, want 1 (/web's)", n)
+	}
+	if err := quantileIn(c, "penny_container_request_latency_p99_seconds", 16384e-6, 32768e-6); err != nil {
 		t.Fatal(err)
 	}
 	problems, err := testutil.CollectAndLint(c)
@@ -110,4 +126,37 @@ penny_container_network_egress_bytes_total{cgroup="/web",class="loopback",node="
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("promtool: %v\n%s", err, out)
 	}
+}
+
+func requestLatency(us ...uint64) histogram.Hist {
+	var h histogram.Hist
+	for _, v := range us {
+		h.Observe(v)
+	}
+	return h
+}
+
+// quantileIn checks that the collector's only series of name lies in
+// [lo, hi].
+func quantileIn(c prometheus.Collector, name string, lo, hi float64) error {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(c); err != nil {
+		return err
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return err
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if v := m.GetGauge().GetValue(); v < lo || v > hi {
+				return fmt.Errorf("%s = %v, want within [%v, %v]", name, v, lo, hi)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("no %s", name)
 }

@@ -1,6 +1,10 @@
 package model
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/pennyhq/penny/internal/histogram"
+)
 
 // A series value is written at every frame of its agent, with its
 // counters twice (Total and Last; its checkpoints have a key of their own,
@@ -26,7 +30,7 @@ const storedHint = 512
 func appendStored(b []byte, s *Stored) []byte {
 	n := 10 // r i t d u c s n l ac, and the fields set of those below
 	for _, set := range []bool{s.Processes != 0, s.RSSBytes != 0, s.PageCache != 0, s.WorkingSet != 0,
-		s.PressureKnown} {
+		s.PressureKnown, !s.RequestLatency.IsZero()} {
 		if set {
 			n++
 		}
@@ -55,11 +59,13 @@ func appendStored(b []byte, s *Stored) []byte {
 	b = appendCounters(appendStr(b, "c"), &s.Total)
 	b = appendHist(appendStr(b, "s"), &s.SRTT)
 	b = appendHist(appendStr(b, "n"), &s.Connect)
+	b = appendOptHist(b, "q", &s.RequestLatency)
 	b = appendStr(b, "l")
-	b = appendMapLen(b, 3)
+	b = appendMapLen(b, 3+count(!s.Last.RequestLatency.IsZero()))
 	b = appendCounters(appendStr(b, "c"), &s.Last.Counters)
 	b = appendHist(appendStr(b, "s"), &s.Last.SRTT)
 	b = appendHist(appendStr(b, "n"), &s.Last.Connect)
+	b = appendOptHist(b, "q", &s.Last.RequestLatency)
 	return appendAccrual(appendStr(b, "ac"), &s.Accrual)
 }
 
@@ -71,18 +77,19 @@ func appendMarks(b []byte, ms Marks) []byte {
 	b = appendArrayLen(b, len(ms))
 	for i := range ms {
 		m := &ms[i]
-		b = appendMapLen(b, 4)
+		b = appendMapLen(b, 4+count(!m.RequestLatency.IsZero()))
 		b = appendInt(appendStr(b, "t"), m.Time)
 		b = appendCounters(appendStr(b, "c"), &m.Total)
 		b = appendHist(appendStr(b, "s"), &m.SRTT)
 		b = appendHist(appendStr(b, "n"), &m.Connect)
+		b = appendOptHist(b, "q", &m.RequestLatency)
 	}
 	return b
 }
 
 // counterTags are Counters' msgpack tags, in the order of fields().
-var counterTags = [19]string{"pa", "pe", "ca", "cm", "rt", "rb", "tb", "rp", "tp",
-	"cu", "cp", "ctp", "ct", "pcs", "pms", "pis", "tl", "tc", "ti"}
+var counterTags = [20]string{"pa", "pe", "ca", "cm", "rt", "rb", "tb", "rp", "tp",
+	"cu", "cp", "ctp", "ct", "pcs", "pms", "pis", "tl", "tc", "ti", "rq"}
 
 func appendCounters(b []byte, c *Counters) []byte {
 	fs := c.fields()
@@ -100,6 +107,26 @@ func appendCounters(b []byte, c *Counters) []byte {
 	}
 	return b
 }
+
+// appendOptHist writes an omitempty histogram field: key and histogram,
+// or nothing when it is empty.
+func appendOptHist(b []byte, key string, h *Hist) []byte {
+	if h.IsZero() {
+		return b
+	}
+	return appendHist(appendStr(b, key), h)
+}
+
+func count(set bool) int {
+	if set {
+		return 1
+	}
+	return 0
+}
+
+// IsZero reports that h holds nothing; msgpack leaves an omitempty Hist
+// field out when it does.
+func (h Hist) IsZero() bool { return h.Hist == histogram.Hist{} }
 
 // appendHist writes what Hist.EncodeMsgpack does.
 func appendHist(b []byte, h *Hist) []byte {

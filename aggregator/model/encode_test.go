@@ -53,13 +53,24 @@ func (f *filler) hist() Hist {
 	return h
 }
 
+// optHist is a histogram half of the time and empty (left out of the
+// encoding: omitempty) the other half.
+func (f *filler) optHist() Hist {
+	if f.u64()%2 == 0 {
+		return Hist{}
+	}
+	return f.hist()
+}
+
 func (f *filler) stored() *Stored {
 	s := &Stored{Ref: f.u64(), Path: strings.Repeat("x", int(f.u64()%300)), CgroupID: f.u64(), Time: f.i64(),
 		Interval: f.i64(), Updated: f.i64(), Processes: f.i64(), RSSBytes: f.i64(), PageCache: f.i64(),
 		WorkingSet: f.i64(), PressureKnown: f.u64()%2 == 1, Total: f.counters(), SRTT: f.hist(), Connect: f.hist(),
-		Last: Delta{Counters: f.counters(), SRTT: f.hist(), Connect: f.hist()}}
+		RequestLatency: f.optHist(),
+		Last:           Delta{Counters: f.counters(), SRTT: f.hist(), Connect: f.hist(), RequestLatency: f.optHist()}}
 	for range int(f.u64() % 10) {
-		s.Marks = append(s.Marks, Mark{Time: f.i64(), Total: f.counters(), SRTT: f.hist(), Connect: f.hist()})
+		s.Marks = append(s.Marks, Mark{Time: f.i64(), Total: f.counters(), SRTT: f.hist(), Connect: f.hist(),
+			RequestLatency: f.optHist()})
 	}
 	a := &s.Accrual
 	a.Born, a.ObservedMs = f.i64(), f.u64()

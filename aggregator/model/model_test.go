@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"slices"
@@ -486,5 +487,43 @@ func TestUnseenFramesAreABaseline(t *testing.T) {
 				t.Fatalf("the next interval's CPU %d µs, want 250000", got)
 			}
 		})
+	}
+}
+
+// TestViewRequests follows a server's requests through the series value:
+// the interval's requests and latency quantiles, over the last frame and
+// over a window of checkpoints, and none for a series without requests.
+func TestViewRequests(t *testing.T) {
+	server := func(i int) SeriesState {
+		s := series("/web", 5, 100)
+		s.Total.Requests = uint64(i) * 50 // 50 requests a second
+		for range i * 50 {
+			s.RequestLatency.Observe(20_000) // 20 ms
+		}
+		return s
+	}
+	st := &NodeState{Node: "n"}
+	for i := range 60 {
+		st, _, _ = apply(t, st, &Update{Node: "n", Incarnation: 1, Seq: uint64(i + 1), Time: t0.Add(time.Duration(i) * time.Second),
+			Interval: time.Second, Keyframe: i == 0, Changed: []SeriesState{server(i), series("/idle", 6, 0)}}, t0)
+	}
+	for _, w := range []time.Duration{0, 30 * time.Second} {
+		c := View("n", st.Agent, st.Series["/web"], w)
+		// A window spans from a checkpoint: at least w, 50 requests a second.
+		if want := uint64(c.WindowSeconds * 50); c.Requests != want || c.WindowSeconds < w.Seconds() {
+			t.Errorf("window %s: %d requests over %gs, want %d", w, c.Requests, c.WindowSeconds, want)
+		}
+		for _, q := range []*float64{c.RequestLatencyP50Seconds, c.RequestLatencyP99Seconds} {
+			if q == nil || *q < 16384e-6 || *q >= 32768e-6 {
+				t.Errorf("window %s: latency quantile %v, want in the bucket of 20ms", w, q)
+			}
+		}
+	}
+	if c := View("n", st.Agent, st.Series["/idle"], 0); c.Requests != 0 || c.RequestLatencyP99Seconds != nil {
+		t.Errorf("idle: %d requests, p99 %v", c.Requests, c.RequestLatencyP99Seconds)
+	}
+	// A series without requests stores no latency: its value is as before.
+	if b, _ := st.Series["/idle"].Encode(); bytes.Contains(b, []byte{0xa1, 'q'}) {
+		t.Errorf("idle series value holds a request latency: %x", b)
 	}
 }

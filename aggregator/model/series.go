@@ -42,15 +42,17 @@ type Counters struct {
 	TxLoopbackBytes uint64 `msgpack:"tl,omitempty"`
 	TxClusterBytes  uint64 `msgpack:"tc,omitempty"`
 	TxInternetBytes uint64 `msgpack:"ti,omitempty"`
+	// Requests the series' server sockets answered.
+	Requests uint64 `msgpack:"rq,omitempty"`
 }
 
 // fields lists the counters for arithmetic over all of them.
-func (c *Counters) fields() [19]*uint64 {
-	return [19]*uint64{&c.PageCacheAddedBytes, &c.PageCacheEvictedBytes, &c.PageCacheAccesses,
+func (c *Counters) fields() [20]*uint64 {
+	return [20]*uint64{&c.PageCacheAddedBytes, &c.PageCacheEvictedBytes, &c.PageCacheAccesses,
 		&c.PageCacheMisses, &c.Retransmits, &c.RxBytes, &c.TxBytes, &c.RxPackets, &c.TxPackets,
 		&c.CPUUsageUsec, &c.CPUPeriods, &c.CPUThrottledPeriods, &c.CPUThrottledUsec,
 		&c.CPUPressureSomeUsec, &c.MemoryPressureSomeUsec, &c.IOPressureSomeUsec,
-		&c.TxLoopbackBytes, &c.TxClusterBytes, &c.TxInternetBytes}
+		&c.TxLoopbackBytes, &c.TxClusterBytes, &c.TxInternetBytes, &c.Requests}
 }
 
 // Sub returns c - o field by field; ok is false when any field went
@@ -159,6 +161,9 @@ type SeriesState struct {
 	PressureKnown bool
 	Total         Counters
 	SRTT, Connect histogram.Hist // cumulative, microseconds
+	// RequestLatency is the latency of the timed requests, cumulative,
+	// microseconds.
+	RequestLatency histogram.Hist
 }
 
 // Delta is what happened to a series between two samples.
@@ -166,14 +171,18 @@ type Delta struct {
 	Counters Counters `msgpack:"c"`
 	SRTT     Hist     `msgpack:"s"`
 	Connect  Hist     `msgpack:"n"`
+	// RequestLatency is left out while empty: most series serve no
+	// requests.
+	RequestLatency Hist `msgpack:"q,omitempty"`
 }
 
 // Mark is a checkpoint of a series' cumulative values, for windows.
 type Mark struct {
-	Time    int64    `msgpack:"t"` // sample time, unix ns
-	Total   Counters `msgpack:"c"`
-	SRTT    Hist     `msgpack:"s"`
-	Connect Hist     `msgpack:"n"`
+	Time           int64    `msgpack:"t"` // sample time, unix ns
+	Total          Counters `msgpack:"c"`
+	SRTT           Hist     `msgpack:"s"`
+	Connect        Hist     `msgpack:"n"`
+	RequestLatency Hist     `msgpack:"q,omitempty"`
 }
 
 // Stored is the value of a series key.
@@ -201,6 +210,8 @@ type Stored struct {
 	Total   Counters `msgpack:"c"`
 	SRTT    Hist     `msgpack:"s"`
 	Connect Hist     `msgpack:"n"`
+	// RequestLatency is left out while empty.
+	RequestLatency Hist `msgpack:"q,omitempty"`
 	// Last is the increase since the series was last written, which covers
 	// the interval that ended at Time.
 	Last Delta `msgpack:"l"`
@@ -386,8 +397,9 @@ func FromWire(ref uint64, w *wire.SeriesState) SeriesState {
 			CPUThrottledUsec: v.CPUThrottledUsec, CPUPressureSomeUsec: v.CPUPressureSomeUsec,
 			MemoryPressureSomeUsec: v.MemoryPressureSomeUsec, IOPressureSomeUsec: v.IOPressureSomeUsec,
 			TxLoopbackBytes: v.TxLoopbackBytes, TxClusterBytes: v.TxClusterBytes, TxInternetBytes: v.TxInternetBytes,
+			Requests: v.Requests,
 		},
-		SRTT: histogram.Hist(v.SRTT), Connect: histogram.Hist(v.Connect),
+		SRTT: histogram.Hist(v.SRTT), Connect: histogram.Hist(v.Connect), RequestLatency: histogram.Hist(v.RequestLatency),
 	}
 }
 
@@ -410,6 +422,7 @@ func (s *Stored) WireState() wire.SeriesState {
 			IOPressureSomeUsec:    t.IOPressureSomeUsec,
 			MemoryWorkingSetBytes: s.WorkingSet, TxLoopbackBytes: t.TxLoopbackBytes,
 			TxClusterBytes: t.TxClusterBytes, TxInternetBytes: t.TxInternetBytes,
+			Requests: t.Requests, RequestLatency: wire.Hist(s.RequestLatency.Hist),
 		},
 	}
 }

@@ -91,6 +91,7 @@ func View(node string, agent *Agent, s *Stored, window time.Duration) Container 
 	c.PageCacheEvictedBytes = int64(d.Counters.PageCacheEvictedBytes)
 	c.SetHitRatio(d.Counters.PageCacheAccesses, d.Counters.PageCacheMisses)
 	c.SetLatency(&d.SRTT.Hist, &d.Connect.Hist)
+	c.SetRequests(d.Counters.Requests, &d.RequestLatency.Hist)
 	k := &d.Counters
 	c.SetCPU(k.CPUUsageUsec, k.CPUPeriods, k.CPUThrottledPeriods, k.CPUThrottledUsec)
 	c.SetPressure(s.PressureKnown, k.CPUPressureSomeUsec, k.MemoryPressureSomeUsec, k.IOPressureSomeUsec)
@@ -117,5 +118,6 @@ func (s *Stored) window(now int64, w time.Duration) (Delta, time.Duration) {
 	d.Counters, _ = s.Total.Sub(m.Total)
 	d.SRTT = Hist{s.SRTT.Delta(&m.SRTT.Hist)}
 	d.Connect = Hist{s.Connect.Delta(&m.Connect.Hist)}
+	d.RequestLatency = Hist{s.RequestLatency.Delta(&m.RequestLatency.Hist)}
 	return d, time.Duration(now - m.Time)
 }

@@ -16,6 +16,13 @@ const (
 	NetTxBytesPerSecond  = "net_tx_bytes_per_second"
 	CPUUsageCores        = "cpu_usage_cores"
 	CPUThrottledRatio    = "cpu_throttled_ratio"
+	// Requests the containers' server sockets answered over the window,
+	// per second, and the worst container's latency quantiles (first
+	// byte in to first byte of the response out; docs/requests.md).
+	Requests                 = "requests"
+	RequestsPerSecond        = "requests_per_second"
+	RequestLatencyP50Seconds = "request_latency_p50_seconds"
+	RequestLatencyP99Seconds = "request_latency_p99_seconds"
 	// CostDollarsPerHour is in the pricing's currency, whatever its name
 	// says.
 	CostDollarsPerHour = "cost_dollars_per_hour"
@@ -67,6 +74,14 @@ var Metrics = []Metric{
 		value: func(c *model.Container) (float64, bool) { return rate(c.NetRxBytes, c.WindowSeconds) }},
 	{Name: NetTxBytesPerSecond, Rule: Sum, Help: "TCP bytes sent per second over the window",
 		value: func(c *model.Container) (float64, bool) { return rate(c.NetTxBytes, c.WindowSeconds) }},
+	{Name: Requests, Rule: Sum, Help: "requests the containers' server sockets answered over the window",
+		value: func(c *model.Container) (float64, bool) { return float64(c.Requests), true }},
+	{Name: RequestsPerSecond, Rule: Sum, Help: "requests the containers' server sockets answered per second over the window",
+		value: func(c *model.Container) (float64, bool) { return rate(c.Requests, c.WindowSeconds) }},
+	{Name: RequestLatencyP50Seconds, Rule: Max, Help: "median request latency (first byte in to first byte of the response out) over the window, worst container",
+		value: func(c *model.Container) (float64, bool) { return deref(c.RequestLatencyP50Seconds) }},
+	{Name: RequestLatencyP99Seconds, Rule: Max, Help: "99th percentile request latency over the window, worst container",
+		value: func(c *model.Container) (float64, bool) { return deref(c.RequestLatencyP99Seconds) }},
 	{Name: CostDollarsPerHour, Rule: Sum, Help: "cost per hour at the node's prices, as the containers went over the window: " +
 		"max(request, usage) of CPU and memory, and egress (docs/cost.md)",
 		value: func(c *model.Container) (float64, bool) { return deref(c.CostDollarsPerHour) }},
@@ -89,12 +104,13 @@ func deref(p *float64) (float64, bool) {
 	return *p, true
 }
 
-// rate is bytes per second over a window; no window, no rate.
-func rate(bytes uint64, window float64) (float64, bool) {
+// rate is n (bytes, requests) per second over a window; no window, no
+// rate.
+func rate(n uint64, window float64) (float64, bool) {
 	if window <= 0 {
 		return 0, false
 	}
-	return float64(bytes) / window, true
+	return float64(n) / window, true
 }
 
 // combine folds v into the accumulated value acc (ok when acc holds one).

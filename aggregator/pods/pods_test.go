@@ -33,10 +33,17 @@ func ctr(node, ns, pod, name string, rss int64, rx uint64, window float64, p99, 
 	return c
 }
 
+// serving gives a container requests over its window and their latency
+// quantiles.
+func serving(c model.Container, requests uint64, p50, p99 float64) model.Container {
+	c.Requests, c.RequestLatencyP50Seconds, c.RequestLatencyP99Seconds = requests, &p50, &p99
+	return c
+}
+
 func fixture() []model.Container {
 	return []model.Container{
-		ctr("n1", "shop", "web-1", "app", 1000, 3000, 30, f(0.002), f(0.9), 0),
-		ctr("n1", "shop", "web-1", "sidecar", 200, 600, 30, f(0.010), f(0.5), time.Second),
+		serving(ctr("n1", "shop", "web-1", "app", 1000, 3000, 30, f(0.002), f(0.9), 0), 3000, 0.020, 0.040),
+		serving(ctr("n1", "shop", "web-1", "sidecar", 200, 600, 30, f(0.010), f(0.5), time.Second), 300, 0.001, 0.090),
 		ctr("n1", "shop", "web-1", "", 50, 0, 30, nil, nil, 0), // sandbox
 		ctr("n2", "shop", "web-2", "app", 3000, 0, 20, nil, nil, 0),
 		ctr("n2", "shop", "db-0", "db", 9000, 900, 30, f(0.001), f(0.99), 2*time.Second),
@@ -99,13 +106,17 @@ func TestAggregationRules(t *testing.T) {
 	}
 	p := ps[0]
 	want := map[string]float64{
-		pods.MemoryRSSBytes:       1250,           // summed, sandbox included
-		pods.MemoryPageCacheBytes: 500 + 100 + 25, // summed
-		pods.NetRxBytesPerSecond:  3600.0 / 30,    // bytes over each window, summed
-		pods.NetTxBytesPerSecond:  0,              // no traffic is a real zero
-		pods.TCPSRTTP99Seconds:    0.010,          // the worst container
-		pods.PageCacheHitRatio:    0.5,            // the worst container
-		pods.CPUUsageCores:        0,              // no CPU time is a real zero
+		pods.MemoryRSSBytes:           1250,           // summed, sandbox included
+		pods.MemoryPageCacheBytes:     500 + 100 + 25, // summed
+		pods.NetRxBytesPerSecond:      3600.0 / 30,    // bytes over each window, summed
+		pods.NetTxBytesPerSecond:      0,              // no traffic is a real zero
+		pods.TCPSRTTP99Seconds:        0.010,          // the worst container
+		pods.PageCacheHitRatio:        0.5,            // the worst container
+		pods.CPUUsageCores:            0,              // no CPU time is a real zero
+		pods.Requests:                 3300,           // summed
+		pods.RequestsPerSecond:        3300.0 / 30,    // requests over each window, summed
+		pods.RequestLatencyP50Seconds: 0.020,          // the worst container
+		pods.RequestLatencyP99Seconds: 0.090,          // the worst container
 	}
 	if len(p.Metrics) != len(want) {
 		t.Errorf("metrics %v, want the keys of %v", p.Metrics, want)

@@ -52,6 +52,7 @@ func parseAgentFlags(args []string, stdout io.Writer) (*agentConfig, error) {
 	fs.DurationVar(&c.Daemon.Core.Interval, "interval", time.Second, "time between samples")
 	fs.StringVar(&c.Daemon.Core.Listen, "listen", "", "serve /metrics and /healthz on this address (e.g. :9464)")
 	fs.BoolVar(&c.Daemon.Core.BPFStats, "bpf-stats", false, "account eBPF program run time in the kernel and export it on /metrics")
+	requests := fs.Bool("requests", true, requestsUsage)
 	fs.IntVar(&c.Daemon.Shipper.BufferBytes, "buffer-bytes", 64<<20, "bytes of frames kept until an aggregator acknowledges them")
 	fs.IntVar(&c.Daemon.Shipper.KeyframeEvery, "keyframe-every", 60, "frames between keyframes")
 	fs.StringVar(&c.Kubernetes, "kubernetes", "auto", "attribute cgroups to the pods of this node: auto (on in a cluster, where KUBERNETES_SERVICE_HOST is set, or with --kubeconfig), on or off")
@@ -66,6 +67,7 @@ func parseAgentFlags(args []string, stdout io.Writer) (*agentConfig, error) {
 	if err := fs.parse(args, stdout); err != nil {
 		return nil, err
 	}
+	c.Daemon.Core.SkipRequests = !*requests
 	c.Complete()
 	if err := c.Validate(); err != nil {
 		return nil, usageError{err}

@@ -55,6 +55,10 @@ type cmdFlags struct {
 
 // newCmdFlags starts the flags of `penny cmd`; each usage is one usage
 // line after "penny cmd", about says in one paragraph what it does.
+// requestsUsage describes --requests, of penny local and penny agent.
+const requestsUsage = "count the requests every server socket answers and time them (HTTP/1, HTTP/2, gRPC, other TCP: docs/requests.md); " +
+	"--requests=false leaves their eBPF programs unloaded"
+
 func newCmdFlags(cmd, about string, usage ...string) *cmdFlags {
 	c := &cmdFlags{FlagSet: pflag.NewFlagSet("penny "+cmd, pflag.ContinueOnError), cmd: cmd, usage: usage, about: about}
 	c.SetOutput(io.Discard) // parse reports every error itself

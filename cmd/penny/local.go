@@ -28,6 +28,7 @@ func parseLocalFlags(args []string, stdout io.Writer) (*local.Config, error) {
 	fs.BoolVar(&cfg.JSON, "json", false, "print each sample as one JSON object per line")
 	fs.StringVar(&cfg.Listen, "listen", "", "serve /metrics and /healthz on this address (e.g. :9464)")
 	fs.BoolVar(&cfg.BPFStats, "bpf-stats", false, "account eBPF program run time in the kernel and export it on /metrics")
+	requests := fs.Bool("requests", true, requestsUsage)
 	fs.StringVar(&cfg.APIListen, "api-listen", local.DefaultAPIListen, "address of the in-process aggregator's API (GET /v1/containers)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "keep the in-process aggregator's store here (default a temporary directory)")
 	fs.StringVar(&cfg.NodeName, "node-name", "", "this host's name in the store (default the hostname)")
@@ -49,6 +50,7 @@ func parseLocalFlags(args []string, stdout io.Writer) (*local.Config, error) {
 		return nil, usageError{err}
 	}
 	cfg.CostMemory, cfg.HistoryMinuteRetention, cfg.HistoryHourRetention = hc.Memory, hc.MinuteRetention, hc.HourRetention
+	cfg.SkipRequests = !*requests
 	if fs.Changed("price-cpu-core-hour") {
 		cfg.PriceCPUCoreHour = &cpuPrice
 	}

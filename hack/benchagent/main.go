@@ -47,6 +47,11 @@ type config struct {
 	duration time.Duration
 	warmup   time.Duration
 	interval time.Duration
+	// requestRate, when positive, adds an HTTP/1.1 server and a client
+	// sending it this many requests a second.
+	requestRate int
+	// pennyArgs are more arguments for penny local (--requests=false).
+	pennyArgs string
 }
 
 func main() {
@@ -61,6 +66,8 @@ func main() {
 	flag.DurationVar(&cfg.duration, "duration", 60*time.Second, "measurement window")
 	flag.DurationVar(&cfg.warmup, "warmup", 5*time.Second, "time before measuring")
 	flag.DurationVar(&cfg.interval, "interval", time.Second, "the agent's --interval")
+	flag.IntVar(&cfg.requestRate, "requests-rate", 0, "also send this many HTTP/1.1 requests a second to a server in a cgroup of its own")
+	flag.StringVar(&cfg.pennyArgs, "penny-args", "", "more arguments for penny local, space separated (e.g. --requests=false)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -124,6 +131,17 @@ func run(ctx context.Context, cfg config) error {
 		}
 		procs = append(procs, p)
 	}
+	var requests *requestCounter
+	if cfg.requestRate > 0 {
+		ps, rc, err := requestLoad(func(path, role string) (*proc, error) {
+			return startIn(ctx, layout, path, role, nil)
+		}, root, cfg.requestRate)
+		procs = append(procs, ps...)
+		if err != nil {
+			return err
+		}
+		requests = rc
+	}
 
 	// The kernel accounts program run time only while statistics are on.
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
@@ -135,7 +153,8 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	agent := exec.CommandContext(ctx, cfg.penny, "local", "--interval", cfg.interval.String())
+	agent := exec.CommandContext(ctx, cfg.penny, append([]string{"local", "--interval", cfg.interval.String()},
+		strings.Fields(cfg.pennyArgs)...)...)
 	agentOut, err := agent.StdoutPipe()
 	if err != nil {
 		return err
@@ -178,6 +197,10 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	var sent0 int64
+	if requests != nil {
+		sent0 = requests.n.Load()
+	}
 	t0 := time.Now()
 	var rss []int64
 	for time.Since(t0) < cfg.duration {
@@ -211,6 +234,10 @@ func run(ctx context.Context, cfg config) error {
 		perSample = max(perSample, <-rows)
 	}
 	report(os.Stdout, cfg, layout, progs, elapsed, float64(cpu1-cpu0)/100, rss, perSample, busy)
+	if requests != nil {
+		fmt.Printf("\nrequest load: %.0f HTTP/1.1 requests a second over %d keep-alive connections (asked for %d), penny local %s\n",
+			float64(requests.n.Load()-sent0)/elapsed.Seconds(), loadConns, cfg.requestRate, cfg.pennyArgs)
+	}
 	return nil
 }
 
@@ -486,6 +513,16 @@ func runtimeCPUs() int {
 // reconnects every 10 seconds. The loop runs every 250ms.
 func workload(role string) error {
 	f := strings.Fields(role)
+	switch f[0] {
+	case "httpserver":
+		return httpServer()
+	case "httpload":
+		rate, err := strconv.Atoi(f[2])
+		if err != nil {
+			return err
+		}
+		return httpLoad(f[1], rate)
+	}
 	if f[0] == "server" {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

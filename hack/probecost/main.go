@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"sort"
@@ -48,7 +49,40 @@ func main() {
 			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
 		}
 	}()
+	// An HTTP server speaking HTTP/1.1 and h2c, for the request programs.
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Protocols: &protos, ReadHeaderTimeout: time.Minute,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })}
+	go func() { _ = srv.Serve(hl) }()
+	defer srv.Close()
+	httpGets := func(h2c bool) func() {
+		return func() {
+			var p http.Protocols
+			if h2c {
+				p.SetUnencryptedHTTP2(true)
+			} else {
+				p.SetHTTP1(true)
+			}
+			tr := &http.Transport{Protocols: &p}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr}
+			for i := 0; i < 10000; i++ {
+				resp, err := c.Get("http://" + hl.Addr().String() + "/")
+				if err != nil {
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}
 	work := map[string]func(){
+		"http/1.1 keep-alive": httpGets(false),
+		"h2c":                 httpGets(true),
 		"pread 4K cached": func() {
 			b := make([]byte, 4096)
 			for i := 0; i < 200000; i++ {

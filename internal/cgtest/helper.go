@@ -99,20 +99,30 @@ func startHelper(t testing.TB, cmd *exec.Cmd) *Proc {
 // when the helper reports an error or dies.
 func (p *Proc) Do(format string, args ...any) string {
 	p.t.Helper()
+	reply, err := p.Try(format, args...)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return reply
+}
+
+// Try sends one command and returns the helper's answer, or an error when
+// the helper reports one or dies. Unlike Do it may be called from a
+// goroutine other than the test's, one at a time.
+func (p *Proc) Try(format string, args ...any) (string, error) {
 	line := fmt.Sprintf(format, args...)
 	if _, err := fmt.Fprintln(p.in, line); err != nil {
-		p.t.Fatalf("helper %d: send %q: %v", p.Pid, line, err)
+		return "", fmt.Errorf("helper %d: send %q: %w", p.Pid, line, err)
 	}
 	reply, err := p.out.ReadString('\n')
 	if err != nil {
-		p.t.Fatalf("helper %d: %q: no reply: %v", p.Pid, line, err)
+		return "", fmt.Errorf("helper %d: %q: no reply: %w", p.Pid, line, err)
 	}
 	reply = strings.TrimSpace(reply)
 	if rest, ok := strings.CutPrefix(reply, "ok"); ok {
-		return strings.TrimSpace(rest)
+		return strings.TrimSpace(rest), nil
 	}
-	p.t.Fatalf("helper %d: %q: %s", p.Pid, line, reply)
-	return ""
+	return "", fmt.Errorf("helper %d: %q: %s", p.Pid, line, reply)
 }
 
 // Stop kills the helper and waits for it.
@@ -235,6 +245,9 @@ func (h *helper) run(cmd string, args []string) (string, error) {
 		n := <-h.pingDone
 		h.pingStop = nil
 		return strconv.FormatUint(n, 10), nil
+	}
+	if reply, ok, err := h.requests(cmd, args); ok {
+		return reply, err
 	}
 	return "", fmt.Errorf("unknown command")
 }

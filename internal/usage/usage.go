@@ -53,6 +53,22 @@ type Cgroup struct {
 	CPUCostDollarsPerHour     *float64 `json:"cpu_cost_dollars_per_hour"`
 	MemoryCostDollarsPerHour  *float64 `json:"memory_cost_dollars_per_hour"`
 	NetworkCostDollarsPerHour *float64 `json:"network_cost_dollars_per_hour"`
+
+	// Requests the cgroup's server sockets answered in the interval, and
+	// the median and 99th percentile of their latency, first byte in to
+	// first byte of the response out; null without a timed request (see
+	// docs/requests.md).
+	Requests                 uint64   `json:"requests"`
+	RequestLatencyP50Seconds *float64 `json:"request_latency_p50_seconds"`
+	RequestLatencyP99Seconds *float64 `json:"request_latency_p99_seconds"`
+}
+
+// SetRequests sets the requests of the interval and their latency
+// quantiles from a histogram of microseconds.
+func (c *Cgroup) SetRequests(n uint64, latency *histogram.Hist) {
+	c.Requests = n
+	c.RequestLatencyP50Seconds = seconds(latency, 0.5)
+	c.RequestLatencyP99Seconds = seconds(latency, 0.99)
 }
 
 // SetCost sets the cost rate from its CPU, memory and egress parts per

@@ -60,7 +60,8 @@ func TestSetLatencyAndJSON(t *testing.T) {
 		"cpu_usage_seconds", "cpu_periods", "cpu_throttled_periods", "cpu_throttled_seconds",
 		"cpu_pressure_seconds", "memory_pressure_seconds", "io_pressure_seconds", "memory_working_set_bytes",
 		"net_tx_loopback_bytes", "net_tx_cluster_bytes", "net_tx_internet_bytes",
-		"cost_dollars_per_hour", "cpu_cost_dollars_per_hour", "memory_cost_dollars_per_hour", "network_cost_dollars_per_hour"} {
+		"cost_dollars_per_hour", "cpu_cost_dollars_per_hour", "memory_cost_dollars_per_hour", "network_cost_dollars_per_hour",
+		"requests", "request_latency_p50_seconds", "request_latency_p99_seconds"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON lacks %q: %s", k, b)
 		}

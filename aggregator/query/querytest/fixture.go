@@ -31,6 +31,9 @@ type Series struct {
 	// (microseconds).
 	Rx, Tx, Accesses, Misses uint64
 	SRTT, Connect            []uint64
+	// Requests are the latencies (microseconds) of the requests the
+	// cgroup answered, one each.
+	Requests []uint64
 }
 
 // Node is one node's cgroups, sampled twice, at First and Last after the
@@ -63,7 +66,8 @@ var (
 //	node-a, sampled at base and base+20s: an m5.xlarge spot node in
 //	us-east-1a, 3920m and 15Gi allocatable (NodeAFacts)
 //	  shop/web-1 (app=web, tier=front)
-//	    app      RSS 100Mi, cache 50Mi, rx 1000 B/s, tx 2000 B/s, hit ratio 0.9, srtt 150µs, connect 400µs
+//	    app      RSS 100Mi, cache 50Mi, rx 1000 B/s, tx 2000 B/s, hit ratio 0.9, srtt 150µs, connect 400µs,
+//	             20 requests/s of 20ms
 //	    sidecar  RSS 10Mi, hit ratio 0.5, no TCP
 //	  shop/db-0 (app=db)
 //	    db       RSS 1Gi, cache 512Mi, rx 5000 B/s, tx 500 B/s, hit ratio 0.99, srtt 2ms, connect 3ms
@@ -71,13 +75,15 @@ var (
 //	node-b, sampled at base+500ms and base+19s (a window of 18.5s), its
 //	facts unknown (an agent that sends none):
 //	  shop/web-2 (app=web)
-//	    app      RSS 200Mi, rx 2000 B/s, tx 1000 B/s, hit ratio 0.9, srtt 300µs, connect 700µs
+//	    app      RSS 200Mi, rx 2000 B/s, tx 1000 B/s, hit ratio 0.9, srtt 300µs, connect 700µs,
+//	             10 requests/s of 100ms
 //	  batch/job-1 (app=job)
 //	    main     RSS 1Mi, cache 4Mi, no TCP, no page cache access
 var Nodes = []Node{
 	{Name: "node-a", First: 0, Last: 20 * time.Second, Facts: &NodeAFacts, Series: []Series{
 		{Path: "/kubepods/web-1/app", Pod: web1, Container: "app", RSS: 100 * MiB, PageCache: 50 * MiB,
-			Rx: 20000, Tx: 40000, Accesses: 1000, Misses: 100, SRTT: repeat(150, 10), Connect: repeat(400, 5)},
+			Rx: 20000, Tx: 40000, Accesses: 1000, Misses: 100, SRTT: repeat(150, 10), Connect: repeat(400, 5),
+			Requests: repeat(20_000, 400)},
 		{Path: "/kubepods/web-1/sidecar", Pod: web1, Container: "sidecar", RSS: 10 * MiB, Accesses: 100, Misses: 50},
 		{Path: "/kubepods/db-0/db", Pod: db0, Container: "db", RSS: GiB, PageCache: 512 * MiB,
 			Rx: 100000, Tx: 10000, Accesses: 1000, Misses: 10, SRTT: repeat(2000, 10), Connect: repeat(3000, 2)},
@@ -85,7 +91,8 @@ var Nodes = []Node{
 	}},
 	{Name: "node-b", First: 500 * time.Millisecond, Last: 19 * time.Second, Series: []Series{
 		{Path: "/kubepods/web-2/app", Pod: web2, Container: "app", RSS: 200 * MiB,
-			Rx: 37000, Tx: 18500, Accesses: 200, Misses: 20, SRTT: repeat(300, 10), Connect: repeat(700, 2)},
+			Rx: 37000, Tx: 18500, Accesses: 200, Misses: 20, SRTT: repeat(300, 10), Connect: repeat(700, 2),
+			Requests: repeat(100_000, 185)},
 		{Path: "/kubepods/job-1/main", Pod: job1, Container: "main", RSS: MiB, PageCache: 4 * MiB},
 	}},
 }
@@ -131,6 +138,8 @@ func Write(t testing.TB, w Txner, base time.Time) {
 					ss.Total.PageCacheAccesses += s.Accesses
 					ss.Total.PageCacheMisses += s.Misses
 					ss.SRTT, ss.Connect = hist(s.SRTT), hist(s.Connect)
+					ss.Total.Requests = uint64(len(s.Requests))
+					ss.RequestLatency = hist(s.Requests)
 				}
 				u.Changed = append(u.Changed, ss)
 			}

@@ -36,6 +36,8 @@ type Config struct {
 	// BPFStats turns on the kernel's run time accounting of the programs
 	// and exports it on /metrics.
 	BPFStats bool
+	// SkipRequests turns request counting off.
+	SkipRequests bool
 	// APIListen is the address of the in-process aggregator's API
 	// (GET /v1/containers, the KV API); port 0 picks a free one.
 	APIListen string
@@ -176,7 +178,8 @@ func Run(ctx context.Context, cfg Config, stdio IO, log *slog.Logger) error {
 	price := newPricer(srv.Pricing(), cfg.Facts, cfg.CostMemory, log)
 
 	agent, err := daemon.Start(ctx, daemon.Config{
-		Core: core.Config{Interval: cfg.Interval, Listen: cfg.Listen, BPFStats: cfg.BPFStats, Logger: quiet},
+		Core: core.Config{Interval: cfg.Interval, Listen: cfg.Listen, BPFStats: cfg.BPFStats,
+			SkipRequests: cfg.SkipRequests, Logger: quiet},
 		Shipper: shipper.Config{URLs: []string{"http://" + srv.Addr.String()}, Logger: quiet,
 			BackoffMin: 50 * time.Millisecond, BackoffMax: time.Second},
 		NodeName: cfg.NodeName,
