@@ -129,6 +129,8 @@ var units = map[string]unit{
 	// Dollars (the pricing's currency) per hour, to the micro-dollar: a
 	// pod of 1 MiB costs about 4u at OpenCost's default prices.
 	pods.CostDollarsPerHour: {},
+	// Dollars per 1,000 requests, to the micro-dollar.
+	pods.CostPer1kRequests: {},
 }
 
 // Provider is Penny's provider.CustomMetricsProvider.

@@ -186,8 +186,8 @@ func TestListAllMetrics(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ListAllMetrics:\n%v\nwant\n%v", got, want)
 	}
-	if len(got) != 30 {
-		t.Fatalf("%d metrics, want 15 for pods and 15 for namespaces", len(got))
+	if len(got) != 32 {
+		t.Fatalf("%d metrics, want 16 for pods and 16 for namespaces", len(got))
 	}
 }
 

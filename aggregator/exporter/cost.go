@@ -3,6 +3,7 @@ package exporter
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pennyhq/penny/aggregator/cost"
 	"github.com/pennyhq/penny/aggregator/pods"
 	"github.com/pennyhq/penny/aggregator/query"
 )
@@ -20,6 +21,18 @@ var (
 	descNamespaceCost = prometheus.NewDesc("penny_namespace_cost_dollars_per_hour",
 		"Cost per hour of the namespace's pods as they went over the agents' last interval, in the currency of penny_pricing_info.",
 		[]string{"namespace"}, nil)
+	descPodPer1k = prometheus.NewDesc("penny_pod_cost_per_1k_requests",
+		"Cost of 1,000 of the requests the pod answered over the agents' last interval: its cost per hour over its requests per second "+
+			"(times 3.6), in the currency of penny_pricing_info; absent without requests.",
+		[]string{"namespace", "pod", "node"}, nil)
+	descWorkloadPer1k = prometheus.NewDesc("penny_workload_cost_per_1k_requests",
+		"Cost of 1,000 requests of a workload (the pods of one controller, a Deployment for its ReplicaSets' pods): their cost per hour "+
+			"over their requests per second, summed first, in the currency of penny_pricing_info; absent without requests.",
+		[]string{"namespace", "owner_kind", "owner_name"}, nil)
+	descNamespacePer1k = prometheus.NewDesc("penny_namespace_cost_per_1k_requests",
+		"Cost of 1,000 requests of the namespace's pods: their cost per hour over their requests per second, summed first, "+
+			"in the currency of penny_pricing_info; absent without requests.",
+		[]string{"namespace"}, nil)
 	descNodeCost = prometheus.NewDesc("penny_node_cost_dollars_per_hour",
 		"Cost per hour of what the node offers its containers (allocatable CPU and memory, else its capacity) at its prices, "+
 			"in the currency of penny_pricing_info; absent when neither is known.",
@@ -31,7 +44,8 @@ var (
 )
 
 func describeCosts(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descContainerCost, descPodCost, descNamespaceCost, descNodeCost, descNodeIdle} {
+	for _, d := range []*prometheus.Desc{descContainerCost, descPodCost, descNamespaceCost, descNodeCost, descNodeIdle,
+		descPodPer1k, descWorkloadPer1k, descNamespacePer1k} {
 		ch <- d
 	}
 }
@@ -51,11 +65,18 @@ func collectCosts(ch chan<- prometheus.Metric, s *query.Snapshot, tenantLabel st
 		if v, ok := p.Metrics[pods.CostDollarsPerHour]; ok {
 			ch <- prometheus.MustNewConstMetric(descPodCost, prometheus.GaugeValue, v, p.Namespace, p.Name, p.Node)
 		}
+		if v, ok := p.Metrics[pods.CostPer1kRequests]; ok {
+			ch <- prometheus.MustNewConstMetric(descPodPer1k, prometheus.GaugeValue, v, p.Namespace, p.Name, p.Node)
+		}
 	}
+	collectWorkloadPer1k(ch, ps)
 	collectTenantCosts(ch, ps, tenantLabel)
 	for _, ns := range pods.Namespaces(ps) {
 		if v, ok := ns.Metrics[pods.CostDollarsPerHour]; ok {
 			ch <- prometheus.MustNewConstMetric(descNamespaceCost, prometheus.GaugeValue, v, ns.Name)
+		}
+		if v, ok := ns.Metrics[pods.CostPer1kRequests]; ok {
+			ch <- prometheus.MustNewConstMetric(descNamespacePer1k, prometheus.GaugeValue, v, ns.Name)
 		}
 	}
 	for i := range s.Nodes {
@@ -83,4 +104,34 @@ func newest(ps []pods.Pod) []pods.Pod {
 		out = append(out, p)
 	}
 	return out
+}
+
+// collectWorkloadPer1k exposes each workload's cost of 1,000 requests: its
+// pods' cost per hour and request rate, each summed, then divided.
+func collectWorkloadPer1k(ch chan<- prometheus.Metric, ps []pods.Pod) {
+	type key struct{ ns, kind, name string }
+	type sums struct{ cost, rps float64 }
+	by := map[key]*sums{}
+	var order []key
+	for i := range ps {
+		p := &ps[i]
+		kind, name := cost.Controller(p.OwnerKind, p.OwnerName, p.Labels)
+		c, ok1 := p.Metrics[pods.CostDollarsPerHour]
+		r, ok2 := p.Metrics[pods.RequestsPerSecond]
+		if name == "" || !ok1 || !ok2 {
+			continue
+		}
+		k := key{p.Namespace, kind, name}
+		if by[k] == nil {
+			by[k] = &sums{}
+			order = append(order, k)
+		}
+		by[k].cost += c
+		by[k].rps += r
+	}
+	for _, k := range order {
+		if s := by[k]; s.rps > 0 {
+			ch <- prometheus.MustNewConstMetric(descWorkloadPer1k, prometheus.GaugeValue, s.cost/(s.rps*3.6), k.ns, k.kind, k.name)
+		}
+	}
 }

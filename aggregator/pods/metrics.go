@@ -26,6 +26,12 @@ const (
 	// CostDollarsPerHour is in the pricing's currency, whatever its name
 	// says.
 	CostDollarsPerHour = "cost_dollars_per_hour"
+	// CostPer1kRequests is what 1,000 of the requests answered over the
+	// window cost, at the cost per hour of the same window: the pods'
+	// cost per hour over their request rate, summed first (a namespace's
+	// is its pods' total cost over their total rate). Absent without
+	// requests.
+	CostPer1kRequests = "cost_per_1k_requests"
 )
 
 // Rule says how containers' values combine into a pod's, and pods' into a
@@ -50,6 +56,9 @@ type Metric struct {
 	Help string
 	// value is a container's value; ok is false when it has no data.
 	value func(c *model.Container) (v float64, ok bool)
+	// derive, when set, computes the metric from the others of a pod or
+	// namespace once they are combined (Rule and value are not used).
+	derive func(m map[string]float64) (v float64, ok bool)
 }
 
 // Metrics lists every metric, in the order tables print them.
@@ -85,6 +94,15 @@ var Metrics = []Metric{
 	{Name: CostDollarsPerHour, Rule: Sum, Help: "cost per hour at the node's prices, as the containers went over the window: " +
 		"max(request, usage) of CPU and memory, and egress (docs/cost.md)",
 		value: func(c *model.Container) (float64, bool) { return deref(c.CostDollarsPerHour) }},
+	{Name: CostPer1kRequests, Help: "cost of 1,000 requests: the cost per hour over the requests per second (times 3.6), of the pods summed first",
+		derive: func(m map[string]float64) (float64, bool) {
+			cost, ok1 := m[CostDollarsPerHour]
+			rps, ok2 := m[RequestsPerSecond]
+			if !ok1 || !ok2 || rps <= 0 {
+				return 0, false
+			}
+			return cost / (rps * 3.6), true
+		}},
 }
 
 // Lookup returns the metric called name.

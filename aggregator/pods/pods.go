@@ -98,6 +98,7 @@ func Group(cs []model.Container, q Query) []Pod {
 	res := make([]Pod, len(out))
 	for i, p := range out {
 		slices.Sort(p.Containers)
+		p.derive()
 		res[i] = *p
 	}
 	slices.SortFunc(res, func(a, b Pod) int {
@@ -142,6 +143,7 @@ func Namespaces(ps []Pod) []Namespace {
 	}
 	res := make([]Namespace, len(out))
 	for i, ns := range out {
+		ns.derive()
 		res[i] = *ns
 	}
 	slices.SortFunc(res, func(a, b Namespace) int { return cmp.Compare(a.Name, b.Name) })
@@ -156,11 +158,27 @@ func (v *Values) add(t time.Time, window float64, value func(*Metric) (float64, 
 	v.WindowSeconds = max(v.WindowSeconds, window)
 	for i := range Metrics {
 		m := &Metrics[i]
+		if m.derive != nil {
+			continue
+		}
 		x, ok := value(m)
 		if !ok {
 			continue
 		}
 		acc, have := v.Metrics[m.Name]
 		v.Metrics[m.Name] = m.Rule.combine(acc, have, x)
+	}
+}
+
+// derive computes the derived metrics from the combined ones.
+func (v *Values) derive() {
+	for i := range Metrics {
+		m := &Metrics[i]
+		if m.derive == nil {
+			continue
+		}
+		if x, ok := m.derive(v.Metrics); ok {
+			v.Metrics[m.Name] = x
+		}
 	}
 }

@@ -252,11 +252,40 @@ func TestNamespaces(t *testing.T) {
 
 func TestLookup(t *testing.T) {
 	for _, m := range pods.Metrics {
-		if got, ok := pods.Lookup(m.Name); !ok || got.Name != m.Name || got.Rule == 0 || got.Help == "" {
+		if got, ok := pods.Lookup(m.Name); !ok || got.Name != m.Name || got.Rule == 0 && m.Name != pods.CostPer1kRequests || got.Help == "" {
 			t.Errorf("Lookup(%s) = %+v, %v", m.Name, got, ok)
 		}
 	}
 	if _, ok := pods.Lookup("cpu_seconds"); ok {
 		t.Error("unknown metric found")
+	}
+}
+
+// TestCostPer1kRequests: a pod's cost of 1,000 requests is its whole cost
+// per hour (every container, serving or not) over its request rate; a
+// namespace's is its pods' total cost over their total rate, not a
+// combination of their ratios; no requests, no value.
+func TestCostPer1kRequests(t *testing.T) {
+	withCost := func(c model.Container, cost float64) model.Container {
+		c.CostDollarsPerHour = &cost
+		return c
+	}
+	cs := []model.Container{
+		withCost(serving(ctr("n1", "shop", "web-1", "app", 1, 0, 30, nil, nil, 0), 300, 0.01, 0.02), 0.125), // 10 req/s
+		withCost(ctr("n1", "shop", "web-1", "sidecar", 1, 0, 30, nil, nil, 0), 0.0625),
+		withCost(serving(ctr("n1", "shop", "web-2", "app", 1, 0, 30, nil, nil, 0), 900, 0.01, 0.02), 0.125), // 30 req/s
+		withCost(ctr("n2", "shop", "db-0", "db", 1, 0, 30, nil, nil, 0), 0.25),
+	}
+	ps := pods.Group(cs, pods.Query{})
+	want := map[string]float64{"web-1": 0.1875 / (10 * 3.6), "web-2": 0.125 / (30 * 3.6)}
+	for _, p := range ps {
+		v, ok := p.Metrics[pods.CostPer1kRequests]
+		if w, has := want[p.Name]; ok != has || math.Abs(v-w) > 1e-12 {
+			t.Errorf("%s: cost per 1k requests %v (%v), want %v (%v)", p.Name, v, ok, w, has)
+		}
+	}
+	ns := pods.Namespaces(ps)
+	if got, w := ns[0].Metrics[pods.CostPer1kRequests], (0.1875+0.125+0.25)/(40*3.6); math.Abs(got-w) > 1e-12 {
+		t.Errorf("shop: cost per 1k requests %v, want %v", got, w)
 	}
 }
