@@ -16,6 +16,7 @@ import (
 	emv1beta1 "k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
 
 	"github.com/pennyhq/penny/aggregator/costpolicy"
+	"github.com/pennyhq/penny/aggregator/scaler"
 )
 
 // costPolicies are the CostPolicies the test applies: one the HPA carries
@@ -84,8 +85,11 @@ spec:
 func (c *cluster) checkCostPolicies(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
+	// cp-web's pods are processes in cgroups the agent measures: serving no
+	// request, the leader decides minReplicas, and the HPA scales down.
 	threeOf := func(name string) string {
-		return strings.Replace(deploymentIn("shop", name), "replicas: 1", "replicas: 3", 1)
+		d := strings.Replace(deploymentIn("shop", name), "replicas: 1", "replicas: 3", 1)
+		return strings.Replace(d, "      labels: {app: "+name+"}", "      labels: {app: "+name+", "+workloadLabel+": \"true\"}", 1)
 	}
 	docs := []string{threeOf("cp-web"), threeOf("cp-bad"), costPolicies,
 		policyHPA("cp-web", "cp-web", "cp-web"), policyHPA("cp-bad", "cp-bad", "min-over-max")}
@@ -141,7 +145,7 @@ func (c *cluster) checkCostPolicies(t *testing.T) {
 	// The good one: decided, served as an external metric through
 	// kube-apiserver, and carried out by its HPA.
 	var desired int32
-	c.kubelet.wait(t, 2*time.Minute, "CostPolicy cp-web decided and carried out", func() error {
+	c.kubelet.wait(t, 3*time.Minute, "CostPolicy cp-web decided, down to minReplicas, and carried out", func() error {
 		cp, err := policy("cp-web")
 		if err != nil {
 			return err
@@ -150,8 +154,8 @@ func (c *cluster) checkCostPolicies(t *testing.T) {
 			return fmt.Errorf("Ready %+v", r)
 		}
 		d := condition(cp, costpolicy.ConditionDecided)
-		if d == nil || d.Status != metav1.ConditionTrue || cp.Status.DesiredReplicas < 1 {
-			return fmt.Errorf("Decided %+v, desired %d", d, cp.Status.DesiredReplicas)
+		if d == nil || d.Status != metav1.ConditionTrue || cp.Status.DesiredReplicas != 1 || d.Reason != scaler.ReasonIdle {
+			return fmt.Errorf("Decided %+v, desired %d: want 1, Idle", d, cp.Status.DesiredReplicas)
 		}
 		desired = cp.Status.DesiredReplicas
 		out := c.kubectlQuiet("get", "--raw", "/apis/external.metrics.k8s.io/v1beta1/namespaces/shop/penny_desired_replicas?labelSelector=costpolicy%3Dcp-web")

@@ -11,6 +11,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/pennyhq/penny/admission"
+	"github.com/pennyhq/penny/aggregator/costpolicy"
+	"github.com/pennyhq/penny/aggregator/custommetrics"
 	"github.com/pennyhq/penny/aggregator/pods"
 )
 
@@ -41,6 +43,16 @@ func TestREADMEAutoscalers(t *testing.T) {
 			}
 			continue
 		}
+		if kind.APIVersion == "penny.dev/v1alpha1" && kind.Kind == "CostPolicy" {
+			var cp costpolicy.CostPolicy
+			if err := yaml.UnmarshalStrict(m[1], &cp); err != nil {
+				t.Fatalf("README CostPolicy:\n%s\n%v", m[1], err)
+			}
+			if _, err := cp.Spec.Policy(); err != nil {
+				t.Errorf("README CostPolicy %s: %v", cp.Name, err)
+			}
+			continue
+		}
 		var hpa autoscalingv2.HorizontalPodAutoscaler
 		if err := yaml.UnmarshalStrict(m[1], &hpa); err != nil {
 			t.Fatalf("README manifest:\n%s\n%v", m[1], err)
@@ -49,6 +61,17 @@ func TestREADMEAutoscalers(t *testing.T) {
 			t.Errorf("%s: not a namespaced autoscaling/v2 HorizontalPodAutoscaler", hpa.Name)
 		}
 		for _, ms := range hpa.Spec.Metrics {
+			if ms.Type == autoscalingv2.ExternalMetricSourceType && ms.External != nil {
+				// A CostPolicy's decision, carried out as is.
+				e := ms.External
+				if e.Metric.Name != custommetrics.ExternalDesiredReplicas || e.Metric.Selector == nil ||
+					e.Metric.Selector.MatchLabels[custommetrics.LabelCostPolicy] == "" ||
+					e.Target.Type != autoscalingv2.AverageValueMetricType || e.Target.AverageValue == nil || e.Target.AverageValue.Value() != 1 {
+					t.Errorf("%s: an External metric must be %s{%s=NAME} with an AverageValue target of 1", hpa.Name,
+						custommetrics.ExternalDesiredReplicas, custommetrics.LabelCostPolicy)
+				}
+				continue
+			}
 			if ms.Type != autoscalingv2.PodsMetricSourceType || ms.Pods == nil {
 				t.Errorf("%s: metric of type %s, want Pods", hpa.Name, ms.Type)
 				continue
