@@ -71,6 +71,7 @@ func startDashAgent(t *testing.T, ctx context.Context, urls []string, facts node
 	// Every cgroup busy: TCP, page cache reads and throttling in every
 	// interval of some container of every pod.
 	node := simnode.New(24, seed, time.Hour, true)
+	node.ServeRequests() // the request panels have data too
 	meta := nodemeta.Encode(&facts)
 	wg.Go(func() {
 		defer close(a.done)

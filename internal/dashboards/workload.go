@@ -56,5 +56,21 @@ func workloadDashboard() *board {
 			description: "Per pod: max(request, usage) of CPU and memory, and egress, at its node's prices, per hour." + costNote,
 			queries:     []query{q(dedup("cluster, namespace, pod", "penny_pod_cost_dollars_per_hour"+sel(pods...)), "{{pod}}")}},
 	)
+	d.add("Requests",
+		panel{title: "Requests per second", unit: "reqps",
+			description: "Per pod: the requests its containers' server sockets answered per second, counted in the kernel " +
+				"(HTTP/1 request lines, HTTP/2 and gRPC streams, request/response turns of other protocols; docs/requests.md). " +
+				"Absent for pods that serve nothing over TCP.",
+			queries: []query{q(byPod("sum", rate("penny_container_requests_total", sel()), pods...), "{{pod}}")}},
+		panel{title: "Request latency p99", unit: "s",
+			description: "Per pod: the 99th percentile of its requests' latency, first byte in to first byte of the response out, " +
+				"over the agent's last interval, the pod's worst container; compare it with the latency objective of its " +
+				"CostPolicy. Absent while the pods answer no request.",
+			queries: []query{q(byPod("max", "penny_container_request_latency_p99_seconds"+sel(), pods...), "{{pod}}")}},
+		panel{title: "Cost per 1,000 requests", unit: "currencyUSD",
+			description: "Per pod: its cost per hour over its requests per second (times 3.6), as they went over the agents' last " +
+				"interval; a pod that serves more for the same cost is cheaper per request. Absent while the pods answer no request." + costNote,
+			queries: []query{q(dedup("cluster, namespace, pod", "penny_pod_cost_per_1k_requests"+sel(pods...)), "{{pod}}")}},
+	)
 	return d
 }

@@ -40,6 +40,7 @@ type cgroup struct {
 	connBucket int     // log2 µs of its connect latency
 	cores      float64 // CPU it uses when active, cores
 	limited    bool    // has a CPU limit (a container with limits)
+	serves     bool    // answers requests on server sockets (ServeRequests)
 }
 
 type Node struct {
@@ -90,6 +91,18 @@ func New(n int, seed uint64, uptime time.Duration, allBusy bool) *Node {
 		nd.addPod(n-len(nd.cgroups), uptime)
 	}
 	return nd
+}
+
+// ServeRequests makes the node's busy pod containers servers: from the
+// next step, every tenth packet received is a request, timed around 32
+// times the connection's RTT. Without it a node serves no request, and
+// its samples are what they were before requests were measured.
+func (nd *Node) ServeRequests() {
+	for _, c := range nd.cgroups {
+		if c.class == busy && strings.HasPrefix(c.Path, "/kubepods") {
+			c.serves = true
+		}
+	}
 }
 
 // Classes counts the cgroups of each activity class.
@@ -361,6 +374,13 @@ func (c *cgroup) interval(r *rand.Rand, pkts float64, reads, retransmit bool) {
 	c.PageCacheEvictedBytes = int64(t.PageCacheEvictedBytes - before.PageCacheEvictedBytes)
 	c.SRTT = t.SRTT.Delta(&before.SRTT)
 	c.Connect = t.Connect.Delta(&before.Connect)
+	if c.serves {
+		n := uint64(pkts) / 10
+		t.Requests += n
+		observe(r, &t.RequestLatency, c.rttBucket+5, n)
+		c.Requests = n
+		c.RequestLatency = t.RequestLatency.Delta(&before.RequestLatency)
+	}
 }
 
 // driftRSS changes RSS by up to pages pages either way with probability p.
