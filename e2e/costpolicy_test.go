@@ -180,6 +180,11 @@ func (c *cluster) checkCostPolicies(t *testing.T) {
 		}
 		return nil
 	})
+	// What the leader learned is in the store for the next leader.
+	if b, err := c.getBody(apiURL(c.hosts[0]) + "/v1/kv/" + string(costpolicy.StateKey("shop", "cp-web"))); err != nil ||
+		!strings.Contains(string(b), `"snapshot"`) {
+		t.Errorf("the leader's learned state of cp-web: %v: %s", err, b)
+	}
 	t.Logf("kubectl -n shop get costpolicies\n%s", c.kubectlQuiet("-n", "shop", "get", "costpolicies"))
 	t.Logf("kubectl -n shop describe costpolicy cp-web\n%s", c.kubectlQuiet("-n", "shop", "describe", "costpolicy", "cp-web"))
 

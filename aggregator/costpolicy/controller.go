@@ -41,6 +41,9 @@ const (
 	statusEvery = 30 * time.Second
 	// maxPolicies bounds the decisions one cleanup reads.
 	maxPolicies = 10000
+	// stateEvery is how often the leader saves what it learned of a
+	// workload, for the next leader.
+	stateEvery = time.Minute
 )
 
 // More reasons of the Ready condition.
@@ -90,7 +93,8 @@ type Config struct {
 type Controller struct {
 	cfg   Config
 	evals map[types.UID]*scaler.Evaluator
-	last  map[types.UID]Status // the status last written
+	last  map[types.UID]Status    // the status last written
+	saved map[types.UID]time.Time // when the learned state was last saved
 }
 
 // New returns a controller of cfg.
@@ -110,7 +114,8 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Controller{cfg: cfg, evals: map[types.UID]*scaler.Evaluator{}, last: map[types.UID]Status{}}, nil
+	return &Controller{cfg: cfg, evals: map[types.UID]*scaler.Evaluator{}, last: map[types.UID]Status{},
+		saved: map[types.UID]time.Time{}}, nil
 }
 
 // Run watches CostPolicies and evaluates them every cfg.Every while this
@@ -134,6 +139,7 @@ func (c *Controller) Run(ctx context.Context) {
 			// A follower forgets: the next leader's view starts from its own.
 			clear(c.evals)
 			clear(c.last)
+			clear(c.saved)
 			continue
 		}
 		objs, err := inf.Lister().List(labels.Everything())
@@ -156,6 +162,7 @@ func (c *Controller) Run(ctx context.Context) {
 			if !seen[uid] {
 				delete(c.evals, uid)
 				delete(c.last, uid)
+				delete(c.saved, uid)
 			}
 		}
 		if err := c.forget(ctx, objs); err != nil && ctx.Err() == nil {
@@ -171,20 +178,75 @@ func (c *Controller) forget(ctx context.Context, objs []runtime.Object) error {
 	for _, o := range objs {
 		if u, ok := o.(*unstructured.Unstructured); ok {
 			live[string(DecisionKey(u.GetNamespace(), u.GetName()))] = true
+			live[string(StateKey(u.GetNamespace(), u.GetName()))] = true
 		}
 	}
-	res, err := c.cfg.Store.Range(ctx, kvraft.RangeRequest{Prefix: []byte(DecisionPrefix), Limit: maxPolicies},
-		kvraft.ReadOptions{Consistency: kvraft.Linearizable})
-	if err != nil {
-		return err
-	}
-	for _, kv := range res.Items {
-		if !live[string(kv.Key)] {
-			if _, err := c.cfg.Store.Delete(ctx, kv.Key); err != nil {
-				return err
+	for _, prefix := range []string{DecisionPrefix, StatePrefix} {
+		res, err := c.cfg.Store.Range(ctx, kvraft.RangeRequest{Prefix: []byte(prefix), Limit: maxPolicies},
+			kvraft.ReadOptions{Consistency: kvraft.Linearizable})
+		if err != nil {
+			return err
+		}
+		for _, kv := range res.Items {
+			if !live[string(kv.Key)] {
+				if _, err := c.cfg.Store.Delete(ctx, kv.Key); err != nil {
+					return err
+				}
 			}
 		}
 	}
+	return nil
+}
+
+// StatePrefix is where the leader keeps what it learned of each workload
+// (scaler.Snapshot, JSON); StateKey is one policy's.
+const StatePrefix = "penny/v1/scaling/state/"
+
+// StateKey is the store key of a policy's learned state.
+func StateKey(namespace, name string) []byte {
+	return []byte(StatePrefix + namespace + "/" + name)
+}
+
+// evaluator is the policy's evaluator: this leader's, else the one the
+// previous leader saved, else a new one.
+func (c *Controller) evaluator(ctx context.Context, cp *CostPolicy) *scaler.Evaluator {
+	if e := c.evals[cp.UID]; e != nil {
+		return e
+	}
+	e := &scaler.Evaluator{}
+	res, err := c.cfg.Store.Range(ctx, kvraft.RangeRequest{Prefix: StateKey(cp.Namespace, cp.Name), Limit: 1},
+		kvraft.ReadOptions{Consistency: kvraft.Linearizable})
+	if err == nil && len(res.Items) == 1 && string(res.Items[0].Key) == string(StateKey(cp.Namespace, cp.Name)) {
+		var st savedState
+		if err := json.Unmarshal(res.Items[0].Value, &st); err == nil && st.UID == string(cp.UID) {
+			e = scaler.Restore(st.Snapshot)
+			c.cfg.Logger.Info("cost policy resumed from the previous leader's state", "namespace", cp.Namespace, "name", cp.Name)
+		}
+	}
+	c.evals[cp.UID] = e
+	return e
+}
+
+// savedState is a policy's learned state in the store: the policy it
+// belongs to (a policy deleted and created again starts afresh).
+type savedState struct {
+	UID      string          `json:"uid"`
+	Snapshot scaler.Snapshot `json:"snapshot"`
+}
+
+// save writes e's state every stateEvery.
+func (c *Controller) save(ctx context.Context, cp *CostPolicy, e *scaler.Evaluator, now time.Time) error {
+	if now.Sub(c.saved[cp.UID]) < stateEvery {
+		return nil
+	}
+	b, err := json.Marshal(savedState{UID: string(cp.UID), Snapshot: e.Snapshot(now)})
+	if err != nil {
+		return err
+	}
+	if _, err := c.cfg.Store.Put(ctx, StateKey(cp.Namespace, cp.Name), b); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	c.saved[cp.UID] = now
 	return nil
 }
 
@@ -229,12 +291,11 @@ func (c *Controller) Evaluate(ctx context.Context, u *unstructured.Unstructured)
 	if err != nil {
 		return err
 	}
-	e := c.evals[cp.UID]
-	if e == nil {
-		e = &scaler.Evaluator{}
-		c.evals[cp.UID] = e
-	}
+	e := c.evaluator(ctx, &cp)
 	d := e.Decide(p, o)
+	if err := c.save(ctx, &cp, e, o.At); err != nil {
+		return err
+	}
 	rec, err := json.Marshal(Record{UID: string(cp.UID), Replicas: d.Replicas, Reason: d.Reason, Time: o.At})
 	if err != nil {
 		return err

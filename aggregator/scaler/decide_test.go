@@ -1,6 +1,7 @@
 package scaler
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"strings"
@@ -232,5 +233,50 @@ func TestDecideInvalidPolicy(t *testing.T) {
 				t.Fatalf("decision %+v", d)
 			}
 		})
+	}
+}
+
+// TestSnapshotRestore: an evaluator restored from another's snapshot (a
+// new leader) decides as the first one would have, through a breach, a
+// rise and a fall.
+func TestSnapshotRestore(t *testing.T) {
+	p := policy(1, 20)
+	w := workload{replicas: 3, capacity: 30}
+	rates := func(i int) float64 {
+		switch {
+		case i < 100:
+			return 120 // a breach at 40 req/s per pod, then enough pods
+		case i < 200:
+			return 120 + 2*float64(i-100)
+		default:
+			return 60
+		}
+	}
+	var a Evaluator
+	var b *Evaluator
+	for i := range 400 {
+		at := t0.Add(time.Duration(i) * 5 * time.Second)
+		o := Observation{At: at, Replicas: w.replicas, RequestsPerSecond: rates(i), Latency: w.latency(rates(i)), CostPerPodHour: 0.05}
+		if i%50 == 0 {
+			// The snapshot survives its encoding, as the store keeps it.
+			raw, err := json.Marshal(a.Snapshot(at))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s Snapshot
+			if err := json.Unmarshal(raw, &s); err != nil {
+				t.Fatal(err)
+			}
+			if i > 0 && len(raw) > 8<<10 {
+				t.Errorf("step %d: snapshot of %d bytes", i, len(raw))
+			}
+			b = Restore(s)
+		}
+		da, db := a.Decide(p, o), b.Decide(p, o)
+		if da.Replicas != db.Replicas || da.Reason != db.Reason || da.CapacityPerPod != db.CapacityPerPod {
+			t.Fatalf("step %d: %d %s (%v) from the first, %d %s (%v) restored", i, da.Replicas, da.Reason, da.CapacityPerPod,
+				db.Replicas, db.Reason, db.CapacityPerPod)
+		}
+		w.replicas = da.Replicas
 	}
 }
