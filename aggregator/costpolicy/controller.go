@@ -416,7 +416,7 @@ func specReplicas(r *int32) int32 {
 // mean).
 func (c *Controller) observe(ctx context.Context, ns string, sel labels.Selector, replicas int, metric string) (scaler.Observation, error) {
 	o := scaler.Observation{At: c.cfg.Now(), Replicas: replicas, RequestsPerSecond: math.NaN(), Latency: math.NaN(),
-		CostPerPodHour: math.NaN()}
+		CostPerPodHour: math.NaN(), Window: c.cfg.Window}
 	res, err := c.cfg.Pods.Pods(ctx, query.Request{Window: c.cfg.Window, Read: c.cfg.Read,
 		Pods: pods.Query{Namespace: ns, Selector: sel}})
 	if err != nil {

@@ -57,6 +57,11 @@ type Observation struct {
 	// CostPerPodHour is what one of its pods costs an hour now; NaN when
 	// unknown.
 	CostPerPodHour float64
+	// Window is the span the request rate and the latency were measured
+	// over (the pods' window); zero for instantaneous values. For a
+	// Window after the number of replicas changed, the latency still
+	// shows the load of the size before, and the decision waits for it.
+	Window time.Duration
 }
 
 // Decision is the replica count an evaluation decided, with its inputs
@@ -96,6 +101,10 @@ type Evaluator struct {
 	samples   []sample
 	proposals []proposal
 	breaches  int // consecutive observations over the objective
+	// replicas is the size of the last observation, changed when it
+	// last differed from the one before.
+	replicas int
+	changed  time.Time
 }
 
 // Decide evaluates the policy p (completed and valid) on o.
@@ -112,7 +121,7 @@ func (e *Evaluator) Decide(p Policy, o Observation) Decision {
 		d.Message = fmt.Sprintf("no request rate or %s for the workload's %d pods yet: keeping %d", p.Objective.Metric, n, d.Replicas)
 		return d
 	}
-	e.observe(p, o)
+	settling := e.observe(p, o)
 	rate := o.RequestsPerSecond
 	if o.CostPerPodHour > 0 && rate > 0 {
 		d.CostPer1kRequests = costPer1k(n, o.CostPerPodHour, rate)
@@ -132,6 +141,10 @@ func (e *Evaluator) Decide(p Policy, o Observation) Decision {
 		if breached {
 			want, d.Reason = n+1, ReasonBreached
 			d.Message = fmt.Sprintf("%s %.3gs over the objective %.3gs", p.Objective.Metric, o.Latency, p.Objective.Max)
+			if settling {
+				want = n
+				d.Message += e.waiting(o)
+			}
 		}
 	default:
 		want = int(math.Ceil(d.ForecastRequestsPerSecond / d.CapacityPerPod))
@@ -140,6 +153,12 @@ func (e *Evaluator) Decide(p Policy, o Observation) Decision {
 			want, d.Reason = n+1, ReasonBreached
 			d.Message = fmt.Sprintf("%s %.3gs over the objective %.3gs at %.3g req/s per pod", p.Objective.Metric,
 				o.Latency, p.Objective.Max, rate/float64(n))
+			if settling {
+				// The latency still shows the size before the last change:
+				// one more pod now would be one too many once it shows.
+				want = n
+				d.Message += e.waiting(o)
+			}
 		case breached:
 			d.Reason = ReasonBreached
 			d.Message = fmt.Sprintf("%s %.3gs over the objective %.3gs: %.4g req/s needs %d pods of %.3g req/s",
@@ -193,15 +212,43 @@ func (e *Evaluator) Decide(p Policy, o Observation) Decision {
 	return d
 }
 
-// observe records o.
-func (e *Evaluator) observe(p Policy, o Observation) {
+// waiting says why a breach adds no replica yet.
+func (e *Evaluator) waiting(o Observation) string {
+	return fmt.Sprintf("; waiting for the change to %d replicas %s ago to show over the %s window", o.Replicas,
+		o.At.Sub(e.changed).Round(time.Second), o.Window)
+}
+
+// observe records o, and reports whether its window still spans the last
+// change of the number of replicas (it is settling).
+func (e *Evaluator) observe(p Policy, o Observation) (settling bool) {
 	ok := o.Latency <= p.Objective.Max
 	if ok {
 		e.breaches = 0
 	} else {
 		e.breaches++
 	}
+	if o.Replicas != e.replicas {
+		if e.replicas != 0 {
+			e.changed = o.At
+		}
+		e.replicas = o.Replicas
+	}
+	settling = o.Window > 0 && !e.changed.IsZero() && o.At.Sub(e.changed) < o.Window
 	s := sample{at: o.At, perPod: o.RequestsPerSecond / float64(o.Replicas), rate: o.RequestsPerSecond, ok: ok}
+	if settling {
+		// The window's latency answers the per-pod loads of the whole
+		// window, before and after the change: a miss is put down to the
+		// highest of them, a met objective to the lowest, so that neither
+		// teaches a capacity the pods have not shown.
+		cut := o.At.Add(-o.Window)
+		for i := len(e.samples) - 1; i >= 0 && !e.samples[i].at.Before(cut); i-- {
+			if ok {
+				s.perPod = min(s.perPod, e.samples[i].perPod)
+			} else {
+				s.perPod = max(s.perPod, e.samples[i].perPod)
+			}
+		}
+	}
 	if e.breaches >= BreachAfter {
 		s.breach = true
 		// The observations that started the breach belong to it.
@@ -221,6 +268,7 @@ func (e *Evaluator) observe(p Policy, o Observation) {
 		i = len(e.samples) - maxSamples
 	}
 	e.samples = slices.Delete(e.samples, 0, i)
+	return settling
 }
 
 // capacity is the request rate per pod to plan for: headroom times the

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,27 +37,46 @@ type script struct {
 	rates   func(i int) float64
 	steps   int
 	latency func(w *workload, i int, rate float64) float64 // default: w.latency
+	// window > 0 makes the observations windowed, as the leader's are:
+	// the latency is the worst of the last window/5s observations' and
+	// the rate their mean, and each decision takes effect one step late.
+	window time.Duration
 }
 
 func run(t *testing.T, p Policy, w *workload, s script) []Decision {
 	t.Helper()
 	var e Evaluator
 	out := make([]Decision, 0, s.steps)
+	var lats, rates []float64 // per step, for windowed observations
+	pending := w.replicas
 	for i := range s.steps {
 		rate := s.rates(i)
 		lat := w.latency(rate)
 		if s.latency != nil {
 			lat = s.latency(w, i, rate)
 		}
+		if s.window > 0 {
+			lats, rates = append(lats, lat), append(rates, rate)
+			n := int(s.window / (5 * time.Second))
+			lats, rates = lats[max(0, len(lats)-n):], rates[max(0, len(rates)-n):]
+			lat, rate = slices.Max(lats), 0
+			for _, r := range rates {
+				rate += r / float64(len(rates))
+			}
+		}
 		d := e.Decide(p, Observation{At: t0.Add(time.Duration(i) * 5 * time.Second), Replicas: w.replicas,
-			RequestsPerSecond: rate, Latency: lat, CostPerPodHour: 0.05})
+			RequestsPerSecond: rate, Latency: lat, CostPerPodHour: 0.05, Window: s.window})
 		if d.Replicas < p.MinReplicas || d.Replicas > p.MaxReplicas {
 			t.Fatalf("step %d: %d replicas outside [%d, %d]", i, d.Replicas, p.MinReplicas, p.MaxReplicas)
 		}
 		if d.Reason == "" || d.Message == "" {
 			t.Fatalf("step %d: decision without a reason: %+v", i, d)
 		}
-		w.replicas = d.Replicas
+		if s.window > 0 {
+			w.replicas, pending = pending, d.Replicas
+		} else {
+			w.replicas = d.Replicas
+		}
 		out = append(out, d)
 	}
 	return out
@@ -162,6 +182,32 @@ func TestDecide(t *testing.T) {
 				// 34 req/s per pod is planned for, so 4 pods stay.
 				if w.replicas < 4 {
 					t.Fatalf("ends at %d replicas", w.replicas)
+				}
+			},
+		},
+		{
+			// The leader's latency is a p99 over the pods' window: after a
+			// scale-up it shows the old size's misses for a window more.
+			// Neither those misses nor the per-pod rate of the new size may
+			// add pods: 120 req/s needs 5 pods of 30 (4 at 34 with the
+			// headroom), not the 20 a miss each step would make.
+			name: "windowed latency: no runaway after a breach", policy: policy(1, 20),
+			w: workload{replicas: 3, capacity: 30}, s: script{rates: constant(120), steps: 80, window: 30 * time.Second},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				most := 0
+				for _, d := range ds {
+					most = max(most, d.Replicas)
+				}
+				if most > 6 || w.latency(120) > 0.2 {
+					t.Fatalf("up to %d replicas, ends at %d with %.3fs (%s: %s)", most, w.replicas, w.latency(120),
+						last(ds).Reason, last(ds).Message)
+				}
+				waited := false
+				for _, d := range ds {
+					waited = waited || (d.Reason == ReasonBreached && strings.Contains(d.Message, "waiting for the change"))
+				}
+				if !waited {
+					t.Fatal("no decision waited for a change to show")
 				}
 			},
 		},

@@ -18,6 +18,10 @@ type Snapshot struct {
 	Samples   []SnapshotSample   `json:"s,omitempty"`
 	Proposals []SnapshotProposal `json:"p,omitempty"`
 	Breaches  int                `json:"b,omitempty"`
+	// Replicas is the size last observed, Changed when it changed (unix
+	// ms).
+	Replicas int   `json:"n,omitempty"`
+	Changed  int64 `json:"c,omitempty"`
 }
 
 // SnapshotSample is one observation: unix ms, request rate per pod and in
@@ -61,13 +65,19 @@ func (e *Evaluator) Snapshot(now time.Time) Snapshot {
 	for _, p := range e.proposals {
 		s.Proposals = append(s.Proposals, SnapshotProposal{At: p.at.UnixMilli(), Replicas: p.replicas})
 	}
-	s.Breaches = e.breaches
+	s.Breaches, s.Replicas = e.breaches, e.replicas
+	if !e.changed.IsZero() {
+		s.Changed = e.changed.UnixMilli()
+	}
 	return s
 }
 
 // Restore returns an evaluator that has learned what s holds.
 func Restore(s Snapshot) *Evaluator {
-	e := &Evaluator{breaches: s.Breaches}
+	e := &Evaluator{breaches: s.Breaches, replicas: s.Replicas}
+	if s.Changed != 0 {
+		e.changed = time.UnixMilli(s.Changed)
+	}
 	for _, x := range s.Samples {
 		e.samples = append(e.samples, sample{at: time.UnixMilli(x.At), perPod: x.PerPod, rate: x.Rate, ok: x.OK, breach: x.Breach})
 	}
