@@ -146,6 +146,8 @@ type helper struct {
 	// CPU time it used.
 	burnStop chan struct{}
 	burnDone chan time.Duration
+	// rate is the rateserve server.
+	rate *rateServer
 }
 
 func helperMain(in io.Reader, out io.Writer) int {
@@ -245,6 +247,12 @@ func (h *helper) run(cmd string, args []string) (string, error) {
 		n := <-h.pingDone
 		h.pingStop = nil
 		return strconv.FormatUint(n, 10), nil
+	}
+	switch cmd {
+	case "rateserve":
+		return h.rateServe(args)
+	case "drain":
+		return h.rateDrain()
 	}
 	if reply, ok, err := h.requests(cmd, args); ok {
 		return reply, err
