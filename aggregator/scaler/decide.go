@@ -25,6 +25,10 @@ const (
 	// BreachAfter is how many consecutive observations over the objective
 	// make a breach: one is noise.
 	BreachAfter = 2
+	// NoiseSpan is how long misses at a per-pod rate below one at which
+	// the objective held must last to count as a breach (at least two
+	// observation windows): shorter, they are not the load.
+	NoiseSpan = time.Minute
 	// maxSamples bounds the memory of one workload (an evaluation every
 	// 5 s fills CapacityWindow with 360).
 	maxSamples = 4096
@@ -105,6 +109,8 @@ type Evaluator struct {
 	// last differed from the one before.
 	replicas int
 	changed  time.Time
+	// missSince is when the current run of misses began.
+	missSince time.Time
 }
 
 // Decide evaluates the policy p (completed and valid) on o.
@@ -121,12 +127,12 @@ func (e *Evaluator) Decide(p Policy, o Observation) Decision {
 		d.Message = fmt.Sprintf("no request rate or %s for the workload's %d pods yet: keeping %d", p.Objective.Metric, n, d.Replicas)
 		return d
 	}
-	settling := e.observe(p, o)
+	ob := e.observe(p, o)
+	settling, breached := ob.settling, ob.breached
 	rate := o.RequestsPerSecond
 	if o.CostPerPodHour > 0 && rate > 0 {
 		d.CostPer1kRequests = costPer1k(n, o.CostPerPodHour, rate)
 	}
-	breached := e.breaches >= BreachAfter
 	d.CapacityPerPod = e.capacity(o.At, p.Behavior.Headroom)
 	d.ForecastRequestsPerSecond = max(rate, rate+e.slope(o.At)*Horizon.Seconds())
 
@@ -176,6 +182,9 @@ func (e *Evaluator) Decide(p Policy, o Observation) Decision {
 			d.Message = fmt.Sprintf("%.4g req/s on %d pods of %.3g req/s", d.ForecastRequestsPerSecond, n, d.CapacityPerPod)
 		}
 	}
+	if ob.noise != "" {
+		d.Message += "; " + ob.noise
+	}
 	if want < 1 {
 		want = 1
 	}
@@ -218,13 +227,28 @@ func (e *Evaluator) waiting(o Observation) string {
 		o.At.Sub(e.changed).Round(time.Second), o.Window)
 }
 
-// observe records o, and reports whether its window still spans the last
-// change of the number of replicas (it is settling).
-func (e *Evaluator) observe(p Policy, o Observation) (settling bool) {
+// observed is what observe made of an observation.
+type observed struct {
+	// settling: the observation's window still spans the last change of
+	// the number of replicas.
+	settling bool
+	// breached: the objective broke, confirmed (BreachAfter observations
+	// in a row, and not noise).
+	breached bool
+	// noise says why a miss is not counted as a breach yet; "" otherwise.
+	noise string
+}
+
+// observe records o.
+func (e *Evaluator) observe(p Policy, o Observation) observed {
+	var r observed
 	ok := o.Latency <= p.Objective.Max
 	if ok {
-		e.breaches = 0
+		e.breaches, e.missSince = 0, time.Time{}
 	} else {
+		if e.breaches == 0 {
+			e.missSince = o.At
+		}
 		e.breaches++
 	}
 	if o.Replicas != e.replicas {
@@ -233,9 +257,9 @@ func (e *Evaluator) observe(p Policy, o Observation) (settling bool) {
 		}
 		e.replicas = o.Replicas
 	}
-	settling = o.Window > 0 && !e.changed.IsZero() && o.At.Sub(e.changed) < o.Window
+	r.settling = o.Window > 0 && !e.changed.IsZero() && o.At.Sub(e.changed) < o.Window
 	s := sample{at: o.At, perPod: o.RequestsPerSecond / float64(o.Replicas), rate: o.RequestsPerSecond, ok: ok}
-	if settling {
+	if r.settling {
 		// The window's latency answers the per-pod loads of the whole
 		// window, before and after the change: a miss is put down to the
 		// highest of them, a met objective to the lowest, so that neither
@@ -249,12 +273,24 @@ func (e *Evaluator) observe(p Policy, o Observation) (settling bool) {
 			}
 		}
 	}
-	if e.breaches >= BreachAfter {
-		s.breach = true
-		// The observations that started the breach belong to it.
-		for i := len(e.samples) - 1; i >= 0 && i >= len(e.samples)-(BreachAfter-1); i-- {
-			if !e.samples[i].ok {
-				e.samples[i].breach = true
+	if !ok && e.breaches >= BreachAfter {
+		// A miss at a per-pod rate below one at which the objective held
+		// is not the load (a slow neighbour, a pause, a burst of slow
+		// requests in the window): it counts once it has lasted.
+		held := e.heldMax()
+		lasted := o.At.Sub(e.missSince)
+		sustain := max(NoiseSpan, 2*o.Window)
+		if s.perPod < held && lasted < sustain {
+			r.noise = fmt.Sprintf("%s %.3gs over the objective at %.3g req/s per pod, below the %.3g at which it held: "+
+				"not the load, unless it lasts %s (%s so far)", p.Objective.Metric, o.Latency, s.perPod, held, sustain,
+				lasted.Round(time.Second))
+		} else {
+			r.breached, s.breach = true, true
+			// The observations of the streak belong to the breach.
+			for i := len(e.samples) - 1; i >= 0 && !e.samples[i].at.Before(e.missSince); i-- {
+				if !e.samples[i].ok {
+					e.samples[i].breach = true
+				}
 			}
 		}
 	}
@@ -268,7 +304,19 @@ func (e *Evaluator) observe(p Policy, o Observation) (settling bool) {
 		i = len(e.samples) - maxSamples
 	}
 	e.samples = slices.Delete(e.samples, 0, i)
-	return settling
+	return r
+}
+
+// heldMax is the highest per-pod rate at which the objective held within
+// the capacity window; 0 when it never did.
+func (e *Evaluator) heldMax() float64 {
+	held := 0.0
+	for _, s := range e.samples {
+		if s.ok {
+			held = max(held, s.perPod)
+		}
+	}
+	return held
 }
 
 // capacity is the request rate per pod to plan for: headroom times the

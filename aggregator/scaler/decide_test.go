@@ -212,6 +212,58 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
+			// 25 req/s per pod held; half a minute of misses at 15 is not
+			// the load: no pod is added for it, and no capacity learned.
+			name: "misses below a rate that held: noise", policy: policy(1, 10),
+			w: workload{replicas: 4, capacity: 30},
+			s: script{rates: func(i int) float64 { return map[bool]float64{true: 100, false: 60}[i < 30] }, steps: 100,
+				latency: func(w *workload, i int, r float64) float64 {
+					if i >= 70 && i < 76 {
+						return 0.5
+					}
+					return w.latency(r)
+				}},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				for i, d := range ds {
+					if d.Reason == ReasonBreached || d.Reason == ReasonUnreachable {
+						t.Fatalf("step %d: %d replicas (%s: %s)", i, d.Replicas, d.Reason, d.Message)
+					}
+				}
+				if ds[72].Replicas > ds[69].Replicas || ds[80].CapacityPerPod != ds[69].CapacityPerPod {
+					t.Fatalf("the noise moved the decision: %+v then %+v", ds[69], ds[80])
+				}
+				if !strings.Contains(ds[72].Message, "not the load") {
+					t.Fatalf("step 72 does not say why the miss is not a breach: %s", ds[72].Message)
+				}
+			},
+		},
+		{
+			// A release that serves 12 req/s per pod where the last one
+			// served 30: misses below the rate that held, lasting, are a
+			// breach after NoiseSpan, and the workload grows until the
+			// objective holds.
+			name: "lasting misses below a rate that held: a breach", policy: policy(1, 10),
+			w: workload{replicas: 3, capacity: 30}, s: script{rates: constant(60), steps: 120,
+				latency: func(w *workload, i int, r float64) float64 {
+					if i >= 40 {
+						slow := *w
+						slow.capacity = 12
+						return slow.latency(r)
+					}
+					return w.latency(r)
+				}},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				if ds[45].Reason == ReasonBreached {
+					t.Fatalf("step 45, 25 s into the misses: %s", ds[45].Message)
+				}
+				slow := *w
+				slow.capacity = 12
+				if w.replicas < 5 || slow.latency(60) > 0.2 {
+					t.Fatalf("ends at %d replicas (%s: %s)", w.replicas, last(ds).Reason, last(ds).Message)
+				}
+			},
+		},
+		{
 			name: "objective impossible at maxReplicas", policy: policy(1, 5),
 			w: workload{replicas: 5, capacity: 10}, s: script{rates: constant(200), steps: 10},
 			check: func(t *testing.T, ds []Decision, w *workload) {

@@ -22,6 +22,8 @@ type Snapshot struct {
 	// ms).
 	Replicas int   `json:"n,omitempty"`
 	Changed  int64 `json:"c,omitempty"`
+	// MissSince is when the current run of misses began (unix ms).
+	MissSince int64 `json:"m,omitempty"`
 }
 
 // SnapshotSample is one observation: unix ms, request rate per pod and in
@@ -69,6 +71,9 @@ func (e *Evaluator) Snapshot(now time.Time) Snapshot {
 	if !e.changed.IsZero() {
 		s.Changed = e.changed.UnixMilli()
 	}
+	if !e.missSince.IsZero() {
+		s.MissSince = e.missSince.UnixMilli()
+	}
 	return s
 }
 
@@ -77,6 +82,9 @@ func Restore(s Snapshot) *Evaluator {
 	e := &Evaluator{breaches: s.Breaches, replicas: s.Replicas}
 	if s.Changed != 0 {
 		e.changed = time.UnixMilli(s.Changed)
+	}
+	if s.MissSince != 0 {
+		e.missSince = time.UnixMilli(s.MissSince)
 	}
 	for _, x := range s.Samples {
 		e.samples = append(e.samples, sample{at: time.UnixMilli(x.At), perPod: x.PerPod, rate: x.Rate, ok: x.OK, breach: x.Breach})
