@@ -47,6 +47,34 @@ static __always_inline __u32 log2_bucket(__u64 v)
 	return r;
 }
 
+/* Log-linear histogram (internal/histogram/loglinear.go): each power of
+ * two split in LL_SUB linear buckets, so that a bucket is at most 12.5% of
+ * its lower bound wide. Values below LL_SUB have a bucket each; the
+ * buckets cover [0, 2^32), every 32-bit microsecond latency. */
+#define LL_SUB_BITS 3
+#define LL_SUB (1 << LL_SUB_BITS)
+#define LL_BUCKETS ((32 - LL_SUB_BITS + 1) << LL_SUB_BITS) /* 240 */
+
+struct loglin_hist {
+	__u64 buckets[LL_BUCKETS];
+	__u64 count;
+	__u64 sum;
+};
+
+/* The bucket of v: v below LL_SUB; otherwise the index of its highest set
+ * bit m (log2_bucket, loop-free) and the LL_SUB_BITS bits below it. */
+static __always_inline __u32 loglin_bucket(__u64 v)
+{
+	__u32 m;
+
+	if (v < LL_SUB)
+		return v;
+	if (v >> 32)
+		return LL_BUCKETS - 1;
+	m = log2_bucket(v); /* 3 to 31 */
+	return (m - LL_SUB_BITS + 1) << LL_SUB_BITS | ((__u32)(v >> (m - LL_SUB_BITS)) & (LL_SUB - 1));
+}
+
 static __always_inline void hist_add(struct hist *h, __u64 v)
 {
 	__u32 b = log2_bucket(v);

@@ -113,10 +113,12 @@ struct {
 } req_socks SEC(".maps");
 
 /* The slow path, when the event log is full: allocated per cgroup as
- * cgroups serve requests (not preallocated), updated atomically. */
+ * cgroups serve requests while the log is full (not preallocated), updated
+ * atomically; 1944 bytes a cgroup, for the log-linear latency histogram's
+ * 240 buckets. */
 struct req_stats {
 	__u64 requests;
-	struct hist latency; /* microseconds */
+	struct loglin_hist latency; /* microseconds */
 };
 
 struct {
@@ -150,6 +152,7 @@ static __always_inline void req_slow(__u64 cgid, __u64 ns, __u64 flags)
 	static const struct req_stats zero;
 	struct req_stats *s = bpf_map_lookup_elem(&req_by_cgroup, &cgid);
 	__u64 us = ns / 1000;
+	__u32 b;
 
 	if (!s) {
 		if (bpf_map_update_elem(&req_by_cgroup, &cgid, &zero, BPF_NOEXIST) &&
@@ -164,7 +167,13 @@ static __always_inline void req_slow(__u64 cgid, __u64 ns, __u64 flags)
 	__sync_fetch_and_add(&s->requests, (flags >> REQ_COUNT_SHIFT) ?: 1);
 	if (flags & REQ_UNTIMED)
 		return;
-	__sync_fetch_and_add(&s->latency.buckets[log2_bucket(us) & (HIST_BUCKETS - 1)], 1);
+	b = loglin_bucket(us);
+	/* b is below LL_BUCKETS, which clang knows and the verifier does
+	 * not: the check must stay. */
+	barrier_var(b);
+	if (b >= LL_BUCKETS)
+		return;
+	__sync_fetch_and_add(&s->latency.buckets[b], 1);
 	__sync_fetch_and_add(&s->latency.count, 1);
 	__sync_fetch_and_add(&s->latency.sum, us);
 }

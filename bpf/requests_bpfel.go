@@ -56,7 +56,7 @@ type RequestsReqStats struct {
 	Requests uint64
 	Latency  struct {
 		_       structs.HostLayout
-		Buckets [32]uint64
+		Buckets [240]uint64
 		Count   uint64
 		Sum     uint64
 	}

@@ -48,6 +48,9 @@ func (w *mpWriter) writeSeries(u *SeriesUpdate) {
 	for _, h := range histFields {
 		n += count(!h.get(v).IsZero())
 	}
+	for _, h := range logLinearFields {
+		n += count(!h.get(v).IsZero())
+	}
 	w.mapLen(n)
 	w.uint(keyRef)
 	w.uint(u.Ref)
@@ -73,10 +76,15 @@ func (w *mpWriter) writeSeries(u *SeriesUpdate) {
 				w.uint(f.key)
 				w.uint(x)
 			}
-		default:
+		case fieldHist:
 			if h := histFields[f.i].get(v); !h.IsZero() {
 				w.uint(f.key)
 				w.writeHist(h)
+			}
+		default:
+			if h := logLinearFields[f.i].get(v); !h.IsZero() {
+				w.uint(f.key)
+				w.writeLogLinear(h)
 			}
 		}
 	}
@@ -292,6 +300,11 @@ func (m *mpReader) readSeriesField(u *SeriesUpdate, key uint64) error {
 	for _, h := range histFields {
 		if h.key == key {
 			return m.readHist(h.get(v))
+		}
+	}
+	for _, h := range logLinearFields {
+		if h.key == key {
+			return m.readLogLinear(h.get(v))
 		}
 	}
 	return fmt.Errorf("%w: no decoder for key %d", ErrCorrupt, key)

@@ -229,6 +229,20 @@ func TestDecodeBody(t *testing.T) {
 		{name: "bucket list over 32 pairs", h: d, body: series(mapN(2), keyRef, 0, keySRTT, arrN(3), 1, 1, arrN(66)), want: ErrTooLarge},
 		{name: "histogram as a map", h: d, body: series(mapN(2), keyRef, 0, keySRTT, mapN(0)), want: ErrCorrupt},
 		{name: "negative bucket index", h: d, body: series(mapN(2), keyRef, 0, keySRTT, arrN(3), 1, 1, arrN(2), -1, 1), want: ErrCorrupt},
+		{name: "log-linear histogram", h: d, body: series(mapN(2), keyRef, 0, keyRequestLatencyLogLinear, arrN(3), 3, 60_300, arrN(4), 97, 2, 98, 1)},
+		{name: "log-linear last bucket", h: d, body: series(mapN(2), keyRef, 0, keyRequestLatencyLogLinear, arrN(3), 1, 1<<32, arrN(2), LogLinearBuckets-1, 1)},
+		{name: "log-linear with a future field", h: d, body: series(mapN(2), keyRef, 0, keyRequestLatencyLogLinear, arrN(4), 1, 1, arrN(2), 1, 1, mapN(0))},
+		{name: "log-linear without buckets", h: d, body: series(mapN(2), keyRef, 0, keyRequestLatencyLogLinear, arrN(3), 0, 5, arrN(0))},
+		{name: "log-linear too short", h: d, body: series(mapN(2), keyRef, 0, keyRequestLatencyLogLinear, arrN(2), 1, 1), want: ErrCorrupt},
+		{name: "log-linear bucket out of range", h: d, body: series(mapN(2), keyRef, 0, keyRequestLatencyLogLinear, arrN(3), 1, 1, arrN(2), LogLinearBuckets, 1), want: ErrCorrupt},
+		{name: "log-linear buckets out of order", h: d, body: series(mapN(2), keyRef, 0, keyRequestLatencyLogLinear, arrN(3), 2, 1, arrN(4), 98, 1, 97, 1), want: ErrCorrupt},
+		{name: "log-linear bucket twice", h: d, body: series(mapN(2), keyRef, 0, keyRequestLatencyLogLinear, arrN(3), 2, 1, arrN(4), 97, 1, 97, 1), want: ErrCorrupt},
+		{name: "log-linear bucket of zero", h: d, body: series(mapN(2), keyRef, 0, keyRequestLatencyLogLinear, arrN(3), 0, 0, arrN(2), 97, 0), want: ErrCorrupt},
+		{name: "log-linear odd bucket list", h: d, body: series(mapN(2), keyRef, 0, keyRequestLatencyLogLinear, arrN(3), 1, 1, arrN(1), 5), want: ErrCorrupt},
+		{name: "log-linear bucket list over 240 pairs", h: d, body: series(mapN(2), keyRef, 0, keyRequestLatencyLogLinear, arrN(3), 1, 1, arrN(2*LogLinearBuckets+2)), want: ErrTooLarge},
+		{name: "log-linear bucket list longer than the body", h: d, body: series(mapN(2), keyRef, 0, keyRequestLatencyLogLinear, arrN(3), 1, 1, arrN(2*LogLinearBuckets)), want: ErrCorrupt},
+		{name: "log-linear twice", h: d, body: series(mapN(3), keyRef, 0, keyRequestLatencyLogLinear, arrN(3), 0, 0, arrN(0),
+			keyRequestLatencyLogLinear, arrN(3), 0, 0, arrN(0)), want: ErrCorrupt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

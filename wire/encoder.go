@@ -276,6 +276,11 @@ func decreased(prev, cur *Values) bool {
 			}
 		}
 	}
+	for _, hf := range logLinearFields {
+		if logLinearDecreased(hf.get(prev), hf.get(cur)) {
+			return true
+		}
+	}
 	return false
 }
 
@@ -296,5 +301,8 @@ func diff(prev, cur, d *Values) bool {
 			dh.Buckets[i] = c.Buckets[i] - p.Buckets[i]
 		}
 	}
-	return *d != Values{}
+	for _, hf := range logLinearFields {
+		*hf.get(d) = logLinearDiff(hf.get(prev), hf.get(cur))
+	}
+	return !d.isZero()
 }

@@ -84,6 +84,7 @@ const (
 	keyTxInternet
 	keyRequests
 	keyRequestLatency
+	keyRequestLatencyLogLinear
 	numSeriesKeys
 )
 
@@ -146,13 +147,19 @@ var (
 		{keyConnect, func(v *Values) *Hist { return &v.Connect }},
 		{keyRequestLatency, func(v *Values) *Hist { return &v.RequestLatency }},
 	}
+	logLinearFields = [...]struct {
+		key uint64
+		get func(*Values) *LogLinearHist
+	}{
+		{keyRequestLatencyLogLinear, func(v *Values) *LogLinearHist { return &v.RequestLatencyLogLinear }},
+	}
 )
 
 // seriesField is one Values field in the order a series map is written:
 // by key.
 type seriesField struct {
 	key  uint64
-	kind uint8 // fieldGauge, fieldCounter, fieldHist
+	kind uint8 // fieldGauge, fieldCounter, fieldHist, fieldLogLinear
 	i    int   // index in its table
 }
 
@@ -160,6 +167,7 @@ const (
 	fieldGauge = iota
 	fieldCounter
 	fieldHist
+	fieldLogLinear
 )
 
 // seriesFields lists every Values field by key, for the encoder, which
@@ -175,9 +183,54 @@ var seriesFields = func() []seriesField {
 	for i, h := range histFields {
 		fs = append(fs, seriesField{h.key, fieldHist, i})
 	}
+	for i, h := range logLinearFields {
+		fs = append(fs, seriesField{h.key, fieldLogLinear, i})
+	}
 	slices.SortFunc(fs, func(a, b seriesField) int { return cmp.Compare(a.key, b.key) })
 	return fs
 }()
+
+// invalidLogLinear reports whether a log-linear histogram's buckets are
+// out of order or range, or empty, which no frame can carry.
+func (v *Values) invalidLogLinear() bool {
+	for _, h := range logLinearFields {
+		if !h.get(v).valid() {
+			return true
+		}
+	}
+	return false
+}
+
+// Equal reports whether v and o hold the same values.
+func (v *Values) Equal(o *Values) bool {
+	for _, g := range gaugeFields {
+		if *g.get(v) != *g.get(o) {
+			return false
+		}
+	}
+	for _, c := range counterFields {
+		if *c.get(v) != *c.get(o) {
+			return false
+		}
+	}
+	for _, h := range histFields {
+		if *h.get(v) != *h.get(o) {
+			return false
+		}
+	}
+	for _, h := range logLinearFields {
+		if !h.get(v).Equal(h.get(o)) {
+			return false
+		}
+	}
+	return true
+}
+
+// isZero reports whether every value is zero.
+func (v *Values) isZero() bool {
+	var zero Values
+	return v.Equal(&zero)
+}
 
 // negativeGauge reports whether any gauge is negative, which an absolute
 // state must not be.
@@ -256,6 +309,9 @@ func (u *SeriesUpdate) validate(keyframe bool, lim *Limits, kind error) error {
 		if u.Values.negativeGauge() {
 			return fmt.Errorf("%w: negative gauge", kind)
 		}
+	}
+	if u.Values.invalidLogLinear() {
+		return fmt.Errorf("%w: log-linear histogram buckets out of order or range, or empty", kind)
 	}
 	if err := checkMeta(u.Meta, lim, kind); err != nil {
 		return fmt.Errorf("metadata: %w", err)

@@ -2,12 +2,14 @@ package wire
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -72,6 +74,9 @@ func goldenFrames(t *testing.T) map[string][]byte {
 		frames[name] = b
 	}
 	for name, b := range requestGoldenFrames(t) {
+		frames[name] = b
+	}
+	for name, b := range latencyGoldenFrames(t) {
 		frames[name] = b
 	}
 	return frames
@@ -148,6 +153,43 @@ func requestGoldenFrames(t *testing.T) map[string][]byte {
 	return map[string][]byte{
 		"keyframe-requests": mustEncode(t, enc, s1, false),
 		"delta-requests":    mustEncode(t, enc, s2, false),
+	}
+}
+
+// latencyGoldenFrames are a keyframe and a delta of a server's requests as
+// an agent that knows key 35 sends them: the latency in log-linear
+// buckets (35) and the same samples in log2 buckets (34).
+func latencyGoldenFrames(t *testing.T) map[string][]byte {
+	t.Helper()
+	tm := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
+	var lat Hist
+	var fine LogLinearHist
+	observe := func(lat *Hist, fine *LogLinearHist, us ...uint64) {
+		for _, v := range us {
+			lat.Buckets[bucketOf(v)]++
+			lat.Count++
+			lat.Sum += v
+		}
+		*fine = logLinearOf(*fine, us...)
+	}
+	observe(&lat, &fine, 5, 900, 1100, 20_000, 20_100, 20_500, 250_000)
+	s1 := &Snapshot{Time: tm, Interval: time.Second, Series: []SeriesState{
+		{Path: "/system.slice/web.service", ID: 4243, Values: Values{Processes: 2, RSSBytes: 80 << 20,
+			RxBytes: 90_000, TxBytes: 400_000, Requests: 7, RequestLatency: lat, RequestLatencyLogLinear: fine}},
+	}}
+	s2 := s1.Clone()
+	s2.Time = tm.Add(time.Second)
+	c := &s2.Series[0].Values
+	c.Requests += 3
+	observe(&c.RequestLatency, &c.RequestLatencyLogLinear, 20_050, 20_600, 3_000)
+	c.RxBytes += 450
+	c.TxBytes += 12000
+
+	enc := newTestEncoder(t, 0x5eed_0000_0000_0004, Limits{})
+	enc.agentID = "worker-1.example.com"
+	return map[string][]byte{
+		"keyframe-latency": mustEncode(t, enc, s1, false),
+		"delta-latency":    mustEncode(t, enc, s2, false),
 	}
 }
 
@@ -308,6 +350,7 @@ var goldenNames = map[uint64]string{
 	keyIOPressureSome: "io_pressure_some_us", keyIOPressureFull: "io_pressure_full_us",
 	keyWorkingSet: "memory_working_set_bytes", keyTxLoopback: "tx_loopback_bytes", keyTxCluster: "tx_cluster_bytes",
 	keyTxInternet: "tx_internet_bytes", keyRequests: "requests", keyRequestLatency: "request_latency_us",
+	keyRequestLatencyLogLinear: "request_latency_loglinear_us",
 }
 
 // TestGoldenNames names every series field.
@@ -350,6 +393,15 @@ func describeFrame(f *Frame) goldenFrame {
 				gs.Hists[goldenNames[hf.key]] = gh
 			}
 		}
+		for _, hf := range logLinearFields {
+			if h := hf.get(&u.Values); !h.IsZero() {
+				gh := goldenHist{Count: h.Count, Sum: h.Sum, Buckets: map[string]uint64{}}
+				for _, b := range h.Buckets {
+					gh.Buckets[strconv.Itoa(int(b.Index))] = b.N
+				}
+				gs.Hists[goldenNames[hf.key]] = gh
+			}
+		}
 		g.Series = append(g.Series, gs)
 	}
 	return g
@@ -381,6 +433,19 @@ func (g *goldenFrame) frame() (*Frame, error) {
 				}
 				h.Buckets[b] = n
 			}
+		}
+		for _, hf := range logLinearFields {
+			gh := gs.Hists[goldenNames[hf.key]]
+			h := hf.get(&u.Values)
+			h.Count, h.Sum = gh.Count, gh.Sum
+			for i, n := range gh.Buckets {
+				b, err := strconv.Atoi(i)
+				if err != nil || b < 0 || b >= LogLinearBuckets {
+					return nil, fmt.Errorf("bucket %q", i)
+				}
+				h.Buckets = append(h.Buckets, LogLinearBucket{Index: uint32(b), N: n})
+			}
+			slices.SortFunc(h.Buckets, func(a, b LogLinearBucket) int { return cmp.Compare(a.Index, b.Index) })
 		}
 		f.Series = append(f.Series, u)
 	}

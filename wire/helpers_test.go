@@ -1,11 +1,14 @@
 package wire
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -167,6 +170,14 @@ func (s *sim) grow(v *Values, always bool) {
 				h.Sum += x
 			}
 		}
+		for _, hf := range logLinearFields {
+			xs := make([]uint64, r.IntN(5))
+			for i := range xs {
+				xs[i] = uint64(r.Int64N(1 << uint(r.IntN(34))))
+			}
+			// A new histogram, never the one an Encoder was given.
+			*hf.get(v) = logLinearOf(*hf.get(v), xs...)
+		}
 	}
 	if always || r.IntN(4) == 0 { // the gauges added at keys 18 to 32
 		v.MemoryWorkingSetBytes = r.Int64N(1 << 36)
@@ -175,6 +186,36 @@ func (s *sim) grow(v *Values, always bool) {
 	if r.IntN(50) == 0 { // extremes of the gauges
 		v.RSSBytes = []int64{0, 1<<63 - 1}[r.IntN(2)]
 	}
+}
+
+// logLinearBucket is the log-linear bucket of v (internal/histogram's
+// LogLinearBucket, which the wire package does not import).
+func logLinearBucket(v uint64) uint32 {
+	if v < 8 {
+		return uint32(v)
+	}
+	if v >= 1<<32 {
+		return LogLinearBuckets - 1
+	}
+	m := 63 - bits.LeadingZeros64(v)
+	return uint32(m-2)<<3 | uint32(v>>(m-3))&7
+}
+
+// logLinearOf returns h with the samples xs added, in new buckets.
+func logLinearOf(h LogLinearHist, xs ...uint64) LogLinearHist {
+	out := LogLinearHist{Count: h.Count, Sum: h.Sum, Buckets: slices.Clone(h.Buckets)}
+	for _, x := range xs {
+		out.Count++
+		out.Sum += x
+		i := logLinearBucket(x)
+		j, found := slices.BinarySearchFunc(out.Buckets, i, func(b LogLinearBucket, i uint32) int { return cmp.Compare(b.Index, i) })
+		if found {
+			out.Buckets[j].N++
+		} else {
+			out.Buckets = slices.Insert(out.Buckets, j, LogLinearBucket{Index: i, N: 1})
+		}
+	}
+	return out
 }
 
 // step advances one interval.

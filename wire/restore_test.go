@@ -65,7 +65,7 @@ func TestRestoreState(t *testing.T) {
 		}
 	}
 	a, b := orig.Snapshot(), restored.Snapshot()
-	if len(a.Series) != 2 || len(b.Series) != 2 || a.Series[0].Values != b.Series[0].Values ||
+	if len(a.Series) != 2 || len(b.Series) != 2 || !a.Series[0].Values.Equal(&b.Series[0].Values) ||
 		b.Series[0].RSSBytes != 15 || b.Series[1].Meta["pod"] != "x" {
 		t.Fatalf("original %+v\nrestored %+v", a.Series, b.Series)
 	}

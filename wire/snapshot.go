@@ -74,6 +74,11 @@ type Values struct {
 	// the response out), a cumulative histogram of microseconds.
 	Requests       uint64
 	RequestLatency Hist
+	// RequestLatencyLogLinear is the same latency in a log-linear
+	// histogram, precise to 12.5%: what a newer agent sends, with
+	// RequestLatency (the same samples in log2 buckets) for older
+	// receivers (docs/wire.md, Evolution).
+	RequestLatencyLogLinear LogLinearHist
 }
 
 // SeriesState is the absolute state of one series: one cgroup.
@@ -105,7 +110,11 @@ func (s *Snapshot) Clone() *Snapshot {
 	c.Meta = cloneMeta(s.Meta)
 	c.Series = slices.Clone(s.Series)
 	for i := range c.Series {
-		c.Series[i].Meta = cloneMeta(c.Series[i].Meta)
+		ss := &c.Series[i]
+		ss.Meta = cloneMeta(ss.Meta)
+		for _, h := range logLinearFields {
+			h.get(&ss.Values).Buckets = slices.Clone(h.get(&ss.Values).Buckets)
+		}
 	}
 	return &c
 }
@@ -158,6 +167,9 @@ func (s *Snapshot) validate(lim *Limits, ids map[uint64]struct{}, paths map[stri
 		ids[ss.ID] = struct{}{}
 		if ss.Values.negativeGauge() {
 			return fmt.Errorf("%w: %s: negative gauge", ErrInvalid, ss.Path)
+		}
+		if ss.Values.invalidLogLinear() {
+			return fmt.Errorf("%w: %s: log-linear histogram buckets out of order or range, or empty", ErrInvalid, ss.Path)
 		}
 		if known != nil && known(ss) {
 			continue

@@ -250,6 +250,12 @@ func addValues(cur, d, out *Values) error {
 			}
 		}
 	}
+	for _, hf := range logLinearFields {
+		var ok bool
+		if *hf.get(out), ok = logLinearAdd(hf.get(cur), hf.get(d)); !ok {
+			return fmt.Errorf("%w: histogram %d overflows", ErrInconsistent, hf.key)
+		}
+	}
 	return nil
 }
 

@@ -348,7 +348,10 @@ func Snapshot(s *sampler.Sample, resolve func(path string) map[string]string) *w
 				MemoryWorkingSetBytes: max(c.MemoryWorkingSetBytes, 0),
 				TxLoopbackBytes:       t.TxClassBytes[probe.TxLoopback], TxClusterBytes: t.TxClassBytes[probe.TxCluster],
 				TxInternetBytes: t.TxClassBytes[probe.TxInternet],
-				Requests:        t.Requests, RequestLatency: wire.Hist(t.RequestLatency),
+				// Both latency histograms: the log-linear one, and its log2
+				// buckets for aggregators older than key 35 (docs/wire.md).
+				Requests: t.Requests, RequestLatency: wire.Hist(t.RequestLatency.Log2()),
+				RequestLatencyLogLinear: t.RequestLatency.Wire(),
 			},
 		})
 	}

@@ -24,7 +24,7 @@ func TestSnapshotCarriesCPU(t *testing.T) {
 		PressureKnown: 1, CPUPressureSomeUsec: 1, CPUPressureFullUsec: 2, MemoryPressureSomeUsec: 3, MemoryPressureFullUsec: 4,
 		IOPressureSomeUsec: 5, IOPressureFullUsec: 6, MemoryWorkingSetBytes: 4096,
 		TxLoopbackBytes: 7, TxClusterBytes: 8, TxInternetBytes: 9}
-	if got := s.Series[0].Values; got != want {
+	if got := s.Series[0].Values; !got.Equal(&want) {
 		t.Errorf("values\n %+v\nwant\n %+v", got, want)
 	}
 	if s.Series[1].PressureKnown != 0 {

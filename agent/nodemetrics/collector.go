@@ -170,7 +170,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descWorkingSet, float64(g.MemoryWorkingSetBytes))
 		ch <- latencyHistogram(descSRTT, &t.SRTT, g.Path)
 		ch <- latencyHistogram(descConnect, &t.Connect, g.Path)
-		ch <- latencyHistogram(descRequestLatency, &t.RequestLatency, g.Path)
+		// The log2 buckets of the request latency's log-linear ones: the
+		// exported layout stays that of the other latencies.
+		lat := t.RequestLatency.Log2()
+		ch <- latencyHistogram(descRequestLatency, &lat, g.Path)
 	}
 }
 

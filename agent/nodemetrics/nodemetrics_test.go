@@ -29,8 +29,8 @@ func testSample() *sampler.Sample {
 	c := sampler.Cgroup{Path: "/system.slice/web.service", ID: 7, Processes: 2, RSSBytes: 1 << 20,
 		PageCacheBytes: 4096, PageCacheAccesses: 10, PageCacheMisses: 1, HitRatioKnown: true,
 		PressureKnown: true, MemoryWorkingSetBytes: 3 << 20}
-	var req histogram.Hist
-	req.Observe(20_000) // bucket 14: [16384, 32768)µs
+	var req histogram.LogLinear
+	req.Observe(20_000) // log2 bucket 14: [16384, 32768)µs
 	c.Totals = sampler.Totals{SRTT: srtt, RxBytes: 100, TxBytes: 50, Retransmits: 3, Requests: 2, RequestLatency: req,
 		TxClassBytes: [probe.TxClasses]uint64{10, 15, 25}, CPUUsageUsec: 2_500_000, CPUPeriods: 40,
 		CPUThrottledPeriods: 4, CPUThrottledUsec: 120_000,

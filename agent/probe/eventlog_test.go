@@ -2,6 +2,7 @@ package probe
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 
 	"github.com/pennyhq/penny/internal/histogram"
@@ -97,7 +98,7 @@ func TestEventLogAggregates(t *testing.T) {
 		Requests: map[uint64]RequestStats{7: {Requests: 5}}}
 	f.l.merge(s)
 	if r := s.Requests[7]; r.Requests != 8 || r.Latency.Count != 2 || r.Latency.Sum != 20_003 ||
-		r.Latency.Buckets[histogram.Bucket(20_000)] != 1 || r.Latency.Buckets[histogram.Bucket(3)] != 1 {
+		!slices.Equal(r.Latency.Buckets, []histogram.SparseBucket{{Index: 3, N: 1}, {Index: uint32(histogram.LogLinearBucket(20_000)), N: 1}}) {
 		t.Errorf("requests of 7 = %+v, want 5 from the overflow map and 3 logged, 2 of them timed", r)
 	}
 	if tc := s.TCP[7]; tc.SRTT.Count != 2 || tc.SRTT.Sum != 3040 {

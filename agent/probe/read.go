@@ -75,7 +75,7 @@ type NetCounters struct {
 // only: Requests - Latency.Count were counted without a start time.
 type RequestStats struct {
 	Requests uint64
-	Latency  histogram.Hist
+	Latency  histogram.LogLinear
 }
 
 // Destination classes of the bytes sent, indexes of
@@ -180,9 +180,7 @@ func (p *Probes) Snapshot() (*Snapshot, error) {
 	s.Requests = map[uint64]RequestStats{}
 	if p.Requests {
 		if s.Requests, err = readMap[uint64](p.req.ReqByCgroup, func(v bpf.RequestsReqStats) RequestStats {
-			r := RequestStats{Requests: v.Requests}
-			addHist(&r.Latency, (*bpf.NetHist)(&v.Latency))
-			return r
+			return RequestStats{Requests: v.Requests, Latency: logLinear(&v.Latency.Buckets, v.Latency.Count, v.Latency.Sum)}
 		}); err != nil {
 			return nil, fmt.Errorf("read request counters: %w", err)
 		}
@@ -246,6 +244,17 @@ const (
 // snapshot's counters for it.
 func (s *Snapshot) dropCounters() map[uint32]map[string]uint64 {
 	return map[uint32]map[string]uint64{dropMapFull: s.Drops, dropLogFull: s.Overflow, dropLogFullLost: s.LogFullDrops}
+}
+
+// logLinear returns the sparse histogram of a kernel's struct loglin_hist.
+func logLinear(buckets *[histogram.LogLinearBuckets]uint64, count, sum uint64) histogram.LogLinear {
+	h := histogram.LogLinear{Count: count, Sum: sum}
+	for i, n := range buckets {
+		if n != 0 {
+			h.Buckets = append(h.Buckets, histogram.SparseBucket{Index: uint32(i), N: n})
+		}
+	}
+	return h
 }
 
 func addHist(dst *histogram.Hist, src *bpf.NetHist) {

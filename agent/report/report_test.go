@@ -21,9 +21,9 @@ func sample() *sampler.Sample {
 		srtt.Observe(40)
 	}
 	conn.Observe(300)
-	var req histogram.Hist
+	var req histogram.LogLinear
 	for range 99 {
-		req.Observe(20_000) // 20 ms: [16384, 32768) µs
+		req.Observe(20_000) // 20 ms: [18432, 20480) µs
 	}
 	return &sampler.Sample{
 		Time:     time.Date(2026, 11, 25, 15, 4, 5, 0, time.UTC),
@@ -95,8 +95,8 @@ func TestJSONContract(t *testing.T) {
 		t.Errorf("p50 = %v s, want in [32µs, 64µs)", p50)
 	}
 	for _, k := range []string{"request_latency_p50_seconds", "request_latency_p99_seconds"} {
-		if v, ok := web[k].(float64); !ok || v < 16384e-6 || v >= 32768e-6 {
-			t.Errorf("web %s = %v, want in the bucket of 20ms, [16.384ms, 32.768ms)", k, web[k])
+		if v, ok := web[k].(float64); !ok || v < 18432e-6 || v >= 20480e-6 {
+			t.Errorf("web %s = %v, want in the bucket of 20ms, [18.432ms, 20.480ms)", k, web[k])
 		}
 	}
 	if !strings.HasSuffix(buf.String(), "}\n") || strings.Count(buf.String(), "\n") != 1 {

@@ -164,7 +164,7 @@ func (s *Sampler) counters(snap *probe.Snapshot, row func(uint64) *Cgroup) {
 		if ok {
 			r.RequestLatency = q.Latency.Delta(&p.Latency)
 		} else {
-			r.RequestLatency = q.Latency
+			r.RequestLatency = q.Latency.Clone()
 		}
 	}
 	for id, n := range snap.Net {

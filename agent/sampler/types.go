@@ -54,7 +54,7 @@ type Cgroup struct {
 	// the time from each one's first byte in to that first byte out,
 	// microseconds, for those that were timed (see docs/requests.md).
 	Requests       uint64
-	RequestLatency histogram.Hist
+	RequestLatency histogram.LogLinear
 
 	Retransmits          uint64
 	RxBytes, TxBytes     uint64
@@ -101,7 +101,7 @@ type Totals struct {
 	SRTT, Connect                              histogram.Hist
 	Retransmits                                uint64
 	Requests                                   uint64
-	RequestLatency                             histogram.Hist
+	RequestLatency                             histogram.LogLinear
 	RxBytes, TxBytes                           uint64
 	RxPackets, TxPackets                       uint64
 	TxClassBytes                               [probe.TxClasses]uint64

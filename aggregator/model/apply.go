@@ -247,7 +247,10 @@ func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time, unseen b
 		Updated: now.UnixNano(), Processes: c.Processes, RSSBytes: c.RSSBytes, PageCache: c.PageCacheBytes,
 		WorkingSet: c.WorkingSetBytes, PressureKnown: c.PressureKnown,
 		Total: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect}, RequestLatency: Hist{c.RequestLatency},
+		RequestLatencyLogLinear: LogHist{c.RequestLatencyLogLinear},
 	}
+	all := Delta{Counters: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect}, RequestLatency: Hist{c.RequestLatency},
+		RequestLatencyLogLinear: LogHist{c.RequestLatencyLogLinear}}
 	if prev == nil && unseen {
 		// Counted over the agent's life so far, not this interval: nothing
 		// is known of this interval, and the series accrues from now.
@@ -256,22 +259,24 @@ func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time, unseen b
 	}
 	if prev == nil {
 		// A new series: everything it counted happened since it appeared.
-		s.Last = Delta{Counters: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect}, RequestLatency: Hist{c.RequestLatency}}
+		s.Last = all
 		s.Accrual = born(s.Time, &c.Total, counters3{})
 		return s, false
 	}
 	d, ok := c.Total.Sub(prev.Total)
 	if !ok {
-		s.Last = Delta{Counters: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect}, RequestLatency: Hist{c.RequestLatency}}
+		s.Last = all
 		s.Accrual = born(s.Time, &c.Total, counters3{})
 		return s, true // counters went backwards: start over
 	}
 	if c.SRTT.Count < prev.SRTT.Count || c.Connect.Count < prev.Connect.Count ||
-		c.RequestLatency.Count < prev.RequestLatency.Count {
-		s.Last = Delta{Counters: c.Total, SRTT: Hist{c.SRTT}, Connect: Hist{c.Connect}, RequestLatency: Hist{c.RequestLatency}}
+		c.RequestLatency.Count < prev.RequestLatency.Count ||
+		c.RequestLatencyLogLinear.Count < prev.RequestLatencyLogLinear.Count {
+		s.Last = all
 	} else {
 		s.Last = Delta{Counters: d, SRTT: Hist{c.SRTT.Delta(&prev.SRTT.Hist)}, Connect: Hist{c.Connect.Delta(&prev.Connect.Hist)},
-			RequestLatency: Hist{c.RequestLatency.Delta(&prev.RequestLatency.Hist)}}
+			RequestLatency:          Hist{c.RequestLatency.Delta(&prev.RequestLatency.Hist)},
+			RequestLatencyLogLinear: LogHist{c.RequestLatencyLogLinear.Delta(&prev.RequestLatencyLogLinear.LogLinear)}}
 		s.Marks = nextMarks(prev, s.Time)
 	}
 	if prev.Accrual.Born == 0 {
@@ -294,7 +299,7 @@ func nextMarks(prev *Stored, now int64) Marks {
 		return prev.Marks
 	}
 	marks := append(slices.Clone(prev.Marks), Mark{Time: prev.Time, Total: prev.Total, SRTT: prev.SRTT, Connect: prev.Connect,
-		RequestLatency: prev.RequestLatency})
+		RequestLatency: prev.RequestLatency, RequestLatencyLogLinear: prev.RequestLatencyLogLinear})
 	// The oldest mark must stay as long as the next one is younger than
 	// MaxWindow: it is what a MaxWindow read starts from.
 	for len(marks) > 1 && now-marks[1].Time >= int64(MaxWindow) {
@@ -316,7 +321,8 @@ func unchanged(a, b *Stored) bool {
 	return a.Ref == b.Ref && a.CgroupID == b.CgroupID && wire.MetaEqual(a.Meta, b.Meta) &&
 		a.Processes == b.Processes && a.RSSBytes == b.RSSBytes && a.PageCache == b.PageCache &&
 		a.WorkingSet == b.WorkingSet && a.PressureKnown == b.PressureKnown &&
-		a.Total == b.Total && a.SRTT == b.SRTT && a.Connect == b.Connect && a.RequestLatency == b.RequestLatency
+		a.Total == b.Total && a.SRTT == b.SRTT && a.Connect == b.Connect && a.RequestLatency == b.RequestLatency &&
+		a.RequestLatencyLogLinear.Equal(&b.RequestLatencyLogLinear.LogLinear)
 }
 
 // LoadNode builds a node's state from the keys of its NodePrefix, read at

@@ -30,7 +30,7 @@ const storedHint = 512
 func appendStored(b []byte, s *Stored) []byte {
 	n := 10 // r i t d u c s n l ac, and the fields set of those below
 	for _, set := range []bool{s.Processes != 0, s.RSSBytes != 0, s.PageCache != 0, s.WorkingSet != 0,
-		s.PressureKnown, !s.RequestLatency.IsZero()} {
+		s.PressureKnown, !s.RequestLatency.IsZero(), !s.RequestLatencyLogLinear.IsZero()} {
 		if set {
 			n++
 		}
@@ -60,12 +60,14 @@ func appendStored(b []byte, s *Stored) []byte {
 	b = appendHist(appendStr(b, "s"), &s.SRTT)
 	b = appendHist(appendStr(b, "n"), &s.Connect)
 	b = appendOptHist(b, "q", &s.RequestLatency)
+	b = appendOptLogHist(b, "ql", &s.RequestLatencyLogLinear)
 	b = appendStr(b, "l")
-	b = appendMapLen(b, 3+count(!s.Last.RequestLatency.IsZero()))
+	b = appendMapLen(b, 3+count(!s.Last.RequestLatency.IsZero())+count(!s.Last.RequestLatencyLogLinear.IsZero()))
 	b = appendCounters(appendStr(b, "c"), &s.Last.Counters)
 	b = appendHist(appendStr(b, "s"), &s.Last.SRTT)
 	b = appendHist(appendStr(b, "n"), &s.Last.Connect)
 	b = appendOptHist(b, "q", &s.Last.RequestLatency)
+	b = appendOptLogHist(b, "ql", &s.Last.RequestLatencyLogLinear)
 	return appendAccrual(appendStr(b, "ac"), &s.Accrual)
 }
 
@@ -77,12 +79,13 @@ func appendMarks(b []byte, ms Marks) []byte {
 	b = appendArrayLen(b, len(ms))
 	for i := range ms {
 		m := &ms[i]
-		b = appendMapLen(b, 4+count(!m.RequestLatency.IsZero()))
+		b = appendMapLen(b, 4+count(!m.RequestLatency.IsZero())+count(!m.RequestLatencyLogLinear.IsZero()))
 		b = appendInt(appendStr(b, "t"), m.Time)
 		b = appendCounters(appendStr(b, "c"), &m.Total)
 		b = appendHist(appendStr(b, "s"), &m.SRTT)
 		b = appendHist(appendStr(b, "n"), &m.Connect)
 		b = appendOptHist(b, "q", &m.RequestLatency)
+		b = appendOptLogHist(b, "ql", &m.RequestLatencyLogLinear)
 	}
 	return b
 }
@@ -142,6 +145,20 @@ func appendHist(b []byte, h *Hist) []byte {
 		if v != 0 {
 			b = appendUint(appendUint(b, uint64(i)), v)
 		}
+	}
+	return b
+}
+
+// appendOptLogHist writes an omitempty log-linear histogram field, as
+// LogHist.EncodeMsgpack does, or nothing when it is empty.
+func appendOptLogHist(b []byte, key string, h *LogHist) []byte {
+	if h.IsZero() {
+		return b
+	}
+	b = appendArrayLen(appendStr(b, key), 2+2*len(h.Buckets))
+	b = appendUint(appendUint(b, h.Count), h.Sum)
+	for _, x := range h.Buckets {
+		b = appendUint(appendUint(b, uint64(x.Index)), x.N)
 	}
 	return b
 }

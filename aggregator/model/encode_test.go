@@ -3,12 +3,15 @@ package model
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math"
-	"slices"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/pennyhq/penny/internal/histogram"
 )
 
 // filler hands out the bytes of a fuzz input as values, zeros once spent.
@@ -62,15 +65,35 @@ func (f *filler) optHist() Hist {
 	return f.hist()
 }
 
+// optLogHist is a valid log-linear histogram half of the time, and empty
+// the other half.
+func (f *filler) optLogHist() LogHist {
+	if f.u64()%2 == 0 {
+		return LogHist{}
+	}
+	var h LogHist
+	h.Count, h.Sum = f.u64(), f.u64()
+	i := f.u64() % histogram.LogLinearBuckets
+	for range int(f.u64() % 6) {
+		if i >= histogram.LogLinearBuckets {
+			break
+		}
+		h.Buckets = append(h.Buckets, histogram.SparseBucket{Index: uint32(i), N: max(f.u64(), 1)})
+		i += 1 + f.u64()%40
+	}
+	return h
+}
+
 func (f *filler) stored() *Stored {
 	s := &Stored{Ref: f.u64(), Path: strings.Repeat("x", int(f.u64()%300)), CgroupID: f.u64(), Time: f.i64(),
 		Interval: f.i64(), Updated: f.i64(), Processes: f.i64(), RSSBytes: f.i64(), PageCache: f.i64(),
 		WorkingSet: f.i64(), PressureKnown: f.u64()%2 == 1, Total: f.counters(), SRTT: f.hist(), Connect: f.hist(),
-		RequestLatency: f.optHist(),
-		Last:           Delta{Counters: f.counters(), SRTT: f.hist(), Connect: f.hist(), RequestLatency: f.optHist()}}
+		RequestLatency: f.optHist(), RequestLatencyLogLinear: f.optLogHist(),
+		Last: Delta{Counters: f.counters(), SRTT: f.hist(), Connect: f.hist(), RequestLatency: f.optHist(),
+			RequestLatencyLogLinear: f.optLogHist()}}
 	for range int(f.u64() % 10) {
 		s.Marks = append(s.Marks, Mark{Time: f.i64(), Total: f.counters(), SRTT: f.hist(), Connect: f.hist(),
-			RequestLatency: f.optHist()})
+			RequestLatency: f.optHist(), RequestLatencyLogLinear: f.optLogHist()})
 	}
 	a := &s.Accrual
 	a.Born, a.ObservedMs = f.i64(), f.u64()
@@ -118,7 +141,7 @@ func checkAsReflection(t *testing.T, s *Stored) {
 		}
 		if len(got) <= MaxValue {
 			back, err := DecodeMarks(got)
-			if err != nil || !slices.Equal(back, s.Marks) {
+			if err != nil || !reflect.DeepEqual(back, s.Marks) {
 				t.Fatalf("marks decoded to %+v, %v", back, err)
 			}
 		}
@@ -155,7 +178,7 @@ func checkAsReflection(t *testing.T, s *Stored) {
 	if err != nil {
 		t.Fatalf("decode a value of before: %v", err)
 	}
-	if !slices.Equal(old.Marks, s.Marks) || old.marksInValue != (len(s.Marks) > 0) {
+	if !reflect.DeepEqual(old.Marks, s.Marks) || old.marksInValue != (len(s.Marks) > 0) {
 		t.Fatalf("a value of before has marks %+v (in value: %v), want %+v", old.Marks, old.marksInValue, s.Marks)
 	}
 	if fromOld, _ := old.Encode(); !bytes.Equal(fromOld, got) {
@@ -199,9 +222,59 @@ func TestStoredEncodeAsReflection(t *testing.T) {
 			s.SRTT.Count, s.SRTT.Sum = 1<<40, 1<<63
 			return s
 		}()},
+		{"every log-linear bucket", func() *Stored {
+			s := &Stored{}
+			h := &s.Last.RequestLatencyLogLinear
+			for i := range histogram.LogLinearBuckets {
+				h.Buckets = append(h.Buckets, histogram.SparseBucket{Index: uint32(i), N: uint64(1) << (i % 64)})
+			}
+			h.Count, h.Sum = 1<<40, 1<<63
+			s.Marks = Marks{{Time: 1, RequestLatencyLogLinear: *h}}
+			return s
+		}()},
 		{"filled", (&filler{full}).stored()},
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkAsReflection(t, tc.s) })
+	}
+}
+
+// TestLogHistDecodeRefuses: a stored log-linear histogram whose buckets
+// could not have been written is refused, before a large one allocates.
+func TestLogHistDecodeRefuses(t *testing.T) {
+	arr := func(vs ...uint64) []byte {
+		b := appendArrayLen(nil, len(vs))
+		for _, v := range vs {
+			b = appendUint(b, v)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		ok   bool
+	}{
+		{"buckets", arr(3, 60_300, 97, 2, 98, 1), true},
+		{"no bucket", arr(0, 5), true},
+		{"empty", arr(), true},
+		{"last bucket", arr(1, 1, histogram.LogLinearBuckets-1, 1), true},
+		{"bucket out of range", arr(1, 1, histogram.LogLinearBuckets, 1), false},
+		{"out of order", arr(2, 2, 98, 1, 97, 1), false},
+		{"twice", arr(2, 2, 97, 1, 97, 1), false},
+		{"zero count", arr(0, 0, 97, 0), false},
+		{"odd", arr(1, 1, 97), false},
+		{"one element", arr(1), false},
+		{"more than 240 buckets", appendArrayLen(nil, 2+2*histogram.LogLinearBuckets+2), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h LogHist
+			err := msgpack.Unmarshal(tc.b, &h)
+			if tc.ok && err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if !tc.ok && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("decoded to %+v, %v; want ErrInvalid", h, err)
+			}
+		})
 	}
 }
 

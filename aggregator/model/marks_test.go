@@ -2,6 +2,7 @@ package model
 
 import (
 	"maps"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func checkMarksOp(t *testing.T, s *Stored, op Op) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s == nil || !slices.Equal(m, s.Marks) {
+	if s == nil || !reflect.DeepEqual(m, s.Marks) {
 		t.Fatalf("checkpoints written %+v, state has %+v", m, s)
 	}
 }
@@ -68,7 +69,7 @@ func (st store) checkLoads(t *testing.T, want *NodeState) {
 	}
 	for p, w := range want.Series {
 		g := got.Series[p]
-		if g == nil || !slices.Equal(g.Marks, w.Marks) || !maps.Equal(g.Meta, w.Meta) || g.Total != w.Total || g.Time != w.Time {
+		if g == nil || !reflect.DeepEqual(g.Marks, w.Marks) || !maps.Equal(g.Meta, w.Meta) || g.Total != w.Total || g.Time != w.Time {
 			t.Fatalf("series %s loaded as %+v, want %+v", p, g, w)
 		}
 	}
@@ -158,7 +159,7 @@ func TestMarksInValuesOfBefore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(st.Series["/a"].Marks, old.Marks) {
+	if !reflect.DeepEqual(st.Series["/a"].Marks, old.Marks) {
 		t.Fatalf("marks %+v, want the value's %+v", st.Series["/a"].Marks, old.Marks)
 	}
 	c := View("n", st.Agent, st.Series["/a"], 30*time.Second)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pennyhq/penny/internal/histogram"
 	"github.com/pennyhq/penny/kvraft"
+	"github.com/pennyhq/penny/wire"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -236,7 +238,7 @@ func FuzzDecodeStored(f *testing.F) {
 		_, _ = DecodeAgent(b)
 		if m, err := DecodeMarks(b); err == nil {
 			back, err := DecodeMarks(EncodeMarks(m))
-			if err != nil || !slices.Equal(back, m) {
+			if err != nil || !reflect.DeepEqual(back, m) {
 				t.Fatalf("checkpoints %+v encoded and decoded: %+v, %v", m, back, err)
 			}
 		}
@@ -492,38 +494,100 @@ func TestUnseenFramesAreABaseline(t *testing.T) {
 
 // TestViewRequests follows a server's requests through the series value:
 // the interval's requests and latency quantiles, over the last frame and
-// over a window of checkpoints, and none for a series without requests.
+// over a window of checkpoints, and none for a series without requests;
+// from an agent that sends the log-linear histogram (within 10% of a
+// constant 20 ms), and from an older one that sends log2 buckets only
+// (within the bucket of 20 ms).
 func TestViewRequests(t *testing.T) {
-	server := func(i int) SeriesState {
-		s := series("/web", 5, 100)
-		s.Total.Requests = uint64(i) * 50 // 50 requests a second
-		for range i * 50 {
-			s.RequestLatency.Observe(20_000) // 20 ms
-		}
-		return s
-	}
-	st := &NodeState{Node: "n"}
-	for i := range 60 {
-		st, _, _ = apply(t, st, &Update{Node: "n", Incarnation: 1, Seq: uint64(i + 1), Time: t0.Add(time.Duration(i) * time.Second),
-			Interval: time.Second, Keyframe: i == 0, Changed: []SeriesState{server(i), series("/idle", 6, 0)}}, t0)
-	}
-	for _, w := range []time.Duration{0, 30 * time.Second} {
-		c := View("n", st.Agent, st.Series["/web"], w)
-		// A window spans from a checkpoint: at least w, 50 requests a second.
-		if want := uint64(c.WindowSeconds * 50); c.Requests != want || c.WindowSeconds < w.Seconds() {
-			t.Errorf("window %s: %d requests over %gs, want %d", w, c.Requests, c.WindowSeconds, want)
-		}
-		for _, q := range []*float64{c.RequestLatencyP50Seconds, c.RequestLatencyP99Seconds} {
-			if q == nil || *q < 16384e-6 || *q >= 32768e-6 {
-				t.Errorf("window %s: latency quantile %v, want in the bucket of 20ms", w, q)
+	for _, tt := range []struct {
+		name    string
+		observe func(s *SeriesState, us uint64)
+		lo, hi  float64 // seconds
+		key     string  // of the histogram in the stored value
+	}{
+		{"log-linear", func(s *SeriesState, us uint64) { s.RequestLatencyLogLinear.Observe(us) }, 0.018, 0.022, "ql"},
+		{"older agent, log2", func(s *SeriesState, us uint64) { s.RequestLatency.Observe(us) }, 16384e-6, 32768e-6, "q"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			server := func(i int) SeriesState {
+				s := series("/web", 5, 100)
+				s.Total.Requests = uint64(i) * 50 // 50 requests a second
+				for j := range i * 50 {
+					tt.observe(&s, 20_000+uint64(j%7)*30) // 20 ms and a little
+				}
+				return s
 			}
-		}
+			st := &NodeState{Node: "n"}
+			for i := range 60 {
+				st, _, _ = apply(t, st, &Update{Node: "n", Incarnation: 1, Seq: uint64(i + 1), Time: t0.Add(time.Duration(i) * time.Second),
+					Interval: time.Second, Keyframe: i == 0, Changed: []SeriesState{server(i), series("/idle", 6, 0)}}, t0)
+			}
+			for _, w := range []time.Duration{0, 30 * time.Second} {
+				c := View("n", st.Agent, st.Series["/web"], w)
+				// A window spans from a checkpoint: at least w, 50 requests a second.
+				if want := uint64(c.WindowSeconds * 50); c.Requests != want || c.WindowSeconds < w.Seconds() {
+					t.Errorf("window %s: %d requests over %gs, want %d", w, c.Requests, c.WindowSeconds, want)
+				}
+				for _, q := range []*float64{c.RequestLatencyP50Seconds, c.RequestLatencyP99Seconds} {
+					if q == nil || *q < tt.lo || *q >= tt.hi {
+						t.Errorf("window %s: latency quantile %v, want in [%g, %g)", w, q, tt.lo, tt.hi)
+					}
+				}
+			}
+			if c := View("n", st.Agent, st.Series["/idle"], 0); c.Requests != 0 || c.RequestLatencyP99Seconds != nil {
+				t.Errorf("idle: %d requests, p99 %v", c.Requests, c.RequestLatencyP99Seconds)
+			}
+			// A series without requests stores no latency: its value is as
+			// before; one with requests stores one histogram.
+			if b, _ := st.Series["/idle"].Encode(); bytes.Contains(b, []byte{0xa1, 'q'}) || bytes.Contains(b, []byte{0xa2, 'q', 'l'}) {
+				t.Errorf("idle series value holds a request latency: %x", b)
+			}
+			b, _ := st.Series["/web"].Encode()
+			if !bytes.Contains(b, append([]byte{0xa0 | byte(len(tt.key))}, tt.key...)) {
+				t.Errorf("web series value holds no %q: %x", tt.key, b)
+			}
+		})
 	}
-	if c := View("n", st.Agent, st.Series["/idle"], 0); c.Requests != 0 || c.RequestLatencyP99Seconds != nil {
-		t.Errorf("idle: %d requests, p99 %v", c.Requests, c.RequestLatencyP99Seconds)
+}
+
+// TestRequestLatencyFromWire: of an agent's two request latency
+// histograms (wire keys 34 and 35), the series keeps the log-linear one,
+// and restores the log2 one from it for the wire's state; of an older
+// agent's, the log2 one.
+func TestRequestLatencyFromWire(t *testing.T) {
+	var fine histogram.LogLinear
+	for _, us := range []uint64{3, 900, 20_000, 20_100, 250_000} {
+		fine.Observe(us)
 	}
-	// A series without requests stores no latency: its value is as before.
-	if b, _ := st.Series["/idle"].Encode(); bytes.Contains(b, []byte{0xa1, 'q'}) {
-		t.Errorf("idle series value holds a request latency: %x", b)
+	log2 := fine.Log2()
+	for _, tt := range []struct {
+		name string
+		v    wire.Values
+	}{
+		{"both", wire.Values{Requests: 5, RequestLatency: wire.Hist(log2), RequestLatencyLogLinear: fine.Wire()}},
+		{"older agent", wire.Values{Requests: 5, RequestLatency: wire.Hist(log2)}},
+		{"none", wire.Values{Requests: 5}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ss := FromWire(1, &wire.SeriesState{Path: "/web", ID: 9, Values: tt.v})
+			if ll := !tt.v.RequestLatencyLogLinear.IsZero(); ll && (!ss.RequestLatencyLogLinear.Equal(&fine) || ss.RequestLatency != (histogram.Hist{})) ||
+				!ll && (!ss.RequestLatencyLogLinear.IsZero() || ss.RequestLatency != histogram.Hist(tt.v.RequestLatency)) {
+				t.Fatalf("series keeps %+v and %+v", ss.RequestLatency, ss.RequestLatencyLogLinear)
+			}
+			st, _, _ := apply(t, &NodeState{Node: "n"}, &Update{Node: "n", Incarnation: 1, Seq: 1, Time: t0, Interval: time.Second,
+				Keyframe: true, Changed: []SeriesState{ss}}, t0)
+			b, err := st.Series["/web"].Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := DecodeStored("/web", b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := back.WireState()
+			if !w.Values.Equal(&tt.v) {
+				t.Fatalf("wire state\n %+v\nwant\n %+v", w.Values, tt.v)
+			}
+		})
 	}
 }

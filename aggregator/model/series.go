@@ -142,6 +142,84 @@ func (h *Hist) DecodeMsgpack(dec *msgpack.Decoder) error {
 	return nil
 }
 
+// LogHist is a cumulative log-linear histogram in microseconds
+// (histogram.LogLinear), stored sparse like Hist: its non-empty buckets
+// only.
+type LogHist struct {
+	histogram.LogLinear
+}
+
+// IsZero reports that h holds nothing; msgpack leaves an omitempty LogHist
+// field out when it does.
+func (h LogHist) IsZero() bool { return h.LogLinear.IsZero() }
+
+// EncodeMsgpack writes count, sum and the non-empty buckets as
+// [count, sum, index, n, index, n, ...], as Hist does.
+func (h LogHist) EncodeMsgpack(enc *msgpack.Encoder) error {
+	if err := enc.EncodeArrayLen(2 + 2*len(h.Buckets)); err != nil {
+		return err
+	}
+	if err := enc.EncodeUint(h.Count); err != nil {
+		return err
+	}
+	if err := enc.EncodeUint(h.Sum); err != nil {
+		return err
+	}
+	for _, b := range h.Buckets {
+		if err := enc.EncodeUint(uint64(b.Index)); err != nil {
+			return err
+		}
+		if err := enc.EncodeUint(b.N); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack reads what EncodeMsgpack wrote, refusing more buckets than
+// there are before it allocates anything, and buckets out of order or
+// range, or empty.
+func (h *LogHist) DecodeMsgpack(dec *msgpack.Decoder) error {
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	*h = LogHist{}
+	if n <= 0 {
+		return nil
+	}
+	if n < 2 || n%2 != 0 || n > 2+2*histogram.LogLinearBuckets {
+		return fmt.Errorf("%w: histogram of %d elements", ErrInvalid, n)
+	}
+	if h.Count, err = dec.DecodeUint64(); err != nil {
+		return err
+	}
+	if h.Sum, err = dec.DecodeUint64(); err != nil {
+		return err
+	}
+	if n > 2 {
+		h.Buckets = make([]histogram.SparseBucket, 0, (n-2)/2)
+	}
+	for i := 2; i < n; i += 2 {
+		idx, err := dec.DecodeUint64()
+		if err != nil {
+			return err
+		}
+		v, err := dec.DecodeUint64()
+		if err != nil {
+			return err
+		}
+		if idx >= histogram.LogLinearBuckets {
+			return fmt.Errorf("%w: histogram bucket %d", ErrInvalid, idx)
+		}
+		h.Buckets = append(h.Buckets, histogram.SparseBucket{Index: uint32(idx), N: v})
+	}
+	if !h.Valid() {
+		return fmt.Errorf("%w: histogram buckets out of order or empty", ErrInvalid)
+	}
+	return nil
+}
+
 // SeriesState is one cgroup's absolute state at one sample, as an agent
 // reports it.
 type SeriesState struct {
@@ -161,9 +239,12 @@ type SeriesState struct {
 	PressureKnown bool
 	Total         Counters
 	SRTT, Connect histogram.Hist // cumulative, microseconds
-	// RequestLatency is the latency of the timed requests, cumulative,
-	// microseconds.
-	RequestLatency histogram.Hist
+	// RequestLatencyLogLinear is the latency of the timed requests,
+	// cumulative, microseconds, from an agent that sends it (wire key
+	// 35); RequestLatency is the same from an older agent, in log2
+	// buckets, and empty when RequestLatencyLogLinear is not.
+	RequestLatency          histogram.Hist
+	RequestLatencyLogLinear histogram.LogLinear
 }
 
 // Delta is what happened to a series between two samples.
@@ -171,9 +252,11 @@ type Delta struct {
 	Counters Counters `msgpack:"c"`
 	SRTT     Hist     `msgpack:"s"`
 	Connect  Hist     `msgpack:"n"`
-	// RequestLatency is left out while empty: most series serve no
-	// requests.
-	RequestLatency Hist `msgpack:"q,omitempty"`
+	// RequestLatency (an older agent's, log2) and RequestLatencyLogLinear
+	// are left out while empty: most series serve no requests, and a
+	// series has one or the other (SeriesState).
+	RequestLatency          Hist    `msgpack:"q,omitempty"`
+	RequestLatencyLogLinear LogHist `msgpack:"ql,omitempty"`
 }
 
 // Mark is a checkpoint of a series' cumulative values, for windows.
@@ -183,6 +266,8 @@ type Mark struct {
 	SRTT           Hist     `msgpack:"s"`
 	Connect        Hist     `msgpack:"n"`
 	RequestLatency Hist     `msgpack:"q,omitempty"`
+	// RequestLatencyLogLinear is left out while empty.
+	RequestLatencyLogLinear LogHist `msgpack:"ql,omitempty"`
 }
 
 // Stored is the value of a series key.
@@ -210,8 +295,11 @@ type Stored struct {
 	Total   Counters `msgpack:"c"`
 	SRTT    Hist     `msgpack:"s"`
 	Connect Hist     `msgpack:"n"`
-	// RequestLatency is left out while empty.
-	RequestLatency Hist `msgpack:"q,omitempty"`
+	// RequestLatency (an older agent's, log2) and RequestLatencyLogLinear
+	// are left out while empty; values written before key 35 hold only
+	// the first.
+	RequestLatency          Hist    `msgpack:"q,omitempty"`
+	RequestLatencyLogLinear LogHist `msgpack:"ql,omitempty"`
 	// Last is the increase since the series was last written, which covers
 	// the interval that ended at Time.
 	Last Delta `msgpack:"l"`
@@ -384,7 +472,7 @@ func (a *Agent) SampleTime() time.Time { return time.Unix(0, a.Time) }
 // FromWire converts the state a wire.State holds for the series ref.
 func FromWire(ref uint64, w *wire.SeriesState) SeriesState {
 	v := &w.Values
-	return SeriesState{
+	s := SeriesState{
 		Ref: ref, Path: w.Path, CgroupID: w.ID, Meta: w.Meta, // shared: metadata maps are replaced, never changed
 		Processes: v.Processes, RSSBytes: v.RSSBytes, PageCacheBytes: v.PageCacheBytes,
 		WorkingSetBytes: v.MemoryWorkingSetBytes, PressureKnown: v.PressureKnown != 0,
@@ -399,15 +487,24 @@ func FromWire(ref uint64, w *wire.SeriesState) SeriesState {
 			TxLoopbackBytes: v.TxLoopbackBytes, TxClusterBytes: v.TxClusterBytes, TxInternetBytes: v.TxInternetBytes,
 			Requests: v.Requests,
 		},
-		SRTT: histogram.Hist(v.SRTT), Connect: histogram.Hist(v.Connect), RequestLatency: histogram.Hist(v.RequestLatency),
+		SRTT: histogram.Hist(v.SRTT), Connect: histogram.Hist(v.Connect),
 	}
+	// An agent that sends key 35 sends key 34 as its log2 buckets, for
+	// older aggregators: only the first is kept (WireState restores the
+	// second). An older agent sends key 34 only.
+	if v.RequestLatencyLogLinear.IsZero() {
+		s.RequestLatency = histogram.Hist(v.RequestLatency)
+	} else {
+		s.RequestLatencyLogLinear = histogram.LogLinearFromWire(&v.RequestLatencyLogLinear)
+	}
+	return s
 }
 
 // WireState converts a stored series back to the wire's absolute state,
 // to rebuild an agent's stream state.
 func (s *Stored) WireState() wire.SeriesState {
 	t := &s.Total
-	return wire.SeriesState{
+	w := wire.SeriesState{
 		Path: s.Path, ID: s.CgroupID, Meta: maps.Clone(s.Meta),
 		Values: wire.Values{
 			Processes: s.Processes, RSSBytes: s.RSSBytes, PageCacheBytes: s.PageCache,
@@ -425,6 +522,11 @@ func (s *Stored) WireState() wire.SeriesState {
 			Requests: t.Requests, RequestLatency: wire.Hist(s.RequestLatency.Hist),
 		},
 	}
+	if !s.RequestLatencyLogLinear.IsZero() {
+		w.RequestLatency = wire.Hist(s.RequestLatencyLogLinear.Log2())
+		w.RequestLatencyLogLinear = s.RequestLatencyLogLinear.Wire()
+	}
+	return w
 }
 
 func flag(b bool) int64 {

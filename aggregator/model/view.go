@@ -3,6 +3,7 @@ package model
 import (
 	"time"
 
+	"github.com/pennyhq/penny/internal/histogram"
 	"github.com/pennyhq/penny/internal/podmeta"
 	"github.com/pennyhq/penny/internal/usage"
 )
@@ -91,7 +92,7 @@ func View(node string, agent *Agent, s *Stored, window time.Duration) Container 
 	c.PageCacheEvictedBytes = int64(d.Counters.PageCacheEvictedBytes)
 	c.SetHitRatio(d.Counters.PageCacheAccesses, d.Counters.PageCacheMisses)
 	c.SetLatency(&d.SRTT.Hist, &d.Connect.Hist)
-	c.SetRequests(d.Counters.Requests, &d.RequestLatency.Hist)
+	c.SetRequests(d.Counters.Requests, d.requestLatency())
 	k := &d.Counters
 	c.SetCPU(k.CPUUsageUsec, k.CPUPeriods, k.CPUThrottledPeriods, k.CPUThrottledUsec)
 	c.SetPressure(s.PressureKnown, k.CPUPressureSomeUsec, k.MemoryPressureSomeUsec, k.IOPressureSomeUsec)
@@ -119,5 +120,17 @@ func (s *Stored) window(now int64, w time.Duration) (Delta, time.Duration) {
 	d.SRTT = Hist{s.SRTT.Delta(&m.SRTT.Hist)}
 	d.Connect = Hist{s.Connect.Delta(&m.Connect.Hist)}
 	d.RequestLatency = Hist{s.RequestLatency.Delta(&m.RequestLatency.Hist)}
+	d.RequestLatencyLogLinear = LogHist{s.RequestLatencyLogLinear.Delta(&m.RequestLatencyLogLinear.LogLinear)}
 	return d, time.Duration(now - m.Time)
+}
+
+// requestLatency is the histogram the request latency quantiles come
+// from: the log-linear one, or an older agent's log2 one when the
+// interval has no log-linear sample (within 12.5% or a factor of two:
+// docs/requests.md).
+func (d *Delta) requestLatency() histogram.Quantiler {
+	if d.RequestLatencyLogLinear.Count > 0 || d.RequestLatency.Count == 0 {
+		return &d.RequestLatencyLogLinear.LogLinear
+	}
+	return &d.RequestLatency.Hist
 }

@@ -102,6 +102,14 @@ func (h *Hist) Quantile(q float64) (float64, bool) {
 	return Upper(last), true
 }
 
+// Quantiler is a histogram that estimates quantiles: a Hist or a
+// LogLinear.
+type Quantiler interface {
+	// Quantile returns the q-quantile (0 <= q <= 1) of the samples, and
+	// false when there are none.
+	Quantile(q float64) (float64, bool)
+}
+
 // Mean returns Sum/Count, and false when the histogram is empty.
 func (h *Hist) Mean() (float64, bool) {
 	if h.Count == 0 {

@@ -293,6 +293,33 @@ func observe(r *rand.Rand, h *histogram.Hist, b int, n uint64) {
 	}
 }
 
+// observeLogLinear adds n request latencies around 1.5 * 2^b µs to h:
+// the few of a quiet interval one by one, more in three adjacent buckets.
+// It adds rather than observes, so that a copy of h taken before keeps
+// its buckets.
+func observeLogLinear(r *rand.Rand, h *histogram.LogLinear, b int, n uint64) {
+	var d histogram.LogLinear
+	if n < 4 {
+		for range n {
+			d.Observe(uint64(math.Ldexp(1+r.Float64(), b)))
+		}
+		h.Add(&d)
+		return
+	}
+	mid := n * 7 / 10
+	lo := (n - mid) / 2
+	c := histogram.LogLinearBucket(uint64(math.Ldexp(1.5, b)))
+	for i, k := range []uint64{lo, mid, n - mid - lo} {
+		if k == 0 {
+			continue
+		}
+		d.Buckets = append(d.Buckets, histogram.SparseBucket{Index: uint32(c + i - 1), N: k})
+		d.Count += k
+		d.Sum += k * uint64(histogram.LogLinearLower(c+i-1))
+	}
+	h.Add(&d)
+}
+
 // Step advances the node one interval and returns the sample the agent
 // would take: cgroups with processes or activity, sorted by path.
 func (nd *Node) Step(interval time.Duration) *sampler.Sample {
@@ -377,7 +404,7 @@ func (c *cgroup) interval(r *rand.Rand, pkts float64, reads, retransmit bool) {
 	if c.serves {
 		n := uint64(pkts) / 10
 		t.Requests += n
-		observe(r, &t.RequestLatency, c.rttBucket+5, n)
+		observeLogLinear(r, &t.RequestLatency, c.rttBucket+5, n)
 		c.Requests = n
 		c.RequestLatency = t.RequestLatency.Delta(&before.RequestLatency)
 	}

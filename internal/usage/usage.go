@@ -64,8 +64,9 @@ type Cgroup struct {
 }
 
 // SetRequests sets the requests of the interval and their latency
-// quantiles from a histogram of microseconds.
-func (c *Cgroup) SetRequests(n uint64, latency *histogram.Hist) {
+// quantiles from a histogram of microseconds: a log-linear one
+// (histogram.LogLinear), or the log2 one of an older agent.
+func (c *Cgroup) SetRequests(n uint64, latency histogram.Quantiler) {
 	c.Requests = n
 	c.RequestLatencyP50Seconds = seconds(latency, 0.5)
 	c.RequestLatencyP99Seconds = seconds(latency, 0.99)
@@ -137,7 +138,7 @@ func (c *Cgroup) SetHitRatio(accesses, misses uint64) {
 
 // seconds is a quantile of a histogram of microseconds, in seconds; nil
 // when the histogram is empty.
-func seconds(h *histogram.Hist, q float64) *float64 {
+func seconds(h histogram.Quantiler, q float64) *float64 {
 	v, ok := h.Quantile(q)
 	if !ok {
 		return nil

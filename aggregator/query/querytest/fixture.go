@@ -139,7 +139,9 @@ func Write(t testing.TB, w Txner, base time.Time) {
 					ss.Total.PageCacheMisses += s.Misses
 					ss.SRTT, ss.Connect = hist(s.SRTT), hist(s.Connect)
 					ss.Total.Requests = uint64(len(s.Requests))
-					ss.RequestLatency = hist(s.Requests)
+					for _, us := range s.Requests {
+						ss.RequestLatencyLogLinear.Observe(us)
+					}
 				}
 				u.Changed = append(u.Changed, ss)
 			}

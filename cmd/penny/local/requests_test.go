@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"math"
-	"math/bits"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -131,16 +130,17 @@ func TestLocalRequests(t *testing.T) {
 	if clientJSON != 0 || clientRow.Requests != 0 {
 		t.Errorf("the client's cgroup counted requests: %d in the JSON, %d in /v1/containers", clientJSON, clientRow.Requests)
 	}
-	// 20ms of service time: the quantiles lie from its log2 bucket to that
-	// of what the client saw (more on a busy machine).
+	// 20ms of service time: the true quantiles lie between it and what the
+	// client saw (more on a busy machine), and the measured ones within
+	// 10% of them (agent/sampler's checkServiceTime).
 	for _, q := range []struct {
 		v      *float64
 		client time.Duration
 	}{{server.P50, client.P50}, {server.P99, client.P99}} {
-		hi := math.Ldexp(1, bits.Len64(uint64(q.client.Microseconds()))) / 1e6 // the upper bound of its log2 bucket
-		if q.v == nil || *q.v < 16384e-6 || *q.v > hi {
-			t.Errorf("server latency quantile %v, want within [16.384ms, %gs]: from the bucket of the service time, "+
-				"20ms, to that of the client's %s", deref(q.v), hi, q.client)
+		hi := 1.1 * max(q.client.Seconds(), 0.020)
+		if q.v == nil || *q.v < 0.9*0.020 || *q.v > hi {
+			t.Errorf("server latency quantile %v, want within [18ms, %gs]: 10%% around the service time, "+
+				"20ms, and the client's %s", deref(q.v), hi, q.client)
 		}
 	}
 }
