@@ -32,6 +32,7 @@ const (
 	namespacesPath = "/v1/namespaces"
 	nodesPath      = "/v1/nodes"
 	allocationPath = "/v1/allocation"
+	recommendPath  = "/v1/scaling/recommendations"
 	kvPath         = "/v1/kv"
 	clusterPath    = "/v1/cluster"
 	pprofPath      = "/debug/pprof/"
@@ -85,6 +86,10 @@ func (rs routes) classify(r *http.Request) Route {
 			a.Namespace, a.Tenant = filterScope(single(r.URL, "filter"))
 		}
 		return Route{Attrs: a}
+	case p == recommendPath && read:
+		// A workload's costs and pods: what reading its namespace's
+		// allocation shows.
+		return Route{Attrs: authz.Attributes{Verb: authz.List, Resource: authz.Allocations, Namespace: single(r.URL, "namespace")}}
 	case p == kvPath || strings.HasPrefix(p, kvPath+"/"):
 		return Route{Attrs: authz.Attributes{Verb: verb(r.Method, p == kvPath), Resource: authz.KV}}
 	case p == clusterPath || strings.HasPrefix(p, clusterPath+"/"):

@@ -39,6 +39,10 @@ type Allocation struct {
 	NetworkTransferBytes float64
 	NetworkCost          float64
 	NetworkInternetCost  float64
+
+	// Requests is how many requests the aggregate's containers answered
+	// (a Penny extension; 0 for idle).
+	Requests float64
 }
 
 // Minutes is End - Start in minutes.
@@ -95,6 +99,16 @@ func (a *Allocation) TotalEfficiency() float64 {
 	return 0
 }
 
+// CostPer1kRequests is TotalCost per 1,000 requests; ok is false without
+// requests (idle, or a workload that answered none), where it has no
+// meaning.
+func (a *Allocation) CostPer1kRequests() (v float64, ok bool) {
+	if !(a.Requests > 0) {
+		return 0, false
+	}
+	return a.TotalCost() / a.Requests * 1000, true
+}
+
 // IsIdle reports whether a is an idle allocation.
 func (a *Allocation) IsIdle() bool { return strings.HasSuffix(a.Name, IdleSuffix) }
 
@@ -120,7 +134,9 @@ func val(p *float64) float64 {
 
 // allocationJSON is OpenCost's AllocationJSON field for field, in its
 // order; what Penny does not measure (GPU, volumes, load balancers,
-// adjustments, shared and external costs) is 0 or null.
+// adjustments, shared and external costs) is 0 or null. Penny's own
+// fields come after OpenCost's: requests, and costPer1kRequests (null
+// without requests).
 type allocationJSON struct {
 	Name                           string      `json:"name"`
 	Properties                     *Properties `json:"properties"`
@@ -173,6 +189,8 @@ type allocationJSON struct {
 	ProportionalAssetResourceCosts any         `json:"proportionalAssetResourceCosts"`
 	LoadBalancers                  any         `json:"lbAllocations"`
 	SharedCostBreakdown            any         `json:"sharedCostBreakdown"`
+	Requests                       *float64    `json:"requests"`
+	CostPer1kRequests              *float64    `json:"costPer1kRequests"`
 }
 
 // MarshalJSON writes OpenCost's shape: derived values (minutes, cores,
@@ -228,6 +246,10 @@ func (a *Allocation) MarshalJSON() ([]byte, error) {
 		SharedCost:                 zero,
 		TotalCost:                  round(a.TotalCost()),
 		TotalEfficiency:            round(a.TotalEfficiency()),
+		Requests:                   round(a.Requests),
+	}
+	if v, ok := a.CostPer1kRequests(); ok {
+		j.CostPer1kRequests = round(v)
 	}
 	return json.Marshal(&j)
 }
@@ -269,6 +291,7 @@ func (a *Allocation) UnmarshalJSON(b []byte) error {
 		NetworkTransferBytes:   val(j.NetworkTransferBytes),
 		NetworkCost:            val(j.NetworkCost),
 		NetworkInternetCost:    val(j.NetworkInternetCost),
+		Requests:               val(j.Requests),
 	}
 	if j.Properties != nil {
 		a.Properties = *j.Properties

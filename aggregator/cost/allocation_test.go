@@ -25,6 +25,9 @@ var openCostFields = []string{
 	"totalCost", "totalEfficiency", "proportionalAssetResourceCosts", "lbAllocations", "sharedCostBreakdown",
 }
 
+// pennyFields are Penny's own, after OpenCost's.
+var pennyFields = []string{"requests", "costPer1kRequests"}
+
 // keys returns the keys of a JSON object in order.
 func keys(t *testing.T, b []byte) []string {
 	t.Helper()
@@ -69,8 +72,8 @@ func TestResponseJSON(t *testing.T) {
 		t.Fatalf("envelope %+v", env)
 	}
 	shop := env.Data[0]["shop"]
-	if got := keys(t, shop); !slices.Equal(got, openCostFields) {
-		t.Errorf("allocation keys\n%q\nwant OpenCost's\n%q", got, openCostFields)
+	if got, want := keys(t, shop), slices.Concat(openCostFields, pennyFields); !slices.Equal(got, want) {
+		t.Errorf("allocation keys\n%q\nwant OpenCost's, then Penny's\n%q", got, want)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(shop, &m); err != nil {
@@ -81,6 +84,7 @@ func TestResponseJSON(t *testing.T) {
 		"cpuCoreHours": 2.5, "cpuCores": 2.5, "cpuCost": 0.1, "ramCost": 0.025, "totalCost": 0.125,
 		"cpuCoreRequestAverage": 1.5, "cpuCoreUsageAverage": 2.0, "cpuEfficiency": 1.333333, "ramEfficiency": 1.333333,
 		"totalEfficiency": 1.333333, "gpuCost": 0.0, "pvs": nil, "lbAllocations": nil,
+		"requests": 0.0, "costPer1kRequests": nil, // the fixture answers no requests
 		"window":     map[string]any{"start": "2026-03-18T10:00:00Z", "end": "2026-03-18T11:00:00Z"},
 		"properties": map[string]any{"cluster": "cluster-one", "node": "od", "controllerKind": "deployment", "namespace": "shop"},
 	}
@@ -100,6 +104,82 @@ func TestResponseJSON(t *testing.T) {
 	if a.Name != "shop" || !a.Start.Equal(orig.Start) || !a.Window.End.Equal(orig.Window.End) || a.Properties.Namespace != "shop" ||
 		math.Abs(a.TotalCost()-orig.TotalCost()) > 1e-6 || math.Abs(a.CPUEfficiency()-orig.CPUEfficiency()) > 1e-6 {
 		t.Errorf("read back %+v, wrote %+v", a, orig)
+	}
+}
+
+// TestCostPer1kRequests: requests add up in every aggregate, and the cost
+// per 1,000 requests is the aggregate's total cost over them; null without
+// requests (idle, a container that answered none).
+func TestCostPer1kRequests(t *testing.T) {
+	series, nodes := fixture()
+	// api-1 answers 50,000 requests in the hour, web-1 150,000, job-1
+	// 1,000; sleep-1 none.
+	for i, n := range []float64{50_000, 150_000, 1_000, 0} {
+		series[i].Usage[0].Requests = n
+	}
+	type want struct {
+		requests float64
+		per1k    *float64 // nil: null
+	}
+	tests := []struct {
+		params string
+		want   map[string]want
+	}{
+		{"aggregate=pod", map[string]want{
+			"api-1": {50_000, ptr(0.05 / 50)}, "web-1": {150_000, ptr(0.075 / 150)}, "job-1": {1_000, ptr(0.274)},
+			"sleep-1": {0, nil}, IdleSuffix: {0, nil},
+		}},
+		{"aggregate=namespace", map[string]want{
+			"shop": {200_000, ptr(0.125 / 200)}, "batch": {1_000, ptr(0.285)}, IdleSuffix: {0, nil},
+		}},
+		{"aggregate=controller&idle=false", map[string]want{
+			"deployment:api": {50_000, ptr(0.001)}, "deployment:web": {150_000, ptr(0.0005)}, "job:job": {1_000, ptr(0.274)},
+			UnallocatedSuffix: {0, nil},
+		}},
+		{"aggregate=label:team&idle=false", map[string]want{
+			"payments": {200_000, ptr(0.000625)}, "data": {0, nil}, UnallocatedSuffix: {1_000, ptr(0.274)},
+		}},
+		// Shared idle is part of the cost per request: od's 0.24 over shop's
+		// 200,000 requests.
+		{"aggregate=namespace&shareIdle=true", map[string]want{
+			"shop": {200_000, ptr(0.24 / 200)}, "batch": {1_000, ptr(0.362)},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.params, func(t *testing.T) {
+			res := compute(t, tt.params+"&window="+hourWindow, series, nodes)
+			b, err := json.Marshal(res.Response())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var env struct {
+				Data []map[string]map[string]any
+			}
+			if err := json.Unmarshal(b, &env); err != nil {
+				t.Fatal(err)
+			}
+			got := env.Data[0]
+			if len(got) != len(tt.want) {
+				t.Errorf("%d allocations, want %d", len(got), len(tt.want))
+			}
+			for k, w := range tt.want {
+				a := got[k]
+				if a == nil {
+					t.Errorf("%s: missing", k)
+					continue
+				}
+				if r, _ := a["requests"].(float64); r != w.requests {
+					t.Errorf("%s: requests %v, want %v", k, a["requests"], w.requests)
+				}
+				p, isNum := a["costPer1kRequests"].(float64)
+				switch {
+				case w.per1k == nil && a["costPer1kRequests"] != nil:
+					t.Errorf("%s: costPer1kRequests %v, want null", k, a["costPer1kRequests"])
+				case w.per1k != nil && (!isNum || math.Abs(p-*w.per1k) > 1e-6):
+					t.Errorf("%s: costPer1kRequests %v, want %.6f", k, a["costPer1kRequests"], *w.per1k)
+				}
+			}
+		})
 	}
 }
 

@@ -120,6 +120,7 @@ type acc struct {
 	cpuUse, cpuReq, cpuAlloc float64 // core-seconds
 	ramUse, ramReq, ramAlloc float64 // byte-seconds
 	egress                   float64 // bytes
+	requests                 float64
 	cpuCost, ramCost         float64
 	netCost, netInetCost     float64
 	cpuIdle, ramIdle         float64 // shared idle, included in the costs
@@ -144,6 +145,7 @@ func (a *acc) add(b *acc) {
 	a.ramReq += b.ramReq
 	a.ramAlloc += b.ramAlloc
 	a.egress += b.egress
+	a.requests += b.requests
 	a.cpuCost += b.cpuCost
 	a.ramCost += b.ramCost
 	a.netCost += b.netCost
@@ -168,6 +170,7 @@ func (a *acc) allocation(name string, props Properties, w Window) *Allocation {
 		NetworkTransferBytes: a.egress,
 		NetworkCost:          a.netCost,
 		NetworkInternetCost:  a.netInetCost,
+		Requests:             a.requests,
 	}
 	if secs := float64(a.end-a.start) / 1e9; secs > 0 {
 		al.CPUCoreRequestAverage = a.cpuReq / secs
@@ -420,6 +423,7 @@ func (c *computation) sumSeries(i int, ws, we int64, final bool) error {
 		ramUse, ramReq, ramAlloc float64
 		egress, cpuCost, ramCost float64
 		netCost, netInetCost     float64
+		requests                 float64
 	)
 	last := len(s.rows) - 1
 	// Spans must come sorted by Start. Every span is met in order, in some
@@ -472,6 +476,7 @@ func (c *computation) sumSeries(i int, ws, we int64, final bool) error {
 		ramReq += f * r.RequestByteSeconds
 		ramAlloc += f * r.AllocByteSeconds
 		egress += f * (r.EgressInternetBytes + r.EgressClusterBytes)
+		requests += f * r.Requests
 		cpuCost += f * r.AllocCoreSeconds * p.coreSec
 		ramCost += f * r.AllocByteSeconds * p.byteSec
 		inet := f * r.EgressInternetBytes * p.inetByte
@@ -505,7 +510,7 @@ func (c *computation) sumSeries(i int, ws, we int64, final bool) error {
 	cell := &c.cells[i]
 	*cell = acc{has: has, start: start, end: end, cpuUse: cpuUse, cpuReq: cpuReq, cpuAlloc: cpuAlloc,
 		ramUse: ramUse, ramReq: ramReq, ramAlloc: ramAlloc, egress: egress, cpuCost: cpuCost, ramCost: ramCost,
-		netCost: netCost, netInetCost: netInetCost}
+		netCost: netCost, netInetCost: netInetCost, requests: requests}
 	if !has {
 		return nil
 	}
@@ -528,7 +533,7 @@ func (c *computation) sumSeries(i int, ws, we int64, final bool) error {
 // valid reports whether every sum is finite and non-negative: a NaN, an
 // infinity or a negative quantity in a span shows in the sums.
 func (a *acc) valid() bool {
-	for _, v := range [...]float64{a.cpuUse, a.cpuReq, a.cpuAlloc, a.ramUse, a.ramReq, a.ramAlloc, a.egress} {
+	for _, v := range [...]float64{a.cpuUse, a.cpuReq, a.cpuAlloc, a.ramUse, a.ramReq, a.ramAlloc, a.egress, a.requests} {
 		if !(v >= 0 && v <= math.MaxFloat64) {
 			return false
 		}

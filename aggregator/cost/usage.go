@@ -105,6 +105,10 @@ type Usage struct {
 	// the kernel; loopback traffic is free and not counted here.
 	EgressInternetBytes float64
 	EgressClusterBytes  float64
+
+	// Requests is how many requests the container answered in the span
+	// (a count; prorated like every quantity at a window's edge).
+	Requests float64
 }
 
 // MinuteAlloc is what a container is charged for in one minute, from that
@@ -155,6 +159,7 @@ func (u *Usage) Add(v Usage) {
 	u.AllocByteSeconds += v.AllocByteSeconds
 	u.EgressInternetBytes += v.EgressInternetBytes
 	u.EgressClusterBytes += v.EgressClusterBytes
+	u.Requests += v.Requests
 }
 
 // Validate checks a span: it ends after it starts, and every quantity is
@@ -164,7 +169,8 @@ func (u *Usage) Validate() error {
 		return fmt.Errorf("span %s..%s is empty", u.Start.Format(time.RFC3339), u.End.Format(time.RFC3339))
 	}
 	for _, v := range [...]float64{u.Seconds, u.UsageCoreSeconds, u.RequestCoreSeconds, u.AllocCoreSeconds,
-		u.UsageByteSeconds, u.RequestByteSeconds, u.AllocByteSeconds, u.EgressInternetBytes, u.EgressClusterBytes} {
+		u.UsageByteSeconds, u.RequestByteSeconds, u.AllocByteSeconds, u.EgressInternetBytes, u.EgressClusterBytes,
+		u.Requests} {
 		if !(v >= 0) || math.IsInf(v, 0) {
 			return fmt.Errorf("quantity %v is not a finite non-negative number", v)
 		}

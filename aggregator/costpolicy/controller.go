@@ -250,12 +250,18 @@ func (c *Controller) save(ctx context.Context, cp *CostPolicy, e *scaler.Evaluat
 	return nil
 }
 
-// Record is a decision as the store keeps it.
+// Record is a decision as the store keeps it, with what it was decided
+// for: the target and the objective (absent in records written before
+// they were kept), so that every replica can show it beside the workload.
 type Record struct {
-	UID      string    `json:"uid"`
-	Replicas int       `json:"replicas"`
-	Reason   string    `json:"reason"`
-	Time     time.Time `json:"time"`
+	UID              string    `json:"uid"`
+	Replicas         int       `json:"replicas"`
+	Reason           string    `json:"reason"`
+	Time             time.Time `json:"time"`
+	TargetKind       string    `json:"targetKind,omitempty"`
+	TargetName       string    `json:"targetName,omitempty"`
+	ObjectiveMetric  string    `json:"objectiveMetric,omitempty"`
+	ObjectiveSeconds float64   `json:"objectiveSeconds,omitempty"`
 }
 
 // DecisionPrefix is where decisions live in the store; DecisionKey is one
@@ -296,7 +302,9 @@ func (c *Controller) Evaluate(ctx context.Context, u *unstructured.Unstructured)
 	if err := c.save(ctx, &cp, e, o.At); err != nil {
 		return err
 	}
-	rec, err := json.Marshal(Record{UID: string(cp.UID), Replicas: d.Replicas, Reason: d.Reason, Time: o.At})
+	rec, err := json.Marshal(Record{UID: string(cp.UID), Replicas: d.Replicas, Reason: d.Reason, Time: o.At,
+		TargetKind: cp.Spec.TargetRef.Kind, TargetName: cp.Spec.TargetRef.Name, ObjectiveMetric: p.Objective.Metric,
+		ObjectiveSeconds: p.Objective.Max})
 	if err != nil {
 		return err
 	}

@@ -31,11 +31,21 @@ type CursorEntry struct {
 	IDHash uint64
 	IDHour int64
 	model.Cumulative
+	// noRequests says the entry was written before cursors kept requests:
+	// its lifetime's requests so far are not known to be rolled, and the
+	// next roll takes them as its baseline instead of counting them all
+	// in one minute.
+	noRequests bool
 }
 
 const (
-	cursorVersion   = 1
-	maxCursorFields = 12
+	// A cursor of version 1 has entries of 12 elements; version 2 adds
+	// requests, an entry's 13th. Version 1 is read (its entries'
+	// requests unknown), version 2 written.
+	cursorVersion1  = 1
+	cursorVersion   = 2
+	minCursorFields = 12
+	maxCursorFields = 13
 	// MaxCursorEntries bounds the lifetimes of a cursor.
 	MaxCursorEntries = 1 << 16
 )
@@ -61,7 +71,7 @@ func decInt128(d *dec) model.Int128 {
 // Encode encodes a cursor: [version, minute, node born, node observed,
 // next ref, entries], an entry [path hash, born, ref, identity hash,
 // identity hour, observed, cpu, tx internet, tx cluster, rss, page cache,
-// working set].
+// working set, requests].
 func (c *Cursor) Encode() []byte {
 	e := enc{b: make([]byte, 0, 32+len(c.Entries)*72)}
 	e.array(6)
@@ -86,6 +96,7 @@ func (c *Cursor) Encode() []byte {
 		encInt128(&e, en.RSS)
 		encInt128(&e, en.PageCache)
 		encInt128(&e, en.WorkingSet)
+		e.uint(en.Requests)
 	}
 	return e.b
 }
@@ -96,13 +107,19 @@ func DecodeCursor(b []byte) (*Cursor, error) {
 	if n := d.array(6, 1); n != 6 {
 		d.fail("cursor of %d elements", n)
 	}
-	if v := d.uint(); v != cursorVersion {
+	v := d.uint()
+	fields := maxCursorFields
+	switch v {
+	case cursorVersion:
+	case cursorVersion1:
+		fields = minCursorFields
+	default:
 		d.fail("cursor version %d", v)
 	}
 	c := &Cursor{MinuteMs: d.int(), NodeBorn: d.int(), NodeObservedMs: d.uint(), NextRef: d.uint()}
-	c.Entries = make([]CursorEntry, d.array(MaxCursorEntries, maxCursorFields))
+	c.Entries = make([]CursorEntry, d.array(MaxCursorEntries, minCursorFields))
 	for i := range c.Entries {
-		if n := d.array(maxCursorFields, 1); n != maxCursorFields {
+		if n := d.array(maxCursorFields, 1); n != fields {
 			d.fail("cursor entry of %d elements", n)
 			break
 		}
@@ -110,6 +127,11 @@ func DecodeCursor(b []byte) (*Cursor, error) {
 		en.PathHash, en.Born, en.Ref, en.IDHash, en.IDHour = d.uint(), d.int(), d.uint(), d.uint(), d.int()
 		en.ObservedMs, en.CPUUsec, en.TxInternet, en.TxCluster = d.uint(), d.uint(), d.uint(), d.uint()
 		en.RSS, en.PageCache, en.WorkingSet = decInt128(&d), decInt128(&d), decInt128(&d)
+		if fields == maxCursorFields {
+			en.Requests = d.uint()
+		} else {
+			en.noRequests = true
+		}
 	}
 	if err := d.end(); err != nil {
 		return nil, err

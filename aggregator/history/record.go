@@ -13,15 +13,18 @@ import (
 
 // Entry is one container's quantities over a span, in integer units:
 // milliseconds observed, CPU in core-microseconds, memory in KiB-seconds,
-// egress in bytes. CPU and memory are used, requested (the request times
-// the observed time) and allocated: max(used, requested) for each minute,
-// summed over a longer span.
+// egress in bytes, requests answered. CPU and memory are used, requested
+// (the request times the observed time) and allocated: max(used,
+// requested) for each minute, summed over a longer span.
 type Entry struct {
 	Ref                                       uint64
 	ObservedMs                                uint64
 	CPUUsedUs, CPURequestUs, CPUAllocUs       uint64
 	MemUsedKiBs, MemRequestKiBs, MemAllocKiBs uint64
 	EgressInternetBytes, EgressClusterBytes   uint64
+	// Requests is how many requests the container's server sockets
+	// answered (docs/requests.md).
+	Requests uint64
 }
 
 // Add adds o's quantities to e's.
@@ -35,14 +38,15 @@ func (e *Entry) Add(o *Entry) {
 	e.MemAllocKiBs = addSat(e.MemAllocKiBs, o.MemAllocKiBs)
 	e.EgressInternetBytes = addSat(e.EgressInternetBytes, o.EgressInternetBytes)
 	e.EgressClusterBytes = addSat(e.EgressClusterBytes, o.EgressClusterBytes)
+	e.Requests = addSat(e.Requests, o.Requests)
 }
 
 func (e *Entry) zero() bool { return *e == Entry{Ref: e.Ref} }
 
 // fields lists the quantities, for arithmetic over all of them.
-func (e *Entry) fields() [9]*uint64 {
-	return [9]*uint64{&e.ObservedMs, &e.CPUUsedUs, &e.CPURequestUs, &e.CPUAllocUs, &e.MemUsedKiBs, &e.MemRequestKiBs,
-		&e.MemAllocKiBs, &e.EgressInternetBytes, &e.EgressClusterBytes}
+func (e *Entry) fields() [10]*uint64 {
+	return [10]*uint64{&e.ObservedMs, &e.CPUUsedUs, &e.CPURequestUs, &e.CPUAllocUs, &e.MemUsedKiBs, &e.MemRequestKiBs,
+		&e.MemAllocKiBs, &e.EgressInternetBytes, &e.EgressClusterBytes, &e.Requests}
 }
 
 // Usage is the entry as the cost model takes it, over [start, end).
@@ -54,6 +58,7 @@ func (e *Entry) Usage(start, end time.Time) cost.Usage {
 		UsageByteSeconds: float64(e.MemUsedKiBs) * 1024, RequestByteSeconds: float64(e.MemRequestKiBs) * 1024,
 		AllocByteSeconds:    float64(e.MemAllocKiBs) * 1024,
 		EgressInternetBytes: float64(e.EgressInternetBytes), EgressClusterBytes: float64(e.EgressClusterBytes),
+		Requests: float64(e.Requests),
 	}
 }
 
@@ -147,8 +152,12 @@ func mergeEntries(a, b []Entry) []Entry {
 
 // Limits of decoding.
 const (
-	// recordVersion is the format of records.
-	recordVersion = 1
+	// recordVersion1 is the format of records before requests: entries of
+	// at most 10 elements. recordVersion2 adds requests, an entry's 11th.
+	// A record without requests is written as version 1, so that a replica
+	// not yet upgraded reads it; a decoder reads both.
+	recordVersion1 = 1
+	recordVersion2 = 2
 	// MaxSegments bounds the segments of a record.
 	MaxSegments = 1024
 	// MaxEntries bounds the entries of a segment.
@@ -156,17 +165,25 @@ const (
 	// maxCurrency bounds a currency code; maxSource a price source.
 	maxCurrency = 16
 	maxSource   = 64
-	entryFields = 10
+	entryFields = 11
 )
+
+// entryFieldsOf is the most elements an entry of a record version has.
+func entryFieldsOf(version uint64) int {
+	if version == recordVersion1 {
+		return entryFields - 1
+	}
+	return entryFields
+}
 
 // Encode encodes a record. An entry is [ref, observed, cpu used, cpu
 // requested, cpu alloc above max(used, requested), memory used, requested,
-// alloc above the max, egress internet, egress cluster], trailing zeros
-// left out.
+// alloc above the max, egress internet, egress cluster, requests],
+// trailing zeros left out.
 func (r *Record) Encode() []byte {
 	e := enc{b: make([]byte, 0, 64+len(r.Segments)*(128+48*avgEntries(r)))}
 	e.array(2)
-	e.uint(recordVersion)
+	e.uint(r.version())
 	e.array(len(r.Segments))
 	for i := range r.Segments {
 		s := &r.Segments[i]
@@ -198,7 +215,7 @@ func (r *Record) Encode() []byte {
 				en.CPUAllocUs - min(en.CPUAllocUs, max(en.CPUUsedUs, en.CPURequestUs)),
 				en.MemUsedKiBs, en.MemRequestKiBs,
 				en.MemAllocKiBs - min(en.MemAllocKiBs, max(en.MemUsedKiBs, en.MemRequestKiBs)),
-				en.EgressInternetBytes, en.EgressClusterBytes}
+				en.EgressInternetBytes, en.EgressClusterBytes, en.Requests}
 			k := entryFields
 			for k > 1 && vals[k-1] == 0 {
 				k--
@@ -210,6 +227,18 @@ func (r *Record) Encode() []byte {
 		}
 	}
 	return e.b
+}
+
+// version is the oldest format that holds r.
+func (r *Record) version() uint64 {
+	for i := range r.Segments {
+		for j := range r.Segments[i].Entries {
+			if r.Segments[i].Entries[j].Requests != 0 {
+				return recordVersion2
+			}
+		}
+	}
+	return recordVersion1
 }
 
 func avgEntries(r *Record) int {
@@ -247,9 +276,11 @@ func decodeRecord(b []byte, segment func(s *Segment, entries int) bool, entry fu
 	if n := d.array(2, 1); n != 2 {
 		d.fail("record of %d elements", n)
 	}
-	if v := d.uint(); v != recordVersion && d.err == nil {
-		return fmt.Errorf("%w: record version %d, want %d", ErrCorrupt, v, recordVersion)
+	version := d.uint()
+	if version != recordVersion1 && version != recordVersion2 && d.err == nil {
+		return fmt.Errorf("%w: record version %d, want %d or %d", ErrCorrupt, version, recordVersion1, recordVersion2)
 	}
+	fields := entryFieldsOf(version)
 	n := d.array(MaxSegments, 16)
 	var prevEnd int64
 	var s Segment
@@ -295,9 +326,9 @@ func decodeRecord(b []byte, segment func(s *Segment, entries int) bool, entry fu
 		var prevRef uint64
 		for j := range ne {
 			var vals [entryFields]uint64
-			k, ok := d.uints(vals[:])
+			k, ok := d.uints(vals[:fields])
 			if !ok {
-				k = d.array(entryFields, 1)
+				k = d.array(fields, 1)
 				for f := range k {
 					vals[f] = d.uint()
 				}
@@ -308,7 +339,8 @@ func decodeRecord(b []byte, segment func(s *Segment, entries int) bool, entry fu
 			}
 			en = Entry{Ref: vals[0], ObservedMs: vals[1], CPUUsedUs: vals[2], CPURequestUs: vals[3],
 				CPUAllocUs: addSat(max(vals[2], vals[3]), vals[4]), MemUsedKiBs: vals[5], MemRequestKiBs: vals[6],
-				MemAllocKiBs: addSat(max(vals[5], vals[6]), vals[7]), EgressInternetBytes: vals[8], EgressClusterBytes: vals[9]}
+				MemAllocKiBs: addSat(max(vals[5], vals[6]), vals[7]), EgressInternetBytes: vals[8], EgressClusterBytes: vals[9],
+				Requests: vals[10]}
 			if j > 0 && en.Ref <= prevRef {
 				d.fail("entries out of order")
 				break

@@ -191,6 +191,9 @@ func roll(in *rollInput) *rollOutput {
 		var b model.Cumulative
 		if e := base[k]; e != nil {
 			b = e.Cumulative
+			if e.noRequests {
+				b.Requests = l.v.Requests
+			}
 			used[k] = true
 		}
 		inc, now := increase(l.v, b)
@@ -339,6 +342,7 @@ func increase(v, b model.Cumulative) (inc, next model.Cumulative) {
 	inc.CPUUsec = sub(v.CPUUsec, b.CPUUsec, &next.CPUUsec)
 	inc.TxInternet = sub(v.TxInternet, b.TxInternet, &next.TxInternet)
 	inc.TxCluster = sub(v.TxCluster, b.TxCluster, &next.TxCluster)
+	inc.Requests = sub(v.Requests, b.Requests, &next.Requests)
 	inc.RSS = sub128(v.RSS, b.RSS, &next.RSS)
 	inc.PageCache = sub128(v.PageCache, b.PageCache, &next.PageCache)
 	inc.WorkingSet = sub128(v.WorkingSet, b.WorkingSet, &next.WorkingSet)
@@ -367,7 +371,7 @@ func quantities(inc, b, v *model.Cumulative, m cost.MemoryMeasure) Entry {
 		}
 	}
 	return Entry{ObservedMs: inc.ObservedMs, CPUUsedUs: inc.CPUUsec, MemUsedKiBs: memBs,
-		EgressInternetBytes: inc.TxInternet, EgressClusterBytes: inc.TxCluster}
+		EgressInternetBytes: inc.TxInternet, EgressClusterBytes: inc.TxCluster, Requests: inc.Requests}
 }
 
 // split divides seg, the span [start, end) (unix ms), at hour boundaries,

@@ -50,7 +50,8 @@ type workload struct {
 	ws       int64
 	cpuMilli uint64 // CPU used per second, in millicores
 	inetPerS uint64
-	from     int // seconds: the series exists from..to (to 0: for ever)
+	reqPerS  uint64 // requests answered per second
+	from     int    // seconds: the series exists from..to (to 0: for ever)
 	to       int
 }
 
@@ -58,7 +59,7 @@ func (w *workload) at(sec, since int) model.SeriesState {
 	// counters since the agent's incarnation started (at second since)
 	n := uint64(sec - max(since, w.from))
 	return model.SeriesState{Path: w.path, Meta: w.meta, RSSBytes: w.rss, PageCacheBytes: w.cache, WorkingSetBytes: w.ws,
-		Total: model.Counters{CPUUsageUsec: n * w.cpuMilli * 1000, TxInternetBytes: n * w.inetPerS}}
+		Total: model.Counters{CPUUsageUsec: n * w.cpuMilli * 1000, TxInternetBytes: n * w.inetPerS, Requests: n * w.reqPerS}}
 }
 
 // run applies one-second frames from second `from` to `to` inclusive, of
@@ -197,6 +198,82 @@ func TestRollMinute(t *testing.T) {
 			// Nothing more to roll until the next minute is complete.
 			if out := s.roll(at(65)); out != nil {
 				t.Errorf("rolled twice: %+v", out)
+			}
+		})
+	}
+}
+
+// TestRollRequests checks that the requests a container answered reach
+// its minutes as CPU time does: exactly per minute, through a series'
+// end, and not all at once after an upgrade from cursors without them.
+func TestRollRequests(t *testing.T) {
+	tests := []struct {
+		name   string
+		script func(s *sim) []*rollOutput
+		want   []uint64 // requests of /a per roll
+	}{
+		{
+			name: "steady",
+			script: func(s *sim) []*rollOutput {
+				w := &workload{path: "/a", meta: pod(100, gib), rss: gib, cpuMilli: 100, reqPerS: 10}
+				s.run(0, 65, 0, w)
+				o1 := s.roll(at(65))
+				s.run(66, 125, 0, w)
+				return []*rollOutput{o1, s.roll(at(125))}
+			},
+			want: []uint64{600, 600},
+		},
+		{
+			name: "removed mid-minute",
+			script: func(s *sim) []*rollOutput {
+				w := &workload{path: "/a", rss: gib, reqPerS: 10, to: 90}
+				keep := &workload{path: "/b", rss: 1}
+				s.run(0, 65, 0, w, keep)
+				o1 := s.roll(at(65))
+				s.run(66, 125, 0, w, keep)
+				return []*rollOutput{o1, s.roll(at(125))}
+			},
+			want: []uint64{600, 290}, // its last sample, at 12:01:29, counted 890
+		},
+		{
+			name: "a cursor from before requests",
+			script: func(s *sim) []*rollOutput {
+				w := &workload{path: "/a", rss: gib, reqPerS: 10}
+				s.run(0, 65, 0, w)
+				o1 := s.roll(at(65))
+				// As if the cursor had been written by the code before
+				// requests: the lifetime's 600 so far are not counted again.
+				for i := range s.cursor.Entries {
+					s.cursor.Entries[i].Requests, s.cursor.Entries[i].noRequests = 0, true
+				}
+				s.run(66, 125, 0, w)
+				o2 := s.roll(at(125))
+				s.run(126, 185, 0, w)
+				return []*rollOutput{o1, o2, s.roll(at(185))}
+			},
+			want: []uint64{600, 0, 600},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t)
+			outs := tt.script(s)
+			var got []uint64
+			for _, o := range outs {
+				var n uint64
+				if o != nil {
+					for _, sp := range o.Spans {
+						for _, e := range sp.Entries {
+							if e.Ref == 1 {
+								n += e.Requests
+							}
+						}
+					}
+				}
+				got = append(got, n)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("requests per roll %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -153,8 +153,9 @@ type Cumulative struct {
 	// RSS, PageCache and WorkingSet are byte-milliseconds.
 	RSS, PageCache, WorkingSet Int128
 	// CPUUsec is CPU time, microseconds; TxInternet and TxCluster are
-	// bytes sent by destination class.
+	// bytes sent by destination class; Requests the requests answered.
 	CPUUsec, TxInternet, TxCluster uint64
+	Requests                       uint64
 }
 
 // Since is what accrued since a boundary: the same quantities as
@@ -163,7 +164,7 @@ type Since struct {
 	ObservedMs                 uint64
 	RSS, PageCache, WorkingSet uint64
 	CPUUsec, TxInternet        uint64
-	TxCluster                  uint64
+	TxCluster, Requests        uint64
 }
 
 // Accrual is a series' lifetime accruals, as stored.
@@ -181,12 +182,13 @@ type Accrual struct {
 	// Base is what the counters held when the lifetime started and does
 	// not belong to it: 0, but for a series whose value predates accruals.
 	BaseCPUUsec, BaseTxInternet, BaseTxCluster uint64
+	BaseRequests                               uint64
 }
 
 // life is what counters c counted in a's lifetime.
-func (a *Accrual) life(c counters3) counters3 {
-	return counters3{subFloor(c.cpu, a.BaseCPUUsec), subFloor(c.txInternet, a.BaseTxInternet),
-		subFloor(c.txCluster, a.BaseTxCluster)}
+func (a *Accrual) life(c counters) counters {
+	return counters{subFloor(c.cpu, a.BaseCPUUsec), subFloor(c.txInternet, a.BaseTxInternet),
+		subFloor(c.txCluster, a.BaseTxCluster), subFloor(c.requests, a.BaseRequests)}
 }
 
 // gauges are the values a series holds between samples, for integrals.
@@ -203,12 +205,12 @@ func nonNeg(v int64) uint64 {
 	return uint64(v)
 }
 
-// counters3 are the counters history needs, for their increase since a
+// counters are the counters history needs, for their increase since a
 // boundary.
-type counters3 struct{ cpu, txInternet, txCluster uint64 }
+type counters struct{ cpu, txInternet, txCluster, requests uint64 }
 
-func countersOf(c *Counters) counters3 {
-	return counters3{c.CPUUsageUsec, c.TxInternetBytes, c.TxClusterBytes}
+func countersOf(c *Counters) counters {
+	return counters{c.CPUUsageUsec, c.TxInternetBytes, c.TxClusterBytes, c.Requests}
 }
 
 // NoCap is an unbounded hold.
@@ -230,7 +232,7 @@ func held(from, to, holdCap int64) uint64 {
 // advance returns a accrued from fromMs (the sample time of a, whose gauges
 // were g) to toMs, holding g for at most holdCap ms, with the counters
 // having increased by dc meanwhile (reported at toMs).
-func (a Accrual) advance(g gauges, fromMs, toMs, holdCap int64, dc counters3) Accrual {
+func (a Accrual) advance(g gauges, fromMs, toMs, holdCap int64, dc counters) Accrual {
 	dt := held(fromMs, toMs, holdCap)
 	out := a
 	out.ObservedMs = a.ObservedMs + dt
@@ -252,6 +254,7 @@ func (a Accrual) advance(g gauges, fromMs, toMs, holdCap int64, dc counters3) Ac
 	s.CPUUsec = addSat(s.CPUUsec, dc.cpu)
 	s.TxInternet = addSat(s.TxInternet, dc.txInternet)
 	s.TxCluster = addSat(s.TxCluster, dc.txCluster)
+	s.Requests = addSat(s.Requests, dc.requests)
 	out.Since = s
 	return out
 }
@@ -274,23 +277,24 @@ func subFloor(a, b uint64) uint64 {
 // born starts a lifetime at a series' sample at ns (unix ns) whose counters
 // are total: nothing accrued, and what the counters hold beyond base
 // happened since.
-func born(ns int64, total *Counters, base counters3) Accrual {
-	a := Accrual{Born: ns, BaseCPUUsec: base.cpu, BaseTxInternet: base.txInternet, BaseTxCluster: base.txCluster}
+func born(ns int64, total *Counters, base counters) Accrual {
+	a := Accrual{Born: ns, BaseCPUUsec: base.cpu, BaseTxInternet: base.txInternet, BaseTxCluster: base.txCluster,
+		BaseRequests: base.requests}
 	c := a.life(countersOf(total))
-	a.Since = Since{CPUUsec: c.cpu, TxInternet: c.txInternet, TxCluster: c.txCluster}
+	a.Since = Since{CPUUsec: c.cpu, TxInternet: c.txInternet, TxCluster: c.txCluster, Requests: c.requests}
 	return a
 }
 
 // cumulative is a's values with the counters c.
-func (a *Accrual) cumulative(c counters3) Cumulative {
+func (a *Accrual) cumulative(c counters) Cumulative {
 	c = a.life(c)
 	return Cumulative{ObservedMs: a.ObservedMs, RSS: a.RSS, PageCache: a.PageCache, WorkingSet: a.WorkingSet,
-		CPUUsec: c.cpu, TxInternet: c.txInternet, TxCluster: c.txCluster}
+		CPUUsec: c.cpu, TxInternet: c.txInternet, TxCluster: c.txCluster, Requests: c.requests}
 }
 
 // atBoundary is the cumulative values at the boundary before the sample
 // time, given the values at it.
-func (a *Accrual) atBoundary(c counters3) Cumulative {
+func (a *Accrual) atBoundary(c counters) Cumulative {
 	c = a.life(c)
 	s := &a.Since
 	sub := func(v Int128, d uint64) Int128 {
@@ -303,7 +307,7 @@ func (a *Accrual) atBoundary(c counters3) Cumulative {
 	return Cumulative{ObservedMs: subFloor(a.ObservedMs, s.ObservedMs), RSS: sub(a.RSS, s.RSS),
 		PageCache: sub(a.PageCache, s.PageCache), WorkingSet: sub(a.WorkingSet, s.WorkingSet),
 		CPUUsec: subFloor(c.cpu, s.CPUUsec), TxInternet: subFloor(c.txInternet, s.TxInternet),
-		TxCluster: subFloor(c.txCluster, s.TxCluster)}
+		TxCluster: subFloor(c.txCluster, s.TxCluster), Requests: subFloor(c.requests, s.Requests)}
 }
 
 // CumulativeAt returns the series' lifetime values at tms (unix ms): its
@@ -315,7 +319,7 @@ func (s *Stored) CumulativeAt(tms int64) (Cumulative, bool) {
 	c := countersOf(&s.Total)
 	switch {
 	case tms >= at:
-		a := s.Accrual.advance(gaugesOf(s), at, tms, NoCap, counters3{})
+		a := s.Accrual.advance(gaugesOf(s), at, tms, NoCap, counters{})
 		return a.cumulative(c), true
 	case tms == Boundary(at):
 		return s.Accrual.atBoundary(c), true
@@ -326,11 +330,13 @@ func (s *Stored) CumulativeAt(tms int64) (Cumulative, bool) {
 // EncodeMsgpack writes an Accrual as one array, trailing zeros left out:
 // [born, observed, rss, page cache, working set, since observed, since
 // rss, since page cache, since working set, since cpu, since tx internet,
-// since tx cluster, base cpu, base tx internet, base tx cluster].
+// since tx cluster, base cpu, base tx internet, base tx cluster, since
+// requests, base requests]. Values written before requests accrued have
+// 15 elements at most, and decode with none.
 func (a Accrual) EncodeMsgpack(enc *msgpack.Encoder) error {
 	vals := [...]any{a.Born, a.ObservedMs, a.RSS, a.PageCache, a.WorkingSet, a.Since.ObservedMs, a.Since.RSS,
 		a.Since.PageCache, a.Since.WorkingSet, a.Since.CPUUsec, a.Since.TxInternet, a.Since.TxCluster,
-		a.BaseCPUUsec, a.BaseTxInternet, a.BaseTxCluster}
+		a.BaseCPUUsec, a.BaseTxInternet, a.BaseTxCluster, a.Since.Requests, a.BaseRequests}
 	n := len(vals)
 	for n > 0 && isZero(vals[n-1]) {
 		n--
@@ -368,7 +374,7 @@ func isZero(v any) bool {
 }
 
 // accrualFields is the most elements an encoded Accrual has.
-const accrualFields = 15
+const accrualFields = 17
 
 // DecodeMsgpack reads what EncodeMsgpack wrote; missing trailing elements
 // are zero, and more than it writes is refused.
@@ -386,7 +392,7 @@ func (a *Accrual) DecodeMsgpack(dec *msgpack.Decoder) error {
 	}
 	dst := [...]any{&a.Born, &a.ObservedMs, &a.RSS, &a.PageCache, &a.WorkingSet, &a.Since.ObservedMs, &a.Since.RSS,
 		&a.Since.PageCache, &a.Since.WorkingSet, &a.Since.CPUUsec, &a.Since.TxInternet, &a.Since.TxCluster,
-		&a.BaseCPUUsec, &a.BaseTxInternet, &a.BaseTxCluster}
+		&a.BaseCPUUsec, &a.BaseTxInternet, &a.BaseTxCluster, &a.Since.Requests, &a.BaseRequests}
 	for _, d := range dst[:n] {
 		switch d := d.(type) {
 		case *int64:

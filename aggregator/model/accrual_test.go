@@ -207,6 +207,58 @@ func TestAccrualsOfOlderValues(t *testing.T) {
 	}
 }
 
+// TestRequestsAccrue checks that the requests counter accrues as CPU time
+// does: what a lifetime answered, exact at a minute boundary, after a
+// baseline and in a final record.
+func TestRequestsAccrue(t *testing.T) {
+	req := func(cpu, n uint64) SeriesState {
+		s := gauge("/a", 10, 0, 0, cpu, 0, 0)
+		s.Total.Requests = n
+		return s
+	}
+	tests := []struct {
+		name string
+		// frames at 50 s and 70 s (the boundary at 60 s between them),
+		// the first one of an incarnation whose earlier frames the store
+		// never saw when unseen.
+		unseen     bool
+		n50, n70   uint64
+		atBoundary uint64 // requests of the lifetime at 60 s
+		at70       uint64
+	}{
+		{name: "new series", n50: 100, n70: 160, atBoundary: 100, at70: 160},
+		{name: "baseline", unseen: true, n50: 5000, n70: 5040, atBoundary: 0, at70: 40},
+		{name: "no requests", n50: 0, n70: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &NodeState{Node: "n"}
+			seq := uint64(1)
+			if tt.unseen {
+				seq = 9
+			}
+			st, _ = frame(t, st, 1, seq, 50*time.Second, true, []SeriesState{req(1, tt.n50)})
+			st, _ = frame(t, st, 1, seq+1, 70*time.Second, false, []SeriesState{req(2, tt.n70)})
+			s := st.Series["/a"]
+			if c, ok := s.CumulativeAt(ms(60 * time.Second)); !ok || c.Requests != tt.atBoundary {
+				t.Errorf("at the boundary: %d requests (%v), want %d", c.Requests, ok, tt.atBoundary)
+			}
+			if c, _ := s.CumulativeAt(ms(70 * time.Second)); c.Requests != tt.at70 {
+				t.Errorf("at 70 s: %d requests, want %d", c.Requests, tt.at70)
+			}
+			// The series goes: its final record keeps the requests.
+			_, p := frame(t, st, 1, seq+2, 80*time.Second, true, nil)
+			f := finals(t, p)["/a"]
+			if f == nil {
+				t.Fatal("no final record")
+			}
+			if c, _ := f.CumulativeAt(f.EndMs); c.Requests != tt.at70 {
+				t.Errorf("final record: %d requests, want %d", c.Requests, tt.at70)
+			}
+		})
+	}
+}
+
 func TestInt128(t *testing.T) {
 	// A TiB held for 90 days, in byte-milliseconds, overflows 64 bits.
 	tib := uint64(1) << 40
@@ -241,7 +293,7 @@ func TestInt128(t *testing.T) {
 
 func TestAccrualRoundTrip(t *testing.T) {
 	a := Accrual{Born: 7, ObservedMs: 1, RSS: Int128{Hi: 3, Lo: 4}, WorkingSet: Int128{Lo: 9},
-		Since: Since{ObservedMs: 2, CPUUsec: 5}, BaseTxCluster: 11}
+		Since: Since{ObservedMs: 2, CPUUsec: 5, Requests: 13}, BaseTxCluster: 11, BaseRequests: 17}
 	s := &Stored{Path: "/a", Accrual: a}
 	b, err := s.Encode()
 	if err != nil {
@@ -255,7 +307,7 @@ func TestAccrualRoundTrip(t *testing.T) {
 	long := make([]uint64, accrualFields+1)
 	b, _ = msgpack.Marshal(map[string]any{"ac": long})
 	if _, err := DecodeStored("/a", b); err == nil {
-		t.Error("accruals of 16 elements accepted")
+		t.Errorf("accruals of %d elements accepted", accrualFields+1)
 	}
 }
 

@@ -260,13 +260,13 @@ func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time, unseen b
 	if prev == nil {
 		// A new series: everything it counted happened since it appeared.
 		s.Last = all
-		s.Accrual = born(s.Time, &c.Total, counters3{})
+		s.Accrual = born(s.Time, &c.Total, counters{})
 		return s, false
 	}
 	d, ok := c.Total.Sub(prev.Total)
 	if !ok {
 		s.Last = all
-		s.Accrual = born(s.Time, &c.Total, counters3{})
+		s.Accrual = born(s.Time, &c.Total, counters{})
 		return s, true // counters went backwards: start over
 	}
 	if c.SRTT.Count < prev.SRTT.Count || c.Connect.Count < prev.Connect.Count ||

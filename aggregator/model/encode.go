@@ -168,7 +168,8 @@ func appendOptLogHist(b []byte, key string, h *LogHist) []byte {
 func appendAccrual(b []byte, a *Accrual) []byte {
 	wide := [...]Int128{a.RSS, a.PageCache, a.WorkingSet}
 	narrow := [...]uint64{a.Since.ObservedMs, a.Since.RSS, a.Since.PageCache, a.Since.WorkingSet, a.Since.CPUUsec,
-		a.Since.TxInternet, a.Since.TxCluster, a.BaseCPUUsec, a.BaseTxInternet, a.BaseTxCluster}
+		a.Since.TxInternet, a.Since.TxCluster, a.BaseCPUUsec, a.BaseTxInternet, a.BaseTxCluster, a.Since.Requests,
+		a.BaseRequests}
 	zero := func(i int) bool {
 		switch {
 		case i == 0:

@@ -68,6 +68,7 @@ type Final struct {
 	CPUUsec    uint64            `msgpack:"cu,omitempty"`
 	TxInternet uint64            `msgpack:"ti,omitempty"`
 	TxCluster  uint64            `msgpack:"tc,omitempty"`
+	Requests   uint64            `msgpack:"rq,omitempty"`
 	Meta       map[string]string `msgpack:"m,omitempty"`
 }
 
@@ -82,15 +83,15 @@ func final(s *Stored, endMs, holdCap int64) *Final {
 	} else {
 		end = at
 	}
-	return &Final{Path: s.Path, EndMs: end, Accrual: s.Accrual.advance(gaugesOf(s), at, end, holdCap, counters3{}),
-		CPUUsec: c.cpu, TxInternet: c.txInternet, TxCluster: c.txCluster, Meta: s.Meta}
+	return &Final{Path: s.Path, EndMs: end, Accrual: s.Accrual.advance(gaugesOf(s), at, end, holdCap, counters{}),
+		CPUUsec: c.cpu, TxInternet: c.txInternet, TxCluster: c.txCluster, Requests: c.requests, Meta: s.Meta}
 }
 
 // CumulativeAt returns the lifetime values at tms: at the end when tms is
 // not earlier, or at the boundary before the end when tms is that
 // boundary; ok is false for any other earlier time.
 func (f *Final) CumulativeAt(tms int64) (Cumulative, bool) {
-	c := counters3{f.CPUUsec, f.TxInternet, f.TxCluster}
+	c := counters{f.CPUUsec, f.TxInternet, f.TxCluster, f.Requests}
 	switch {
 	case tms >= f.EndMs:
 		return f.Accrual.cumulative(c), true

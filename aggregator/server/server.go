@@ -26,6 +26,8 @@ import (
 	"github.com/pennyhq/penny/aggregator/ingest"
 	"github.com/pennyhq/penny/aggregator/janitor"
 	"github.com/pennyhq/penny/aggregator/pricing"
+	"github.com/pennyhq/penny/aggregator/query"
+	"github.com/pennyhq/penny/aggregator/recommend"
 	"github.com/pennyhq/penny/internal/tlsfiles"
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/kvhttp"
@@ -90,6 +92,10 @@ type Config struct {
 	// DefaultStaleness (ReadStaleness), Logger and Registerer are filled in
 	// by Start.
 	Allocation allocation.Config
+	// PDBs are the cluster's PodDisruptionBudgets, for the scaling
+	// recommendations (GET /v1/scaling/recommendations); nil outside
+	// Kubernetes, where they say that budgets are unknown.
+	PDBs recommend.PDBs
 	// EnablePprof serves runtime profiles under /debug/pprof/, to admins
 	// when authentication is on.
 	EnablePprof bool
@@ -270,6 +276,15 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	live, err := query.New(query.Config{Store: node, Prices: prices, MemoryMeasure: memory})
+	if err != nil {
+		return nil, err
+	}
+	rec, err := recommend.NewHandler(recommend.Config{History: hist, Live: live, Store: node, Prices: prices, PDBs: cfg.PDBs,
+		Cluster: ac.Cluster, TenantLabel: ac.TenantLabel, Limits: ac.Limits, DefaultStaleness: cfg.ReadStaleness, Logger: log})
+	if err != nil {
+		return nil, err
+	}
 
 	var tlsCfg *tls.Config
 	if cfg.TLS.Enabled() {
@@ -297,6 +312,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	mux.Handle(gateway.NamespacesPath, gw)
 	mux.Handle(gateway.NodesPath, gw)
 	mux.Handle(allocation.Path, alloc)
+	mux.Handle(recommend.Path, rec)
 	mux.Handle("GET "+pricing.Path, prices.Handler())
 	gatherers := append(prometheus.Gatherers{reg}, cfg.Gatherers...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{Registry: reg}))

@@ -22,6 +22,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/history"
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/pricing"
+	"github.com/pennyhq/penny/aggregator/recommend"
 	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/internal/tlsfiles"
 	"github.com/pennyhq/penny/kvraft"
@@ -345,6 +346,16 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		return err
 	}
 	cfg.Access.describe(log, cfg.Listen)
+	// In a cluster, the scaling recommendations follow its
+	// PodDisruptionBudgets; outside one they say they do not know them.
+	var pdbs *recommend.PDBLister
+	var pdbSource recommend.PDBs
+	if cfg.CustomMetrics {
+		if pdbs, err = newPDBLister(cfg); err != nil {
+			return err
+		}
+		pdbSource = pdbs
+	}
 	srv, err := server.Start(ctx, server.Config{
 		Store: kvraft.Config{
 			ID:                     cfg.ID,
@@ -373,6 +384,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 		Pricing:        pricing.Config{Path: cfg.PricingFile},
 		History:        hc,
 		Allocation:     allocation.Config{Cluster: cfg.CostCluster, TenantLabel: cfg.CostTenantLabel},
+		PDBs:           pdbSource,
 		EnablePprof:    cfg.EnablePprof,
 		Gatherers:      gatherers,
 		Logger:         log,
@@ -395,6 +407,9 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 				MaxStaleness: cfg.CustomMetricsMaxStaleness, MaxAge: cfg.CustomMetricsMaxAge, Registerer: srv.Registerer(), Logger: log,
 				ExternalMetrics: cfg.CostPolicies})
 		}()
+	}
+	if pdbs != nil {
+		go pdbs.Run(actx)
 	}
 	if cfg.CostPolicies {
 		ctl, err := newCostPolicyController(cfg, srv, hc.Memory, log)

@@ -19,8 +19,10 @@ import (
 
 	"github.com/pennyhq/penny/agent/shipper"
 	"github.com/pennyhq/penny/aggregator/cost"
+	"github.com/pennyhq/penny/aggregator/costpolicy"
 	"github.com/pennyhq/penny/aggregator/history"
 	"github.com/pennyhq/penny/aggregator/pricing"
+	"github.com/pennyhq/penny/aggregator/scaler"
 	"github.com/pennyhq/penny/internal/nodemeta"
 	"github.com/pennyhq/penny/internal/podmeta"
 	"github.com/pennyhq/penny/kvraft"
@@ -47,36 +49,48 @@ type allocCgroup struct {
 	meta     map[string]string // pod metadata, nil outside pods
 	cpuCores float64
 	rss      int64
+	reqPerS  uint64 // requests answered per second
 }
 
-func podCgroup(ns, pod string, reqMillis, reqMemory int64, cpuCores float64, rss int64) allocCgroup {
-	return allocCgroup{path: "/kubepods/" + pod + "/app", cpuCores: cpuCores, rss: rss,
-		meta: podmeta.Encode(&podmeta.Pod{UID: "uid-" + pod, Namespace: ns, Name: pod, Labels: map[string]string{"app": pod}},
-			&podmeta.Container{Name: "app", RequestCPUMillis: reqMillis, RequestMemory: reqMemory})}
+// podCgroup is pod's container; a pod of deployment (its app label) when
+// deployment is not empty, of no controller else.
+func podCgroup(ns, pod, deployment string, reqMillis, reqMemory int64, cpuCores float64, rss int64, reqPerS uint64) allocCgroup {
+	p := &podmeta.Pod{UID: "uid-" + pod, Namespace: ns, Name: pod, Labels: map[string]string{"app": pod}}
+	if deployment != "" {
+		p.Labels = map[string]string{"app": deployment, "pod-template-hash": "5d8f6b"}
+		p.OwnerKind, p.OwnerName = "ReplicaSet", deployment+"-5d8f6b"
+	}
+	return allocCgroup{path: "/kubepods/" + pod + "/app", cpuCores: cpuCores, rss: rss, reqPerS: reqPerS,
+		meta: podmeta.Encode(p, &podmeta.Container{Name: "app", RequestCPUMillis: reqMillis, RequestMemory: reqMemory})}
 }
 
 // allocNodes cost, per hour (allocPricing):
 //
 //	od    on-demand, allocatable 4 cores, 16 GiB: 0.16 + 0.08 = 0.24
-//	  shop/web  request 1 core, 2 GiB; uses 0.5, 1    0.04 + 0.01  = 0.05
-//	  shop/api  no request; uses 1 core, 1 GiB        0.04 + 0.005 = 0.045
-//	  kubelet   0.25 core, 512 MiB, priced, not allocated: 0.01 + 0.0025 = 0.0125
+//	  shop/web    deployment web: request 1 core, 2 GiB; uses 0.5, 1; 20 requests/s  0.04 + 0.01  = 0.05
+//	  shop/api    deployment api: no request; uses 1 core, 1 GiB; 10 requests/s      0.04 + 0.005 = 0.045
+//	  kubelet     0.25 core, 512 MiB, priced, not allocated: 0.01 + 0.0025 = 0.0125
 //	  idle: CPU 0.16 - 0.08, memory 0.08 - 0.015: 0.145
-//	spot  spot, allocatable 2 cores, 8 GiB: 0.02 + 0.008 = 0.028
-//	  batch/job request 0.5 core, 1 GiB; uses 1.5, 0.5 GiB  0.015 + 0.001 = 0.016
-//	  idle: CPU 0.02 - 0.015, memory 0.008 - 0.001: 0.012
+//	spot  spot, allocatable 4 cores, 16 GiB: 0.04 + 0.016 = 0.056
+//	  batch/job   no controller: request 0.5 core, 1 GiB; uses 1.5, 0.5 GiB         0.015 + 0.001 = 0.016
+//	  shop/web-2  deployment web: as web; 20 requests/s                             0.01 + 0.002 = 0.012
+//	  idle: CPU 0.04 - 0.025, memory 0.016 - 0.003: 0.028
 var allocNodes = []allocNode{
 	{"alloc-od", nodemeta.Facts{Name: "alloc-od", CapacityType: nodemeta.OnDemand, AllocatableCPUMillis: 4000,
 		AllocatableMemoryBytes: 16 << 30, CapacityCPUMillis: 4000, CapacityMemoryBytes: 16 << 30, Source: nodemeta.SourceKubernetes},
-		[]allocCgroup{podCgroup("shop", "web", 1000, 2<<30, 0.5, 1<<30), podCgroup("shop", "api", 0, 0, 1, 1<<30),
+		[]allocCgroup{podCgroup("shop", "web", "web", 1000, 2<<30, 0.5, 1<<30, 20), podCgroup("shop", "api", "api", 0, 0, 1, 1<<30, 10),
 			{path: "/system.slice/kubelet.service", cpuCores: 0.25, rss: 512 << 20}}},
-	{"alloc-spot", nodemeta.Facts{Name: "alloc-spot", CapacityType: nodemeta.Spot, AllocatableCPUMillis: 2000,
-		AllocatableMemoryBytes: 8 << 30, CapacityCPUMillis: 2000, CapacityMemoryBytes: 8 << 30, Source: nodemeta.SourceKubernetes},
-		[]allocCgroup{podCgroup("batch", "job", 500, 1<<30, 1.5, 512<<20)}},
+	{"alloc-spot", nodemeta.Facts{Name: "alloc-spot", CapacityType: nodemeta.Spot, AllocatableCPUMillis: 4000,
+		AllocatableMemoryBytes: 16 << 30, CapacityCPUMillis: 4000, CapacityMemoryBytes: 16 << 30, Source: nodemeta.SourceKubernetes},
+		[]allocCgroup{podCgroup("batch", "job", "", 500, 1<<30, 1.5, 512<<20, 0), podCgroup("shop", "web-2", "web", 1000, 2<<30, 0.5, 1<<30, 20)}},
 }
 
-// allocPerHour is what aggregate=namespace costs per hour.
-var allocPerHour = map[string]float64{"shop": 0.095, "batch": 0.016, cost.UnallocatedSuffix: 0.0125, cost.IdleSuffix: 0.157}
+// allocPerHour is what aggregate=namespace costs per hour, and
+// allocRequestsPerS how many requests a second it answers.
+var (
+	allocPerHour      = map[string]float64{"shop": 0.107, "batch": 0.016, cost.UnallocatedSuffix: 0.0125, cost.IdleSuffix: 0.173}
+	allocRequestsPerS = map[string]float64{"shop": 50}
+)
 
 // simAgent streams a node's samples, taken every 2 s of sample time from
 // start, through a real shipper to the replicas.
@@ -115,7 +129,8 @@ func (a *simAgent) sendUntil(t *testing.T, end time.Time) {
 		s := &wire.Snapshot{Time: a.start.Add(time.Duration(a.next) * simStep), Interval: simStep, Meta: meta}
 		for j, c := range a.node.cgroups {
 			s.Series = append(s.Series, wire.SeriesState{Path: c.path, ID: uint64(j + 10), Meta: c.meta,
-				Values: wire.Values{Processes: 1, RSSBytes: c.rss, CPUUsageUsec: uint64(c.cpuCores * secs * 1e6)}})
+				Values: wire.Values{Processes: 1, RSSBytes: c.rss, CPUUsageUsec: uint64(c.cpuCores * secs * 1e6),
+					Requests: uint64(float64(c.reqPerS) * secs)}})
 		}
 		if err := a.sh.Submit(s); err != nil {
 			t.Fatal(err)
@@ -157,18 +172,30 @@ func checkCosts(t *testing.T, what string, body []byte, d time.Duration) {
 	}
 	for k, perHour := range allocPerHour {
 		want := perHour * d.Hours()
-		if a := r.Data[0][k]; a == nil || math.Abs(a.TotalCost()-want) > 2e-6 {
+		a := r.Data[0][k]
+		if a == nil || math.Abs(a.TotalCost()-want) > 2e-6 {
 			t.Errorf("%s: %s costs %v, want %.6f", what, k, a, want)
+			continue
+		}
+		// The requests the agents counted, and what 1,000 of them cost.
+		reqs := allocRequestsPerS[k] * d.Seconds()
+		per1k, ok := a.CostPer1kRequests()
+		if a.Requests != reqs || ok != (reqs > 0) || ok && math.Abs(per1k-want/reqs*1000) > 2e-6/reqs*1000 {
+			t.Errorf("%s: %s answered %v requests (%v per 1,000), want %v", what, k, a.Requests, per1k, reqs)
 		}
 	}
 }
 
 // TestAllocationOnEveryReplica streams two simulated nodes' samples (an
 // on-demand and a spot node, pods with and without requests, a system
-// cgroup) through the real ingest of three aggregator processes, rolled up
-// faster than real time. GET /v1/allocation then answers the same, byte
-// for byte, on every replica at consistency=linearizable, with the costs
-// computed by hand, and so does `penny cost`. Bad parameters and an unknown
+// cgroup, a deployment with a pod on each) through the real ingest of
+// three aggregator processes, rolled up faster than real time. GET
+// /v1/allocation then answers the same, byte for byte, on every replica at
+// consistency=linearizable, with the costs and the requests the agents
+// counted (costPer1kRequests) computed by hand, and so does `penny cost`;
+// `penny scale recommend` splits the deployment's cost per 1,000 requests
+// between spot and on-demand and prices moving it and its CostPolicy's
+// decision. Bad parameters and an unknown
 // aggregate are a 400 that says why; a pricing file with a bad field is
 // refused with the field and the reason, and the minutes rolled after it
 // are priced as before.
@@ -244,10 +271,62 @@ func TestAllocationOnEveryReplica(t *testing.T) {
 	if err != nil {
 		t.Fatalf("penny cost: %v\n%s", err, out)
 	}
-	for _, want := range []string{"shop 0.013333 0.002500 0.000000 0.015833", "__idle__", "TOTAL"} {
+	// shop: 0.107 an hour, 30,000 requests in the ten minutes.
+	for _, want := range []string{"shop 0.015000 0.002833 0.000000 0.017833 100.0% 75.0% 96.0% 0.0005944", "__idle__", "TOTAL"} {
 		if !strings.Contains(strings.Join(strings.Fields(string(out)), " "), want) {
 			t.Errorf("penny cost lacks %q:\n%s", want, out)
 		}
+	}
+
+	// penny scale recommend: shop's workloads over the ten minutes, with
+	// a CostPolicy's decision for web written as the leader writes it.
+	rec, err := json.Marshal(costpolicy.Record{UID: "uid-web-policy", Replicas: 1, Reason: "ScaleDownCheaper", Time: to,
+		TargetKind: "Deployment", TargetName: "web", ObjectiveMetric: scaler.MetricRequestLatencyP99, ObjectiveSeconds: 0.2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client(c.replicas[0]).Put(ctx, costpolicy.DecisionKey("shop", "web-policy"), rec); err != nil {
+		t.Fatal(err)
+	}
+	var table string
+	eventually(t, "penny scale recommend", 20*time.Second, func() error {
+		out, err := exec.Command(c.bin, "scale", "recommend", "--aggregator", "http://"+c.replicas[1].api, "-n", "shop", "--window",
+			from.UTC().Format(time.RFC3339)+","+to.UTC().Format(time.RFC3339)).CombinedOutput()
+		table = string(out)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		if !strings.Contains(table, "200ms") { // the policy's objective: its decision is read
+			return fmt.Errorf("no decision yet:\n%s", out)
+		}
+		return nil
+	})
+	t.Logf("penny scale recommend -n shop --window %s,%s\n%s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), table)
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	rows := map[string]string{}
+	for _, l := range lines[2:] {
+		f := strings.Fields(l)
+		rows[f[0]] = strings.Join(f, " ")
+	}
+	for name, want := range map[string]string{
+		// Two replicas, one recommended. 24,000 requests for 0.05/6 on
+		// on-demand and 0.012/6 on spot: 0.0004306 per 1,000, 0.0006944
+		// on on-demand, 0.0001667 on spot. Moving the on-demand part to
+		// spot saves, measured, 0.05 × 730 × (1 − 0.012/0.05) = 27.74 a
+		// month; one replica fewer, at 0.062/2 an hour, 22.63.
+		"shop/deployment:web": "shop/deployment:web 2 1 0.0004306 0.0006944 0.0001667 - 200ms 27.74 22.63 " +
+			"PodDisruptionBudgets unknown (outside Kubernetes): spot only if it tolerates interruption; scale to the policy's decision",
+		// On on-demand only: priced at the spot prices of its node's type,
+		// (0.04 × (1 − 0.25) + 0.005 × (1 − 0.2)) × 730 = 24.82.
+		"shop/deployment:api": "shop/deployment:api 1 1 0.00125 0.00125 - - - 24.82 - " +
+			"PodDisruptionBudgets unknown (outside Kubernetes): spot only if it tolerates interruption; no CostPolicy: replicas as they are",
+	} {
+		if rows[name] != want {
+			t.Errorf("penny scale recommend, %s:\n got %q\nwant %q\n%s", name, rows[name], want, table)
+		}
+	}
+	if len(rows) != 2 || !strings.Contains(lines[0], "PodDisruptionBudgets unknown") {
+		t.Errorf("penny scale recommend:\n%s", table)
 	}
 
 	// Bad parameters: a 400 from every replica, saying why.

@@ -62,3 +62,40 @@ func TestCostFlags(t *testing.T) {
 		t.Errorf("--help: %v\n%s", err, out.String())
 	}
 }
+
+func TestScaleFlags(t *testing.T) {
+	t.Setenv("PENNY_AGGREGATOR", "")
+	tests := []struct {
+		name  string
+		args  []string
+		want  string // substring of the error; empty means valid
+		check func(*scaleConfig) bool
+	}{
+		{"defaults", []string{"recommend"}, "", func(c *scaleConfig) bool {
+			return c.URL == "http://127.0.0.1:7379" && c.Window == "7d" && c.Namespace == "" && c.Output == "table" &&
+				c.Timeout == 30*time.Second
+		}},
+		{"everything", []string{"recommend", "-n", "shop", "--window", "24h", "-o", "json", "--aggregator", "https://agg:7379",
+			"--token-file", "tok"}, "", func(c *scaleConfig) bool {
+			return c.Namespace == "shop" && c.Window == "24h" && c.Output == "json" && c.URL == "https://agg:7379" && c.TokenFile == "tok"
+		}},
+		{"no subcommand", nil, "a subcommand is needed: recommend", nil},
+		{"unknown subcommand", []string{"apply"}, `unknown subcommand "apply"`, nil},
+		{"bad output", []string{"recommend", "-o", "yaml"}, `-o "yaml": want table or json`, nil},
+		{"argument", []string{"recommend", "web"}, `unexpected argument "web"`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseScaleFlags(tt.args, &bytes.Buffer{})
+			if tt.want == "" {
+				if err != nil || !tt.check(c) {
+					t.Fatalf("parsed %+v, %v", c, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, errUsage) {
+				t.Fatalf("error = %v, want a usage error containing %q", err, tt.want)
+			}
+		})
+	}
+}

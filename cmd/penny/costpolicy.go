@@ -11,6 +11,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/cost"
 	"github.com/pennyhq/penny/aggregator/costpolicy"
 	"github.com/pennyhq/penny/aggregator/query"
+	"github.com/pennyhq/penny/aggregator/recommend"
 	"github.com/pennyhq/penny/aggregator/server"
 	"github.com/pennyhq/penny/kvraft"
 )
@@ -39,4 +40,20 @@ func newCostPolicyController(cfg *aggregatorConfig, srv *server.Server, memory c
 	return costpolicy.New(costpolicy.Config{Store: srv.Node, Pods: r, Dynamic: dyn, Kube: kube,
 		Window: cfg.CustomMetricsWindow, Read: kvraft.ReadOptions{Consistency: kvraft.Bounded, MaxStaleness: cfg.CustomMetricsMaxStaleness},
 		Logger: log.With("component", "cost-policies")})
+}
+
+// newPDBLister follows the cluster's PodDisruptionBudgets for the scaling
+// recommendations, with the same client configuration as the cost
+// policies.
+func newPDBLister(cfg *aggregatorConfig) (*recommend.PDBLister, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", cfg.adapter.ListerKubeConfig())
+	if err != nil {
+		return nil, fmt.Errorf("pod disruption budgets: kubernetes client config: %w", err)
+	}
+	rc.UserAgent = "penny-recommendations"
+	kube, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("pod disruption budgets: %w", err)
+	}
+	return recommend.NewPDBLister(kube), nil
 }

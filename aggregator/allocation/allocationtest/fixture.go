@@ -59,6 +59,8 @@ type Cgroup struct {
 	PageCache int64
 	// Egress bytes per second to the internet and in-cluster.
 	EgressInternet, EgressCluster uint64
+	// Requests answered per second.
+	Requests uint64
 }
 
 // Node is a node and its cgroups.
@@ -81,8 +83,10 @@ func Pod(ns, name string, labels map[string]string) *podmeta.Pod {
 //	od    on-demand m5.xlarge (node price: 0.08/core-h, 0.01/GiB-h), from its Node object:
 //	      allocatable 3.5 cores, 14 GiB of 4 and 16: costs 0.28 + 0.14 = 0.42 an hour
 //	  shop/api-1   request 1 core, 2 GiB; uses 0.5, 1           charged 1, 2:      0.08 + 0.02 = 0.10
+//	               answers 25 requests a second: 90,000 an hour, 0.10 / 90 = 0.001111 per 1,000
 //	  shop/web-1   request 0.5, 1; uses 1.5, 3; 1 MiB/s to the internet
 //	                                                     charged 1.5, 3:    0.12 + 0.03 (+ egress 0.421875)
+//	               answers 125 requests a second: 450,000 an hour, 0.571875 / 450 = 0.001271 per 1,000
 //	  batch/job-1  no request; uses 0.75, 2                    charged 0.75, 2:   0.06 + 0.02 = 0.08
 //	  kubelet      0.25 core, 512 MiB: priced (0.02 + 0.005), not allocated from the node
 //	  idle: CPU 0.28 - 0.26 = 0.02, memory 0.14 - 0.07 = 0.07: 0.09
@@ -100,9 +104,9 @@ func Nodes() []Node {
 			CapacityCPUMillis: 4000, CapacityMemoryBytes: 16 * GiB, Source: nodemeta.SourceKubernetes},
 			Cgroups: []Cgroup{
 				{Path: "/kubepods/api-1/app", Pod: Pod("shop", "api-1", map[string]string{"app": "api", "cost.tenant-id": "acme"}),
-					Container: "app", ReqCPUMillis: 1000, ReqMemory: 2 * GiB, CPUCores: 0.5, RSS: 1 * GiB},
+					Container: "app", ReqCPUMillis: 1000, ReqMemory: 2 * GiB, CPUCores: 0.5, RSS: 1 * GiB, Requests: 25},
 				{Path: "/kubepods/web-1/app", Pod: Pod("shop", "web-1", map[string]string{"app": "web"}), Container: "app",
-					ReqCPUMillis: 500, ReqMemory: 1 * GiB, CPUCores: 1.5, RSS: 3 * GiB, EgressInternet: 1 << 20},
+					ReqCPUMillis: 500, ReqMemory: 1 * GiB, CPUCores: 1.5, RSS: 3 * GiB, EgressInternet: 1 << 20, Requests: 125},
 				{Path: "/kubepods/job-1/main", Pod: Pod("batch", "job-1", map[string]string{"app": "job"}), Container: "main",
 					CPUCores: 0.75, RSS: 2 * GiB},
 				{Path: "/system.slice/kubelet.service", CPUCores: 0.25, RSS: 512 << 20},
@@ -187,7 +191,8 @@ func (w *Writer) frame(at time.Time, step, elapsed time.Duration) {
 		for j, c := range n.Cgroups {
 			s := model.SeriesState{Ref: uint64(j + 1), Path: c.Path, CgroupID: uint64(100 + j), Processes: 1, RSSBytes: c.RSS,
 				PageCacheBytes: c.PageCache, WorkingSetBytes: c.RSS, Total: model.Counters{CPUUsageUsec: uint64(c.CPUCores * secs * 1e6),
-					TxInternetBytes: uint64(float64(c.EgressInternet) * secs), TxClusterBytes: uint64(float64(c.EgressCluster) * secs)}}
+					TxInternetBytes: uint64(float64(c.EgressInternet) * secs), TxClusterBytes: uint64(float64(c.EgressCluster) * secs),
+					Requests: uint64(float64(c.Requests) * secs)}}
 			s.Total.TxBytes = s.Total.TxInternetBytes + s.Total.TxClusterBytes
 			if c.Pod != nil {
 				s.Meta = podmeta.Encode(c.Pod, &podmeta.Container{Name: c.Container, RequestCPUMillis: c.ReqCPUMillis,

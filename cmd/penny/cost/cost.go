@@ -181,6 +181,10 @@ type Row struct {
 	// Efficiencies are usage over request (model.Allocation's); nil for
 	// idle.
 	CPUEfficiency, RAMEfficiency, TotalEfficiency *float64
+	// Requests is how many requests the row's containers answered, and
+	// CostPer1kRequests Total per 1,000 of them (nil without requests).
+	Requests          float64
+	CostPer1kRequests *float64
 }
 
 // Rows are the allocations of an answer's set, most expensive first, idle
@@ -191,7 +195,11 @@ func Rows(r *model.Response) []Row {
 		for name, a := range set {
 			row := Row{Name: name, Idle: a.IsIdle(), Window: a.Window, Start: a.Start, End: a.End, Minutes: a.Minutes(),
 				CPUCoreHours: a.CPUCoreHours, RAMGiBHours: a.RAMByteHours / model.GiB,
-				CPU: a.CPUCost, RAM: a.RAMCost, Network: a.NetworkCost, SharedIdle: a.CPUCostIdle + a.RAMCostIdle, Total: a.TotalCost()}
+				CPU: a.CPUCost, RAM: a.RAMCost, Network: a.NetworkCost, SharedIdle: a.CPUCostIdle + a.RAMCostIdle, Total: a.TotalCost(),
+				Requests: a.Requests}
+			if v, ok := a.CostPer1kRequests(); ok {
+				row.CostPer1kRequests = &v
+			}
 			if !row.Idle {
 				ce, re, te := a.CPUEfficiency(), a.RAMEfficiency(), a.TotalEfficiency()
 				row.CPUEfficiency, row.RAMEfficiency, row.TotalEfficiency = &ce, &re, &te
@@ -228,6 +236,7 @@ func Totals(rows []Row) Row {
 		t.Network += r.Network
 		t.SharedIdle += r.SharedIdle
 		t.Total += r.Total
+		t.Requests += r.Requests
 		if r.TotalEfficiency != nil {
 			weighted += *r.TotalEfficiency * (r.CPU + r.RAM)
 			weight += r.CPU + r.RAM
@@ -236,6 +245,12 @@ func Totals(rows []Row) Row {
 	if weight > 0 {
 		e := weighted / weight
 		t.TotalEfficiency = &e
+	}
+	if t.Requests > 0 {
+		// What all the requests cost, idle included: the cluster's cost
+		// per 1,000 requests.
+		v := t.Total / t.Requests * 1000
+		t.CostPer1kRequests = &v
 	}
 	return t
 }
@@ -258,7 +273,8 @@ func title(by string) string {
 }
 
 // Table prints the answer as a table with a line of totals. The shared idle
-// column shows only when idle was shared.
+// column shows only when idle was shared, the cost per 1,000 requests only
+// when some row answered requests ("-" for a row without).
 func Table(w io.Writer, a *Answer, cfg *Config) error {
 	c := *cfg
 	c.Complete()
@@ -279,6 +295,10 @@ func Table(w io.Writer, a *Answer, cfg *Config) error {
 		head = append(head, "SHARED IDLE")
 	}
 	head = append(head, "TOTAL", "CPU EFF", "RAM EFF", "EFFICIENCY")
+	perReq := tot.Requests > 0
+	if perReq {
+		head = append(head, "PER 1K REQ")
+	}
 	// Numbers align right, names left: padded to one width.
 	width := len(head[0])
 	for _, r := range rows {
@@ -297,6 +317,9 @@ func Table(w io.Writer, a *Answer, cfg *Config) error {
 			cells = append(cells, money(r.SharedIdle))
 		}
 		cells = append(cells, money(r.Total), pct(r.CPUEfficiency), pct(r.RAMEfficiency), pct(r.TotalEfficiency))
+		if perReq {
+			cells = append(cells, perThousand(r.CostPer1kRequests))
+		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
 	for _, r := range rows {
@@ -325,6 +348,15 @@ func moneyFormat(total float64) func(float64) string {
 	return func(v float64) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 }
 
+// perThousand formats a cost per 1,000 requests with 4 significant
+// digits: they are small amounts, often under a thousandth.
+func perThousand(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*v, 'g', 4, 64)
+}
+
 func pct(v *float64) string {
 	if v == nil {
 		return "-"
@@ -332,12 +364,15 @@ func pct(v *float64) string {
 	return fmt.Sprintf("%.1f%%", *v*100)
 }
 
-// CSVHeader is the header line of CSV.
+// CSVHeader is the header line of CSV. The requests columns came last,
+// after the currency, so that earlier columns keep their places.
 var CSVHeader = []string{"name", "start", "end", "minutes", "cpu_core_hours", "ram_gib_hours", "cpu_cost", "ram_cost",
-	"network_cost", "shared_idle_cost", "total_cost", "cpu_efficiency", "ram_efficiency", "total_efficiency", "currency"}
+	"network_cost", "shared_idle_cost", "total_cost", "cpu_efficiency", "ram_efficiency", "total_efficiency", "currency",
+	"requests", "cost_per_1k_requests"}
 
 // CSV prints the rows, idle included, with a header; numbers to the
-// API's 6 decimals, efficiencies as ratios (empty for idle).
+// API's 6 decimals, efficiencies as ratios (empty for idle), the cost per
+// 1,000 requests empty without requests.
 func CSV(w io.Writer, a *Answer) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(CSVHeader); err != nil {
@@ -353,7 +388,8 @@ func CSV(w io.Writer, a *Answer) error {
 	for _, r := range Rows(&a.Response) {
 		if err := cw.Write([]string{r.Name, r.Start.UTC().Format(time.RFC3339), r.End.UTC().Format(time.RFC3339), f(r.Minutes),
 			f(r.CPUCoreHours), f(r.RAMGiBHours), f(r.CPU), f(r.RAM), f(r.Network), f(r.SharedIdle), f(r.Total),
-			ratio(r.CPUEfficiency), ratio(r.RAMEfficiency), ratio(r.TotalEfficiency), a.Response.Currency}); err != nil {
+			ratio(r.CPUEfficiency), ratio(r.RAMEfficiency), ratio(r.TotalEfficiency), a.Response.Currency,
+			f(r.Requests), ratio(r.CostPer1kRequests)}); err != nil {
 			return err
 		}
 	}

@@ -84,33 +84,35 @@ func TestTable(t *testing.T) {
 	}{
 		{"namespace", cost.Config{By: "namespace"}, []string{
 			"Cost in USD from " + strings.Replace(hourWindow, ",", " to ", 1) + " (" + hourWindow + "), by namespace",
-			"NAMESPACE CPU RAM NETWORK TOTAL CPU EFF RAM EFF EFFICIENCY",
+			"NAMESPACE CPU RAM NETWORK TOTAL CPU EFF RAM EFF EFFICIENCY PER 1K REQ",
 			// shop: CPU 0.08 + 0.12, RAM 0.02 + 0.03, egress 0.421875;
-			// efficiency: CPU 2 used of 1.5 requested, RAM 4 of 3.
-			"shop 0.200000 0.050000 0.421875 0.671875 133.3% 133.3% 133.3%",
+			// efficiency: CPU 2 used of 1.5 requested, RAM 4 of 3;
+			// 90,000 + 450,000 requests: 0.671875 / 540 per 1,000.
+			"shop 0.200000 0.050000 0.421875 0.671875 133.3% 133.3% 133.3% 0.001244",
 			// batch: job-1 (no request) and sleep-1: CPU 0.75 used of
 			// 0.5 requested, RAM 2 of 1; in all (1.5 × 0.065 + 2 ×
 			// 0.021) / 0.086.
-			"batch 0.065000 0.021000 0.000000 0.086000 150.0% 200.0% 162.2%",
+			"batch 0.065000 0.021000 0.000000 0.086000 150.0% 200.0% 162.2% -",
 			// The cgroups outside pods: no requests.
-			"__unallocated__ 0.042000 0.010250 0.000000 0.052250 100.0% 100.0% 100.0%",
-			"__idle__ 0.095000 0.092000 - 0.187000 - - -",
-			// (4/3 × 0.25 + 1.622 × 0.086 + 0.05225) / 0.38825
-			"TOTAL 0.402000 0.173250 0.421875 0.997125 - - 135.2%",
+			"__unallocated__ 0.042000 0.010250 0.000000 0.052250 100.0% 100.0% 100.0% -",
+			"__idle__ 0.095000 0.092000 - 0.187000 - - - -",
+			// (4/3 × 0.25 + 1.622 × 0.086 + 0.05225) / 0.38825; all the
+			// cost over all the requests: 0.997125 / 540.
+			"TOTAL 0.402000 0.173250 0.421875 0.997125 - - 135.2% 0.001847",
 		}},
 		{"pod in one namespace", cost.Config{By: "pod", Namespace: "shop"}, []string{
 			"Cost in USD from",
-			"NAMESPACE/POD CPU RAM NETWORK TOTAL CPU EFF RAM EFF EFFICIENCY",
-			"shop/web-1 0.120000 0.030000 0.421875 0.571875 300.0% 300.0% 300.0%",
-			"shop/api-1 0.080000 0.020000 0.000000 0.100000 50.0% 50.0% 50.0%",
+			"NAMESPACE/POD CPU RAM NETWORK TOTAL CPU EFF RAM EFF EFFICIENCY PER 1K REQ",
+			"shop/web-1 0.120000 0.030000 0.421875 0.571875 300.0% 300.0% 300.0% 0.001271", // 0.571875 / 450
+			"shop/api-1 0.080000 0.020000 0.000000 0.100000 50.0% 50.0% 50.0% 0.001111",    // 0.10 / 90
 			// od's idle, shrunk to shop's share of od's allocated cost:
 			// CPU 0.02 × 0.20/0.26, RAM 0.07 × 0.05/0.07.
-			"__idle__ 0.015385 0.050000 - 0.065385 - - -",
-			"TOTAL 0.215385 0.100000 0.421875 0.737260 - - 200.0%",
+			"__idle__ 0.015385 0.050000 - 0.065385 - - - -",
+			"TOTAL 0.215385 0.100000 0.421875 0.737260 - - 200.0% 0.001365",
 		}},
 		{"node, idle shared", cost.Config{By: "node", ShareIdle: true}, []string{
 			"Cost in USD from",
-			"NODE CPU RAM NETWORK SHARED IDLE TOTAL CPU EFF RAM EFF EFFICIENCY",
+			"NODE CPU RAM NETWORK SHARED IDLE TOTAL CPU EFF RAM EFF EFFICIENCY PER 1K REQ",
 			// od costs 0.42: its pods pay it all, plus the egress and
 			// the kubelet (0.025), which takes no share of the idle.
 			"od 0.300000 0.145000 0.421875 0.090000 0.866875",
@@ -118,11 +120,18 @@ func TestTable(t *testing.T) {
 			"spot 0.022000 0.008250 0.000000 0.022000 0.030250",
 			"TOTAL",
 		}},
+		{"no requests, no column", cost.Config{By: "namespace", Namespace: "batch"}, []string{
+			"Cost in USD from",
+			"NAMESPACE CPU RAM NETWORK TOTAL CPU EFF RAM EFF EFFICIENCY",
+			"batch 0.065000 0.021000 0.000000 0.086000 150.0% 200.0% 162.2%",
+			"__idle__",
+			"TOTAL",
+		}},
 		{"label", cost.Config{By: "label:app", Filter: `label[app]:"api","job"`}, []string{
 			"Cost in USD from",
-			"LABEL APP CPU RAM NETWORK TOTAL CPU EFF RAM EFF EFFICIENCY",
-			"api 0.080000 0.020000 0.000000 0.100000 50.0% 50.0% 50.0%",
-			"job 0.060000 0.020000 0.000000 0.080000 100.0% 100.0% 100.0%",
+			"LABEL APP CPU RAM NETWORK TOTAL CPU EFF RAM EFF EFFICIENCY PER 1K REQ",
+			"api 0.080000 0.020000 0.000000 0.100000 50.0% 50.0% 50.0% 0.001111",
+			"job 0.060000 0.020000 0.000000 0.080000 100.0% 100.0% 100.0% -",
 			"__idle__",
 			"TOTAL",
 		}},
@@ -143,7 +152,8 @@ func TestTable(t *testing.T) {
 				t.Fatalf("%d lines, want %d:\n%s", len(lines), len(tc.want), out.String())
 			}
 			for i, w := range tc.want {
-				if got := strings.Join(lines[i], " "); !strings.HasPrefix(got, w) {
+				// A line given in full must match in full, else its start.
+				if got := strings.Join(lines[i], " "); !strings.HasPrefix(got, w) || len(strings.Fields(w)) == len(lines[i]) && got != w {
 					t.Errorf("line %d:\n got %q\nwant %q", i, got, w)
 				}
 			}
@@ -167,15 +177,18 @@ func TestCSVAndJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 6 || strings.Join(recs[0], ",") != strings.Join(cost.CSVHeader, ",") {
+	if len(recs) != 6 || strings.Join(recs[0], ",") != strings.Join(cost.CSVHeader, ",") || len(recs[0]) != 17 {
 		t.Fatalf("csv: %q", recs)
 	}
 	// web-1 is shop's; api-1 carries cost.tenant-id: acme.
-	want := map[string]string{"shop": "0.571875", "acme": "0.1", "batch": "0.086", model.UnallocatedSuffix: "0.05225", model.IdleSuffix: "0.187"}
+	want := map[string][3]string{ // total, requests, cost per 1,000 requests
+		"shop": {"0.571875", "450000", "0.001271"}, "acme": {"0.1", "90000", "0.001111"}, "batch": {"0.086", "0", ""},
+		model.UnallocatedSuffix: {"0.05225", "0", ""}, model.IdleSuffix: {"0.187", "0", ""}}
 	for _, r := range recs[1:] {
-		if want[r[0]] != r[10] || r[1] != t0.Format(time.RFC3339) || r[3] != "60" || r[14] != "USD" ||
-			(r[0] == model.IdleSuffix) != (r[13] == "") {
-			t.Errorf("csv row %q; want total %s", r, want[r[0]])
+		w := want[r[0]]
+		if w[0] != r[10] || r[1] != t0.Format(time.RFC3339) || r[3] != "60" || r[14] != "USD" ||
+			(r[0] == model.IdleSuffix) != (r[13] == "") || r[15] != w[1] || r[16] != w[2] {
+			t.Errorf("csv row %q; want total %s, requests %s, per 1,000 %q", r, w[0], w[1], w[2])
 		}
 	}
 
