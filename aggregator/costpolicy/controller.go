@@ -26,6 +26,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/pods"
 	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/aggregator/scaler"
+	"github.com/pennyhq/penny/internal/histogram"
 	"github.com/pennyhq/penny/kvraft"
 )
 
@@ -293,7 +294,7 @@ func (c *Controller) Evaluate(ctx context.Context, u *unstructured.Unstructured)
 	case err != nil:
 		return c.refuse(ctx, u, &cp, ReasonTargetError, err.Error())
 	}
-	o, err := c.observe(ctx, cp.Namespace, selector, replicas, p.Objective.Metric)
+	o, err := c.observe(ctx, cp.Namespace, selector, replicas, p.Objective)
 	if err != nil {
 		return err
 	}
@@ -419,12 +420,15 @@ func specReplicas(r *int32) int32 {
 	return *r
 }
 
-// observe reads the workload's pods: their request rate (summed), the
-// objective's metric (the worst pod) and their cost per pod-hour (the
-// mean).
-func (c *Controller) observe(ctx context.Context, ns string, sel labels.Selector, replicas int, metric string) (scaler.Observation, error) {
+// observe reads the workload's pods: their request rate (summed), their
+// cost per pod-hour (the mean) and the objective's metric. A request
+// latency objective is judged on all the workload's requests of the
+// window, as a service level objective is: the 99th percentile of the
+// pods' histograms merged, with the number of requests over the objective;
+// any other metric is its worst pod's.
+func (c *Controller) observe(ctx context.Context, ns string, sel labels.Selector, replicas int, obj scaler.Objective) (scaler.Observation, error) {
 	o := scaler.Observation{At: c.cfg.Now(), Replicas: replicas, RequestsPerSecond: math.NaN(), Latency: math.NaN(),
-		CostPerPodHour: math.NaN(), Window: c.cfg.Window}
+		CostPerPodHour: math.NaN(), SlowRequests: math.NaN(), Window: c.cfg.Window}
 	res, err := c.cfg.Pods.Pods(ctx, query.Request{Window: c.cfg.Window, Read: c.cfg.Read,
 		Pods: pods.Query{Namespace: ns, Selector: sel}})
 	if err != nil {
@@ -433,17 +437,27 @@ func (c *Controller) observe(ctx context.Context, ns string, sel labels.Selector
 	var rate, cost float64
 	var nRate, nCost int
 	lat := math.NaN()
+	var merged histogram.LogLinear
 	for _, p := range res.Pods {
 		if v, ok := p.Metrics[metricRequestsPerSecond]; ok {
 			rate += v
 			nRate++
 		}
-		if v, ok := p.Metrics[metric]; ok && (math.IsNaN(lat) || v > lat) {
+		if v, ok := p.Metrics[obj.Metric]; ok && (math.IsNaN(lat) || v > lat) {
 			lat = v
 		}
 		if v, ok := p.Metrics[metricCostPerHour]; ok {
 			cost += v
 			nCost++
+		}
+		if obj.Metric == scaler.MetricRequestLatencyP99 && p.RequestLatency.Count > 0 {
+			merged.Add(&p.RequestLatency)
+		}
+	}
+	if merged.Count > 0 {
+		if us, ok := merged.Quantile(0.99); ok {
+			lat = us / 1e6
+			o.SlowRequests = merged.Above(obj.Max * 1e6)
 		}
 	}
 	if nRate > 0 {

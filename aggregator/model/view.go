@@ -31,6 +31,10 @@ type Container struct {
 	// PressureKnown tells whether Totals' pressure counters hold the
 	// kernel's pressure stall information.
 	PressureKnown bool `json:"-"`
+	// RequestLatency is the window's request latency histogram
+	// (microseconds, log-linear), for readers that merge containers into
+	// a workload's quantiles; empty from an agent that sends only log2.
+	RequestLatency histogram.LogLinear `json:"-"`
 }
 
 // CPUThrottledRatio is the share of its CPU limit's enforcement periods at
@@ -93,6 +97,7 @@ func View(node string, agent *Agent, s *Stored, window time.Duration) Container 
 	c.SetHitRatio(d.Counters.PageCacheAccesses, d.Counters.PageCacheMisses)
 	c.SetLatency(&d.SRTT.Hist, &d.Connect.Hist)
 	c.SetRequests(d.Counters.Requests, d.requestLatency())
+	c.RequestLatency = d.RequestLatencyLogLinear.LogLinear
 	k := &d.Counters
 	c.SetCPU(k.CPUUsageUsec, k.CPUPeriods, k.CPUThrottledPeriods, k.CPUThrottledUsec)
 	c.SetPressure(s.PressureKnown, k.CPUPressureSomeUsec, k.MemoryPressureSomeUsec, k.IOPressureSomeUsec)

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/internal/histogram"
 )
 
 // Labels a metric selector matches against each container: a query with
@@ -36,6 +37,10 @@ type Pod struct {
 	LimitCPUMillis     int64 `json:"limit_cpu_millis,omitempty"`
 	LimitMemoryBytes   int64 `json:"limit_memory_bytes,omitempty"`
 	Values
+	// RequestLatency is its containers' request latency histograms of the
+	// window merged (microseconds), for a workload's quantiles over all
+	// its requests.
+	RequestLatency histogram.LogLinear `json:"-"`
 }
 
 // Values are the metrics of a pod or namespace and when they were current.
@@ -93,6 +98,9 @@ func Group(cs []model.Container, q Query) []Pod {
 		p.RequestMemoryBytes += k.Container.RequestMemory
 		p.LimitCPUMillis += k.Container.LimitCPUMillis
 		p.LimitMemoryBytes += k.Container.LimitMemory
+		if c.RequestLatency.Count > 0 {
+			p.RequestLatency.Add(&c.RequestLatency)
+		}
 		p.add(c.SampleTime, c.WindowSeconds, func(m *Metric) (float64, bool) { return m.value(c) })
 	}
 	res := make([]Pod, len(out))

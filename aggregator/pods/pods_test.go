@@ -11,6 +11,7 @@ import (
 
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/pods"
+	"github.com/pennyhq/penny/internal/histogram"
 	"github.com/pennyhq/penny/internal/podmeta"
 	"github.com/pennyhq/penny/internal/usage"
 )
@@ -287,5 +288,33 @@ func TestCostPer1kRequests(t *testing.T) {
 	ns := pods.Namespaces(ps)
 	if got, w := ns[0].Metrics[pods.CostPer1kRequests], (0.1875+0.125+0.25)/(40*3.6); math.Abs(got-w) > 1e-12 {
 		t.Errorf("shop: cost per 1k requests %v, want %v", got, w)
+	}
+}
+
+// TestGroupMergesRequestLatency: a pod's request latency histogram is its
+// containers' merged, for readers that judge a workload on all its
+// requests.
+func TestGroupMergesRequestLatency(t *testing.T) {
+	hist := func(n int, us uint64) histogram.LogLinear {
+		var h histogram.LogLinear
+		for range n {
+			h.Observe(us)
+		}
+		return h
+	}
+	app := ctr("n1", "shop", "web-1", "app", 1, 0, 30, nil, nil, 0)
+	app.RequestLatency = hist(90, 20_000)
+	sidecar := ctr("n1", "shop", "web-1", "sidecar", 1, 0, 30, nil, nil, 0)
+	sidecar.RequestLatency = hist(10, 200_000)
+	other := ctr("n1", "shop", "web-2", "app", 1, 0, 30, nil, nil, 0)
+	ps := pods.Group([]model.Container{app, sidecar, other}, pods.Query{Namespace: "shop"})
+	if len(ps) != 2 {
+		t.Fatalf("%d pods", len(ps))
+	}
+	if h := ps[0].RequestLatency; h.Count != 100 || h.Above(100_000) != 10 {
+		t.Errorf("web-1: %d requests, %v over 100 ms; want 100 and 10", h.Count, h.Above(100_000))
+	}
+	if h := ps[1].RequestLatency; h.Count != 0 {
+		t.Errorf("web-2 served nothing, has %d requests", h.Count)
 	}
 }

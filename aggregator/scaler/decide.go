@@ -29,6 +29,10 @@ const (
 	// the objective held must last to count as a breach (at least two
 	// observation windows): shorter, they are not the load.
 	NoiseSpan = time.Minute
+	// MinSlowRequests is how many requests over the objective a window
+	// must hold for a miss to count: the 99th percentile of a few hundred
+	// requests is one or two slow ones, which is no evidence of load.
+	MinSlowRequests = 5
 	// maxSamples bounds the memory of one workload (an evaluation every
 	// 5 s fills CapacityWindow with 360).
 	maxSamples = 4096
@@ -61,6 +65,10 @@ type Observation struct {
 	// CostPerPodHour is what one of its pods costs an hour now; NaN when
 	// unknown.
 	CostPerPodHour float64
+	// SlowRequests is how many of the window's requests took longer than
+	// the objective; NaN when unknown (an objective on another metric).
+	// A miss with fewer than MinSlowRequests of them is not judged.
+	SlowRequests float64
 	// Window is the span the request rate and the latency were measured
 	// over (the pods' window); zero for instantaneous values. For a
 	// Window after the number of replicas changed, the latency still
@@ -243,9 +251,16 @@ type observed struct {
 func (e *Evaluator) observe(p Policy, o Observation) observed {
 	var r observed
 	ok := o.Latency <= p.Objective.Max
-	if ok {
+	// A miss of a handful of requests is not judged: it neither holds
+	// the objective nor breaks it, and teaches nothing.
+	judged := ok || !(o.SlowRequests < MinSlowRequests)
+	switch {
+	case !judged:
+		r.noise = fmt.Sprintf("%s %.3gs over the objective, but only %.0f requests of the window over it, fewer than %d: not judged",
+			p.Objective.Metric, o.Latency, o.SlowRequests, MinSlowRequests)
+	case ok:
 		e.breaches, e.missSince = 0, time.Time{}
-	} else {
+	default:
 		if e.breaches == 0 {
 			e.missSince = o.At
 		}
@@ -273,7 +288,7 @@ func (e *Evaluator) observe(p Policy, o Observation) observed {
 			}
 		}
 	}
-	if !ok && e.breaches >= BreachAfter {
+	if judged && !ok && e.breaches >= BreachAfter {
 		// A miss at a per-pod rate below one at which the objective held
 		// is not the load (a slow neighbour, a pause, a burst of slow
 		// requests in the window): it counts once it has lasted.

@@ -37,6 +37,9 @@ type script struct {
 	rates   func(i int) float64
 	steps   int
 	latency func(w *workload, i int, rate float64) float64 // default: w.latency
+	// slow is how many requests of a step were over the objective
+	// (default unknown).
+	slow func(w *workload, i int, rate float64) float64
 	// window > 0 makes the observations windowed, as the leader's are:
 	// the latency is the worst of the last window/5s observations' and
 	// the rate their mean, and each decision takes effect one step late.
@@ -65,7 +68,7 @@ func run(t *testing.T, p Policy, w *workload, s script) []Decision {
 			}
 		}
 		d := e.Decide(p, Observation{At: t0.Add(time.Duration(i) * 5 * time.Second), Replicas: w.replicas,
-			RequestsPerSecond: rate, Latency: lat, CostPerPodHour: 0.05, Window: s.window})
+			RequestsPerSecond: rate, Latency: lat, CostPerPodHour: 0.05, Window: s.window, SlowRequests: slow(s, w, i, rate)})
 		if d.Replicas < p.MinReplicas || d.Replicas > p.MaxReplicas {
 			t.Fatalf("step %d: %d replicas outside [%d, %d]", i, d.Replicas, p.MinReplicas, p.MaxReplicas)
 		}
@@ -83,6 +86,15 @@ func run(t *testing.T, p Policy, w *workload, s script) []Decision {
 }
 
 func constant(r float64) func(int) float64 { return func(int) float64 { return r } }
+
+// slow is how many requests of the step were over the objective: unknown
+// (NaN) unless the script says.
+func slow(s script, w *workload, i int, rate float64) float64 {
+	if s.slow == nil {
+		return math.NaN()
+	}
+	return s.slow(w, i, rate)
+}
 
 func TestDecide(t *testing.T) {
 	tests := []struct {
@@ -264,6 +276,36 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
+			// At 2 req/s a window holds 60 requests: a p99 over the
+			// objective is one slow request, and is not judged.
+			name: "a miss of a handful of requests: not judged", policy: policy(1, 10),
+			w: workload{replicas: 2, capacity: 30}, s: script{rates: constant(2), steps: 30,
+				latency: func(w *workload, i int, r float64) float64 { return 0.5 },
+				slow:    func(w *workload, i int, r float64) float64 { return 1 }},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				for i, d := range ds {
+					if d.Reason == ReasonBreached || d.Replicas > 2 || d.CapacityPerPod != 0 {
+						t.Fatalf("step %d: %d replicas (%s: %s), capacity %v", i, d.Replicas, d.Reason, d.Message, d.CapacityPerPod)
+					}
+				}
+				if !strings.Contains(last(ds).Message, "not judged") {
+					t.Fatalf("the decision does not say the miss was not judged: %s", last(ds).Message)
+				}
+			},
+		},
+		{
+			// The same latency from 20 slow requests is a breach.
+			name: "a miss of enough requests: a breach", policy: policy(1, 10),
+			w: workload{replicas: 2, capacity: 30}, s: script{rates: constant(2), steps: 3,
+				latency: func(w *workload, i int, r float64) float64 { return 0.5 },
+				slow:    func(w *workload, i int, r float64) float64 { return 20 }},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				if ds[1].Reason != ReasonBreached || ds[1].Replicas != 3 {
+					t.Fatalf("second miss: %d replicas (%s: %s)", ds[1].Replicas, ds[1].Reason, ds[1].Message)
+				}
+			},
+		},
+		{
 			name: "objective impossible at maxReplicas", policy: policy(1, 5),
 			w: workload{replicas: 5, capacity: 10}, s: script{rates: constant(200), steps: 10},
 			check: func(t *testing.T, ds []Decision, w *workload) {
@@ -354,7 +396,8 @@ func TestSnapshotRestore(t *testing.T) {
 	var b *Evaluator
 	for i := range 400 {
 		at := t0.Add(time.Duration(i) * 5 * time.Second)
-		o := Observation{At: at, Replicas: w.replicas, RequestsPerSecond: rates(i), Latency: w.latency(rates(i)), CostPerPodHour: 0.05}
+		o := Observation{At: at, Replicas: w.replicas, RequestsPerSecond: rates(i), Latency: w.latency(rates(i)), CostPerPodHour: 0.05,
+			SlowRequests: math.NaN()}
 		if i%50 == 0 {
 			// The snapshot survives its encoding, as the store keeps it.
 			raw, err := json.Marshal(a.Snapshot(at))

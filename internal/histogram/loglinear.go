@@ -186,6 +186,25 @@ func (h *LogLinear) Quantile(q float64) (float64, bool) {
 	return LogLinearUpper(int(h.Buckets[len(h.Buckets)-1].Index)), true
 }
 
+// Above returns how many samples exceed v, assuming samples are spread
+// uniformly inside their bucket (as Quantile does).
+func (h *LogLinear) Above(v float64) float64 {
+	n := 0.0
+	for i := len(h.Buckets) - 1; i >= 0; i-- {
+		b := h.Buckets[i]
+		lo, hi := LogLinearLower(int(b.Index)), LogLinearUpper(int(b.Index))
+		switch {
+		case lo >= v:
+			n += float64(b.N)
+		case hi > v:
+			return n + float64(b.N)*(hi-v)/(hi-lo)
+		default:
+			return n
+		}
+	}
+	return n
+}
+
 // Mean returns Sum/Count, and false when the histogram is empty.
 func (h *LogLinear) Mean() (float64, bool) {
 	if h.Count == 0 {

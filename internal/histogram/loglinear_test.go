@@ -197,3 +197,35 @@ func BenchmarkLogLinearObserve(b *testing.B) {
 		v = 19_000 + (v*1103515245+12345)%4096
 	}
 }
+
+func TestLogLinearAbove(t *testing.T) {
+	var h LogLinear
+	for range 90 {
+		h.Observe(20_000) // 20 ms in µs
+	}
+	for range 10 {
+		h.Observe(150_000)
+	}
+	i := LogLinearBucket(20_000)
+	lo, hi := LogLinearLower(i), LogLinearUpper(i)
+	tests := []struct {
+		name string
+		v    float64
+		want float64
+	}{
+		{"below everything", 1, 100},
+		{"between the two", 100_000, 10},
+		{"above everything", 1e9, 0},
+		{"inside a bucket: its share above", lo + (hi-lo)/4, 10 + 90*0.75},
+		{"at a bucket's upper bound", hi, 10},
+	}
+	for _, tt := range tests {
+		if got := h.Above(tt.v); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("%s: Above(%v) = %v, want %v", tt.name, tt.v, got, tt.want)
+		}
+	}
+	var empty LogLinear
+	if n := empty.Above(0); n != 0 {
+		t.Errorf("empty: Above(0) = %v", n)
+	}
+}
