@@ -18,10 +18,12 @@ const (
 	// Horizon is how far ahead a rising load is planned for: about what a
 	// new pod takes to be scheduled, started and ready.
 	Horizon = 30 * time.Second
-	// Explore is how far past the highest per-pod load that met the
-	// objective a decision may plan while no breach is known: it lets the
-	// decision find a cheaper size one step at a time.
-	Explore = 0.10
+	// Explore and MaxExplore bound how far past the highest per-pod load
+	// that met the objective a decision may plan while no breach is known
+	// (see explore): it lets the decision find a cheaper size, faster the
+	// further the latency is from the objective.
+	Explore    = 0.10
+	MaxExplore = 2.0
 	// BreachAfter is how many consecutive observations over the objective
 	// make a breach: one is noise.
 	BreachAfter = 2
@@ -93,11 +95,12 @@ type Decision struct {
 }
 
 type sample struct {
-	at     time.Time
-	perPod float64 // requests per second per pod
-	rate   float64 // requests per second, total
-	ok     bool    // the objective held
-	breach bool    // part of a confirmed breach
+	at      time.Time
+	perPod  float64 // requests per second per pod
+	rate    float64 // requests per second, total
+	latency float64 // the objective's metric, seconds
+	ok      bool    // the objective held
+	breach  bool    // part of a confirmed breach
 }
 
 type proposal struct {
@@ -141,7 +144,7 @@ func (e *Evaluator) Decide(p Policy, o Observation) Decision {
 	if o.CostPerPodHour > 0 && rate > 0 {
 		d.CostPer1kRequests = costPer1k(n, o.CostPerPodHour, rate)
 	}
-	d.CapacityPerPod = e.capacity(o.At, p.Behavior.Headroom)
+	d.CapacityPerPod = e.capacity(p)
 	d.ForecastRequestsPerSecond = max(rate, rate+e.slope(o.At)*Horizon.Seconds())
 
 	var want int
@@ -273,7 +276,7 @@ func (e *Evaluator) observe(p Policy, o Observation) observed {
 		e.replicas = o.Replicas
 	}
 	r.settling = o.Window > 0 && !e.changed.IsZero() && o.At.Sub(e.changed) < o.Window
-	s := sample{at: o.At, perPod: o.RequestsPerSecond / float64(o.Replicas), rate: o.RequestsPerSecond, ok: ok}
+	s := sample{at: o.At, perPod: o.RequestsPerSecond / float64(o.Replicas), rate: o.RequestsPerSecond, latency: o.Latency, ok: ok}
 	if r.settling {
 		// The window's latency answers the per-pod loads of the whole
 		// window, before and after the change: a miss is put down to the
@@ -337,20 +340,35 @@ func (e *Evaluator) heldMax() float64 {
 // capacity is the request rate per pod to plan for: headroom times the
 // lowest per-pod rate at which the objective broke; while none broke, a
 // little past the highest at which it held. Zero when neither is known.
-func (e *Evaluator) capacity(now time.Time, headroom float64) float64 {
-	breachMin, okMax := math.Inf(1), 0.0
+func (e *Evaluator) capacity(p Policy) float64 {
+	breachMin, okMax, okLat := math.Inf(1), 0.0, 0.0
 	for _, s := range e.samples {
 		switch {
 		case s.breach && s.perPod > 0:
 			breachMin = min(breachMin, s.perPod)
-		case s.ok:
-			okMax = max(okMax, s.perPod)
+		case s.ok && s.perPod > okMax:
+			okMax, okLat = s.perPod, s.latency
 		}
 	}
 	if !math.IsInf(breachMin, 1) {
-		return breachMin * headroom
+		return breachMin * p.Behavior.Headroom
 	}
-	return okMax * (1 + Explore)
+	return okMax * explore(okLat, p.Objective.Max)
+}
+
+// explore is how far past the highest per-pod rate that met the objective
+// a decision plans while no breach is known: the square root of the
+// latency's headroom at that rate (a pod at a quarter of the objective
+// may take twice the load), between 1+Explore and MaxExplore. The
+// highest rate that held is a lower bound of the capacity, not an
+// estimate: planning just past it keeps the pods where they are and the
+// capacity is never learned.
+func explore(latency, objective float64) float64 {
+	f := 1 + Explore
+	if latency > 0 {
+		f = math.Sqrt(objective / latency)
+	}
+	return min(max(f, 1+Explore), MaxExplore)
 }
 
 // slope is the trend of the total request rate over TrendWindow, in

@@ -1,19 +1,15 @@
 package scaler
 
 import (
+	"math"
 	"slices"
 	"time"
 )
 
-// snapshotBucket is the span within which a snapshot keeps, of the
-// observations older than TrendWindow that met the objective, only the
-// one with the highest rate per pod: all the capacity needs of them.
-const snapshotBucket = 15 * time.Second
-
 // Snapshot is what an Evaluator has learned, for the next leader: the
-// observations of the capacity window (thinned), the recent decisions of
-// the stabilization window and the breach under way. Encoded as JSON,
-// about 2 KB for a 30-minute window.
+// observations of the capacity window (those that can still decide), the
+// recent decisions of the stabilization window and the breach under way.
+// Encoded as JSON, about 2 KB for a 30-minute window.
 type Snapshot struct {
 	Samples   []SnapshotSample   `json:"s,omitempty"`
 	Proposals []SnapshotProposal `json:"p,omitempty"`
@@ -32,8 +28,10 @@ type SnapshotSample struct {
 	At     int64   `json:"t"`
 	PerPod float64 `json:"q"`
 	Rate   float64 `json:"r"`
-	OK     bool    `json:"o,omitempty"`
-	Breach bool    `json:"x,omitempty"`
+	// Latency is the objective's metric then, seconds.
+	Latency float64 `json:"l,omitempty"`
+	OK      bool    `json:"o,omitempty"`
+	Breach  bool    `json:"x,omitempty"`
 }
 
 // SnapshotProposal is one decision of the stabilization window.
@@ -47,23 +45,34 @@ type SnapshotProposal struct {
 func (e *Evaluator) Snapshot(now time.Time) Snapshot {
 	var s Snapshot
 	recent := now.Add(-TrendWindow)
-	best := map[int64]int{} // bucket -> index in s.Samples of its best ok sample
-	for _, x := range e.samples {
+	// Of the older observations, the capacity reads only the highest
+	// per-pod rate that held and the lowest that broke over the window as
+	// it slides: an observation with a later one that held at a rate as
+	// high (or broke at one as low) never decides again and is left out.
+	laterOK, laterBreach := math.Inf(-1), math.Inf(1)
+	for i := len(e.samples) - 1; i >= 0; i-- {
+		x := e.samples[i]
+		keep := !x.at.Before(recent) || !e.missSince.IsZero() && !x.at.Before(e.missSince)
+		switch {
+		case x.breach:
+			keep = keep || x.perPod < laterBreach
+			laterBreach = min(laterBreach, x.perPod)
+		case x.ok:
+			keep = keep || x.perPod > laterOK
+			laterOK = max(laterOK, x.perPod)
+		}
+		if !keep {
+			continue
+		}
 		ss := SnapshotSample{At: x.at.UnixMilli(), PerPod: x.perPod, Rate: x.rate, OK: x.ok, Breach: x.breach}
-		if x.ok && !x.breach && x.at.Before(recent) {
-			b := x.at.UnixMilli() / snapshotBucket.Milliseconds()
-			if i, ok := best[b]; ok {
-				if x.perPod > s.Samples[i].PerPod {
-					s.Samples[i] = ss
-				}
-				continue
-			}
-			best[b] = len(s.Samples)
-		} else if !x.ok && !x.breach && x.at.Before(recent) {
-			continue // an unconfirmed miss teaches nothing once it is old
+		if x.ok {
+			// Only a met objective's latency is read again (explore), to
+			// the microsecond.
+			ss.Latency = math.Round(x.latency*1e6) / 1e6
 		}
 		s.Samples = append(s.Samples, ss)
 	}
+	slices.Reverse(s.Samples)
 	for _, p := range e.proposals {
 		s.Proposals = append(s.Proposals, SnapshotProposal{At: p.at.UnixMilli(), Replicas: p.replicas})
 	}
@@ -87,7 +96,7 @@ func Restore(s Snapshot) *Evaluator {
 		e.missSince = time.UnixMilli(s.MissSince)
 	}
 	for _, x := range s.Samples {
-		e.samples = append(e.samples, sample{at: time.UnixMilli(x.At), perPod: x.PerPod, rate: x.Rate, ok: x.OK, breach: x.Breach})
+		e.samples = append(e.samples, sample{at: time.UnixMilli(x.At), perPod: x.PerPod, rate: x.Rate, latency: x.Latency, ok: x.OK, breach: x.Breach})
 	}
 	slices.SortStableFunc(e.samples, func(a, b sample) int { return a.at.Compare(b.at) })
 	if len(e.samples) > maxSamples {
