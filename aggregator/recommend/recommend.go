@@ -10,6 +10,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/costpolicy"
 	"github.com/pennyhq/penny/aggregator/pods"
 	"github.com/pennyhq/penny/aggregator/scaler"
+	"github.com/pennyhq/penny/internal/histogram"
 )
 
 // Response is the body of GET /v1/scaling/recommendations.
@@ -45,8 +46,10 @@ type Workload struct {
 	Policy              string `json:"policy,omitempty"`
 	DecisionReason      string `json:"decision_reason,omitempty"`
 	// ObjectiveMetric and ObjectiveSeconds are the policy's latency
-	// objective; LatencySeconds the worst live pod's value of that metric
-	// (request_latency_p99_seconds without a policy) now.
+	// objective; LatencySeconds that metric now, over the last 30 s
+	// (request_latency_p99_seconds without a policy): for request latency
+	// the p99 of all the workload's requests, as the policy judges it,
+	// otherwise its worst pod's.
 	ObjectiveMetric  string   `json:"objective_metric"`
 	ObjectiveSeconds *float64 `json:"objective_seconds"`
 	LatencySeconds   *float64 `json:"latency_seconds"`
@@ -211,9 +214,13 @@ func (w *workload) advise(k key, covered func(*pods.Pod) bool) Workload {
 	}
 	var costNow float64
 	var costKnown bool
+	var merged histogram.LogLinear
 	for _, p := range w.pods {
 		if v, ok := p.Metrics[out.ObjectiveMetric]; ok && !math.IsNaN(v) && (out.LatencySeconds == nil || v > *out.LatencySeconds) {
 			out.LatencySeconds = &v
+		}
+		if out.ObjectiveMetric == scaler.MetricRequestLatencyP99 && p.RequestLatency.Count > 0 {
+			merged.Add(&p.RequestLatency)
 		}
 		if v, ok := p.Metrics["cost_dollars_per_hour"]; ok {
 			costNow += v
@@ -222,6 +229,12 @@ func (w *workload) advise(k key, covered func(*pods.Pod) bool) Workload {
 	}
 	if costKnown {
 		out.CostPerHour = &costNow
+	}
+	// A request latency is the workload's, over all its requests, as its
+	// policy judges it (docs/scaling.md).
+	if us, ok := merged.Quantile(0.99); ok {
+		v := us / 1e6
+		out.LatencySeconds = &v
 	}
 
 	// Interruption tolerance.

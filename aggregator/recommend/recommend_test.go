@@ -325,3 +325,41 @@ func TestHandlerRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestRecommendWorkloadLatency: a workload's request latency is the p99
+// of all its requests (its pods' histograms merged), as its policy judges
+// it, not its worst pod's p99.
+func TestRecommendWorkloadLatency(t *testing.T) {
+	h := fixture(t, nil)
+	live := h.cfg.Live.(*fakeLive)
+	for i := range live.pods {
+		p := &live.pods[i]
+		if p.Name != "web-1" && p.Name != "web-2" {
+			continue
+		}
+		for range 500 {
+			p.RequestLatency.Observe(20_000) // µs
+		}
+		if p.Name == "web-2" {
+			for range 4 {
+				p.RequestLatency.Observe(400_000)
+			}
+		}
+	}
+	res, err := h.Recommend(context.Background(), Request{Namespace: "shop", Window: hourWindow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range res.Workloads {
+		if w.Name != "web" {
+			continue
+		}
+		// 4 slow requests of 1,004 are under 1%: the p99 is the 20 ms
+		// bucket's, not web-2's 45 ms p99 of the fixture.
+		if w.LatencySeconds == nil || *w.LatencySeconds < 0.020 || *w.LatencySeconds > 0.0226 {
+			t.Errorf("web's latency %v, want its requests' p99, about 20 ms", w.LatencySeconds)
+		}
+		return
+	}
+	t.Fatal("no web workload")
+}
