@@ -46,7 +46,7 @@ type Workload struct {
 	Policy              string `json:"policy,omitempty"`
 	DecisionReason      string `json:"decision_reason,omitempty"`
 	// ObjectiveMetric and ObjectiveSeconds are the policy's latency
-	// objective; LatencySeconds that metric now, over the last 30 s
+	// objective; LatencySeconds that metric now, over the last 10 s
 	// (request_latency_p99_seconds without a policy): for request latency
 	// the p99 of all the workload's requests, as the policy judges it,
 	// otherwise its worst pod's.
