@@ -38,7 +38,7 @@ func newCostPolicyController(cfg *aggregatorConfig, srv *server.Server, memory c
 		return nil, err
 	}
 	return costpolicy.New(costpolicy.Config{Store: srv.Node, Pods: r, Dynamic: dyn, Kube: kube,
-		Window: cfg.CustomMetricsWindow, Read: kvraft.ReadOptions{Consistency: kvraft.Bounded, MaxStaleness: cfg.CustomMetricsMaxStaleness},
+		Read:   kvraft.ReadOptions{Consistency: kvraft.Bounded, MaxStaleness: cfg.CustomMetricsMaxStaleness},
 		Logger: log.With("component", "cost-policies")})
 }
 
