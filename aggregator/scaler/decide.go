@@ -371,10 +371,19 @@ func explore(latency, objective float64) float64 {
 	return min(max(f, 1+Explore), MaxExplore)
 }
 
-// slope is the trend of the total request rate over TrendWindow, in
-// requests per second per second (least squares).
+// slope is the trend of the total request rate, in requests per second
+// per second (least squares): over TrendWindow, or over its last third
+// when that rises faster. At the bottom of a V the minute's fit is flat
+// while the load already climbs; the shorter fit sees it a few
+// evaluations in.
 func (e *Evaluator) slope(now time.Time) float64 {
-	cut := now.Add(-TrendWindow)
+	return max(e.fit(now, TrendWindow), e.fit(now, TrendWindow/3))
+}
+
+// fit is the least-squares slope of the total request rate over the span
+// before now; 0 with fewer than 3 observations.
+func (e *Evaluator) fit(now time.Time, span time.Duration) float64 {
+	cut := now.Add(-span)
 	var n, sx, sy, sxx, sxy float64
 	for _, s := range e.samples {
 		if s.at.Before(cut) {

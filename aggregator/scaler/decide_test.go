@@ -324,6 +324,36 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
+			// Down from 240 to 60 req/s in 50 s, and straight back up in
+			// 50 s: at the bottom the minute's trend is flat, the last 20
+			// seconds' already rise, and the pods come before the
+			// objective breaks.
+			name: "V-shaped load: up at the bottom of the V", policy: func() Policy {
+				p := policy(1, 20)
+				p.Behavior.ScaleDownStabilization, p.Behavior.ScaleDownStep = 5*time.Second, 4
+				return p
+			}(),
+			w: workload{replicas: 9, capacity: 30},
+			s: script{rates: func(i int) float64 {
+				switch {
+				case i < 20:
+					return 240
+				case i < 30:
+					return 240 - 18*float64(i-20)
+				}
+				return min(240, 60+10*float64(i-30))
+			}, steps: 60, window: 10 * time.Second},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				// Four evaluations into the rise (the windowed rate at 95
+				// req/s, rising 2 req/s a second) the forecast plans for
+				// the load well ahead: the minute's fit, half fall and half
+				// rise, would plan for about today's.
+				if d := ds[34]; d.ForecastRequestsPerSecond < 120 {
+					t.Fatalf("step 34: forecast %.1f req/s, want the rise's", d.ForecastRequestsPerSecond)
+				}
+			},
+		},
+		{
 			name: "objective impossible at maxReplicas", policy: policy(1, 5),
 			w: workload{replicas: 5, capacity: 10}, s: script{rates: constant(200), steps: 10},
 			check: func(t *testing.T, ds []Decision, w *workload) {
