@@ -100,7 +100,7 @@ type Controller struct {
 	cfg   Config
 	evals map[types.UID]*scaler.Evaluator
 	last  map[types.UID]Status    // the status last written
-	saved map[types.UID]time.Time // when the learned state was last saved
+	saved map[types.UID]savedAt // when the learned state was last saved, and its capacity
 }
 
 // New returns a controller of cfg.
@@ -121,7 +121,7 @@ func New(cfg Config) (*Controller, error) {
 		cfg.Now = time.Now
 	}
 	return &Controller{cfg: cfg, evals: map[types.UID]*scaler.Evaluator{}, last: map[types.UID]Status{},
-		saved: map[types.UID]time.Time{}}, nil
+		saved: map[types.UID]savedAt{}}, nil
 }
 
 // Run watches CostPolicies and evaluates them every cfg.Every while this
@@ -240,9 +240,11 @@ type savedState struct {
 	Snapshot scaler.Snapshot `json:"snapshot"`
 }
 
-// save writes e's state every stateEvery.
-func (c *Controller) save(ctx context.Context, cp *CostPolicy, e *scaler.Evaluator, now time.Time) error {
-	if now.Sub(c.saved[cp.UID]) < stateEvery {
+// save writes e's state every stateEvery, and at once when the capacity
+// per pod it plans for changed (a breach learned, a higher rate held): a
+// new leader must not relearn a breach its predecessor paid for.
+func (c *Controller) save(ctx context.Context, cp *CostPolicy, e *scaler.Evaluator, now time.Time, capacity float64) error {
+	if last := c.saved[cp.UID]; now.Sub(last.time) < stateEvery && capacity == last.capacity {
 		return nil
 	}
 	b, err := json.Marshal(savedState{UID: string(cp.UID), Snapshot: e.Snapshot(now)})
@@ -252,8 +254,15 @@ func (c *Controller) save(ctx context.Context, cp *CostPolicy, e *scaler.Evaluat
 	if _, err := c.cfg.Store.Put(ctx, StateKey(cp.Namespace, cp.Name), b); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
-	c.saved[cp.UID] = now
+	c.saved[cp.UID] = savedAt{now, capacity}
 	return nil
+}
+
+// savedAt is when a policy's state was last saved, and the capacity per
+// pod it had then.
+type savedAt struct {
+	time     time.Time
+	capacity float64
 }
 
 // Record is a decision as the store keeps it, with what it was decided
@@ -305,7 +314,7 @@ func (c *Controller) Evaluate(ctx context.Context, u *unstructured.Unstructured)
 	}
 	e := c.evaluator(ctx, &cp)
 	d := e.Decide(p, o)
-	if err := c.save(ctx, &cp, e, o.At); err != nil {
+	if err := c.save(ctx, &cp, e, o.At, d.CapacityPerPod); err != nil {
 		return err
 	}
 	rec, err := json.Marshal(Record{UID: string(cp.UID), Replicas: d.Replicas, Reason: d.Reason, Time: o.At,
