@@ -68,6 +68,9 @@ spec:
   scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: %[2]s}
   minReplicas: 1
   maxReplicas: 10
+  behavior:
+    scaleUp: {tolerance: "0"}
+    scaleDown: {tolerance: "0", stabilizationWindowSeconds: 0}
   metrics:
     - type: External
       external:

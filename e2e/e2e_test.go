@@ -63,6 +63,10 @@ type cluster struct {
 	pki     *apiPKI
 	// webhooks are the cost-label webhook's pods (admission_test.go).
 	webhooks *webhooks
+	// aggregators are the replicas' processes, by host, and the
+	// arguments they were started with (to start one again).
+	aggregators   []*proc
+	aggregatorArg [][]string
 }
 
 // TestAutoscaling installs the chart into a real control plane, runs the
@@ -298,7 +302,6 @@ func (c *cluster) startAggregators(t *testing.T) {
 		t.Fatal(err)
 	}
 	pricingFile := c.cp.writeFile(t, "pricing.yaml", []byte(cm.Data["pricing.yaml"]))
-	var procs []*proc
 	for i, h := range c.hosts {
 		args := append([]string{"aggregator", "--pricing-file", pricingFile,
 			"--id", fmt.Sprint(i + 1), "--data-dir", filepath.Join(c.dir, fmt.Sprintf("data-%d", i+1)),
@@ -307,11 +310,21 @@ func (c *cluster) startAggregators(t *testing.T) {
 			"--tls-cert-file", certFile, "--tls-private-key-file", keyFile,
 			"--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc, "--lister-kubeconfig", kc, "--cost-policies"},
 			c.pki.aggregatorAccessArgs(kc)...)
-		procs = append(procs, start(t, c.dir, fmt.Sprintf("aggregator-%d", i+1), h.Command(c.penny, args...)))
+		c.aggregatorArg = append(c.aggregatorArg, args)
+		c.aggregators = append(c.aggregators, start(t, c.dir, fmt.Sprintf("aggregator-%d", i+1), h.Command(c.penny, args...)))
 	}
 	for i, h := range c.hosts {
-		waitHTTP(t, procs[i], apiURL(h)+"/v1/health", c.pki.ca.File, c.pki.adminCert, c.pki.adminKey, 60*time.Second)
+		waitHTTP(t, c.aggregators[i], apiURL(h)+"/v1/health", c.pki.ca.File, c.pki.adminCert, c.pki.adminKey, 60*time.Second)
 	}
+}
+
+// restartAggregator starts replica i again (after it was killed), with
+// its data directory, and waits for it to serve.
+func (c *cluster) restartAggregator(t *testing.T, i int) {
+	t.Helper()
+	h := c.hosts[i]
+	c.aggregators[i] = start(t, c.dir, fmt.Sprintf("aggregator-%d-restarted", i+1), h.Command(c.penny, c.aggregatorArg[i]...))
+	waitHTTP(t, c.aggregators[i], apiURL(h)+"/v1/health", c.pki.ca.File, c.pki.adminCert, c.pki.adminKey, 60*time.Second)
 }
 
 // servingSecret is the chart's TLS Secret for the custom metrics API (the

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,6 +68,12 @@ type kubelet struct {
 	initialRSS int64
 	running    map[types.UID]*workload
 	nextIP     int
+	// serve gives the pods of a Deployment (by namespace/name prefix) a
+	// command their process runs when it starts, which answers the
+	// address it serves on (rateserve); a pod being deleted is taken out
+	// of its backends, then drained.
+	serve    map[string]string
+	backends *backends
 }
 
 // workload is one workload pod's process.
@@ -75,12 +82,46 @@ type workload struct {
 	group *cgtest.Group
 	proc  *cgtest.Proc
 	rss   int64
+	// addr is where it serves, when its Deployment's pods serve.
+	addr string
+}
+
+// backends are the addresses the serving pods listen on, by Deployment
+// (namespace/name prefix): what a Service's endpoints would hold. The
+// kubelet writes them from the test's goroutine; load generators read
+// them from theirs.
+type backends struct {
+	mu    sync.Mutex
+	addrs map[string]map[types.UID]string
+}
+
+// of returns the addresses of prefix's pods now.
+func (b *backends) of(prefix string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := slices.Collect(maps.Values(b.addrs[prefix]))
+	slices.Sort(out)
+	return out
+}
+
+func (b *backends) set(prefix string, uid types.UID, addr string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if addr == "" {
+		delete(b.addrs[prefix], uid)
+		return
+	}
+	if b.addrs[prefix] == nil {
+		b.addrs[prefix] = map[types.UID]string{}
+	}
+	b.addrs[prefix][uid] = addr
 }
 
 func newKubelet(t *testing.T, client kubernetes.Interface, layout cgroupfs.Layout) *kubelet {
 	t.Helper()
 	k := &kubelet{client: client, layout: layout, podIPs: map[string]string{}, prefixIPs: map[string][]string{}, initialRSS: 32 << 20,
-		running: map[types.UID]*workload{}, nextIP: 100}
+		running: map[types.UID]*workload{}, nextIP: 100, serve: map[string]string{},
+		backends: &backends{addrs: map[string]map[types.UID]string{}}}
 	createNode(t, client, nodeName, nodeLabels, "64", "256Gi", "64", "256Gi")
 	createNode(t, client, spotNodeName, spotNodeLabels, "8", "32Gi", "7", "28Gi")
 	return k
@@ -193,6 +234,12 @@ func (k *kubelet) startPod(t *testing.T, pod *corev1.Pod) error {
 			w.proc = w.group.Start()
 			w.setRSS(k.initialRSS)
 			k.running[pod.UID] = w
+			for prefix, cmd := range k.serve {
+				if strings.HasPrefix(key, prefix) {
+					w.addr = w.proc.Do("%s", cmd)
+					k.backends.set(prefix, pod.UID, w.addr)
+				}
+			}
 		}
 		status.ContainerStatuses = append(status.ContainerStatuses, corev1.ContainerStatus{
 			Name: c.Name, Ready: true, Started: new(true), Image: c.Image, ImageID: c.Image,
@@ -220,6 +267,12 @@ func containerCgroup(pod *corev1.Pod, id string) string {
 
 func (k *kubelet) kill(uid types.UID) {
 	if w := k.running[uid]; w != nil {
+		if w.addr != "" {
+			for prefix := range k.serve {
+				k.backends.set(prefix, uid, "")
+			}
+			_, _ = w.proc.Try("drain")
+		}
 		w.group.Remove()
 		delete(k.running, uid)
 	}

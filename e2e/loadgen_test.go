@@ -1,0 +1,208 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// loadPhase is a span of the scaling scenario: the request rate goes
+// linearly from From to To requests per second over Dur; Measured phases
+// count in the comparison (the others let the policy learn).
+type loadPhase struct {
+	Dur      time.Duration
+	From, To float64
+	Measured bool
+}
+
+// rateAt is the request rate of phases at elapsed, and whether that
+// moment is measured; done once every phase has passed.
+func rateAt(phases []loadPhase, elapsed time.Duration) (rate float64, measured, done bool) {
+	for _, p := range phases {
+		if elapsed < p.Dur {
+			f := float64(elapsed) / float64(p.Dur)
+			return p.From + (p.To-p.From)*f, p.Measured, false
+		}
+		elapsed -= p.Dur
+	}
+	return 0, false, true
+}
+
+// loadGen sends requests to one Deployment's serving pods at the rate it
+// is given, open loop (a slow answer does not slow the sender down), each
+// to the next of the pods in turn, as a Service's round robin would, and
+// records what the client saw while measuring.
+type loadGen struct {
+	name      string
+	backends  func() []string
+	objective time.Duration
+	client    *http.Client
+	next      atomic.Uint64
+	inflight  chan struct{}
+
+	mu        sync.Mutex
+	measuring bool
+	lat       []time.Duration // answered requests, measured
+	errs      int             // failed requests, measured
+	lastErr   error
+	answered  int // all answered requests
+}
+
+func newLoadGen(name string, backends func() []string, objective time.Duration) *loadGen {
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second, DisableCompression: true}
+	return &loadGen{name: name, backends: backends, objective: objective, inflight: make(chan struct{}, 2000),
+		client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+}
+
+var errOverloaded = errors.New("load generator: too many requests in flight")
+
+// fire sends one request in the background.
+func (g *loadGen) fire(ctx context.Context, wg *sync.WaitGroup) {
+	select {
+	case g.inflight <- struct{}{}:
+	default:
+		g.record(0, errOverloaded)
+		return
+	}
+	wg.Go(func() {
+		defer func() { <-g.inflight }()
+		start := time.Now()
+		err := g.get(ctx)
+		g.record(time.Since(start), err)
+	})
+}
+
+// get sends one request; a refused connection (a pod drained between the
+// choice and the send) is tried once more on the next pod.
+func (g *loadGen) get(ctx context.Context) error {
+	var err error
+	for range 2 {
+		bs := g.backends()
+		if len(bs) == 0 {
+			return fmt.Errorf("%s: no pod serves", g.name)
+		}
+		addr := bs[g.next.Add(1)%uint64(len(bs))]
+		var req *http.Request
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+		if err != nil {
+			return err
+		}
+		var resp *http.Response
+		resp, err = g.client.Do(req)
+		if err != nil {
+			continue
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", addr, resp.Status)
+		}
+		return nil
+	}
+	return err
+}
+
+func (g *loadGen) record(d time.Duration, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err == nil {
+		g.answered++
+	}
+	if !g.measuring {
+		return
+	}
+	if err != nil {
+		g.errs++
+		g.lastErr = err
+		return
+	}
+	g.lat = append(g.lat, d)
+}
+
+func (g *loadGen) setMeasuring(on bool) {
+	g.mu.Lock()
+	g.measuring = on
+	g.mu.Unlock()
+}
+
+// loadResult is what the client saw over the measured phases.
+type loadResult struct {
+	Answered, Errors, Slow int
+	P50, P99               time.Duration
+	LastErr                error
+}
+
+// SlowShare is the share of the requests that missed the objective: slower
+// than it, or failed.
+func (r loadResult) SlowShare() float64 {
+	if n := r.Answered + r.Errors; n > 0 {
+		return float64(r.Slow+r.Errors) / float64(n)
+	}
+	return 0
+}
+
+func (g *loadGen) result() loadResult {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	lat := slices.Clone(g.lat)
+	slices.Sort(lat)
+	r := loadResult{Answered: len(lat), Errors: g.errs, LastErr: g.lastErr}
+	for _, d := range lat {
+		if d > g.objective {
+			r.Slow++
+		}
+	}
+	if len(lat) > 0 {
+		q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+		r.P50, r.P99 = q(0.5), q(0.99)
+	}
+	return r
+}
+
+// drive sends the phases' load to every generator at once, until the
+// phases end or ctx is done, switching their measuring on and off with
+// the phases.
+func drive(ctx context.Context, phases []loadPhase, gens ...*loadGen) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	start := time.Now()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	credit, was := 0.0, false
+	last := start
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			rate, measured, done := rateAt(phases, now.Sub(start))
+			if done {
+				for _, g := range gens {
+					g.setMeasuring(false)
+				}
+				return
+			}
+			if measured != was {
+				for _, g := range gens {
+					g.setMeasuring(measured)
+				}
+				was = measured
+			}
+			credit += rate * now.Sub(last).Seconds()
+			last = now
+			for ; credit >= 1; credit-- {
+				for _, g := range gens {
+					g.fire(ctx, &wg)
+				}
+			}
+		}
+	}
+}
