@@ -99,7 +99,7 @@ type Config struct {
 type Controller struct {
 	cfg   Config
 	evals map[types.UID]*scaler.Evaluator
-	last  map[types.UID]Status    // the status last written
+	last  map[types.UID]Status  // the status last written
 	saved map[types.UID]savedAt // when the learned state was last saved, and its capacity
 }
 
