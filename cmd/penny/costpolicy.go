@@ -43,17 +43,18 @@ func newCostPolicyController(cfg *aggregatorConfig, srv *server.Server, memory c
 }
 
 // newPDBLister follows the cluster's PodDisruptionBudgets for the scaling
-// recommendations, with the same client configuration as the cost
-// policies.
+// recommendations, with the custom metrics API's client configuration
+// (--lister-kubeconfig, or in-cluster): its errors are the custom metrics
+// API's.
 func newPDBLister(cfg *aggregatorConfig) (*recommend.PDBLister, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", cfg.adapter.ListerKubeConfig())
 	if err != nil {
-		return nil, fmt.Errorf("pod disruption budgets: kubernetes client config: %w", err)
+		return nil, fmt.Errorf("custom metrics api: kubernetes client config for pod disruption budgets: %w", err)
 	}
 	rc.UserAgent = "penny-recommendations"
 	kube, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, fmt.Errorf("pod disruption budgets: %w", err)
+		return nil, fmt.Errorf("custom metrics api: pod disruption budgets: %w", err)
 	}
 	return recommend.NewPDBLister(kube), nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/pennyhq/penny/cmd/penny/scale"
@@ -48,10 +49,13 @@ func parseScaleFlags(args []string, stdout io.Writer) (*scaleConfig, error) {
 	switch {
 	case len(args) == 0:
 		return nil, usageErrorf("a subcommand is needed: recommend")
-	case args[0] == "-h" || args[0] == "--help":
+	case strings.HasPrefix(args[0], "-"):
+		// -h, --help, or a flag before the subcommand: errors as every
+		// command's.
 		if err := fs.parse(args, stdout); err != nil {
 			return nil, err
 		}
+		return nil, usageErrorf("a subcommand is needed before the flags: recommend")
 	case args[0] != "recommend":
 		return nil, usageErrorf("unknown subcommand %q (recommend)", args[0])
 	}
