@@ -283,9 +283,11 @@ func checkServiceTime(t *testing.T, lat *histogram.LogLinear, us float64, client
 		t.Errorf("mean latency %.0fµs, want between the service time %.0fµs and the client's %s", mean, us, client.Mean)
 	}
 	// What the server does not see (the client's system calls, loopback)
-	// is a small part of it.
-	if mean < 0.9*clientUs(client.Mean) {
-		t.Errorf("mean latency %.0fµs, want within 10%% of the client's %s", mean, client.Mean)
+	// is a small part of it: 10%, or a millisecond for a short service
+	// time (the race detector's client takes half a millisecond more a
+	// request on the CI machine).
+	if gap := max(0.1*clientUs(client.Mean), 1000); mean < clientUs(client.Mean)-gap {
+		t.Errorf("mean latency %.0fµs, want within %.0fµs of the client's %s", mean, gap, client.Mean)
 	}
 }
 
