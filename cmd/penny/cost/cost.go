@@ -19,6 +19,7 @@ import (
 
 	"github.com/pennyhq/penny/aggregator/allocation"
 	model "github.com/pennyhq/penny/aggregator/cost"
+	"github.com/pennyhq/penny/internal/apiget"
 )
 
 // ErrAggregator means the aggregator refused the query or failed it.
@@ -129,35 +130,22 @@ func Fetch(ctx context.Context, cfg *Config) (*Answer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	u := strings.TrimSuffix(c.URL, "/") + allocation.Path + "?" + c.Params().Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	got, err := apiget.Get(ctx, c.Client, c.URL, allocation.Path, c.Params(), maxBody)
+	if errors.Is(err, apiget.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: aggregate more", err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("request: %w", err)
+		return nil, err
 	}
-	hc := c.Client
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("get %s (is an aggregator serving %s?): %w", allocation.Path, c.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", allocation.Path, err)
-	}
-	if len(body) > maxBody {
-		return nil, fmt.Errorf("%s: an answer of more than %d MiB: aggregate more", allocation.Path, maxBody>>20)
-	}
+	body := got.Body
 	a := &Answer{Body: body}
 	err = json.Unmarshal(body, &a.Response)
-	if resp.StatusCode != http.StatusOK {
+	if got.StatusCode != http.StatusOK {
 		msg := a.Response.Message
 		if err != nil || msg == "" {
 			msg = strings.TrimSpace(string(body))
 		}
-		return nil, fmt.Errorf("%w: %s: %s", ErrAggregator, resp.Status, msg)
+		return nil, fmt.Errorf("%w: %s: %s", ErrAggregator, got.Status, msg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", allocation.Path, err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pennyhq/penny/aggregator/recommend"
+	"github.com/pennyhq/penny/internal/apiget"
 )
 
 // ErrAggregator means the aggregator refused the request or failed it.
@@ -81,34 +82,16 @@ func Fetch(ctx context.Context, cfg *Config) (*Answer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	u := strings.TrimSuffix(c.URL, "/") + recommend.Path + "?" + c.Params().Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	got, err := apiget.Get(ctx, c.Client, c.URL, recommend.Path, c.Params(), maxBody)
+	if errors.Is(err, apiget.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: ask for one namespace", err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("request: %w", err)
+		return nil, err
 	}
-	hc := c.Client
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("get %s (is an aggregator serving %s?): %w", recommend.Path, c.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", recommend.Path, err)
-	}
-	if len(body) > maxBody {
-		return nil, fmt.Errorf("%s: an answer of more than %d MiB: ask for one namespace", recommend.Path, maxBody>>20)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		msg := strings.TrimSpace(string(body))
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
-		return nil, fmt.Errorf("%w: %s: %s", ErrAggregator, resp.Status, msg)
+	body := got.Body
+	if got.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%w: %s: %s", ErrAggregator, got.Status, apiget.ErrorMessage(body))
 	}
 	a := &Answer{Body: body}
 	if err := json.Unmarshal(body, &a.Response); err != nil {

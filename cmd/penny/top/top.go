@@ -18,6 +18,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/gateway"
 	"github.com/pennyhq/penny/aggregator/pods"
 	"github.com/pennyhq/penny/aggregator/query"
+	"github.com/pennyhq/penny/internal/apiget"
 )
 
 // ErrGateway means the aggregator answered with an error.
@@ -121,36 +122,14 @@ func get(ctx context.Context, cfg *Config, path string, out any) error {
 	if c.Window > 0 {
 		q.Set("window", c.Window.String())
 	}
-	u := strings.TrimSuffix(c.URL, "/") + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	got, err := apiget.Get(ctx, c.Client, c.URL, path, q, maxBody)
 	if err != nil {
-		return fmt.Errorf("request: %w", err)
+		return err
 	}
-	hc := c.Client
-	if hc == nil {
-		hc = http.DefaultClient
+	if got.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: %s: %s", ErrGateway, got.Status, apiget.ErrorMessage(got.Body))
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("get %s (is an aggregator serving %s?): %w", path, c.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(body, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(body))
-		}
-		return fmt.Errorf("%w: %s: %s", ErrGateway, resp.Status, e.Error)
-	}
+	body := got.Body
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("decode %s: %w", path, err)
 	}
