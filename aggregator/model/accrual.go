@@ -373,11 +373,17 @@ func isZero(v any) bool {
 	return false
 }
 
-// accrualFields is the most elements an encoded Accrual has.
-const accrualFields = 17
+// accrualFields is the most elements an encoded Accrual has;
+// maxAccrualFields the most a decoder accepts.
+const (
+	accrualFields    = 17
+	maxAccrualFields = 64
+)
 
 // DecodeMsgpack reads what EncodeMsgpack wrote; missing trailing elements
-// are zero, and more than it writes is refused.
+// are zero. Elements past the ones it knows (appended by a newer replica,
+// during a rolling upgrade) are skipped, up to maxAccrualFields: fields
+// are only ever appended, so an older replica reads the ones it knows.
 func (a *Accrual) DecodeMsgpack(dec *msgpack.Decoder) error {
 	n, err := dec.DecodeArrayLen()
 	if err != nil {
@@ -387,13 +393,13 @@ func (a *Accrual) DecodeMsgpack(dec *msgpack.Decoder) error {
 	if n <= 0 {
 		return nil
 	}
-	if n > accrualFields {
+	if n > maxAccrualFields {
 		return fmt.Errorf("%w: accruals of %d elements", ErrInvalid, n)
 	}
 	dst := [...]any{&a.Born, &a.ObservedMs, &a.RSS, &a.PageCache, &a.WorkingSet, &a.Since.ObservedMs, &a.Since.RSS,
 		&a.Since.PageCache, &a.Since.WorkingSet, &a.Since.CPUUsec, &a.Since.TxInternet, &a.Since.TxCluster,
 		&a.BaseCPUUsec, &a.BaseTxInternet, &a.BaseTxCluster, &a.Since.Requests, &a.BaseRequests}
-	for _, d := range dst[:n] {
+	for _, d := range dst[:min(n, len(dst))] {
 		switch d := d.(type) {
 		case *int64:
 			*d, err = dec.DecodeInt64()
@@ -403,6 +409,11 @@ func (a *Accrual) DecodeMsgpack(dec *msgpack.Decoder) error {
 			err = d.DecodeMsgpack(dec)
 		}
 		if err != nil {
+			return err
+		}
+	}
+	for range n - min(n, len(dst)) {
+		if err := dec.Skip(); err != nil {
 			return err
 		}
 	}
