@@ -122,6 +122,10 @@ type Evaluator struct {
 	changed  time.Time
 	// missSince is when the current run of misses began.
 	missSince time.Time
+	// down: the last change lowered the number of replicas; rateBefore
+	// is the request rate observed just before it.
+	down       bool
+	rateBefore float64
 }
 
 // Decide evaluates the policy p (completed and valid) on o.
@@ -139,13 +143,17 @@ func (e *Evaluator) Decide(p Policy, o Observation) Decision {
 		return d
 	}
 	ob := e.observe(p, o)
-	settling, breached := ob.settling, ob.breached
-	rate := o.RequestsPerSecond
+	settling, breached, rate := ob.settling, ob.breached, ob.rate
 	if o.CostPerPodHour > 0 && rate > 0 {
 		d.CostPer1kRequests = costPer1k(n, o.CostPerPodHour, rate)
 	}
-	d.CapacityPerPod = e.capacity(p)
 	d.ForecastRequestsPerSecond = max(rate, rate+e.slope(o.At)*Horizon.Seconds())
+	// A rising load is planned at a per-pod rate the pods have shown
+	// they hold: exploring past it while the load climbs is when a
+	// wrong guess costs most (the misses last until new pods serve).
+	rising := d.ForecastRequestsPerSecond > rate*(1+Explore)
+	var explored bool
+	d.CapacityPerPod, explored = e.capacity(p, rising)
 
 	var want int
 	switch {
@@ -184,6 +192,9 @@ func (e *Evaluator) Decide(p Policy, o Observation) Decision {
 			d.Reason = ReasonLoadRising
 			d.Message = fmt.Sprintf("%.4g req/s expected within %s needs %d pods of %.3g req/s", d.ForecastRequestsPerSecond,
 				Horizon, want, d.CapacityPerPod)
+			if rising && !explored {
+				d.Message += ", the most a pod has held"
+			}
 		case want < n:
 			d.Reason = ReasonScaleDown
 			d.Message = fmt.Sprintf("%.4g req/s fits %d pods of %.3g req/s with the objective met", d.ForecastRequestsPerSecond,
@@ -248,6 +259,9 @@ type observed struct {
 	breached bool
 	// noise says why a miss is not counted as a breach yet; "" otherwise.
 	noise string
+	// rate is the request rate to decide on: the observation's, or while
+	// settling after a scale-down the one before it when that is higher.
+	rate float64
 }
 
 // observe records o.
@@ -272,11 +286,24 @@ func (e *Evaluator) observe(p Policy, o Observation) observed {
 	if o.Replicas != e.replicas {
 		if e.replicas != 0 {
 			e.changed = o.At
+			e.down = o.Replicas < e.replicas
+			e.rateBefore = 0
+			if len(e.samples) > 0 {
+				e.rateBefore = e.samples[len(e.samples)-1].rate
+			}
 		}
 		e.replicas = o.Replicas
 	}
 	r.settling = o.Window > 0 && !e.changed.IsZero() && o.At.Sub(e.changed) < o.Window
-	s := sample{at: o.At, perPod: o.RequestsPerSecond / float64(o.Replicas), rate: o.RequestsPerSecond, latency: o.Latency, ok: ok}
+	r.rate = o.RequestsPerSecond
+	if r.settling && e.down {
+		// The window's rate sums the pods alive now: the pods removed
+		// took their share of the window with them, and the load reads
+		// lower than it is (a third lower after 3 -> 2), which a
+		// decision would take for a falling load, and scale down again.
+		r.rate = max(r.rate, e.rateBefore)
+	}
+	s := sample{at: o.At, perPod: r.rate / float64(o.Replicas), rate: r.rate, latency: o.Latency, ok: ok}
 	if r.settling {
 		// The window's latency answers the per-pod loads of the whole
 		// window, before and after the change: a miss is put down to the
@@ -339,8 +366,9 @@ func (e *Evaluator) heldMax() float64 {
 
 // capacity is the request rate per pod to plan for: headroom times the
 // lowest per-pod rate at which the objective broke; while none broke, a
-// little past the highest at which it held. Zero when neither is known.
-func (e *Evaluator) capacity(p Policy) float64 {
+// little past the highest at which it held (explored), or that rate itself
+// while the load rises. Zero when neither is known.
+func (e *Evaluator) capacity(p Policy, rising bool) (float64, bool) {
 	breachMin, okMax, okLat := math.Inf(1), 0.0, 0.0
 	for _, s := range e.samples {
 		switch {
@@ -350,10 +378,13 @@ func (e *Evaluator) capacity(p Policy) float64 {
 			okMax, okLat = s.perPod, s.latency
 		}
 	}
-	if !math.IsInf(breachMin, 1) {
-		return breachMin * p.Behavior.Headroom
+	switch {
+	case !math.IsInf(breachMin, 1):
+		return breachMin * p.Behavior.Headroom, false
+	case rising:
+		return okMax, false
 	}
-	return okMax * explore(okLat, p.Objective.Max)
+	return okMax * explore(okLat, p.Objective.Max), true
 }
 
 // explore is how far past the highest per-pod rate that met the objective

@@ -44,13 +44,17 @@ type script struct {
 	// the latency is the worst of the last window/5s observations' and
 	// the rate their mean, and each decision takes effect one step late.
 	window time.Duration
+	// dip makes a windowed rate the sum of the pods alive now, as the
+	// leader's is: after a scale-down the removed pods' share of the
+	// window is missing.
+	dip bool
 }
 
 func run(t *testing.T, p Policy, w *workload, s script) []Decision {
 	t.Helper()
 	var e Evaluator
 	out := make([]Decision, 0, s.steps)
-	var lats, rates []float64 // per step, for windowed observations
+	var lats, rates, sizes []float64 // per step, for windowed observations
 	pending := w.replicas
 	for i := range s.steps {
 		rate := s.rates(i)
@@ -59,11 +63,14 @@ func run(t *testing.T, p Policy, w *workload, s script) []Decision {
 			lat = s.latency(w, i, rate)
 		}
 		if s.window > 0 {
-			lats, rates = append(lats, lat), append(rates, rate)
+			lats, rates, sizes = append(lats, lat), append(rates, rate), append(sizes, float64(w.replicas))
 			n := int(s.window / (5 * time.Second))
-			lats, rates = lats[max(0, len(lats)-n):], rates[max(0, len(rates)-n):]
+			lats, rates, sizes = lats[max(0, len(lats)-n):], rates[max(0, len(rates)-n):], sizes[max(0, len(sizes)-n):]
 			lat, rate = slices.Max(lats), 0
-			for _, r := range rates {
+			for k, r := range rates {
+				if s.dip {
+					r *= min(1, float64(w.replicas)/sizes[k])
+				}
 				rate += r / float64(len(rates))
 			}
 		}
@@ -350,6 +357,50 @@ func TestDecide(t *testing.T) {
 				// rise, would plan for about today's.
 				if d := ds[34]; d.ForecastRequestsPerSecond < 120 {
 					t.Fatalf("step 34: forecast %.1f req/s, want the rise's", d.ForecastRequestsPerSecond)
+				}
+			},
+		},
+		{
+			// The pods removed by a scale-down take their share of the
+			// window's requests with them: read as it is, the load seems
+			// to fall by a third after 3 -> 2, and the next decision
+			// scales down again.
+			name: "a scale-down is not a falling load", policy: func() Policy {
+				p := policy(1, 20)
+				p.Behavior.ScaleDownStabilization = 5 * time.Second
+				return p
+			}(),
+			w: workload{replicas: 12, capacity: 30},
+			s: script{rates: constant(90), steps: 80, window: 10 * time.Second, dip: true},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				for i, d := range ds {
+					if d.ForecastRequestsPerSecond < 0.95*90 && i > 2 {
+						t.Fatalf("step %d: planned for %.1f req/s of 90 (%s: %s)", i, d.ForecastRequestsPerSecond, d.Reason, d.Message)
+					}
+				}
+			},
+		},
+		{
+			// A steady load, far from the objective (so that exploring
+			// would plan up to twice the rate that held), then a climb:
+			// it is planned at the highest per-pod rate that held.
+			name: "rising load, no breach known: planned at a rate that held", policy: policy(1, 20),
+			w: workload{replicas: 3, capacity: 30},
+			s: script{rates: func(i int) float64 { return 30 + 3*float64(max(0, i-10)) }, steps: 40},
+			check: func(t *testing.T, ds []Decision, w *workload) {
+				held, replicas := 0.0, 3
+				for i, d := range ds {
+					if d.Reason == ReasonBreached {
+						t.Fatalf("step %d: %s", i, d.Message)
+					}
+					held = max(held, (30+3*float64(max(0, i-10)))/float64(replicas))
+					replicas = d.Replicas
+					if d.Reason == ReasonLoadRising && (d.CapacityPerPod > held+1e-9 || !strings.Contains(d.Message, "the most a pod has held")) {
+						t.Fatalf("step %d: planned at %.1f req/s per pod, %.1f held (%s)", i, d.CapacityPerPod, held, d.Message)
+					}
+				}
+				if last(ds).Reason != ReasonLoadRising {
+					t.Fatalf("last decision %s: %s", last(ds).Reason, last(ds).Message)
 				}
 			},
 		},
