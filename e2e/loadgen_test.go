@@ -54,6 +54,12 @@ type loadGen struct {
 	errs      int             // failed requests, measured
 	lastErr   error
 	answered  int // all answered requests
+	// last is when the last request was answered, measured or not: the
+	// whole run's requests were all answered by then.
+	last time.Time
+	// byMinute counts the answered requests by the minute they were
+	// answered in (Unix seconds of its start).
+	byMinute map[int64]int
 }
 
 func newLoadGen(name string, backends func() []string, objective time.Duration) *loadGen {
@@ -115,6 +121,11 @@ func (g *loadGen) record(d time.Duration, err error) {
 	defer g.mu.Unlock()
 	if err == nil {
 		g.answered++
+		g.last = time.Now()
+		if g.byMinute == nil {
+			g.byMinute = map[int64]int{}
+		}
+		g.byMinute[g.last.Truncate(time.Minute).Unix()]++
 	}
 	if !g.measuring {
 		return
@@ -131,6 +142,22 @@ func (g *loadGen) setMeasuring(on bool) {
 	g.mu.Lock()
 	g.measuring = on
 	g.mu.Unlock()
+}
+
+// total is how many requests the whole run answered, measured or not,
+// and when the last was.
+func (g *loadGen) total() (int, time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.answered, g.last
+}
+
+// answeredIn is how many requests were answered in the minute starting at
+// m.
+func (g *loadGen) answeredIn(m time.Time) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.byMinute[m.Unix()]
 }
 
 // loadResult is what the client saw over the measured phases.
