@@ -192,6 +192,19 @@ func TestHierarchyResolve(t *testing.T) {
 	if _, err := h.ID("/a/b/c"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ID of removed cgroup: err = %v, want ErrNotFound", err)
 	}
+	// Removed still names it, until the refresh after.
+	if p, ok := h.Removed(gone); !ok || p != "/a/b/c" {
+		t.Errorf("Removed(%d) = %q, %v; want /a/b/c", gone, p, ok)
+	}
+	if p, ok := h.Removed(inode(t, filepath.Join(root, "a/d"))); ok {
+		t.Errorf("Removed of a live cgroup = %q", p)
+	}
+	if err := h.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := h.Removed(gone); ok {
+		t.Errorf("Removed(%d) = %q two refreshes after", gone, p)
+	}
 	if got := h.Nearest("/a/b/c/d"); got != "/a/b" {
 		t.Errorf("Nearest = %q, want /a/b", got)
 	}

@@ -27,6 +27,8 @@ type Hierarchy struct {
 	byPath map[string]uint64
 	// children lists the cached children of each cached path.
 	children map[string][]string
+	// removed holds the cgroups the last Refresh found gone, by id.
+	removed map[uint64]string
 }
 
 // NewHierarchy returns a resolver for the hierarchy mounted at mount.
@@ -47,7 +49,8 @@ func (h *Hierarchy) Dir(p string) string {
 }
 
 // Refresh walks the whole hierarchy and replaces the cache with what exists
-// now, so cgroups that were removed are forgotten.
+// now, so cgroups that were removed are forgotten; until the next Refresh,
+// Removed still names them.
 func (h *Hierarchy) Refresh() error {
 	byID := make(map[uint64]string, len(h.byID)+16)
 	byPath := make(map[string]uint64, len(h.byPath)+16)
@@ -88,9 +91,25 @@ func (h *Hierarchy) Refresh() error {
 		}
 	}
 	h.mu.Lock()
-	h.byID, h.byPath, h.children = byID, byPath, children
+	removed := map[uint64]string{}
+	for id, p := range h.byID {
+		if _, ok := byID[id]; !ok {
+			removed[id] = p
+		}
+	}
+	h.byID, h.byPath, h.children, h.removed = byID, byPath, children, removed
 	h.mu.Unlock()
 	return nil
+}
+
+// Removed returns the path a cgroup had when the last Refresh found it
+// removed: what its tasks did before it went (events counted by id) can
+// still be reported under its name.
+func (h *Hierarchy) Removed(id uint64) (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p, ok := h.removed[id]
+	return p, ok
 }
 
 // Children returns the cached paths of the children of the cgroup at p,

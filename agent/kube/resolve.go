@@ -2,6 +2,7 @@ package kube
 
 import (
 	"maps"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +23,9 @@ type entry struct {
 	gen     uint64
 	pod     *corev1.Pod // the pod meta was encoded from; nil when unresolved
 	meta    map[string]string
+	// goneAt is when pod was first found deleted from the API; zero
+	// while it is known.
+	goneAt time.Time
 }
 
 // Resolve returns the series metadata (podmeta.Encode) of the cgroup at
@@ -53,9 +57,23 @@ func (w *Watcher) Resolve(path string) map[string]string {
 	e.checked, e.gen = true, gen
 	pod := w.lookup(&e.ref)
 	switch {
+	case pod == nil && e.pod != nil:
+		// Deleted: its cgroups keep its metadata for DeletedGrace (the
+		// path names the pod by its UID, which no other pod takes), and
+		// the next call looks at the clock again.
+		now := w.cfg.Now()
+		if e.goneAt.IsZero() {
+			e.goneAt = now
+		}
+		if now.Sub(e.goneAt) < w.cfg.DeletedGrace {
+			e.checked = false
+			return e.meta
+		}
+		e.pod, e.meta, e.goneAt = nil, nil, time.Time{}
 	case pod == nil:
 		e.pod, e.meta = nil, nil
 	case pod != e.pod:
+		e.goneAt = time.Time{}
 		// The informer stores a new object for every change of the pod.
 		if m := encode(pod, &e.ref); !maps.Equal(m, e.meta) {
 			e.meta = m

@@ -59,12 +59,28 @@ type Config struct {
 	Logger     *slog.Logger
 	// Registerer, when set, gets the watcher's metrics.
 	Registerer prometheus.Registerer
+	// DeletedGrace is how long the cgroups of a pod deleted from the API
+	// keep its metadata (default DefaultDeletedGrace): the samples after
+	// it went still carry what its containers did last (the requests of
+	// its last second, shipped once its cgroup is removed).
+	DeletedGrace time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
+
+// DefaultDeletedGrace is Config.DeletedGrace's default.
+const DefaultDeletedGrace = time.Minute
 
 // Complete fills in the defaults.
 func (c *Config) Complete() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.DeletedGrace == 0 {
+		c.DeletedGrace = DefaultDeletedGrace
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 }
 
@@ -72,6 +88,9 @@ func (c *Config) Complete() {
 func (c *Config) Validate() error {
 	if c.NodeName == "" {
 		return fmt.Errorf("%w: node name is required", ErrConfig)
+	}
+	if c.DeletedGrace < 0 {
+		return fmt.Errorf("%w: deleted grace %s: want 0 or more", ErrConfig, c.DeletedGrace)
 	}
 	if errs := validation.IsDNS1123Subdomain(c.NodeName); len(errs) > 0 {
 		return fmt.Errorf("%w: node name %q: %s", ErrConfig, c.NodeName, strings.Join(errs, "; "))

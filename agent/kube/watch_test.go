@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,9 +121,17 @@ func podMeta(extra map[string]string) map[string]string {
 // objs, and waits for it to sync.
 func startWatcher(t *testing.T, objs ...runtime.Object) (*Watcher, *fake.Clientset, *prometheus.Registry) {
 	t.Helper()
+	return startWatcherWith(t, Config{}, objs...)
+}
+
+// startWatcherWith is startWatcher with a configuration (its node, logger
+// and registerer set here).
+func startWatcherWith(t *testing.T, cfg Config, objs ...runtime.Object) (*Watcher, *fake.Clientset, *prometheus.Registry) {
+	t.Helper()
 	client := fake.NewClientset(objs...)
 	reg := prometheus.NewRegistry()
-	w, err := New(Config{NodeName: node, Logger: testLogger(t), Registerer: reg}, client)
+	cfg.NodeName, cfg.Logger, cfg.Registerer = node, testLogger(t), reg
+	w, err := New(cfg, client)
 	if err != nil {
 		t.Fatalf("New() error = %v", err)
 	}
@@ -259,8 +268,17 @@ func TestWatchOnlyThisNode(t *testing.T) {
 	}
 }
 
+// TestResolveDeletedPod: a deleted pod's cgroups keep its metadata for
+// DeletedGrace, then resolve to nothing.
 func TestResolveDeletedPod(t *testing.T) {
-	w, client, _ := startWatcher(t, newPod("web-0", uid, node))
+	var mu sync.Mutex
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	w, client, _ := startWatcherWith(t, Config{DeletedGrace: time.Minute, Now: clock}, newPod("web-0", uid, node))
 	path := systemdPath(uid, appID)
 	if m := w.Resolve(path); m[podmeta.KeyContainer] != "app" {
 		t.Fatalf("Resolve() = %v, want container app", m)
@@ -268,7 +286,21 @@ func TestResolveDeletedPod(t *testing.T) {
 	if err := client.CoreV1().Pods(ns).Delete(t.Context(), "web-0", metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete pod: %v", err)
 	}
-	eventually(t, "the deleted pod to stop resolving", func() bool { return w.Resolve(path) == nil })
+	eventually(t, "the pod to leave the informer", func() bool { return w.Pods() == 0 })
+	for _, d := range []time.Duration{0, 59 * time.Second} {
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+		if m := w.Resolve(path); m[podmeta.KeyContainer] != "app" {
+			t.Fatalf("Resolve() %s after the delete = %v, want the pod's metadata", d, m)
+		}
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	if m := w.Resolve(path); m != nil {
+		t.Fatalf("Resolve() past the grace = %v, want nil", m)
+	}
 	if n := w.Pods(); n != 0 {
 		t.Fatalf("Pods() = %d after delete, want 0", n)
 	}

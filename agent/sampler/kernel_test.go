@@ -40,12 +40,20 @@ func layout(t *testing.T) cgroupfs.Layout {
 
 func newRig(t *testing.T, l cgroupfs.Layout) *rig {
 	t.Helper()
+	return newRigWith(t, l, sampler.Config{})
+}
+
+// newRigWith is newRig with a sampler configuration (its Layout and
+// HitRatio set here).
+func newRigWith(t *testing.T, l cgroupfs.Layout, cfg sampler.Config) *rig {
+	t.Helper()
 	p, err := probe.Load(context.Background(), probe.Config{CgroupV2: l.V2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	smp, err := sampler.New(sampler.Config{Layout: l, HitRatio: p.HitRatio}, p)
+	cfg.Layout, cfg.HitRatio = l, p.HitRatio
+	smp, err := sampler.New(cfg, p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/internal/cgtest"
 	"github.com/pennyhq/penny/internal/histogram"
 	"github.com/pennyhq/penny/internal/tlsfiles/tlstest"
@@ -355,5 +356,32 @@ func dropSome(t *testing.T, dir string, every int32) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { l.Close() })
+	}
+}
+
+// TestRequestsOfRemovedCgroup: a server's cgroup answers requests and is
+// removed (its pod deleted) before the next sample, which walks the
+// hierarchy again (as it does every RefreshEvery, or when a new cgroup
+// shows up, both common while a Deployment scales): the requests it
+// answered are in that sample under its path, not lost with it.
+func TestRequestsOfRemovedCgroup(t *testing.T) {
+	l := layout(t)
+	r := newRigWith(t, l, sampler.Config{RefreshEvery: time.Nanosecond})
+	g := cgtest.NewGroup(t, l)
+	server, clients := g.Child("server"), g.Child("client")
+	srv, cli := server.Start(), clients.Start()
+	addr := srv.Do("reqserve http %d", 1)
+	r.sample()
+	const n = 200
+	load(t, cli, n, "h1 %s %d %d", addr, n, 4)
+	server.Remove()
+	s := r.sample()
+	c := r.cgroup(s, server.Path)
+	if !within(int64(c.Requests), n, 0.01) {
+		t.Errorf("the removed server's cgroup counted %d requests in its last sample, want %d (±1%%)", c.Requests, n)
+	}
+	// Then it is gone.
+	if c := find(r.sample(), server.Path); c != nil {
+		t.Errorf("the removed cgroup is still sampled: %+v", c)
 	}
 }

@@ -248,6 +248,12 @@ func (s *Sampler) Sample() (*Sample, error) {
 	var gone []uint64
 	for id, r := range rows {
 		p, ok := s.v2.Path(id)
+		if !ok && r.active() {
+			// Removed since the walk before: what it did in the interval
+			// (requests answered before its pod was deleted, bytes
+			// sent) goes out once under its last path, not dropped.
+			p, ok = s.v2.Removed(id)
+		}
 		if !ok {
 			gone = append(gone, id)
 			delete(rows, id)
