@@ -475,7 +475,7 @@ func (c *Controller) observe(ctx context.Context, ns string, sel labels.Selector
 		}
 	}
 	if nRate > 0 {
-		o.RequestsPerSecond = rate
+		o.RequestsPerSecond, o.Pods = rate, nRate
 	}
 	if !math.IsNaN(lat) {
 		o.Latency = lat

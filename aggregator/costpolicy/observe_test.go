@@ -65,7 +65,7 @@ func TestObserve(t *testing.T) {
 		{"request latency: all the requests", scaler.Objective{Metric: scaler.MetricRequestLatencyP99, Max: 0.1},
 			[2]float64{0.020, 0.0226}, 4, 10},
 		{"srtt: the worst pod", scaler.Objective{Metric: scaler.MetricTCPSRTTP99, Max: 0.01},
-			[2]float64{0.03, 0.03}, math.NaN(), 10},
+			[2]float64{0.03, 0.03}, math.NaN(), 8}, // two pods terminating, still reporting
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,7 +79,8 @@ func TestObserve(t *testing.T) {
 			if math.IsNaN(tt.slow) != math.IsNaN(o.SlowRequests) || !math.IsNaN(tt.slow) && math.Abs(o.SlowRequests-tt.slow) > 1e-9 {
 				t.Errorf("slow requests %v, want %v", o.SlowRequests, tt.slow)
 			}
-			if o.RequestsPerSecond != 100 || math.Abs(o.CostPerPodHour-0.02) > 1e-12 || o.Window != 30*time.Second {
+			if o.RequestsPerSecond != 100 || o.Pods != 10 || o.Replicas != tt.replicas || math.Abs(o.CostPerPodHour-0.02) > 1e-12 ||
+				o.Window != 30*time.Second {
 				t.Errorf("observation %+v", o)
 			}
 		})

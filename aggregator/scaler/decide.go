@@ -59,6 +59,9 @@ type Observation struct {
 	At time.Time
 	// Replicas is the number of the workload's pods now.
 	Replicas int
+	// Pods is how many pods' rates RequestsPerSecond sums (terminating
+	// pods included while they report); 0 when unknown (Replicas then).
+	Pods int
 	// RequestsPerSecond is the workload's request rate over its pods; NaN
 	// when unknown.
 	RequestsPerSecond float64
@@ -101,6 +104,7 @@ type sample struct {
 	latency float64 // the objective's metric, seconds
 	ok      bool    // the objective held
 	breach  bool    // part of a confirmed breach
+	pods    int     // how many pods the rate summed then (liveRate)
 }
 
 type proposal struct {
@@ -122,10 +126,6 @@ type Evaluator struct {
 	changed  time.Time
 	// missSince is when the current run of misses began.
 	missSince time.Time
-	// down: the last change lowered the number of replicas; rateBefore
-	// is the request rate observed just before it.
-	down       bool
-	rateBefore float64
 }
 
 // Decide evaluates the policy p (completed and valid) on o.
@@ -148,9 +148,9 @@ func (e *Evaluator) Decide(p Policy, o Observation) Decision {
 		d.CostPer1kRequests = costPer1k(n, o.CostPerPodHour, rate)
 	}
 	d.ForecastRequestsPerSecond = max(rate, rate+e.slope(o.At)*Horizon.Seconds())
-	// A rising load is planned at a per-pod rate the pods have shown
-	// they hold: exploring past it while the load climbs is when a
-	// wrong guess costs most (the misses last until new pods serve).
+	// A rising load explores half as far past the per-pod rate the pods
+	// have shown they hold: a wrong guess costs most while the load
+	// climbs (the misses last until new pods serve).
 	rising := d.ForecastRequestsPerSecond > rate*(1+Explore)
 	var explored bool
 	d.CapacityPerPod, explored = e.capacity(p, rising)
@@ -192,8 +192,8 @@ func (e *Evaluator) Decide(p Policy, o Observation) Decision {
 			d.Reason = ReasonLoadRising
 			d.Message = fmt.Sprintf("%.4g req/s expected within %s needs %d pods of %.3g req/s", d.ForecastRequestsPerSecond,
 				Horizon, want, d.CapacityPerPod)
-			if rising && !explored {
-				d.Message += ", the most a pod has held"
+			if rising && explored {
+				d.Message += " (exploring half as far while the load rises)"
 			}
 		case want < n:
 			d.Reason = ReasonScaleDown
@@ -259,8 +259,8 @@ type observed struct {
 	breached bool
 	// noise says why a miss is not counted as a breach yet; "" otherwise.
 	noise string
-	// rate is the request rate to decide on: the observation's, or while
-	// settling after a scale-down the one before it when that is higher.
+	// rate is the request rate to decide on: the observation's,
+	// corrected for the pods removed within its window (liveRate).
 	rate float64
 }
 
@@ -286,24 +286,13 @@ func (e *Evaluator) observe(p Policy, o Observation) observed {
 	if o.Replicas != e.replicas {
 		if e.replicas != 0 {
 			e.changed = o.At
-			e.down = o.Replicas < e.replicas
-			e.rateBefore = 0
-			if len(e.samples) > 0 {
-				e.rateBefore = e.samples[len(e.samples)-1].rate
-			}
 		}
 		e.replicas = o.Replicas
 	}
 	r.settling = o.Window > 0 && !e.changed.IsZero() && o.At.Sub(e.changed) < o.Window
-	r.rate = o.RequestsPerSecond
-	if r.settling && e.down {
-		// The window's rate sums the pods alive now: the pods removed
-		// took their share of the window with them, and the load reads
-		// lower than it is (a third lower after 3 -> 2), which a
-		// decision would take for a falling load, and scale down again.
-		r.rate = max(r.rate, e.rateBefore)
-	}
-	s := sample{at: o.At, perPod: r.rate / float64(o.Replicas), rate: r.rate, latency: o.Latency, ok: ok}
+	r.rate = e.liveRate(o)
+	s := sample{at: o.At, perPod: r.rate / float64(o.Replicas), rate: r.rate, latency: o.Latency, ok: ok,
+		pods: o.pods()}
 	if r.settling {
 		// The window's latency answers the per-pod loads of the whole
 		// window, before and after the change: a miss is put down to the
@@ -352,6 +341,38 @@ func (e *Evaluator) observe(p Policy, o Observation) observed {
 	return r
 }
 
+// liveRate is o's request rate corrected for the pods removed within its
+// window. A window's rate sums the pods alive now, so the share of the
+// load that pods since removed served is missing from it: a third of the
+// window's requests for the part of it before 3 -> 2. Taken as it is, the
+// load seems to fall after each scale-down, the trend turns down and the
+// next decision scales down again. With the number of pods each
+// observation of the window summed (a terminating pod counts while it
+// reports: the Deployment's replicas drop before its pods go), and the
+// load taken as steady over it, the pods summed now served min(1,
+// now/then) of each part.
+func (e *Evaluator) liveRate(o Observation) float64 {
+	if o.Window <= 0 {
+		return o.RequestsPerSecond
+	}
+	share, parts := 1.0, 1.0 // this observation's part, served whole
+	for i := len(e.samples) - 1; i >= 0 && o.At.Sub(e.samples[i].at) < o.Window; i-- {
+		if n := e.samples[i].pods; n > 0 {
+			share += min(1, float64(o.pods())/float64(n))
+			parts++
+		}
+	}
+	return o.RequestsPerSecond * parts / share
+}
+
+// pods is how many pods the rate sums: Pods, else Replicas.
+func (o Observation) pods() int {
+	if o.Pods > 0 {
+		return o.Pods
+	}
+	return o.Replicas
+}
+
 // heldMax is the highest per-pod rate at which the objective held within
 // the capacity window; 0 when it never did.
 func (e *Evaluator) heldMax() float64 {
@@ -365,9 +386,9 @@ func (e *Evaluator) heldMax() float64 {
 }
 
 // capacity is the request rate per pod to plan for: headroom times the
-// lowest per-pod rate at which the objective broke; while none broke, a
-// little past the highest at which it held (explored), or that rate itself
-// while the load rises. Zero when neither is known.
+// lowest per-pod rate at which the objective broke; while none broke, past
+// the highest at which it held (explored: see explore), by the square root
+// of that factor while the load rises. Zero when neither is known.
 func (e *Evaluator) capacity(p Policy, rising bool) (float64, bool) {
 	breachMin, okMax, okLat := math.Inf(1), 0.0, 0.0
 	for _, s := range e.samples {
@@ -378,13 +399,14 @@ func (e *Evaluator) capacity(p Policy, rising bool) (float64, bool) {
 			okMax, okLat = s.perPod, s.latency
 		}
 	}
-	switch {
-	case !math.IsInf(breachMin, 1):
+	if !math.IsInf(breachMin, 1) {
 		return breachMin * p.Behavior.Headroom, false
-	case rising:
-		return okMax, false
 	}
-	return okMax * explore(okLat, p.Objective.Max), true
+	f := explore(okLat, p.Objective.Max)
+	if rising {
+		f = math.Sqrt(f)
+	}
+	return okMax * f, true
 }
 
 // explore is how far past the highest per-pod rate that met the objective

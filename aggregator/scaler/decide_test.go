@@ -383,8 +383,9 @@ func TestDecide(t *testing.T) {
 		{
 			// A steady load, far from the objective (so that exploring
 			// would plan up to twice the rate that held), then a climb:
-			// it is planned at the highest per-pod rate that held.
-			name: "rising load, no breach known: planned at a rate that held", policy: policy(1, 20),
+			// it is planned at most sqrt(2) past the highest per-pod rate
+			// that held.
+			name: "rising load, no breach known: exploring half as far", policy: policy(1, 20),
 			w: workload{replicas: 3, capacity: 30},
 			s: script{rates: func(i int) float64 { return 30 + 3*float64(max(0, i-10)) }, steps: 40},
 			check: func(t *testing.T, ds []Decision, w *workload) {
@@ -393,10 +394,17 @@ func TestDecide(t *testing.T) {
 					if d.Reason == ReasonBreached {
 						t.Fatalf("step %d: %s", i, d.Message)
 					}
-					held = max(held, (30+3*float64(max(0, i-10)))/float64(replicas))
+					w := workload{replicas: replicas, capacity: 30}
+					rate := 30 + 3*float64(max(0, i-10))
+					held = max(held, rate/float64(replicas))
 					replicas = d.Replicas
-					if d.Reason == ReasonLoadRising && (d.CapacityPerPod > held+1e-9 || !strings.Contains(d.Message, "the most a pod has held")) {
-						t.Fatalf("step %d: planned at %.1f req/s per pod, %.1f held (%s)", i, d.CapacityPerPod, held, d.Message)
+					// The latency where it held, and half the exploring
+					// step from there.
+					f := math.Sqrt(explore(w.latency(held*float64(w.replicas)), 0.2))
+					if d.Reason == ReasonLoadRising && (d.CapacityPerPod > held*f+1e-9 ||
+						!strings.Contains(d.Message, "half as far while the load rises")) {
+						t.Fatalf("step %d: planned at %.1f req/s per pod, %.1f held, at most %.1f (%s)", i, d.CapacityPerPod,
+							held, held*f, d.Message)
 					}
 				}
 				if last(ds).Reason != ReasonLoadRising {
