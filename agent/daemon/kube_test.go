@@ -93,7 +93,7 @@ func TestPodAttribution(t *testing.T) {
 	agent, err := daemon.Start(ctx, daemon.Config{
 		Core:     core.Config{Interval: 300 * time.Millisecond, Logger: log},
 		Shipper:  shipper.Config{URLs: []string{"http://" + srv.Addr.String()}, Logger: log, BackoffMin: 50 * time.Millisecond},
-		NodeName: "test-node", Kube: &kube.Config{}, KubeClient: client,
+		NodeName: "test-node", Kube: &kube.Config{DeletedGrace: 2 * time.Second}, KubeClient: client,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,8 @@ func TestPodAttribution(t *testing.T) {
 	}
 	waitPod(t, api, "selector=version%3D2", func(p *pods.Pod) bool { return p.Name == "web-1" })
 
-	// Deleted, the pod leaves; its cgroup, still running, stays a cgroup.
+	// Deleted (forced: its cgroup still runs), the pod leaves once its
+	// cgroups' DeletedGrace has passed; its cgroup stays a cgroup.
 	if err := client.CoreV1().Pods("shop").Delete(ctx, "web-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
