@@ -23,17 +23,53 @@ type loadPhase struct {
 	Measured bool
 }
 
-// rateAt is the request rate of phases at elapsed, and whether that
-// moment is measured; done once every phase has passed.
-func rateAt(phases []loadPhase, elapsed time.Duration) (rate float64, measured, done bool) {
-	for _, p := range phases {
+// schedule is a scenario's phases, read by the load driver and the test
+// at once: the test may end a phase early (the learning hold, once the
+// policy has learned).
+type schedule struct {
+	mu     sync.Mutex
+	phases []loadPhase
+}
+
+func newSchedule(phases []loadPhase) *schedule {
+	return &schedule{phases: slices.Clone(phases)}
+}
+
+// at is the request rate at elapsed, whether that moment is measured,
+// and its phase's index; done once every phase has passed.
+func (s *schedule) at(elapsed time.Duration) (rate float64, measured bool, phase int, done bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, p := range s.phases {
 		if elapsed < p.Dur {
 			f := float64(elapsed) / float64(p.Dur)
-			return p.From + (p.To-p.From)*f, p.Measured, false
+			return p.From + (p.To-p.From)*f, p.Measured, i, false
 		}
 		elapsed -= p.Dur
 	}
-	return 0, false, true
+	return 0, false, len(s.phases), true
+}
+
+// startOf is when phase i starts, from the start of the load.
+func (s *schedule) startOf(i int) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var d time.Duration
+	for _, p := range s.phases[:i] {
+		d += p.Dur
+	}
+	return d
+}
+
+// end ends phase i at elapsed, when that is within it: the phases after
+// it start then.
+func (s *schedule) end(i int, elapsed time.Duration) {
+	start := s.startOf(i)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := elapsed - start; d > 0 && d < s.phases[i].Dur {
+		s.phases[i].Dur = d
+	}
 }
 
 // loadGen sends requests to one Deployment's serving pods at the rate it
@@ -60,6 +96,9 @@ type loadGen struct {
 	// byMinute counts the answered requests by the minute they were
 	// answered in (Unix seconds of its start).
 	byMinute map[int64]int
+	// bySecond counts every request, and those that missed the
+	// objective (slower, or failed), by the second they ended in.
+	bySecond map[int64][2]int
 }
 
 func newLoadGen(name string, backends func() []string, objective time.Duration) *loadGen {
@@ -119,6 +158,16 @@ func (g *loadGen) get(ctx context.Context) error {
 func (g *loadGen) record(d time.Duration, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.bySecond == nil {
+		g.bySecond = map[int64][2]int{}
+	}
+	sec := time.Now().Unix()
+	c := g.bySecond[sec]
+	c[0]++
+	if err != nil || d > g.objective {
+		c[1]++
+	}
+	g.bySecond[sec] = c
 	if err == nil {
 		g.answered++
 		g.last = time.Now()
@@ -150,6 +199,23 @@ func (g *loadGen) total() (int, time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.answered, g.last
+}
+
+// missedSince is the share of the requests that ended since t that
+// missed the objective (slower, or failed), and how many ended.
+func (g *loadGen) missedSince(t time.Time) (float64, int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var n, missed int
+	for sec, c := range g.bySecond {
+		if sec >= t.Unix() {
+			n, missed = n+c[0], missed+c[1]
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return float64(missed) / float64(n), n
 }
 
 // answeredIn is how many requests were answered in the minute starting at
@@ -194,13 +260,12 @@ func (g *loadGen) result() loadResult {
 	return r
 }
 
-// drive sends the phases' load to every generator at once, until the
-// phases end or ctx is done, switching their measuring on and off with
-// the phases.
-func drive(ctx context.Context, phases []loadPhase, gens ...*loadGen) {
+// drive sends the schedule's load, from start, to every generator at
+// once, until the phases end or ctx is done, switching their measuring
+// on and off with the phases.
+func drive(ctx context.Context, sched *schedule, start time.Time, gens ...*loadGen) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	start := time.Now()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	credit, was := 0.0, false
@@ -210,7 +275,7 @@ func drive(ctx context.Context, phases []loadPhase, gens ...*loadGen) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			rate, measured, done := rateAt(phases, now.Sub(start))
+			rate, measured, _, done := sched.at(now.Sub(start))
 			if done {
 				for _, g := range gens {
 					g.setMeasuring(false)

@@ -330,7 +330,7 @@ func (c *Controller) Evaluate(ctx context.Context, u *unstructured.Unstructured)
 	st.ObservedGeneration = cp.Generation
 	st.CurrentReplicas, st.DesiredReplicas = int32(replicas), int32(d.Replicas)
 	st.Inputs = &Inputs{RequestsPerSecond: decimal(o.RequestsPerSecond), LatencySeconds: decimal(o.Latency),
-		CapacityPerPod: decimal(d.CapacityPerPod), CostPer1kRequests: decimal(d.CostPer1kRequests)}
+		CapacityPerPod: decimal(d.CapacityPerPod), CapacitySource: d.CapacitySource, CostPer1kRequests: decimal(d.CostPer1kRequests)}
 	setCondition(&st, cp.Generation, ConditionReady, metav1.ConditionTrue, ReasonValid, "the policy is valid and its target exists")
 	setCondition(&st, cp.Generation, ConditionDecided, metav1.ConditionTrue, d.Reason, d.Message)
 	return c.writeStatus(ctx, u, &cp, st)
@@ -452,10 +452,12 @@ func (c *Controller) observe(ctx context.Context, ns string, sel labels.Selector
 	var nRate, nCost int
 	lat := math.NaN()
 	var merged histogram.LogLinear
+	var span float64 // the longest window a pod's values cover
 	for _, p := range res.Pods {
 		if v, ok := p.Metrics[metricRequestsPerSecond]; ok {
 			rate += v
 			nRate++
+			span = max(span, p.WindowSeconds)
 		}
 		if v, ok := p.Metrics[obj.Metric]; ok && (math.IsNaN(lat) || v > lat) {
 			lat = v
@@ -476,6 +478,12 @@ func (c *Controller) observe(ctx context.Context, ns string, sel labels.Selector
 	}
 	if nRate > 0 {
 		o.RequestsPerSecond, o.Pods = rate, nRate
+	}
+	if span > 0 {
+		// The store's windows start at a checkpoint (model.MarkEvery
+		// apart): 10 s asked is 10 to 25 s read. The decision takes the
+		// span its values cover, for what a change of size still shows.
+		o.Window = time.Duration(span * float64(time.Second))
 	}
 	if !math.IsNaN(lat) {
 		o.Latency = lat

@@ -81,6 +81,10 @@ type Inputs struct {
 	RequestsPerSecond string `json:"requestsPerSecond,omitempty"`
 	LatencySeconds    string `json:"latencySeconds,omitempty"`
 	CapacityPerPod    string `json:"capacityPerPod,omitempty"`
+	// CapacitySource is where CapacityPerPod comes from: Breach (below
+	// the lowest per-pod rate at which the objective broke: known) or
+	// Exploring (past the highest at which it held: no breach yet).
+	CapacitySource    string `json:"capacitySource,omitempty"`
 	CostPer1kRequests string `json:"costPer1kRequests,omitempty"`
 }
 
