@@ -439,28 +439,40 @@ func specReplicas(r *int32) int32 {
 // latency objective is judged on all the workload's requests of the
 // window, as a service level objective is: the 99th percentile of the
 // pods' histograms merged, with the number of requests over the objective;
-// any other metric is its worst pod's.
+// any other metric is its worst pod's. The request rate is the pods' last
+// interval's (a second, the agent's default): a window's rate misses,
+// for as long as it spans a change of size, the share of the pods that
+// went or had not come yet, and reads a climb half a window late.
 func (c *Controller) observe(ctx context.Context, ns string, sel labels.Selector, replicas int, obj scaler.Objective) (scaler.Observation, error) {
 	o := scaler.Observation{At: c.cfg.Now(), Replicas: replicas, RequestsPerSecond: math.NaN(), Latency: math.NaN(),
 		CostPerPodHour: math.NaN(), SlowRequests: math.NaN(), Window: c.cfg.Window}
-	res, err := c.cfg.Pods.Pods(ctx, query.Request{Window: c.cfg.Window, Read: c.cfg.Read,
-		Pods: pods.Query{Namespace: ns, Selector: sel}})
+	q := pods.Query{Namespace: ns, Selector: sel}
+	res, err := c.cfg.Pods.Pods(ctx, query.Request{Window: c.cfg.Window, Read: c.cfg.Read, Pods: q})
 	if err != nil {
 		return o, fmt.Errorf("read pods: %w", err)
 	}
-	var rate, cost float64
+	now, err := c.cfg.Pods.Pods(ctx, query.Request{Read: c.cfg.Read, Pods: q})
+	if err != nil {
+		return o, fmt.Errorf("read pods: %w", err)
+	}
+	var rate, cost, span float64
 	var nRate, nCost int
-	lat := math.NaN()
-	var merged histogram.LogLinear
-	var span float64 // the longest window a pod's values cover
-	for _, p := range res.Pods {
+	for _, p := range now.Pods {
 		if v, ok := p.Metrics[metricRequestsPerSecond]; ok {
 			rate += v
 			nRate++
 			span = max(span, p.WindowSeconds)
 		}
+	}
+	lat := math.NaN()
+	var merged histogram.LogLinear
+	var latSpan float64 // the longest window a pod's latency covers
+	for _, p := range res.Pods {
 		if v, ok := p.Metrics[obj.Metric]; ok && (math.IsNaN(lat) || v > lat) {
 			lat = v
+		}
+		if _, ok := p.Metrics[obj.Metric]; ok {
+			latSpan = max(latSpan, p.WindowSeconds)
 		}
 		if v, ok := p.Metrics[metricCostPerHour]; ok {
 			cost += v
@@ -468,6 +480,7 @@ func (c *Controller) observe(ctx context.Context, ns string, sel labels.Selector
 		}
 		if obj.Metric == scaler.MetricRequestLatencyP99 && p.RequestLatency.Count > 0 {
 			merged.Add(&p.RequestLatency)
+			latSpan = max(latSpan, p.WindowSeconds)
 		}
 	}
 	if merged.Count > 0 {
@@ -478,12 +491,13 @@ func (c *Controller) observe(ctx context.Context, ns string, sel labels.Selector
 	}
 	if nRate > 0 {
 		o.RequestsPerSecond, o.Pods = rate, nRate
+		o.RateWindow = seconds(span)
 	}
-	if span > 0 {
+	if latSpan > 0 {
 		// The store's windows start at a checkpoint (model.MarkEvery
 		// apart): 10 s asked is 10 to 25 s read. The decision takes the
-		// span its values cover, for what a change of size still shows.
-		o.Window = time.Duration(span * float64(time.Second))
+		// span the latency covers, for what a change of size still shows.
+		o.Window = seconds(latSpan)
 	}
 	if !math.IsNaN(lat) {
 		o.Latency = lat
@@ -495,6 +509,8 @@ func (c *Controller) observe(ctx context.Context, ns string, sel labels.Selector
 	}
 	return o, nil
 }
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // decimal formats a number for the status; "" when unknown.
 func decimal(v float64) string {

@@ -19,6 +19,17 @@ func (l podList) Pods(context.Context, query.Request) (*query.Pods, error) {
 	return &query.Pods{Pods: l}, nil
 }
 
+// byWindow is a PodReader that answers the pods of the window asked
+// for: the window's, or the last interval's (window 0).
+type byWindow struct{ window, last podList }
+
+func (b byWindow) Pods(_ context.Context, r query.Request) (*query.Pods, error) {
+	if r.Window == 0 {
+		return &query.Pods{Pods: b.last}, nil
+	}
+	return &query.Pods{Pods: b.window}, nil
+}
+
 // latencies is a histogram of n requests of each latency, in
 // milliseconds.
 func latencies(n int, ms ...uint64) histogram.LogLinear {
@@ -29,6 +40,29 @@ func latencies(n int, ms ...uint64) histogram.LogLinear {
 		}
 	}
 	return h
+}
+
+// TestObserveRate: the request rate is the pods' last interval's, the
+// latency their window's, each with the span it covers (the store's
+// window is longer than the one asked for: it starts at a checkpoint).
+func TestObserveRate(t *testing.T) {
+	pod := func(rps, span float64) pods.Pod {
+		return pods.Pod{Values: pods.Values{WindowSeconds: span, Metrics: map[string]float64{metricRequestsPerSecond: rps,
+			pods.RequestLatencyP99Seconds: 0.02}}, RequestLatency: latencies(100, 20)}
+	}
+	// Three pods at 10 req/s over the last 24 s, 12 over the last
+	// second; a fourth just removed has no last interval.
+	r := byWindow{window: podList{pod(10, 24), pod(10, 24), pod(10, 24), pod(5, 24)},
+		last: podList{pod(12, 1), pod(12, 1), pod(12, 1)}}
+	c := &Controller{cfg: Config{Pods: r, Window: 10 * time.Second, Now: time.Now}}
+	o, err := c.observe(context.Background(), "shop", nil, 3, scaler.Objective{Metric: scaler.MetricRequestLatencyP99, Max: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.RequestsPerSecond != 36 || o.Pods != 3 || o.RateWindow != time.Second || o.Window != 24*time.Second {
+		t.Errorf("rate %v over %d pods and %s, latency over %s; want 36 over 3 and 1s, 24s", o.RequestsPerSecond, o.Pods,
+			o.RateWindow, o.Window)
+	}
 }
 
 // TestObserve: a request latency objective is judged on the workload's

@@ -90,6 +90,19 @@ type Observation struct {
 	// Window after the number of replicas changed, the latency still
 	// shows the load of the size before, and the decision waits for it.
 	Window time.Duration
+	// RateWindow is the span RequestsPerSecond was measured over, when
+	// it is not Window (a shorter one: the rate of a window after the
+	// size changed misses the pods that went or came, the latency
+	// does not).
+	RateWindow time.Duration
+}
+
+// rateWindow is the span of the request rate: RateWindow, else Window.
+func (o Observation) rateWindow() time.Duration {
+	if o.RateWindow > 0 {
+		return o.RateWindow
+	}
+	return o.Window
 }
 
 // Decision is the replica count an evaluation decided, with its inputs
@@ -163,7 +176,7 @@ func (e *Evaluator) Decide(p Policy, o Observation) Decision {
 	}
 	// The window's rate is its mean: the load at its middle, half a
 	// window behind now on a trend.
-	d.ForecastRequestsPerSecond = max(rate, rate+e.slope(o.At)*(Horizon+o.Window/2).Seconds())
+	d.ForecastRequestsPerSecond = max(rate, rate+e.slope(o.At)*(Horizon+o.rateWindow()/2).Seconds())
 	// A rising load explores half as far past the per-pod rate the pods
 	// have shown they hold: a wrong guess costs most while the load
 	// climbs (the misses last until new pods serve).
@@ -375,11 +388,12 @@ func (e *Evaluator) observe(p Policy, o Observation) observed {
 // load taken as steady over it, the pods summed now served min(1,
 // now/then) of each part.
 func (e *Evaluator) liveRate(o Observation) float64 {
-	if o.Window <= 0 {
+	w := o.rateWindow()
+	if w <= 0 {
 		return o.RequestsPerSecond
 	}
 	share, parts := 1.0, 1.0 // this observation's part, served whole
-	for i := len(e.samples) - 1; i >= 0 && o.At.Sub(e.samples[i].at) < o.Window; i-- {
+	for i := len(e.samples) - 1; i >= 0 && o.At.Sub(e.samples[i].at) < w; i-- {
 		if n := e.samples[i].pods; n > 0 {
 			share += min(1, float64(o.pods())/float64(n))
 			parts++
