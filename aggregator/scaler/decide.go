@@ -85,8 +85,9 @@ type Observation struct {
 	// the objective; NaN when unknown (an objective on another metric).
 	// A miss with fewer than MinSlowRequests of them is not judged.
 	SlowRequests float64
-	// Window is the span the request rate and the latency were measured
-	// over (the pods' window); zero for instantaneous values. For a
+	// Window is the span the latency (and the request rate, unless
+	// RateWindow says) was measured over (the pods' window); zero for
+	// instantaneous values. For a
 	// Window after the number of replicas changed, the latency still
 	// shows the load of the size before, and the decision waits for it.
 	Window time.Duration
