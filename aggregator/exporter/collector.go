@@ -104,6 +104,7 @@ func (c *Config) Validate() error {
 // cost rates of containers, pods, namespaces and nodes.
 type Collector struct {
 	r       *query.Reader
+	store   query.Store
 	timeout time.Duration
 	tenant  string
 	log     *slog.Logger
@@ -120,7 +121,7 @@ func New(cfg Config) (*Collector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exporter: %w", err)
 	}
-	return &Collector{r: r, timeout: cfg.Timeout, tenant: cfg.TenantLabel, log: cfg.Logger,
+	return &Collector{r: r, store: cfg.Store, timeout: cfg.Timeout, tenant: cfg.TenantLabel, log: cfg.Logger,
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_container_scrape_errors_total",
 			Help: "Scrapes that could not read the store."})}, nil
 }
@@ -139,6 +140,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	describeNodes(ch)
 	describeCosts(ch)
 	describePods(ch)
+	describeScaling(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -154,6 +156,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	collectNodes(ch, res.Nodes)
 	collectCosts(ch, res, c.tenant)
+	c.collectScaling(ctx, ch)
 	for i := range res.Containers {
 		v := &res.Containers[i]
 		collectContainerPod(ch, v, c.tenant)

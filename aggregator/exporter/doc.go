@@ -6,5 +6,6 @@
 // penny_node_{allocatable,capacity}_*), and the cost rates of containers,
 // pods, tenants, namespaces and nodes, with each node's idle
 // (penny_*_cost_dollars_per_hour, in the currency penny_pricing_info
-// names).
+// names), and the cost policies' last decisions
+// (penny_costpolicy_desired_replicas and their reasons and objectives).
 package exporter

@@ -195,7 +195,7 @@ func ParseRequest(v url.Values) (Request, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		kvhttp.WriteError(w, fmt.Errorf("%w: use GET", kvraft.ErrInvalid))
+		kvhttp.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use GET"})
 		return
 	}
 	req, err := ParseRequest(r.URL.Query())

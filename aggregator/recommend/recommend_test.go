@@ -315,7 +315,7 @@ func TestHandlerRefuses(t *testing.T) {
 		{"GET", "namespace=" + strings.Repeat("a", 64), http.StatusBadRequest, "namespace"},
 		{"GET", "namespace=a&namespace=b", http.StatusBadRequest, "given 2 times"},
 		{"GET", "aggregate=pod", http.StatusBadRequest, `unknown parameter \"aggregate\"`},
-		{"POST", "", http.StatusBadRequest, "use GET"},
+		{"POST", "", http.StatusMethodNotAllowed, "use GET"},
 	}
 	for _, tt := range tests {
 		rr := httptest.NewRecorder()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/daemon"
 	"github.com/pennyhq/penny/agent/shipper"
+	"github.com/pennyhq/penny/aggregator/costpolicy"
 	"github.com/pennyhq/penny/aggregator/custommetrics/custommetricstest"
 	"github.com/pennyhq/penny/internal/alerts"
 	"github.com/pennyhq/penny/internal/dashboards"
@@ -197,6 +199,18 @@ func TestDashboardsOnPrometheus(t *testing.T) {
 	var urls []string
 	for _, r := range c.replicas {
 		urls = append(urls, "http://"+r.api)
+	}
+	// A cost policy's decision in every namespace the agents' pods are
+	// in, as the leader writes them (the scaling panels).
+	for _, ns := range []string{"default", "shop", "payments", "search", "monitoring", "kube-system"} {
+		rec, err := json.Marshal(costpolicy.Record{UID: "uid-" + ns, Replicas: 3, Reason: "Steady", Time: time.Now(),
+			TargetKind: "Deployment", TargetName: "svc-1", ObjectiveMetric: "request_latency_p99_seconds", ObjectiveSeconds: 0.2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client(c.leader()).Put(ctx, costpolicy.DecisionKey(ns, "svc-1"), rec); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	const interval = time.Second

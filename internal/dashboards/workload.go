@@ -64,13 +64,23 @@ func workloadDashboard() *board {
 			queries: []query{q(byPod("sum", rate("penny_container_requests_total", sel()), pods...), "{{pod}}")}},
 		panel{title: "Request latency p99", unit: "s",
 			description: "Per pod: the 99th percentile of its requests' latency, first byte in to first byte of the response out, " +
-				"over the agent's last interval, the pod's worst container; compare it with the latency objective of its " +
-				"CostPolicy. Absent while the pods answer no request.",
-			queries: []query{q(byPod("max", "penny_container_request_latency_p99_seconds"+sel(), pods...), "{{pod}}")}},
+				"over the agent's last interval, the pod's worst container, and the latency objective of the namespace's " +
+				"CostPolicies. Absent while the pods answer no request.",
+			queries: []query{
+				q(byPod("max", "penny_container_request_latency_p99_seconds"+sel(), pods...), "{{pod}}"),
+				q(dedup("cluster, namespace, costpolicy", "penny_costpolicy_objective_seconds"+
+					sel(`namespace="$namespace"`, `metric="request_latency_p99_seconds"`)), "{{costpolicy}} objective"),
+			}},
 		panel{title: "Cost per 1,000 requests", unit: "currencyUSD",
 			description: "Per pod: its cost per hour over its requests per second (times 3.6), as they went over the agents' last " +
 				"interval; a pod that serves more for the same cost is cheaper per request. Absent while the pods answer no request." + costNote,
 			queries: []query{q(dedup("cluster, namespace, pod", "penny_pod_cost_per_1k_requests"+sel(pods...)), "{{pod}}")}},
+		panel{title: "Replicas decided", unit: "short",
+			description: "Per CostPolicy of the namespace: the replicas its last decision asked its target for, which the " +
+				"target's HPA reads as penny_desired_replicas (docs/scaling.md); the reason is in " +
+				"penny_costpolicy_decision_reason and in the policy's Decided condition. Absent without cost policies.",
+			queries: []query{q(dedup("cluster, namespace, costpolicy, target_kind, target_name",
+				"penny_costpolicy_desired_replicas"+sel(`namespace="$namespace"`)), "{{costpolicy}}: {{target_kind}} {{target_name}}")}},
 	)
 	return d
 }
