@@ -51,8 +51,10 @@ func TestCPUMatchesCgroupfs(t *testing.T) {
 	if !withinU(c.CPUUsageUsec, truth, 0.05) {
 		t.Errorf("agent's CPU time %dµs not within 5%% of cpu.stat's %dµs", c.CPUUsageUsec, truth)
 	}
-	// Half a core, give or take what the busy 2-core machine leaves it.
-	if share := float64(truth) / float64(wall.Microseconds()); share < 0.3 || share > 0.6 {
+	// Half a core at most, and enough that the comparison means
+	// something: a 2-core machine running the other packages' tests at
+	// once can leave the burn well under half.
+	if share := float64(truth) / float64(wall.Microseconds()); share < 0.1 || share > 0.6 {
 		t.Errorf("a 50%% burn used %.0f%% of a core", share*100)
 	}
 	parent := find(s, g.Path)
