@@ -468,10 +468,10 @@ func (c *Controller) observe(ctx context.Context, ns string, sel labels.Selector
 	var merged histogram.LogLinear
 	var latSpan float64 // the longest window a pod's latency covers
 	for _, p := range res.Pods {
-		if v, ok := p.Metrics[obj.Metric]; ok && (math.IsNaN(lat) || v > lat) {
-			lat = v
-		}
-		if _, ok := p.Metrics[obj.Metric]; ok {
+		if v, ok := p.Metrics[obj.Metric]; ok {
+			if math.IsNaN(lat) || v > lat {
+				lat = v
+			}
 			latSpan = max(latSpan, p.WindowSeconds)
 		}
 		if v, ok := p.Metrics[metricCostPerHour]; ok {
