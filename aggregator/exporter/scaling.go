@@ -55,13 +55,28 @@ func (c *Collector) collectScaling(ctx context.Context, ch chan<- prometheus.Met
 			c.log.Debug("decision record not read", "key", string(kv.Key))
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(descDesired, prometheus.GaugeValue, float64(r.Replicas), ns, name,
-			r.TargetKind, r.TargetName)
-		ch <- prometheus.MustNewConstMetric(descDecided, prometheus.GaugeValue, float64(r.Time.UnixMilli())/1e3, ns, name)
-		ch <- prometheus.MustNewConstMetric(descReason, prometheus.GaugeValue, 1, ns, name, r.Reason)
+		// The store takes any key an admin writes: a label that is not
+		// valid UTF-8 leaves the record out, never fails the scrape.
+		ms := make([]prometheus.Metric, 0, 4)
+		add := func(d *prometheus.Desc, v float64, labels ...string) {
+			if m, err := prometheus.NewConstMetric(d, prometheus.GaugeValue, v, labels...); err == nil {
+				ms = append(ms, m)
+			}
+		}
+		add(descDesired, float64(r.Replicas), ns, name, r.TargetKind, r.TargetName)
+		add(descDecided, float64(r.Time.UnixMilli())/1e3, ns, name)
+		add(descReason, 1, ns, name, r.Reason)
+		want := 3
 		if r.ObjectiveMetric != "" {
-			ch <- prometheus.MustNewConstMetric(descObjective, prometheus.GaugeValue, r.ObjectiveSeconds, ns, name,
-				r.ObjectiveMetric)
+			add(descObjective, r.ObjectiveSeconds, ns, name, r.ObjectiveMetric)
+			want++
+		}
+		if len(ms) != want {
+			c.log.Debug("decision record with labels that are not valid UTF-8", "key", string(kv.Key))
+			continue
+		}
+		for _, m := range ms {
+			ch <- m
 		}
 	}
 }

@@ -16,8 +16,8 @@ import (
 
 // TestScalingSeries: each cost policy's last decision, as the leader
 // wrote it, is a series of the replicas decided, when, why and against
-// which objective; a record that does not decode is left out, and the
-// scrape goes on.
+// which objective; a record that does not decode, or whose key is not
+// valid UTF-8, is left out, and the scrape goes on.
 func TestScalingSeries(t *testing.T) {
 	n := kvtest.Start(t)
 	ctx := context.Background()
@@ -40,6 +40,7 @@ func TestScalingSeries(t *testing.T) {
 	put("shop", "api", rec(costpolicy.Record{UID: "u2", Replicas: 2, Reason: "Steady", Time: at, TargetKind: "StatefulSet",
 		TargetName: "api"}))
 	put("shop", "broken", []byte("{not json"))
+	put("shop\xff", "bad-utf8", rec(costpolicy.Record{Replicas: 1, Reason: "Steady", Time: at}))
 	c, err := exporter.New(exporter.Config{Store: n})
 	if err != nil {
 		t.Fatal(err)
