@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pennyhq/penny/kvraft/kvstore"
 )
 
 // maxMemberID is the largest member ID: proposal IDs embed 16 bits of it.
@@ -69,6 +71,12 @@ type Config struct {
 	ReadIndexTimeout time.Duration
 	// RequestTimeout applies to calls whose context has no deadline (5s).
 	RequestTimeout time.Duration
+
+	// Watcher, if set, follows every write to the store as it is applied,
+	// and is reset from the whole store when a snapshot replaces it: an
+	// index of the store that View's functions read at the same state
+	// (kvstore.Watcher says what it must do).
+	Watcher kvstore.Watcher
 
 	// Logger receives the node's logs (discarded if nil).
 	Logger *slog.Logger

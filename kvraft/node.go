@@ -134,6 +134,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		stopc:     make(chan struct{}), done: make(chan struct{}),
 		repaired: rec.Repaired,
 	}
+	if cfg.Watcher != nil {
+		n.kv.Watch(cfg.Watcher)
+	}
 	if !raft.IsEmptySnap(rec.Snapshot) {
 		if err := n.restoreSnapshot(rec.Snapshot); err != nil {
 			st.Close()
@@ -553,6 +556,9 @@ func (n *Node) restoreSnapshot(sn *raftpb.Snapshot) error {
 	n.memMu.Unlock()
 	n.stateMu.Lock()
 	n.kv = kv
+	if n.cfg.Watcher != nil {
+		kv.Watch(n.cfg.Watcher)
+	}
 	n.applied.Store(md.GetIndex())
 	n.stateMu.Unlock()
 	n.setQuota(m.QuotaBytes)

@@ -77,6 +77,39 @@ func (n *Node) Range(ctx context.Context, req RangeRequest, opts ReadOptions) (R
 	return RangeResult{Items: items, More: more, Index: idx}, nil
 }
 
+// State is one state of a replica's store, as View shows it.
+type State struct {
+	kv *kvstore.Store
+	// Index is the applied index of the state.
+	Index uint64
+}
+
+// Get returns key's pair.
+func (s State) Get(key []byte) (KV, bool) { return s.kv.Get(key) }
+
+// Range returns the pairs req selects, as Node.Range does.
+func (s State) Range(req RangeRequest) (items []KV, more bool) {
+	start, end := req.Start, req.End
+	if req.Prefix != nil {
+		start, end = req.Prefix, kvstore.PrefixEnd(req.Prefix)
+	}
+	return s.kv.Range(start, end, req.Limit)
+}
+
+// View calls fn with this replica's state once it satisfies opts. While fn
+// runs, entries wait to be applied: fn sees one state, and with it the
+// state of the Config's Watcher, so an index and the pairs it names agree.
+// fn must be quick (point reads of what an index names; a scan belongs in
+// Range) and must not keep the State.
+func (n *Node) View(ctx context.Context, opts ReadOptions, fn func(State) error) error {
+	if err := n.waitReadable(ctx, opts); err != nil {
+		return err
+	}
+	n.stateMu.RLock()
+	defer n.stateMu.RUnlock()
+	return fn(State{kv: n.kv, Index: n.applied.Load()})
+}
+
 // waitReadable returns once this replica's state satisfies opts. Reads
 // that are already satisfied return without allocating a timeout.
 func (n *Node) waitReadable(ctx context.Context, opts ReadOptions) error {

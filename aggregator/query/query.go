@@ -10,6 +10,7 @@ import (
 
 	"github.com/pennyhq/penny/aggregator/cost"
 	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/aggregator/podindex"
 	"github.com/pennyhq/penny/aggregator/pods"
 	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/kvraft"
@@ -18,6 +19,20 @@ import (
 // Store is what queries read: a kvraft node.
 type Store interface {
 	Range(ctx context.Context, req kvraft.RangeRequest, opts kvraft.ReadOptions) (kvraft.RangeResult, error)
+}
+
+// IndexedStore is a store that keeps a pod index as it applies entries
+// (podindex.Store): a Reader of it reads through the index unless its
+// Config names one.
+type IndexedStore interface {
+	Viewer
+	PodIndex() *podindex.Index
+}
+
+// Viewer is a store whose state can be read at one point together with an
+// index that follows it: a kvraft node whose Config.Watcher is the index.
+type Viewer interface {
+	View(ctx context.Context, opts kvraft.ReadOptions, fn func(kvraft.State) error) error
 }
 
 // Defaults every reader shares.
@@ -46,10 +61,19 @@ type Config struct {
 	// more than it requests (cost.MemoryRSS, the default; the history's
 	// rollups take the same setting).
 	MemoryMeasure cost.MemoryMeasure
+	// Index, when set, is the store's pod index (the kvraft node's
+	// Watcher, and Store must then be a Viewer): reads of one namespace's
+	// pods, or one pod's, read their own series through it instead of
+	// decoding every series in the store. Nil: every read ranges over the
+	// store.
+	Index *podindex.Index
 }
 
 // Complete fills in the defaults.
 func (c *Config) Complete() {
+	if s, ok := c.Store.(IndexedStore); ok && c.Index == nil {
+		c.Index = s.PodIndex()
+	}
 	if c.MaxSeries == 0 {
 		c.MaxSeries = DefaultMaxSeries
 	}
@@ -71,6 +95,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Prices == nil {
 		return errors.New("query: no prices")
+	}
+	if _, ok := c.Store.(Viewer); c.Index != nil && !ok {
+		return errors.New("query: an index needs a store with views")
 	}
 	if m, err := cost.ParseMemoryMeasure(string(c.MemoryMeasure)); err != nil || m != c.MemoryMeasure {
 		return fmt.Errorf("query: memory measure %q: want %s, %s or %s", c.MemoryMeasure, cost.MemoryRSS,
@@ -142,7 +169,7 @@ func New(cfg Config) (*Reader, error) {
 // Pods returns the pods req selects, sorted by namespace and name;
 // containers outside Kubernetes are left out.
 func (r *Reader) Pods(ctx context.Context, req Request) (*Pods, error) {
-	cs, err := r.Containers(ctx, req)
+	cs, err := r.podContainers(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +180,7 @@ func (r *Reader) Pods(ctx context.Context, req Request) (*Pods, error) {
 // Namespaces returns the namespaces of the pods req selects, sorted by
 // name.
 func (r *Reader) Namespaces(ctx context.Context, req Request) (*Namespaces, error) {
-	cs, err := r.Containers(ctx, req)
+	cs, err := r.podContainers(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -188,27 +215,91 @@ type Snapshot struct {
 // cost rate, each node's cost and idle (docs/cost.md, "Cost rate now").
 // Readers that need both, as the exporter does, read once.
 func (r *Reader) Read(ctx context.Context, req Request) (*Snapshot, error) {
-	if req.Window < 0 || req.Window > model.MaxWindow {
-		return nil, fmt.Errorf("%w: window %s must be at most %s", kvraft.ErrInvalid, req.Window, model.MaxWindow)
-	}
-	prefix := model.AllNodesPrefix()
-	if req.Node != "" {
-		if err := model.ValidNode(req.Node); err != nil {
-			return nil, fmt.Errorf("%w: %w", kvraft.ErrInvalid, err)
-		}
-		prefix = model.NodePrefix(req.Node)
-	}
-	max := r.cfg.MaxSeries
-	// Each series may come with a metadata key and a checkpoints key, each
-	// node with its agent record.
-	res, err := r.cfg.Store.Range(ctx, kvraft.RangeRequest{Prefix: prefix, Limit: 4*max + 1}, req.Read)
+	prefix, err := checkRequest(req)
 	if err != nil {
 		return nil, err
 	}
-	tooMany := fmt.Errorf("%w: more than %d series: ask for one node", kvraft.ErrTooLarge, max)
-	if res.More {
-		return nil, tooMany
+	// Each series may come with a metadata key and a checkpoints key, each
+	// node with its agent record.
+	res, err := r.cfg.Store.Range(ctx, kvraft.RangeRequest{Prefix: prefix, Limit: 4*r.cfg.MaxSeries + 1}, req.Read)
+	if err != nil {
+		return nil, err
 	}
+	if res.More {
+		return nil, r.tooMany()
+	}
+	return r.build(req, res.Index, res.Items)
+}
+
+// checkRequest checks req and returns the prefix of what it reads.
+func checkRequest(req Request) ([]byte, error) {
+	if req.Window < 0 || req.Window > model.MaxWindow {
+		return nil, fmt.Errorf("%w: window %s must be at most %s", kvraft.ErrInvalid, req.Window, model.MaxWindow)
+	}
+	if req.Node == "" {
+		return model.AllNodesPrefix(), nil
+	}
+	if err := model.ValidNode(req.Node); err != nil {
+		return nil, fmt.Errorf("%w: %w", kvraft.ErrInvalid, err)
+	}
+	return model.NodePrefix(req.Node), nil
+}
+
+func (r *Reader) tooMany() error {
+	return fmt.Errorf("%w: more than %d series: ask for one node", kvraft.ErrTooLarge, r.cfg.MaxSeries)
+}
+
+// podContainers returns the containers of the pods req selects, and maybe
+// others (Group picks the pods): those of req.Pods' namespace (or pod)
+// through the index when there is one, every container of req.Node
+// otherwise.
+func (r *Reader) podContainers(ctx context.Context, req Request) (*Snapshot, error) {
+	if r.cfg.Index == nil || req.Pods.Namespace == "" {
+		return r.Read(ctx, req)
+	}
+	if _, err := checkRequest(req); err != nil {
+		return nil, err
+	}
+	var items []kvraft.KV
+	var index uint64
+	err := r.cfg.Store.(Viewer).View(ctx, req.Read, func(st kvraft.State) error {
+		refs := r.cfg.Index.Namespace(req.Pods.Namespace, req.Pods.Name)
+		if len(refs) > r.cfg.MaxSeries {
+			return r.tooMany()
+		}
+		items = make([]kvraft.KV, 0, 3*len(refs))
+		get := func(k []byte) {
+			if kv, ok := st.Get(k); ok {
+				items = append(items, kv)
+			}
+		}
+		last := ""
+		for _, ref := range refs {
+			if req.Node != "" && ref.Node != req.Node {
+				continue
+			}
+			if ref.Node != last { // refs are sorted by node
+				get(model.AgentKey(ref.Node))
+				last = ref.Node
+			}
+			get(model.SeriesKey(ref.Node, ref.Path))
+			get(model.MetaKey(ref.Node, ref.Path))
+			if req.Window > 0 {
+				get(model.MarksKey(ref.Node, ref.Path))
+			}
+		}
+		index = st.Index
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.build(req, index, items)
+}
+
+// build decodes the pairs of a read at index into its containers and
+// nodes, and prices them.
+func (r *Reader) build(req Request, index uint64, kvs []kvraft.KV) (*Snapshot, error) {
 	agents := map[string]*model.Agent{}
 	metas := map[[2]string][]byte{} // by node and path
 	marks := map[[2]string][]byte{} // by node and path, for windows
@@ -217,7 +308,7 @@ func (r *Reader) Read(ctx context.Context, req Request) (*Snapshot, error) {
 		s    *model.Stored
 	}
 	var items []item
-	for _, kv := range res.Items {
+	for _, kv := range kvs {
 		node, kind, path, err := model.ParseKey(kv.Key)
 		if err != nil {
 			continue // not the model's: ignore
@@ -243,11 +334,12 @@ func (r *Reader) Read(ctx context.Context, req Request) (*Snapshot, error) {
 			}
 		}
 	}
-	if len(items) > max {
-		return nil, tooMany
+	if len(items) > r.cfg.MaxSeries {
+		return nil, r.tooMany()
 	}
 	cs := make([]model.Container, 0, len(items))
 	for _, it := range items {
+		var err error
 		if m, ok := metas[[2]string{it.node, it.s.Path}]; ok {
 			if it.s.Meta, err = model.DecodeMeta(m); err != nil {
 				return nil, fmt.Errorf("metadata of %q on %s: %w", it.s.Path, it.node, err)
@@ -266,7 +358,7 @@ func (r *Reader) Read(ctx context.Context, req Request) (*Snapshot, error) {
 		}
 		return strings.Compare(a.Path, b.Path)
 	})
-	return r.price(res.Index, agents, cs), nil
+	return r.price(index, agents, cs), nil
 }
 
 // nonNil makes an empty list encode as [], not null.

@@ -25,6 +25,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/history"
 	"github.com/pennyhq/penny/aggregator/ingest"
 	"github.com/pennyhq/penny/aggregator/janitor"
+	"github.com/pennyhq/penny/aggregator/podindex"
 	"github.com/pennyhq/penny/aggregator/pricing"
 	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/aggregator/recommend"
@@ -172,6 +173,8 @@ func (c *Config) historyConfig(log *slog.Logger, reg prometheus.Registerer, pric
 // Server is a running replica.
 type Server struct {
 	Node *kvraft.Node
+	// Reads is Node with its pod index: what readers of pods read.
+	Reads podindex.Store
 	// Addr is the HTTP listener's address.
 	Addr net.Addr
 
@@ -208,6 +211,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	sc := cfg.Store
 	sc.Logger, sc.Registerer = cfg.Logger, reg
+	index := podindex.New()
+	sc.Watcher = index
 	if cfg.SingleMember {
 		sc.NewTransport = kvraft.SingleMember
 	} else {
@@ -232,6 +237,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 
+	reads := podindex.Store{Node: node, Index: index}
 	api, err := kvhttp.NewHandler(node, kvhttp.Config{Timeout: cfg.RequestTimeout, MaxRequestBytes: cfg.MaxRequestBytes,
 		Logger: log, Registerer: reg})
 	if err != nil {
@@ -245,12 +251,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	// Every reader prices memory in the measure the history rolls up.
 	memory := cfg.History.Memory
-	gw, err := gateway.NewHandler(gateway.Config{Store: node, DefaultStaleness: cfg.ReadStaleness,
+	gw, err := gateway.NewHandler(gateway.Config{Store: reads, DefaultStaleness: cfg.ReadStaleness,
 		Timeout: cfg.RequestTimeout, Prices: prices, MemoryMeasure: memory, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	coll, err := exporter.New(exporter.Config{Store: node, Prices: prices, MemoryMeasure: memory,
+	coll, err := exporter.New(exporter.Config{Store: reads, Prices: prices, MemoryMeasure: memory,
 		TenantLabel: cfg.Allocation.TenantLabel, Logger: log})
 	if err != nil {
 		return nil, err
@@ -276,7 +282,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	live, err := query.New(query.Config{Store: node, Prices: prices, MemoryMeasure: memory})
+	live, err := query.New(query.Config{Store: reads, Prices: prices, MemoryMeasure: memory})
 	if err != nil {
 		return nil, err
 	}
@@ -346,7 +352,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	rctx, cancel := context.WithCancel(context.Background())
-	s := &Server{Node: node, Addr: ln.Addr(), cfg: cfg, log: log, reg: reg, srv: srv, in: in, prices: prices, hist: hist,
+	s := &Server{Node: node, Reads: reads, Addr: ln.Addr(), cfg: cfg, log: log, reg: reg, srv: srv, in: in, prices: prices, hist: hist,
 		chain: chain, cancel: cancel, done: make(chan struct{})}
 	s.wg.Go(func() { runJanitor(rctx, jan) })
 	s.wg.Go(func() { roller.Run(rctx) })

@@ -402,7 +402,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 	adapterDone := make(chan error, 1)
 	if cfg.CustomMetrics {
 		go func() {
-			adapterDone <- cfg.adapter.Run(actx, custommetrics.Config{Store: srv.Node, Prices: srv.Pricing(), MemoryMeasure: hc.Memory,
+			adapterDone <- cfg.adapter.Run(actx, custommetrics.Config{Store: srv.Reads, Prices: srv.Pricing(), MemoryMeasure: hc.Memory,
 				Window:       cfg.CustomMetricsWindow,
 				MaxStaleness: cfg.CustomMetricsMaxStaleness, MaxAge: cfg.CustomMetricsMaxAge, Registerer: srv.Registerer(), Logger: log,
 				ExternalMetrics: cfg.CostPolicies})

@@ -33,7 +33,7 @@ func newCostPolicyController(cfg *aggregatorConfig, srv *server.Server, memory c
 	if err != nil {
 		return nil, fmt.Errorf("cost policies: %w", err)
 	}
-	r, err := query.New(query.Config{Store: srv.Node, Prices: srv.Pricing(), MemoryMeasure: memory})
+	r, err := query.New(query.Config{Store: srv.Reads, Prices: srv.Pricing(), MemoryMeasure: memory})
 	if err != nil {
 		return nil, err
 	}

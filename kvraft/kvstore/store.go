@@ -32,6 +32,52 @@ type Store struct {
 	mu    sync.RWMutex
 	tree  *btree.BTreeG[KV]
 	bytes int64 // sum of key and value sizes
+	// watcher follows the writes (nil: none). A Clone has none.
+	watcher Watcher
+}
+
+// Watcher follows a store's writes as they are applied, to keep an index
+// of them: Put and Delete run under the store's write lock, in the order
+// of the writes, so a reader that holds the lock of the state machine the
+// store belongs to sees the index and the store at one point. They must be
+// quick and must not call back into the store. The slices they get are the
+// store's own: a watcher may keep them and must not modify them.
+type Watcher interface {
+	// Reset drops what the watcher holds and reads every pair of s (with
+	// Ascend): s replaces the store it followed, as after a snapshot.
+	Reset(s *Store)
+	// Put reports that kv was written (a new key, or a new value).
+	Put(kv KV)
+	// Delete reports that key, which held a value, was deleted.
+	Delete(key []byte)
+}
+
+// Watch makes w follow s's writes from now on, and resets it to s. A nil w
+// stops the watching.
+func (s *Store) Watch(w Watcher) {
+	s.mu.Lock()
+	s.watcher = w
+	s.mu.Unlock()
+	if w != nil {
+		w.Reset(s)
+	}
+}
+
+// Ascend calls fn on the pairs with start <= key < end in key order (a nil
+// end means no upper bound) until fn returns false. It holds the read
+// lock: fn must not write to s.
+func (s *Store) Ascend(start, end []byte, fn func(KV) bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.ascend(start, end, fn)
+}
+
+func (s *Store) ascend(start, end []byte, fn func(KV) bool) {
+	if end == nil {
+		s.tree.AscendGreaterOrEqual(KV{Key: start}, fn)
+	} else {
+		s.tree.AscendRange(KV{Key: start}, KV{Key: end}, fn)
+	}
 }
 
 const degree = 32
@@ -63,9 +109,15 @@ func (s *Store) apply(ops []command.Op, index uint64) {
 				s.bytes -= int64(len(old.Key) + len(old.Value))
 			}
 			s.bytes += int64(len(kv.Key) + len(kv.Value))
+			if s.watcher != nil {
+				s.watcher.Put(kv)
+			}
 		case command.OpDelete:
 			if old, ok := s.tree.Delete(KV{Key: op.Key}); ok {
 				s.bytes -= int64(len(old.Key) + len(old.Value))
+				if s.watcher != nil {
+					s.watcher.Delete(old.Key)
+				}
 			}
 		}
 	}
@@ -160,19 +212,14 @@ func (s *Store) Get(key []byte) (KV, bool) {
 func (s *Store) Range(start, end []byte, limit int) (items []KV, more bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	visit := func(kv KV) bool {
+	s.ascend(start, end, func(kv KV) bool {
 		if limit > 0 && len(items) == limit {
 			more = true
 			return false
 		}
 		items = append(items, kv)
 		return true
-	}
-	if end == nil {
-		s.tree.AscendGreaterOrEqual(KV{Key: start}, visit)
-	} else {
-		s.tree.AscendRange(KV{Key: start}, KV{Key: end}, visit)
-	}
+	})
 	return items, more
 }
 

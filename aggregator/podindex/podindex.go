@@ -1,0 +1,177 @@
+package podindex
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/pennyhq/penny/aggregator/model"
+	"github.com/pennyhq/penny/internal/podmeta"
+	"github.com/pennyhq/penny/kvraft/kvstore"
+)
+
+// Ref names one series: its node and cgroup path.
+type Ref struct {
+	Node, Path string
+}
+
+// pod is what the index knows of a series' pod.
+type pod struct {
+	namespace, name string
+}
+
+// Index is the pods' series by namespace and by pod. It implements
+// kvstore.Watcher. It is safe for concurrent use; its lookups agree with
+// the store when they run inside kvraft's View.
+type Index struct {
+	mu    sync.RWMutex
+	byRef map[Ref]pod
+	byNS  map[string]map[Ref]struct{}
+	byPod map[pod]map[Ref]struct{}
+}
+
+var _ kvstore.Watcher = (*Index)(nil)
+
+// New returns an empty index.
+func New() *Index {
+	return &Index{byRef: map[Ref]pod{}, byNS: map[string]map[Ref]struct{}{}, byPod: map[pod]map[Ref]struct{}{}}
+}
+
+var (
+	nodesPrefix = model.AllNodesPrefix()
+	metaPart    = []byte("/meta/")
+)
+
+// isMeta reports whether key is a series' metadata key, without
+// allocating: the check every applied write pays.
+func isMeta(key []byte) bool {
+	rest, ok := bytes.CutPrefix(key, nodesPrefix)
+	if !ok {
+		return false
+	}
+	i := bytes.IndexByte(rest, '/')
+	return i > 0 && bytes.HasPrefix(rest[i:], metaPart)
+}
+
+// Reset rebuilds the index from s.
+func (x *Index) Reset(s *kvstore.Store) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	clear(x.byRef)
+	clear(x.byNS)
+	clear(x.byPod)
+	s.Ascend(nodesPrefix, kvstore.PrefixEnd(nodesPrefix), func(kv kvstore.KV) bool {
+		if isMeta(kv.Key) {
+			x.put(kv)
+		}
+		return true
+	})
+}
+
+// Put files a metadata write's series under its pod.
+func (x *Index) Put(kv kvstore.KV) {
+	if !isMeta(kv.Key) {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.put(kv)
+}
+
+// Delete takes a deleted metadata key's series out.
+func (x *Index) Delete(key []byte) {
+	if !isMeta(key) {
+		return
+	}
+	node, _, path, err := model.ParseKey(key)
+	if err != nil {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.remove(Ref{Node: node, Path: path})
+}
+
+func (x *Index) put(kv kvstore.KV) {
+	node, _, path, err := model.ParseKey(kv.Key)
+	if err != nil {
+		return
+	}
+	r := Ref{Node: node, Path: path}
+	x.remove(r)
+	// Metadata that does not decode or names no pod (a systemd unit's)
+	// is no pod's: the reads of pods leave such series out too.
+	m, err := model.DecodeMeta(kv.Value)
+	if err != nil {
+		return
+	}
+	p, _, ok, err := podmeta.Decode(m)
+	if err != nil || !ok || p.Namespace == "" {
+		return
+	}
+	// The strings are the index's own: it must not keep the decoder's
+	// buffers alive, and names repeat across a pod's containers.
+	pk := pod{namespace: strings.Clone(p.Namespace), name: strings.Clone(p.Name)}
+	x.byRef[r] = pk
+	add(x.byNS, pk.namespace, r)
+	add(x.byPod, pk, r)
+}
+
+func (x *Index) remove(r Ref) {
+	pk, ok := x.byRef[r]
+	if !ok {
+		return
+	}
+	delete(x.byRef, r)
+	drop(x.byNS, pk.namespace, r)
+	drop(x.byPod, pk, r)
+}
+
+func add[K comparable](m map[K]map[Ref]struct{}, k K, r Ref) {
+	set := m[k]
+	if set == nil {
+		set = map[Ref]struct{}{}
+		m[k] = set
+	}
+	set[r] = struct{}{}
+}
+
+func drop[K comparable](m map[K]map[Ref]struct{}, k K, r Ref) {
+	set := m[k]
+	delete(set, r)
+	if len(set) == 0 {
+		delete(m, k)
+	}
+}
+
+// Namespace returns the series of namespace's pods, sorted by node and
+// path; with name set, those of that pod only.
+func (x *Index) Namespace(namespace, name string) []Ref {
+	x.mu.RLock()
+	var set map[Ref]struct{}
+	if name != "" {
+		set = x.byPod[pod{namespace: namespace, name: name}]
+	} else {
+		set = x.byNS[namespace]
+	}
+	refs := make([]Ref, 0, len(set))
+	for r := range set {
+		refs = append(refs, r)
+	}
+	x.mu.RUnlock()
+	slices.SortFunc(refs, func(a, b Ref) int {
+		if c := strings.Compare(a.Node, b.Node); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Path, b.Path)
+	})
+	return refs
+}
+
+// Len returns the number of series filed under a pod.
+func (x *Index) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.byRef)
+}
