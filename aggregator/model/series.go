@@ -279,13 +279,16 @@ type Stored struct {
 	CgroupID uint64 `msgpack:"i"`
 	// Meta is kept under MetaKey, not in the series value: it changes
 	// rarely and would weigh on every write of the values.
-	Meta      map[string]string `msgpack:"-"`
-	Time      int64             `msgpack:"t"` // sample time of the values, unix ns
-	Interval  int64             `msgpack:"d"` // the agent's sampling interval, ns
-	Updated   int64             `msgpack:"u"` // when the aggregator wrote them, unix ns
-	Processes int64             `msgpack:"np,omitempty"`
-	RSSBytes  int64             `msgpack:"rss,omitempty"`
-	PageCache int64             `msgpack:"pc,omitempty"`
+	Meta map[string]string `msgpack:"-"`
+	// kube is Meta decoded by the reader (SetKube), nil: View decodes
+	// Meta.
+	kube      *Kube
+	Time      int64 `msgpack:"t"` // sample time of the values, unix ns
+	Interval  int64 `msgpack:"d"` // the agent's sampling interval, ns
+	Updated   int64 `msgpack:"u"` // when the aggregator wrote them, unix ns
+	Processes int64 `msgpack:"np,omitempty"`
+	RSSBytes  int64 `msgpack:"rss,omitempty"`
+	PageCache int64 `msgpack:"pc,omitempty"`
 	// WorkingSet is memory usage minus inactive file pages.
 	WorkingSet int64 `msgpack:"ws,omitempty"`
 	// PressureKnown: Total's pressure counters hold the kernel's pressure

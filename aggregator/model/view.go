@@ -53,6 +53,21 @@ type Kube struct {
 	Container podmeta.Container `json:"container"`
 }
 
+// kube decodes a series' metadata; nil outside Kubernetes. Malformed
+// metadata (refused by no earlier check) leaves the cgroup unattributed
+// rather than failing the whole read.
+func kube(meta map[string]string) *Kube {
+	if p, ct, ok, err := podmeta.Decode(meta); ok && err == nil {
+		return &Kube{Pod: p, Container: ct}
+	}
+	return nil
+}
+
+// SetKube sets s's pod and container, its Meta decoded by the caller
+// (nil: decode Meta): the containers that View makes of s share it,
+// read-only.
+func (s *Stored) SetKube(k *Kube) { s.kube = k }
+
 // View turns a stored series into a container. With window 0 the counters,
 // ratio and quantiles cover the node's last interval, as in `penny local`;
 // otherwise about the last window (at most MaxWindow). agent may be nil
@@ -67,10 +82,10 @@ func View(node string, agent *Agent, s *Stored, window time.Duration) Container 
 	if agent != nil && agent.Time > latest {
 		latest = agent.Time
 	}
-	if p, ct, ok, err := podmeta.Decode(s.Meta); ok && err == nil {
-		// Malformed metadata (refused by no earlier check) leaves the
-		// cgroup unattributed rather than failing the whole read.
-		c.Kubernetes = &Kube{Pod: p, Container: ct}
+	if s.kube != nil {
+		c.Kubernetes = s.kube
+	} else {
+		c.Kubernetes = kube(s.Meta)
 	}
 	c.SampleTime = time.Unix(0, latest).UTC()
 	c.Updated = c.SampleTime.Format(time.RFC3339Nano)

@@ -12,6 +12,7 @@
 // Readers (package query) look series up inside kvraft's View, which holds
 // the applying of entries back: what the index names and the pairs read
 // then come from one state, so a namespace or one pod reads its own series
-// instead of decoding the whole store. The index holds no values; about
-// 200 bytes per pod container (docs/custom-metrics.md, "Reads").
+// instead of decoding the whole store. The index holds no values, only each
+// pod series' metadata decoded (docs/custom-metrics.md, "Reads", has its
+// bytes per series), which every read then takes instead of decoding it.
 package podindex

@@ -2,9 +2,12 @@ package podindex
 
 import (
 	"bytes"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
+
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/internal/podmeta"
@@ -21,12 +24,24 @@ type pod struct {
 	namespace, name string
 }
 
+// entry is an indexed series.
+type entry struct {
+	pod pod
+	// labels are its pod's, for selectors: shared by the pod's
+	// containers when their metadata is the same.
+	labels labels.Set
+	// metaMod is the mod index of the metadata the series is filed by,
+	// and kube that metadata decoded: shared by every read (read-only).
+	metaMod uint64
+	kube    *model.Kube
+}
+
 // Index is the pods' series by namespace and by pod. It implements
 // kvstore.Watcher. It is safe for concurrent use; its lookups agree with
 // the store when they run inside kvraft's View.
 type Index struct {
 	mu    sync.RWMutex
-	byRef map[Ref]pod
+	byRef map[Ref]*entry
 	byNS  map[string]map[Ref]struct{}
 	byPod map[pod]map[Ref]struct{}
 }
@@ -35,7 +50,7 @@ var _ kvstore.Watcher = (*Index)(nil)
 
 // New returns an empty index.
 func New() *Index {
-	return &Index{byRef: map[Ref]pod{}, byNS: map[string]map[Ref]struct{}{}, byPod: map[pod]map[Ref]struct{}{}}
+	return &Index{byRef: map[Ref]*entry{}, byNS: map[string]map[Ref]struct{}{}, byPod: map[pod]map[Ref]struct{}{}}
 }
 
 var (
@@ -106,26 +121,52 @@ func (x *Index) put(kv kvstore.KV) {
 	if err != nil {
 		return
 	}
-	p, _, ok, err := podmeta.Decode(m)
+	p, c, ok, err := podmeta.Decode(m)
 	if err != nil || !ok || p.Namespace == "" {
 		return
 	}
 	// The strings are the index's own: it must not keep the decoder's
 	// buffers alive, and names repeat across a pod's containers.
 	pk := pod{namespace: strings.Clone(p.Namespace), name: strings.Clone(p.Name)}
-	x.byRef[r] = pk
+	p.Labels = x.labelsOf(pk, p.Labels)
+	x.byRef[r] = &entry{pod: pk, labels: p.Labels, metaMod: kv.ModIndex, kube: &model.Kube{Pod: p, Container: c}}
 	add(x.byNS, pk.namespace, r)
 	add(x.byPod, pk, r)
 }
 
+// labelsOf returns ls, or the same labels another container of the pod
+// has: a pod's containers share one map.
+func (x *Index) labelsOf(pk pod, ls map[string]string) labels.Set {
+	for r := range x.byPod[pk] {
+		if have := x.byRef[r].labels; maps.Equal(have, ls) {
+			return have
+		}
+		break
+	}
+	return ls
+}
+
 func (x *Index) remove(r Ref) {
-	pk, ok := x.byRef[r]
+	e, ok := x.byRef[r]
 	if !ok {
 		return
 	}
 	delete(x.byRef, r)
-	drop(x.byNS, pk.namespace, r)
-	drop(x.byPod, pk, r)
+	drop(x.byNS, e.pod.namespace, r)
+	drop(x.byPod, e.pod, r)
+}
+
+// Kube returns the pod and container of series r as its metadata at mod
+// index metaMod says, if r is filed by that metadata: decoded once, when
+// it was applied, for every read (read-only).
+func (x *Index) Kube(r Ref, metaMod uint64) (*model.Kube, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	e, ok := x.byRef[r]
+	if !ok || e.metaMod != metaMod {
+		return nil, false
+	}
+	return e.kube, true
 }
 
 func add[K comparable](m map[K]map[Ref]struct{}, k K, r Ref) {
@@ -146,8 +187,9 @@ func drop[K comparable](m map[K]map[Ref]struct{}, k K, r Ref) {
 }
 
 // Namespace returns the series of namespace's pods, sorted by node and
-// path; with name set, those of that pod only.
-func (x *Index) Namespace(namespace, name string) []Ref {
+// path; with name set, those of that pod only; with sel set (not nil),
+// those of the pods whose labels it matches.
+func (x *Index) Namespace(namespace, name string, sel labels.Selector) []Ref {
 	x.mu.RLock()
 	var set map[Ref]struct{}
 	if name != "" {
@@ -157,7 +199,9 @@ func (x *Index) Namespace(namespace, name string) []Ref {
 	}
 	refs := make([]Ref, 0, len(set))
 	for r := range set {
-		refs = append(refs, r)
+		if sel == nil || sel.Matches(x.byRef[r].labels) {
+			refs = append(refs, r)
+		}
 	}
 	x.mu.RUnlock()
 	slices.SortFunc(refs, func(a, b Ref) int {

@@ -70,14 +70,14 @@ func TestIndex(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := x.Namespace(tt.ns, tt.pod); !slices.Equal(got, tt.want) {
+			if got := x.Namespace(tt.ns, tt.pod, nil); !slices.Equal(got, tt.want) {
 				t.Fatalf("Namespace(%q, %q) = %v, want %v", tt.ns, tt.pod, got, tt.want)
 			}
 			if tt.afterOps == nil {
 				return
 			}
 			apply(tt.afterOps...)
-			if got := x.Namespace(tt.ns, tt.pod); !slices.Equal(got, tt.wantAfter) {
+			if got := x.Namespace(tt.ns, tt.pod, nil); !slices.Equal(got, tt.wantAfter) {
 				t.Fatalf("after the writes, Namespace(%q, %q) = %v, want %v", tt.ns, tt.pod, got, tt.wantAfter)
 			}
 		})
@@ -89,7 +89,7 @@ func TestIndex(t *testing.T) {
 		t.Fatalf("index of %d series, rebuilt %d; want 2", x.Len(), y.Len())
 	}
 	for _, ns := range []string{"shop", "batch"} {
-		if a, b := x.Namespace(ns, ""), y.Namespace(ns, ""); !slices.Equal(a, b) {
+		if a, b := x.Namespace(ns, "", nil), y.Namespace(ns, "", nil); !slices.Equal(a, b) {
 			t.Errorf("%s: followed %v, rebuilt %v", ns, a, b)
 		}
 	}

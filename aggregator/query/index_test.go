@@ -158,3 +158,53 @@ func TestIndexedReadsBounded(t *testing.T) {
 		t.Fatalf("one pod within the bound: %v", err)
 	}
 }
+
+// TestIndexedReadsFollowWrites: what a read decoded is decoded again when
+// its series, metadata or checkpoints change, so repeated reads through
+// the index answer as scans do after every write.
+func TestIndexedReadsFollowWrites(t *testing.T) {
+	r, scan, n := indexed(t, query.Config{})
+	ctx := context.Background()
+	get := func(key []byte) []byte {
+		t.Helper()
+		res, err := n.Get(ctx, key, linearizable)
+		if err != nil || !res.Found {
+			t.Fatalf("get %s: %v %v", key, res.Found, err)
+		}
+		return res.Value
+	}
+	same := func(step string) {
+		t.Helper()
+		for _, w := range []time.Duration{0, 30 * time.Second} {
+			req := query.Request{Window: w, Read: linearizable, Pods: pods.Query{Namespace: "shop"}}
+			got, err := r.Pods(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := scan.Pods(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g, w := jsonOf(t, got.Pods), jsonOf(t, want.Pods); g != w {
+				t.Fatalf("%s: pods through the index:\n%s\nby a scan:\n%s", step, g, w)
+			}
+		}
+	}
+	same("first read")
+	same("second read, from what the first decoded")
+	tests := []struct {
+		name     string
+		key, src []byte
+	}{
+		{"values", model.SeriesKey("node-a", "/kubepods/web-1/app"), model.SeriesKey("node-a", "/kubepods/db-0/db")},
+		{"metadata", model.MetaKey("node-a", "/kubepods/web-1/sidecar"), model.MetaKey("node-a", "/kubepods/web-1/app")},
+		{"checkpoints", model.MarksKey("node-a", "/kubepods/db-0/db"), model.MarksKey("node-b", "/kubepods/web-2/app")},
+	}
+	for _, tt := range tests {
+		v := get(tt.src)
+		if _, err := n.Batch(ctx, []kvraft.Op{{Type: kvraft.OpPut, Key: tt.key, Value: v}}); err != nil {
+			t.Fatal(err)
+		}
+		same("after a write of " + tt.name)
+	}
+}

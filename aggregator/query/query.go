@@ -260,32 +260,44 @@ func (r *Reader) podContainers(ctx context.Context, req Request) (*Snapshot, err
 	if _, err := checkRequest(req); err != nil {
 		return nil, err
 	}
-	var items []kvraft.KV
+	// The pairs of each series, read at one state and decoded after it;
+	// the index has its metadata decoded.
+	type pairs struct {
+		ref           podindex.Ref
+		series, marks []byte
+		kube          *model.Kube
+	}
+	var got []pairs
+	agentValues := map[string][]byte{}
 	var index uint64
 	err := r.cfg.Store.(Viewer).View(ctx, req.Read, func(st kvraft.State) error {
-		refs := r.cfg.Index.Namespace(req.Pods.Namespace, req.Pods.Name)
+		refs := r.cfg.Index.Namespace(req.Pods.Namespace, req.Pods.Name, req.Pods.Selector)
 		if len(refs) > r.cfg.MaxSeries {
 			return r.tooMany()
 		}
-		items = make([]kvraft.KV, 0, 3*len(refs))
-		get := func(k []byte) {
-			if kv, ok := st.Get(k); ok {
-				items = append(items, kv)
-			}
-		}
-		last := ""
+		got = make([]pairs, 0, len(refs))
 		for _, ref := range refs {
 			if req.Node != "" && ref.Node != req.Node {
 				continue
 			}
-			if ref.Node != last { // refs are sorted by node
-				get(model.AgentKey(ref.Node))
-				last = ref.Node
+			series, ok := st.Get(model.SeriesKey(ref.Node, ref.Path))
+			if !ok {
+				continue // metadata first, or a series going
 			}
-			get(model.SeriesKey(ref.Node, ref.Path))
-			get(model.MetaKey(ref.Node, ref.Path))
+			meta, _ := st.Get(model.MetaKey(ref.Node, ref.Path))
+			kube, ok := r.cfg.Index.Kube(ref, meta.ModIndex)
+			if !ok {
+				continue // cannot be: the index and the store are at one state
+			}
+			p := pairs{ref: ref, series: series.Value, kube: kube}
 			if req.Window > 0 {
-				get(model.MarksKey(ref.Node, ref.Path))
+				marks, _ := st.Get(model.MarksKey(ref.Node, ref.Path))
+				p.marks = marks.Value
+			}
+			got = append(got, p)
+			if _, ok := agentValues[ref.Node]; !ok {
+				a, _ := st.Get(model.AgentKey(ref.Node))
+				agentValues[ref.Node] = a.Value
 			}
 		}
 		index = st.Index
@@ -294,18 +306,76 @@ func (r *Reader) podContainers(ctx context.Context, req Request) (*Snapshot, err
 	if err != nil {
 		return nil, err
 	}
-	return r.build(req, index, items)
+	agents := map[string]*model.Agent{}
+	for node, v := range agentValues {
+		if v == nil {
+			continue
+		}
+		a, err := model.DecodeAgent(v)
+		if err != nil {
+			return nil, fmt.Errorf("agent record of %s: %w", node, err)
+		}
+		agents[node] = a
+	}
+	cs := make([]model.Container, 0, len(got))
+	for _, p := range got {
+		st, err := decodeSeries(p.ref.Node, p.ref.Path, p.series, nil, p.marks)
+		if err != nil {
+			return nil, err
+		}
+		st.SetKube(p.kube)
+		cs = append(cs, model.View(p.ref.Node, agents[p.ref.Node], st, req.Window))
+	}
+	// refs come sorted by node and path, as the containers of every read.
+	return r.price(index, agents, cs), nil
+}
+
+// decoded decodes a series from its pairs (those absent are zero),
+// taking its metadata decoded from the index when the index has the same.
+func (r *Reader) decoded(ref podindex.Ref, series, meta, marks kvraft.KV) (*model.Stored, error) {
+	if r.cfg.Index != nil && meta.Value != nil {
+		if kube, ok := r.cfg.Index.Kube(ref, meta.ModIndex); ok {
+			st, err := decodeSeries(ref.Node, ref.Path, series.Value, nil, marks.Value)
+			if err == nil {
+				st.SetKube(kube)
+			}
+			return st, err
+		}
+	}
+	return decodeSeries(ref.Node, ref.Path, series.Value, meta.Value, marks.Value)
+}
+
+// decodeSeries decodes a series' value, metadata and checkpoints (nil:
+// none).
+func decodeSeries(node, path string, value, meta, marks []byte) (*model.Stored, error) {
+	st, err := model.DecodeStored(path, value)
+	if err != nil {
+		return nil, fmt.Errorf("series %q on %s: %w", path, node, err)
+	}
+	if meta != nil {
+		if st.Meta, err = model.DecodeMeta(meta); err != nil {
+			return nil, fmt.Errorf("metadata of %q on %s: %w", path, node, err)
+		}
+	}
+	if marks != nil {
+		if err := st.SetMarks(marks); err != nil {
+			return nil, fmt.Errorf("checkpoints of %q on %s: %w", path, node, err)
+		}
+	}
+	return st, nil
 }
 
 // build decodes the pairs of a read at index into its containers and
 // nodes, and prices them.
 func (r *Reader) build(req Request, index uint64, kvs []kvraft.KV) (*Snapshot, error) {
 	agents := map[string]*model.Agent{}
-	metas := map[[2]string][]byte{} // by node and path
-	marks := map[[2]string][]byte{} // by node and path, for windows
+	// Keys come in order: a node's agent record, checkpoints, metadata,
+	// then its series.
+	metas := map[[2]string]kvraft.KV{} // by node and path
+	marks := map[[2]string]kvraft.KV{} // by node and path
 	type item struct {
-		node string
-		s    *model.Stored
+		node, path string
+		value      kvraft.KV
 	}
 	var items []item
 	for _, kv := range kvs {
@@ -321,16 +391,12 @@ func (r *Reader) build(req Request, index uint64, kvs []kvraft.KV) (*Snapshot, e
 			}
 			agents[node] = a
 		case model.KindSeries:
-			st, err := model.DecodeStored(path, kv.Value)
-			if err != nil {
-				return nil, fmt.Errorf("series %q: %w", kv.Key, err)
-			}
-			items = append(items, item{node: node, s: st})
+			items = append(items, item{node: node, path: path, value: kv})
 		case model.KindMeta:
-			metas[[2]string{node, path}] = kv.Value
+			metas[[2]string{node, path}] = kv
 		case model.KindMarks:
 			if req.Window > 0 {
-				marks[[2]string{node, path}] = kv.Value
+				marks[[2]string{node, path}] = kv
 			}
 		}
 	}
@@ -339,18 +405,12 @@ func (r *Reader) build(req Request, index uint64, kvs []kvraft.KV) (*Snapshot, e
 	}
 	cs := make([]model.Container, 0, len(items))
 	for _, it := range items {
-		var err error
-		if m, ok := metas[[2]string{it.node, it.s.Path}]; ok {
-			if it.s.Meta, err = model.DecodeMeta(m); err != nil {
-				return nil, fmt.Errorf("metadata of %q on %s: %w", it.s.Path, it.node, err)
-			}
+		k := [2]string{it.node, it.path}
+		st, err := r.decoded(podindex.Ref{Node: it.node, Path: it.path}, it.value, metas[k], marks[k])
+		if err != nil {
+			return nil, err
 		}
-		if m, ok := marks[[2]string{it.node, it.s.Path}]; ok {
-			if err := it.s.SetMarks(m); err != nil {
-				return nil, fmt.Errorf("checkpoints of %q on %s: %w", it.s.Path, it.node, err)
-			}
-		}
-		cs = append(cs, model.View(it.node, agents[it.node], it.s, req.Window))
+		cs = append(cs, model.View(it.node, agents[it.node], st, req.Window))
 	}
 	slices.SortFunc(cs, func(a, b model.Container) int {
 		if c := strings.Compare(a.Node, b.Node); c != 0 {
