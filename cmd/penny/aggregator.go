@@ -166,6 +166,7 @@ func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, e
 	}
 	c.idGiven = own.Lookup("id").Changed
 	c.Access.rateSet = own.Lookup("rate-limit-qps").Changed || own.Lookup("rate-limit-burst").Changed
+	c.Access.metricsSet = own.Lookup("authorize-metrics").Changed
 	standard.VisitAll(func(f *pflag.Flag) { // in name order
 		if f.Changed {
 			c.standardSet = append(c.standardSet, "--"+f.Name)

@@ -44,6 +44,9 @@ type accessSettings struct {
 
 	// rateSet says --rate-limit-qps or --rate-limit-burst was given.
 	rateSet bool
+	// metricsSet says --authorize-metrics was given: otherwise it follows
+	// authentication.
+	metricsSet bool
 	// clientCerts says --api-client-ca-file turns certificates on.
 	clientCerts bool
 }
@@ -75,8 +78,9 @@ func accessFlags(fs *cmdFlags, a *accessSettings) {
 		"on with authentication, and per client address without it only when given; 0 turns it off")
 	fs.IntVar(&a.RateLimitBurst, "rate-limit-burst", defaultRateLimitBurst, "the token bucket's size: requests an identity may make at once")
 	fs.StringVar(&a.AuditLogPath, "api-audit-log-path", "", "append a JSON line for every write and every refused request to this `file`")
-	fs.BoolVar(&a.AuthorizeMetrics, "authorize-metrics", false, "make GET /metrics need an identity allowed to list penny.dev/containers "+
-		"(its penny_container_* series are every container's): Prometheus then scrapes with a bearer token; without it /metrics is open")
+	fs.BoolVar(&a.AuthorizeMetrics, "authorize-metrics", true, "make GET /metrics need an identity allowed to list penny.dev/containers "+
+		"(its penny_container_* series are every container's): Prometheus then scrapes with a bearer token; on with authentication, "+
+		"=false leaves /metrics open to whoever reaches the API port")
 	fs.BoolVar(&a.InsecureAnonymous, "insecure-allow-anonymous", false, "serve the API on a non-loopback --listen without authentication: "+
 		"anyone who reaches it may write any node's data, the store and the membership")
 }
@@ -132,7 +136,7 @@ func (a *accessSettings) validate(listen string) []error {
 	if a.RateLimitQPS < 0 || a.RateLimitBurst < 0 || (a.RateLimitQPS > 0 && a.RateLimitBurst < 1) {
 		errs = append(errs, errors.New("--rate-limit-qps must not be negative, --rate-limit-burst at least 1 when it is on"))
 	}
-	if a.AuthorizeMetrics && !a.enabled() {
+	if a.AuthorizeMetrics && a.metricsSet && !a.enabled() {
 		errs = append(errs, errors.New("--authorize-metrics needs authentication"))
 	}
 	if a.InsecureAnonymous && a.enabled() {
@@ -206,7 +210,7 @@ func (a *accessSettings) config(log *slog.Logger) (access.Config, error) {
 		c.RateLimit = access.RateLimitConfig{QPS: a.RateLimitQPS, Burst: a.RateLimitBurst}
 	}
 	c.AuditLogPath = a.AuditLogPath
-	c.ProtectMetrics = a.AuthorizeMetrics
+	c.ProtectMetrics = a.AuthorizeMetrics && a.enabled()
 	return c, nil
 }
 

@@ -108,6 +108,40 @@ func TestAggregatorDefaultAuthorizationIsPolicy(t *testing.T) {
 	}
 }
 
+// TestAggregatorMetricsAuthorization: /metrics needs an identity whenever
+// the API does, unless --authorize-metrics=false says otherwise.
+func TestAggregatorMetricsAuthorization(t *testing.T) {
+	tokens := filepath.Join(t.TempDir(), "tokens.csv")
+	if err := os.WriteFile(tokens, []byte("t,alice,1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--id", "1", "--data-dir", "d", "--initial-cluster", "1=http://127.0.0.1:1"}
+	for _, tt := range []struct {
+		name  string
+		extra []string
+		want  bool
+	}{
+		{"authentication", []string{"--token-auth-file", tokens}, true},
+		{"authentication, metrics open on purpose", []string{"--token-auth-file", tokens, "--authorize-metrics=false"}, false},
+		{"no authentication", nil, false},
+		{"no authentication, metrics open", []string{"--authorize-metrics=false"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseAggregatorFlags(append(slices.Clone(base), tt.extra...), &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ac, err := c.Access.config(slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ac.ProtectMetrics != tt.want {
+				t.Fatalf("/metrics protected: %v, want %v", ac.ProtectMetrics, tt.want)
+			}
+		})
+	}
+}
+
 func TestLoopback(t *testing.T) {
 	for addr, want := range map[string]bool{"127.0.0.1:1": true, "127.1.2.3:1": true, "[::1]:1": true, "localhost:1": true,
 		":1": false, "0.0.0.0:1": false, "[::]:1": false, "10.1.2.3:1": false, "example.com:1": false, "nope": false} {
