@@ -11,6 +11,12 @@ import (
 	"github.com/pennyhq/penny/kvraft/kvstore"
 )
 
+// The defaults of Config.SnapshotBytes and SnapshotCatchUpBytes.
+const (
+	DefaultSnapshotBytes        = 256 << 20
+	DefaultSnapshotCatchUpBytes = 64 << 20
+)
+
 // maxMemberID is the largest member ID: proposal IDs embed 16 bits of it.
 const maxMemberID = 1<<16 - 1
 
@@ -52,6 +58,13 @@ type Config struct {
 	// SnapshotCatchUpEntries is how many entries are kept in memory behind a
 	// snapshot for slow followers (5000).
 	SnapshotCatchUpEntries uint64
+	// SnapshotBytes triggers a snapshot too once the entries applied since
+	// the last one hold that many bytes (256 MiB), and
+	// SnapshotCatchUpBytes bounds the bytes of the entries kept behind it
+	// (64 MiB): the in-memory log stays within about their sum whatever
+	// the entries weigh, where counts alone let large entries pile up.
+	SnapshotBytes        uint64
+	SnapshotCatchUpBytes uint64
 	// MaxSizePerMsg bounds one append message (1 MiB); MaxInflightMsgs the
 	// append messages in flight per follower (256).
 	MaxSizePerMsg   uint64
@@ -100,6 +113,12 @@ func (c *Config) Complete() {
 	}
 	if c.SnapshotCatchUpEntries == 0 {
 		c.SnapshotCatchUpEntries = 5000
+	}
+	if c.SnapshotBytes == 0 {
+		c.SnapshotBytes = DefaultSnapshotBytes
+	}
+	if c.SnapshotCatchUpBytes == 0 {
+		c.SnapshotCatchUpBytes = DefaultSnapshotCatchUpBytes
 	}
 	if c.MaxSizePerMsg == 0 {
 		c.MaxSizePerMsg = 1 << 20

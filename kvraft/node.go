@@ -54,6 +54,9 @@ type Node struct {
 
 	snapIndex    atomic.Uint64
 	snapshotting atomic.Bool
+	// appliedBytes counts the bytes of the entries applied since start;
+	// snapBytes is what it was at the last snapshot (SnapshotBytes).
+	appliedBytes, snapBytes atomic.Uint64
 	// snapFailures counts the snapshots that failed in a row; none is
 	// tried again before snapRetryAt (unix nanos).
 	snapFailures atomic.Int64
@@ -445,6 +448,7 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) (removed bool, err error) {
 		n.stateMu.Lock()
 		n.applied.Store(idx)
 		n.stateMu.Unlock()
+		n.appliedBytes.Add(uint64(len(e.GetData())))
 	}
 	if len(ents) > 0 {
 		a := n.applied.Load()
@@ -564,6 +568,7 @@ func (n *Node) restoreSnapshot(sn *raftpb.Snapshot) error {
 	n.setQuota(m.QuotaBytes)
 	n.metrics.storeBytes.Set(float64(kv.Bytes()))
 	n.snapIndex.Store(md.GetIndex())
+	n.snapBytes.Store(n.appliedBytes.Load())
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package kvraft_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -259,5 +260,44 @@ func TestMembershipChanges(t *testing.T) {
 	// A removed ID can never come back.
 	if _, err := c.node(newLead).AddMember(context.Background(), kvraft.Member{ID: lead, PeerURL: "http://x:1"}); !errors.Is(err, kvraft.ErrIDRemoved) {
 		t.Fatalf("re-adding removed id: %v, want ErrIDRemoved", err)
+	}
+}
+
+// TestLogBoundedByBytes: with entries far larger than the counts assume,
+// snapshots come by bytes and the in-memory log keeps about
+// SnapshotBytes + SnapshotCatchUpBytes of them, not SnapshotCount.
+func TestLogBoundedByBytes(t *testing.T) {
+	const (
+		value     = 8 << 10
+		snapBytes = 256 << 10
+		keepBytes = 64 << 10
+	)
+	c := newCluster(t, 1, func(cfg *kvraft.Config) {
+		cfg.SnapshotCount, cfg.SnapshotCatchUpEntries = 1_000_000, 100_000
+		cfg.SnapshotBytes, cfg.SnapshotCatchUpBytes = snapBytes, keepBytes
+	})
+	n := c.node(c.waitLeader())
+	v := bytes.Repeat([]byte("x"), value)
+	var idx uint64
+	for i := range 200 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		res, err := n.Batch(ctx, []kvraft.Op{{Type: kvraft.OpPut, Key: fmt.Appendf(nil, "k%03d", i), Value: v}})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx = res
+	}
+	c.waitApplied(idx)
+	// A snapshot is taken in the background after the applies that make it
+	// due; the stagger adds up to 3/8 of SnapshotBytes.
+	limit := uint64((snapBytes*11/8+keepBytes)/value + 4)
+	deadline := time.Now().Add(10 * time.Second)
+	for held := idx - n.LogFirstIndex(); held > limit; held = idx - n.LogFirstIndex() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries of %d bytes held in memory after %d, want at most %d", held, value, idx, limit)
+		}
+		put(t, n, "tick", "x") // applies trigger the snapshot check
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -101,15 +101,17 @@ func decodeSnapshot(b []byte) (*membership, *kvstore.Store, error) {
 }
 
 // maybeSnapshot snapshots the state machine in the background once
-// SnapshotCount entries were applied since the last snapshot, or after a
-// membership change. The store is cloned in O(1) so applies continue while
-// it is serialized.
+// SnapshotCount entries or SnapshotBytes of entries were applied since the
+// last snapshot, or after a membership change. The store is cloned in O(1)
+// so applies continue while it is serialized.
 func (n *Node) maybeSnapshot() {
 	applied, last := n.applied.Load(), n.snapIndex.Load()
-	// Members snapshot at staggered indexes: all of them serializing a
+	bytes := n.appliedBytes.Load()
+	// Members snapshot at staggered points: all of them serializing a
 	// large state at once would stall the whole cluster at once.
 	every := n.cfg.SnapshotCount + n.id%4*n.cfg.SnapshotCount/8
-	due := applied-last >= every || (n.confChanged.Load() && applied > last)
+	everyBytes := n.cfg.SnapshotBytes + n.id%4*n.cfg.SnapshotBytes/8
+	due := applied-last >= every || bytes-n.snapBytes.Load() >= everyBytes || (n.confChanged.Load() && applied > last)
 	if !due || time.Now().UnixNano() < n.snapRetryAt.Load() || !n.snapshotting.CompareAndSwap(false, true) {
 		return
 	}
@@ -118,6 +120,9 @@ func (n *Node) maybeSnapshot() {
 	kv := n.kv.Clone()
 	index := n.applied.Load()
 	n.stateMu.RUnlock()
+	// Counted from now: a snapshot that fails is tried again by its
+	// backoff, not at once by the bytes still due.
+	n.snapBytes.Store(n.appliedBytes.Load())
 	n.memMu.RLock()
 	m := n.members.clone()
 	cs := proto.Clone(n.confState).(*raftpb.ConfState)
@@ -129,7 +134,7 @@ func (n *Node) maybeSnapshot() {
 			n.fail(fmt.Errorf("encode snapshot: %w", err))
 			return
 		}
-		_, err = n.storage.CreateSnapshot(index, cs, data, n.cfg.SnapshotCatchUpEntries)
+		_, err = n.storage.CreateSnapshot(index, cs, data, n.cfg.SnapshotCatchUpEntries, n.cfg.SnapshotCatchUpBytes)
 		switch {
 		case errors.Is(err, raft.ErrSnapOutOfDate), errors.Is(err, storage.ErrClosed):
 			return

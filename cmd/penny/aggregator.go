@@ -39,21 +39,23 @@ func init() {
 
 // aggregatorConfig is the parsed command line of `penny aggregator`.
 type aggregatorConfig struct {
-	ID             uint64
-	IDFromHostname bool
-	DataDir        string
-	Listen         string
-	PeerListen     string
-	InitialCluster string
-	Join           bool
-	APIURL         string
-	ClusterToken   string
-	PeerTLS        transport.TLS
-	APITLS         tlsfiles.Files
-	Tick           time.Duration
-	ElectionTicks  int
-	SnapshotCount  uint64
-	SnapCatchUp    uint64
+	ID               uint64
+	IDFromHostname   bool
+	DataDir          string
+	Listen           string
+	PeerListen       string
+	InitialCluster   string
+	Join             bool
+	APIURL           string
+	ClusterToken     string
+	PeerTLS          transport.TLS
+	APITLS           tlsfiles.Files
+	Tick             time.Duration
+	ElectionTicks    int
+	SnapshotCount    uint64
+	SnapCatchUp      uint64
+	SnapshotBytes    uint64
+	SnapCatchUpBytes uint64
 
 	// QuotaBytes is the store quota (-1: none); ForceNewCluster restarts
 	// this member alone from its data (kvraft.Config).
@@ -123,6 +125,10 @@ func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, e
 	own.IntVar(&c.ElectionTicks, "election-ticks", 10, "election timeout in ticks")
 	own.Uint64Var(&c.SnapshotCount, "snapshot-count", 10000, "applied entries between snapshots")
 	own.Uint64Var(&c.SnapCatchUp, "snapshot-catch-up-entries", 5000, "log entries kept behind a snapshot for slow followers")
+	own.Uint64Var(&c.SnapshotBytes, "snapshot-bytes", kvraft.DefaultSnapshotBytes, "bytes of applied entries that trigger a snapshot too, "+
+		"whatever their count: with --snapshot-catch-up-bytes, what bounds the in-memory log")
+	own.Uint64Var(&c.SnapCatchUpBytes, "snapshot-catch-up-bytes", kvraft.DefaultSnapshotCatchUpBytes, "bytes of log entries kept behind a snapshot "+
+		"at most, fewer entries than --snapshot-catch-up-entries when they are large")
 	own.Int64Var(&c.QuotaBytes, "quota-bytes", kvraft.DefaultQuotaBytes, "store quota in bytes of keys and values: writes past it fail (507) "+
 		"until keys are deleted; the leader's value applies to the cluster, give every member the same (-1: no quota)")
 	own.BoolVar(&c.ForceNewCluster, "force-new-cluster", false, "restart this member as a one-member cluster from its data dir, "+
@@ -270,8 +276,10 @@ func (c *aggregatorConfig) Validate() error {
 		errs = append(errs, errors.New("--quota-bytes must be positive, or -1 for no quota"))
 	}
 	errs = append(errs, c.Access.validate(c.Listen)...)
-	if c.Tick <= 0 || c.ElectionTicks < 2 || c.SnapshotCount == 0 || c.SnapCatchUp == 0 || c.RequestTimeout <= 0 || c.ShutdownGrace < 0 {
-		errs = append(errs, errors.New("--tick, --election-ticks (>= 2), --snapshot-count, --snapshot-catch-up-entries and --request-timeout must be positive"))
+	if c.Tick <= 0 || c.ElectionTicks < 2 || c.SnapshotCount == 0 || c.SnapCatchUp == 0 || c.SnapshotBytes == 0 || c.SnapCatchUpBytes == 0 ||
+		c.RequestTimeout <= 0 || c.ShutdownGrace < 0 {
+		errs = append(errs, errors.New("--tick, --election-ticks (>= 2), --snapshot-count, --snapshot-catch-up-entries, --snapshot-bytes, "+
+			"--snapshot-catch-up-bytes and --request-timeout must be positive"))
 	}
 	return errors.Join(errs...)
 }
@@ -368,6 +376,8 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 			ElectionTicks:          cfg.ElectionTicks,
 			SnapshotCount:          cfg.SnapshotCount,
 			SnapshotCatchUpEntries: cfg.SnapCatchUp,
+			SnapshotBytes:          cfg.SnapshotBytes,
+			SnapshotCatchUpBytes:   cfg.SnapCatchUpBytes,
 			QuotaBytes:             cfg.QuotaBytes,
 			ForceNewCluster:        cfg.ForceNewCluster,
 			RequestTimeout:         cfg.RequestTimeout,

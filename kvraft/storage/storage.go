@@ -369,14 +369,40 @@ func (s *Storage) saveSnapLocked(sn *raftpb.Snapshot) error {
 	return nil
 }
 
+// compactTo is the index the in-memory log is compacted to after a
+// snapshot at index: keep entries stay behind it for slow followers, fewer
+// when they hold more than keepBytes of data (0: no bound). Callers hold
+// s.mu.
+func (s *Storage) compactTo(index, keep, keepBytes uint64) uint64 {
+	var to uint64
+	if index > keep {
+		to = index - keep
+	}
+	first, err := s.mem.FirstIndex()
+	if keepBytes == 0 || err != nil || max(to+1, first) > index {
+		return to
+	}
+	ents, err := s.mem.Entries(max(to+1, first), index+1, math.MaxUint64)
+	if err != nil {
+		return to
+	}
+	var sum uint64
+	for i := len(ents) - 1; i >= 0; i-- {
+		if sum += uint64(len(ents[i].GetData())); sum > keepBytes {
+			return ents[i].GetIndex()
+		}
+	}
+	return to
+}
+
 // CreateSnapshot records a snapshot of the state machine at index (which
 // must be applied), persists it and compacts the in-memory log, keeping
-// keep entries before index so slow followers can catch up without a
-// snapshot. It returns raft.ErrSnapOutOfDate if a newer snapshot exists,
+// keep entries before index (fewer when they hold more than keepBytes of
+// data; 0: no bound) so slow followers can catch up without a snapshot. It returns raft.ErrSnapOutOfDate if a newer snapshot exists,
 // and an error matching ErrSnapshotFile if the snapshot file could not be
 // written (e.g. at the fd limit, or with the disk full): nothing changed
 // then, and a later call may succeed.
-func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte, keep uint64) (*raftpb.Snapshot, error) {
+func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte, keep, keepBytes uint64) (*raftpb.Snapshot, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -413,8 +439,8 @@ func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte
 	if err := s.w.SaveSnapshot(ws); err != nil {
 		return nil, fmt.Errorf("save wal snapshot marker: %w", err)
 	}
-	if index > keep {
-		if err := s.mem.Compact(index - keep); err != nil && !errors.Is(err, raft.ErrCompacted) {
+	if to := s.compactTo(index, keep, keepBytes); to > 0 {
+		if err := s.mem.Compact(to); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			return nil, fmt.Errorf("compact: %w", err)
 		}
 	}
