@@ -13,8 +13,8 @@ import (
 
 // The defaults of Config.SnapshotBytes and SnapshotCatchUpBytes.
 const (
-	DefaultSnapshotBytes        = 256 << 20
-	DefaultSnapshotCatchUpBytes = 64 << 20
+	DefaultSnapshotBytes        = 64 << 20
+	DefaultSnapshotCatchUpBytes = 16 << 20
 )
 
 // maxMemberID is the largest member ID: proposal IDs embed 16 bits of it.
@@ -59,10 +59,11 @@ type Config struct {
 	// snapshot for slow followers (5000).
 	SnapshotCatchUpEntries uint64
 	// SnapshotBytes triggers a snapshot too once the entries applied since
-	// the last one hold that many bytes (256 MiB), and
-	// SnapshotCatchUpBytes bounds the bytes of the entries kept behind it
-	// (64 MiB): the in-memory log stays within about their sum whatever
-	// the entries weigh, where counts alone let large entries pile up.
+	// the last one hold that many bytes and at least as many as the store
+	// (64 MiB), and SnapshotCatchUpBytes bounds the bytes of the entries
+	// kept behind it (16 MiB): the in-memory log stays within about their
+	// sum (the store's size past SnapshotBytes) whatever the entries
+	// weigh, where counts alone let large entries pile up.
 	SnapshotBytes        uint64
 	SnapshotCatchUpBytes uint64
 	// MaxSizePerMsg bounds one append message (1 MiB); MaxInflightMsgs the

@@ -57,6 +57,8 @@ type Node struct {
 	// appliedBytes counts the bytes of the entries applied since start;
 	// snapBytes is what it was at the last snapshot (SnapshotBytes).
 	appliedBytes, snapBytes atomic.Uint64
+	// snapStoreBytes is the store's size at the last snapshot.
+	snapStoreBytes atomic.Int64
 	// snapFailures counts the snapshots that failed in a row; none is
 	// tried again before snapRetryAt (unix nanos).
 	snapFailures atomic.Int64
@@ -569,6 +571,7 @@ func (n *Node) restoreSnapshot(sn *raftpb.Snapshot) error {
 	n.metrics.storeBytes.Set(float64(kv.Bytes()))
 	n.snapIndex.Store(md.GetIndex())
 	n.snapBytes.Store(n.appliedBytes.Load())
+	n.snapStoreBytes.Store(kv.Bytes())
 	return nil
 }
 

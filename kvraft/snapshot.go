@@ -101,8 +101,9 @@ func decodeSnapshot(b []byte) (*membership, *kvstore.Store, error) {
 }
 
 // maybeSnapshot snapshots the state machine in the background once
-// SnapshotCount entries or SnapshotBytes of entries were applied since the
-// last snapshot, or after a membership change. The store is cloned in O(1)
+// SnapshotCount entries, or SnapshotBytes of entries and at least the
+// store's bytes, were applied since the last snapshot, or after a
+// membership change. The store is cloned in O(1)
 // so applies continue while it is serialized.
 func (n *Node) maybeSnapshot() {
 	applied, last := n.applied.Load(), n.snapIndex.Load()
@@ -110,7 +111,13 @@ func (n *Node) maybeSnapshot() {
 	// Members snapshot at staggered points: all of them serializing a
 	// large state at once would stall the whole cluster at once.
 	every := n.cfg.SnapshotCount + n.id%4*n.cfg.SnapshotCount/8
-	everyBytes := n.cfg.SnapshotBytes + n.id%4*n.cfg.SnapshotBytes/8
+	// By bytes, a snapshot comes once the log since the last one weighs
+	// SnapshotBytes or the store as the last one saved it, whichever is
+	// more: serializing the store then costs about what writing the log
+	// did, and the log held in memory grows with the store (its series),
+	// not with time or the size of entries.
+	everyBytes := max(n.cfg.SnapshotBytes, uint64(max(n.snapStoreBytes.Load(), 0)))
+	everyBytes += n.id % 4 * everyBytes / 8
 	due := applied-last >= every || bytes-n.snapBytes.Load() >= everyBytes || (n.confChanged.Load() && applied > last)
 	if !due || time.Now().UnixNano() < n.snapRetryAt.Load() || !n.snapshotting.CompareAndSwap(false, true) {
 		return
@@ -123,6 +130,7 @@ func (n *Node) maybeSnapshot() {
 	// Counted from now: a snapshot that fails is tried again by its
 	// backoff, not at once by the bytes still due.
 	n.snapBytes.Store(n.appliedBytes.Load())
+	n.snapStoreBytes.Store(kv.Bytes())
 	n.memMu.RLock()
 	m := n.members.clone()
 	cs := proto.Clone(n.confState).(*raftpb.ConfState)

@@ -42,6 +42,7 @@ import (
 
 	"github.com/pennyhq/penny/cmd/penny/loadgen"
 	"github.com/pennyhq/penny/internal/freeport"
+	"github.com/pennyhq/penny/internal/procstat"
 	"github.com/pennyhq/penny/kvraft/kvhttp"
 )
 
@@ -168,43 +169,17 @@ func (c *cluster) client(i int) *kvhttp.Client {
 	return &kvhttp.Client{Endpoint: c.urls[i], HTTP: &http.Client{Timeout: time.Minute}}
 }
 
-// cpuSeconds sums the replicas' utime and stime.
+// cpuSeconds sums the replicas' CPU time.
 func (c *cluster) cpuSeconds() float64 {
-	var ticks int64
-	for _, p := range c.procs {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += ut + st
+	pids := make([]int, len(c.procs))
+	for i, p := range c.procs {
+		pids[i] = p.Process.Pid
 	}
-	return float64(ticks) / 100
+	return procstat.CPUSeconds(pids...)
 }
 
-// memory returns a replica's VmRSS and VmHWM in bytes.
-func (c *cluster) memory(i int) (rss, peak int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.procs[i].Process.Pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb << 10
-		case "VmHWM:":
-			peak = kb << 10
-		}
-	}
-	return rss, peak
-}
+// memory returns a replica's resident memory and its peak, in bytes.
+func (c *cluster) memory(i int) (rss, peak int64) { return procstat.Memory(c.procs[i].Process.Pid) }
 
 func waitHealthy(ctx context.Context, url string) error {
 	deadline := time.Now().Add(30 * time.Second)

@@ -34,6 +34,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/authn"
 	"github.com/pennyhq/penny/cmd/penny/loadgen"
 	"github.com/pennyhq/penny/internal/freeport"
+	"github.com/pennyhq/penny/internal/procstat"
 )
 
 const targetP99 = 250 * time.Millisecond
@@ -46,7 +47,10 @@ func main() {
 	duration := flag.Duration("duration", 45*time.Second, "measurement per load")
 	podMeta := flag.String("pod-meta", "on", "agents send pod metadata: on, off, or both (each load twice, side by side)")
 	identity := flag.String("identity", "off", "agents authenticate with per-node tokens: on, off, or both (each load twice, side by side)")
+	replicaArgs := flag.String("replica-args", "", "more flags for every replica, space-separated "+
+		"(e.g. \"--snapshot-bytes 1099511627776\": snapshots by entry count only, as before they came by bytes)")
 	flag.Parse()
+	extraArgs = strings.Fields(*replicaArgs)
 	choices := map[string][]bool{"on": {true}, "off": {false}, "both": {false, true}}
 	metas, idents := choices[*podMeta], choices[*identity]
 	if metas == nil || idents == nil {
@@ -61,10 +65,16 @@ func main() {
 	}
 }
 
+// extraArgs are -replica-args.
+var extraArgs []string
+
 type row struct {
 	kind
 	r   *loadgen.Result
 	cpu float64 // cores used by the three replicas together
+	// rss, peak and disk are the largest replica's resident memory at the
+	// end, its peak, and its data directory's bytes at the end.
+	rss, peak, disk int64
 }
 
 // kind is what a load's agents do besides sampling.
@@ -159,6 +169,7 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 			"--data-dir", filepath.Join(dir, strconv.Itoa(i+1)), "--listen", apis[i], "--peer-listen", peers[i],
 			"--initial-cluster", strings.Join(ic, ","))
 		cmd.Args = append(cmd.Args, auth...)
+		cmd.Args = append(cmd.Args, extraArgs...)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if prof := os.Getenv("PENNY_CPUPROFILE"); prof != "" {
 			// One profile per replica: <path>.<id>.
@@ -184,7 +195,27 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 		return nil, err
 	}
 	cpu := (cpuSeconds(procs) - cpu0) / time.Since(start).Seconds()
-	return &row{r: r, cpu: cpu}, nil
+	out := &row{r: r, cpu: cpu}
+	for i, p := range procs {
+		rss, peak := procstat.Memory(p.Process.Pid)
+		out.rss, out.peak = max(out.rss, rss), max(out.peak, peak)
+		out.disk = max(out.disk, dirBytes(filepath.Join(dir, strconv.Itoa(i+1))))
+	}
+	return out, nil
+}
+
+// dirBytes sums the sizes of the files under dir.
+func dirBytes(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // tokenFile writes a token file of one agent identity per simulated node
@@ -223,26 +254,21 @@ func waitHealthy(ctx context.Context, url string) error {
 	return errors.New(url + " never became healthy")
 }
 
-// cpuSeconds sums utime and stime of the processes.
+// cpuSeconds sums the processes' CPU time.
 func cpuSeconds(procs []*exec.Cmd) float64 {
-	var ticks int64
-	for _, p := range procs {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += ut + st
+	pids := make([]int, len(procs))
+	for i, p := range procs {
+		pids[i] = p.Process.Pid
 	}
-	return float64(ticks) / 100
+	return procstat.CPUSeconds(pids...)
 }
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
 func print(rows []row, containers int) {
 	fmt.Printf("Penny pipeline load: 3 aggregator replicas (fsync on) and the load generator on one machine, %d cgroups per agent, 1s interval\n\n", containers)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "agents\tpod meta\tidentity\tseries/s\tfreshness p50\tp99\tmax\tprobes\tbacklog start\tend\tdropped\treplicas CPU\tp99 < 250ms\t")
+	fmt.Fprintln(tw, "agents\tpod meta\tidentity\tseries/s\tfreshness p50\tp99\tmax\tprobes\tbacklog start\tend\tdropped\treplicas CPU\treplica RSS\tpeak\tdata dir\tp99 < 250ms\t")
 	best := map[kind]int{}
 	for _, r := range rows {
 		ok := r.r.Sustained() && r.r.FreshP99 < targetP99
@@ -252,9 +278,9 @@ func print(rows []row, containers int) {
 		} else {
 			best[r.kind] = max(best[r.kind], r.r.Agents)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%s\t%s\t%s\t%d/%d\t%.0f\t%.0f\t%.0f\t%.2f cores\t%s\t\n", r.r.Agents, yesNo(r.meta), yesNo(r.ident), r.r.SeriesPerSecond,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%s\t%s\t%s\t%d/%d\t%.0f\t%.0f\t%.0f\t%.2f cores\t%s\t%s\t%s\t%s\t\n", r.r.Agents, yesNo(r.meta), yesNo(r.ident), r.r.SeriesPerSecond,
 			ms(r.r.FreshP50), ms(r.r.FreshP99), ms(r.r.FreshMax), r.r.Probes-r.r.LostProbes, r.r.Probes,
-			r.r.PendingFirst, r.r.PendingLast, r.r.Dropped, r.cpu, verdict)
+			r.r.PendingFirst, r.r.PendingLast, r.r.Dropped, r.cpu, mib(r.rss), mib(r.peak), mib(r.disk), verdict)
 	}
 	tw.Flush()
 	fmt.Println()
