@@ -285,9 +285,9 @@ func checkServiceTime(t *testing.T, lat *histogram.LogLinear, us float64, client
 	}
 	// What the server does not see (the client's system calls, loopback)
 	// is a small part of it: 10%, or a millisecond for a short service
-	// time (the race detector's client takes half a millisecond more a
-	// request on the CI machine).
-	if gap := max(0.1*clientUs(client.Mean), 1000); mean < clientUs(client.Mean)-gap {
+	// time; three times that under the race detector, whose h2c client
+	// took 1.3 ms more a 3 ms request on the CI machine.
+	if gap := clientSlack * max(0.1*clientUs(client.Mean), 1000); mean < clientUs(client.Mean)-gap {
 		t.Errorf("mean latency %.0fµs, want within %.0fµs of the client's %s", mean, gap, client.Mean)
 	}
 }

@@ -207,7 +207,10 @@ func reqLoad(kind, addr string, n, conns, size int, caFile string) ([]time.Durat
 		} else {
 			p.SetHTTP1(true)
 		}
-		tr := &http.Transport{Protocols: &p, MaxIdleConnsPerHost: conns}
+		// MaxConnsPerHost: without it a request that finds no idle
+		// connection dials one and, if another frees up first, leaves
+		// the new one idle: a busy client opens more than conns.
+		tr := &http.Transport{Protocols: &p, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
 		scheme := "http://"
 		if kind == "https" {
 			pool, err := caPool(caFile)

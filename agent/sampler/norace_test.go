@@ -1,0 +1,6 @@
+//go:build !race
+
+package sampler_test
+
+// clientSlack: see race_test.go.
+const clientSlack = 1
