@@ -58,6 +58,52 @@ struct {
 
 DECLARE_DROPS(memory_drops);
 
+/*
+ * Change-driven shipping (docs/agent.md, "Shipping on change"): the agent
+ * arms a watch per cgroup at every sample with the RSS change it should
+ * hear about (limit, bytes either way). Each RSS change a process makes to
+ * its own mm is added to its cgroup's watch; the first one to take the sum
+ * past the limit disarms the watch and writes the cgroup's id to
+ * rss_changes, which wakes the agent. Changes made to an mm from outside
+ * (fork, exec, reclaim, teardown) are left to the next interval.
+ */
+struct rss_watch {
+	__s64 delta; /* bytes since the watch was armed */
+	__s64 limit; /* |delta| past which the agent is told */
+	__u32 armed; /* 1 until the agent has been told */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct rss_watch);
+} rss_watches SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} rss_changes SEC(".maps");
+
+static __always_inline void watch_rss(__s64 d)
+{
+	__u64 cgid = bpf_get_current_cgroup_id();
+	struct rss_watch *w = bpf_map_lookup_elem(&rss_watches, &cgid);
+	__s64 v;
+
+	if (!w)
+		return;
+	v = __sync_fetch_and_add(&w->delta, d) + d;
+	if (v <= w->limit && v >= -w->limit)
+		return;
+	if (!w->armed || __sync_val_compare_and_swap(&w->armed, 1, 0) != 1)
+		return;
+	/* A full ring loses the wake-up, not the change: the next interval
+	 * ships it. */
+	bpf_ringbuf_output(&rss_changes, &cgid, sizeof(cgid), 0);
+}
+
 /* Makes tgid the owner of mm_id and records the cgroup it runs in. */
 static __noinline int claim(__u32 mm_id, __u32 tgid)
 {
@@ -141,7 +187,12 @@ int rss_stat(struct trace_event_raw_rss_stat *ctx)
 				return 0;
 		}
 	}
-	e->size[member & (RSS_MEMBERS - 1)] = ctx->size;
+	member &= RSS_MEMBERS - 1;
+	/* The change of a counter the agent counts as resident, when its
+	 * previous value is known (reported, or zero in a new mm). */
+	if (ctx->curr && member != MM_SWAPENTS && ((e->mask >> member) & 1 || e->flags & RSS_NEW))
+		watch_rss(ctx->size - e->size[member]);
+	e->size[member] = ctx->size;
 	e->mask |= 1u << member;
 	return 0;
 }

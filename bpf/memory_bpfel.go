@@ -45,6 +45,14 @@ type MemoryRssEntry struct {
 	Size  [4]int64
 }
 
+type MemoryRssWatch struct {
+	_     structs.HostLayout
+	Delta int64
+	Limit int64
+	Armed uint32
+	Pad   uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -54,6 +62,8 @@ const (
 	MemoryMapMemoryDrops      = "memory_drops"
 	MemoryMapProcs            = "procs"
 	MemoryMapRssByMm          = "rss_by_mm"
+	MemoryMapRssChanges       = "rss_changes"
+	MemoryMapRssWatches       = "rss_watches"
 	MemoryProgCgroupAttach    = "cgroup_attach"
 	MemoryProgProcessExit     = "process_exit"
 	MemoryProgRssStat         = "rss_stat"
@@ -116,6 +126,8 @@ type MemoryMapSpecs struct {
 	MemoryDrops  *ebpf.MapSpec `ebpf:"memory_drops"`
 	Procs        *ebpf.MapSpec `ebpf:"procs"`
 	RssByMm      *ebpf.MapSpec `ebpf:"rss_by_mm"`
+	RssChanges   *ebpf.MapSpec `ebpf:"rss_changes"`
+	RssWatches   *ebpf.MapSpec `ebpf:"rss_watches"`
 }
 
 // MemoryVariableSpecs contains global variables before they are loaded into the kernel.
@@ -150,6 +162,8 @@ type MemoryMaps struct {
 	MemoryDrops  *ebpf.Map `ebpf:"memory_drops"`
 	Procs        *ebpf.Map `ebpf:"procs"`
 	RssByMm      *ebpf.Map `ebpf:"rss_by_mm"`
+	RssChanges   *ebpf.Map `ebpf:"rss_changes"`
+	RssWatches   *ebpf.Map `ebpf:"rss_watches"`
 }
 
 func (m *MemoryMaps) Close() error {
@@ -159,6 +173,8 @@ func (m *MemoryMaps) Close() error {
 		m.MemoryDrops,
 		m.Procs,
 		m.RssByMm,
+		m.RssChanges,
+		m.RssWatches,
 	)
 }
 

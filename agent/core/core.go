@@ -133,6 +133,9 @@ func Start(ctx context.Context, cfg Config, onServeError func(error)) (_ *Core, 
 	return c, nil
 }
 
+// Probes are the loaded programs and their maps.
+func (c *Core) Probes() *probe.Probes { return c.probes }
+
 // healthy fails when no sample was taken for three intervals.
 func (c *Core) healthy() error {
 	limit := 3*c.cfg.Interval + 2*time.Second

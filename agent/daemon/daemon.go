@@ -16,6 +16,7 @@ import (
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/agent/shipper"
+	"github.com/pennyhq/penny/agent/trigger"
 	"github.com/pennyhq/penny/internal/nodemeta"
 	"github.com/pennyhq/penny/wire"
 )
@@ -35,6 +36,9 @@ type Config struct {
 	// watchers use instead of one built from Kube (for embedders and
 	// tests).
 	KubeClient kubernetes.Interface
+	// Trigger configures the samples taken out of the interval when a
+	// cgroup's RSS moves (package trigger); on unless Disabled.
+	Trigger trigger.Config
 	// Facts are node facts given on the command line (--instance-type,
 	// --region, --zone, --capacity-type); each one set overrides what the
 	// Node object says. Their Name and Source are the agent's to set.
@@ -70,6 +74,10 @@ func (c *Config) Complete() error {
 		c.Kube = &k
 	}
 	c.Shipper.Complete()
+	if c.Trigger.Logger == nil {
+		c.Trigger.Logger = c.Core.Logger
+	}
+	c.Trigger.Complete()
 	return nil
 }
 
@@ -87,6 +95,9 @@ func (c *Config) Validate() error {
 		if err := c.Kube.Validate(); err != nil {
 			return err
 		}
+	}
+	if err := c.Trigger.Validate(); err != nil {
+		return err
 	}
 	return c.Shipper.Validate()
 }
@@ -118,6 +129,7 @@ type Agent struct {
 	facts   nodemeta.Facts
 	meta    map[string]string
 	ticker  *time.Ticker
+	trigger *trigger.Trigger // nil when changes do not trigger samples
 	cancel  context.CancelFunc
 	errc    chan error    // the error that stops the agent, for Next
 	shipped chan struct{} // closed when the shipper has returned; nil before it runs
@@ -194,10 +206,15 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		return nil, err
 	}
 	a.ship(sctx, a.shipper.Run)
+	if !cfg.Trigger.Disabled {
+		if a.trigger, err = trigger.New(cfg.Trigger, a.core.Probes(), cfg.Core.Interval, a.core.Registry); err != nil {
+			return nil, err
+		}
+	}
 	a.ticker = time.NewTicker(cfg.Core.Interval)
 	log.Info("agent started", "node", cfg.NodeName, "aggregators", strings.Join(cfg.Shipper.URLs, ","),
 		"interval", cfg.Core.Interval, "incarnation", fmt.Sprintf("%#x", enc.Incarnation()),
-		"kubernetes", cfg.Kube != nil)
+		"kubernetes", cfg.Kube != nil, "ship_on_change", a.trigger != nil)
 	return a, nil
 }
 
@@ -238,9 +255,13 @@ func (a *Agent) startKube(ctx, run context.Context) error {
 	return nil
 }
 
-// Next waits for the next interval, samples, queues the sample for the
-// aggregators and returns it.
+// Next waits for the next interval, or for a change the trigger takes,
+// samples, queues the sample for the aggregators and returns it.
 func (a *Agent) Next(ctx context.Context) (*sampler.Sample, error) {
+	var changes <-chan uint64 // nil without a trigger: never ready
+	if a.trigger != nil {
+		changes = a.trigger.C()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -248,11 +269,29 @@ func (a *Agent) Next(ctx context.Context) (*sampler.Sample, error) {
 		case err := <-a.errc:
 			return nil, err
 		case <-a.ticker.C:
+		case id := <-changes:
+			take, err := a.trigger.Take(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if !take {
+				continue
+			}
+		}
+		if a.trigger != nil {
+			if err := a.trigger.Arm(); err != nil {
+				a.cfg.Core.Logger.Warn("rss watches not armed: changes wait for the interval", "err", err)
+			}
 		}
 		s, err := a.core.Sample()
 		if err != nil {
 			a.cfg.Core.Logger.Warn("sample failed", "err", err)
 			continue
+		}
+		if a.trigger != nil {
+			if err := a.trigger.Sampled(s); err != nil {
+				a.cfg.Core.Logger.Warn("rss watches not armed: changes wait for the interval", "err", err)
+			}
 		}
 		snap := Snapshot(s, a.resolve)
 		snap.Meta = a.nodeMeta()

@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
@@ -119,6 +120,11 @@ type Probes struct {
 	links  []link.Link
 	progs  map[string]*ebpf.Program
 
+	// The RSS watches (watch.go): watched are the cgroups armed last.
+	watchMu sync.Mutex
+	watched map[uint64]struct{}
+	changes *ringbuf.Reader
+
 	// HitRatio is false when the kernel lacks the tracepoints that count
 	// page cache accesses (Linux < 6.10); hit ratios are then unknown.
 	HitRatio bool
@@ -157,7 +163,7 @@ func Load(ctx context.Context, cfg Config) (_ *Probes, err error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Probes{logger: log, HitRatio: len(missing) == 0, progs: map[string]*ebpf.Program{}}
+	p := &Probes{logger: log, HitRatio: len(missing) == 0, progs: map[string]*ebpf.Program{}, watched: map[uint64]struct{}{}}
 	for _, tp := range missing {
 		log.Warn("tracepoint missing: page cache hit ratio unavailable (needs Linux >= 6.10)", "tracepoint", tp.String())
 	}
@@ -292,6 +298,9 @@ func (p *Probes) load(skipRequests bool) error {
 		}
 		p.Requests = true
 	}
+	if p.changes, err = ringbuf.NewReader(p.mem.RssChanges); err != nil {
+		return fmt.Errorf("read rss changes: %w", err)
+	}
 	p.log, err = newEventLog(ncpu, p.mem.Events, p.mem.EventCursors)
 	return err
 }
@@ -340,6 +349,9 @@ func exitHasGroupDead() (bool, error) {
 // Close detaches and unloads everything.
 func (p *Probes) Close() error {
 	var errs []error
+	if p.changes != nil {
+		errs = append(errs, p.changes.Close()) // wakes RSSChange
+	}
 	if p.log != nil {
 		errs = append(errs, p.log.close())
 	}

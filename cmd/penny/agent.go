@@ -14,6 +14,7 @@ import (
 
 	"github.com/pennyhq/penny/agent/daemon"
 	"github.com/pennyhq/penny/agent/kube"
+	"github.com/pennyhq/penny/agent/trigger"
 	"github.com/pennyhq/penny/internal/bearer"
 	"github.com/pennyhq/penny/internal/nodemeta"
 	"github.com/pennyhq/penny/internal/tlsfiles"
@@ -53,6 +54,13 @@ func parseAgentFlags(args []string, stdout io.Writer) (*agentConfig, error) {
 	fs.StringVar(&c.Daemon.Core.Listen, "listen", "", "serve /metrics and /healthz on this address (e.g. :9464)")
 	fs.BoolVar(&c.Daemon.Core.BPFStats, "bpf-stats", false, "account eBPF program run time in the kernel and export it on /metrics")
 	requests := fs.Bool("requests", true, requestsUsage)
+	onChange := fs.Bool("ship-on-change", true, "sample and ship at once, not at the next interval, when a cgroup's RSS moves past --change-threshold")
+	fs.Float64Var(&c.Daemon.Trigger.Threshold, "change-threshold", trigger.DefaultThreshold,
+		"the share of a cgroup's RSS it must move by, either way, to be shipped at once (0.05: 5%)")
+	fs.Int64Var(&c.Daemon.Trigger.MinBytes, "change-min-bytes", trigger.DefaultMinBytes, "the least RSS change in bytes that is shipped at once, whatever the cgroup's size")
+	fs.DurationVar(&c.Daemon.Trigger.Floor, "change-floor", trigger.DefaultFloor, "the least time between two samples when changes trigger them")
+	fs.IntVar(&c.Daemon.Trigger.PerInterval, "changes-per-interval", trigger.DefaultPerInterval,
+		"the most samples changes may trigger in one interval; past it a change waits for the interval")
 	fs.IntVar(&c.Daemon.Shipper.BufferBytes, "buffer-bytes", 64<<20, "bytes of frames kept until an aggregator acknowledges them")
 	fs.IntVar(&c.Daemon.Shipper.KeyframeEvery, "keyframe-every", 60, "frames between keyframes")
 	fs.StringVar(&c.Kubernetes, "kubernetes", "auto", "attribute cgroups to the pods of this node: auto (on in a cluster, where KUBERNETES_SERVICE_HOST is set, or with --kubeconfig), on or off")
@@ -68,6 +76,7 @@ func parseAgentFlags(args []string, stdout io.Writer) (*agentConfig, error) {
 		return nil, err
 	}
 	c.Daemon.Core.SkipRequests = !*requests
+	c.Daemon.Trigger.Disabled = !*onChange
 	c.Complete()
 	if err := c.Validate(); err != nil {
 		return nil, usageError{err}
