@@ -17,7 +17,10 @@ import (
 // msgpack decodes an integer of any width into any integer field, so
 // values written before (9-byte integers, marks included) read the same.
 // TestStoredEncodeAsReflection and FuzzStoredEncode check both, to the
-// byte; appendMarks writes a MarksKey's value the same way.
+// byte; appendMarks writes a MarksKey's value the same way. Decoding is by
+// hand too (decode.go): DecodeStored and DecodeMarks read the bytes with a
+// cursor, accepting and refusing what mpcheck and msgpack's reflection did,
+// 4 to 5 times faster (BenchmarkStoredDecode).
 //
 // The layout is msgpack's for these types: struct fields as a map keyed
 // by tag in field order, omitempty fields left out when zero, Hist,

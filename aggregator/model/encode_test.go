@@ -120,6 +120,8 @@ func compactMarshal(s *Stored) ([]byte, error) {
 // with the path of its key, and its marks to what
 // compactMarshal writes of them; and unless its encoding of before, with
 // 9-byte integers and its marks in the value, decodes to the same too.
+// Every encoding decodes as reflection decodes it
+// (checkDecodeAsReflection).
 func checkAsReflection(t *testing.T, s *Stored) {
 	t.Helper()
 	unmarked := *s
@@ -139,6 +141,7 @@ func checkAsReflection(t *testing.T, s *Stored) {
 		if !bytes.Equal(got, buf.Bytes()) {
 			t.Fatalf("marks encoded\n %x\nreflection\n %x", got, buf.Bytes())
 		}
+		checkDecodeAsReflection(t, got)
 		if len(got) <= MaxValue {
 			back, err := DecodeMarks(got)
 			if err != nil || !reflect.DeepEqual(back, s.Marks) {
@@ -153,6 +156,7 @@ func checkAsReflection(t *testing.T, s *Stored) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("encoded\n %x\nreflection\n %x", got, want)
 	}
+	checkDecodeAsReflection(t, got)
 	if len(got) > MaxValue {
 		return
 	}
@@ -171,6 +175,7 @@ func checkAsReflection(t *testing.T, s *Stored) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkDecodeAsReflection(t, wide)
 	if len(wide) > MaxValue {
 		return
 	}

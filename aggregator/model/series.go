@@ -323,7 +323,9 @@ type Stored struct {
 // have before allocating.
 type Marks []Mark
 
-// DecodeMsgpack implements msgpack.CustomDecoder.
+// DecodeMsgpack implements msgpack.CustomDecoder, for msgpack's
+// reflection; DecodeStored and DecodeMarks read marks as it does
+// (decode.go), and so Hist's, LogHist's, Accrual's and Int128's.
 func (m *Marks) DecodeMsgpack(dec *msgpack.Decoder) error {
 	n, err := dec.DecodeArrayLen()
 	if err != nil {
@@ -348,21 +350,18 @@ func (m *Marks) DecodeMsgpack(dec *msgpack.Decoder) error {
 // MaxValue bounds a stored value read back from the store.
 const MaxValue = 64 << 10
 
-// DecodeStored decodes the value of the series at path.
+// DecodeStored decodes the value of the series at path (decode.go).
 func DecodeStored(path string, b []byte) (*Stored, error) {
 	if len(b) > MaxValue {
 		return nil, fmt.Errorf("%w: series value of %d bytes", ErrInvalid, len(b))
 	}
-	if err := mpcheck.Check(b); err != nil {
-		return nil, fmt.Errorf("%w: series value: %v", ErrInvalid, err)
-	}
-	var s Stored
-	if err := msgpack.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%w: decode series: %v", ErrInvalid, err)
+	s := new(Stored)
+	if err := decodeStored(b, s); err != nil {
+		return nil, fmt.Errorf("%w: decode series: %w", ErrInvalid, err)
 	}
 	s.marksInValue = len(s.Marks) > 0
 	s.Path = path
-	return &s, nil
+	return s, nil
 }
 
 // SetMarks gives a decoded series the checkpoints stored under its
@@ -385,17 +384,14 @@ func EncodeMarks(m Marks) []byte {
 	return appendMarks(make([]byte, 0, len(m)*markHint), m)
 }
 
-// DecodeMarks decodes the value of a MarksKey.
+// DecodeMarks decodes the value of a MarksKey (decode.go).
 func DecodeMarks(b []byte) (Marks, error) {
 	if len(b) > MaxValue {
 		return nil, fmt.Errorf("%w: checkpoints value of %d bytes", ErrInvalid, len(b))
 	}
-	if err := mpcheck.Check(b); err != nil {
-		return nil, fmt.Errorf("%w: checkpoints value: %v", ErrInvalid, err)
-	}
-	var m Marks
-	if err := msgpack.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%w: decode checkpoints: %v", ErrInvalid, err)
+	m, err := decodeMarks(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: decode checkpoints: %w", ErrInvalid, err)
 	}
 	return m, nil
 }
