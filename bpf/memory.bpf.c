@@ -76,6 +76,7 @@ struct rss_watch {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* written by the agent only */
 	__uint(max_entries, MAX_CGROUPS);
 	__type(key, __u64);
 	__type(value, struct rss_watch);

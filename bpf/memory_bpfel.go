@@ -67,6 +67,7 @@ const (
 	MemoryProgCgroupAttach    = "cgroup_attach"
 	MemoryProgProcessExit     = "process_exit"
 	MemoryProgRssStat         = "rss_stat"
+	MemoryVarEvSlotsShift     = "ev_slots_shift"
 	MemoryVarExitHasGroupDead = "exit_has_group_dead"
 )
 
@@ -134,6 +135,7 @@ type MemoryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type MemoryVariableSpecs struct {
+	EvSlotsShift     *ebpf.VariableSpec `ebpf:"ev_slots_shift"`
 	ExitHasGroupDead *ebpf.VariableSpec `ebpf:"exit_has_group_dead"`
 }
 
@@ -182,6 +184,7 @@ func (m *MemoryMaps) Close() error {
 //
 // It can be passed to LoadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type MemoryVariables struct {
+	EvSlotsShift     *ebpf.Variable `ebpf:"ev_slots_shift"`
 	ExitHasGroupDead *ebpf.Variable `ebpf:"exit_has_group_dead"`
 }
 

@@ -38,15 +38,21 @@ struct net_counters {
 	__u64 tx_class_bytes[TX_CLASSES]; /* tx_bytes by enum tx_class - 1 */
 };
 
+/* The slow paths' maps (when the event log is full) are shared by the CPUs
+ * and allocated as cgroups use them, so that their memory does not grow
+ * with the number of CPUs (docs/agent.md, "Map memory"); updated with
+ * atomic adds. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, MAX_CGROUPS);
 	__type(key, __u64);
 	__type(value, struct tcp_stats);
 } tcp_by_cgroup SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, MAX_CGROUPS);
 	__type(key, __u64);
 	__type(value, struct net_counters);
@@ -87,7 +93,7 @@ int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
 	count_drop(&net_drops, DROP_LOG_FULL);
 	s = tcp_stats_for(cgid);
 	if (s)
-		hist_add(&s->srtt, srtt);
+		hist_add_atomic(&s->srtt, srtt);
 	return 0;
 }
 
@@ -102,7 +108,7 @@ int BPF_PROG(tcp_retransmit, const struct sock *sk)
 	count_drop(&net_drops, DROP_LOG_FULL);
 	s = tcp_stats_for(cgid);
 	if (s)
-		s->retransmits++;
+		__sync_fetch_and_add(&s->retransmits, 1);
 	return 0;
 }
 
@@ -193,12 +199,12 @@ static __always_inline void count_skb(struct __sk_buff *skb, bool ingress)
 	if (!c)
 		return;
 	if (ingress) {
-		c->rx_bytes += skb->len;
-		c->rx_packets++;
+		__sync_fetch_and_add(&c->rx_bytes, skb->len);
+		__sync_fetch_and_add(&c->rx_packets, 1);
 	} else {
-		c->tx_bytes += skb->len;
-		c->tx_packets++;
-		c->tx_class_bytes[(class - 1) & (TX_CLASSES - 1)] += skb->len;
+		__sync_fetch_and_add(&c->tx_bytes, skb->len);
+		__sync_fetch_and_add(&c->tx_packets, 1);
+		__sync_fetch_and_add(&c->tx_class_bytes[(class - 1) & (TX_CLASSES - 1)], skb->len);
 	}
 }
 

@@ -66,6 +66,7 @@ const (
 	NetProgSockSetState  = "sock_set_state"
 	NetProgTcpProbe      = "tcp_probe"
 	NetProgTcpRetransmit = "tcp_retransmit"
+	NetVarEvSlotsShift   = "ev_slots_shift"
 )
 
 // LoadNet returns the embedded CollectionSpec for Net.
@@ -132,6 +133,7 @@ type NetMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type NetVariableSpecs struct {
+	EvSlotsShift *ebpf.VariableSpec `ebpf:"ev_slots_shift"`
 }
 
 // NetObjects contains all objects after they have been loaded into the kernel.
@@ -175,6 +177,7 @@ func (m *NetMaps) Close() error {
 //
 // It can be passed to LoadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type NetVariables struct {
+	EvSlotsShift *ebpf.Variable `ebpf:"ev_slots_shift"`
 }
 
 // NetPrograms contains all programs after they have been loaded into the kernel.

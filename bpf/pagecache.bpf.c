@@ -49,7 +49,8 @@ struct readahead_mark {
 
 /* Keyed by the id of the memory cgroup that owns the pages (v2 or v1). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH); /* shared, allocated on use: see net.bpf.c */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, MAX_CGROUPS);
 	__type(key, __u64);
 	__type(value, struct cache_counters);
@@ -57,7 +58,8 @@ struct {
 
 /* Keyed by the cgroup v2 id of the reading task. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH); /* shared, allocated on use: see net.bpf.c */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, MAX_CGROUPS);
 	__type(key, __u64);
 	__type(value, struct access_counters);
@@ -109,15 +111,15 @@ static __always_inline void cache_slow(__u64 memcg, __u64 added, __u64 removed, 
 	count_drop(&pagecache_drops, DROP_LOG_FULL);
 	c = lookup_or_init(&cache_by_memcg, &memcg, &zero, &pagecache_drops);
 	if (c) {
-		c->added += added;
-		c->removed += removed;
+		__sync_fetch_and_add(&c->added, added);
+		__sync_fetch_and_add(&c->removed, removed);
 	}
 	if (!reader)
 		return;
 	reader = bpf_get_current_cgroup_id();
 	a = lookup_or_init(&access_by_cgroup, &reader, &azero, &pagecache_drops);
 	if (a)
-		a->misses += added;
+		__sync_fetch_and_add(&a->misses, added);
 }
 
 SEC("tp_btf/mm_filemap_add_to_page_cache")
@@ -169,7 +171,7 @@ static __always_inline void account_access(__u64 pages)
 	cgid = bpf_get_current_cgroup_id();
 	c = lookup_or_init(&access_by_cgroup, &cgid, &zero, &pagecache_drops);
 	if (c)
-		c->accesses += pages;
+		__sync_fetch_and_add(&c->accesses, pages);
 }
 
 static __always_inline void mark_readahead(struct inode *inode)

@@ -67,6 +67,7 @@ const (
 	PagecacheProgMapPages      = "map_pages"
 	PagecacheProgRaOrder       = "ra_order"
 	PagecacheProgSyncRa        = "sync_ra"
+	PagecacheVarEvSlotsShift   = "ev_slots_shift"
 )
 
 // LoadPagecache returns the embedded CollectionSpec for Pagecache.
@@ -137,6 +138,7 @@ type PagecacheMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PagecacheVariableSpecs struct {
+	EvSlotsShift *ebpf.VariableSpec `ebpf:"ev_slots_shift"`
 }
 
 // PagecacheObjects contains all objects after they have been loaded into the kernel.
@@ -182,6 +184,7 @@ func (m *PagecacheMaps) Close() error {
 //
 // It can be passed to LoadPagecacheObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PagecacheVariables struct {
+	EvSlotsShift *ebpf.Variable `ebpf:"ev_slots_shift"`
 }
 
 // PagecachePrograms contains all programs after they have been loaded into the kernel.

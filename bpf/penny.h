@@ -84,6 +84,16 @@ static __always_inline void hist_add(struct hist *h, __u64 v)
 	h->sum += v;
 }
 
+/* hist_add for a histogram the CPUs share. */
+static __always_inline void hist_add_atomic(struct hist *h, __u64 v)
+{
+	__u32 b = log2_bucket(v);
+
+	__sync_fetch_and_add(&h->buckets[b & (HIST_BUCKETS - 1)], 1);
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum, v);
+}
+
 /* Index of a counter in a program's drops array. */
 enum drop_reason {
 	DROP_MAP_FULL = 0,      /* a map was full: the event is lost */
@@ -108,7 +118,7 @@ static __always_inline void count_drop(void *drops, __u32 reason)
 		(*c)++;
 }
 
-/* Looks key up in a per-CPU hash map and inserts a zeroed value first when
+/* Looks key up in a hash map and inserts a zeroed value first when
  * it is missing. Returns NULL only when the map is full. */
 static __always_inline void *lookup_or_init(void *map, const void *key, const void *zero, void *drops)
 {
@@ -132,7 +142,7 @@ static __always_inline void *lookup_or_init(void *map, const void *key, const vo
  * programs append a small record to a per-CPU ring instead, whose head and
  * current slot stay in cache, and the agent aggregates the records when it
  * reads (~150 ns per event). The rings live in one mmap-able array:
- * CPU c owns slots [c << EV_SLOTS_SHIFT, (c + 1) << EV_SLOTS_SHIFT).
+ * CPU c owns slots [c << ev_slots_shift, (c + 1) << ev_slots_shift).
  *
  * A writer reserves a slot with an atomic add on its CPU's head (programs
  * of different kinds may nest on one CPU: a softirq interrupting a task),
@@ -142,9 +152,12 @@ static __always_inline void *lookup_or_init(void *map, const void *key, const vo
  * and the caller counts the event in its per-cgroup map (the slow path), so
  * nothing is lost and memory stays bounded.
  */
-#define EV_SLOTS_SHIFT 14
-#define EV_SLOTS (1u << EV_SLOTS_SHIFT)
 #define EV_MARGIN 64 /* room for writers nested between check and reserve */
+
+/* log2 of the slots of each CPU's ring: set by the agent before loading,
+ * from a budget for the whole log (agent/probe/eventlog.go), so that the
+ * log's memory does not grow with the number of CPUs. */
+volatile const __u32 ev_slots_shift = 14;
 
 enum event_kind {
 	EV_SRTT = 1,          /* id: cgroup, val: smoothed RTT in µs */
@@ -173,7 +186,7 @@ struct event {
 	__u64 val;
 	__u64 val2;
 	__u32 kind;
-	__u32 gen; /* (position >> EV_SLOTS_SHIFT) + 1 once committed */
+	__u32 gen; /* (position >> ev_slots_shift) + 1 once committed */
 };
 
 /* One ring's cursors, in one cache line: the writers' head and the agent's
@@ -185,13 +198,13 @@ struct event_cursor {
 	__u64 _pad[6];
 };
 
-/* The agent sets max_entries to the number of possible CPUs times
- * EV_SLOTS (events) and to the number of possible CPUs (cursors) before
- * loading. */
+/* The agent sets max_entries to the number of possible CPUs times the
+ * slots of a ring (events) and to the number of possible CPUs (cursors)
+ * before loading. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, EV_SLOTS);
+	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct event);
 } events SEC(".maps");
@@ -207,15 +220,16 @@ struct {
 /* Appends one record to this CPU's ring; false when the ring is full. */
 static __always_inline bool emit(__u32 kind, __u64 id, __u64 val, __u64 val2)
 {
-	__u32 cpu = bpf_get_smp_processor_id(), idx;
+	__u32 cpu = bpf_get_smp_processor_id(), idx, shift = ev_slots_shift & 31;
 	struct event_cursor *c = bpf_map_lookup_elem(&event_cursors, &cpu);
+	__u64 slots = 1ull << shift;
 	struct event *e;
 	__u64 n;
 
-	if (!c || c->head - c->tail >= EV_SLOTS - EV_MARGIN)
+	if (!c || c->head - c->tail >= slots - EV_MARGIN)
 		return false;
 	n = __sync_fetch_and_add(&c->head, 1);
-	idx = (cpu << EV_SLOTS_SHIFT) | (__u32)(n & (EV_SLOTS - 1));
+	idx = (cpu << shift) | (__u32)(n & (slots - 1));
 	e = bpf_map_lookup_elem(&events, &idx);
 	if (!e)
 		return false; /* cannot happen: the agent sized the array */
@@ -223,7 +237,7 @@ static __always_inline bool emit(__u32 kind, __u64 id, __u64 val, __u64 val2)
 	e->val = val;
 	e->val2 = val2;
 	e->kind = kind;
-	__sync_lock_test_and_set(&e->gen, (__u32)(n >> EV_SLOTS_SHIFT) + 1);
+	__sync_lock_test_and_set(&e->gen, (__u32)(n >> shift) + 1);
 	return true;
 }
 

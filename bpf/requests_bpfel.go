@@ -74,6 +74,7 @@ const (
 	RequestsProgReqSkbEgress  = "req_skb_egress"
 	RequestsProgReqSkbIngress = "req_skb_ingress"
 	RequestsProgReqSockops    = "req_sockops"
+	RequestsVarEvSlotsShift   = "ev_slots_shift"
 )
 
 // LoadRequests returns the embedded CollectionSpec for Requests.
@@ -138,6 +139,7 @@ type RequestsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type RequestsVariableSpecs struct {
+	EvSlotsShift *ebpf.VariableSpec `ebpf:"ev_slots_shift"`
 }
 
 // RequestsObjects contains all objects after they have been loaded into the kernel.
@@ -181,6 +183,7 @@ func (m *RequestsMaps) Close() error {
 //
 // It can be passed to LoadRequestsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type RequestsVariables struct {
+	EvSlotsShift *ebpf.Variable `ebpf:"ev_slots_shift"`
 }
 
 // RequestsPrograms contains all programs after they have been loaded into the kernel.

@@ -67,6 +67,8 @@ type cluster struct {
 	// arguments they were started with (to start one again).
 	aggregators   []*proc
 	aggregatorArg [][]string
+	// agent is the first node's agent process (startAgent).
+	agent *proc
 }
 
 // TestAutoscaling installs the chart into a real control plane, runs the
@@ -348,16 +350,32 @@ func (c *cluster) servingSecret(t *testing.T) *corev1.Secret {
 // cgroups are (priced, not allocated from the node: docs/cost.md).
 func (c *cluster) startAgent(t *testing.T) {
 	t.Helper()
+	c.startNodeAgent(t, "agent")
+	kc := filepath.Join(c.dir, "agent.kubeconfig")
+	var urls []string
+	for _, h := range c.hosts {
+		urls = append(urls, apiURL(h))
+	}
+	start(t, c.dir, "agent-2", execCommand(c.penny, append([]string{"agent", "--aggregator", strings.Join(urls, ","),
+		"--node-name", spotNodeName, "--kubeconfig", kc, "--interval", "1s"}, c.pki.agentArgs(spotNodeName)...)...))
+}
+
+// startNodeAgent (re)starts the first node's agent, as name, with extra
+// arguments after the harness's.
+func (c *cluster) startNodeAgent(t *testing.T, name string, extra ...string) {
+	t.Helper()
 	kc := kubeconfig(t, filepath.Join(c.dir, "agent.kubeconfig"), c.cp.URL, c.cp.CA.File, "", "",
 		c.token(t, release+"-agent"))
 	var urls []string
 	for _, h := range c.hosts {
 		urls = append(urls, apiURL(h))
 	}
-	start(t, c.dir, "agent", execCommand(c.penny, append([]string{"agent", "--aggregator", strings.Join(urls, ","),
-		"--node-name", nodeName, "--kubeconfig", kc, "--interval", "1s"}, c.pki.agentArgs(nodeName)...)...))
-	start(t, c.dir, "agent-2", execCommand(c.penny, append([]string{"agent", "--aggregator", strings.Join(urls, ","),
-		"--node-name", spotNodeName, "--kubeconfig", kc, "--interval", "1s"}, c.pki.agentArgs(spotNodeName)...)...))
+	if c.agent != nil {
+		c.agent.stop()
+	}
+	args := append([]string{"agent", "--aggregator", strings.Join(urls, ","),
+		"--node-name", nodeName, "--kubeconfig", kc, "--interval", "1s"}, c.pki.agentArgs(nodeName)...)
+	c.agent = start(t, c.dir, name, execCommand(c.penny, append(args, extra...)...))
 }
 
 // checkRSS reads memory_rss_bytes of every pod of a Deployment through

@@ -207,7 +207,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}
 	a.ship(sctx, a.shipper.Run)
 	if !cfg.Trigger.Disabled {
-		if a.trigger, err = trigger.New(cfg.Trigger, a.core.Probes(), cfg.Core.Interval, a.core.Registry); err != nil {
+		if a.trigger, err = trigger.New(cfg.Trigger, a.core.Probes(), a.core.Registry); err != nil {
 			return nil, err
 		}
 	}

@@ -15,10 +15,14 @@ import (
 
 // The event log's geometry and record kinds, as in bpf/penny.h.
 const (
-	evSlotsShift = 14
-	evSlots      = 1 << evSlotsShift
-	evSize       = 32 // struct event
-	cursorSize   = 64 // struct event_cursor: head, then tail
+	// evSlotsMaxShift and evSlotsMinShift bound log2 of a CPU's ring
+	// slots; evLogBudget is the bytes of the whole log, shared by the CPUs
+	// (ringShift).
+	evSlotsMaxShift = 14
+	evSlotsMinShift = 10
+	evLogBudget     = 16 << 20
+	evSize          = 32 // struct event
+	cursorSize      = 64 // struct event_cursor: head, then tail
 
 	evSRTT         = 1
 	evRx           = 2
@@ -54,6 +58,7 @@ const connectExpiry = 10 * 60 * 1e9 // ns
 // read, keyed like the overflow maps so the two can be added.
 type eventLog struct {
 	ncpu            int
+	shift           int // log2 of each CPU's slots (ringShift)
 	events, cursors []byte
 
 	pos     []uint64 // per CPU: next position to read
@@ -79,16 +84,28 @@ type connectStamp struct {
 	ns, aux uint64
 }
 
-func newEventLog(ncpu int, events, cursors *ebpf.Map) (*eventLog, error) {
+// ringShift is log2 of the slots of each CPU's ring for ncpu CPUs: 16,384
+// slots (512 KiB) while the log fits evLogBudget (16 MiB, up to 32 CPUs),
+// fewer past that, and at least 1,024 (32 KiB) a CPU. A ring that fills
+// sends its events to the slow path, which loses none.
+func ringShift(ncpu int) int {
+	shift := evSlotsMaxShift
+	for shift > evSlotsMinShift && ncpu<<shift*evSize > evLogBudget {
+		shift--
+	}
+	return shift
+}
+
+func newEventLog(ncpu, shift int, events, cursors *ebpf.Map) (*eventLog, error) {
 	l := &eventLog{
-		ncpu: ncpu, pos: make([]uint64, ncpu), stuckAt: make([]uint64, ncpu), stuck: make([]int, ncpu),
+		ncpu: ncpu, shift: shift, pos: make([]uint64, ncpu), stuckAt: make([]uint64, ncpu), stuck: make([]int, ncpu),
 		srtt: map[uint64]*histogram.Hist{}, connect: map[uint64]*histogram.Hist{},
 		retransmits: map[uint64]uint64{}, net: map[uint64]*NetCounters{},
 		access: map[uint64]*AccessCounters{}, cache: map[uint64]*CacheCounters{}, requests: map[uint64]*RequestStats{},
 		starts: map[uint64]connectStamp{}, ends: map[uint64]connectStamp{},
 	}
 	var err error
-	if l.events, err = mmapMap(events, ncpu*evSlots*evSize); err != nil {
+	if l.events, err = mmapMap(events, ncpu<<shift*evSize); err != nil {
 		return nil, err
 	}
 	if l.cursors, err = mmapMap(cursors, ncpu*cursorSize); err != nil {
@@ -137,8 +154,8 @@ func (l *eventLog) drain(cgroupOf func(tgid uint32) uint64) []uint32 {
 		head := atomic.LoadUint64(u64At(l.cursors, cpu*cursorSize))
 		pos := l.pos[cpu]
 		for pos < head {
-			off := (cpu<<evSlotsShift | int(pos&(evSlots-1))) * evSize
-			if atomic.LoadUint32(u32At(l.events, off+28)) != uint32(pos>>evSlotsShift)+1 {
+			off := (cpu<<l.shift | int(pos&(1<<l.shift-1))) * evSize
+			if atomic.LoadUint32(u32At(l.events, off+28)) != uint32(pos>>l.shift)+1 {
 				// Not committed yet: a writer is in flight, or it
 				// never will be.
 				if l.stuckAt[cpu] != pos {

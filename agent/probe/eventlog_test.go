@@ -19,8 +19,8 @@ type fakeLog struct {
 
 func newFakeLog(t *testing.T, ncpu int) *fakeLog {
 	l := &eventLog{
-		ncpu: ncpu, pos: make([]uint64, ncpu), stuckAt: make([]uint64, ncpu), stuck: make([]int, ncpu),
-		events: make([]byte, ncpu*evSlots*evSize), cursors: make([]byte, ncpu*cursorSize),
+		ncpu: ncpu, shift: evSlotsMinShift, pos: make([]uint64, ncpu), stuckAt: make([]uint64, ncpu), stuck: make([]int, ncpu),
+		events: make([]byte, ncpu<<evSlotsMinShift*evSize), cursors: make([]byte, ncpu*cursorSize),
 		srtt: map[uint64]*hist{}, connect: map[uint64]*hist{},
 		retransmits: map[uint64]uint64{}, net: map[uint64]*NetCounters{},
 		access: map[uint64]*AccessCounters{}, cache: map[uint64]*CacheCounters{},
@@ -41,7 +41,7 @@ func (f *fakeLog) tail(cpu int) uint64 {
 // reserve takes the next slot of cpu and returns its position.
 func (f *fakeLog) reserve(cpu int) uint64 {
 	n := f.head(cpu)
-	if n-f.tail(cpu) >= evSlots-64 {
+	if n-f.tail(cpu) >= 1<<f.l.shift-64 {
 		f.t.Fatalf("cpu %d: ring full", cpu)
 	}
 	binary.LittleEndian.PutUint64(f.l.cursors[cpu*cursorSize:], n+1)
@@ -49,14 +49,14 @@ func (f *fakeLog) reserve(cpu int) uint64 {
 }
 
 func (f *fakeLog) fill(cpu int, pos uint64, kind uint32, id, val, val2 uint64, commit bool) {
-	off := (cpu<<evSlotsShift | int(pos&(evSlots-1))) * evSize
+	off := (cpu<<f.l.shift | int(pos&(1<<f.l.shift-1))) * evSize
 	e := f.l.events[off:]
 	binary.LittleEndian.PutUint64(e, id)
 	binary.LittleEndian.PutUint64(e[8:], val)
 	binary.LittleEndian.PutUint64(e[16:], val2)
 	binary.LittleEndian.PutUint32(e[24:], kind)
 	if commit {
-		binary.LittleEndian.PutUint32(e[28:], uint32(pos>>evSlotsShift)+1)
+		binary.LittleEndian.PutUint32(e[28:], uint32(pos>>f.l.shift)+1)
 	}
 }
 
@@ -128,7 +128,7 @@ func TestEventLogWrapsAround(t *testing.T) {
 	f := newFakeLog(t, 1)
 	total := uint64(0)
 	for round := range 5 { // five times around the ring
-		for range evSlots / 2 {
+		for range 1 << f.l.shift / 2 {
 			f.emit(0, evRx, 1, 1, 0)
 			total++
 		}

@@ -264,8 +264,9 @@ func (p *Probes) load(skipRequests bool) error {
 			if err != nil {
 				return err
 			}
-			s.Maps["events"].MaxEntries = uint32(ncpu * evSlots)
-			s.Maps["event_cursors"].MaxEntries = uint32(ncpu)
+			if err := sizeEventLog(s, ncpu); err != nil {
+				return err
+			}
 			if set != nil {
 				if err := set(s); err != nil {
 					return err
@@ -301,7 +302,7 @@ func (p *Probes) load(skipRequests bool) error {
 	if p.changes, err = ringbuf.NewReader(p.mem.RssChanges); err != nil {
 		return fmt.Errorf("read rss changes: %w", err)
 	}
-	p.log, err = newEventLog(ncpu, p.mem.Events, p.mem.EventCursors)
+	p.log, err = newEventLog(ncpu, ringShift(ncpu), p.mem.Events, p.mem.EventCursors)
 	return err
 }
 

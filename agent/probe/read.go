@@ -131,48 +131,27 @@ func (p *Probes) Snapshot() (*Snapshot, error) {
 		return nil, fmt.Errorf("read processes: %w", err)
 	}
 	exits := p.log.drain(func(tgid uint32) uint64 { return p.cgroupOf(s.Procs, tgid) })
-	if s.Cache, err = readPerCPU[uint64](p.pc.CacheByMemcg, func(v []bpf.PagecacheCacheCounters) CacheCounters {
-		var c CacheCounters
-		for _, x := range v {
-			c.Added += x.Added
-			c.Removed += x.Removed
-		}
-		return c
+	if s.Cache, err = readMap[uint64](p.pc.CacheByMemcg, func(x bpf.PagecacheCacheCounters) CacheCounters {
+		return CacheCounters{Added: x.Added, Removed: x.Removed}
 	}); err != nil {
 		return nil, fmt.Errorf("read page cache counters: %w", err)
 	}
-	if s.Access, err = readPerCPU[uint64](p.pc.AccessByCgroup, func(v []bpf.PagecacheAccessCounters) AccessCounters {
-		var c AccessCounters
-		for _, x := range v {
-			c.Accesses += x.Accesses
-			c.Misses += x.Misses
-		}
-		return c
+	if s.Access, err = readMap[uint64](p.pc.AccessByCgroup, func(x bpf.PagecacheAccessCounters) AccessCounters {
+		return AccessCounters{Accesses: x.Accesses, Misses: x.Misses}
 	}); err != nil {
 		return nil, fmt.Errorf("read page cache accesses: %w", err)
 	}
-	if s.TCP, err = readPerCPU[uint64](p.net.TcpByCgroup, func(v []bpf.NetTcpStats) TCPStats {
-		var t TCPStats
-		for _, x := range v {
-			addHist(&t.SRTT, &x.Srtt)
-			addHist(&t.Connect, &x.Connect)
-			t.Retransmits += x.Retransmits
-		}
+	if s.TCP, err = readMap[uint64](p.net.TcpByCgroup, func(x bpf.NetTcpStats) TCPStats {
+		t := TCPStats{Retransmits: x.Retransmits}
+		addHist(&t.SRTT, &x.Srtt)
+		addHist(&t.Connect, &x.Connect)
 		return t
 	}); err != nil {
 		return nil, fmt.Errorf("read TCP stats: %w", err)
 	}
-	if s.Net, err = readPerCPU[uint64](p.net.NetByCgroup, func(v []bpf.NetNetCounters) NetCounters {
-		var n NetCounters
-		for _, x := range v {
-			n.RxBytes += x.RxBytes
-			n.TxBytes += x.TxBytes
-			n.RxPackets += x.RxPackets
-			n.TxPackets += x.TxPackets
-			for i := range n.TxClassBytes {
-				n.TxClassBytes[i] += x.TxClassBytes[i]
-			}
-		}
+	if s.Net, err = readMap[uint64](p.net.NetByCgroup, func(x bpf.NetNetCounters) NetCounters {
+		n := NetCounters{RxBytes: x.RxBytes, TxBytes: x.TxBytes, RxPackets: x.RxPackets, TxPackets: x.TxPackets}
+		copy(n.TxClassBytes[:], x.TxClassBytes[:])
 		return n
 	}); err != nil {
 		return nil, fmt.Errorf("read network counters: %w", err)
@@ -277,28 +256,6 @@ func readMap[K comparable, V, T any](m *ebpf.Map, conv func(V) T) (map[K]T, erro
 		n, err := m.BatchLookup(&cursor, keys, vals, nil)
 		for i := range n {
 			out[keys[i]] = conv(vals[i])
-		}
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
-
-func readPerCPU[K comparable, V, T any](m *ebpf.Map, sum func([]V) T) (map[K]T, error) {
-	ncpu, err := ebpf.PossibleCPU()
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[K]T)
-	keys, vals := make([]K, batchSize), make([]V, batchSize*ncpu)
-	var cursor ebpf.MapBatchCursor
-	for {
-		n, err := m.BatchLookup(&cursor, keys, vals, nil)
-		for i := range n {
-			out[keys[i]] = sum(vals[i*ncpu : (i+1)*ncpu])
 		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return out, nil

@@ -9,7 +9,7 @@
 // interval later.
 //
 // A floor keeps a noisy cgroup from flooding the stream: samples are at
-// least Floor apart, and at most PerInterval a sample interval come from
-// changes; a change past that budget waits for the next interval, as
-// every change did before.
+// least Floor apart, and changes cause at most PerSecond samples a second
+// on average (Burst at once); a change past that budget waits for the next
+// interval, as every change did before.
 package trigger

@@ -23,27 +23,30 @@ type Config struct {
 	// size (1 MiB by default): small cgroups do not wake the agent for a
 	// few pages.
 	MinBytes int64
-	// Floor is the least time between two samples (100 ms by default).
+	// Floor is the least time between two samples (50 ms by default).
 	Floor time.Duration
 	// Settle is the longest the agent waits, after a change crossed its
 	// limit, for the cgroup's RSS to stop moving before it samples
-	// (40 ms by default): an allocation of a few hundred MiB takes tens of
-	// milliseconds to fault in.
+	// (50 ms by default): an allocation of a few hundred MiB takes tens of
+	// milliseconds to fault in. One that takes longer is shipped as it
+	// stands, and again once it stops (its watch trips again).
 	Settle time.Duration
-	// PerInterval is the most samples a sample interval that changes may
-	// cause (2 by default): what a noisy cgroup can add to the agent's CPU
-	// and to the stream.
-	PerInterval int
-	Logger      *slog.Logger
+	// PerSecond is how many samples a second changes may cause on average
+	// (2 by default), in bursts of up to Burst (4): what a noisy cgroup
+	// can add to the agent's CPU and to the stream.
+	PerSecond float64
+	Burst     int
+	Logger    *slog.Logger
 }
 
 // Defaults of Config.
 const (
-	DefaultThreshold   = 0.05
-	DefaultMinBytes    = 1 << 20
-	DefaultFloor       = 100 * time.Millisecond
-	DefaultSettle      = 40 * time.Millisecond
-	DefaultPerInterval = 2
+	DefaultThreshold = 0.05
+	DefaultMinBytes  = 1 << 20
+	DefaultFloor     = 50 * time.Millisecond
+	DefaultSettle    = 50 * time.Millisecond
+	DefaultPerSecond = 2
+	DefaultBurst     = 4
 )
 
 // settleStep is how often a settling change is read again.
@@ -63,8 +66,11 @@ func (c *Config) Complete() {
 	if c.Settle == 0 {
 		c.Settle = DefaultSettle
 	}
-	if c.PerInterval == 0 {
-		c.PerInterval = DefaultPerInterval
+	if c.PerSecond == 0 {
+		c.PerSecond = DefaultPerSecond
+	}
+	if c.Burst == 0 {
+		c.Burst = DefaultBurst
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -82,8 +88,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("change floor %s is out of range: between 10ms and 1m", c.Floor)
 	case c.Settle < 0 || c.Settle > time.Second:
 		return fmt.Errorf("change settle %s is out of range: between 0 and 1s", c.Settle)
-	case c.PerInterval < 1 || c.PerInterval > 100:
-		return fmt.Errorf("changes per interval %d is out of range: between 1 and 100", c.PerInterval)
+	case c.PerSecond <= 0 || c.PerSecond > 100:
+		return fmt.Errorf("changes per second %g is out of range: above 0, at most 100", c.PerSecond)
+	case c.Burst < 1 || c.Burst > 100:
+		return fmt.Errorf("change burst %d is out of range: between 1 and 100", c.Burst)
 	}
 	return nil
 }
@@ -110,23 +118,23 @@ type Trigger struct {
 	skipped *prometheus.CounterVec
 }
 
-// New starts reading the watches' wake-ups; interval is the agent's sample
-// interval. It registers its metrics with reg when not nil. The reading
-// ends when the watches are closed (RSSChange fails).
-func New(cfg Config, w Watches, interval time.Duration, reg prometheus.Registerer) (*Trigger, error) {
+// New starts reading the watches' wake-ups. It registers its metrics with
+// reg when not nil. The reading ends when the watches are closed
+// (RSSChange fails).
+func New(cfg Config, w Watches, reg prometheus.Registerer) (*Trigger, error) {
 	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	t := &Trigger{
 		cfg: cfg, w: w, changes: make(chan uint64, 1), done: make(chan struct{}),
-		budget: rate.NewLimiter(rate.Every(interval/time.Duration(cfg.PerInterval)), cfg.PerInterval),
+		budget: rate.NewLimiter(rate.Limit(cfg.PerSecond), cfg.Burst),
 		woken: prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_agent_change_wakeups_total",
 			Help: "Times a cgroup's RSS moved past its limit between two samples."}),
 		sampled: prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_agent_change_samples_total",
 			Help: "Samples taken and shipped out of the interval because a cgroup's RSS moved."}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_agent_change_skipped_total",
-			Help: "Changes left to the next interval, by reason (budget: past the changes allowed an interval)."}, []string{"reason"}),
+			Help: "Changes left to the next interval, by reason (budget: past the samples changes may cause a second)."}, []string{"reason"}),
 	}
 	t.skipped.WithLabelValues("budget")
 	if reg != nil {

@@ -49,8 +49,7 @@ func newKernelRig(t *testing.T, cfg trigger.Config) *kernelRig {
 	if err := smp.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	// A long interval: no budget refills during the test.
-	tr, err := trigger.New(cfg, p, time.Hour, nil)
+	tr, err := trigger.New(cfg, p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

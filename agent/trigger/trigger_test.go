@@ -54,7 +54,7 @@ func (w *watches) RSSChange() (uint64, error) {
 
 func newTrigger(t *testing.T, cfg trigger.Config, w *watches) *trigger.Trigger {
 	t.Helper()
-	tr, err := trigger.New(cfg, w, time.Hour, nil)
+	tr, err := trigger.New(cfg, w, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,12 +110,12 @@ func TestTake(t *testing.T) {
 		{"settled at once", []int64{limit}, 2},
 		{"still growing", []int64{limit, 3 * limit, 5 * limit, 5 * limit}, 4},
 		{"never settles", []int64{limit, 2 * limit, 3 * limit, 4 * limit, 5 * limit, 6 * limit, 7 * limit, 8 * limit,
-			9 * limit, 10 * limit, 11 * limit, 12 * limit}, 1 + 40/5 + 1},
+			9 * limit, 10 * limit, 11 * limit, 12 * limit}, 1 + 50/5 + 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWatches()
 			w.moves = tt.moves
-			tr := newTrigger(t, trigger.Config{Settle: 40 * time.Millisecond}, w)
+			tr := newTrigger(t, trigger.Config{Settle: 50 * time.Millisecond}, w)
 			if err := tr.Sampled(&sampler.Sample{Cgroups: []sampler.Cgroup{{ID: 7, RSSBytes: 80 * mib}}}); err != nil {
 				t.Fatal(err)
 			}
@@ -130,11 +130,11 @@ func TestTake(t *testing.T) {
 	}
 }
 
-// TestTakeBudget: at most PerInterval changes an interval are taken, the
-// others left to the interval; and samples are at least Floor apart.
+// TestTakeBudget: at most Burst changes are taken at once, the others
+// left to the interval; and samples are at least Floor apart.
 func TestTakeBudget(t *testing.T) {
 	w := newWatches()
-	tr := newTrigger(t, trigger.Config{PerInterval: 2, Floor: 50 * time.Millisecond}, w)
+	tr := newTrigger(t, trigger.Config{PerSecond: 0.001, Burst: 2, Floor: 50 * time.Millisecond}, w)
 	var took []bool
 	var gaps []time.Duration
 	for range 4 {
@@ -181,7 +181,8 @@ func TestConfigValidate(t *testing.T) {
 		{"negative threshold", trigger.Config{Threshold: -1}, false},
 		{"floor too short", trigger.Config{Floor: time.Millisecond}, false},
 		{"settle too long", trigger.Config{Settle: 2 * time.Second}, false},
-		{"too many per interval", trigger.Config{PerInterval: 1000}, false},
+		{"too many a second", trigger.Config{PerSecond: 1000}, false},
+		{"burst too large", trigger.Config{Burst: 1000}, false},
 		{"negative min bytes", trigger.Config{MinBytes: -1}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,8 +59,9 @@ func parseAgentFlags(args []string, stdout io.Writer) (*agentConfig, error) {
 		"the share of a cgroup's RSS it must move by, either way, to be shipped at once (0.05: 5%)")
 	fs.Int64Var(&c.Daemon.Trigger.MinBytes, "change-min-bytes", trigger.DefaultMinBytes, "the least RSS change in bytes that is shipped at once, whatever the cgroup's size")
 	fs.DurationVar(&c.Daemon.Trigger.Floor, "change-floor", trigger.DefaultFloor, "the least time between two samples when changes trigger them")
-	fs.IntVar(&c.Daemon.Trigger.PerInterval, "changes-per-interval", trigger.DefaultPerInterval,
-		"the most samples changes may trigger in one interval; past it a change waits for the interval")
+	fs.Float64Var(&c.Daemon.Trigger.PerSecond, "changes-per-second", trigger.DefaultPerSecond,
+		"the samples a second changes may cause on average; past it a change waits for the interval")
+	fs.IntVar(&c.Daemon.Trigger.Burst, "change-burst", trigger.DefaultBurst, "the samples changes may cause at once, over --changes-per-second")
 	fs.IntVar(&c.Daemon.Shipper.BufferBytes, "buffer-bytes", 64<<20, "bytes of frames kept until an aggregator acknowledges them")
 	fs.IntVar(&c.Daemon.Shipper.KeyframeEvery, "keyframe-every", 60, "frames between keyframes")
 	fs.StringVar(&c.Kubernetes, "kubernetes", "auto", "attribute cgroups to the pods of this node: auto (on in a cluster, where KUBERNETES_SERVICE_HOST is set, or with --kubeconfig), on or off")

@@ -29,6 +29,7 @@ func parseLocalFlags(args []string, stdout io.Writer) (*local.Config, error) {
 	fs.StringVar(&cfg.Listen, "listen", "", "serve /metrics and /healthz on this address (e.g. :9464)")
 	fs.BoolVar(&cfg.BPFStats, "bpf-stats", false, "account eBPF program run time in the kernel and export it on /metrics")
 	requests := fs.Bool("requests", true, requestsUsage)
+	fs.BoolVar(&cfg.ShipOnChange, "ship-on-change", false, "also sample (and print) at once when a cgroup's RSS moves by 5% (at least 1 MiB), as penny agent does by default")
 	fs.StringVar(&cfg.APIListen, "api-listen", local.DefaultAPIListen, "address of the in-process aggregator's API (GET /v1/containers)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "keep the in-process aggregator's store here (default a temporary directory)")
 	fs.StringVar(&cfg.NodeName, "node-name", "", "this host's name in the store (default the hostname)")

@@ -82,3 +82,15 @@ func LookTool(t testing.TB, name, install string) (string, bool) {
 func missingTool(name, install string) string {
 	return fmt.Sprintf("%s not found in PATH (%s; sudo hack/install-test-deps.sh installs what the tests use)", name, install)
 }
+
+// OptIn skips a test that is a benchmark in a test's form (it needs a
+// harness only tests have, such as the end-to-end control plane) unless
+// the environment variable env is set to a true value, as its make target
+// does: such a test is not part of the suite, so its skip is never a
+// failure, NoSkipEnv or not.
+func OptIn(t testing.TB, env, target string) {
+	t.Helper()
+	if v, err := strconv.ParseBool(os.Getenv(env)); err != nil || !v {
+		t.Skipf("a benchmark, run by %s (%s=1)", target, env)
+	}
+}

@@ -142,3 +142,24 @@ func TestNoSkip(t *testing.T) {
 		}
 	}
 }
+
+func TestOptIn(t *testing.T) {
+	const env = "PENNY_TEST_OPT_IN"
+	for _, tt := range []struct {
+		value   string
+		skipped bool
+	}{{"", true}, {"0", true}, {"nonsense", true}, {"1", false}, {"true", false}} {
+		t.Run("value "+tt.value, func(t *testing.T) {
+			t.Setenv(env, tt.value)
+			t.Setenv(NoSkipEnv, "1") // a benchmark's skip is never a failure
+			var ran bool
+			t.Run("bench", func(t *testing.T) {
+				OptIn(t, env, "make bench-x")
+				ran = true
+			})
+			if ran == tt.skipped {
+				t.Errorf("%s=%q: ran %v, want skipped %v", env, tt.value, ran, tt.skipped)
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/pennyhq/penny/agent/report"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/agent/shipper"
+	"github.com/pennyhq/penny/agent/trigger"
 	"github.com/pennyhq/penny/aggregator/cost"
 	"github.com/pennyhq/penny/aggregator/history"
 	"github.com/pennyhq/penny/aggregator/pricing"
@@ -38,6 +39,10 @@ type Config struct {
 	BPFStats bool
 	// SkipRequests turns request counting off.
 	SkipRequests bool
+	// ShipOnChange samples out of the interval when a cgroup's RSS moves
+	// (package trigger); off by default here, where each sample is a
+	// line of the display and its counters count one interval.
+	ShipOnChange bool
 	// APIListen is the address of the in-process aggregator's API
 	// (GET /v1/containers, the KV API); port 0 picks a free one.
 	APIListen string
@@ -184,6 +189,7 @@ func Run(ctx context.Context, cfg Config, stdio IO, log *slog.Logger) error {
 			BackoffMin: 50 * time.Millisecond, BackoffMax: time.Second},
 		NodeName: cfg.NodeName,
 		Facts:    cfg.Facts,
+		Trigger:  trigger.Config{Disabled: !cfg.ShipOnChange},
 	})
 	if err != nil {
 		return err
