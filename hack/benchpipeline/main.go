@@ -47,10 +47,13 @@ func main() {
 	duration := flag.Duration("duration", 45*time.Second, "measurement per load")
 	podMeta := flag.String("pod-meta", "on", "agents send pod metadata: on, off, or both (each load twice, side by side)")
 	identity := flag.String("identity", "off", "agents authenticate with per-node tokens: on, off, or both (each load twice, side by side)")
+	envFlag := flag.String("replica-env", "", "environment for every replica, space-separated KEY=VALUE (e.g. GOMEMLIMIT=280MiB)")
+	flag.DurationVar(&every, "every", 0, "also print the largest replica's RSS and data directory this often while a load runs (e.g. 1m)")
 	replicaArgs := flag.String("replica-args", "", "more flags for every replica, space-separated "+
 		"(e.g. \"--snapshot-bytes 1099511627776\": snapshots by entry count only, as before they came by bytes)")
 	flag.Parse()
 	extraArgs = strings.Fields(*replicaArgs)
+	replicaEnv = strings.Fields(*envFlag)
 	choices := map[string][]bool{"on": {true}, "off": {false}, "both": {false, true}}
 	metas, idents := choices[*podMeta], choices[*identity]
 	if metas == nil || idents == nil {
@@ -65,8 +68,12 @@ func main() {
 	}
 }
 
-// extraArgs are -replica-args.
-var extraArgs []string
+// extraArgs are -replica-args, replicaEnv -replica-env, every -every.
+var (
+	extraArgs  []string
+	replicaEnv []string
+	every      time.Duration
+)
 
 type row struct {
 	kind
@@ -171,9 +178,10 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 		cmd.Args = append(cmd.Args, auth...)
 		cmd.Args = append(cmd.Args, extraArgs...)
 		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.Env = append(os.Environ(), replicaEnv...)
 		if prof := os.Getenv("PENNY_CPUPROFILE"); prof != "" {
 			// One profile per replica: <path>.<id>.
-			cmd.Env = append(os.Environ(), fmt.Sprintf("PENNY_CPUPROFILE=%s.%d", prof, i+1))
+			cmd.Env = append(cmd.Env, fmt.Sprintf("PENNY_CPUPROFILE=%s.%d", prof, i+1))
 		}
 		if err := cmd.Start(); err != nil {
 			return nil, err
@@ -190,6 +198,11 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 	cpu0 := cpuSeconds(procs)
 	start := time.Now()
 	cfg.URLs = urls
+	if every > 0 {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go watchMemory(wctx, procs, dir, start)
+	}
 	r, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -202,6 +215,28 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 		out.disk = max(out.disk, dirBytes(filepath.Join(dir, strconv.Itoa(i+1))))
 	}
 	return out, nil
+}
+
+// watchMemory prints, every -every until ctx ends, the largest replica's
+// RSS and data directory: whether they stay flat under a steady load.
+func watchMemory(ctx context.Context, procs []*exec.Cmd, dir string, start time.Time) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var rss, disk int64
+		for i, p := range procs {
+			r, _ := procstat.Memory(p.Process.Pid)
+			rss = max(rss, r)
+			disk = max(disk, dirBytes(filepath.Join(dir, strconv.Itoa(i+1))))
+		}
+		fmt.Fprintf(os.Stderr, "benchpipeline: %6s  largest replica RSS %4d MiB  data dir %4d MiB\n",
+			time.Since(start).Round(time.Second), rss>>20, disk>>20)
+	}
 }
 
 // dirBytes sums the sizes of the files under dir.
