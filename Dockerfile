@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
-# One image for every subcommand: `penny agent` (the chart's DaemonSet),
-# `penny aggregator` (its StatefulSet), `penny local`, `penny top`.
+# One image for every subcommand: `penny aggregator` (the chart's
+# StatefulSet), `penny local`, `penny top`, …, and `penny-agent`, the same
+# source built with -tags agentonly: `penny agent` alone, which the chart's
+# DaemonSet runs (half the binary, half the resident memory: docs/agent.md).
 #
 #   make image            # docker build -t penny:dev .
 #
@@ -21,10 +23,11 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    go build -ldflags="-s -w" -o /penny ./cmd/penny
+    go build -ldflags="-s -w" -o /penny ./cmd/penny && \
+    go build -ldflags="-s -w" -tags agentonly -o /penny-agent ./cmd/penny
 
 FROM gcr.io/distroless/static-debian12
-COPY --from=build /penny /usr/local/bin/penny
+COPY --from=build /penny /penny-agent /usr/local/bin/
 # The chart sets the user: root (uid 0) for the agent, whose eBPF
 # capabilities only take effect for uid 0, and 65532 for the aggregator.
 ENTRYPOINT ["penny"]

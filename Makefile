@@ -4,6 +4,9 @@
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN ?= bin
 PENNY := $(BIN)/penny
+# The agent alone (cmd/penny built with -tags agentonly): what the chart's
+# DaemonSet runs, half the binary and half the RSS (docs/agent.md).
+PENNY_AGENT := $(BIN)/penny-agent
 # The eBPF C sources and what bpf2go generates from them.
 BPF_SRC := $(wildcard bpf/*.bpf.c bpf/*.h)
 TEST_TIMEOUT ?= 45m
@@ -20,8 +23,9 @@ STATICCHECK := $(GO) tool -modfile=hack/tools/go.mod staticcheck
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build bin/penny (no clang needed: the eBPF objects are committed)
+build: ## build bin/penny and bin/penny-agent, the agent alone (no clang needed: the eBPF objects are committed)
 	$(GO) build -trimpath -o $(PENNY) ./cmd/penny
+	$(GO) build -trimpath -tags agentonly -o $(PENNY_AGENT) ./cmd/penny
 
 run: build ## build and run `penny local` (asks for sudo: eBPF needs root)
 	$(SUDO) $(PENNY) local $(ARGS)
@@ -35,7 +39,7 @@ test-deps:
 	@if [ "$$(id -u)" = 0 ]; then hack/install-test-deps.sh; else hack/install-test-deps.sh --check; fi
 
 bench: build ## measure the agent: eBPF cost per event, agent CPU and RSS (root, ~80s)
-	$(SUDO) $(GO) run ./hack/benchagent -penny $(PENNY) $(BENCH_ARGS)
+	$(SUDO) $(GO) run ./hack/benchagent -penny $(PENNY) -penny-agent $(PENNY_AGENT) $(BENCH_ARGS)
 
 generate: deps-generate ## recompile the eBPF programs with bpf2go (needs clang 14, see hack/install-bpf-tools.sh)
 	cd bpf && $(GO) generate ./...
@@ -51,6 +55,7 @@ vmlinux: ## regenerate bpf/vmlinux.h from this kernel's BTF (needs bpftool)
 lint: ## go vet, gofmt, go mod tidy (Penny's module and hack/tools), no bare t.Skip, staticcheck
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/
+	$(GO) build -tags agentonly -o /dev/null ./cmd/penny/
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	@out=$$(git grep --untracked -nE '(^|[^[:alnum:]_])(t|b|tb|f)\.Skip(f|Now)?\(' -- '*.go' ':!internal/testenv/'); \
 		[ -z "$$out" ] || { echo "skip through internal/testenv, which PENNY_TEST_NO_SKIP=1 turns into a failure:"; echo "$$out"; exit 1; }

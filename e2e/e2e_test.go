@@ -39,15 +39,18 @@ const (
 type env struct {
 	kubeBin string // kube-apiserver, kube-controller-manager, kubectl
 	penny   string
-	helm    string
+	// pennyAgent is bin/penny-agent, what the chart's DaemonSet runs.
+	pennyAgent string
+	helm       string
 }
 
 func getEnv(t *testing.T) env {
 	t.Helper()
 	cgtest.RequireRoot(t)
-	e := env{kubeBin: os.Getenv("PENNY_KUBE_BIN"), penny: os.Getenv("PENNY_BIN"), helm: os.Getenv("PENNY_HELM")}
-	if e.kubeBin == "" || e.penny == "" || e.helm == "" {
-		testenv.Skip(t, "PENNY_KUBE_BIN, PENNY_BIN and PENNY_HELM are unset: run `make e2e`")
+	e := env{kubeBin: os.Getenv("PENNY_KUBE_BIN"), penny: os.Getenv("PENNY_BIN"), pennyAgent: os.Getenv("PENNY_AGENT_BIN"),
+		helm: os.Getenv("PENNY_HELM")}
+	if e.kubeBin == "" || e.penny == "" || e.pennyAgent == "" || e.helm == "" {
+		testenv.Skip(t, "PENNY_KUBE_BIN, PENNY_BIN, PENNY_AGENT_BIN and PENNY_HELM are unset: run `make e2e`")
 	}
 	return e
 }
@@ -250,8 +253,9 @@ func (c *cluster) slowSink(t *testing.T) string {
 	return p.Do("sink %s", h.IP)
 }
 
-// checkChartArgs runs penny with the arguments the chart gives its
-// containers, plus --help: a flag the binary does not know fails it.
+// checkChartArgs runs the binary each of the chart's containers names
+// (penny, or penny-agent for the agent) with the arguments the chart gives
+// it, plus --help: a flag the binary does not know fails it.
 func (c *cluster) checkChartArgs(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
@@ -268,10 +272,16 @@ func (c *cluster) checkChartArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctrs := append(append(sts.Spec.Template.Spec.Containers, ds.Spec.Template.Spec.Containers...), wh.Spec.Template.Spec.Containers...)
+	// The binaries of the image, by the name a container's command gives.
+	bins := map[string]string{"penny": c.penny, "penny-agent": c.pennyAgent}
 	for _, ctr := range ctrs {
+		if len(ctr.Command) != 1 || bins[ctr.Command[0]] == "" {
+			t.Errorf("container %s: command %q, want one of the image's binaries, penny or penny-agent", ctr.Name, ctr.Command)
+			continue
+		}
 		args := append(slices.Clone(ctr.Args), "--help")
-		if out, err := execOutput(c.penny, args...); err != nil {
-			t.Errorf("container %s: penny %s: %v\n%s", ctr.Name, strings.Join(args, " "), err, out)
+		if out, err := execOutput(bins[ctr.Command[0]], args...); err != nil {
+			t.Errorf("container %s: %s %s: %v\n%s", ctr.Name, ctr.Command[0], strings.Join(args, " "), err, out)
 		}
 	}
 }
@@ -356,7 +366,7 @@ func (c *cluster) startAgent(t *testing.T) {
 	for _, h := range c.hosts {
 		urls = append(urls, apiURL(h))
 	}
-	start(t, c.dir, "agent-2", execCommand(c.penny, append([]string{"agent", "--aggregator", strings.Join(urls, ","),
+	start(t, c.dir, "agent-2", execCommand(c.pennyAgent, append([]string{"agent", "--aggregator", strings.Join(urls, ","),
 		"--node-name", spotNodeName, "--kubeconfig", kc, "--interval", "1s"}, c.pki.agentArgs(spotNodeName)...)...))
 }
 
@@ -375,7 +385,7 @@ func (c *cluster) startNodeAgent(t *testing.T, name string, extra ...string) {
 	}
 	args := append([]string{"agent", "--aggregator", strings.Join(urls, ","),
 		"--node-name", nodeName, "--kubeconfig", kc, "--interval", "1s"}, c.pki.agentArgs(nodeName)...)
-	c.agent = start(t, c.dir, name, execCommand(c.penny, append(args, extra...)...))
+	c.agent = start(t, c.dir, name, execCommand(c.pennyAgent, append(args, extra...)...))
 }
 
 // checkRSS reads memory_rss_bytes of every pod of a Deployment through

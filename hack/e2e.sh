@@ -15,5 +15,5 @@ hack/install-test-deps.sh
 kube=$(hack/kube-binaries.sh)
 hack/helm.sh version --short >/dev/null # builds helm on the first run
 make --no-print-directory build
-export PENNY_KUBE_BIN=$kube PENNY_BIN=$root/bin/penny PENNY_HELM=$root/hack/helm.sh
+export PENNY_KUBE_BIN=$kube PENNY_BIN=$root/bin/penny PENNY_AGENT_BIN=$root/bin/penny-agent PENNY_HELM=$root/hack/helm.sh
 exec go test -tags e2e -count=1 -timeout 30m -v ${E2E_RUN:+-run "$E2E_RUN"} ./e2e/

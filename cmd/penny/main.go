@@ -25,6 +25,12 @@ import (
 // command is one subcommand: it parses its own flags into a config struct
 // (see cmdFlags), completes and validates it and runs until ctx is
 // cancelled or the work is done. Help goes to stdout.
+// Each subcommand registers itself from the init of its file. Built with
+// -tags agentonly (bin/penny-agent, what the chart's DaemonSet runs), the
+// binary has `agent` and `version` only: every other subcommand's file is
+// left out with what it links (the aggregator's Raft store, the custom
+// metrics apiserver, …), which halves the binary and the agent's resident
+// memory, most of which is the binary's own pages (docs/agent.md).
 type command struct {
 	summary string
 	run     func(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error

@@ -42,16 +42,20 @@ const (
 )
 
 type config struct {
-	penny    string
-	cgroups  int
-	duration time.Duration
-	warmup   time.Duration
-	interval time.Duration
+	penny      string
+	pennyAgent string
+	cgroups    int
+	duration   time.Duration
+	warmup     time.Duration
+	interval   time.Duration
 	// requestRate, when positive, adds an HTTP/1.1 server and a client
 	// sending it this many requests a second.
 	requestRate int
-	// pennyArgs are more arguments for penny local (--requests=false).
+	// pennyArgs are more arguments for penny agent or local
+	// (--requests=false).
 	pennyArgs string
+	// mode is what is measured: "agent" or "local" (startAgent).
+	mode string
 }
 
 func main() {
@@ -61,14 +65,21 @@ func main() {
 		os.Exit(1)
 	}
 	var cfg config
-	flag.StringVar(&cfg.penny, "penny", "bin/penny", "the penny binary to measure")
+	flag.StringVar(&cfg.penny, "penny", "bin/penny", "the penny binary: penny local in -mode local, the aggregator in -mode agent")
+	flag.StringVar(&cfg.pennyAgent, "penny-agent", "bin/penny-agent", "the agent binary measured in -mode agent (penny agent alone: make build)")
 	flag.IntVar(&cfg.cgroups, "cgroups", 200, "cgroups, each running one workload process")
 	flag.DurationVar(&cfg.duration, "duration", 60*time.Second, "measurement window")
 	flag.DurationVar(&cfg.warmup, "warmup", 5*time.Second, "time before measuring")
 	flag.DurationVar(&cfg.interval, "interval", time.Second, "the agent's --interval")
 	flag.IntVar(&cfg.requestRate, "requests-rate", 0, "also send this many HTTP/1.1 requests a second to a server in a cgroup of its own")
-	flag.StringVar(&cfg.pennyArgs, "penny-args", "", "more arguments for penny local, space separated (e.g. --requests=false)")
+	flag.StringVar(&cfg.pennyArgs, "penny-args", "", "more arguments for penny agent or local, space separated (e.g. --requests=false)")
+	flag.StringVar(&cfg.mode, "mode", "agent", "what is measured: agent (penny agent alone, shipping to an aggregator process of its own) "+
+		"or local (penny local: the agent and a single-member aggregator in one process)")
 	flag.Parse()
+	if cfg.mode != "agent" && cfg.mode != "local" {
+		fmt.Fprintf(os.Stderr, "benchagent: -mode %q: want agent or local\n", cfg.mode)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
@@ -153,22 +164,11 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	agent := exec.CommandContext(ctx, cfg.penny, append([]string{"local", "--interval", cfg.interval.String()},
-		strings.Fields(cfg.pennyArgs)...)...)
-	agentOut, err := agent.StdoutPipe()
+	agent, cgroupsPerSample, stopAgent, err := startAgent(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	agent.Stderr = os.Stderr
-	if err := agent.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", cfg.penny, err)
-	}
-	defer func() {
-		_ = agent.Process.Signal(syscall.SIGTERM)
-		_ = agent.Wait()
-	}()
-	rows := make(chan int, 1024)
-	go countRows(agentOut, rows)
+	defer stopAgent()
 
 	fmt.Fprintf(os.Stderr, "benchagent: %d cgroups running, warming up for %s, then measuring for %s\n",
 		cfg.cgroups, cfg.warmup, cfg.duration)
@@ -228,11 +228,7 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 	}
-	perSample := 0
-	for n := range len(rows) {
-		_ = n
-		perSample = max(perSample, <-rows)
-	}
+	perSample := cgroupsPerSample()
 	report(os.Stdout, cfg, layout, progs, elapsed, float64(cpu1-cpu0)/100, rss, perSample, busy)
 	if requests != nil {
 		fmt.Printf("\nrequest load: %.0f HTTP/1.1 requests a second over %d keep-alive connections (asked for %d), penny local %s\n",
@@ -458,8 +454,12 @@ func report(w io.Writer, cfg config, l cgroupfs.Layout, progs []*program, elapse
 	cpuSeconds float64, rss []int64, cgroupsPerSample int, busy float64) {
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
-	fmt.Fprintf(w, "Penny agent benchmark: %d cgroups with a mixed workload, %s measured, penny local --interval %s\n",
-		cfg.cgroups, elapsed.Round(time.Second), cfg.interval)
+	what := "penny-agent agent (the aggregator in a process of its own, not measured)"
+	if cfg.mode == "local" {
+		what = "penny local (the agent and a single-member aggregator in one process)"
+	}
+	fmt.Fprintf(w, "Penny agent benchmark: %d cgroups with a mixed workload, %s measured, %s --interval %s %s\n",
+		cfg.cgroups, elapsed.Round(time.Second), what, cfg.interval, cfg.pennyArgs)
 	fmt.Fprintf(w, "Linux %s, %d CPUs %.0f%% busy, cgroup layout %s, %d cgroups per sample\n\n",
 		unix.ByteSliceToString(uts.Release[:]), runtimeCPUs(), busy*100, l.Mode, cgroupsPerSample)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
