@@ -15,6 +15,11 @@ import (
 const (
 	DefaultSnapshotBytes        = 64 << 20
 	DefaultSnapshotCatchUpBytes = 16 << 20
+	// DefaultMaxFiles is how many old snapshot and WAL files a member keeps
+	// of each: fewer than etcd's 5, since the data directory is not a
+	// backup and, at 10,000 series, five 64 MiB WAL segments and five
+	// snapshots took it past 500 MB (docs/kvraft.md).
+	DefaultMaxFiles = 3
 )
 
 // maxMemberID is the largest member ID: proposal IDs embed 16 bits of it.
@@ -66,6 +71,13 @@ type Config struct {
 	// weigh, where counts alone let large entries pile up.
 	SnapshotBytes        uint64
 	SnapshotCatchUpBytes uint64
+	// MaxSnapshotFiles and MaxWALFiles bound the old snapshot and WAL
+	// files kept on disk (DefaultMaxFiles each; etcd's --max-snapshots
+	// and --max-wals keep 5): the data directory holds about
+	// MaxSnapshotFiles snapshots of the store and MaxWALFiles 64 MiB WAL
+	// segments, plus those in use.
+	MaxSnapshotFiles uint
+	MaxWALFiles      uint
 	// MaxSizePerMsg bounds one append message (1 MiB); MaxInflightMsgs the
 	// append messages in flight per follower (256).
 	MaxSizePerMsg   uint64
@@ -120,6 +132,12 @@ func (c *Config) Complete() {
 	}
 	if c.SnapshotCatchUpBytes == 0 {
 		c.SnapshotCatchUpBytes = DefaultSnapshotCatchUpBytes
+	}
+	if c.MaxSnapshotFiles == 0 {
+		c.MaxSnapshotFiles = DefaultMaxFiles
+	}
+	if c.MaxWALFiles == 0 {
+		c.MaxWALFiles = DefaultMaxFiles
 	}
 	if c.MaxSizePerMsg == 0 {
 		c.MaxSizePerMsg = 1 << 20

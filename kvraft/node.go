@@ -120,6 +120,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	st, rec, err := storage.Open(storage.Config{Dir: cfg.DataDir, Logger: log,
+		MaxSnapshotFiles: cfg.MaxSnapshotFiles, MaxWALFiles: cfg.MaxWALFiles,
 		OnBackgroundError: func(loop string, _ error) { m.backgroundErrors.WithLabelValues(loop).Inc() }})
 	if errors.Is(err, storage.ErrCommitBeyondLog) {
 		return nil, fmt.Errorf("%w: %w; replace this member (remove it from the cluster, wipe %s, add it again under a new id)",

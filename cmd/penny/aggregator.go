@@ -58,6 +58,8 @@ type aggregatorConfig struct {
 	SnapCatchUp      uint64
 	SnapshotBytes    uint64
 	SnapCatchUpBytes uint64
+	MaxSnapshots     uint
+	MaxWALs          uint
 
 	// QuotaBytes is the store quota (-1: none); ForceNewCluster restarts
 	// this member alone from its data (kvraft.Config).
@@ -131,6 +133,8 @@ func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, e
 		"whatever their count: with --snapshot-catch-up-bytes, what bounds the in-memory log")
 	own.Uint64Var(&c.SnapCatchUpBytes, "snapshot-catch-up-bytes", kvraft.DefaultSnapshotCatchUpBytes, "bytes of log entries kept behind a snapshot "+
 		"at most, fewer entries than --snapshot-catch-up-entries when they are large")
+	own.UintVar(&c.MaxSnapshots, "max-snapshots", kvraft.DefaultMaxFiles, "old snapshot files kept in the data dir, as etcd's (which keeps 5)")
+	own.UintVar(&c.MaxWALs, "max-wals", kvraft.DefaultMaxFiles, "old 64 MiB WAL files kept in the data dir, as etcd's (which keeps 5)")
 	own.Int64Var(&c.QuotaBytes, "quota-bytes", kvraft.DefaultQuotaBytes, "store quota in bytes of keys and values: writes past it fail (507) "+
 		"until keys are deleted; the leader's value applies to the cluster, give every member the same (-1: no quota)")
 	own.BoolVar(&c.ForceNewCluster, "force-new-cluster", false, "restart this member as a one-member cluster from its data dir, "+
@@ -279,9 +283,9 @@ func (c *aggregatorConfig) Validate() error {
 	}
 	errs = append(errs, c.Access.validate(c.Listen)...)
 	if c.Tick <= 0 || c.ElectionTicks < 2 || c.SnapshotCount == 0 || c.SnapCatchUp == 0 || c.SnapshotBytes == 0 || c.SnapCatchUpBytes == 0 ||
-		c.RequestTimeout <= 0 || c.ShutdownGrace < 0 {
+		c.MaxSnapshots == 0 || c.MaxWALs == 0 || c.RequestTimeout <= 0 || c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("--tick, --election-ticks (>= 2), --snapshot-count, --snapshot-catch-up-entries, --snapshot-bytes, "+
-			"--snapshot-catch-up-bytes and --request-timeout must be positive"))
+			"--snapshot-catch-up-bytes, --max-snapshots, --max-wals and --request-timeout must be positive"))
 	}
 	return errors.Join(errs...)
 }
@@ -380,6 +384,8 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 			SnapshotCatchUpEntries: cfg.SnapCatchUp,
 			SnapshotBytes:          cfg.SnapshotBytes,
 			SnapshotCatchUpBytes:   cfg.SnapCatchUpBytes,
+			MaxSnapshotFiles:       cfg.MaxSnapshots,
+			MaxWALFiles:            cfg.MaxWALs,
 			QuotaBytes:             cfg.QuotaBytes,
 			ForceNewCluster:        cfg.ForceNewCluster,
 			RequestTimeout:         cfg.RequestTimeout,
