@@ -172,9 +172,10 @@ func (t *Trigger) C() <-chan uint64 { return t.changes }
 func (t *Trigger) Done() <-chan struct{} { return t.done }
 
 // Take decides whether the change of cgroup id is sampled now: false when
-// the budget of the interval is spent (the next interval ships it).
-// Otherwise it waits out the floor after the last sample and for the
-// change to settle, and returns true once the agent should sample.
+// the budget is spent (the next interval ships it). Otherwise it waits out
+// the floor after the last sample and for the change to settle, and
+// returns true once the agent should sample. It fails only when ctx ends:
+// a watch it cannot read is logged and sampled at once.
 func (t *Trigger) Take(ctx context.Context, id uint64) (bool, error) {
 	if !t.budget.Allow() {
 		t.skipped.WithLabelValues("budget").Inc()
@@ -183,10 +184,12 @@ func (t *Trigger) Take(ctx context.Context, id uint64) (bool, error) {
 	if err := sleep(ctx, time.Until(t.last.Add(t.cfg.Floor))); err != nil {
 		return false, err
 	}
+	t.sampled.Inc()
 	limit := t.limits[id]
-	prev, _, err := t.w.RSSMoved(id)
-	if err != nil {
-		return false, err
+	prev, ok, err := t.w.RSSMoved(id)
+	if err != nil || !ok {
+		t.unread(id, err)
+		return true, nil
 	}
 	// Settled once it moved less than a quarter of its limit in a step.
 	for deadline := time.Now().Add(t.cfg.Settle); time.Now().Before(deadline); {
@@ -195,15 +198,23 @@ func (t *Trigger) Take(ctx context.Context, id uint64) (bool, error) {
 		}
 		d, ok, err := t.w.RSSMoved(id)
 		if err != nil || !ok {
-			return ok, err
+			t.unread(id, err)
+			return true, nil
 		}
 		if abs(d-prev) < limit/4 {
 			break
 		}
 		prev = d
 	}
-	t.sampled.Inc()
 	return true, nil
+}
+
+// unread logs a watch that could not be read while a change settled
+// (gone with its cgroup when there is no error).
+func (t *Trigger) unread(id uint64, err error) {
+	if err != nil {
+		t.cfg.Logger.Warn("rss watch unreadable: sampling without waiting for the change to settle", "cgroup_id", id, "err", err)
+	}
 }
 
 // Arm arms the watches with the limits of the last sample; call it right

@@ -2,6 +2,7 @@ package trigger_test
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"sync"
@@ -21,6 +22,7 @@ type watches struct {
 	armed  []map[uint64]int64
 	moves  []int64
 	reads  int
+	fail   error // what RSSMoved returns, when set
 	closed chan struct{}
 }
 
@@ -37,6 +39,9 @@ func (w *watches) RSSMoved(uint64) (int64, bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.reads++
+	if w.fail != nil {
+		return 0, false, w.fail
+	}
 	if len(w.moves) == 0 {
 		return 0, true, nil
 	}
@@ -127,6 +132,20 @@ func TestTake(t *testing.T) {
 				t.Errorf("read the watch %d times, want at most %d", w.reads, tt.reads)
 			}
 		})
+	}
+}
+
+// TestTakeUnreadable: a watch that cannot be read does not stop the
+// agent: the change is sampled at once.
+func TestTakeUnreadable(t *testing.T) {
+	w := newWatches()
+	w.fail = errors.New("bad file descriptor")
+	tr := newTrigger(t, trigger.Config{}, w)
+	if ok, err := tr.Take(context.Background(), 7); !ok || err != nil {
+		t.Errorf("Take with an unreadable watch: %v, %v; want a sample", ok, err)
+	}
+	if w.reads != 1 {
+		t.Errorf("read the watch %d times, want once", w.reads)
 	}
 }
 
