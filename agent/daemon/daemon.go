@@ -284,6 +284,9 @@ func (a *Agent) Next(ctx context.Context) (*sampler.Sample, error) {
 			}
 		}
 		s, err := a.core.Sample()
+		if errors.Is(err, probe.ErrClosed) {
+			return nil, err // Close ran
+		}
 		if err != nil {
 			a.cfg.Core.Logger.Warn("sample failed", "err", err)
 			continue

@@ -111,8 +111,9 @@ func (p *Probes) programs() []program {
 // Probes are the loaded and attached programs and their maps.
 type Probes struct {
 	logger *slog.Logger
-	mu     sync.Mutex // guards log
+	mu     sync.Mutex // guards log and closed
 	log    *eventLog
+	closed bool
 	mem    bpf.MemoryObjects
 	pc     bpf.PagecacheObjects
 	net    bpf.NetObjects
@@ -353,9 +354,12 @@ func (p *Probes) Close() error {
 	if p.changes != nil {
 		errs = append(errs, p.changes.Close()) // wakes RSSChange
 	}
+	p.mu.Lock()
+	p.closed = true
 	if p.log != nil {
 		errs = append(errs, p.log.close())
 	}
+	p.mu.Unlock()
 	for _, l := range p.links {
 		errs = append(errs, l.Close())
 	}

@@ -121,6 +121,9 @@ type Snapshot struct {
 func (p *Probes) Snapshot() (*Snapshot, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
 	s := &Snapshot{Time: time.Now()}
 	var err error
 	// Processes first: the log charges page cache accesses to processes,

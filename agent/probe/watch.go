@@ -12,7 +12,8 @@ import (
 	"github.com/pennyhq/penny/bpf"
 )
 
-// ErrClosed is returned by RSSChange once the probes are closed.
+// ErrClosed is returned by Snapshot and RSSChange once the probes are
+// closed.
 var ErrClosed = errors.New("probe: closed")
 
 // The RSS watches (bpf/memory.bpf.c, rss_watches): the kernel adds every
