@@ -30,6 +30,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pennyhq/penny/agent/cgroupfs"
+	"github.com/pennyhq/penny/agent/probe"
 )
 
 const workloadEnv = "PENNY_BENCH_WORKLOAD"
@@ -488,6 +489,45 @@ func report(w io.Writer, cfg config, l cgroupfs.Layout, progs []*program, elapse
 	fmt.Fprintf(tw, "CPU, share of one core\t%.2f%%\t≤ %.0f%%\t%s\t\n", cpu*100, targetCPU*100, ok(cpu <= targetCPU))
 	fmt.Fprintf(tw, "RSS, average\t%.1f MiB\t≤ %d MiB\t%s\t\n", float64(avg)/(1<<20), targetRSS>>20, ok(avg <= targetRSS))
 	fmt.Fprintf(tw, "RSS, peak\t%.1f MiB\t≤ %d MiB\t%s\t\n", float64(peak)/(1<<20), targetRSS>>20, ok(peak <= targetRSS))
+	tw.Flush()
+	mapTable(w)
+}
+
+// The documented bounds of the maps' memory up to 512 CPUs (docs/agent.md,
+// "Map memory"; TestMapBytesBounded holds the specs to them).
+const (
+	mapBoundAtLoad = 32 << 20
+	mapBoundFull   = 80 << 20
+)
+
+// mapTable prints the maps' memory for this machine's CPUs and larger
+// nodes, computed from the specs as the agent sizes them.
+func mapTable(w io.Writer) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "eBPF maps	at load	every map full	target		")
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		fmt.Fprintf(w, "eBPF maps: %v\n", err)
+		return
+	}
+	for _, n := range []int{ncpu, 64, 256} {
+		m, err := probe.MapBytes(n)
+		if err != nil {
+			fmt.Fprintf(w, "eBPF maps: %v\n", err)
+			return
+		}
+		var load, full uint64
+		for _, b := range m {
+			load, full = load+b.AtLoad, full+b.Max
+		}
+		what := fmt.Sprintf("%d CPUs", n)
+		if n == ncpu {
+			what += " (this machine)"
+		}
+		fmt.Fprintf(tw, "%s\t%.1f MiB\t%.1f MiB\t≤ %d / %d MiB\t%s\t\n", what, float64(load)/(1<<20), float64(full)/(1<<20),
+			mapBoundAtLoad>>20, mapBoundFull>>20, ok(load <= mapBoundAtLoad && full <= mapBoundFull))
+	}
 	tw.Flush()
 }
 
