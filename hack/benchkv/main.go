@@ -1,11 +1,23 @@
 // Command benchkv compares a 3-member Penny kvraft cluster (`penny
 // aggregator`) with a 3-member etcd cluster on loopback, both with fsync on,
-// running the same workloads in the same run, and prints a table.
+// running the same workloads in the same run, and prints a table and the
+// targets it is held to.
 //
 // It starts and stops both clusters itself:
 //
 //	go build -o _output/penny ./cmd/penny
 //	go run ./hack/benchkv --penny _output/penny --etcd /usr/bin/etcd
+//
+// Each workload runs on both systems in turns (--rounds, alternating the
+// order), so that both meet the same interference from anything else on
+// the machine; the table reports the CPU time each system's servers and
+// the load generator spent per operation, and the cores the rest of the
+// machine kept busy meanwhile.
+//
+// With --cpuprofile-dir it writes a CPU profile of every Penny replica
+// (the whole run, through PENNY_CPUPROFILE) and one of the load generator
+// per workload, system and round (its measured part only; pprof merges
+// the rounds' files).
 //
 // It is a benchmark, not a test: it asserts nothing.
 package main
@@ -18,38 +30,33 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
+	"runtime/pprof"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-
-	"github.com/pennyhq/penny/kvraft"
-	"github.com/pennyhq/penny/kvraft/kvhttp"
 )
 
 type config struct {
-	penny, etcd   string
-	duration      time.Duration
-	keys          int
-	valueSize     int
-	batchSize     int
-	batchClients  int
-	readClients   int
-	maxStaleness  time.Duration
-	keepDir       bool
-	putClients    []int
-	only          string
-	pennyFlags    string
-	etcdGRPCConns int
+	penny, etcd    string
+	duration       time.Duration
+	keys           int
+	valueSize      int
+	batchSize      int
+	preloadBatch   int
+	batchClients   int
+	readClients    int
+	boundedClients []int
+	maxStaleness   time.Duration
+	keepDir        bool
+	putClients     []int
+	only           string
+	pennyFlags     string
+	etcdFlags      string
+	pennyProto     string
+	etcdGRPCConns  int
+	profileDir     string
+	rounds         int
 }
 
 func (c *config) Validate() error {
@@ -59,30 +66,47 @@ func (c *config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
 	}
-	if c.duration <= 0 || c.keys <= 0 || c.valueSize <= 0 || c.batchSize <= 0 || c.batchClients <= 0 || c.readClients <= 0 || c.etcdGRPCConns <= 0 {
+	if c.duration <= 0 || c.keys <= 0 || c.valueSize <= 0 || c.batchSize <= 0 || c.preloadBatch <= 0 || c.batchClients <= 0 || c.readClients <= 0 ||
+		c.etcdGRPCConns <= 0 || len(c.boundedClients) == 0 || c.rounds <= 0 {
 		errs = append(errs, errors.New("durations, sizes and client counts must be positive"))
+	}
+	if c.pennyProto != protoHTTP1 && c.pennyProto != protoH2C {
+		errs = append(errs, fmt.Errorf("--penny-protocol %q: want %s or %s", c.pennyProto, protoHTTP1, protoH2C))
 	}
 	return errors.Join(errs...)
 }
 
 func main() {
 	var c config
+	var bounded string
 	flag.StringVar(&c.penny, "penny", "_output/penny", "penny binary")
 	flag.StringVar(&c.etcd, "etcd", "/usr/bin/etcd", "etcd binary (3.4 from Debian)")
 	flag.DurationVar(&c.duration, "duration", 5*time.Second, "measured time per workload and system")
+	flag.IntVar(&c.rounds, "rounds", 5, "turns the systems take at each workload, alternating, to share the duration")
 	flag.IntVar(&c.keys, "keys", 10000, "key space of puts and reads")
 	flag.IntVar(&c.valueSize, "value-size", 256, "value size in bytes")
 	flag.IntVar(&c.batchSize, "batch-size", 1000, "keys per batched write")
+	flag.IntVar(&c.preloadBatch, "preload-batch", 1000, "keys per batched write of the preload (etcd 3.4's serializable reads copy a buffer as large as the largest burst of writes it has seen)")
 	flag.IntVar(&c.batchClients, "batch-clients", 4, "concurrent batch writers")
-	flag.IntVar(&c.readClients, "read-clients", 64, "concurrent readers")
+	flag.IntVar(&c.readClients, "read-clients", 64, "concurrent linearizable readers")
+	flag.StringVar(&bounded, "bounded-clients", "16,64", "concurrent bounded (Penny) / serializable (etcd) readers, one workload per count")
 	flag.IntVar(&c.etcdGRPCConns, "etcd-conns", 8, "gRPC connections the etcd clients share")
 	flag.DurationVar(&c.maxStaleness, "max-staleness", 500*time.Millisecond, "staleness bound of Penny's bounded reads")
 	flag.BoolVar(&c.keepDir, "keep", false, "keep the data and log directory")
 	flag.StringVar(&c.pennyFlags, "penny-flags", "", "extra flags for every penny aggregator, space-separated")
+	flag.StringVar(&c.etcdFlags, "etcd-flags", "", "extra flags for every etcd member, space-separated")
+	flag.StringVar(&c.pennyProto, "penny-protocol", protoHTTP1, "protocol of Penny's clients: http1 (keep-alive, a connection per concurrent request) or h2c (HTTP/2 without TLS, one connection per member)")
 	flag.StringVar(&c.only, "only", "", "run only the workloads whose name contains this")
+	flag.StringVar(&c.profileDir, "cpuprofile-dir", "", "write CPU profiles of the Penny replicas and of the load generator here")
 	flag.Parse()
 	c.putClients = []int{1, 16, 256}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(log)
+	var err error
+	if c.boundedClients, err = parseClients(bounded); err != nil {
+		fmt.Fprintln(os.Stderr, "benchkv: --bounded-clients:", err)
+		os.Exit(2)
+	}
 	if err := c.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "benchkv:", err)
 		os.Exit(2)
@@ -93,300 +117,63 @@ func main() {
 	}
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startProc(dir, name, bin string, args ...string) (*proc, error) {
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// system is one cluster under test.
-type system interface {
-	name() string
-	put(ctx context.Context, client int, key string, value []byte) error
-	batch(ctx context.Context, client int, keys []string, value []byte) error
-	// read uses the strong level (linearizable) or the weak one (Penny
-	// bounded, etcd serializable), on member client%3.
-	read(ctx context.Context, client int, key string, weak bool) error
-	close()
-}
-
-type pennySystem struct {
-	procs   []*proc
-	leader  *kvhttp.Client
-	members []*kvhttp.Client
-	weak    kvraft.ReadOptions
-}
-
-func newHTTPClient() *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute}}
-}
-
-func startPenny(c config, dir string) (*pennySystem, error) {
-	s := &pennySystem{weak: kvraft.ReadOptions{Consistency: kvraft.Bounded, MaxStaleness: c.maxStaleness}}
-	var ic, apis, peers []string
-	for i := 1; i <= 3; i++ {
-		a, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		p, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		apis, peers = append(apis, a), append(peers, p)
-		ic = append(ic, fmt.Sprintf("%d=http://%s", i, p))
-	}
-	hc := newHTTPClient()
-	for i := 1; i <= 3; i++ {
-		args := append([]string{"aggregator", "--id", fmt.Sprint(i),
-			"--data-dir", filepath.Join(dir, fmt.Sprintf("penny%d", i)), "--listen", apis[i-1],
-			"--peer-listen", peers[i-1], "--initial-cluster", strings.Join(ic, ",")}, strings.Fields(c.pennyFlags)...)
-		p, err := startProc(dir, fmt.Sprintf("penny%d", i), c.penny, args...)
-		if err != nil {
-			s.close()
-			return nil, err
-		}
-		s.procs = append(s.procs, p)
-		s.members = append(s.members, &kvhttp.Client{Endpoint: "http://" + apis[i-1], HTTP: hc})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, m := range s.members {
-		if err := m.WaitHealthy(ctx); err != nil {
-			s.close()
-			return nil, err
-		}
-	}
-	st, err := s.members[0].Cluster(ctx)
-	if err != nil {
-		s.close()
-		return nil, err
-	}
-	s.leader = s.members[st.Leader-1]
-	slog.Info("penny cluster up", "apis", apis, "leader", s.leader.Endpoint)
-	return s, nil
-}
-
-func (s *pennySystem) name() string { return "penny" }
-func (s *pennySystem) put(ctx context.Context, _ int, key string, value []byte) error {
-	_, err := s.leader.Put(ctx, []byte(key), value)
-	return err
-}
-func (s *pennySystem) batch(ctx context.Context, _ int, keys []string, value []byte) error {
-	ops := make([]kvraft.Op, len(keys))
-	for i, k := range keys {
-		ops[i] = kvraft.Op{Type: kvraft.OpPut, Key: []byte(k), Value: value}
-	}
-	_, err := s.leader.Batch(ctx, ops)
-	return err
-}
-func (s *pennySystem) read(ctx context.Context, client int, key string, weak bool) error {
-	opts := kvraft.ReadOptions{}
-	if weak {
-		opts = s.weak
-	}
-	_, err := s.members[client%3].Get(ctx, []byte(key), opts)
-	return err
-}
-func (s *pennySystem) close() {
-	for _, p := range s.procs {
-		p.stop()
-	}
-}
-
-type etcdSystem struct {
-	procs   []*proc
-	leader  []*clientv3.Client // per gRPC connection, to the leader
-	members []*clientv3.Client // one per member
-}
-
-func startEtcd(c config, dir string) (*etcdSystem, error) {
-	s := &etcdSystem{}
-	var ic, clients, peers []string
-	for i := 1; i <= 3; i++ {
-		a, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		p, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		clients, peers = append(clients, "http://"+a), append(peers, "http://"+p)
-		ic = append(ic, fmt.Sprintf("e%d=http://%s", i, p))
-	}
-	for i := 1; i <= 3; i++ {
-		p, err := startProc(dir, fmt.Sprintf("etcd%d", i), c.etcd, "--name", fmt.Sprintf("e%d", i),
-			"--data-dir", filepath.Join(dir, fmt.Sprintf("etcd%d", i)),
-			"--listen-client-urls", clients[i-1], "--advertise-client-urls", clients[i-1],
-			"--listen-peer-urls", peers[i-1], "--initial-advertise-peer-urls", peers[i-1],
-			"--initial-cluster", strings.Join(ic, ","), "--initial-cluster-state", "new",
-			"--initial-cluster-token", "benchkv", "--max-txn-ops", fmt.Sprint(c.batchSize),
-			"--log-level", "warn", "--logger", "zap")
-		if err != nil {
-			s.close()
-			return nil, err
-		}
-		s.procs = append(s.procs, p)
-	}
-	for _, u := range clients {
-		cl, err := clientv3.New(clientv3.Config{Endpoints: []string{u}, DialTimeout: 5 * time.Second,
-			Logger: zap.NewNop(), MaxCallSendMsgSize: 16 << 20})
-		if err != nil {
-			s.close()
-			return nil, err
-		}
-		s.members = append(s.members, cl)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var leaderURL string
-	for leaderURL == "" {
-		for i, cl := range s.members {
-			st, err := cl.Status(ctx, clients[i])
-			if err == nil && st.Leader != 0 && st.Leader == st.Header.MemberId {
-				leaderURL = clients[i]
-			}
-		}
-		if ctx.Err() != nil {
-			s.close()
-			return nil, fmt.Errorf("etcd: no leader: %w", ctx.Err())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	for range c.etcdGRPCConns {
-		cl, err := clientv3.New(clientv3.Config{Endpoints: []string{leaderURL}, DialTimeout: 5 * time.Second,
-			Logger: zap.NewNop(), MaxCallSendMsgSize: 16 << 20})
-		if err != nil {
-			s.close()
-			return nil, err
-		}
-		s.leader = append(s.leader, cl)
-	}
-	return s, nil
-}
-
-func (s *etcdSystem) name() string { return "etcd" }
-func (s *etcdSystem) put(ctx context.Context, client int, key string, value []byte) error {
-	_, err := s.leader[client%len(s.leader)].Put(ctx, key, string(value))
-	return err
-}
-func (s *etcdSystem) batch(ctx context.Context, client int, keys []string, value []byte) error {
-	ops := make([]clientv3.Op, len(keys))
-	for i, k := range keys {
-		ops[i] = clientv3.OpPut(k, string(value))
-	}
-	_, err := s.leader[client%len(s.leader)].Txn(ctx).Then(ops...).Commit()
-	return err
-}
-func (s *etcdSystem) read(ctx context.Context, client int, key string, weak bool) error {
-	var opts []clientv3.OpOption
-	if weak {
-		opts = append(opts, clientv3.WithSerializable())
-	}
-	_, err := s.members[client%3].Get(ctx, key, opts...)
-	return err
-}
-func (s *etcdSystem) close() {
-	for _, c := range append(s.leader, s.members...) {
-		c.Close()
-	}
-	for _, p := range s.procs {
-		p.stop()
-	}
-}
-
-// result of one workload on one system.
-type result struct {
-	ops      int
-	errs     int
-	elapsed  time.Duration
-	p50, p99 time.Duration
-}
-
-// drive runs op from clients goroutines for d and measures each call.
-func drive(d time.Duration, clients int, op func(ctx context.Context, client int, rng *rand.Rand) error) result {
-	var mu sync.Mutex
-	var lat []time.Duration
-	errs := 0
-	start := time.Now()
-	stop := start.Add(d)
-	var wg sync.WaitGroup
-	for cl := range clients {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(cl), 42))
-			var mine []time.Duration
-			bad := 0
-			for time.Now().Before(stop) {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				t0 := time.Now()
-				err := op(ctx, cl, rng)
-				cancel()
-				if err != nil {
-					bad++
-					continue
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			errs += bad
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	r := result{ops: len(lat), errs: errs, elapsed: time.Since(start)}
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		r.p50 = lat[len(lat)*50/100]
-		r.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
-	}
-	return r
-}
-
 type workload struct {
+	key     string // names its results for the targets
 	name    string
 	clients int
 	op      func(s system) func(ctx context.Context, client int, rng *rand.Rand) error
+}
+
+// keyNames are the n keys the workloads use, formatted once.
+func keyNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench/%08d", i)
+	}
+	return names
+}
+
+// benchValue is the value every put writes.
+func benchValue(c config) []byte {
+	value := make([]byte, c.valueSize)
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	return value
+}
+
+func workloads(c config) []workload {
+	value := benchValue(c)
+	names := keyNames(c.keys)
+	key := func(rng *rand.Rand) string { return names[rng.IntN(len(names))] }
+	var ws []workload
+	for _, n := range c.putClients {
+		ws = append(ws, workload{putKey(n), fmt.Sprintf("put, %d client(s)", n), n, func(s system) func(context.Context, int, *rand.Rand) error {
+			return func(ctx context.Context, cl int, rng *rand.Rand) error { return s.put(ctx, cl, key(rng), value) }
+		}})
+	}
+	ws = append(ws,
+		workload{batchKey, fmt.Sprintf("batch of %d puts, %d clients", c.batchSize, c.batchClients), c.batchClients, func(s system) func(context.Context, int, *rand.Rand) error {
+			return func(ctx context.Context, cl int, rng *rand.Rand) error {
+				// Distinct keys: etcd rejects a transaction that puts a key twice.
+				keys := make([]string, c.batchSize)
+				first := rng.IntN(c.keys)
+				for i := range keys {
+					keys[i] = names[(first+i)%c.keys]
+				}
+				return s.batch(ctx, cl, keys, value)
+			}
+		}},
+		workload{fmt.Sprintf("linearizable-%d", c.readClients), fmt.Sprintf("linearizable get, %d clients", c.readClients), c.readClients, func(s system) func(context.Context, int, *rand.Rand) error {
+			return func(ctx context.Context, cl int, rng *rand.Rand) error { return s.read(ctx, cl, key(rng), false) }
+		}},
+	)
+	for _, n := range c.boundedClients {
+		ws = append(ws, workload{boundedKey(n), fmt.Sprintf("bounded %v (penny) / serializable (etcd) get, %d clients", c.maxStaleness, n), n, func(s system) func(context.Context, int, *rand.Rand) error {
+			return func(ctx context.Context, cl int, rng *rand.Rand) error { return s.read(ctx, cl, key(rng), true) }
+		}})
+	}
+	return ws
 }
 
 func run(c config, log *slog.Logger, out io.Writer) error {
@@ -398,6 +185,11 @@ func run(c config, log *slog.Logger, out io.Writer) error {
 		log.Info("keeping data and logs", "dir", dir)
 	} else {
 		defer os.RemoveAll(dir)
+	}
+	if c.profileDir != "" {
+		if err := os.MkdirAll(c.profileDir, 0o755); err != nil {
+			return fmt.Errorf("profile dir: %w", err)
+		}
 	}
 	log.Info("starting 3 penny aggregators and 3 etcd members", "dir", dir)
 	p, err := startPenny(c, dir)
@@ -411,44 +203,12 @@ func run(c config, log *slog.Logger, out io.Writer) error {
 	}
 	defer e.close()
 
-	value := make([]byte, c.valueSize)
-	for i := range value {
-		value[i] = byte('a' + i%26)
-	}
-	key := func(rng *rand.Rand) string { return fmt.Sprintf("bench/%08d", rng.IntN(c.keys)) }
-	var workloads []workload
-	for _, n := range c.putClients {
-		workloads = append(workloads, workload{fmt.Sprintf("put, %d client(s)", n), n, func(s system) func(context.Context, int, *rand.Rand) error {
-			return func(ctx context.Context, cl int, rng *rand.Rand) error { return s.put(ctx, cl, key(rng), value) }
-		}})
-	}
-	workloads = append(workloads,
-		workload{fmt.Sprintf("batch of %d puts, %d clients", c.batchSize, c.batchClients), c.batchClients, func(s system) func(context.Context, int, *rand.Rand) error {
-			return func(ctx context.Context, cl int, rng *rand.Rand) error {
-				// Distinct keys: etcd rejects a transaction that puts a key twice.
-				keys := make([]string, c.batchSize)
-				first := rng.IntN(c.keys)
-				for i := range keys {
-					keys[i] = fmt.Sprintf("bench/%08d", (first+i)%c.keys)
-				}
-				return s.batch(ctx, cl, keys, value)
-			}
-		}},
-		workload{fmt.Sprintf("linearizable get, %d clients", c.readClients), c.readClients, func(s system) func(context.Context, int, *rand.Rand) error {
-			return func(ctx context.Context, cl int, rng *rand.Rand) error { return s.read(ctx, cl, key(rng), false) }
-		}},
-		workload{fmt.Sprintf("bounded %v (penny) / serializable (etcd) get, %d clients", c.maxStaleness, c.readClients), c.readClients, func(s system) func(context.Context, int, *rand.Rand) error {
-			return func(ctx context.Context, cl int, rng *rand.Rand) error { return s.read(ctx, cl, key(rng), true) }
-		}},
-	)
-
 	// Load the key space so reads hit existing keys.
+	value := benchValue(c)
+	names := keyNames(c.keys)
 	for _, s := range []system{p, e} {
-		for i := 0; i < c.keys; i += c.batchSize {
-			keys := make([]string, 0, c.batchSize)
-			for j := i; j < min(i+c.batchSize, c.keys); j++ {
-				keys = append(keys, fmt.Sprintf("bench/%08d", j))
-			}
+		for i := 0; i < c.keys; i += c.preloadBatch {
+			keys := names[i:min(i+c.preloadBatch, c.keys)]
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			err := s.batch(ctx, 0, keys, value)
 			cancel()
@@ -458,28 +218,91 @@ func run(c config, log *slog.Logger, out io.Writer) error {
 		}
 	}
 
-	fmt.Fprintf(out, "| workload | system | ops/s | p50 | p99 | errors |\n|---|---|---:|---:|---:|---:|\n")
-	for _, w := range workloads {
+	rs := results{}
+	fmt.Fprintf(out, "| workload | system | ops/s | p50 | p99 | errors | server CPU/op | client CPU/op | cores: own / other |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, w := range workloads(c) {
 		if !strings.Contains(w.name, c.only) {
 			continue
 		}
-		for _, s := range []system{p, e} {
-			log.Info("running", "workload", w.name, "system", s.name())
+		log.Info("running", "workload", w.name, "rounds", c.rounds)
+		systems := []system{p, e}
+		for _, s := range systems {
 			drive(c.duration/10, w.clients, w.op(s)) // warm up
-			r := drive(c.duration, w.clients, w.op(s))
-			fmt.Fprintf(out, "| %s | %s | %.0f | %s | %s | %d |\n", w.name, s.name(),
-				float64(r.ops)/r.elapsed.Seconds(), fmtDur(r.p50), fmtDur(r.p99), r.errs)
+		}
+		// The systems take turns, in alternating order (penny, etcd, etcd,
+		// penny, ...), so that both meet the same interference from
+		// anything else on the machine.
+		sum := map[string]*result{}
+		for round := range c.rounds {
+			for i := range systems {
+				s := systems[i]
+				if round%2 == 1 {
+					s = systems[len(systems)-1-i]
+				}
+				r, err := measure(c, w, s, round)
+				if err != nil {
+					return err
+				}
+				if sum[s.name()] == nil {
+					sum[s.name()] = &result{}
+				}
+				sum[s.name()].add(r)
+			}
+		}
+		for _, s := range systems {
+			r := sum[s.name()]
+			r.finish()
+			rs.add(w.key, s.name(), *r)
+			own, other := r.cores()
+			fmt.Fprintf(out, "| %s | %s | %.0f | %s | %s | %d | %.0fµs | %.0fµs | %.2f / %.2f |\n", w.name, s.name(),
+				r.opsPerSec(), fmtDur(r.p50), fmtDur(r.p99), r.errs, r.cpuPerOp(r.serverCPU), r.cpuPerOp(r.clientCPU), own, other)
+		}
+	}
+	if ts := targets(rs, c.boundedClients); len(ts) > 0 {
+		fmt.Fprintf(out, "\n| target | this run | result |\n|---|---|---|\n")
+		for _, t := range ts {
+			fmt.Fprintf(out, "| %s | %s | %s |\n", t.name, t.measured, t.verdict)
 		}
 	}
 	return nil
 }
 
-func fmtDur(d time.Duration) string {
-	switch {
-	case d >= 10*time.Millisecond:
-		return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond))
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+// measure runs one round of w on s (the configured duration over the
+// rounds) and records the CPU time of s's servers, of this process and of
+// the machine meanwhile (and a CPU profile of this process with
+// --cpuprofile-dir).
+func measure(c config, w workload, s system, round int) (result, error) {
+	if c.profileDir != "" {
+		f, err := os.Create(filepath.Join(c.profileDir, fmt.Sprintf("benchkv-%s-%s-r%d.pprof", w.key, s.name(), round)))
+		if err != nil {
+			return result{}, fmt.Errorf("client profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return result{}, fmt.Errorf("client profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
-	return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+	srv0, err := procCPU(s.pids())
+	if err != nil {
+		return result{}, err
+	}
+	busy0, err := machineBusy()
+	if err != nil {
+		return result{}, err
+	}
+	cli0 := selfCPU()
+	r := drive(c.duration/time.Duration(c.rounds), w.clients, w.op(s))
+	r.clientCPU = selfCPU() - cli0
+	busy1, err := machineBusy()
+	if err != nil {
+		return result{}, err
+	}
+	r.busy = busy1 - busy0
+	srv1, err := procCPU(s.pids())
+	if err != nil {
+		return result{}, err
+	}
+	r.serverCPU = srv1 - srv0
+	return r, nil
 }

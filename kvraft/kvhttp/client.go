@@ -72,22 +72,27 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
+	resp, err := c.send(ctx, method, u, body, contentType)
+	if err != nil {
+		return nil, fmt.Errorf("kvhttp: %s %s: %w", method, path, err)
+	}
+	return resp, nil
+}
+
+// send sends a request to the URL u.
+func (c *Client) send(ctx context.Context, method, u string, body []byte, contentType string) (*http.Response, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, r)
 	if err != nil {
-		return nil, fmt.Errorf("kvhttp: build request: %w", err)
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := c.http().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("kvhttp: %s %s: %w", method, path, err)
-	}
-	return resp, nil
+	return c.http().Do(req)
 }
 
 func (c *Client) maxResponseBody() int64 {
@@ -214,14 +219,14 @@ func readQuery(opts kvraft.ReadOptions) url.Values {
 // Get reads key; it returns ErrNotFound (with the result's Index set) when
 // the key is absent.
 func (c *Client) Get(ctx context.Context, key []byte, opts kvraft.ReadOptions) (kvraft.GetResult, error) {
-	resp, err := c.do(ctx, http.MethodGet, keyPath(key), readQuery(opts), nil, "")
+	resp, err := c.send(ctx, http.MethodGet, c.getURL(key, opts), nil, "")
 	if err != nil {
-		return kvraft.GetResult{}, err
+		return kvraft.GetResult{}, fmt.Errorf("kvhttp: GET %s: %w", keyPath(key), err)
 	}
 	idx, _ := strconv.ParseUint(resp.Header.Get(IndexHeader), 10, 64)
 	if resp.StatusCode == http.StatusOK {
 		defer resp.Body.Close()
-		v, err := io.ReadAll(io.LimitReader(resp.Body, command.MaxValueSize+1))
+		v, err := readValue(resp.Body, resp.ContentLength)
 		if err != nil {
 			return kvraft.GetResult{}, fmt.Errorf("kvhttp: read value: %w", err)
 		}

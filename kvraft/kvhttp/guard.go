@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"os"
 
 	"github.com/pennyhq/penny/kvraft"
@@ -73,14 +72,14 @@ func pathKey(raw string) ([]byte, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("%w: empty key", kvraft.ErrInvalid)
 	}
-	k, err := url.PathUnescape(raw)
+	k, err := unescapeKey(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: key: %w", kvraft.ErrInvalid, err)
 	}
 	if len(k) > command.MaxKeySize {
 		return nil, fmt.Errorf("%w: key of %d bytes, limit %d", kvraft.ErrTooLarge, len(k), command.MaxKeySize)
 	}
-	return []byte(k), nil
+	return k, nil
 }
 
 // errBodyTimeout is a body that did not arrive within the server's body

@@ -477,43 +477,14 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request) {
 
 // ParseReadOptions parses consistency, max_staleness and index.
 func ParseReadOptions(q url.Values) (kvraft.ReadOptions, error) {
-	var o kvraft.ReadOptions
-	if c := q.Get("consistency"); c != "" {
-		var err error
-		if o.Consistency, err = kvraft.ParseConsistency(c); err != nil {
-			return o, err
-		}
-	}
-	if s := q.Get("max_staleness"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return o, fmt.Errorf("%w: max_staleness %q must be a positive duration like 500ms", kvraft.ErrInvalid, s)
-		}
-		o.MaxStaleness = d
-	}
-	if s := q.Get("index"); s != "" {
-		i, err := strconv.ParseUint(s, 10, 64)
-		if err != nil || i == 0 {
-			return o, fmt.Errorf("%w: index %q must be a positive integer", kvraft.ErrInvalid, s)
-		}
-		o.MinIndex = i
-	}
-	if err := o.Validate(); err != nil {
-		return o, err
-	}
-	return o, nil
+	return readOptions(q.Get("consistency"), q.Get("max_staleness"), q.Get("index"))
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request, key []byte) {
-	var (
-		opts kvraft.ReadOptions
-		err  error
-	)
-	if r.URL.RawQuery != "" {
-		if opts, err = ParseReadOptions(r.URL.Query()); err != nil {
-			h.fail(w, r, err)
-			return
-		}
+	opts, err := readQueryOptions(r.URL.RawQuery)
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	// Reads that can be served at once (eventual, fresh bounded, applied
 	// session) must not pay for a timer: the store applies its own request
@@ -523,15 +494,11 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, key []byte) {
 		h.fail(w, r, err)
 		return
 	}
-	hdr := w.Header()
-	hdr[IndexHeader] = []string{strconv.FormatUint(res.Index, 10)}
+	setValueHeaders(w.Header(), res)
 	if !res.Found {
 		writeError(w, http.StatusNotFound, "key not found")
 		return
 	}
-	hdr[ModIndexHeader] = []string{strconv.FormatUint(res.ModIndex, 10)}
-	hdr["Content-Type"] = []string{"application/octet-stream"}
-	hdr["Content-Length"] = []string{strconv.Itoa(len(res.Value))}
 	_, _ = w.Write(res.Value)
 }
 
