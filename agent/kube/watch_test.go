@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
@@ -129,6 +130,24 @@ func startWatcher(t *testing.T, objs ...runtime.Object) (*Watcher, *fake.Clients
 func startWatcherWith(t *testing.T, cfg Config, objs ...runtime.Object) (*Watcher, *fake.Clientset, *prometheus.Registry) {
 	t.Helper()
 	client := fake.NewClientset(objs...)
+	// The fake's watch replays nothing: a change made after the
+	// informer's list and before its watch is registered is lost. So the
+	// tests change pods only once the watch is there (as the fake's own
+	// reactor does it, then signalled).
+	watching := make(chan struct{})
+	var once sync.Once
+	client.PrependWatchReactor("pods", func(action k8stesting.Action) (bool, watch.Interface, error) {
+		var opts metav1.ListOptions
+		if wa, ok := action.(k8stesting.WatchActionImpl); ok {
+			opts = wa.ListOptions
+		}
+		wi, err := client.Tracker().Watch(action.GetResource(), action.GetNamespace(), opts)
+		if err != nil {
+			return false, nil, err
+		}
+		once.Do(func() { close(watching) })
+		return true, wi, nil
+	})
 	reg := prometheus.NewRegistry()
 	cfg.NodeName, cfg.Logger, cfg.Registerer = node, testLogger(t), reg
 	w, err := New(cfg, client)
@@ -141,6 +160,11 @@ func startWatcherWith(t *testing.T, cfg Config, objs ...runtime.Object) (*Watche
 	defer cancel()
 	if err := w.WaitForSync(ctx); err != nil {
 		t.Fatalf("WaitForSync() error = %v", err)
+	}
+	select {
+	case <-watching:
+	case <-ctx.Done():
+		t.Fatal("the informer never watched pods")
 	}
 	return w, client, reg
 }
