@@ -69,6 +69,41 @@ func (p *proc) stop() {
 	}
 }
 
+// startCluster starts three members of bin, member i (1 to 3) as
+// name+i (its output in dir), with the arguments and environment
+// member(i, client, peer, cluster) returns: client and peer are free
+// addresses (host:port), cluster is --initial-cluster, the members named
+// id+i. It returns the processes and the client addresses; if one fails to
+// start, those started are stopped.
+func startCluster(dir, name, id, bin string, member func(i int, client, peer, cluster string) (args, env []string)) ([]*proc, []string, error) {
+	var clients, peers, ic []string
+	for i := 1; i <= 3; i++ {
+		c, err := freeAddr()
+		if err != nil {
+			return nil, nil, err
+		}
+		p, err := freeAddr()
+		if err != nil {
+			return nil, nil, err
+		}
+		clients, peers = append(clients, c), append(peers, p)
+		ic = append(ic, fmt.Sprintf("%s%d=http://%s", id, i, p))
+	}
+	var procs []*proc
+	for i := 1; i <= 3; i++ {
+		args, env := member(i, clients[i-1], peers[i-1], strings.Join(ic, ","))
+		p, err := startProc(dir, fmt.Sprint(name, i), env, bin, args...)
+		if err != nil {
+			for _, p := range procs {
+				p.stop()
+			}
+			return nil, nil, err
+		}
+		procs = append(procs, p)
+	}
+	return procs, clients, nil
+}
+
 func pids(ps []*proc) []int {
 	out := make([]int, len(ps))
 	for i, p := range ps {
@@ -120,36 +155,21 @@ func newHTTPClient(proto string) *http.Client {
 }
 
 func startPenny(c config, dir string) (*pennySystem, error) {
-	s := &pennySystem{weak: kvraft.ReadOptions{Consistency: kvraft.Bounded, MaxStaleness: c.maxStaleness}}
-	var ic, apis, peers []string
-	for i := 1; i <= 3; i++ {
-		a, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		p, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		apis, peers = append(apis, a), append(peers, p)
-		ic = append(ic, fmt.Sprintf("%d=http://%s", i, p))
-	}
-	hc := newHTTPClient(c.pennyProto)
-	for i := 1; i <= 3; i++ {
-		args := append([]string{"aggregator", "--id", fmt.Sprint(i),
-			"--data-dir", filepath.Join(dir, fmt.Sprintf("penny%d", i)), "--listen", apis[i-1],
-			"--peer-listen", peers[i-1], "--initial-cluster", strings.Join(ic, ",")}, strings.Fields(c.pennyFlags)...)
-		var env []string
+	procs, apis, err := startCluster(dir, "penny", "", c.penny, func(i int, api, peer, cluster string) (args, env []string) {
 		if c.profileDir != "" {
 			env = append(env, "PENNY_CPUPROFILE="+filepath.Join(c.profileDir, fmt.Sprintf("penny%d.pprof", i)))
 		}
-		p, err := startProc(dir, fmt.Sprintf("penny%d", i), env, c.penny, args...)
-		if err != nil {
-			s.close()
-			return nil, err
-		}
-		s.procs = append(s.procs, p)
-		s.members = append(s.members, &kvhttp.Client{Endpoint: "http://" + apis[i-1], HTTP: hc})
+		return append([]string{"aggregator", "--id", fmt.Sprint(i),
+			"--data-dir", filepath.Join(dir, fmt.Sprintf("penny%d", i)), "--listen", api,
+			"--peer-listen", peer, "--initial-cluster", cluster}, strings.Fields(c.pennyFlags)...), env
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &pennySystem{procs: procs, weak: kvraft.ReadOptions{Consistency: kvraft.Bounded, MaxStaleness: c.maxStaleness}}
+	hc := newHTTPClient(c.pennyProto)
+	for _, a := range apis {
+		s.members = append(s.members, &kvhttp.Client{Endpoint: "http://" + a, HTTP: hc})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -204,34 +224,22 @@ type etcdSystem struct {
 }
 
 func startEtcd(c config, dir string) (*etcdSystem, error) {
-	s := &etcdSystem{}
-	var ic, clients, peers []string
-	for i := 1; i <= 3; i++ {
-		a, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		p, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		clients, peers = append(clients, "http://"+a), append(peers, "http://"+p)
-		ic = append(ic, fmt.Sprintf("e%d=http://%s", i, p))
-	}
-	for i := 1; i <= 3; i++ {
-		args := append([]string{"--name", fmt.Sprintf("e%d", i),
+	procs, clients, err := startCluster(dir, "etcd", "e", c.etcd, func(i int, client, peer, cluster string) ([]string, []string) {
+		client, peer = "http://"+client, "http://"+peer
+		return append([]string{"--name", fmt.Sprintf("e%d", i),
 			"--data-dir", filepath.Join(dir, fmt.Sprintf("etcd%d", i)),
-			"--listen-client-urls", clients[i-1], "--advertise-client-urls", clients[i-1],
-			"--listen-peer-urls", peers[i-1], "--initial-advertise-peer-urls", peers[i-1],
-			"--initial-cluster", strings.Join(ic, ","), "--initial-cluster-state", "new",
+			"--listen-client-urls", client, "--advertise-client-urls", client,
+			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+			"--initial-cluster", cluster, "--initial-cluster-state", "new",
 			"--initial-cluster-token", "benchkv", "--max-txn-ops", fmt.Sprint(max(c.batchSize, c.preloadBatch)),
-			"--log-level", "warn", "--logger", "zap"}, strings.Fields(c.etcdFlags)...)
-		p, err := startProc(dir, fmt.Sprintf("etcd%d", i), nil, c.etcd, args...)
-		if err != nil {
-			s.close()
-			return nil, err
-		}
-		s.procs = append(s.procs, p)
+			"--log-level", "warn", "--logger", "zap"}, strings.Fields(c.etcdFlags)...), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &etcdSystem{procs: procs}
+	for i, a := range clients {
+		clients[i] = "http://" + a
 	}
 	for _, u := range clients {
 		cl, err := clientv3.New(clientv3.Config{Endpoints: []string{u}, DialTimeout: 5 * time.Second,
