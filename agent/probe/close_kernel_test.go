@@ -1,29 +1,20 @@
 package probe_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
 
-	"github.com/pennyhq/penny/agent/cgroupfs"
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/internal/cgtest"
+	"github.com/pennyhq/penny/internal/probetest"
 )
 
 // TestClosed: once the probes are closed, a snapshot and a wait for an RSS
 // change fail with ErrClosed (the agent's loop may sample while it is
 // being closed), and a wait in progress returns.
 func TestClosed(t *testing.T) {
-	cgtest.RequireRoot(t)
-	l, err := cgroupfs.DetectLayout()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := probe.Load(context.Background(), probe.Config{CgroupV2: l.V2, SkipRequests: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := probetest.Load(t, cgtest.Layout(t), probe.Config{SkipRequests: true})
 	waited := make(chan error, 1)
 	go func() {
 		_, err := p.RSSChange()

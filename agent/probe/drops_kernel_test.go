@@ -1,16 +1,15 @@
 package probe_test
 
 import (
-	"context"
 	"net"
 	"runtime"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/pennyhq/penny/agent/cgroupfs"
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/internal/cgtest"
+	"github.com/pennyhq/penny/internal/probetest"
 )
 
 // TestEventLogFullLosesConnects fills this CPU's event log, which nothing
@@ -18,16 +17,7 @@ import (
 // connect records have no slow path, so they are lost: the snapshot must
 // count them as lost to a full event log, not as lost to a full map.
 func TestEventLogFullLosesConnects(t *testing.T) {
-	cgtest.RequireRoot(t)
-	l, err := cgroupfs.DetectLayout()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := probe.Load(context.Background(), probe.Config{CgroupV2: l.V2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := probetest.Load(t, cgtest.Layout(t), probe.Config{})
 	if _, err := p.Snapshot(); err != nil { // start from an empty log
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func withinU(got uint64, want int64, frac float64) bool {
 // interval: the child's own, and only its own for the parent, whose
 // cpu.stat counts the child's time too.
 func TestCPUMatchesCgroupfs(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	g := cgtest.NewGroup(t, r.layout)
 	child := g.Child("work")
 	p := child.Start()
@@ -78,7 +78,7 @@ func TestCPUMatchesCgroupfs(t *testing.T) {
 // that wants a whole one: the sample shows the limit's periods, the
 // throttled ones and the time throttled, as cpu.stat counts them.
 func TestCPUThrottling(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	if r.layout.CPU == "" {
 		t.Fatal("no cpu controller on this host: cannot limit CPU")
 	}
@@ -139,7 +139,7 @@ func TestCPUThrottling(t *testing.T) {
 // TestWorkingSetMatchesCgroupfs compares a cgroup's working set with the
 // kernel's memory files after it touches 64 MiB and reads a file.
 func TestWorkingSetMatchesCgroupfs(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	file := cgtest.UncachedFile(t, cgtest.DataDir(t), 32*mib)
 	g := cgtest.NewGroup(t, r.layout)
 	p := g.Start()

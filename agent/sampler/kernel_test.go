@@ -11,6 +11,7 @@ import (
 	"github.com/pennyhq/penny/agent/probe"
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/internal/cgtest"
+	"github.com/pennyhq/penny/internal/probetest"
 )
 
 func TestMain(m *testing.M) {
@@ -28,16 +29,6 @@ type rig struct {
 	smp    *sampler.Sampler
 }
 
-func layout(t *testing.T) cgroupfs.Layout {
-	t.Helper()
-	cgtest.RequireRoot(t)
-	l, err := cgroupfs.DetectLayout()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
 func newRig(t *testing.T, l cgroupfs.Layout) *rig {
 	t.Helper()
 	return newRigWith(t, l, sampler.Config{})
@@ -47,11 +38,7 @@ func newRig(t *testing.T, l cgroupfs.Layout) *rig {
 // HitRatio set here).
 func newRigWith(t *testing.T, l cgroupfs.Layout, cfg sampler.Config) *rig {
 	t.Helper()
-	p, err := probe.Load(context.Background(), probe.Config{CgroupV2: l.V2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := probetest.Load(t, l, probe.Config{})
 	cfg.Layout, cfg.HitRatio = l, p.HitRatio
 	smp, err := sampler.New(cfg, p)
 	if err != nil {
@@ -99,7 +86,7 @@ func within(got, want int64, frac float64) bool {
 }
 
 func TestRSSMatchesProc(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	g := cgtest.NewGroup(t, r.layout)
 	p := g.Start()
 	p.Do("touch %d", 256*mib)
@@ -127,7 +114,7 @@ func TestRSSMatchesProc(t *testing.T) {
 }
 
 func TestRSSOfProcessesStartedBeforeAgent(t *testing.T) {
-	l := layout(t)
+	l := cgtest.Layout(t)
 	g := cgtest.NewGroup(t, l)
 	procs := []*cgtest.Proc{g.Start(), g.Start()}
 	for _, p := range procs {
@@ -152,7 +139,7 @@ func TestRSSOfProcessesStartedBeforeAgent(t *testing.T) {
 }
 
 func TestRSSFollowsMovesAndExits(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	g := cgtest.NewGroup(t, r.layout)
 	a, b := g.Child("a"), g.Child("b")
 	p := a.Start()
@@ -190,7 +177,7 @@ func TestRSSFollowsMovesAndExits(t *testing.T) {
 }
 
 func TestPageCacheOfAnUncachedRead(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	file := cgtest.UncachedFile(t, cgtest.DataDir(t), 128*mib)
 	g := cgtest.NewGroup(t, r.layout)
 	p := g.Start()

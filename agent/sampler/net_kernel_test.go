@@ -41,7 +41,7 @@ func ssSRTT(t *testing.T, port string) []float64 {
 func port(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
 
 func TestTCPLatencyMatchesSS(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	g := cgtest.NewGroup(t, r.layout)
 	server, client := g.Start(), g.Start()
 	addr := server.Do("echo")
@@ -89,7 +89,7 @@ func TestTCPLatencyMatchesSS(t *testing.T) {
 // charged to another: loopback traffic received in softirq while the
 // sender's task runs, and page cache evicted by another cgroup's reclaim.
 func TestNoCrossAttribution(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	g := cgtest.NewGroup(t, r.layout)
 
 	t.Run("network", func(t *testing.T) {
@@ -157,7 +157,7 @@ func TestNoCrossAttribution(t *testing.T) {
 // namespace: nothing leaves the machine) and checks each shows in its
 // class, and that the classes add up to the bytes sent.
 func TestEgressClasses(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	ip := testenv.RequireTool(t, "ip", "apt-get install iproute2")
 	ns := newPeerNamespace(t, ip)
 	g := cgtest.NewGroup(t, r.layout)

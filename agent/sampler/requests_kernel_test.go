@@ -23,7 +23,7 @@ const serviceMS = 20
 // server's cgroup counts every one of them, each timed at the server's
 // service time, and that the client's cgroup counts none.
 func TestRequests(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	g := cgtest.NewGroup(t, r.layout)
 	servers, clients := g.Child("server"), g.Child("client")
 	srv, cli := servers.Start(), clients.Start()
@@ -98,7 +98,7 @@ func TestRequests(t *testing.T) {
 // protocol: the median and 99th percentile of their requests' latency are
 // within 10% of the service time (checkServiceTime says how).
 func TestRequestLatencyPrecision(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	g := cgtest.NewGroup(t, r.layout)
 	servers, clients := g.Child("server"), g.Child("client")
 	srv, cli := servers.Start(), clients.Start()
@@ -130,7 +130,7 @@ func TestRequestLatencyPrecision(t *testing.T) {
 // connection than a connection has slots for start times. Every request
 // is counted once; those whose slot was taken over are counted untimed.
 func TestRequestsManyStreams(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	g := cgtest.NewGroup(t, r.layout)
 	servers, clients := g.Child("server"), g.Child("client")
 	addr := servers.Start().Do("reqserve grpc %d", serviceMS)
@@ -152,7 +152,7 @@ func TestRequestsManyStreams(t *testing.T) {
 // in its own cgroup and loaded at once, are each charged with their own
 // requests and latency.
 func TestRequestsTwoServers(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	g := cgtest.NewGroup(t, r.layout)
 	slow, fast := g.Child("slow"), g.Child("fast")
 	slowAddr := slow.Start().Do("reqserve tcp %d", 4*serviceMS)
@@ -196,7 +196,7 @@ func TestRequestsTwoServers(t *testing.T) {
 // server's; its Finished, answered by a session ticket), at most two a
 // connection.
 func TestRequestsTLS(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	g := cgtest.NewGroup(t, r.layout)
 	servers, clients := g.Child("server"), g.Child("client")
 	ca := tlstest.NewCA(t, t.TempDir(), "ca")
@@ -299,7 +299,7 @@ func checkServiceTime(t *testing.T, lat *histogram.LogLinear, us float64, client
 // requests of the segments that arrive after a later one (their frames
 // cannot be placed), and finds the frames again after (docs/requests.md).
 func TestRequestsWithLoss(t *testing.T) {
-	r := newRig(t, layout(t))
+	r := newRig(t, cgtest.Layout(t))
 	g := cgtest.NewGroup(t, r.layout)
 	servers, clients := g.Child("server"), g.Child("client")
 	srv, cli := servers.Start(), clients.Start()
@@ -374,7 +374,7 @@ func dropSome(t *testing.T, dir string, every int32) {
 // shows up, both common while a Deployment scales): the requests it
 // answered are in that sample under its path, not lost with it.
 func TestRequestsOfRemovedCgroup(t *testing.T) {
-	l := layout(t)
+	l := cgtest.Layout(t)
 	r := newRigWith(t, l, sampler.Config{RefreshEvery: time.Nanosecond})
 	g := cgtest.NewGroup(t, l)
 	server, clients := g.Child("server"), g.Child("client")

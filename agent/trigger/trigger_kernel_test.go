@@ -11,6 +11,7 @@ import (
 	"github.com/pennyhq/penny/agent/sampler"
 	"github.com/pennyhq/penny/agent/trigger"
 	"github.com/pennyhq/penny/internal/cgtest"
+	"github.com/pennyhq/penny/internal/probetest"
 )
 
 func TestMain(m *testing.M) {
@@ -31,16 +32,8 @@ type kernelRig struct {
 
 func newKernelRig(t *testing.T, cfg trigger.Config) *kernelRig {
 	t.Helper()
-	cgtest.RequireRoot(t)
-	l, err := cgroupfs.DetectLayout()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := probe.Load(context.Background(), probe.Config{CgroupV2: l.V2, SkipRequests: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	l := cgtest.Layout(t)
+	p := probetest.Load(t, l, probe.Config{SkipRequests: true})
 	smp, err := sampler.New(sampler.Config{Layout: l, HitRatio: p.HitRatio}, p)
 	if err != nil {
 		t.Fatal(err)

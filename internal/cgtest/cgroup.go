@@ -25,6 +25,18 @@ func RequireRoot(t testing.TB) {
 	testenv.RequireRoot(t, "it loads eBPF programs and creates cgroups")
 }
 
+// Layout returns the host's cgroup layout, skipping the test unless it
+// runs as root (see RequireRoot).
+func Layout(t testing.TB) cgroupfs.Layout {
+	t.Helper()
+	RequireRoot(t)
+	l, err := cgroupfs.DetectLayout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 // Group is a cgroup created for a test, in the v2 hierarchy and, in hybrid
 // mode, at the same path in the v1 memory and cpu hierarchies.
 type Group struct {
