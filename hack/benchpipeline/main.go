@@ -82,6 +82,7 @@ type row struct {
 	// rss, peak and disk are the largest replica's resident memory at the
 	// end, its peak, and its data directory's bytes at the end.
 	rss, peak, disk int64
+	st              stages
 }
 
 // kind is what a load's agents do besides sampling.
@@ -196,6 +197,11 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 		}
 	}
 	cpu0 := cpuSeconds(procs)
+	gen0 := procstat.CPUSeconds(os.Getpid())
+	m0, err := procstat.ReadMachine()
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	cfg.URLs = urls
 	if every > 0 {
@@ -207,8 +213,18 @@ func level(ctx context.Context, penny string, agents, containers int, warmup, du
 	if err != nil {
 		return nil, err
 	}
-	cpu := (cpuSeconds(procs) - cpu0) / time.Since(start).Seconds()
+	took := time.Since(start)
+	cpu := (cpuSeconds(procs) - cpu0) / took.Seconds()
 	out := &row{r: r, cpu: cpu}
+	m1, err := procstat.ReadMachine()
+	if err != nil {
+		return nil, err
+	}
+	out.st.busy, out.st.steal = machineUse(m0, m1, took)
+	out.st.gen = (procstat.CPUSeconds(os.Getpid()) - gen0) / took.Seconds()
+	if err := scrapeStages(ctx, urls, cfg.ProbeToken, &out.st); err != nil {
+		return nil, err
+	}
 	for i, p := range procs {
 		rss, peak := procstat.Memory(p.Process.Pid)
 		out.rss, out.peak = max(out.rss, rss), max(out.peak, peak)
@@ -319,6 +335,8 @@ func print(rows []row, containers int) {
 	}
 	tw.Flush()
 	fmt.Println()
+	printStages(rows)
+	fmt.Println()
 	for _, k := range []kind{{true, false}, {false, false}, {true, true}, {false, true}} {
 		if !slices.ContainsFunc(rows, func(r row) bool { return r.kind == k }) {
 			continue
@@ -332,6 +350,23 @@ func print(rows []row, containers int) {
 		}
 		fmt.Printf("largest load sustained with p99 freshness under %s, %s: %d agents x %d cgroups\n", targetP99, with, best[k], containers)
 	}
+}
+
+// printStages prints where each load's time went: the machine's CPU
+// (the replicas', the generator's, stolen), how late the generator sampled,
+// and the replicas' own stages.
+func printStages(rows []row) {
+	fmt.Println("Where the time went (machine: all its CPUs; generator: this process; replica stages: p99 over the whole run, warmup included)")
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "agents\tpod meta\tidentity\tfreshness p99\tgenerator late p50\tp99\tgenerator CPU\treplicas CPU\tmachine busy\tstolen\t"+
+		"leader proposal p99\tWAL persist p99\tqueue wait p99\tsnapshots\t")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%.2f cores\t%.2f cores\t%.2f cores\t%.2f cores\t%s\t%s\t%s\t%.0f\t\n",
+			r.r.Agents, yesNo(r.meta), yesNo(r.ident), ms(r.r.FreshP99), ms(r.r.LateP50), ms(r.r.LateP99),
+			r.st.gen, r.cpu, r.st.busy, r.st.steal, ms(r.st.proposal), ms(r.st.persist), ms(r.st.backpressure), r.st.snapshots)
+	}
+	tw.Flush()
 }
 
 func yesNo(b bool) string {

@@ -86,6 +86,11 @@ type Result struct {
 	PendingFirst, PendingLast float64
 	PendingMax                int
 	Dropped                   float64
+	// LateP50 and LateP99 are how long after its sample time a simulated
+	// agent had the frame encoded and queued for sending: the generator's
+	// own delay, which freshness includes (on a machine it shares with the
+	// replicas, mostly waiting for a CPU).
+	LateP50, LateP99 time.Duration
 }
 
 // Sustained reports whether the cluster kept up: no probe lost, no frame
@@ -138,6 +143,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	var sent atomic.Uint64
 	var series atomic.Uint64
+	var lateMu sync.Mutex
+	var late []time.Duration
 	probes := make(chan probe, 1024)
 	start := time.Now()
 	measureFrom := start.Add(cfg.Warmup)
@@ -146,12 +153,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		// Stagger the agents over the interval.
 		offset := time.Duration(i) * cfg.Interval / time.Duration(len(agents))
 		wg.Go(func() {
-			a.loop(ctx, cfg, offset, end, func(t time.Time, n int) {
+			a.loop(ctx, cfg, offset, end, func(t time.Time, n int, lateBy time.Duration) {
 				if t.Before(measureFrom) {
 					return
 				}
 				sent.Add(1)
 				series.Add(uint64(n))
+				lateMu.Lock()
+				late = append(late, lateBy)
+				lateMu.Unlock()
 				// Follow a few samples per interval until every
 				// replica can read them.
 				k := len(agents) / max(cfg.ProbesPerInterval, 1)
@@ -231,12 +241,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r := &Result{Agents: cfg.Agents, Containers: cfg.Containers, Interval: cfg.Interval, Measured: cfg.Duration,
 		FramesSent: sent.Load(), SeriesPerSecond: float64(series.Load()) / cfg.Duration.Seconds(),
 		Probes: len(freshness) + int(lost.Load()), LostProbes: int(lost.Load())}
-	slices.Sort(freshness)
-	if n := len(freshness); n > 0 {
-		r.FreshP50 = freshness[n/2]
-		r.FreshP99 = freshness[min(n-1, n*99/100)]
-		r.FreshMax = freshness[n-1]
-	}
+	r.FreshP50, r.FreshP99, r.FreshMax = percentiles(freshness)
+	lateMu.Lock()
+	r.LateP50, r.LateP99, _ = percentiles(late)
+	lateMu.Unlock()
 	third := max(len(pending)/3, 1)
 	avg := func(v []int) float64 {
 		if len(v) == 0 {
@@ -259,9 +267,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return r, nil
 }
 
+// percentiles sorts ds and returns its median, 99th percentile and
+// largest; zeros when empty.
+func percentiles(ds []time.Duration) (p50, p99, largest time.Duration) {
+	slices.Sort(ds)
+	n := len(ds)
+	if n == 0 {
+		return 0, 0, 0
+	}
+	return ds[n/2], ds[min(n-1, n*99/100)], ds[n-1]
+}
+
 // loop samples at offset into every interval until end, submitting each
 // sample to the agent's shipper.
-func (a *agent) loop(ctx context.Context, cfg Config, offset time.Duration, end time.Time, sent func(time.Time, int)) {
+func (a *agent) loop(ctx context.Context, cfg Config, offset time.Duration, end time.Time, sent func(at time.Time, series int, late time.Duration)) {
 	next := time.Now().Truncate(cfg.Interval).Add(cfg.Interval + offset)
 	for next.Before(end) {
 		select {
@@ -280,7 +299,7 @@ func (a *agent) loop(ctx context.Context, cfg Config, offset time.Duration, end 
 		if err := a.sh.Submit(daemon.Snapshot(s, resolve)); err != nil {
 			cfg.Logger.Warn("submit", "agent", a.name, "err", err)
 		}
-		sent(next, len(s.Cgroups))
+		sent(next, len(s.Cgroups), time.Since(next))
 		next = next.Add(cfg.Interval)
 	}
 }

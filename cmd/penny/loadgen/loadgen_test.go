@@ -54,6 +54,9 @@ func TestRunAgainstReplica(t *testing.T) {
 	if res.FreshP50 <= 0 || res.FreshP50 > res.FreshP99 || res.FreshP99 > res.FreshMax {
 		t.Fatalf("freshness percentiles out of order: p50 %v p99 %v max %v", res.FreshP50, res.FreshP99, res.FreshMax)
 	}
+	if res.LateP50 <= 0 || res.LateP50 > res.LateP99 {
+		t.Fatalf("generator lateness out of order: p50 %v p99 %v", res.LateP50, res.LateP99)
+	}
 	var sb strings.Builder
 	loadgen.PrintTable(&sb, []*loadgen.Result{res})
 	if !strings.Contains(sb.String(), "yes") {
