@@ -26,3 +26,13 @@ func (n *Node) Crash() {
 	n.stopOnce.Do(func() { close(n.stopc) })
 	<-n.done
 }
+
+// FollowerProgress exposes the leader's view of follower id: the last
+// index it acknowledged and the next index it will be sent.
+func (n *Node) FollowerProgress(id uint64) (match, next uint64, ok bool) {
+	pr, ok := n.raft.Status().Progress[id]
+	if !ok {
+		return 0, 0, false
+	}
+	return pr.Match, pr.Next, true
+}

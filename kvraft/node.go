@@ -163,13 +163,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.commit.Store(rec.HardState.GetCommit())
 
 	rc := &raft.Config{
-		ID:              n.id,
-		ElectionTick:    cfg.ElectionTicks,
-		HeartbeatTick:   cfg.HeartbeatTicks,
-		Storage:         st.Raft(),
-		Applied:         n.applied.Load(),
-		MaxSizePerMsg:   cfg.MaxSizePerMsg,
-		MaxInflightMsgs: cfg.MaxInflightMsgs,
+		ID:               n.id,
+		ElectionTick:     cfg.ElectionTicks,
+		HeartbeatTick:    cfg.HeartbeatTicks,
+		Storage:          st.Raft(),
+		Applied:          n.applied.Load(),
+		MaxSizePerMsg:    cfg.MaxSizePerMsg,
+		MaxInflightMsgs:  cfg.MaxInflightMsgs,
+		MaxInflightBytes: cfg.MaxInflightBytes,
 		// Bound the proposals a leader accepts but has not committed, so a
 		// partitioned leader cannot grow memory without end.
 		MaxUncommittedEntriesSize: 256 << 20,

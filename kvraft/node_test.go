@@ -113,6 +113,8 @@ func TestConfigValidate(t *testing.T) {
 		{"bad api url", func(c *kvraft.Config) { c.APIURL = "nope" }, false},
 		{"no transport", func(c *kvraft.Config) { c.NewTransport = nil }, false},
 		{"election <= heartbeat", func(c *kvraft.Config) { c.ElectionTicks, c.HeartbeatTicks = 2, 2 }, false},
+		{"in-flight bytes one message", func(c *kvraft.Config) { c.MaxInflightBytes = c.MaxSizePerMsg }, true},
+		{"in-flight bytes below a message", func(c *kvraft.Config) { c.MaxInflightBytes = c.MaxSizePerMsg - 1 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,7 +140,8 @@ func TestConfigComplete(t *testing.T) {
 	c := kvraft.Config{TickInterval: 20 * time.Millisecond, SnapshotCount: 7}
 	c.Complete()
 	if c.TickInterval != 20*time.Millisecond || c.SnapshotCount != 7 || c.BoundedRefresh != c.TickInterval ||
-		c.ElectionTicks != 10 || c.HeartbeatTicks != 1 || c.RequestTimeout != 5*time.Second || c.Logger == nil {
+		c.ElectionTicks != 10 || c.HeartbeatTicks != 1 || c.RequestTimeout != 5*time.Second || c.Logger == nil ||
+		c.MaxInflightBytes != kvraft.DefaultMaxInflightBytes {
 		t.Fatalf("completed config: %+v", c)
 	}
 }

@@ -60,6 +60,7 @@ type aggregatorConfig struct {
 	SnapCatchUpBytes uint64
 	MaxSnapshots     uint
 	MaxWALs          uint
+	MaxInflightBytes uint64
 
 	// QuotaBytes is the store quota (-1: none); ForceNewCluster restarts
 	// this member alone from its data (kvraft.Config).
@@ -135,6 +136,8 @@ func parseAggregatorFlags(args []string, stdout io.Writer) (*aggregatorConfig, e
 		"at most, fewer entries than --snapshot-catch-up-entries when they are large")
 	own.UintVar(&c.MaxSnapshots, "max-snapshots", kvraft.DefaultMaxFiles, "old snapshot files kept in the data dir, as etcd's (which keeps 5)")
 	own.UintVar(&c.MaxWALs, "max-wals", kvraft.DefaultMaxFiles, "old 64 MiB WAL files kept in the data dir, as etcd's (which keeps 5)")
+	own.Uint64Var(&c.MaxInflightBytes, "max-inflight-bytes", kvraft.DefaultMaxInflightBytes, "bytes of log entries in flight to each follower "+
+		"at most: what the leader holds for a slow follower (at least 1 MiB, the largest append message)")
 	own.Int64Var(&c.QuotaBytes, "quota-bytes", kvraft.DefaultQuotaBytes, "store quota in bytes of keys and values: writes past it fail (507) "+
 		"until keys are deleted; the leader's value applies to the cluster, give every member the same (-1: no quota)")
 	own.BoolVar(&c.ForceNewCluster, "force-new-cluster", false, "restart this member as a one-member cluster from its data dir, "+
@@ -278,6 +281,9 @@ func (c *aggregatorConfig) Validate() error {
 	if c.ForceNewCluster && c.Join {
 		errs = append(errs, errors.New("--force-new-cluster and --join exclude each other"))
 	}
+	if c.MaxInflightBytes < 1<<20 {
+		errs = append(errs, errors.New("--max-inflight-bytes must be at least 1 MiB, the largest append message"))
+	}
 	if c.QuotaBytes == 0 || c.QuotaBytes < -1 {
 		errs = append(errs, errors.New("--quota-bytes must be positive, or -1 for no quota"))
 	}
@@ -386,6 +392,7 @@ func runAggregator(ctx context.Context, args []string, stdout io.Writer, log *sl
 			SnapshotCatchUpBytes:   cfg.SnapCatchUpBytes,
 			MaxSnapshotFiles:       cfg.MaxSnapshots,
 			MaxWALFiles:            cfg.MaxWALs,
+			MaxInflightBytes:       cfg.MaxInflightBytes,
 			QuotaBytes:             cfg.QuotaBytes,
 			ForceNewCluster:        cfg.ForceNewCluster,
 			RequestTimeout:         cfg.RequestTimeout,

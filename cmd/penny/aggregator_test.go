@@ -71,6 +71,8 @@ func TestAggregatorFlags(t *testing.T) {
 		{"old files kept", with("--max-snapshots", "5", "--max-wals", "5"), ""},
 		{"no old snapshot kept", with("--max-snapshots", "0"), "--max-snapshots, --max-wals"},
 		{"no old WAL kept", with("--max-wals", "0"), "--max-snapshots, --max-wals"},
+		{"in-flight bytes", with("--max-inflight-bytes", "33554432"), ""},
+		{"in-flight bytes below a message", with("--max-inflight-bytes", "65536"), "--max-inflight-bytes must be at least 1 MiB"},
 		{"force new cluster", with("--force-new-cluster"), ""},
 		{"force new cluster and join", with("--force-new-cluster", "--join"), "--force-new-cluster and --join exclude each other"},
 		{"cost settings", with("--cost-cluster-name", "prod-eu", "--cost-tenant-label=example.com/team"), ""},
