@@ -30,6 +30,11 @@ type stages struct {
 	proposal, persist, backpressure time.Duration
 	// snapshots counts the replicas' snapshots, summed.
 	snapshots float64
+	// store is the largest replica's store bytes (keys and values,
+	// penny_store_bytes) at the end; heap its live heap at the last
+	// collection, estimated from the collector's goal
+	// (go_memstats_next_gc_bytes / (1 + GOGC/100)).
+	store, heap float64
 }
 
 // machineUse returns the machine's CPU used and stolen between a and b,
@@ -53,6 +58,10 @@ func scrapeStages(ctx context.Context, urls []string, token string, st *stages) 
 		st.persist = max(st.persist, quantile(fams["penny_kvraft_persist_duration_seconds"], 0.99))
 		st.backpressure = max(st.backpressure, quantile(fams["penny_ingest_backpressure_seconds"], 0.99))
 		st.snapshots += counter(fams["penny_kvraft_snapshots_total"])
+		st.store = max(st.store, gauge(fams["penny_store_bytes"]))
+		if gogc := gauge(fams["go_gc_gogc_percent"]); gogc > 0 {
+			st.heap = max(st.heap, gauge(fams["go_memstats_next_gc_bytes"])/(1+gogc/100))
+		}
 	}
 	return nil
 }
