@@ -3,6 +3,8 @@ package kvraft
 import (
 	"context"
 
+	"go.etcd.io/raft/v3/raftpb"
+
 	"github.com/pennyhq/penny/kvraft/command"
 )
 
@@ -35,4 +37,22 @@ func (n *Node) FollowerProgress(id uint64) (match, next uint64, ok bool) {
 		return 0, 0, false
 	}
 	return pr.Match, pr.Next, true
+}
+
+// AddMemberCheckedAt proposes adding m as if its checks had been made when
+// the membership had applied seen changes, skipping them: what a change
+// proposed through another replica at the same time looks like.
+func (n *Node) AddMemberCheckedAt(ctx context.Context, m Member, seen uint64) (uint64, error) {
+	c, err := encodeChangeContext(changeContext{Member: m, Seen: &seen})
+	if err != nil {
+		return 0, err
+	}
+	return n.changeConf(ctx, &raftpb.ConfChange{Type: new(raftpb.ConfChangeAddNode), NodeId: new(m.ID), Context: c})
+}
+
+// MembershipChanges returns how many configuration changes were applied.
+func (n *Node) MembershipChanges() uint64 {
+	n.memMu.RLock()
+	defer n.memMu.RUnlock()
+	return n.members.Changes
 }

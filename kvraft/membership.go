@@ -127,6 +127,11 @@ type membership struct {
 	// QuotaBytes is the store quota the cluster enforces (0: none), set
 	// by KindQuota entries. It travels with the membership in snapshots.
 	QuotaBytes uint64 `json:"quota_bytes,omitempty"`
+	// Changes counts the configuration changes applied: a change checked
+	// when Changes was n is cancelled if another was applied first
+	// (changeContext.Seen), so that two changes proposed through different
+	// replicas cannot both pass checks made against the same view.
+	Changes uint64 `json:"changes,omitempty"`
 }
 
 func newMembership() *membership {
@@ -141,7 +146,7 @@ func (m *membership) clone() *membership {
 	for k, v := range m.Removed {
 		c.Removed[k] = v
 	}
-	c.QuotaBytes = m.QuotaBytes
+	c.QuotaBytes, c.Changes = m.QuotaBytes, m.Changes
 	return c
 }
 
@@ -155,8 +160,14 @@ func (m *membership) list() []Member {
 }
 
 // check decides, from the state machine alone, whether a committed
-// configuration change may be applied.
-func (m *membership) check(cc *raftpb.ConfChange, mem Member) error {
+// configuration change may be applied; seen is the Changes its proposer
+// checked it against (nil: not known, as in changes from before Changes
+// or the initial members).
+func (m *membership) check(cc *raftpb.ConfChange, mem Member, seen *uint64) error {
+	if seen != nil && *seen != m.Changes {
+		return fmt.Errorf("%w: the membership changed after this change was checked (%d changes applied since); check it again",
+			ErrMembershipChange, m.Changes-min(*seen, m.Changes))
+	}
 	id := cc.GetNodeId()
 	switch cc.GetType() {
 	case raftpb.ConfChangeAddNode:
@@ -191,19 +202,31 @@ func (m *membership) check(cc *raftpb.ConfChange, mem Member) error {
 	return fmt.Errorf("%w: unsupported configuration change %v", ErrInvalid, cc.GetType())
 }
 
-func decodeMemberContext(b []byte) (Member, error) {
-	var m Member
-	if len(b) > 4*command.MaxURLSize {
-		return m, fmt.Errorf("%w: member context of %d bytes", ErrInvalid, len(b))
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("%w: member context: %w", ErrInvalid, err)
-	}
-	return m, nil
+// changeContext is a configuration change's context: the member it adds
+// (none for a removal), and the membership's Changes its proposer checked
+// it against (Seen; absent in changes of older versions and in the initial
+// members', which are not checked against it).
+type changeContext struct {
+	Member
+	Seen *uint64 `json:"seen,omitempty"`
 }
 
-func encodeMemberContext(m Member) ([]byte, error) {
-	b, err := json.Marshal(m)
+func decodeChangeContext(b []byte) (changeContext, error) {
+	var c changeContext
+	if len(b) == 0 {
+		return c, nil // a removal from before contexts were written
+	}
+	if len(b) > 4*command.MaxURLSize {
+		return c, fmt.Errorf("%w: member context of %d bytes", ErrInvalid, len(b))
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("%w: member context: %w", ErrInvalid, err)
+	}
+	return c, nil
+}
+
+func encodeChangeContext(c changeContext) ([]byte, error) {
+	b, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("encode member: %w", err)
 	}

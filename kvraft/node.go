@@ -193,7 +193,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	default:
 		peers := make([]raft.Peer, 0, len(cfg.InitialCluster))
 		for _, mem := range cfg.InitialCluster {
-			c, err := encodeMemberContext(mem)
+			c, err := encodeChangeContext(changeContext{Member: mem})
 			if err != nil {
 				st.Close()
 				return nil, err
@@ -512,14 +512,11 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 // applyConfChange validates a committed change against the state machine,
 // cancels it if invalid (as the raft README prescribes) and applies it.
 func (n *Node) applyConfChange(cc *raftpb.ConfChange, index uint64) (removedSelf bool) {
-	var mem Member
-	var err error
-	if cc.GetType() == raftpb.ConfChangeAddNode {
-		mem, err = decodeMemberContext(cc.GetContext())
-	}
+	c, err := decodeChangeContext(cc.GetContext())
+	mem := c.Member
 	n.memMu.Lock()
 	if err == nil {
-		err = n.members.check(cc, mem)
+		err = n.members.check(cc, mem, c.Seen)
 	}
 	if err != nil {
 		n.log.Warn("rejecting configuration change", "index", index, "type", cc.GetType(), "node", cc.GetNodeId(), "err", err)
@@ -529,6 +526,7 @@ func (n *Node) applyConfChange(cc *raftpb.ConfChange, index uint64) (removedSelf
 	id := cc.GetNodeId()
 	if err == nil {
 		n.confChanged.Store(true)
+		n.members.Changes++
 		switch cc.GetType() {
 		case raftpb.ConfChangeAddNode:
 			n.members.Members[id] = mem

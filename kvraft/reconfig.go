@@ -87,20 +87,27 @@ func (n *Node) strictCheck(cc *raftpb.ConfChange) error {
 // checkChange checks a membership change before it is proposed, against
 // an up-to-date view: it first waits until this replica has applied
 // everything the leader committed (a linearizable barrier), so that an
-// earlier change made through another replica is seen.
-func (n *Node) checkChange(ctx context.Context, cc *raftpb.ConfChange, mem Member) error {
+// earlier change made through another replica is seen. It returns the
+// change's context, which records the view it was checked against: a
+// change applied in between (proposed through another replica at the same
+// time) cancels it on every replica.
+func (n *Node) checkChange(ctx context.Context, cc *raftpb.ConfChange, mem Member) ([]byte, error) {
 	ctx, cancel := n.withDefaultTimeout(ctx)
 	defer cancel()
 	if err := n.waitReadable(ctx, ReadOptions{Consistency: Linearizable}); err != nil {
-		return fmt.Errorf("membership change: %w", err)
+		return nil, fmt.Errorf("membership change: %w", err)
 	}
 	n.memMu.RLock()
-	err := n.members.check(cc, mem)
+	seen := n.members.Changes
+	err := n.members.check(cc, mem, nil)
 	n.memMu.RUnlock()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return n.strictCheck(cc)
+	if err := n.strictCheck(cc); err != nil {
+		return nil, err
+	}
+	return encodeChangeContext(changeContext{Member: mem, Seen: &seen})
 }
 
 // forceNewCluster rewrites the recovered log so that this member is the

@@ -3,6 +3,7 @@ package kvraft_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/pennyhq/penny/kvraft"
@@ -87,4 +88,48 @@ func TestStrictReconfiguration(t *testing.T) {
 	if st := via.Status(); len(st.Members) != 2 {
 		t.Fatalf("%d members at the end: %+v", len(st.Members), st.Members)
 	}
+}
+
+// TestConcurrentChangesCancelled: two changes checked against the same
+// membership, proposed through different replicas, cannot both apply; the
+// second is cancelled on every replica alike, and a change checked against
+// the current membership applies.
+func TestConcurrentChangesCancelled(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead := c.waitLeader()
+	ctx := context.Background()
+	a, b := c.node(lead), c.node(lead%3+1)
+	seen := a.MembershipChanges()
+	if seen != 3 {
+		t.Fatalf("%d changes applied after bootstrap, want the 3 initial members", seen)
+	}
+	if _, err := a.AddMember(ctx, kvraft.Member{ID: 11, PeerURL: "http://unreachable-a:1"}); err != nil {
+		t.Fatalf("first add: %v", err)
+	}
+	// The second was checked through b when the first had not applied.
+	_, err := b.AddMemberCheckedAt(ctx, kvraft.Member{ID: 12, PeerURL: "http://unreachable-b:1"}, seen)
+	if !errors.Is(err, kvraft.ErrMembershipChange) {
+		t.Fatalf("a change checked before another applied: %v, want ErrMembershipChange", err)
+	}
+	idx := put(t, b, "after", "changes")
+	c.waitApplied(idx)
+	for _, n := range c.running() {
+		ids := memberIDs(n.Status().Members)
+		if !slices.Equal(ids, []uint64{1, 2, 3, 11}) || n.MembershipChanges() != seen+1 {
+			t.Fatalf("member %d: members %v, %d changes; want [1 2 3 11] and %d", n.ID(), ids, n.MembershipChanges(), seen+1)
+		}
+	}
+	// Checked against the membership as it is now, it applies.
+	if _, err := b.AddMemberCheckedAt(ctx, kvraft.Member{ID: 12, PeerURL: "http://unreachable-b:1"}, seen+1); err != nil {
+		t.Fatalf("a change checked against the current membership: %v", err)
+	}
+}
+
+func memberIDs(ms []kvraft.Member) []uint64 {
+	ids := make([]uint64, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	slices.Sort(ids)
+	return ids
 }

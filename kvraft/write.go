@@ -177,10 +177,7 @@ func (n *Node) AddMember(ctx context.Context, m Member) (uint64, error) {
 	if m.ID > maxMemberID {
 		return 0, fmt.Errorf("%w: member id must be <= %d", ErrInvalid, maxMemberID)
 	}
-	if err := n.checkChange(ctx, &raftpb.ConfChange{Type: new(raftpb.ConfChangeAddNode), NodeId: new(m.ID)}, m); err != nil {
-		return 0, err
-	}
-	c, err := encodeMemberContext(m)
+	c, err := n.checkChange(ctx, &raftpb.ConfChange{Type: new(raftpb.ConfChangeAddNode), NodeId: new(m.ID)}, m)
 	if err != nil {
 		return 0, err
 	}
@@ -191,10 +188,11 @@ func (n *Node) AddMember(ctx context.Context, m Member) (uint64, error) {
 // replica that is removed stops with ErrRemoved. A removal that would leave
 // fewer reachable voters than a quorum of the rest fails with ErrReconfig.
 func (n *Node) RemoveMember(ctx context.Context, id uint64) (uint64, error) {
-	if err := n.checkChange(ctx, &raftpb.ConfChange{Type: new(raftpb.ConfChangeRemoveNode), NodeId: new(id)}, Member{}); err != nil {
+	c, err := n.checkChange(ctx, &raftpb.ConfChange{Type: new(raftpb.ConfChangeRemoveNode), NodeId: new(id)}, Member{})
+	if err != nil {
 		return 0, err
 	}
-	return n.changeConf(ctx, &raftpb.ConfChange{Type: new(raftpb.ConfChangeRemoveNode), NodeId: new(id)})
+	return n.changeConf(ctx, &raftpb.ConfChange{Type: new(raftpb.ConfChangeRemoveNode), NodeId: new(id), Context: c})
 }
 
 func (n *Node) changeConf(ctx context.Context, cc *raftpb.ConfChange) (uint64, error) {
