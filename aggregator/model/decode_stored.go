@@ -37,8 +37,14 @@ const (
 	storedFields
 )
 
-// The fields of a Delta and of a Mark in their order.
+// The fields of a Stored, a Delta and a Mark in their order.
 var (
+	storedTags = func() (t [storedFields]int) {
+		for i := range t {
+			t[i] = i
+		}
+		return t
+	}()
 	deltaTags = [...]int{tagC, tagS, tagN, tagQ, tagQL}
 	markTags  = [...]int{tagT, tagC, tagS, tagN, tagQ, tagQL}
 )
@@ -88,38 +94,42 @@ func tag(k []byte) int {
 	return -1
 }
 
-// field reads a map key, the tag of the next field, or (array) returns
-// order[i], the tag of the ith field of an array of them.
-func (d *decoder) field(array bool, order []int, i int) (int, error) {
-	if array {
-		return order[i], nil
-	}
-	k, err := d.str()
-	if err != nil {
-		return 0, err
-	}
-	return tag(k), nil
-}
-
-// stored decodes a Stored nested depth deep.
-func (d *decoder) stored(s *Stored, depth int) error {
-	n, array, err := d.structHead(storedFields)
+// fields reads a struct of len(order) fields into *v as msgpack's
+// reflection reads one: the zero struct for nil or an empty array, or
+// else each field in turn, read by each given its tag: order[i] for the
+// ith of an array of them, tag(k) for a map key k (-1 for none: each skips
+// what is not a field).
+func fields[T any](d *decoder, v *T, order []int, each func(tag int) error) error {
+	n, array, err := d.structHead(len(order))
 	if err != nil {
 		return err
 	}
 	if n < 0 {
-		*s = Stored{}
+		var zero T
+		*v = zero
 		return nil
 	}
 	for i := range n {
-		f := i
-		if !array {
+		var f int
+		if array {
+			f = order[i]
+		} else {
 			k, err := d.str()
 			if err != nil {
 				return err
 			}
 			f = tag(k)
 		}
+		if err := each(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stored decodes a Stored nested depth deep.
+func (d *decoder) stored(s *Stored, depth int) error {
+	return fields(d, s, storedTags[:], func(f int) (err error) {
 		switch f {
 		case tagR:
 			s.Ref, err = d.uint()
@@ -162,27 +172,12 @@ func (d *decoder) stored(s *Stored, depth int) error {
 		default: // not a field: skipped
 			err = d.skip(depth + 1)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 func (d *decoder) delta(l *Delta, depth int) error {
-	n, array, err := d.structHead(len(deltaTags))
-	if err != nil {
-		return err
-	}
-	if n < 0 {
-		*l = Delta{}
-		return nil
-	}
-	for i := range n {
-		f, err := d.field(array, deltaTags[:], i)
-		if err != nil {
-			return err
-		}
+	return fields(d, l, deltaTags[:], func(f int) (err error) {
 		switch f {
 		case tagC:
 			err = d.counters(&l.Counters, depth+1)
@@ -197,27 +192,12 @@ func (d *decoder) delta(l *Delta, depth int) error {
 		default:
 			err = d.skip(depth + 1)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 func (d *decoder) mark(m *Mark, depth int) error {
-	n, array, err := d.structHead(len(markTags))
-	if err != nil {
-		return err
-	}
-	if n < 0 {
-		*m = Mark{}
-		return nil
-	}
-	for i := range n {
-		f, err := d.field(array, markTags[:], i)
-		if err != nil {
-			return err
-		}
+	return fields(d, m, markTags[:], func(f int) (err error) {
 		switch f {
 		case tagT:
 			m.Time, err = d.int()
@@ -234,11 +214,8 @@ func (d *decoder) mark(m *Mark, depth int) error {
 		default:
 			err = d.skip(depth + 1)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 // counterField is the index in Counters.fields of the counter tagged k
@@ -289,6 +266,9 @@ func counterField(k []byte) int {
 	return -1
 }
 
+// counters reads its fields itself rather than through fields: a
+// counter's read is too short for a call of each per field not to show
+// (3-6% more time to decode a series value).
 func (d *decoder) counters(c *Counters, depth int) error {
 	fs := c.fields()
 	n, array, err := d.structHead(len(fs))
