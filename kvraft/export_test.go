@@ -39,9 +39,9 @@ func (n *Node) FollowerProgress(id uint64) (match, next uint64, ok bool) {
 	return pr.Match, pr.Next, true
 }
 
-// AddMemberCheckedAt proposes adding m as if its checks had been made when
-// the membership had applied seen changes, skipping them: what a change
-// proposed through another replica at the same time looks like.
+// AddMemberCheckedAt proposes adding m as if its checks had been made
+// against the membership view seen, skipping them: what a change proposed
+// through another replica at the same time looks like.
 func (n *Node) AddMemberCheckedAt(ctx context.Context, m Member, seen uint64) (uint64, error) {
 	c, err := encodeChangeContext(changeContext{Member: m, Seen: &seen})
 	if err != nil {
@@ -50,9 +50,9 @@ func (n *Node) AddMemberCheckedAt(ctx context.Context, m Member, seen uint64) (u
 	return n.changeConf(ctx, &raftpb.ConfChange{Type: new(raftpb.ConfChangeAddNode), NodeId: new(m.ID), Context: c})
 }
 
-// MembershipChanges returns how many configuration changes were applied.
-func (n *Node) MembershipChanges() uint64 {
+// MembershipView returns the fingerprint changes are checked against.
+func (n *Node) MembershipView() uint64 {
 	n.memMu.RLock()
 	defer n.memMu.RUnlock()
-	return n.members.Changes
+	return n.members.view()
 }

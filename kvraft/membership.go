@@ -1,8 +1,11 @@
 package kvraft
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -127,11 +130,33 @@ type membership struct {
 	// QuotaBytes is the store quota the cluster enforces (0: none), set
 	// by KindQuota entries. It travels with the membership in snapshots.
 	QuotaBytes uint64 `json:"quota_bytes,omitempty"`
-	// Changes counts the configuration changes applied: a change checked
-	// when Changes was n is cancelled if another was applied first
-	// (changeContext.Seen), so that two changes proposed through different
-	// replicas cannot both pass checks made against the same view.
-	Changes uint64 `json:"changes,omitempty"`
+}
+
+// view fingerprints the configuration a change is checked against: the
+// members' IDs and peer URLs and the removed IDs (not the API URLs, which
+// replicas publish at any time, nor the quota). A change checked against
+// one view is cancelled if another change applied first
+// (changeContext.Seen), so that two changes proposed through different
+// replicas cannot both pass checks made against the same view. It is
+// computed from the state alone, so replicas restored from a snapshot of
+// any version agree on it; and no configuration comes back (a removed ID
+// stays removed), so a view never repeats.
+func (m *membership) view() uint64 {
+	h := fnv.New64a()
+	var b [8]byte
+	for _, mem := range m.list() {
+		binary.BigEndian.PutUint64(b[:], mem.ID)
+		h.Write(b[:])
+		h.Write([]byte(normalizeURL(mem.PeerURL)))
+		h.Write([]byte{0})
+	}
+	h.Write([]byte{1})
+	removed := slices.Sorted(maps.Keys(m.Removed))
+	for _, id := range removed {
+		binary.BigEndian.PutUint64(b[:], id)
+		h.Write(b[:])
+	}
+	return h.Sum64()
 }
 
 func newMembership() *membership {
@@ -146,7 +171,7 @@ func (m *membership) clone() *membership {
 	for k, v := range m.Removed {
 		c.Removed[k] = v
 	}
-	c.QuotaBytes, c.Changes = m.QuotaBytes, m.Changes
+	c.QuotaBytes = m.QuotaBytes
 	return c
 }
 
@@ -160,13 +185,12 @@ func (m *membership) list() []Member {
 }
 
 // check decides, from the state machine alone, whether a committed
-// configuration change may be applied; seen is the Changes its proposer
-// checked it against (nil: not known, as in changes from before Changes
-// or the initial members).
+// configuration change may be applied; seen is the view its proposer
+// checked it against (nil: not known, as in changes of older versions and
+// the initial members').
 func (m *membership) check(cc *raftpb.ConfChange, mem Member, seen *uint64) error {
-	if seen != nil && *seen != m.Changes {
-		return fmt.Errorf("%w: the membership changed after this change was checked (%d changes applied since); check it again",
-			ErrMembershipChange, m.Changes-min(*seen, m.Changes))
+	if seen != nil && *seen != m.view() {
+		return fmt.Errorf("%w: another change applied after this one was checked; check it again", ErrMembershipChange)
 	}
 	id := cc.GetNodeId()
 	switch cc.GetType() {
@@ -203,9 +227,9 @@ func (m *membership) check(cc *raftpb.ConfChange, mem Member, seen *uint64) erro
 }
 
 // changeContext is a configuration change's context: the member it adds
-// (none for a removal), and the membership's Changes its proposer checked
-// it against (Seen; absent in changes of older versions and in the initial
-// members', which are not checked against it).
+// (none for a removal), and the view its proposer checked it against
+// (Seen, membership.view; absent in changes of older versions and in the
+// initial members', which are not held to it).
 type changeContext struct {
 	Member
 	Seen *uint64 `json:"seen,omitempty"`

@@ -526,7 +526,6 @@ func (n *Node) applyConfChange(cc *raftpb.ConfChange, index uint64) (removedSelf
 	id := cc.GetNodeId()
 	if err == nil {
 		n.confChanged.Store(true)
-		n.members.Changes++
 		switch cc.GetType() {
 		case raftpb.ConfChangeAddNode:
 			n.members.Members[id] = mem

@@ -98,7 +98,7 @@ func (n *Node) checkChange(ctx context.Context, cc *raftpb.ConfChange, mem Membe
 		return nil, fmt.Errorf("membership change: %w", err)
 	}
 	n.memMu.RLock()
-	seen := n.members.Changes
+	seen := n.members.view()
 	err := n.members.check(cc, mem, nil)
 	n.memMu.RUnlock()
 	if err != nil {
