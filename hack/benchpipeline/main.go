@@ -356,16 +356,17 @@ func print(rows []row, containers int) {
 // (the replicas', the generator's, stolen), how late the generator sampled,
 // and the replicas' own stages.
 func printStages(rows []row) {
-	fmt.Println("Where the time went (machine: all its CPUs; generator: this process; replica stages: p99 over the whole run, warmup included;")
+	fmt.Println("Where the time went (from queued: freshness from the frame's queueing for sending, without the generator's delay;")
+	fmt.Println("generator late: sample time to frame queued; machine: all its CPUs; generator: this process; replica stages: p99 over the whole run, warmup included;")
 	fmt.Println("store and live heap: the largest replica's at the end, the heap estimated from its collector's goal; per series: live heap / series)")
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "agents\tpod meta\tidentity\tfreshness p99\tgenerator late p50\tp99\tgenerator CPU\treplicas CPU\tmachine busy\tstolen\t"+
+	fmt.Fprintln(tw, "agents\tpod meta\tidentity\tfreshness p99\tfrom queued p50\tp99\tgenerator late p50\tp99\tgenerator CPU\treplicas CPU\tmachine busy\tstolen\t"+
 		"leader proposal p99\tWAL persist p99\tqueue wait p99\tsnapshots\tstore\tlive heap\tper series\t")
 	for _, r := range rows {
 		series := float64(r.r.Agents * r.r.Containers)
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%.2f cores\t%.2f cores\t%.2f cores\t%.2f cores\t%s\t%s\t%s\t%.0f\t%s\t%s\t%.1f KB\t\n",
-			r.r.Agents, yesNo(r.meta), yesNo(r.ident), ms(r.r.FreshP99), ms(r.r.LateP50), ms(r.r.LateP99),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f cores\t%.2f cores\t%.2f cores\t%.2f cores\t%s\t%s\t%s\t%.0f\t%s\t%s\t%.1f KB\t\n",
+			r.r.Agents, yesNo(r.meta), yesNo(r.ident), ms(r.r.FreshP99), ms(r.r.QueuedP50), ms(r.r.QueuedP99), ms(r.r.LateP50), ms(r.r.LateP99),
 			r.st.gen, r.cpu, r.st.busy, r.st.steal, ms(r.st.proposal), ms(r.st.persist), ms(r.st.backpressure), r.st.snapshots,
 			mib(int64(r.st.store)), mib(int64(r.st.heap)), r.st.heap/series/1e3)
 	}

@@ -91,6 +91,10 @@ type Result struct {
 	// own delay, which freshness includes (on a machine it shares with the
 	// replicas, mostly waiting for a CPU).
 	LateP50, LateP99 time.Duration
+	// QueuedP50 and QueuedP99 are freshness from the frame being queued
+	// for sending rather than from the sample: the pipeline's part alone
+	// (shipping, the aggregators), without the generator's own delay.
+	QueuedP50, QueuedP99 time.Duration
 }
 
 // Sustained reports whether the cluster kept up: no probe lost, no frame
@@ -167,14 +171,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				k := len(agents) / max(cfg.ProbesPerInterval, 1)
 				if i%max(k, 1) == 0 {
 					select {
-					case probes <- probe{node: a.name, at: t}:
+					case probes <- probe{node: a.name, at: t, queued: t.Add(lateBy)}:
 					default:
 					}
 				}
 			})
 		})
 	}
-	fresh := make(chan time.Duration, 1024)
+	fresh := make(chan [2]time.Duration, 1024) // from the sample, from its queueing
 	lost := atomic.Int64{}
 	var pwg sync.WaitGroup
 	pctx, pcancel := context.WithCancel(ctx)
@@ -191,24 +195,25 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				return
 			case p := <-probes:
 				inflight.Go(func() {
-					d, err := follow(pctx, pc, cfg.URLs, p)
+					d, dq, err := follow(pctx, pc, cfg.URLs, p)
 					if err != nil {
 						if pctx.Err() == nil {
 							lost.Add(1)
 						}
 						return
 					}
-					fresh <- d
+					fresh <- [2]time.Duration{d, dq}
 				})
 			}
 		}
 	})
-	var freshness []time.Duration
+	var freshness, fromQueue []time.Duration
 	collectDone := make(chan struct{})
 	go func() {
 		defer close(collectDone)
 		for d := range fresh {
-			freshness = append(freshness, d)
+			freshness = append(freshness, d[0])
+			fromQueue = append(fromQueue, d[1])
 		}
 	}()
 
@@ -242,6 +247,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		FramesSent: sent.Load(), SeriesPerSecond: float64(series.Load()) / cfg.Duration.Seconds(),
 		Probes: len(freshness) + int(lost.Load()), LostProbes: int(lost.Load())}
 	r.FreshP50, r.FreshP99, r.FreshMax = percentiles(freshness)
+	r.QueuedP50, r.QueuedP99, _ = percentiles(fromQueue)
 	lateMu.Lock()
 	r.LateP50, r.LateP99, _ = percentiles(late)
 	lateMu.Unlock()
@@ -306,7 +312,8 @@ func (a *agent) loop(ctx context.Context, cfg Config, offset time.Duration, end 
 
 type probe struct {
 	node string
-	at   time.Time
+	// at is the sample's time, queued when its frame was queued.
+	at, queued time.Time
 }
 
 var probeClient = &http.Client{Timeout: 2 * time.Second}
@@ -324,28 +331,28 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // follow polls every replica's copy of a node's agent record until it shows
-// a sample at least as new as p, and returns how long after the sample the
-// last replica showed it.
-func follow(ctx context.Context, client *http.Client, urls []string, p probe) (time.Duration, error) {
+// a sample at least as new as p, and returns how long after the sample, and
+// after its frame was queued, the last replica showed it.
+func follow(ctx context.Context, client *http.Client, urls []string, p probe) (fromSample, fromQueued time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var last time.Duration
+	var last, lastQueued time.Duration
 	for _, u := range urls {
 		c := &kvhttp.Client{Endpoint: u, HTTP: client}
 		for {
 			res, err := c.Get(ctx, model.AgentKey(p.node), kvraft.ReadOptions{Consistency: kvraft.Eventual})
 			if err == nil && res.Found {
 				if a, err := model.DecodeAgent(res.Value); err == nil && !a.SampleTime().Before(p.at) {
-					last = max(last, time.Since(p.at))
+					last, lastQueued = max(last, time.Since(p.at)), max(lastQueued, time.Since(p.queued))
 					break
 				}
 			}
 			select {
 			case <-ctx.Done():
-				return 0, fmt.Errorf("sample of %s at %s never readable on %s", p.node, p.at.Format(time.StampMilli), u)
+				return 0, 0, fmt.Errorf("sample of %s at %s never readable on %s", p.node, p.at.Format(time.StampMilli), u)
 			case <-time.After(5 * time.Millisecond):
 			}
 		}
 	}
-	return last, nil
+	return last, lastQueued, nil
 }

@@ -57,6 +57,9 @@ func TestRunAgainstReplica(t *testing.T) {
 	if res.LateP50 <= 0 || res.LateP50 > res.LateP99 {
 		t.Fatalf("generator lateness out of order: p50 %v p99 %v", res.LateP50, res.LateP99)
 	}
+	if res.QueuedP50 <= 0 || res.QueuedP50 > res.QueuedP99 || res.QueuedP50 > res.FreshP50 {
+		t.Fatalf("freshness from the queue: p50 %v p99 %v, from the sample p50 %v", res.QueuedP50, res.QueuedP99, res.FreshP50)
+	}
 	var sb strings.Builder
 	loadgen.PrintTable(&sb, []*loadgen.Result{res})
 	if !strings.Contains(sb.String(), "yes") {
