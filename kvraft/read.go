@@ -87,6 +87,12 @@ type State struct {
 // Get returns key's pair.
 func (s State) Get(key []byte) (KV, bool) { return s.kv.Get(key) }
 
+// Ascend calls fn on the pairs with start <= key < end in key order (a
+// nil end means no upper bound) until fn returns false: a reader of many
+// keys close together walks them in one pass instead of looking each up.
+// The pairs' slices must not be modified.
+func (s State) Ascend(start, end []byte, fn func(KV) bool) { s.kv.Ascend(start, end, fn) }
+
 // Range returns the pairs req selects, as Node.Range does.
 func (s State) Range(req RangeRequest) (items []KV, more bool) {
 	start, end := req.Start, req.End

@@ -61,6 +61,26 @@ const (
 	KindMarks
 )
 
+// AppendKey appends the key of kind of a node's series at path to dst and
+// returns it: the series' value, metadata or checkpoints, or with
+// KindAgent (path unused) the node's agent record. Readers that look up
+// many keys build each into one buffer they reuse; the key is SeriesKey's,
+// MetaKey's, MarksKey's or AgentKey's.
+func AppendKey(dst []byte, kind KeyKind, node, path string) []byte {
+	dst = append(append(dst, nodesPrefix...), node...)
+	switch kind {
+	case KindAgent:
+		return append(dst, agentSuffix...)
+	case KindSeries:
+		dst = append(dst, seriesPart...)
+	case KindMeta:
+		dst = append(dst, metaPart...)
+	case KindMarks:
+		dst = append(dst, marksPart...)
+	}
+	return append(dst, path...)
+}
+
 // MaxNodeKeys bounds the keys under one node's NodePrefix: its agent
 // record, and per series its value, metadata and checkpoints.
 const MaxNodeKeys = 3*MaxSeriesPerNode + 1

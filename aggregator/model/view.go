@@ -68,6 +68,10 @@ func kube(meta map[string]string) *Kube {
 // read-only.
 func (s *Stored) SetKube(k *Kube) { s.kube = k }
 
+// noChange is the values of a series unchanged in its node's last frame:
+// none (read-only).
+var noChange Delta
+
 // View turns a stored series into a container. With window 0 the counters,
 // ratio and quantiles cover the node's last interval, as in `penny local`;
 // otherwise about the last window (at most MaxWindow). agent may be nil
@@ -90,13 +94,18 @@ func View(node string, agent *Agent, s *Stored, window time.Duration) Container 
 	c.SampleTime = time.Unix(0, latest).UTC()
 	c.Updated = c.SampleTime.Format(time.RFC3339Nano)
 
-	var d Delta
+	// d points into s, or at what a window adds up: a Delta is about
+	// 1 KB, and the quantiles take it by pointer, so a copy of it would
+	// go to the heap for every container.
+	d := &noChange
 	span := time.Duration(s.Interval)
 	switch {
 	case window > 0:
-		d, span = s.window(latest, window)
+		var w Delta
+		w, span = s.window(latest, window)
+		d = &w
 	case s.Time == latest:
-		d = s.Last // written by the node's last frame
+		d = &s.Last // written by the node's last frame
 	default:
 		// Unchanged in the node's last frame: nothing happened.
 		if agent != nil {

@@ -44,13 +44,26 @@ type Index struct {
 	byRef map[Ref]*entry
 	byNS  map[string]map[Ref]struct{}
 	byPod map[pod]map[Ref]struct{}
+	// sorted holds namespaces' series sorted by node and path, as Series
+	// returns them, from the first read of each after it changed: readers
+	// fill it under mu's read lock (and sortedMu), writers drop a
+	// namespace's under its write lock when its series change.
+	sortedMu sync.Mutex
+	sorted   map[string][]filed
+}
+
+// filed is a series and its entry (read-only: a write files a new one).
+type filed struct {
+	ref Ref
+	e   *entry
 }
 
 var _ kvstore.Watcher = (*Index)(nil)
 
 // New returns an empty index.
 func New() *Index {
-	return &Index{byRef: map[Ref]*entry{}, byNS: map[string]map[Ref]struct{}{}, byPod: map[pod]map[Ref]struct{}{}}
+	return &Index{byRef: map[Ref]*entry{}, byNS: map[string]map[Ref]struct{}{}, byPod: map[pod]map[Ref]struct{}{},
+		sorted: map[string][]filed{}}
 }
 
 var (
@@ -76,6 +89,7 @@ func (x *Index) Reset(s *kvstore.Store) {
 	clear(x.byRef)
 	clear(x.byNS)
 	clear(x.byPod)
+	clear(x.sorted)
 	s.Ascend(nodesPrefix, kvstore.PrefixEnd(nodesPrefix), func(kv kvstore.KV) bool {
 		if isMeta(kv.Key) {
 			x.put(kv)
@@ -131,6 +145,7 @@ func (x *Index) put(kv kvstore.KV) {
 	p.Labels = x.labelsOf(pk, p.Labels)
 	x.byRef[r] = &entry{pod: pk, labels: p.Labels, metaMod: kv.ModIndex, kube: &model.Kube{Pod: p, Container: c}}
 	add(x.byNS, pk.namespace, r)
+	delete(x.sorted, pk.namespace)
 	add(x.byPod, pk, r)
 }
 
@@ -153,6 +168,7 @@ func (x *Index) remove(r Ref) {
 	}
 	delete(x.byRef, r)
 	drop(x.byNS, e.pod.namespace, r)
+	delete(x.sorted, e.pod.namespace)
 	drop(x.byPod, e.pod, r)
 }
 
@@ -190,27 +206,81 @@ func drop[K comparable](m map[K]map[Ref]struct{}, k K, r Ref) {
 // path; with name set, those of that pod only; with sel set (not nil),
 // those of the pods whose labels it matches.
 func (x *Index) Namespace(namespace, name string, sel labels.Selector) []Ref {
-	x.mu.RLock()
-	var set map[Ref]struct{}
-	if name != "" {
-		set = x.byPod[pod{namespace: namespace, name: name}]
-	} else {
-		set = x.byNS[namespace]
+	ss := x.Series(namespace, name, sel)
+	refs := make([]Ref, len(ss))
+	for i := range ss {
+		refs[i] = ss[i].Ref
 	}
-	refs := make([]Ref, 0, len(set))
-	for r := range set {
-		if sel == nil || sel.Matches(x.byRef[r].labels) {
-			refs = append(refs, r)
+	return refs
+}
+
+// Series is a pod's series and its pod and container.
+type Series struct {
+	Ref
+	// Kube is decoded from the metadata the series is filed by, shared by
+	// every read (read-only).
+	Kube *model.Kube
+}
+
+// Series returns what Namespace returns, each series with its pod and
+// container. Inside kvraft's View, each Kube is that of the metadata the
+// store holds then: the index files a series by every metadata write
+// applied and takes it out with every delete, so a reader need not read
+// the metadata to know it is the same (Kube checks a mod index for
+// readers that do).
+func (x *Index) Series(namespace, name string, sel labels.Selector) []Series {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var fs []filed
+	if name != "" {
+		fs = x.sortedSet(x.byPod[pod{namespace: namespace, name: name}])
+	} else {
+		fs = x.sortedNamespace(namespace)
+	}
+	ss := make([]Series, 0, len(fs))
+	for _, f := range fs {
+		if sel == nil || sel.Matches(f.e.labels) {
+			ss = append(ss, Series{Ref: f.ref, Kube: f.e.kube})
 		}
 	}
-	x.mu.RUnlock()
-	slices.SortFunc(refs, func(a, b Ref) int {
-		if c := strings.Compare(a.Node, b.Node); c != 0 {
+	return ss
+}
+
+// sortedNamespace returns namespace's series sorted, from the cache when
+// they have not changed since they were last sorted (read-only). Callers
+// hold mu's read lock.
+func (x *Index) sortedNamespace(namespace string) []filed {
+	x.sortedMu.Lock()
+	fs, ok := x.sorted[namespace]
+	x.sortedMu.Unlock()
+	if ok {
+		return fs
+	}
+	set, ok := x.byNS[namespace]
+	if !ok {
+		return nil // not kept: a namespace of no series would stay
+	}
+	fs = x.sortedSet(set)
+	x.sortedMu.Lock()
+	x.sorted[namespace] = fs
+	x.sortedMu.Unlock()
+	return fs
+}
+
+// sortedSet returns set's series with their entries, sorted by node and
+// path. Callers hold mu.
+func (x *Index) sortedSet(set map[Ref]struct{}) []filed {
+	fs := make([]filed, 0, len(set))
+	for r := range set {
+		fs = append(fs, filed{ref: r, e: x.byRef[r]})
+	}
+	slices.SortFunc(fs, func(a, b filed) int {
+		if c := strings.Compare(a.ref.Node, b.ref.Node); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Path, b.Path)
+		return strings.Compare(a.ref.Path, b.ref.Path)
 	})
-	return refs
+	return fs
 }
 
 // Len returns the number of series filed under a pod.

@@ -95,6 +95,57 @@ func TestIndex(t *testing.T) {
 	}
 }
 
+// TestSeries: a namespace's series come sorted with the pod of their
+// metadata, and follow the writes that change the namespace after a read
+// kept them sorted.
+func TestSeries(t *testing.T) {
+	s := kvstore.New()
+	x := podindex.New()
+	s.Watch(x)
+	i := uint64(0)
+	apply := func(ops ...command.Op) {
+		i++
+		s.Apply(ops, i)
+	}
+	apply(put(model.MetaKey("n2", "/p/c"), meta(t, "shop", "web-2")),
+		put(model.MetaKey("n1", "/p/b"), meta(t, "shop", "web-1")),
+		put(model.MetaKey("n1", "/p/a"), meta(t, "shop", "web-1")))
+	tests := []struct {
+		name string
+		ops  []command.Op
+		want []string // node, path and pod of each series
+	}{
+		{"first read", nil, []string{"n1 /p/a web-1", "n1 /p/b web-1", "n2 /p/c web-2"}},
+		{"read again", nil, []string{"n1 /p/a web-1", "n1 /p/b web-1", "n2 /p/c web-2"}},
+		{"a series added", []command.Op{put(model.MetaKey("n1", "/p/0"), meta(t, "shop", "web-3"))},
+			[]string{"n1 /p/0 web-3", "n1 /p/a web-1", "n1 /p/b web-1", "n2 /p/c web-2"}},
+		{"a series moved to another pod", []command.Op{put(model.MetaKey("n1", "/p/b"), meta(t, "shop", "web-9"))},
+			[]string{"n1 /p/0 web-3", "n1 /p/a web-1", "n1 /p/b web-9", "n2 /p/c web-2"}},
+		{"a series deleted", []command.Op{del(model.MetaKey("n1", "/p/a"))},
+			[]string{"n1 /p/0 web-3", "n1 /p/b web-9", "n2 /p/c web-2"}},
+		{"a series moved out", []command.Op{put(model.MetaKey("n1", "/p/0"), meta(t, "batch", "job"))},
+			[]string{"n1 /p/b web-9", "n2 /p/c web-2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.ops != nil {
+				apply(tt.ops...)
+			}
+			var got []string
+			for _, se := range x.Series("shop", "", nil) {
+				got = append(got, se.Node+" "+se.Path+" "+se.Kube.Pod.Name)
+				stored, _ := s.Get(model.MetaKey(se.Node, se.Path))
+				if k, ok := x.Kube(se.Ref, stored.ModIndex); !ok || k != se.Kube {
+					t.Errorf("%v: Kube at the stored metadata's mod index = %v, %v; Series gave %v", se.Ref, k, ok, se.Kube)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("Series(shop) = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // BenchmarkPutSeries is what the index adds to the applying of a write
 // that is not metadata: every sample's.
 func BenchmarkPutSeries(b *testing.B) {

@@ -77,22 +77,23 @@ type Query struct {
 // name. Containers outside Kubernetes are left out; a pod none of whose
 // containers the metric selector matches is absent.
 func Group(cs []model.Container, q Query) []Pod {
-	byUID := map[string]*Pod{}
-	var out []*Pod
+	byUID := map[string]*group{}
+	var gs []*group
 	for i := range cs {
 		c := &cs[i]
 		k := c.Kubernetes
 		if k == nil || !q.selects(c) {
 			continue
 		}
-		p := byUID[k.Pod.UID]
-		if p == nil {
-			p = &Pod{Namespace: k.Pod.Namespace, Name: k.Pod.Name, UID: k.Pod.UID, Node: c.Node,
+		g := byUID[k.Pod.UID]
+		if g == nil {
+			g = &group{Pod: Pod{Namespace: k.Pod.Namespace, Name: k.Pod.Name, UID: k.Pod.UID, Node: c.Node,
 				Labels: k.Pod.Labels, QOSClass: k.Pod.QOSClass, OwnerKind: k.Pod.OwnerKind,
-				OwnerName: k.Pod.OwnerName, Values: Values{Metrics: map[string]float64{}}}
-			byUID[k.Pod.UID] = p
-			out = append(out, p)
+				OwnerName: k.Pod.OwnerName}}
+			byUID[k.Pod.UID] = g
+			gs = append(gs, g)
 		}
+		p := &g.Pod
 		p.Containers = append(p.Containers, k.Container.Name)
 		p.RequestCPUMillis += k.Container.RequestCPUMillis
 		p.RequestMemoryBytes += k.Container.RequestMemory
@@ -101,18 +102,31 @@ func Group(cs []model.Container, q Query) []Pod {
 		if c.RequestLatency.Count > 0 {
 			p.RequestLatency.Add(&c.RequestLatency)
 		}
-		p.add(c.SampleTime, c.WindowSeconds, func(m *Metric) (float64, bool) { return m.value(c) })
+		g.sums.add(c.SampleTime, c.WindowSeconds, func(m *Metric) (float64, bool) { return m.value(c) })
 	}
-	res := make([]Pod, len(out))
-	for i, p := range out {
-		slices.Sort(p.Containers)
-		p.derive()
-		res[i] = *p
-	}
-	slices.SortFunc(res, func(a, b Pod) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name), cmp.Compare(a.UID, b.UID))
+	// Sorted by pointer: a Pod is a few hundred bytes to move.
+	slices.SortFunc(gs, func(a, b *group) int {
+		if c := cmp.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.UID, b.UID)
 	})
+	res := make([]Pod, len(gs))
+	for i, g := range gs {
+		slices.Sort(g.Containers)
+		g.Values = g.sums.values()
+		res[i] = g.Pod
+	}
 	return res
+}
+
+// group is a pod being summed.
+type group struct {
+	Pod
+	sums sums
 }
 
 // selects reports whether q selects container c (which has a pod).
@@ -133,37 +147,62 @@ func (q *Query) selects(c *model.Container) bool {
 
 // Namespaces aggregates pods into their namespaces, sorted by name.
 func Namespaces(ps []Pod) []Namespace {
-	byName := map[string]*Namespace{}
-	var out []*Namespace
+	byName := map[string]int{}
+	var gs []nsGroup
 	for i := range ps {
 		p := &ps[i]
-		ns := byName[p.Namespace]
-		if ns == nil {
-			ns = &Namespace{Name: p.Namespace, Values: Values{Metrics: map[string]float64{}}}
-			byName[p.Namespace] = ns
-			out = append(out, ns)
+		j, ok := byName[p.Namespace]
+		if !ok {
+			j = len(gs)
+			byName[p.Namespace] = j
+			gs = append(gs, nsGroup{Namespace: Namespace{Name: p.Namespace}})
 		}
-		ns.Pods++
-		ns.add(p.Time, p.WindowSeconds, func(m *Metric) (float64, bool) {
+		g := &gs[j]
+		g.Pods++
+		g.sums.add(p.Time, p.WindowSeconds, func(m *Metric) (float64, bool) {
 			v, ok := p.Metrics[m.Name]
 			return v, ok
 		})
 	}
-	res := make([]Namespace, len(out))
-	for i, ns := range out {
-		ns.derive()
-		res[i] = *ns
+	res := make([]Namespace, len(gs))
+	for i := range gs {
+		gs[i].Values = gs[i].sums.values()
+		res[i] = gs[i].Namespace
 	}
 	slices.SortFunc(res, func(a, b Namespace) int { return cmp.Compare(a.Name, b.Name) })
 	return res
 }
 
+// nsGroup is a namespace being summed.
+type nsGroup struct {
+	Namespace
+	sums sums
+}
+
+// sums combines members' values metric by metric, in Metrics' order, into
+// one map once they are all in (a map per member's metric costs more).
+type sums struct {
+	time   time.Time
+	window float64
+	// metrics are Metrics' combined values (nil: no member yet).
+	metrics []sum
+}
+
+// sum is one metric's combined value; ok once a member had it.
+type sum struct {
+	v  float64
+	ok bool
+}
+
 // add folds one member's values in.
-func (v *Values) add(t time.Time, window float64, value func(*Metric) (float64, bool)) {
-	if v.Time.IsZero() || t.Before(v.Time) {
-		v.Time = t
+func (s *sums) add(t time.Time, window float64, value func(*Metric) (float64, bool)) {
+	if s.time.IsZero() || t.Before(s.time) {
+		s.time = t
 	}
-	v.WindowSeconds = max(v.WindowSeconds, window)
+	s.window = max(s.window, window)
+	if s.metrics == nil {
+		s.metrics = make([]sum, len(Metrics))
+	}
 	for i := range Metrics {
 		m := &Metrics[i]
 		if m.derive != nil {
@@ -173,13 +212,26 @@ func (v *Values) add(t time.Time, window float64, value func(*Metric) (float64, 
 		if !ok {
 			continue
 		}
-		acc, have := v.Metrics[m.Name]
-		v.Metrics[m.Name] = m.Rule.combine(acc, have, x)
+		acc := &s.metrics[i]
+		acc.v, acc.ok = m.Rule.combine(acc.v, acc.ok, x), true
 	}
 }
 
-// derive computes the derived metrics from the combined ones.
-func (v *Values) derive() {
+// values are the combined values, with the derived metrics computed from
+// them.
+func (s *sums) values() Values {
+	n := 0
+	for _, x := range s.metrics {
+		if x.ok {
+			n++
+		}
+	}
+	v := Values{Time: s.time, WindowSeconds: s.window, Metrics: make(map[string]float64, n+1)}
+	for i, x := range s.metrics {
+		if x.ok {
+			v.Metrics[Metrics[i].Name] = x.v
+		}
+	}
 	for i := range Metrics {
 		m := &Metrics[i]
 		if m.derive == nil {
@@ -189,4 +241,5 @@ func (v *Values) derive() {
 			v.Metrics[m.Name] = x
 		}
 	}
+	return v
 }

@@ -113,6 +113,7 @@ func Price(c *usage.Cgroup, windowSeconds float64, k *model.Kube, m cost.MemoryM
 
 // nodePricing is one node's facts and prices during a read.
 type nodePricing struct {
+	name  string
 	facts nodemeta.Facts
 	known bool // the node has facts
 	rates cost.Rates
@@ -129,11 +130,17 @@ type nodePricing struct {
 func (r *Reader) price(index uint64, agents map[string]*model.Agent, cs []model.Container) *Snapshot {
 	out := &Snapshot{Index: index, Currency: r.cfg.Prices.Rates(pricing.Facts{}).Currency, Containers: cs, Nodes: []Node{}}
 	byNode := map[string]*nodePricing{}
+	var last *nodePricing // the containers come by node: most lookups are the last one's
 	nodeOf := func(name string) *nodePricing {
+		if last != nil && last.name == name {
+			return last
+		}
 		if np := byNode[name]; np != nil {
+			last = np
 			return np
 		}
-		np := &nodePricing{}
+		np := &nodePricing{name: name}
+		last = np
 		if a := agents[name]; a != nil {
 			np.facts, _ = nodemeta.Decode(a.Meta)
 		}

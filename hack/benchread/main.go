@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -53,6 +54,8 @@ func main() {
 	reads := flag.Int("reads", 200, "reads of each kind through the index, for the percentiles (scans: a tenth; the gateway: a tenth, the scrape: a twentieth)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the reads to this file")
 	dir := flag.String("dir", "/dev/shm", "where the replica keeps its WAL: tmpfs by default, as the reads are measured, not the disk")
+	only := flag.String("only", "", "measure only the reads whose name contains this (e.g. namespace)")
+	scans := flag.Bool("scans", true, "measure each read by a scan of the whole store too")
 	flag.Parse()
 	ctx := context.Background()
 	if *cpuprofile != "" {
@@ -74,7 +77,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "benchread: -containers %q: want sizes of at least %d\n", f, perNode)
 			os.Exit(2)
 		}
-		rs, err := measureSize(ctx, *dir, n/perNode, *reads)
+		rs, err := measureSize(ctx, *dir, n/perNode, *reads, selection{only: *only, scans: *scans})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "benchread:", err)
 			pprof.StopCPUProfile()
@@ -83,10 +86,10 @@ func main() {
 		rows = append(rows, rs...)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "read\tcontainers\tselected\tscan p50\tscan p99\tindex p50\tindex p99\ttarget (p99, 50,000)\t")
+	fmt.Fprintln(w, "read\tcontainers\tselected\tscan p50\tscan p99\tindex p50\tindex p99\tindex CPU/read\ttarget (p99, 50,000)\t")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.containers, r.selected,
-			ms(r.scan[0]), ms(r.scan[1]), ms(r.index[0]), ms(r.index[1]), r.target)
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.containers, r.selected,
+			ms(r.scan[0]), ms(r.scan[1]), ms(r.index[0]), ms(r.index[1]), ms(r.indexCPU), r.target)
 	}
 	w.Flush()
 }
@@ -95,7 +98,16 @@ type row struct {
 	name                 string
 	containers, selected int
 	scan, index          [2]time.Duration // p50, p99
-	target               string
+	// indexCPU is the process' CPU time per read through the index (all
+	// its goroutines', the collector's included).
+	indexCPU time.Duration
+	target   string
+}
+
+// selection is which reads to measure, and how.
+type selection struct {
+	only  string
+	scans bool
 }
 
 func ms(d time.Duration) string {
@@ -114,7 +126,7 @@ type replica struct {
 	pods [][2]string
 }
 
-func measureSize(ctx context.Context, base string, nodes, reads int) ([]row, error) {
+func measureSize(ctx context.Context, base string, nodes, reads int, sel selection) ([]row, error) {
 	dir, err := os.MkdirTemp(base, "penny-benchread-")
 	if err != nil {
 		return nil, err
@@ -145,7 +157,7 @@ func measureSize(ctx context.Context, base string, nodes, reads int) ([]row, err
 	for _, p := range all.Pods {
 		rep.pods = append(rep.pods, [2]string{p.Namespace, p.Name})
 	}
-	rows, err := rep.measure(ctx, nodes*perNode, reads)
+	rows, err := rep.measure(ctx, nodes*perNode, reads, sel)
 	if err != nil {
 		return nil, err
 	}
@@ -210,38 +222,53 @@ func fill(ctx context.Context, n *kvraft.Node, nodes int) error {
 	return nil
 }
 
-// timed runs f n times and returns the p50 and p99 of its durations.
-func timed(n int, f func(i int) error) ([2]time.Duration, error) {
+// timed runs f n times and returns the p50 and p99 of its durations, and
+// the process' CPU time per run.
+func timed(n int, f func(i int) error) ([2]time.Duration, time.Duration, error) {
 	ds := make([]time.Duration, 0, n)
+	cpu := cpuTime()
 	for i := range n {
 		t := time.Now()
 		if err := f(i); err != nil {
-			return [2]time.Duration{}, err
+			return [2]time.Duration{}, 0, err
 		}
 		ds = append(ds, time.Since(t))
 	}
+	perRun := (cpuTime() - cpu) / time.Duration(n)
 	slices.Sort(ds)
 	q := func(p float64) time.Duration { return ds[min(len(ds)-1, int(p*float64(len(ds))))] }
-	return [2]time.Duration{q(0.5), q(0.99)}, nil
+	return [2]time.Duration{q(0.5), q(0.99)}, perRun, nil
 }
 
-// both measures a read against the plain store and against the indexed
-// one.
-func both(n int, read func(s query.Store, i int) error) (scan, index [2]time.Duration, err error) {
+// cpuTime is the CPU time the process has used, user and system (0 if
+// it cannot tell).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// both measures a read against the plain store (unless scans is false)
+// and against the indexed one.
+func both(n int, scans bool, read func(s query.Store, i int) error) (scan, index [2]time.Duration, cpu time.Duration, err error) {
 	// Scans are slow: a tenth as many (p99 is then nearly the maximum).
-	if scan, err = timed(max(n/10, 10), func(i int) error { return read(scanStore, i) }); err != nil {
-		return scan, index, fmt.Errorf("scan: %w", err)
+	if scans {
+		if scan, _, err = timed(max(n/10, 10), func(i int) error { return read(scanStore, i) }); err != nil {
+			return scan, index, 0, fmt.Errorf("scan: %w", err)
+		}
 	}
-	if index, err = timed(n, func(i int) error { return read(indexStore, i) }); err != nil {
-		return scan, index, fmt.Errorf("index: %w", err)
+	if index, cpu, err = timed(n, func(i int) error { return read(indexStore, i) }); err != nil {
+		return scan, index, 0, fmt.Errorf("index: %w", err)
 	}
-	return scan, index, nil
+	return scan, index, cpu, nil
 }
 
 // The two ways a reader is given the replica.
 var scanStore, indexStore query.Store
 
-func (r *replica) measure(ctx context.Context, containers, n int) ([]row, error) {
+func (r *replica) measure(ctx context.Context, containers, n int, sel selection) ([]row, error) {
 	scanStore, indexStore = r.node, podindex.Store{Node: r.node, Index: r.index}
 	rng := rand.New(rand.NewPCG(1, 2))
 	pick := make([][2]string, n)
@@ -250,11 +277,15 @@ func (r *replica) measure(ctx context.Context, containers, n int) ([]row, error)
 	}
 	var rows []row
 	add := func(name string, selected int, target string, read func(s query.Store, i int) error, times int) error {
-		scan, index, err := both(times, read)
+		if !strings.Contains(name, sel.only) {
+			return nil
+		}
+		scan, index, cpu, err := both(times, sel.scans, read)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		rows = append(rows, row{name: name, containers: containers, selected: selected, scan: scan, index: index, target: target})
+		rows = append(rows, row{name: name, containers: containers, selected: selected, scan: scan, index: index,
+			indexCPU: cpu, target: target})
 		return nil
 	}
 
@@ -319,31 +350,45 @@ func (r *replica) measure(ctx context.Context, containers, n int) ([]row, error)
 	}, max(n/10, 5)); err != nil {
 		return nil, err
 	}
+	if !strings.Contains("exporter scrape", sel.only) {
+		return rows, nil
+	}
+	row, err := scrape(containers, n, sel)
+	if err != nil {
+		return nil, err
+	}
+	return append(rows, row), nil
+}
+
+// scrape measures the exporter's scrape.
+func scrape(containers, n int, sel selection) (row, error) {
 	regs := map[query.Store]*prometheus.Registry{}
 	for _, s := range []query.Store{scanStore, indexStore} {
 		c, err := exporter.New(exporter.Config{Store: s})
 		if err != nil {
-			return nil, err
+			return row{}, err
 		}
 		regs[s] = prometheus.NewRegistry()
 		regs[s].MustRegister(c)
 	}
 	mfs, err := regs[indexStore].Gather()
 	if err != nil {
-		return nil, err
+		return row{}, err
 	}
 	samples := 0
 	for _, mf := range mfs {
 		samples += len(mf.GetMetric())
 	}
 	fmt.Fprintf(os.Stderr, "benchread: a scrape of %d containers is %d series in %d families\n", containers, samples, len(mfs))
-	if err := add("exporter scrape", containers, "500 ms", func(s query.Store, _ int) error {
+	scan, index, cpu, err := both(max(n/20, 5), sel.scans, func(s query.Store, _ int) error {
 		_, err := regs[s].Gather()
 		return err
-	}, max(n/20, 5)); err != nil {
-		return nil, err
+	})
+	if err != nil {
+		return row{}, fmt.Errorf("exporter scrape: %w", err)
 	}
-	return rows, nil
+	return row{name: "exporter scrape", containers: containers, selected: containers, scan: scan, index: index,
+		indexCPU: cpu, target: "500 ms"}, nil
 }
 
 var readers = map[query.Store]*query.Reader{}
