@@ -1,0 +1,22 @@
+package exporter_test
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pennyhq/penny/aggregator/exporter"
+)
+
+// scrapeGatherer is what /metrics gathers for a store: a registry with
+// the collector.
+func scrapeGatherer(tb testing.TB, s *memStore) prometheus.Gatherer {
+	tb.Helper()
+	c, err := exporter.New(exporter.Config{Store: s})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	return reg
+}
