@@ -151,7 +151,10 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 		if !sameInc {
 			prev = nil // cumulative values restarted with the agent
 		}
-		s, restarted := nextStored(prev, c, u, now, unseen)
+		s, restarted, added, err := nextStored(prev, c, u, now, unseen)
+		if err != nil {
+			return nil, fmt.Errorf("series %s: %w", c.Path, err)
+		}
 		if old := st.Series[c.Path]; old != nil && (restarted || prev == nil) {
 			if err := endOf(old, endMs); err != nil {
 				return nil, err
@@ -166,12 +169,22 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 		}
 		ops = append(ops, Op{Key: SeriesKey(u.Node, c.Path), Value: v})
 		// The checkpoints too, written when one is added or they are
-		// gone, and when a value of an earlier version held them.
-		if old := st.Series[c.Path]; len(s.Marks) > 0 && (old == nil || old.marksInValue || !sameMarks(old.Marks, s.Marks)) {
-			ops = append(ops, Op{Key: MarksKey(u.Node, c.Path), Value: EncodeMarks(s.Marks)})
-		} else if len(s.Marks) == 0 && old != nil && len(old.Marks) > 0 {
+		// gone, and when a value of an earlier version held them; the
+		// state keeps them packed.
+		old := st.Series[c.Path]
+		switch {
+		case s.hasMarks() && (added || old == nil || old.marksInValue):
+			if len(s.Marks) == 0 { // carried over packed from old
+				ops = append(ops, Op{Key: MarksKey(u.Node, c.Path), Value: s.packed})
+				break
+			}
+			enc := EncodeMarks(s.Marks)
+			ops = append(ops, Op{Key: MarksKey(u.Node, c.Path), Value: enc})
+			s.pack(enc)
+		case !s.hasMarks() && old != nil && old.hasMarks():
 			ops = append(ops, Op{Key: MarksKey(u.Node, c.Path), Delete: true})
 		}
+		s.pack(nil)
 		// The metadata has a key of its own, written when it changes
 		// (whatever the incarnation: it is not cumulative).
 		if old := st.Series[c.Path]; old == nil || !wire.MetaEqual(old.Meta, s.Meta) {
@@ -212,7 +225,7 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 		if len(old.Meta) > 0 {
 			ops = append(ops, Op{Key: MetaKey(u.Node, p), Delete: true})
 		}
-		if len(old.Marks) > 0 {
+		if old.hasMarks() {
 			ops = append(ops, Op{Key: MarksKey(u.Node, p), Delete: true})
 		}
 		delete(next.Series, p)
@@ -237,11 +250,12 @@ func PlanUpdate(st *NodeState, u *Update, now time.Time) (*Plan, error) {
 
 // nextStored returns the series value after the sample c on top of prev
 // (nil: a new series, or one whose agent restarted); restarted reports
-// that prev's counters went backwards, which starts a new lifetime.
-// unseen says that the store missed the agent's earlier frames: a new
-// series' counters are then a baseline, not what happened since it
-// appeared.
-func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time, unseen bool) (s *Stored, restarted bool) {
+// that prev's counters went backwards, which starts a new lifetime, added
+// that a checkpoint was added (otherwise prev's carry over, packed as
+// they were). unseen says that the store missed the agent's earlier
+// frames: a new series' counters are then a baseline, not what happened
+// since it appeared.
+func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time, unseen bool) (s *Stored, restarted, added bool, err error) {
 	s = &Stored{
 		Ref: c.Ref, Path: c.Path, CgroupID: c.CgroupID, Meta: c.Meta, Time: u.Time.UnixNano(), Interval: int64(u.Interval),
 		Updated: now.UnixNano(), Processes: c.Processes, RSSBytes: c.RSSBytes, PageCache: c.PageCacheBytes,
@@ -255,19 +269,19 @@ func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time, unseen b
 		// Counted over the agent's life so far, not this interval: nothing
 		// is known of this interval, and the series accrues from now.
 		s.Accrual = born(s.Time, &c.Total, countersOf(&c.Total))
-		return s, false
+		return s, false, false, nil
 	}
 	if prev == nil {
 		// A new series: everything it counted happened since it appeared.
 		s.Last = all
 		s.Accrual = born(s.Time, &c.Total, counters{})
-		return s, false
+		return s, false, false, nil
 	}
 	d, ok := c.Total.Sub(prev.Total)
 	if !ok {
 		s.Last = all
 		s.Accrual = born(s.Time, &c.Total, counters{})
-		return s, true // counters went backwards: start over
+		return s, true, false, nil // counters went backwards: start over
 	}
 	if c.SRTT.Count < prev.SRTT.Count || c.Connect.Count < prev.Connect.Count ||
 		c.RequestLatency.Count < prev.RequestLatency.Count ||
@@ -277,7 +291,12 @@ func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time, unseen b
 		s.Last = Delta{Counters: d, SRTT: Hist{c.SRTT.Delta(&prev.SRTT.Hist)}, Connect: Hist{c.Connect.Delta(&prev.Connect.Hist)},
 			RequestLatency:          Hist{c.RequestLatency.Delta(&prev.RequestLatency.Hist)},
 			RequestLatencyLogLinear: LogHist{c.RequestLatencyLogLinear.Delta(&prev.RequestLatencyLogLinear.LogLinear)}}
-		s.Marks = nextMarks(prev, s.Time)
+		if s.Marks, added, err = nextMarks(prev, s.Time); err != nil {
+			return nil, false, false, err
+		}
+		if !added {
+			s.Marks, s.packed, s.newest = prev.Marks, prev.packed, prev.newest
+		}
 	}
 	if prev.Accrual.Born == 0 {
 		// Written before accruals: a lifetime starts now, with what the
@@ -286,19 +305,25 @@ func nextStored(prev *Stored, c *SeriesState, u *Update, now time.Time, unseen b
 	} else {
 		s.Accrual = prev.Accrual.advance(gaugesOf(prev), Ms(prev.Time), Ms(s.Time), NoCap, countersOf(&d))
 	}
-	return s, false
+	return s, false, added, nil
 }
 
-// nextMarks keeps a checkpoint of the previous values when the newest one
+// nextMarks adds a checkpoint of the previous values when the newest one
 // is at least MarkEvery older, and then drops checkpoints no window can
-// use. Otherwise it returns prev's, unchanged: checkpoints change once
-// every MarkEvery, and so are written once every MarkEvery.
-func nextMarks(prev *Stored, now int64) Marks {
-	n := len(prev.Marks)
-	if n > 0 && prev.Time-prev.Marks[n-1].Time < int64(MarkEvery) {
-		return prev.Marks
+// use. Otherwise it adds nothing (added false), and prev's stay as they
+// are: checkpoints change once every MarkEvery, and so are written once
+// every MarkEvery.
+func nextMarks(prev *Stored, now int64) (marks Marks, added bool, err error) {
+	if t, ok := prev.newestMark(); ok && prev.Time-t < int64(MarkEvery) {
+		return nil, false, nil
 	}
-	marks := append(slices.Clone(prev.Marks), Mark{Time: prev.Time, Total: prev.Total, SRTT: prev.SRTT, Connect: prev.Connect,
+	if marks, err = prev.unpacked(); err != nil {
+		return nil, false, fmt.Errorf("checkpoints: %w", err)
+	}
+	if len(prev.packed) == 0 {
+		marks = slices.Clone(marks) // prev's own: not to be changed
+	}
+	marks = append(marks, Mark{Time: prev.Time, Total: prev.Total, SRTT: prev.SRTT, Connect: prev.Connect,
 		RequestLatency: prev.RequestLatency, RequestLatencyLogLinear: prev.RequestLatencyLogLinear})
 	// The oldest mark must stay as long as the next one is younger than
 	// MaxWindow: it is what a MaxWindow read starts from.
@@ -308,13 +333,7 @@ func nextMarks(prev *Stored, now int64) Marks {
 	if len(marks) > maxMarks+1 {
 		marks = marks[len(marks)-maxMarks-1:]
 	}
-	return marks
-}
-
-// sameMarks tells whether two series' checkpoints are the same: they are
-// only ever added at the end and dropped at the start, so their times say.
-func sameMarks(a, b Marks) bool {
-	return slices.EqualFunc(a, b, func(x, y Mark) bool { return x.Time == y.Time })
+	return marks, true, nil
 }
 
 func unchanged(a, b *Stored) bool {
@@ -368,10 +387,11 @@ func LoadNode(node string, items []kvraft.KV) (*NodeState, error) {
 	}
 	for _, kv := range marks {
 		_, _, p, _ := ParseKey(kv.Key)
-		if s := st.Series[p]; s != nil {
+		if s := st.Series[p]; s != nil && !s.marksInValue {
 			if err := s.SetMarks(kv.Value); err != nil {
 				return nil, fmt.Errorf("checkpoints of %s of %s: %w", p, node, err)
 			}
+			s.pack(kv.Value)
 		}
 	}
 	return st, nil

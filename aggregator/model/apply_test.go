@@ -91,8 +91,8 @@ func TestUpdateFitsOneTransaction(t *testing.T) {
 		a := withMeta("/a", MaxSeriesPerNode)
 		st := commit(t, &NodeState{Node: "node-4"}, update("node-4", 1, true, a))
 		st = commit(t, st, update("node-4", 2, false, grown(a, 10)))
-		if len(st.Series["/a/c0"].Marks) != 1 {
-			t.Fatalf("marks %+v", st.Series["/a/c0"].Marks)
+		if m := marksOf(t, st.Series["/a/c0"]); len(m) != 1 {
+			t.Fatalf("marks %+v", m)
 		}
 		st = commit(t, st, update("node-4", 3, true, withMeta("/b", MaxSeriesPerNode)))
 		if len(st.Series) != MaxSeriesPerNode || st.Series["/a/c0"] != nil {
@@ -104,7 +104,7 @@ func TestUpdateFitsOneTransaction(t *testing.T) {
 		st := commit(t, &NodeState{Node: "node-5"}, update("node-5", 1, true, grown(a, 100)))
 		st = commit(t, st, update("node-5", 2, false, grown(a, 200)))
 		st = commit(t, st, update("node-5", 3, false, a)) // counters went back: restarted
-		if s := st.Series["/a/c0"]; len(s.Marks) != 0 || s.Meta["namespace"] != "shop" {
+		if s := st.Series["/a/c0"]; s.hasMarks() || s.Meta["namespace"] != "shop" {
 			t.Errorf("after the restart: %+v", s)
 		}
 	})

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"maps"
 	"reflect"
 	"slices"
@@ -17,8 +18,8 @@ import (
 func checkMarksOp(t *testing.T, s *Stored, op Op) {
 	t.Helper()
 	if op.Delete {
-		if s != nil && len(s.Marks) > 0 {
-			t.Fatalf("checkpoints of %s deleted, state has %d", s.Path, len(s.Marks))
+		if s != nil && s.hasMarks() {
+			t.Fatalf("checkpoints of %s deleted, state has some", s.Path)
 		}
 		return
 	}
@@ -26,9 +27,29 @@ func checkMarksOp(t *testing.T, s *Stored, op Op) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s == nil || !reflect.DeepEqual(m, s.Marks) {
-		t.Fatalf("checkpoints written %+v, state has %+v", m, s)
+	if s == nil {
+		t.Fatalf("checkpoints written %+v, no state", m)
 	}
+	held, err := s.unpacked()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m, held) {
+		t.Fatalf("checkpoints written %+v, state has %+v", m, held)
+	}
+	if t0, ok := s.newestMark(); !ok || t0 != m[len(m)-1].Time {
+		t.Fatalf("state's newest checkpoint at %d (%v), written %d", t0, ok, m[len(m)-1].Time)
+	}
+}
+
+// marksOf returns a series' checkpoints, which a node state keeps packed.
+func marksOf(t *testing.T, s *Stored) Marks {
+	t.Helper()
+	m, err := s.unpacked()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // store is a node's keys, as the plans leave them.
@@ -69,7 +90,7 @@ func (st store) checkLoads(t *testing.T, want *NodeState) {
 	}
 	for p, w := range want.Series {
 		g := got.Series[p]
-		if g == nil || !reflect.DeepEqual(g.Marks, w.Marks) || !maps.Equal(g.Meta, w.Meta) || g.Total != w.Total || g.Time != w.Time {
+		if g == nil || !reflect.DeepEqual(marksOf(t, g), marksOf(t, w)) || !maps.Equal(g.Meta, w.Meta) || g.Total != w.Total || g.Time != w.Time {
 			t.Fatalf("series %s loaded as %+v, want %+v", p, g, w)
 		}
 	}
@@ -108,7 +129,18 @@ func TestMarksKeys(t *testing.T) {
 	if max := 2 * (300/int(MarkEvery/time.Second) + 1); marksWrites == 0 || marksWrites > max {
 		t.Errorf("checkpoints written %d times, want 1 to %d", marksWrites, max)
 	}
-	if n := len(st.Series["/a"].Marks); n < 2 || n > maxMarks+1 {
+	// The state keeps them encoded, as the store does, loaded back too.
+	loaded, err := LoadNode("n", db.items())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []*NodeState{st, loaded} {
+		if s := ns.Series["/a"]; s.Marks != nil || len(s.packed) == 0 || !bytes.Equal(s.packed, db[string(MarksKey("n", "/a"))]) {
+			t.Fatalf("the state holds %d decoded checkpoints and %d bytes of them, want none and the stored %d",
+				len(s.Marks), len(s.packed), len(db[string(MarksKey("n", "/a"))]))
+		}
+	}
+	if n := len(marksOf(t, st.Series["/a"])); n < 2 || n > maxMarks+1 {
 		t.Fatalf("%d marks", n)
 	}
 	if _, ok := db[string(MarksKey("n", "/a"))]; !ok {
@@ -122,7 +154,7 @@ func TestMarksKeys(t *testing.T) {
 	}
 	// Restarted counters: its checkpoints go with its lifetime.
 	step(1, 301*time.Second, false, []SeriesState{series("/a", 1, 5)})
-	if _, ok := db[string(MarksKey("n", "/a"))]; ok || len(st.Series["/a"].Marks) != 0 {
+	if _, ok := db[string(MarksKey("n", "/a"))]; ok || len(marksOf(t, st.Series["/a"])) != 0 {
 		t.Error("the checkpoints of a restarted series stay")
 	}
 	// The agent restarted and the keyframe leaves /a out.
@@ -159,8 +191,8 @@ func TestMarksInValuesOfBefore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(st.Series["/a"].Marks, old.Marks) {
-		t.Fatalf("marks %+v, want the value's %+v", st.Series["/a"].Marks, old.Marks)
+	if !reflect.DeepEqual(marksOf(t, st.Series["/a"]), old.Marks) {
+		t.Fatalf("marks %+v, want the value's %+v", marksOf(t, st.Series["/a"]), old.Marks)
 	}
 	c := View("n", st.Agent, st.Series["/a"], 30*time.Second)
 	if c.NetRxBytes != 90 || c.WindowSeconds != 10 {
@@ -173,8 +205,8 @@ func TestMarksInValuesOfBefore(t *testing.T) {
 	}
 	db.apply(p)
 	db.checkLoads(t, p.Next)
-	if len(p.Next.Series["/a"].Marks) != 1 {
-		t.Fatalf("marks after the next frame: %+v", p.Next.Series["/a"].Marks)
+	if len(marksOf(t, p.Next.Series["/a"])) != 1 {
+		t.Fatalf("marks after the next frame: %+v", marksOf(t, p.Next.Series["/a"]))
 	}
 	if s, _ := DecodeStored("/a", db[string(SeriesKey("n", "/a"))]); len(s.Marks) != 0 {
 		t.Error("the series value still holds marks")

@@ -94,7 +94,7 @@ func TestPlanUpdate(t *testing.T) {
 	if l := st.Series["/a"].Last; l.Counters.RxBytes != 500 || l.SRTT.Count != 1 || l.SRTT.Buckets[histogram.Bucket(3000)] != 1 {
 		t.Errorf("Last of /a = %+v", l)
 	}
-	if len(st.Series["/a"].Marks) != 1 || st.Series["/a"].Marks[0].Time != t0.UnixNano() {
+	if m := marksOf(t, st.Series["/a"]); len(m) != 1 || m[0].Time != t0.UnixNano() {
 		t.Errorf("marks = %+v", st.Series["/a"].Marks)
 	}
 
@@ -153,10 +153,11 @@ func TestMarksCoverTheWindow(t *testing.T) {
 			Interval: time.Second, Keyframe: i == 0, Changed: []SeriesState{series("/a", 1, rx)}}, t0)
 	}
 	s := st.Series["/a"]
-	if len(s.Marks) < 2 || len(s.Marks) > maxMarks+1 {
-		t.Fatalf("%d marks", len(s.Marks))
+	marks := marksOf(t, s)
+	if len(marks) < 2 || len(marks) > maxMarks+1 {
+		t.Fatalf("%d marks", len(marks))
 	}
-	if oldest := time.Duration(s.Time - s.Marks[0].Time); oldest < MaxWindow {
+	if oldest := time.Duration(s.Time - marks[0].Time); oldest < MaxWindow {
 		t.Errorf("oldest mark %s old, want at least %s", oldest, MaxWindow)
 	}
 	for _, w := range []time.Duration{30 * time.Second, time.Minute, MaxWindow} {

@@ -134,13 +134,14 @@ func View(node string, agent *Agent, s *Stored, window time.Duration) Container 
 // w old, or the oldest one when the series is younger than w.
 func (s *Stored) window(now int64, w time.Duration) (Delta, time.Duration) {
 	w = min(w, MaxWindow)
-	if len(s.Marks) == 0 {
+	marks, err := s.unpacked() // packed in the ingest's node states only
+	if err != nil || len(marks) == 0 {
 		return s.Last, time.Duration(s.Interval)
 	}
-	m := &s.Marks[0]
-	for i := len(s.Marks) - 1; i >= 0; i-- {
-		if now-s.Marks[i].Time >= int64(w) {
-			m = &s.Marks[i]
+	m := &marks[0]
+	for i := len(marks) - 1; i >= 0; i-- {
+		if now-marks[i].Time >= int64(w) {
+			m = &marks[i]
 			break
 		}
 	}
