@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pennyhq/penny/aggregator/cost"
+	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/pods"
 	"github.com/pennyhq/penny/aggregator/query"
 )
@@ -50,40 +51,44 @@ func describeCosts(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// collectCosts exposes the cost rates of one read: each priced container,
-// pod, tenant and namespace, and each node's cost and idle.
-func collectCosts(ch chan<- prometheus.Metric, s *query.Snapshot, tenantLabel string) {
-	for i := range s.Containers {
-		c := &s.Containers[i]
+// collectContainerCosts exposes the cost rate of each priced container.
+func collectContainerCosts(ch chan<- prometheus.Metric, cs []model.Container) {
+	for i := range cs {
+		c := &cs[i]
 		if c.CostDollarsPerHour != nil {
-			ch <- prometheus.MustNewConstMetric(descContainerCost, prometheus.GaugeValue, *c.CostDollarsPerHour, c.Node, c.Path)
+			send(ch, descContainerCost, prometheus.GaugeValue, *c.CostDollarsPerHour, c.Node, c.Path)
 		}
 	}
+}
+
+// collectCosts exposes the cost rates of one read but the containers':
+// each pod, workload, tenant and namespace, and each node's cost and idle.
+func collectCosts(ch chan<- prometheus.Metric, s *query.Snapshot, tenantLabel string) {
 	ps := newest(pods.Group(s.Containers, pods.Query{}))
 	for i := range ps {
 		p := &ps[i]
 		if v, ok := p.Metrics[pods.CostDollarsPerHour]; ok {
-			ch <- prometheus.MustNewConstMetric(descPodCost, prometheus.GaugeValue, v, p.Namespace, p.Name, p.Node)
+			send(ch, descPodCost, prometheus.GaugeValue, v, p.Namespace, p.Name, p.Node)
 		}
 		if v, ok := p.Metrics[pods.CostPer1kRequests]; ok {
-			ch <- prometheus.MustNewConstMetric(descPodPer1k, prometheus.GaugeValue, v, p.Namespace, p.Name, p.Node)
+			send(ch, descPodPer1k, prometheus.GaugeValue, v, p.Namespace, p.Name, p.Node)
 		}
 	}
 	collectWorkloadPer1k(ch, ps)
 	collectTenantCosts(ch, ps, tenantLabel)
 	for _, ns := range pods.Namespaces(ps) {
 		if v, ok := ns.Metrics[pods.CostDollarsPerHour]; ok {
-			ch <- prometheus.MustNewConstMetric(descNamespaceCost, prometheus.GaugeValue, v, ns.Name)
+			send(ch, descNamespaceCost, prometheus.GaugeValue, v, ns.Name)
 		}
 		if v, ok := ns.Metrics[pods.CostPer1kRequests]; ok {
-			ch <- prometheus.MustNewConstMetric(descNamespacePer1k, prometheus.GaugeValue, v, ns.Name)
+			send(ch, descNamespacePer1k, prometheus.GaugeValue, v, ns.Name)
 		}
 	}
 	for i := range s.Nodes {
 		n := &s.Nodes[i]
 		if n.CostDollarsPerHour != nil {
-			ch <- prometheus.MustNewConstMetric(descNodeCost, prometheus.GaugeValue, *n.CostDollarsPerHour, n.Node)
-			ch <- prometheus.MustNewConstMetric(descNodeIdle, prometheus.GaugeValue, *n.IdleCostDollarsPerHour, n.Node)
+			send(ch, descNodeCost, prometheus.GaugeValue, *n.CostDollarsPerHour, n.Node)
+			send(ch, descNodeIdle, prometheus.GaugeValue, *n.IdleCostDollarsPerHour, n.Node)
 		}
 	}
 }
@@ -131,7 +136,7 @@ func collectWorkloadPer1k(ch chan<- prometheus.Metric, ps []pods.Pod) {
 	}
 	for _, k := range order {
 		if s := by[k]; s.rps > 0 {
-			ch <- prometheus.MustNewConstMetric(descWorkloadPer1k, prometheus.GaugeValue, s.cost/(s.rps*3.6), k.ns, k.kind, k.name)
+			send(ch, descWorkloadPer1k, prometheus.GaugeValue, s.cost/(s.rps*3.6), k.ns, k.kind, k.name)
 		}
 	}
 }

@@ -8,4 +8,10 @@
 // (penny_*_cost_dollars_per_hour, in the currency penny_pricing_info
 // names), and the cost policies' last decisions
 // (penny_costpolicy_desired_replicas and their reasons and objectives).
+//
+// The server gathers the Collector beside its registry (Beside), through
+// Gather: the families of one series per container, most of a scrape,
+// are built directly rather than as a constant metric per series that a
+// registry checks and sorts again. Collect builds the same families the
+// ordinary way; it is the reference Gather is tested against.
 package exporter

@@ -8,15 +8,13 @@ import (
 	"github.com/pennyhq/penny/aggregator/exporter"
 )
 
-// scrapeGatherer is what /metrics gathers for a store: a registry with
-// the collector.
+// scrapeGatherer is what /metrics gathers for a store, as the server
+// serves it: the collector beside a registry.
 func scrapeGatherer(tb testing.TB, s *memStore) prometheus.Gatherer {
 	tb.Helper()
 	c, err := exporter.New(exporter.Config{Store: s})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(c)
-	return reg
+	return exporter.Beside(prometheus.NewRegistry(), c)
 }

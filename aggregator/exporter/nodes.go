@@ -32,7 +32,7 @@ func describeNodes(ch chan<- *prometheus.Desc) {
 func collectNodes(ch chan<- prometheus.Metric, nodes []query.Node) {
 	for i := range nodes {
 		n := &nodes[i]
-		ch <- prometheus.MustNewConstMetric(descNodeInfo, prometheus.GaugeValue, 1,
+		send(ch, descNodeInfo, prometheus.GaugeValue, 1,
 			n.Node, n.InstanceType, n.Region, n.Zone, string(n.CapacityType))
 		for _, v := range []struct {
 			d *prometheus.Desc
@@ -42,7 +42,7 @@ func collectNodes(ch chan<- prometheus.Metric, nodes []query.Node) {
 			{descNodeCapCPU, float64(n.CapacityCPUMillis) / 1000}, {descNodeCapMem, float64(n.CapacityMemoryBytes)},
 		} {
 			if v.x > 0 { // unknown: no series rather than a false 0
-				ch <- prometheus.MustNewConstMetric(v.d, prometheus.GaugeValue, v.x, n.Node)
+				send(ch, v.d, prometheus.GaugeValue, v.x, n.Node)
 			}
 		}
 	}

@@ -13,10 +13,10 @@ import (
 // on (node, cgroup) the way kube-state-metrics' kube_pod_info is joined,
 // their requests, and the cost of each tenant.
 var (
-	descContainerInfo = prometheus.NewDesc("penny_container_info",
+	descContainerInfo = newDesc("penny_container_info",
 		"The pod and container a cgroup belongs to, its pod's owner and its tenant (the pod's tenant label, else its namespace), "+
 			"as labels to join on node and cgroup; always 1, absent outside pods.",
-		append(labels[:len(labels):len(labels)], "namespace", "pod", "container", "owner_kind", "owner_name", "tenant"), nil)
+		append(labels[:len(labels):len(labels)], "namespace", "pod", "container", "owner_kind", "owner_name", "tenant"))
 	descRequestCPU    = desc("cpu_request_cores", "CPU the container requests (its pod's spec); absent when it requests none.")
 	descRequestMemory = desc("memory_request_bytes", "Memory the container requests (its pod's spec); absent when it requests none.")
 	descTenantCost    = prometheus.NewDesc("penny_tenant_cost_dollars_per_hour",
@@ -39,13 +39,13 @@ func collectContainerPod(ch chan<- prometheus.Metric, c *model.Container, tenant
 		return
 	}
 	p := &k.Pod
-	ch <- prometheus.MustNewConstMetric(descContainerInfo, prometheus.GaugeValue, 1, c.Node, c.Path,
+	send(ch, descContainerInfo, prometheus.GaugeValue, 1, c.Node, c.Path,
 		p.Namespace, p.Name, k.Container.Name, p.OwnerKind, p.OwnerName, tenant(p.Labels, p.Namespace, tenantLabel))
 	if m := k.Container.RequestCPUMillis; m > 0 {
-		ch <- prometheus.MustNewConstMetric(descRequestCPU, prometheus.GaugeValue, float64(m)/1000, c.Node, c.Path)
+		send(ch, descRequestCPU, prometheus.GaugeValue, float64(m)/1000, c.Node, c.Path)
 	}
 	if b := k.Container.RequestMemory; b > 0 {
-		ch <- prometheus.MustNewConstMetric(descRequestMemory, prometheus.GaugeValue, float64(b), c.Node, c.Path)
+		send(ch, descRequestMemory, prometheus.GaugeValue, float64(b), c.Node, c.Path)
 	}
 }
 
@@ -64,7 +64,7 @@ func collectTenantCosts(ch chan<- prometheus.Metric, ps []pods.Pod, tenantLabel 
 	}
 	sort.Strings(names)
 	for _, t := range names {
-		ch <- prometheus.MustNewConstMetric(descTenantCost, prometheus.GaugeValue, sums[t], t)
+		send(ch, descTenantCost, prometheus.GaugeValue, sums[t], t)
 	}
 }
 

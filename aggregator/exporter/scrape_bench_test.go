@@ -3,6 +3,7 @@ package exporter_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/pennyhq/penny/aggregator/query"
+	"github.com/pennyhq/penny/kvraft"
 )
 
 // Accept headers of scrapers: Prometheus' default (OpenMetrics first,
@@ -42,6 +46,9 @@ func BenchmarkScrape(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.Run(fmt.Sprintf("containers=%d/read", n), func(b *testing.B) {
+			benchRead(b, s)
+		})
 		b.Run(fmt.Sprintf("containers=%d/gather", n), func(b *testing.B) {
 			for b.Loop() {
 				if _, err := g.Gather(); err != nil {
@@ -69,6 +76,22 @@ func BenchmarkScrape(b *testing.B) {
 			b.Run(fmt.Sprintf("containers=%d/http=%s+gzip", n, a.name), func(b *testing.B) {
 				benchHTTP(b, h, a.accept, a.want)
 			})
+		}
+	}
+}
+
+// benchRead measures the read of the store that each gather makes (a scan
+// of the whole store: the server's pod index saves it the decoding of the
+// pods' metadata).
+func benchRead(b *testing.B, s *memStore) {
+	b.Helper()
+	r, err := query.New(query.Config{Store: s})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := r.Read(context.Background(), query.Request{Read: kvraft.ReadOptions{Consistency: kvraft.Eventual}}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -261,7 +261,6 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	reg.MustRegister(coll)
 	jan, err := janitor.New(janitor.Config{Store: node, TTL: cfg.SeriesTTL, Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, err
@@ -320,7 +319,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	mux.Handle(allocation.Path, alloc)
 	mux.Handle(recommend.Path, rec)
 	mux.Handle("GET "+pricing.Path, prices.Handler())
-	gatherers := append(prometheus.Gatherers{reg}, cfg.Gatherers...)
+	// The exporter's families (a series per container and family, most
+	// of a scrape) are gathered beside the registry, not in it: a registry
+	// checks and sorts every series again (exporter.Collector.Gather).
+	gatherers := exporter.Beside(append(prometheus.Gatherers{reg}, cfg.Gatherers...), coll)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{Registry: reg}))
 	if cfg.EnablePprof {
 		mux.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))
