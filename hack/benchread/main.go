@@ -362,14 +362,15 @@ func (r *replica) measure(ctx context.Context, containers, n int, sel selection)
 
 // scrape measures the exporter's scrape.
 func scrape(containers, n int, sel selection) (row, error) {
-	regs := map[query.Store]*prometheus.Registry{}
+	// As the server gathers: the collector's container families beside a
+	// registry's (exporter.Beside).
+	regs := map[query.Store]prometheus.Gatherer{}
 	for _, s := range []query.Store{scanStore, indexStore} {
 		c, err := exporter.New(exporter.Config{Store: s})
 		if err != nil {
 			return row{}, err
 		}
-		regs[s] = prometheus.NewRegistry()
-		regs[s].MustRegister(c)
+		regs[s] = exporter.Beside(prometheus.NewRegistry(), c)
 	}
 	mfs, err := regs[indexStore].Gather()
 	if err != nil {
