@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pennyhq/penny/agent/daemon"
 	"github.com/pennyhq/penny/aggregator/model"
-	"github.com/pennyhq/penny/internal/simnode"
+	"github.com/pennyhq/penny/internal/simstore"
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/kvstore"
 )
@@ -50,20 +49,11 @@ const perNode = 100
 // and two updates 20 s apart, the last one at now.
 func fillSim(tb testing.TB, s *memStore, nodes int, now time.Time) {
 	tb.Helper()
-	for i := range nodes {
-		name := fmt.Sprintf("load-%04d", i)
-		sim := simnode.New(perNode, uint64(i)+1, 6*time.Hour, false)
-		st := &model.NodeState{Node: name}
-		for k := range 3 {
-			at := now.Add(time.Duration(k-2) * 20 * time.Second)
-			snap := daemon.Snapshot(sim.StepAt(at, 20*time.Second), sim.Resolve)
-			u := &model.Update{Node: name, Incarnation: 1, Seq: uint64(k + 1), Time: at, Interval: 20 * time.Second,
-				Keyframe: k == 0, Meta: map[string]string{"agent_version": "bench"}}
-			for j := range snap.Series {
-				u.Changed = append(u.Changed, model.FromWire(uint64(j+1), &snap.Series[j]))
-			}
-			st = applyUpdate(tb, s, st, u, at)
-		}
+	err := simstore.Fill(nodes, perNode, now, func(node string, p *model.Plan) error {
+		return s.txn(model.Txn(node, p.Expect, p.Ops))
+	})
+	if err != nil {
+		tb.Fatal(err)
 	}
 }
 

@@ -7,13 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pennyhq/penny/agent/daemon"
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/podindex"
 	"github.com/pennyhq/penny/aggregator/pods"
 	"github.com/pennyhq/penny/aggregator/query"
 	"github.com/pennyhq/penny/internal/kvtest"
-	"github.com/pennyhq/penny/internal/simnode"
+	"github.com/pennyhq/penny/internal/simstore"
 	"github.com/pennyhq/penny/kvraft"
 )
 
@@ -25,28 +24,15 @@ func simulated(b *testing.B, nodes int) (podindex.Store, string) {
 	idx := podindex.New()
 	n := kvtest.Start(b, func(c *kvraft.Config) { c.Watcher = idx })
 	ctx := context.Background()
-	now := time.Now()
-	for i := range nodes {
-		name := fmt.Sprintf("load-%04d", i)
-		sim := simnode.New(100, uint64(i)+1, 6*time.Hour, false)
-		st := &model.NodeState{Node: name}
-		for k := range 3 {
-			at := now.Add(time.Duration(k-2) * 20 * time.Second)
-			snap := daemon.Snapshot(sim.StepAt(at, 20*time.Second), sim.Resolve)
-			u := &model.Update{Node: name, Incarnation: 1, Seq: uint64(k + 1), Time: at, Interval: 20 * time.Second,
-				Keyframe: k == 0, Meta: map[string]string{"agent_version": "bench"}}
-			for j := range snap.Series {
-				u.Changed = append(u.Changed, model.FromWire(uint64(j+1), &snap.Series[j]))
-			}
-			p, err := model.PlanUpdate(st, u, at)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if res, err := n.Txn(ctx, model.Txn(name, p.Expect, p.Ops)); err != nil || !res.Succeeded {
-				b.Fatalf("write %s: %v (applied: %v)", name, err, res.Succeeded)
-			}
-			st = p.Next
+	err := simstore.Fill(nodes, 100, time.Now(), func(node string, p *model.Plan) error {
+		res, err := n.Txn(ctx, model.Txn(node, p.Expect, p.Ops))
+		if err != nil || !res.Succeeded {
+			return fmt.Errorf("%v (applied: %v)", err, res.Succeeded)
 		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 	s := podindex.Store{Node: n, Index: idx}
 	r, err := query.New(query.Config{Store: s})

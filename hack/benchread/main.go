@@ -34,7 +34,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
-	"github.com/pennyhq/penny/agent/daemon"
 	"github.com/pennyhq/penny/aggregator/custommetrics"
 	"github.com/pennyhq/penny/aggregator/exporter"
 	"github.com/pennyhq/penny/aggregator/gateway"
@@ -42,7 +41,7 @@ import (
 	"github.com/pennyhq/penny/aggregator/podindex"
 	"github.com/pennyhq/penny/aggregator/pods"
 	"github.com/pennyhq/penny/aggregator/query"
-	"github.com/pennyhq/penny/internal/simnode"
+	"github.com/pennyhq/penny/internal/simstore"
 	"github.com/pennyhq/penny/kvraft"
 	"github.com/pennyhq/penny/kvraft/kvstore"
 )
@@ -191,35 +190,16 @@ func mustReader(cfg query.Config) *query.Reader {
 	return r
 }
 
-// fill writes nodes simulated nodes as the ingest would: a keyframe and
-// two updates 20 s apart, the last one now, so that windows have
-// checkpoints and no value is too old to serve.
+// fill writes nodes simulated nodes as the ingest would
+// (internal/simstore).
 func fill(ctx context.Context, n *kvraft.Node, nodes int) error {
-	now := time.Now()
-	for i := range nodes {
-		name := fmt.Sprintf("load-%04d", i)
-		sim := simnode.New(perNode, uint64(i)+1, 6*time.Hour, false)
-		st := &model.NodeState{Node: name}
-		for k := range 3 {
-			at := now.Add(time.Duration(k-2) * 20 * time.Second)
-			snap := daemon.Snapshot(sim.StepAt(at, 20*time.Second), sim.Resolve)
-			u := &model.Update{Node: name, Incarnation: 1, Seq: uint64(k + 1), Time: at, Interval: 20 * time.Second,
-				Keyframe: k == 0, Meta: map[string]string{"agent_version": "bench"}}
-			for j := range snap.Series {
-				u.Changed = append(u.Changed, model.FromWire(uint64(j+1), &snap.Series[j]))
-			}
-			p, err := model.PlanUpdate(st, u, at)
-			if err != nil {
-				return fmt.Errorf("plan %s: %w", name, err)
-			}
-			res, err := n.Txn(ctx, model.Txn(name, p.Expect, p.Ops))
-			if err != nil || !res.Succeeded {
-				return fmt.Errorf("write %s: %v (applied: %v)", name, err, res.Succeeded)
-			}
-			st = p.Next
+	return simstore.Fill(nodes, perNode, time.Now(), func(node string, p *model.Plan) error {
+		res, err := n.Txn(ctx, model.Txn(node, p.Expect, p.Ops))
+		if err != nil || !res.Succeeded {
+			return fmt.Errorf("%v (applied: %v)", err, res.Succeeded)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // timed runs f n times and returns the p50 and p99 of its durations, and
