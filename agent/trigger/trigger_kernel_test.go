@@ -140,7 +140,9 @@ func TestRSSWatchesWake(t *testing.T) {
 	if id := r.next(); id != growID {
 		t.Fatalf("woken for cgroup %d, want grow's %d", id, growID)
 	}
-	if d := r.moved(growID); d > -36*mib || d < -37*mib {
+	// 36 MiB give or take one: the process's own pages besides the
+	// buffer move too (a CI run under -race saw 35.99 MiB).
+	if d := r.moved(growID); d > -35*mib || d < -37*mib {
 		t.Errorf("grow moved %d bytes after freeing 36 MiB", d)
 	}
 
