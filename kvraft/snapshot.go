@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -35,27 +36,41 @@ var snapshotMagic = []byte(snapshotPrefix + string(rune(snapshotFormat)) + "\n")
 
 const maxSnapshotMeta = 1 << 20
 
-// encodeSnapshot serializes the state machine: a magic header, the
-// length-prefixed JSON membership, then the key-value pairs with their mod
-// indexes.
-func encodeSnapshot(m *membership, kv *kvstore.Store) ([]byte, error) {
+// snapshotData is the serialized state machine, written into the snapshot
+// file as it is encoded (it implements storage.SnapshotData): a magic
+// header, the length-prefixed JSON membership, then the key-value pairs
+// with their mod indexes (kvstore.Store.WriteTo). kv must not change
+// until it is written: it is a clone.
+type snapshotData struct {
+	head   []byte // the magic header and the membership
+	kv     *kvstore.Store
+	kvSize int64
+}
+
+// newSnapshotData encodes the membership and sizes kv's encoding.
+func newSnapshotData(m *membership, kv *kvstore.Store) (*snapshotData, error) {
 	meta, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode membership: %w", err)
 	}
-	var buf bytes.Buffer
-	// Each pair adds at most 15 bytes to its key and value: a key length
-	// (<= 4 KiB: 2 bytes), a value length (<= 1 MiB: 3 bytes) and a mod
-	// index (10 bytes). Growing the buffer instead would allocate up to
-	// twice the state.
-	buf.Grow(len(snapshotMagic) + binary.MaxVarintLen64 + len(meta) + int(kv.Bytes()) + 15*kv.Len() + 16)
-	buf.Write(snapshotMagic)
-	buf.Write(binary.AppendUvarint(nil, uint64(len(meta))))
-	buf.Write(meta)
-	if _, err := kv.WriteTo(&buf); err != nil {
-		return nil, err
+	head := make([]byte, 0, len(snapshotMagic)+binary.MaxVarintLen64+len(meta))
+	head = append(head, snapshotMagic...)
+	head = binary.AppendUvarint(head, uint64(len(meta)))
+	head = append(head, meta...)
+	return &snapshotData{head: head, kv: kv, kvSize: kv.EncodedSize()}, nil
+}
+
+// Size returns the number of bytes WriteTo writes.
+func (d *snapshotData) Size() int64 { return int64(len(d.head)) + d.kvSize }
+
+// WriteTo writes the snapshot data to w.
+func (d *snapshotData) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(d.head)
+	if err != nil {
+		return int64(n), fmt.Errorf("write snapshot: %w", err)
 	}
-	return buf.Bytes(), nil
+	k, err := d.kv.WriteTo(w)
+	return int64(n) + k, err
 }
 
 func decodeSnapshot(b []byte) (*membership, *kvstore.Store, error) {
@@ -104,7 +119,8 @@ func decodeSnapshot(b []byte) (*membership, *kvstore.Store, error) {
 // SnapshotCount entries, or SnapshotBytes of entries and at least the
 // store's bytes, were applied since the last snapshot, or after a
 // membership change. The store is cloned in O(1)
-// so applies continue while it is serialized.
+// so applies continue while it is serialized, straight into the snapshot
+// file: no buffer holds the whole state.
 func (n *Node) maybeSnapshot() {
 	applied, last := n.applied.Load(), n.snapIndex.Load()
 	bytes := n.appliedBytes.Load()
@@ -137,12 +153,12 @@ func (n *Node) maybeSnapshot() {
 	n.memMu.RUnlock()
 	n.wg.Go(func() {
 		defer n.snapshotting.Store(false)
-		data, err := encodeSnapshot(m, kv)
+		data, err := newSnapshotData(m, kv)
 		if err != nil {
 			n.fail(fmt.Errorf("encode snapshot: %w", err))
 			return
 		}
-		_, err = n.storage.CreateSnapshot(index, cs, data, n.cfg.SnapshotCatchUpEntries, n.cfg.SnapshotCatchUpBytes)
+		err = n.storage.CreateSnapshot(index, cs, data, n.cfg.SnapshotCatchUpEntries, n.cfg.SnapshotCatchUpBytes)
 		switch {
 		case errors.Is(err, raft.ErrSnapOutOfDate), errors.Is(err, storage.ErrClosed):
 			return
@@ -160,8 +176,8 @@ func (n *Node) maybeSnapshot() {
 		for old := n.snapIndex.Load(); old < index && !n.snapIndex.CompareAndSwap(old, index); old = n.snapIndex.Load() {
 		}
 		n.metrics.snapshots.Inc()
-		n.metrics.snapshotBytes.Set(float64(len(data)))
-		n.log.Debug("snapshot saved", "index", index, "bytes", len(data), "keys", kv.Len())
+		n.metrics.snapshotBytes.Set(float64(data.Size()))
+		n.log.Debug("snapshot saved", "index", index, "bytes", data.Size(), "keys", kv.Len())
 	})
 }
 

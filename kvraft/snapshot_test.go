@@ -3,6 +3,7 @@ package kvraft
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -20,6 +21,24 @@ func sampleState() (*membership, *kvstore.Store) {
 	kv.Apply([]command.Op{{Type: command.OpPut, Key: []byte("k1"), Value: []byte("v1")}, {Type: command.OpPut, Key: []byte("k2")}}, 5)
 	kv.Apply([]command.Op{{Type: command.OpPut, Key: []byte("k2"), Value: []byte("v2")}}, 9)
 	return m, kv
+}
+
+// encodeSnapshot writes the snapshot data into memory, checking that it
+// is exactly its Size.
+func encodeSnapshot(m *membership, kv *kvstore.Store) ([]byte, error) {
+	d, err := newSnapshotData(m, kv)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	n, err := d.WriteTo(&buf)
+	if err != nil {
+		return nil, err
+	}
+	if n != int64(buf.Len()) || n != d.Size() {
+		return nil, fmt.Errorf("wrote %d bytes (reported %d), size %d", buf.Len(), n, d.Size())
+	}
+	return buf.Bytes(), nil
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {

@@ -258,6 +258,30 @@ func (s *Store) Clone() *Store {
 	return &Store{tree: s.tree.Clone(), bytes: s.bytes}
 }
 
+// EncodedSize returns the exact number of bytes WriteTo writes, in one
+// pass over the keys that reads no value. Call it on a Clone, which no
+// write changes between it and WriteTo.
+func (s *Store) EncodedSize() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := int64(uvarintLen(uint64(s.tree.Len())))
+	s.tree.Ascend(func(kv KV) bool {
+		n += int64(uvarintLen(uint64(len(kv.Key))) + len(kv.Key) +
+			uvarintLen(uint64(len(kv.Value))) + len(kv.Value) + uvarintLen(kv.ModIndex))
+		return true
+	})
+	return n
+}
+
+// uvarintLen is the length of v's uvarint encoding.
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
 // WriteTo writes the snapshot encoding of s: a uvarint pair count, then a
 // length-prefixed key, a length-prefixed value and a uvarint mod index per
 // pair, in key order. Call it on a Clone to avoid blocking writers.

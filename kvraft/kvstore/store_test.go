@@ -86,6 +86,49 @@ func TestCloneIsolation(t *testing.T) {
 	}
 }
 
+// TestEncodedSize checks EncodedSize against what WriteTo writes, across
+// the uvarint boundaries of the pair count, the lengths and mod indexes.
+func TestEncodedSize(t *testing.T) {
+	tests := []struct {
+		name   string
+		keys   int
+		klen   []int
+		vlen   []int
+		index  []uint64
+		delete int // keys deleted again
+	}{
+		{"empty", 0, []int{1}, []int{0}, []uint64{1}, 0},
+		{"all deleted", 10, []int{1}, []int{3}, []uint64{1}, 10},
+		{"one", 1, []int{1}, []int{0}, []uint64{1}, 0},
+		{"127 pairs", 127, []int{8}, []int{127}, []uint64{127}, 0},
+		{"128 pairs", 128, []int{127, 128, command.MaxKeySize}, []int{0, 128, 16383, 16384}, []uint64{128, 1 << 14, 1<<63 + 1}, 0},
+		{"16384 pairs, some deleted", 16384 + 3, []int{10}, []int{1, 2000}, []uint64{5, 1 << 21}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New()
+			for i := range tt.keys {
+				k := fmt.Appendf(nil, "%06d", i)
+				k = append(k, bytes.Repeat([]byte("k"), max(tt.klen[i%len(tt.klen)]-len(k), 0))...)
+				op := command.Op{Type: command.OpPut, Key: k, Value: make([]byte, tt.vlen[i%len(tt.vlen)])}
+				s.Apply([]command.Op{op}, tt.index[i%len(tt.index)])
+				if i < tt.delete {
+					s.Apply([]command.Op{{Type: command.OpDelete, Key: k}}, 1)
+				}
+			}
+			c := s.Clone()
+			var buf bytes.Buffer
+			n, err := c.WriteTo(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.EncodedSize(); got != int64(buf.Len()) || n != got {
+				t.Fatalf("EncodedSize() = %d, WriteTo wrote %d (reported %d)", got, buf.Len(), n)
+			}
+		})
+	}
+}
+
 func TestSnapshotRoundTrip(t *testing.T) {
 	s := New()
 	for i := range 1000 {

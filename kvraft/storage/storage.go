@@ -56,7 +56,7 @@ type Config struct {
 	OnBackgroundError func(loop string, err error)
 
 	// writeSnap and readDir replace the file operations in tests.
-	writeSnap func(dir string, sn *raftpb.Snapshot) error
+	writeSnap func(dir string, md *raftpb.SnapshotMetadata, data SnapshotData) error
 	readDir   func(dir string) ([]string, error)
 }
 
@@ -398,56 +398,61 @@ func (s *Storage) compactTo(index, keep, keepBytes uint64) uint64 {
 // CreateSnapshot records a snapshot of the state machine at index (which
 // must be applied), persists it and compacts the in-memory log, keeping
 // keep entries before index (fewer when they hold more than keepBytes of
-// data; 0: no bound) so slow followers can catch up without a snapshot. It returns raft.ErrSnapOutOfDate if a newer snapshot exists,
-// and an error matching ErrSnapshotFile if the snapshot file could not be
-// written (e.g. at the fd limit, or with the disk full): nothing changed
-// then, and a later call may succeed.
-func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte, keep, keepBytes uint64) (*raftpb.Snapshot, error) {
+// data; 0: no bound) so slow followers can catch up without a snapshot.
+// The data is streamed into the snapshot file (data.WriteTo is called
+// once, without the storage's lock held): it is never held in memory
+// whole, so data should write from an immutable view of the state, such
+// as a clone. It returns raft.ErrSnapOutOfDate if a newer snapshot
+// exists, and an error matching ErrSnapshotFile if the snapshot file
+// could not be written (e.g. at the fd limit, with the disk full, or
+// data writing other than data.Size() bytes, which also matches
+// ErrSnapshotSize): nothing changed then, and a later call may succeed.
+func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data SnapshotData, keep, keepBytes uint64) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	if index <= s.snapIndex {
 		s.mu.Unlock()
-		return nil, raft.ErrSnapOutOfDate
+		return raft.ErrSnapOutOfDate
 	}
 	term, err := s.mem.Term(index)
 	s.mu.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("term of %d: %w", index, err)
+		return fmt.Errorf("term of %d: %w", index, err)
 	}
-	sn := &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{Index: new(index), Term: new(term), ConfState: cs}}
+	md := &raftpb.SnapshotMetadata{Index: new(index), Term: new(term), ConfState: cs}
 	// Writing and syncing the snapshot file takes long for a large state;
 	// it does not touch the WAL, so the Raft loop keeps persisting
 	// meanwhile. Until the WAL's snapshot record below, a crash recovers
 	// from the previous snapshot and the WAL, which still holds every
 	// entry; so does a failed write.
-	if err := s.cfg.writeSnap(s.snapDir(), sn); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSnapshotFile, err)
+	if err := s.cfg.writeSnap(s.snapDir(), md, data); err != nil {
+		return fmt.Errorf("%w: %w", ErrSnapshotFile, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	if err := s.mem.createSnapshot(index, cs); err != nil {
-		return nil, err
+		return err
 	}
 	s.snapIndex = index
 	ws := &walpb.Snapshot{Index: new(index), Term: new(term), ConfState: cs}
 	if err := s.w.SaveSnapshot(ws); err != nil {
-		return nil, fmt.Errorf("save wal snapshot marker: %w", err)
+		return fmt.Errorf("save wal snapshot marker: %w", err)
 	}
 	if to := s.compactTo(index, keep, keepBytes); to > 0 {
 		if err := s.mem.Compact(to); err != nil && !errors.Is(err, raft.ErrCompacted) {
-			return nil, fmt.Errorf("compact: %w", err)
+			return fmt.Errorf("compact: %w", err)
 		}
 	}
 	if err := s.w.ReleaseLockTo(index); err != nil {
-		return nil, fmt.Errorf("release wal locks: %w", err)
+		return fmt.Errorf("release wal locks: %w", err)
 	}
-	return sn, nil
+	return nil
 }
 
 // Close stops purging and closes the WAL.

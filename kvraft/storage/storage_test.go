@@ -72,13 +72,13 @@ func TestSnapshotAndCompaction(t *testing.T) {
 	s, _ := openT(t, dir)
 	fill(t, s, 100)
 	cs := &raftpb.ConfState{Voters: []uint64{1}}
-	if _, err := s.CreateSnapshot(80, cs, []byte("state@80"), 10, 0); err != nil {
+	if err := s.CreateSnapshot(80, cs, Bytes([]byte("state@80")), 10, 0); err != nil {
 		t.Fatal(err)
 	}
 	if first, _ := s.Raft().FirstIndex(); first != 71 {
 		t.Fatalf("first index after compaction = %d, want 71", first)
 	}
-	if _, err := s.CreateSnapshot(70, cs, []byte("old"), 10, 0); err == nil {
+	if err := s.CreateSnapshot(70, cs, Bytes([]byte("old")), 10, 0); err == nil {
 		t.Fatal("older snapshot accepted")
 	}
 	s.Close()
