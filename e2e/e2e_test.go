@@ -72,6 +72,9 @@ type cluster struct {
 	aggregatorArg [][]string
 	// agent is the first node's agent process (startAgent).
 	agent *proc
+	// agentTokens are the files of the agents' pod-bound tokens, by node
+	// (agentTokenArgs).
+	agentTokens map[string]string
 }
 
 // TestAutoscaling installs the chart into a real control plane, runs the
@@ -110,6 +113,7 @@ func TestAutoscaling(t *testing.T) {
 	// Penny's own API on the same pods: RBAC decides who reads which
 	// namespace.
 	c.checkReaders(t, "shop", "ledger")
+	c.checkAgentIdentity(t)
 
 	// Scale up on memory: one pod grows past the target.
 	// The README's autoscaler keeps web at 2 to 10 pods of 512Mi on
@@ -354,10 +358,14 @@ func (c *cluster) servingSecret(t *testing.T) *corev1.Secret {
 }
 
 // startAgent runs the agents on the host, as the DaemonSet's pods, with
-// the agent ServiceAccount's token: one for each node of the harness. Both
-// see every cgroup of the host; each attributes those of its node's pods,
-// and the others are cgroups outside pods to it, as a node's system
-// cgroups are (priced, not allocated from the node: docs/cost.md).
+// the agent ServiceAccount's token for the API server: one for each node of
+// the harness. Both see every cgroup of the host; each attributes those of
+// its node's pods, and the others are cgroups outside pods to it, as a
+// node's system cgroups are (priced, not allocated from the node:
+// docs/cost.md). To the aggregators, the first node's agent authenticates
+// as the chart's DaemonSet pods do, with a token bound to its pod
+// (agentTokenArgs); the spot node's with a client certificate of its node,
+// the other identity agents may have.
 func (c *cluster) startAgent(t *testing.T) {
 	t.Helper()
 	c.startNodeAgent(t, "agent")
@@ -384,7 +392,7 @@ func (c *cluster) startNodeAgent(t *testing.T, name string, extra ...string) {
 		c.agent.stop()
 	}
 	args := append([]string{"agent", "--aggregator", strings.Join(urls, ","),
-		"--node-name", nodeName, "--kubeconfig", kc, "--interval", "1s"}, c.pki.agentArgs(nodeName)...)
+		"--node-name", nodeName, "--kubeconfig", kc, "--interval", "1s"}, c.agentTokenArgs(t, nodeName)...)
 	c.agent = start(t, c.dir, name, execCommand(c.pennyAgent, append(args, extra...)...))
 }
 
