@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pennyhq/penny/aggregator/access"
 	"github.com/pennyhq/penny/aggregator/allocation"
@@ -323,7 +322,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// of a scrape) are gathered beside the registry, not in it: a registry
 	// checks and sorts every series again (exporter.Collector.Gather).
 	gatherers := exporter.Beside(append(prometheus.Gatherers{reg}, cfg.Gatherers...), coll)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{Registry: reg}))
+	scrape, err := exporter.Handler(gatherers, reg)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("GET /metrics", scrape)
 	if cfg.EnablePprof {
 		mux.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))
 		mux.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
