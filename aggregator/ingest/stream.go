@@ -309,9 +309,13 @@ func (s *stream) refuse(h *wire.Header, err error) error {
 	return s.ack(a)
 }
 
-// plan adds a frame's writes to the transaction being built.
+// plan adds a frame's writes to the transaction being built. The node's
+// state is planned in place: the stream holds no other state than s.ns,
+// and ends when a plan fails (its state then spent), or when a transaction
+// fails (its frames' states are then ahead of the store); the next stream
+// starts over from the store.
 func (s *stream) plan(u *model.Update, h *wire.Header) error {
-	p, err := model.PlanUpdate(s.ns, u, s.in.cfg.Now())
+	p, err := model.PlanUpdateInPlace(s.ns, u, s.in.cfg.Now())
 	if err != nil {
 		return err
 	}

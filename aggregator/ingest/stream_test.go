@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -129,11 +130,37 @@ func newAgent(_ context.Context, node string) (*model.NodeState, *wire.State, er
 	return &model.NodeState{Node: node, Series: map[string]*model.Stored{}}, ws, err
 }
 
-// storedAgent loads ns, as a new stream after a reconnect would.
-func storedAgent(ns *model.NodeState) func(context.Context, string) (*model.NodeState, *wire.State, error) {
+// storedNode is what the store holds of a node: its keys, as the
+// committed transactions left them.
+type storedNode struct {
+	node string
+	kv   map[string][]byte
+}
+
+func (sn *storedNode) apply(txn kvraft.Txn) {
+	for _, op := range txn.Then {
+		if op.Type == kvraft.OpDelete {
+			delete(sn.kv, string(op.Key))
+		} else {
+			sn.kv[string(op.Key)] = op.Value
+		}
+	}
+}
+
+// storedAgent loads sn, as a new stream after a reconnect would: a state
+// of its own every time (a stream plans its state in place).
+func storedAgent(sn *storedNode) func(context.Context, string) (*model.NodeState, *wire.State, error) {
 	return func(_ context.Context, node string) (*model.NodeState, *wire.State, error) {
-		if node != ns.Node {
+		if node != sn.node {
 			return newAgent(context.Background(), node)
+		}
+		var items []kvraft.KV
+		for _, k := range slices.Sorted(maps.Keys(sn.kv)) {
+			items = append(items, kvraft.KV{Key: []byte(k), Value: sn.kv[k]})
+		}
+		ns, err := model.LoadNode(node, items)
+		if err != nil {
+			return nil, nil, err
 		}
 		ws, err := wireState(wire.Limits{}, ns)
 		return ns, ws, err
@@ -187,15 +214,18 @@ func decode(t *testing.T, b []byte) decoded {
 }
 
 // committedState returns what the store holds once fs committed, in order.
-func committedState(t *testing.T, fs []decoded) *model.NodeState {
+func committedState(t *testing.T, fs []decoded) *storedNode {
 	t.Helper()
 	s, c, acks := testStream(testIngest(t, nil), newAgent)
+	sn := &storedNode{node: fs[0].h.AgentID, kv: map[string][]byte{}}
 	ctx := context.Background()
 	for i := range fs {
 		if err := s.frame(ctx, &fs[i]); err != nil {
 			t.Fatal(err)
 		}
-		c.next(t).done <- result{succeeded: true}
+		sub := c.next(t)
+		sn.apply(sub.txn)
+		sub.done <- result{succeeded: true}
 		if err := s.settle(<-s.done); err != nil {
 			t.Fatal(err)
 		}
@@ -203,7 +233,7 @@ func committedState(t *testing.T, fs []decoded) *model.NodeState {
 			t.Fatalf("frame %d: ack %+v", fs[i].h.Seq, a)
 		}
 	}
-	return s.ns
+	return sn
 }
 
 func TestStreamFrame(t *testing.T) {

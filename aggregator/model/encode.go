@@ -81,16 +81,21 @@ const markHint = 128
 func appendMarks(b []byte, ms Marks) []byte {
 	b = appendArrayLen(b, len(ms))
 	for i := range ms {
-		m := &ms[i]
-		b = appendMapLen(b, 4+count(!m.RequestLatency.IsZero())+count(!m.RequestLatencyLogLinear.IsZero()))
-		b = appendInt(appendStr(b, "t"), m.Time)
-		b = appendCounters(appendStr(b, "c"), &m.Total)
-		b = appendHist(appendStr(b, "s"), &m.SRTT)
-		b = appendHist(appendStr(b, "n"), &m.Connect)
-		b = appendOptHist(b, "q", &m.RequestLatency)
-		b = appendOptLogHist(b, "ql", &m.RequestLatencyLogLinear)
+		b = appendMark(b, &ms[i])
 	}
 	return b
+}
+
+// appendMark writes one checkpoint of appendMarks: a map whose first key
+// is its time (spliceMarks reads it there).
+func appendMark(b []byte, m *Mark) []byte {
+	b = appendMapLen(b, 4+count(!m.RequestLatency.IsZero())+count(!m.RequestLatencyLogLinear.IsZero()))
+	b = appendInt(appendStr(b, "t"), m.Time)
+	b = appendCounters(appendStr(b, "c"), &m.Total)
+	b = appendHist(appendStr(b, "s"), &m.SRTT)
+	b = appendHist(appendStr(b, "n"), &m.Connect)
+	b = appendOptHist(b, "q", &m.RequestLatency)
+	return appendOptLogHist(b, "ql", &m.RequestLatencyLogLinear)
 }
 
 // counterTags are Counters' msgpack tags, in the order of fields().

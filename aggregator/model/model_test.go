@@ -246,32 +246,6 @@ func FuzzDecodeStored(f *testing.F) {
 	})
 }
 
-func BenchmarkPlanUpdate(b *testing.B) {
-	st := &NodeState{Node: "n"}
-	changed := make([]SeriesState, 100)
-	for i := range changed {
-		changed[i] = series("/kubepods/pod"+string(rune('a'+i%26))+"/c"+string(rune('0'+i/26)), int64(i), uint64(i), 40, 80)
-	}
-	p, err := PlanUpdate(st, &Update{Node: "n", Incarnation: 1, Seq: 1, Time: t0, Keyframe: true, Changed: changed}, t0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st = p.Next
-	seq := uint64(1)
-	for b.Loop() {
-		seq++
-		for i := range changed[:30] {
-			changed[i].Total.RxBytes += 100
-		}
-		p, err := PlanUpdate(st, &Update{Node: "n", Incarnation: 1, Seq: seq, Time: t0.Add(time.Duration(seq) * time.Second),
-			Changed: changed[:30]}, t0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		st = p.Next
-	}
-}
-
 // TestMetaKeys: a series' metadata has a key of its own, written when it
 // changes and deleted with the series, and never in the series value.
 func TestMetaKeys(t *testing.T) {

@@ -319,6 +319,12 @@ type Stored struct {
 	// size (a Mark is 1 KB decoded, 9 of them about 1.1 KB encoded).
 	packed []byte
 	newest int64
+	// canon: packed is as appendMarks writes it (spliceMarks), not as
+	// loaded from the store.
+	canon bool
+	// gen is the generation of the node state whose plan wrote the
+	// value in this process (NodeState), 0 when decoded.
+	gen uint64
 	// Accrual is what the series accrued over its lifetime for the
 	// history of costs: observed time and integrals of its gauges, as of
 	// Time (see accrual.go).
@@ -371,15 +377,16 @@ func DecodeStored(path string, b []byte) (*Stored, error) {
 }
 
 // pack keeps s's checkpoints encoded: enc, their encoding when known
-// (nil: encoded here).
+// (nil: encoded here, and so canon).
 func (s *Stored) pack(enc []byte) {
 	if len(s.Marks) == 0 {
 		return
 	}
-	if enc == nil {
+	canon := enc == nil
+	if canon {
 		enc = EncodeMarks(s.Marks)
 	}
-	s.packed, s.newest, s.Marks = enc, s.Marks[len(s.Marks)-1].Time, nil
+	s.packed, s.newest, s.Marks, s.canon = enc, s.Marks[len(s.Marks)-1].Time, nil, canon
 }
 
 // hasMarks tells whether s has checkpoints, packed or not.
