@@ -15,30 +15,51 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/pennyhq/penny/aggregator/query"
 )
 
-// apiPKI is what the aggregators' API runs with in the harness: TLS with a
-// serving certificate of the test's own CA, client certificates of that CA
-// for the agents (CN the node, O penny:agents) and for the test itself (an
-// admin, O penny:admins), and bearer tokens checked with the real
-// apiserver's TokenReview and authorized by its RBAC (SubjectAccessReview).
+// apiPKI is what the aggregators' API runs with in the harness: TLS with
+// the certificate the chart made (the chart's defaults: its own CA, whose
+// bundle it publishes for agents and peers, and the same certificate for
+// the API and the Raft peers), client certificates of the test's own CA
+// for the spot node's agent (CN the node, O penny:agents) and for the test
+// itself (an admin, O penny:admins), and bearer tokens checked with the
+// real apiserver's TokenReview and authorized by its RBAC
+// (SubjectAccessReview).
 type apiPKI struct {
-	ca                  *ca
-	certFile, keyFile   string // the aggregators' serving certificate
+	ca                  *ca    // the client certificates'
+	certFile, keyFile   string // the aggregators' certificate, the chart's
+	serverCA            string // the chart's CA bundle, which clients trust
 	adminCert, adminKey string
 	agents              map[string][2]string // node: certificate and key
 	client              *http.Client         // the admin's
 }
 
-func newAPIPKI(t *testing.T, dir string, hosts []*testHost, nodes ...string) *apiPKI {
+// chartTLS writes the chart's certificate for the aggregators (Secret
+// <release>-aggregator-tls) and its CA bundle (ConfigMap <release>-ca) to
+// files, as their volumes would hold them.
+func (c *cluster) chartTLS(t *testing.T) (certFile, keyFile, caFile string) {
 	t.Helper()
-	p := &apiPKI{ca: newCA(t, dir, "penny-api"), agents: map[string][2]string{}}
-	names := []string{"localhost", "127.0.0.1"}
-	for _, h := range hosts {
-		names = append(names, h.IP)
+	ctx := context.Background()
+	s, err := c.cp.Client.CoreV1().Secrets(namespace).Get(ctx, release+"-aggregator-tls", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the chart's aggregator certificate: %v", err)
 	}
-	p.certFile, p.keyFile = p.ca.issue(t, "penny-api-serving", "penny-aggregator", nil, true, names...)
+	cm, err := c.cp.Client.CoreV1().ConfigMaps(namespace).Get(ctx, release+"-ca", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the chart's CA bundle: %v", err)
+	}
+	return c.cp.writeFile(t, "aggregator.crt", s.Data[corev1.TLSCertKey]), c.cp.writeFile(t, "aggregator.key", s.Data[corev1.TLSPrivateKeyKey]),
+		c.cp.writeFile(t, "penny-ca.crt", []byte(cm.Data["ca.crt"]))
+}
+
+func (c *cluster) newAPIPKI(t *testing.T, nodes ...string) *apiPKI {
+	t.Helper()
+	p := &apiPKI{ca: newCA(t, c.dir, "penny-api-clients"), agents: map[string][2]string{}}
+	p.certFile, p.keyFile, p.serverCA = c.chartTLS(t)
 	p.adminCert, p.adminKey = p.ca.issue(t, "penny-admin", "e2e-admin", []string{"penny:admins"}, false)
 	for _, n := range nodes {
 		cert, key := p.ca.issue(t, "penny-agent-"+n, n, []string{"penny:agents"}, false)
@@ -53,25 +74,32 @@ func newAPIPKI(t *testing.T, dir string, hosts []*testHost, nodes ...string) *ap
 	return p
 }
 
+// roots are the CAs a client of the API trusts: the chart's bundle.
 func (p *apiPKI) roots(t *testing.T) *x509.CertPool {
 	t.Helper()
-	pem, err := os.ReadFile(p.ca.File)
+	pem, err := os.ReadFile(p.serverCA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("%s holds no certificate", p.serverCA)
+	}
 	return pool
 }
 
 // apiURL is a replica's API.
 func apiURL(h *testHost) string { return "https://" + h.IP + ":7379" }
 
-// aggregatorAccessArgs are the flags of the aggregators' API: TLS, the
-// client CA, TokenReview and SubjectAccessReview through kubeconfig, the
-// chart's agent ServiceAccount.
+// aggregatorAccessArgs are the flags of the aggregators' API and peers as
+// the chart's defaults give them: TLS with the chart's certificate for
+// both, peers that must present a certificate of the chart's CA,
+// TokenReview and SubjectAccessReview through kubeconfig, the chart's
+// agent ServiceAccount; and, the harness's own, the client CA of the
+// test's admin and spot agent.
 func (p *apiPKI) aggregatorAccessArgs(kubeconfig string) []string {
 	return []string{"--cert-file", p.certFile, "--key-file", p.keyFile, "--api-client-ca-file", p.ca.File,
+		"--peer-cert-file", p.certFile, "--peer-key-file", p.keyFile, "--peer-trusted-ca-file", p.serverCA, "--peer-client-cert-auth",
 		"--authentication-token-webhook", "--auth-kubeconfig", kubeconfig,
 		"--agent-service-account", namespace + "/" + release + "-agent", "--authorization-mode", "Webhook"}
 }
@@ -79,12 +107,12 @@ func (p *apiPKI) aggregatorAccessArgs(kubeconfig string) []string {
 // agentArgs are an agent's flags to reach the API as the agent of node.
 func (p *apiPKI) agentArgs(node string) []string {
 	kp := p.agents[node]
-	return []string{"--ca-file", p.ca.File, "--cert-file", kp[0], "--key-file", kp[1], "--token-file", "none"}
+	return []string{"--ca-file", p.serverCA, "--cert-file", kp[0], "--key-file", kp[1], "--token-file", "none"}
 }
 
 // adminArgs are the flags of penny cost and penny top as the admin.
 func (p *apiPKI) adminArgs() []string {
-	return []string{"--ca-file", p.ca.File, "--cert-file", p.adminCert, "--key-file", p.adminKey}
+	return []string{"--ca-file", p.serverCA, "--cert-file", p.adminCert, "--key-file", p.adminKey}
 }
 
 // getBody GETs url as the admin and returns the body of a 200.

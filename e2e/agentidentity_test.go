@@ -85,7 +85,7 @@ func (c *cluster) agentTokenArgs(t *testing.T, node string) []string {
 		file, _ = c.agentTokenFile(t, node)
 		c.agentTokens[node] = file
 	}
-	return []string{"--ca-file", c.pki.ca.File, "--token-file", file}
+	return []string{"--ca-file", c.pki.serverCA, "--token-file", file}
 }
 
 // checkAgentIdentity is issue 11's first attack on the real apiserver: the

@@ -192,17 +192,25 @@ func setUp(t *testing.T) *cluster {
 	}
 	c.webhooks = newWebhooks(t, c.kubelet)
 
+	var ips []string
+	for _, h := range c.hosts {
+		ips = append(ips, h.IP)
+	}
 	// The chart, installed as a user installs it: the real apiserver
 	// validates and stores every object in it.
 	root, _ := filepath.Abs("..")
 	run(t, e.helm, "install", release, filepath.Join(root, "charts/penny"), "--namespace", namespace, "--create-namespace",
 		"--kubeconfig", c.cp.Admin, "--set", fmt.Sprintf("aggregator.replicas=%d", replicas), "--set", "costPolicies.enabled=true",
-		"-f", c.cp.writeFile(t, "pricing-values.yaml", []byte(pricingValues)))
+		"-f", c.cp.writeFile(t, "pricing-values.yaml", []byte(pricingValues)),
+		// The test hosts' addresses in the chart's certificate: the
+		// replicas and their clients dial each other by address here, not
+		// by the Services' names.
+		"--set", "tls.extraIPAddresses={"+strings.Join(ips, ",")+"}")
 	c.kubelet.wait(t, 60*time.Second, "the chart's pods running", func() error {
 		return c.chartPodsRunning(t)
 	})
 	c.checkChartArgs(t)
-	c.pki = newAPIPKI(t, c.dir, c.hosts, nodeName, spotNodeName)
+	c.pki = c.newAPIPKI(t, nodeName, spotNodeName)
 	c.startAggregators(t)
 	c.startAgent(t)
 	c.startWebhooks(t)
@@ -309,7 +317,7 @@ func (c *cluster) startAggregators(t *testing.T) {
 		c.token(t, release+"-aggregator"))
 	var peers []string
 	for i, h := range c.hosts {
-		peers = append(peers, fmt.Sprintf("%d=http://%s:7380", i+1, h.IP))
+		peers = append(peers, fmt.Sprintf("%d=https://%s:7380", i+1, h.IP))
 	}
 	// The pricing file the chart renders from its values, as the
 	// ConfigMap's volume would hold it.
@@ -330,7 +338,7 @@ func (c *cluster) startAggregators(t *testing.T) {
 		c.aggregators = append(c.aggregators, start(t, c.dir, fmt.Sprintf("aggregator-%d", i+1), h.Command(c.penny, args...)))
 	}
 	for i, h := range c.hosts {
-		waitHTTP(t, c.aggregators[i], apiURL(h)+"/v1/health", c.pki.ca.File, c.pki.adminCert, c.pki.adminKey, 60*time.Second)
+		waitHTTP(t, c.aggregators[i], apiURL(h)+"/v1/health", c.pki.serverCA, c.pki.adminCert, c.pki.adminKey, 60*time.Second)
 	}
 }
 
@@ -340,7 +348,7 @@ func (c *cluster) restartAggregator(t *testing.T, i int) {
 	t.Helper()
 	h := c.hosts[i]
 	c.aggregators[i] = start(t, c.dir, fmt.Sprintf("aggregator-%d-restarted", i+1), h.Command(c.penny, c.aggregatorArg[i]...))
-	waitHTTP(t, c.aggregators[i], apiURL(h)+"/v1/health", c.pki.ca.File, c.pki.adminCert, c.pki.adminKey, 60*time.Second)
+	waitHTTP(t, c.aggregators[i], apiURL(h)+"/v1/health", c.pki.serverCA, c.pki.adminCert, c.pki.adminKey, 60*time.Second)
 }
 
 // servingSecret is the chart's TLS Secret for the custom metrics API (the

@@ -49,7 +49,7 @@ chart-lint: ## lint and render charts/penny (defaults and ci/*.yaml) and check e
 	@set -e; for bad in customMetrics.tls.existingSecret=x aggregator.podAntiAffinity=sometimes \
 			aggregator.replicas=0 customMetrics.enabled=false tls.enabled=false tls.existingSecret=x \
 			tls.certManager.enabled=true tls.caBundle=notpem tls.renewBefore=30d tls.renewBefore=9000h \
-			tls.existingSecret=x,tls.certManager.enabled=true,tls.caBundle=x auth.authorizationMode=Always \
+			tls.existingSecret=x,tls.certManager.enabled=true,tls.caBundle=x tls.extraIPAddresses[0]=penny.example auth.authorizationMode=Always \
 			auth.policy.rules=x auth.enabled=false,tls.enabled=false,auth.authorizeMetrics=true \
 			aggregator.quotaBytes=1073741824 aggregator.quotaBytes=0 tls.enabled=false,auth.enabled=false \
 			webhook.failurePolicy=Sometimes webhook.timeoutSeconds=0 webhook.timeoutSeconds=31 \

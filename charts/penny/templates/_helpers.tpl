@@ -315,6 +315,11 @@ an installed cluster keeps their scheme: refuse to change it.
 {{- if or (lt (int $tls.validityDays) 1) (lt (int $tls.caValidityDays) (int $tls.validityDays)) }}
 {{- fail "tls.validityDays must be at least 1 and at most tls.caValidityDays" }}
 {{- end }}
+{{- range $tls.extraIPAddresses }}
+{{- if not (regexMatch "^([0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$" (toString .)) }}
+{{- fail (printf "tls.extraIPAddresses holds %q, which is not an IPv4 or IPv6 address (names go in tls.extraDNSNames)" (toString .)) }}
+{{- end }}
+{{- end }}
 {{- $renew := now | mustDateModify (printf "+%s" $tls.renewBefore) | unixEpoch | int64 }}
 {{- $expiry := now | mustDateModify (printf "+%dh" (mul (int $tls.validityDays) 24)) | unixEpoch | int64 }}
 {{- if ge $renew $expiry }}

@@ -33,7 +33,12 @@ custom metrics API has a certificate of its own (_helpers.tpl).
 {{- end }}
 {{- $peers := include "penny.aggregator.peers" . }}
 {{- $names = concat $names (list (printf "*.%s.%s.svc" $peers $ns) (printf "*.%s.%s.svc.%s" $peers $ns $domain) "localhost") }}
+{{- $names = concat $names (.Values.tls.extraDNSNames | default list) }}
 {{- toJson $names }}
+{{- end }}
+{{/* The IP addresses of the aggregators' certificate, as a JSON list. */}}
+{{- define "penny.tls.ipAddresses" -}}
+{{- toJson (concat (list "127.0.0.1" "::1") (.Values.tls.extraIPAddresses | default list)) }}
 {{- end }}
 
 {{/* The RFC 3339 time, in UTC, days from now. Call with (dict "days" N). */}}
@@ -97,7 +102,10 @@ certificate). `helm template` has no cluster and makes new ones every time.
 {{- $_ := set $out "previous" $previous }}
 {{- $_ := set $out "bundle" (printf "%s%s" $ca.Cert $previous) }}
 {{- $names := include "penny.tls.dnsNames" . | fromJsonArray }}
+{{- $ips := include "penny.tls.ipAddresses" . | fromJsonArray }}
+{{- /* Names only while no address is added: certificates made before the addresses could be keep their hash. */}}
 {{- $sans := toJson $names | sha256sum }}
+{{- if .Values.tls.extraIPAddresses }}{{ $sans = toJson (concat $names $ips) | sha256sum }}{{ end }}
 {{- $old := lookup "v1" "Secret" $ns (include "penny.tls.secretName" .) }}
 {{- $data := dict }}
 {{- $ann := dict }}
@@ -118,7 +126,7 @@ with the new CA, which every replica then trusts.
 {{- $_ := set $out "notAfter" (index $ann "penny.dev/not-after") }}
 {{- if $keep }}{{ $leafCA = index $ann "penny.dev/ca" }}{{ end }}
 {{- else }}
-{{- $cert := genSignedCert (include "penny.aggregator.fullname" .) (list "127.0.0.1" "::1") $names (int .Values.tls.validityDays) $ca }}
+{{- $cert := genSignedCert (include "penny.aggregator.fullname" .) $ips $names (int .Values.tls.validityDays) $ca }}
 {{- $_ := set $out "crt" $cert.Cert }}
 {{- $_ := set $out "key" $cert.Key }}
 {{- $_ := set $out "notAfter" (include "penny.tls.notAfter" (dict "days" .Values.tls.validityDays)) }}
