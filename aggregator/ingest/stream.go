@@ -78,8 +78,13 @@ type committed struct {
 // txn merges the plans of consecutive frames of one agent.
 type txn struct {
 	expect []byte // the agent record before the first frame
-	writes map[string]model.Op
-	order  []string
+	// ops are the writes, one per key, in the order their keys were first
+	// written; a later frame's write of a key replaces the earlier one in
+	// place. index finds a key's write; it is built only once a second
+	// frame merges in (most transactions carry one frame, whose plan has
+	// one write per key).
+	ops    []model.Op
+	index  map[string]int
 	frames []wire.Header
 	last   committed
 	bytes  int64 // of its frames, held against the in-flight budget
@@ -327,32 +332,55 @@ func (s *stream) plan(u *model.Update, h *wire.Header) error {
 		t = nil
 	}
 	if t == nil {
-		t = &txn{expect: s.ns.AgentValue, writes: map[string]model.Op{}}
+		t = &txn{expect: s.ns.AgentValue}
 		if s.building == nil {
 			s.building = t
 		} else {
 			s.after = t
 		}
 	}
-	for _, op := range p.Ops {
-		k := string(op.Key)
-		if _, ok := t.writes[k]; !ok {
-			t.order = append(t.order, k)
-		}
-		t.writes[k] = op
-	}
+	t.merge(p.Ops)
 	t.frames = append(t.frames, *h)
 	t.last = committed{inc: u.Incarnation, seq: u.Seq}
 	s.ns = p.Next
 	return nil
 }
 
+// merge adds a plan's writes (one per key) to t.
+func (t *txn) merge(ops []model.Op) {
+	if len(t.frames) == 0 {
+		t.ops = ops
+		return
+	}
+	idx := t.indexed()
+	for _, op := range ops {
+		if i, ok := idx[string(op.Key)]; ok {
+			t.ops[i] = op
+			continue
+		}
+		idx[string(op.Key)] = len(t.ops)
+		t.ops = append(t.ops, op)
+	}
+}
+
+// indexed returns t's index of keys, built on first use.
+func (t *txn) indexed() map[string]int {
+	if t.index == nil {
+		t.index = make(map[string]int, 2*len(t.ops))
+		for i, op := range t.ops {
+			t.index[string(op.Key)] = i
+		}
+	}
+	return t.index
+}
+
 // fits reports whether t with ops merged in stays one transaction kvraft
 // takes: its condition and one op per key.
 func (t *txn) fits(ops []model.Op) bool {
-	n := 1 + len(t.writes)
+	idx := t.indexed()
+	n := 1 + len(t.ops)
 	for _, op := range ops {
-		if _, ok := t.writes[string(op.Key)]; !ok {
+		if _, ok := idx[string(op.Key)]; !ok {
 			n++
 		}
 	}
@@ -365,11 +393,7 @@ func (s *stream) flush(ctx context.Context) error {
 		return nil
 	}
 	t := s.building
-	ops := make([]model.Op, 0, len(t.order))
-	for _, k := range t.order {
-		ops = append(ops, t.writes[k])
-	}
-	done, err := s.commit.submit(ctx, model.Txn(s.agent, t.expect, ops))
+	done, err := s.commit.submit(ctx, model.Txn(s.agent, t.expect, t.ops))
 	if errors.Is(err, errTxnLimits) {
 		// The frames cannot be stored; the agent starts over from a
 		// fresh keyframe.

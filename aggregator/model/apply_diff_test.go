@@ -273,6 +273,15 @@ func checkSamePlan(t *testing.T, what string, p *Plan, err error, want *Plan, wa
 	case len(p.Ops) != len(want.Ops):
 		t.Fatalf("%s: %d ops, want %d", what, len(p.Ops), len(want.Ops))
 	}
+	// One write per key: the ingest takes a single frame's plan as its
+	// transaction as it is (kvraft refuses a key written twice).
+	keys := make(map[string]bool, len(p.Ops))
+	for _, op := range p.Ops {
+		if keys[string(op.Key)] {
+			t.Fatalf("%s: key %q written twice", what, op.Key)
+		}
+		keys[string(op.Key)] = true
+	}
 	for k, op := range p.Ops {
 		w := want.Ops[k]
 		if !bytes.Equal(op.Key, w.Key) || op.Delete != w.Delete || (op.Value == nil) != (w.Value == nil) ||
