@@ -153,7 +153,9 @@ type gzipWriter interface {
 
 func newStdGzip(w io.Writer, level int) (gzipWriter, error) { return gzip.NewWriterLevel(w, level) }
 
-func newKlauspostGzip(w io.Writer, level int) (gzipWriter, error) { return kgzip.NewWriterLevel(w, level) }
+func newKlauspostGzip(w io.Writer, level int) (gzipWriter, error) {
+	return kgzip.NewWriterLevel(w, level)
+}
 
 func benchGzip(b *testing.B, mfs []*dto.MetricFamily, level int, newWriter func(io.Writer, int) (gzipWriter, error)) {
 	b.Helper()
