@@ -29,7 +29,7 @@ struct rss_entry {
 	__u32 tgid;  /* process that last ran with this mm (0: not yet known) */
 	__u32 flags; /* RSS_NEW */
 	__u32 mask;  /* bit i set: size[i] came from an event */
-	__u32 _pad;
+	__s32 pending; /* bytes not yet added to the cgroup's watch (see watch_rss) */
 	__s64 size[RSS_MEMBERS]; /* bytes */
 };
 
@@ -87,6 +87,16 @@ struct {
 	__uint(max_entries, 4096);
 } rss_changes SEC(".maps");
 
+/*
+ * A process's changes reach its cgroup's watch in steps of at least
+ * RSS_WATCH_GRAIN bytes, gathered in its mm's entry (pending): most events
+ * move one page, and looking the watch up at each one was half the
+ * program's cost. A cgroup's sum then lags what its processes did by less
+ * than RSS_WATCH_GRAIN each, against limits of at least 1 MiB; what is
+ * left pending goes with the next interval as every change does.
+ */
+#define RSS_WATCH_GRAIN (64 << 10)
+
 static __always_inline void watch_rss(__s64 d)
 {
 	__u64 cgid = bpf_get_current_cgroup_id();
@@ -122,6 +132,7 @@ static __noinline int claim(__u32 mm_id, __u32 tgid)
 		}
 	} else {
 		e->tgid = tgid;
+		e->pending = 0; /* another process's changes, maybe another cgroup's */
 	}
 
 	p = bpf_map_lookup_elem(&procs, &tgid);
@@ -170,6 +181,7 @@ int rss_stat(struct trace_event_raw_rss_stat *ctx)
 				return 0;
 			e->flags = RSS_NEW;
 			e->tgid = 0;
+			e->pending = 0;
 			e->size[member & (RSS_MEMBERS - 1)] = ctx->size;
 			return 0;
 		}
@@ -191,8 +203,16 @@ int rss_stat(struct trace_event_raw_rss_stat *ctx)
 	member &= RSS_MEMBERS - 1;
 	/* The change of a counter the agent counts as resident, when its
 	 * previous value is known (reported, or zero in a new mm). */
-	if (ctx->curr && member != MM_SWAPENTS && ((e->mask >> member) & 1 || e->flags & RSS_NEW))
-		watch_rss(ctx->size - e->size[member]);
+	if (ctx->curr && member != MM_SWAPENTS && ((e->mask >> member) & 1 || e->flags & RSS_NEW)) {
+		__s64 d = (__s64)e->pending + ctx->size - e->size[member];
+
+		if (d < RSS_WATCH_GRAIN && d > -RSS_WATCH_GRAIN) {
+			e->pending = d;
+		} else {
+			e->pending = 0;
+			watch_rss(d);
+		}
+	}
 	e->size[member] = ctx->size;
 	e->mask |= 1u << member;
 	return 0;

@@ -37,12 +37,12 @@ type MemoryProcEntry struct {
 }
 
 type MemoryRssEntry struct {
-	_     structs.HostLayout
-	Tgid  uint32
-	Flags uint32
-	Mask  uint32
-	Pad   uint32
-	Size  [4]int64
+	_       structs.HostLayout
+	Tgid    uint32
+	Flags   uint32
+	Mask    uint32
+	Pending int32
+	Size    [4]int64
 }
 
 type MemoryRssWatch struct {
