@@ -26,6 +26,7 @@ func startAgent(ctx context.Context, cfg config) (*exec.Cmd, func() int, func(),
 	args := strings.Fields(cfg.pennyArgs)
 	if cfg.mode == "local" {
 		agent := exec.CommandContext(ctx, cfg.penny, append([]string{"local", "--interval", cfg.interval.String()}, args...)...)
+		profileEnv(agent, cfg)
 		out, err := agent.StdoutPipe()
 		if err != nil {
 			return nil, nil, nil, err
@@ -68,6 +69,7 @@ func startAgent(ctx context.Context, cfg config) (*exec.Cmd, func() int, func(),
 	agent := exec.CommandContext(ctx, cfg.pennyAgent, append([]string{"agent", "--aggregator", "http://" + api,
 		"--interval", cfg.interval.String(), "--node-name", "benchagent", "--kubernetes", "off", "--listen", metrics}, args...)...)
 	agent.Stderr = os.Stderr
+	profileEnv(agent, cfg)
 	if err := agent.Start(); err != nil {
 		stop(agg)
 		os.RemoveAll(dir)
@@ -75,6 +77,14 @@ func startAgent(ctx context.Context, cfg config) (*exec.Cmd, func() int, func(),
 	}
 	perSample := func() int { return countSeries("http://" + metrics + "/metrics") }
 	return agent, perSample, func() { stop(agent); stop(agg); os.RemoveAll(dir) }, nil
+}
+
+// profileEnv has the measured process write a CPU profile when asked to
+// (-cpuprofile); the aggregator beside it writes none.
+func profileEnv(c *exec.Cmd, cfg config) {
+	if cfg.cpuProfile != "" {
+		c.Env = append(os.Environ(), "PENNY_CPUPROFILE="+cfg.cpuProfile)
+	}
 }
 
 func stop(c *exec.Cmd) {

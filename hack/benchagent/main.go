@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -62,6 +63,9 @@ type config struct {
 	pennyArgs string
 	// mode is what is measured: "agent" or "local" (startAgent).
 	mode string
+	// cpuProfile, when set, is where the measured process writes a CPU
+	// profile of its whole run (PENNY_CPUPROFILE).
+	cpuProfile string
 }
 
 func main() {
@@ -81,6 +85,7 @@ func main() {
 	flag.StringVar(&cfg.pennyArgs, "penny-args", "", "more arguments for penny agent or local, space separated (e.g. --requests=false)")
 	flag.StringVar(&cfg.mode, "mode", "agent", "what is measured: agent (penny agent alone, shipping to an aggregator process of its own) "+
 		"or local (penny local: the agent and a single-member aggregator in one process)")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured process's whole run to this file")
 	flag.Parse()
 	if cfg.mode != "agent" && cfg.mode != "local" {
 		fmt.Fprintf(os.Stderr, "benchagent: -mode %q: want agent or local\n", cfg.mode)
@@ -190,7 +195,14 @@ func run(ctx context.Context, cfg config) error {
 			p.prog.Close()
 		}
 	}()
-	for _, p := range progs {
+	// The floor: an empty program on each hook, next to the agent's.
+	fl, err := attachFloors(progs, layout.V2)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchagent:", err)
+	}
+	defer fl.close()
+	measured := slices.Concat(progs, slices.Collect(maps.Values(fl.progs)))
+	for _, p := range measured {
 		if p.start, err = p.prog.Stats(); err != nil {
 			return err
 		}
@@ -229,13 +241,13 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	busy := float64(busy1-busy0) / float64(max(total1-total0, 1))
-	for _, p := range progs {
+	for _, p := range measured {
 		if p.end, err = p.prog.Stats(); err != nil {
 			return err
 		}
 	}
 	perSample := cgroupsPerSample()
-	report(os.Stdout, cfg, layout, progs, elapsed, float64(cpu1-cpu0)/100, rss, perSample, busy)
+	report(os.Stdout, cfg, layout, progs, fl, elapsed, float64(cpu1-cpu0)/100, rss, perSample, busy)
 	if requests != nil {
 		fmt.Printf("\nrequest load: %.0f HTTP/1.1 requests a second over %d keep-alive connections (asked for %d), penny local %s\n",
 			float64(requests.n.Load()-sent0)/elapsed.Seconds(), loadConns, cfg.requestRate, cfg.pennyArgs)
@@ -356,6 +368,16 @@ type program struct {
 	start, end *ebpf.ProgramStats
 }
 
+// perEvent returns the runs between the two statistics and the mean
+// run time of one, in ns.
+func (p *program) perEvent() (uint64, float64) {
+	runs := p.end.RunCount - p.start.RunCount
+	if runs == 0 {
+		return 0, 0
+	}
+	return runs, float64((p.end.Runtime - p.start.Runtime).Nanoseconds()) / float64(runs)
+}
+
 func programIDs() (map[ebpf.ProgramID]bool, error) {
 	ids := map[ebpf.ProgramID]bool{}
 	var id ebpf.ProgramID
@@ -456,7 +478,7 @@ func vmRSS(pid int) (int64, error) {
 	return kv["VmRSS"], err
 }
 
-func report(w io.Writer, cfg config, l cgroupfs.Layout, progs []*program, elapsed time.Duration,
+func report(w io.Writer, cfg config, l cgroupfs.Layout, progs []*program, fl *floors, elapsed time.Duration,
 	cpuSeconds float64, rss []int64, cgroupsPerSample int, busy float64) {
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
@@ -469,21 +491,26 @@ func report(w io.Writer, cfg config, l cgroupfs.Layout, progs []*program, elapse
 	fmt.Fprintf(w, "Linux %s, %d CPUs %.0f%% busy, cgroup layout %s, %d cgroups per sample\n\n",
 		unix.ByteSliceToString(uts.Release[:]), runtimeCPUs(), busy*100, l.Mode, cgroupsPerSample)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "eBPF program\tevents/s\tns/event\ttarget\t\t")
+	fmt.Fprintln(tw, "eBPF program\tevents/s\tns/event\tempty program\ttarget\t\t")
 	for _, p := range progs {
-		runs := p.end.RunCount - p.start.RunCount
-		ns := p.end.Runtime - p.start.Runtime
+		runs, v := p.perEvent()
 		per, verdict, target := "-", "idle", targetNsPerEvent
 		if hotPrograms[p.name] {
 			target = targetHotNsPerEvent
 		}
 		if runs > 0 {
-			v := float64(ns.Nanoseconds()) / float64(runs)
 			per, verdict = fmt.Sprintf("%.0f", v), ok(v <= float64(target))
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t≤ %d\t%s\t\n", p.name, float64(runs)/elapsed.Seconds(), per, target, verdict)
+		floor := "-"
+		if f := fl.of(p.name); f != nil {
+			if n, v := f.perEvent(); n > 0 {
+				floor = fmt.Sprintf("%.0f", v)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t≤ %d\t%s\t\n", p.name, float64(runs)/elapsed.Seconds(), per, floor, target, verdict)
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "(empty program: ns/event of a program without instructions on the same hook, attached after the agent's, same events)")
 	var sum, peak int64
 	for _, r := range rss {
 		sum += r
