@@ -364,16 +364,30 @@ const MaxValue = 64 << 10
 
 // DecodeStored decodes the value of the series at path (decode.go).
 func DecodeStored(path string, b []byte) (*Stored, error) {
-	if len(b) > MaxValue {
-		return nil, fmt.Errorf("%w: series value of %d bytes", ErrInvalid, len(b))
-	}
 	s := new(Stored)
+	if err := DecodeStoredInto(s, path, b); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// DecodeStoredInto is DecodeStored into s, which it clears first: a reader
+// that turns many series into containers one after the other decodes them
+// all into one Stored (a series is about 3 KB decoded, most of what a read
+// would otherwise leave to the collector). What View makes of s shares
+// nothing with it but its histograms' buckets, which each decoding
+// allocates afresh.
+func DecodeStoredInto(s *Stored, path string, b []byte) error {
+	*s = Stored{}
+	if len(b) > MaxValue {
+		return fmt.Errorf("%w: series value of %d bytes", ErrInvalid, len(b))
+	}
 	if err := decodeStored(b, s); err != nil {
-		return nil, fmt.Errorf("%w: decode series: %w", ErrInvalid, err)
+		return fmt.Errorf("%w: decode series: %w", ErrInvalid, err)
 	}
 	s.marksInValue = len(s.Marks) > 0
 	s.Path = path
-	return s, nil
+	return nil
 }
 
 // pack keeps s's checkpoints encoded: enc, their encoding when known

@@ -2,7 +2,9 @@ package pods
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -76,7 +78,64 @@ type Query struct {
 // Group turns containers into the pods q selects, sorted by namespace and
 // name. Containers outside Kubernetes are left out; a pod none of whose
 // containers the metric selector matches is absent.
+//
+// Many containers are summed in parts on up to GOMAXPROCS goroutines, each
+// taking a run of whole nodes' containers (reads give them sorted by node,
+// and a pod runs on one node) and sorting its pods; the parts are then
+// merged. Should a pod's containers be in two parts (containers not
+// grouped by node), the pods are summed again in one part. Either way the
+// answer is that of summing in one part.
 func Group(cs []model.Container, q Query) []Pod {
+	ps, _ := groupInParts(cs, q)
+	return ps
+}
+
+// groupInParts is Group, and the number of parts it summed in.
+func groupInParts(cs []model.Container, q Query) ([]Pod, int) {
+	cuts := nodeCuts(cs, min(runtime.GOMAXPROCS(0), len(cs)/minPart))
+	if len(cuts) <= 2 {
+		return podsOf(groupPart(cs, q)), 1
+	}
+	done := make([][]*group, len(cuts)-1)
+	var wg sync.WaitGroup
+	for i := range done {
+		wg.Go(func() { done[i] = groupPart(cs[cuts[i]:cuts[i+1]], q) })
+	}
+	wg.Wait()
+	gs, ok := mergeParts(done)
+	if !ok {
+		return podsOf(groupPart(cs, q)), 1
+	}
+	return podsOf(gs), len(done)
+}
+
+// minPart is the fewest containers a part sums: a goroutine costs about a
+// microsecond, a container's sums about one too.
+const minPart = 1024
+
+// nodeCuts splits cs into about parts runs of equal length, each moved to
+// end where the node changes: the bounds of the runs, 0 and len(cs)
+// included.
+func nodeCuts(cs []model.Container, parts int) []int {
+	cuts := []int{0}
+	if parts <= 1 {
+		return append(cuts, len(cs))
+	}
+	for i := 1; i < parts; i++ {
+		j := max(i*len(cs)/parts, cuts[len(cuts)-1]+1)
+		for j < len(cs) && cs[j].Node == cs[j-1].Node {
+			j++
+		}
+		if j >= len(cs) {
+			break
+		}
+		cuts = append(cuts, j)
+	}
+	return append(cuts, len(cs))
+}
+
+// groupPart sums the pods of cs that q selects, sorted.
+func groupPart(cs []model.Container, q Query) []*group {
 	byUID := map[string]*group{}
 	var gs []*group
 	for i := range cs {
@@ -105,19 +164,56 @@ func Group(cs []model.Container, q Query) []Pod {
 		g.sums.add(c.SampleTime, c.WindowSeconds, func(m *Metric) (float64, bool) { return m.value(c) })
 	}
 	// Sorted by pointer: a Pod is a few hundred bytes to move.
-	slices.SortFunc(gs, func(a, b *group) int {
-		if c := cmp.Compare(a.Namespace, b.Namespace); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.Name, b.Name); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.UID, b.UID)
-	})
-	res := make([]Pod, len(gs))
-	for i, g := range gs {
+	slices.SortFunc(gs, compareGroups)
+	for _, g := range gs {
 		slices.Sort(g.Containers)
 		g.Values = g.sums.values()
+	}
+	return gs
+}
+
+// compareGroups orders pods by namespace, name and UID.
+func compareGroups(a, b *group) int {
+	if c := cmp.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Name, b.Name); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.UID, b.UID)
+}
+
+// mergeParts merges sorted parts into one sorted list; false when a pod
+// is in two of them.
+func mergeParts(parts [][]*group) ([]*group, bool) {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]*group, 0, n)
+	uids := make(map[string]struct{}, n)
+	for len(out) < n {
+		best := -1
+		for i, p := range parts {
+			if len(p) > 0 && (best < 0 || compareGroups(p[0], parts[best][0]) < 0) {
+				best = i
+			}
+		}
+		g := parts[best][0]
+		if _, dup := uids[g.UID]; dup {
+			return nil, false
+		}
+		uids[g.UID] = struct{}{}
+		out = append(out, g)
+		parts[best] = parts[best][1:]
+	}
+	return out, true
+}
+
+// podsOf returns the pods summed in gs, in order.
+func podsOf(gs []*group) []Pod {
+	res := make([]Pod, len(gs))
+	for i, g := range gs {
 		res[i] = g.Pod
 	}
 	return res

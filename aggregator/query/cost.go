@@ -157,12 +157,27 @@ func (r *Reader) price(index uint64, agents map[string]*model.Agent, cs []model.
 			nodeOf(c.Node).pods = true
 		}
 	}
+	nps := make([]*nodePricing, len(cs))
 	for i := range cs {
-		c := &cs[i]
-		np := nodeOf(c.Node)
-		h, ok := Price(&c.Cgroup, c.WindowSeconds, c.Kubernetes, r.cfg.MemoryMeasure, np.rates)
-		if ok && (!np.pods || c.Kubernetes != nil) {
-			np.allocated = np.allocated.Add(h)
+		nps[i] = nodeOf(cs[i].Node)
+	}
+	// The containers are priced in parts, and their rates added to their
+	// nodes' in order: the same sums as one by one.
+	type priced struct {
+		h  cost.Hourly
+		ok bool
+	}
+	hs := make([]priced, len(cs))
+	_ = inParts(len(cs), func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			c := &cs[i]
+			hs[i].h, hs[i].ok = Price(&c.Cgroup, c.WindowSeconds, c.Kubernetes, r.cfg.MemoryMeasure, nps[i].rates)
+		}
+		return nil
+	})
+	for i := range cs {
+		if np := nps[i]; hs[i].ok && (!np.pods || cs[i].Kubernetes != nil) {
+			np.allocated = np.allocated.Add(hs[i].h)
 		}
 	}
 	names := make([]string, 0, len(agents))

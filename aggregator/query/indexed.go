@@ -186,42 +186,54 @@ func (rd *indexedRead) decodeAgents() (map[string]*model.Agent, error) {
 	return agents, nil
 }
 
-// minPart is the fewest series a goroutine decodes: fewer are decoded on
-// the caller's alone (a goroutine costs about a microsecond, a series
-// 2 to 4).
+// minPart is the fewest series a goroutine decodes or prices: fewer are
+// done on the caller's alone (a goroutine costs about a microsecond, a
+// series 2 to 4 to decode, half of one to price).
 const minPart = 256
 
-// containers decodes the series read into containers over window. Many
-// series are decoded in parts on up to GOMAXPROCS goroutines, each into
-// its part of the containers: the same work, sooner when cores are free.
+// containers decodes the series read into containers over window, in
+// parts (inParts).
 func (rd *indexedRead) containers(agents map[string]*model.Agent, window time.Duration) ([]model.Container, error) {
 	cs := make([]model.Container, len(rd.series))
-	parts := min(runtime.GOMAXPROCS(0), len(cs)/minPart)
+	err := inParts(len(cs), func(lo, hi int) error { return rd.decode(cs[lo:hi], lo, agents, window) })
+	return cs, err
+}
+
+// inParts calls fn on [lo, hi) parts of [0, n) on up to GOMAXPROCS
+// goroutines, or once on the caller's for fewer than 2*minPart: the same
+// work, sooner when cores are free. It returns the error of the first part
+// that failed, the one a run in order meets.
+func inParts(n int, fn func(lo, hi int) error) error {
+	parts := min(runtime.GOMAXPROCS(0), n/minPart)
 	if parts <= 1 {
-		return cs, rd.decode(cs, 0, agents, window)
+		return fn(0, n)
 	}
 	errs := make([]error, parts)
 	var wg sync.WaitGroup
 	for i := range parts {
-		lo, hi := i*len(cs)/parts, (i+1)*len(cs)/parts
-		wg.Go(func() { errs[i] = rd.decode(cs[lo:hi], lo, agents, window) })
+		lo, hi := i*n/parts, (i+1)*n/parts
+		wg.Go(func() { errs[i] = fn(lo, hi) })
 	}
 	wg.Wait()
-	// The first part's error first: the one a decoding in order meets.
-	return cs, firstError(errs)
+	return firstError(errs)
 }
 
 // decode decodes the series from the from-th into cs, one each (agents
 // is only read).
 func (rd *indexedRead) decode(cs []model.Container, from int, agents map[string]*model.Agent, window time.Duration) error {
+	var st model.Stored // each series in turn
 	for i := range cs {
 		s := &rd.series[from+i]
-		st, err := decodeSeries(s.Node, s.Path, s.value, nil, s.marks)
-		if err != nil {
-			return err
+		if err := model.DecodeStoredInto(&st, s.Path, s.value); err != nil {
+			return fmt.Errorf("series %q on %s: %w", s.Path, s.Node, err)
+		}
+		if s.marks != nil {
+			if err := st.SetMarks(s.marks); err != nil {
+				return fmt.Errorf("checkpoints of %q on %s: %w", s.Path, s.Node, err)
+			}
 		}
 		st.SetKube(s.Kube)
-		cs[i] = model.View(s.Node, agents[s.Node], st, window)
+		cs[i] = model.View(s.Node, agents[s.Node], &st, window)
 	}
 	return nil
 }
