@@ -2,15 +2,14 @@ package pods
 
 import (
 	"cmp"
-	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/internal/histogram"
+	"github.com/pennyhq/penny/internal/parts"
 )
 
 // Labels a metric selector matches against each container: a query with
@@ -92,16 +91,15 @@ func Group(cs []model.Container, q Query) []Pod {
 
 // groupInParts is Group, and the number of parts it summed in.
 func groupInParts(cs []model.Container, q Query) ([]Pod, int) {
-	cuts := nodeCuts(cs, min(runtime.GOMAXPROCS(0), len(cs)/minPart))
+	cuts := parts.Cuts(len(cs), parts.Count(len(cs), minPart), func(j int) bool { return cs[j].Node == cs[j-1].Node })
 	if len(cuts) <= 2 {
 		return podsOf(groupPart(cs, q)), 1
 	}
 	done := make([][]*group, len(cuts)-1)
-	var wg sync.WaitGroup
-	for i := range done {
-		wg.Go(func() { done[i] = groupPart(cs[cuts[i]:cuts[i+1]], q) })
-	}
-	wg.Wait()
+	_ = parts.Run(cuts, func(i, lo, hi int) error {
+		done[i] = groupPart(cs[lo:hi], q)
+		return nil
+	})
 	gs, ok := mergeParts(done)
 	if !ok {
 		return podsOf(groupPart(cs, q)), 1
@@ -112,27 +110,6 @@ func groupInParts(cs []model.Container, q Query) ([]Pod, int) {
 // minPart is the fewest containers a part sums: a goroutine costs about a
 // microsecond, a container's sums about one too.
 const minPart = 1024
-
-// nodeCuts splits cs into about parts runs of equal length, each moved to
-// end where the node changes: the bounds of the runs, 0 and len(cs)
-// included.
-func nodeCuts(cs []model.Container, parts int) []int {
-	cuts := []int{0}
-	if parts <= 1 {
-		return append(cuts, len(cs))
-	}
-	for i := 1; i < parts; i++ {
-		j := max(i*len(cs)/parts, cuts[len(cuts)-1]+1)
-		for j < len(cs) && cs[j].Node == cs[j-1].Node {
-			j++
-		}
-		if j >= len(cs) {
-			break
-		}
-		cuts = append(cuts, j)
-	}
-	return append(cuts, len(cs))
-}
 
 // groupPart sums the pods of cs that q selects, sorted.
 func groupPart(cs []model.Container, q Query) []*group {

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"runtime"
-	"sync"
 	"time"
 
 	"github.com/pennyhq/penny/aggregator/model"
 	"github.com/pennyhq/penny/aggregator/podindex"
+	"github.com/pennyhq/penny/internal/parts"
 	"github.com/pennyhq/penny/kvraft"
 )
 
@@ -77,7 +76,39 @@ type nodeRecord struct {
 // node only when it is set, their checkpoints when marks is set. The
 // series' metadata is not read: the index that named them is at st too,
 // and its Kube is that of the metadata st holds (podindex.Index.Series).
+//
+// Many series are read in parts of whole nodes on up to GOMAXPROCS
+// goroutines (the state is only read), each into its own lists, which are
+// then put together in order.
 func (rd *indexedRead) read(st kvraft.State, ss []podindex.Series, node string, marks bool) {
+	rd.index = st.Index
+	cuts := parts.Cuts(len(ss), parts.Count(len(ss), minReadPart), func(j int) bool { return ss[j].Node == ss[j-1].Node })
+	if len(cuts) <= 2 {
+		rd.readPart(st, ss, node, marks)
+		return
+	}
+	done := make([]indexedRead, len(cuts)-1)
+	_ = parts.Run(cuts, func(i, lo, hi int) error {
+		done[i].readPart(st, ss[lo:hi], node, marks)
+		return nil
+	})
+	n, a := 0, 0
+	for i := range done {
+		n, a = n+len(done[i].series), a+len(done[i].agents)
+	}
+	rd.series, rd.agents = make([]indexedSeries, 0, n), make([]nodeRecord, 0, a)
+	for i := range done {
+		rd.series = append(rd.series, done[i].series...)
+		rd.agents = append(rd.agents, done[i].agents...)
+	}
+}
+
+// minReadPart is the fewest series a goroutine reads from the state: a
+// series takes about half a microsecond to walk to, a goroutine one.
+var minReadPart = 1024
+
+// readPart is read on one goroutine.
+func (rd *indexedRead) readPart(st kvraft.State, ss []podindex.Series, node string, marks bool) {
 	rd.series = make([]indexedSeries, 0, len(ss))
 	var kr keyReader
 	for len(ss) > 0 {
@@ -105,7 +136,6 @@ func (rd *indexedRead) read(st kvraft.State, ss []podindex.Series, node string, 
 		a, _ := st.Get(model.AppendKey(kr.key[:0], model.KindAgent, run[0].Node, ""))
 		rd.agents = append(rd.agents, nodeRecord{node: run[0].Node, value: a.Value})
 	}
-	rd.index = st.Index
 }
 
 // minWalk is the fewest series of a node read by walking their keys in
@@ -199,23 +229,12 @@ func (rd *indexedRead) containers(agents map[string]*model.Agent, window time.Du
 	return cs, err
 }
 
-// inParts calls fn on [lo, hi) parts of [0, n) on up to GOMAXPROCS
-// goroutines, or once on the caller's for fewer than 2*minPart: the same
-// work, sooner when cores are free. It returns the error of the first part
-// that failed, the one a run in order meets.
+// inParts calls fn on parts [lo, hi) of [0, n) of at least minPart, on up
+// to GOMAXPROCS goroutines (one part on the caller's): the same work,
+// sooner when cores are free. It returns the error of the first part that
+// failed, the one a run in order meets.
 func inParts(n int, fn func(lo, hi int) error) error {
-	parts := min(runtime.GOMAXPROCS(0), n/minPart)
-	if parts <= 1 {
-		return fn(0, n)
-	}
-	errs := make([]error, parts)
-	var wg sync.WaitGroup
-	for i := range parts {
-		lo, hi := i*n/parts, (i+1)*n/parts
-		wg.Go(func() { errs[i] = fn(lo, hi) })
-	}
-	wg.Wait()
-	return firstError(errs)
+	return parts.Run(parts.Even(n, parts.Count(n, minPart)), func(_, lo, hi int) error { return fn(lo, hi) })
 }
 
 // decode decodes the series from the from-th into cs, one each (agents
@@ -238,12 +257,3 @@ func (rd *indexedRead) decode(cs []model.Container, from int, agents map[string]
 	return nil
 }
 
-// firstError returns the first error of errs that is not nil.
-func firstError(errs []error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}

@@ -1,9 +1,12 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"reflect"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,33 +138,50 @@ func TestReadWalksAndLooksUp(t *testing.T) {
 		{"values and checkpoints", "", true, len(wants)},
 		{"one node", "n2", true, 1},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var rd indexedRead
-			err := n.View(context.Background(), kvraft.ReadOptions{Consistency: kvraft.Linearizable}, func(st kvraft.State) error {
-				rd.read(st, idx.Series("shop", "", nil), tt.node, tt.marks)
-				return nil
+	// In one part, then in parts of one node each (n1, n2).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	defer func(m int) { minReadPart = m }(minReadPart)
+	for _, split := range []bool{false, true} {
+		if split {
+			minReadPart = 1
+		}
+		for _, tt := range tests {
+			name := tt.name
+			if split {
+				name += ", in parts"
+			}
+			t.Run(name, func(t *testing.T) {
+				var rd indexedRead
+				err := n.View(context.Background(), kvraft.ReadOptions{Consistency: kvraft.Linearizable}, func(st kvraft.State) error {
+					rd.read(st, idx.Series("shop", "", nil), tt.node, tt.marks)
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rd.series) != tt.want {
+					t.Fatalf("%d series read, want %d", len(rd.series), tt.want)
+				}
+				for _, s := range rd.series {
+					w := wants[s.Ref]
+					if !tt.marks {
+						w.marks = ""
+					}
+					if string(s.value) != w.value || string(s.marks) != w.marks || s.Kube == nil || s.Kube.Pod.Name != "pod"+s.Path {
+						t.Errorf("%v: value %q, checkpoints %q, pod %v; want %q, %q", s.Ref, s.value, s.marks, s.Kube, w.value, w.marks)
+					}
+				}
+				for _, a := range rd.agents {
+					if (a.node == "n1") != (string(a.value) == "agent") {
+						t.Errorf("agent record of %s: %q", a.node, a.value)
+					}
+				}
+				if !slices.IsSortedFunc(rd.series, func(a, b indexedSeries) int {
+					return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.Path, b.Path))
+				}) {
+					t.Error("series not in the order of the index")
+				}
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(rd.series) != tt.want {
-				t.Fatalf("%d series read, want %d", len(rd.series), tt.want)
-			}
-			for _, s := range rd.series {
-				w := wants[s.Ref]
-				if !tt.marks {
-					w.marks = ""
-				}
-				if string(s.value) != w.value || string(s.marks) != w.marks || s.Kube == nil || s.Kube.Pod.Name != "pod"+s.Path {
-					t.Errorf("%v: value %q, checkpoints %q, pod %v; want %q, %q", s.Ref, s.value, s.marks, s.Kube, w.value, w.marks)
-				}
-			}
-			for _, a := range rd.agents {
-				if (a.node == "n1") != (string(a.value) == "agent") {
-					t.Errorf("agent record of %s: %q", a.node, a.value)
-				}
-			}
-		})
+		}
 	}
 }
