@@ -256,4 +256,3 @@ func (rd *indexedRead) decode(cs []model.Container, from int, agents map[string]
 	}
 	return nil
 }
-
