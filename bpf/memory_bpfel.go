@@ -67,6 +67,7 @@ const (
 	MemoryProgCgroupAttach    = "cgroup_attach"
 	MemoryProgProcessExit     = "process_exit"
 	MemoryProgRssStat         = "rss_stat"
+	MemoryVarEvOrderedStores  = "ev_ordered_stores"
 	MemoryVarEvSlotsShift     = "ev_slots_shift"
 	MemoryVarExitHasGroupDead = "exit_has_group_dead"
 )
@@ -135,6 +136,7 @@ type MemoryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type MemoryVariableSpecs struct {
+	EvOrderedStores  *ebpf.VariableSpec `ebpf:"ev_ordered_stores"`
 	EvSlotsShift     *ebpf.VariableSpec `ebpf:"ev_slots_shift"`
 	ExitHasGroupDead *ebpf.VariableSpec `ebpf:"exit_has_group_dead"`
 }
@@ -184,6 +186,7 @@ func (m *MemoryMaps) Close() error {
 //
 // It can be passed to LoadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type MemoryVariables struct {
+	EvOrderedStores  *ebpf.Variable `ebpf:"ev_ordered_stores"`
 	EvSlotsShift     *ebpf.Variable `ebpf:"ev_slots_shift"`
 	ExitHasGroupDead *ebpf.Variable `ebpf:"exit_has_group_dead"`
 }

@@ -56,17 +56,18 @@ type NetTcpStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	NetMapEventCursors   = "event_cursors"
-	NetMapEvents         = "events"
-	NetMapNetByCgroup    = "net_by_cgroup"
-	NetMapNetDrops       = "net_drops"
-	NetMapTcpByCgroup    = "tcp_by_cgroup"
-	NetProgSkbEgress     = "skb_egress"
-	NetProgSkbIngress    = "skb_ingress"
-	NetProgSockSetState  = "sock_set_state"
-	NetProgTcpProbe      = "tcp_probe"
-	NetProgTcpRetransmit = "tcp_retransmit"
-	NetVarEvSlotsShift   = "ev_slots_shift"
+	NetMapEventCursors    = "event_cursors"
+	NetMapEvents          = "events"
+	NetMapNetByCgroup     = "net_by_cgroup"
+	NetMapNetDrops        = "net_drops"
+	NetMapTcpByCgroup     = "tcp_by_cgroup"
+	NetProgSkbEgress      = "skb_egress"
+	NetProgSkbIngress     = "skb_ingress"
+	NetProgSockSetState   = "sock_set_state"
+	NetProgTcpProbe       = "tcp_probe"
+	NetProgTcpRetransmit  = "tcp_retransmit"
+	NetVarEvOrderedStores = "ev_ordered_stores"
+	NetVarEvSlotsShift    = "ev_slots_shift"
 )
 
 // LoadNet returns the embedded CollectionSpec for Net.
@@ -133,7 +134,8 @@ type NetMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type NetVariableSpecs struct {
-	EvSlotsShift *ebpf.VariableSpec `ebpf:"ev_slots_shift"`
+	EvOrderedStores *ebpf.VariableSpec `ebpf:"ev_ordered_stores"`
+	EvSlotsShift    *ebpf.VariableSpec `ebpf:"ev_slots_shift"`
 }
 
 // NetObjects contains all objects after they have been loaded into the kernel.
@@ -177,7 +179,8 @@ func (m *NetMaps) Close() error {
 //
 // It can be passed to LoadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type NetVariables struct {
-	EvSlotsShift *ebpf.Variable `ebpf:"ev_slots_shift"`
+	EvOrderedStores *ebpf.Variable `ebpf:"ev_ordered_stores"`
+	EvSlotsShift    *ebpf.Variable `ebpf:"ev_slots_shift"`
 }
 
 // NetPrograms contains all programs after they have been loaded into the kernel.

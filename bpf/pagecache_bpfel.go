@@ -53,21 +53,22 @@ type PagecacheReadaheadMark struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	PagecacheMapAccessByCgroup = "access_by_cgroup"
-	PagecacheMapCacheByMemcg   = "cache_by_memcg"
-	PagecacheMapEventCursors   = "event_cursors"
-	PagecacheMapEvents         = "events"
-	PagecacheMapPagecacheDrops = "pagecache_drops"
-	PagecacheMapReadahead      = "readahead"
-	PagecacheProgAsyncRa       = "async_ra"
-	PagecacheProgCacheAdd      = "cache_add"
-	PagecacheProgCacheDelete   = "cache_delete"
-	PagecacheProgFault         = "fault"
-	PagecacheProgGetPages      = "get_pages"
-	PagecacheProgMapPages      = "map_pages"
-	PagecacheProgRaOrder       = "ra_order"
-	PagecacheProgSyncRa        = "sync_ra"
-	PagecacheVarEvSlotsShift   = "ev_slots_shift"
+	PagecacheMapAccessByCgroup  = "access_by_cgroup"
+	PagecacheMapCacheByMemcg    = "cache_by_memcg"
+	PagecacheMapEventCursors    = "event_cursors"
+	PagecacheMapEvents          = "events"
+	PagecacheMapPagecacheDrops  = "pagecache_drops"
+	PagecacheMapReadahead       = "readahead"
+	PagecacheProgAsyncRa        = "async_ra"
+	PagecacheProgCacheAdd       = "cache_add"
+	PagecacheProgCacheDelete    = "cache_delete"
+	PagecacheProgFault          = "fault"
+	PagecacheProgGetPages       = "get_pages"
+	PagecacheProgMapPages       = "map_pages"
+	PagecacheProgRaOrder        = "ra_order"
+	PagecacheProgSyncRa         = "sync_ra"
+	PagecacheVarEvOrderedStores = "ev_ordered_stores"
+	PagecacheVarEvSlotsShift    = "ev_slots_shift"
 )
 
 // LoadPagecache returns the embedded CollectionSpec for Pagecache.
@@ -138,7 +139,8 @@ type PagecacheMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PagecacheVariableSpecs struct {
-	EvSlotsShift *ebpf.VariableSpec `ebpf:"ev_slots_shift"`
+	EvOrderedStores *ebpf.VariableSpec `ebpf:"ev_ordered_stores"`
+	EvSlotsShift    *ebpf.VariableSpec `ebpf:"ev_slots_shift"`
 }
 
 // PagecacheObjects contains all objects after they have been loaded into the kernel.
@@ -184,7 +186,8 @@ func (m *PagecacheMaps) Close() error {
 //
 // It can be passed to LoadPagecacheObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PagecacheVariables struct {
-	EvSlotsShift *ebpf.Variable `ebpf:"ev_slots_shift"`
+	EvOrderedStores *ebpf.Variable `ebpf:"ev_ordered_stores"`
+	EvSlotsShift    *ebpf.Variable `ebpf:"ev_slots_shift"`
 }
 
 // PagecachePrograms contains all programs after they have been loaded into the kernel.

@@ -159,6 +159,14 @@ static __always_inline void *lookup_or_init(void *map, const void *key, const vo
  * log's memory does not grow with the number of CPUs. */
 volatile const __u32 ev_slots_shift = 14;
 
+/* Set by the agent where the CPU makes a CPU's stores visible in the order
+ * it made them (x86-64): a record is then committed by a plain store of
+ * its generation after its fields. Elsewhere (arm64) the commit is an
+ * atomic exchange, which orders the fields before it, and which on x86
+ * would wait for the slot's cache line to arrive: measured at 60-80 ns of
+ * an event (docs/agent.md, "Where a program's time goes"). */
+volatile const __u32 ev_ordered_stores = 0;
+
 enum event_kind {
 	EV_SRTT = 1,          /* id: cgroup, val: smoothed RTT in µs */
 	EV_RX = 2,            /* id: cgroup, val: IP bytes received */
@@ -237,7 +245,15 @@ static __always_inline bool emit(__u32 kind, __u64 id, __u64 val, __u64 val2)
 	e->val = val;
 	e->val2 = val2;
 	e->kind = kind;
-	__sync_lock_test_and_set(&e->gen, (__u32)(n >> shift) + 1);
+	if (ev_ordered_stores) {
+		/* The compiler keeps the fields' stores before it; the CPU
+		 * makes them visible in that order, the store buffer hiding
+		 * the slot's miss. */
+		asm volatile("" ::: "memory");
+		e->gen = (__u32)(n >> shift) + 1;
+	} else {
+		__sync_lock_test_and_set(&e->gen, (__u32)(n >> shift) + 1);
+	}
 	return true;
 }
 

@@ -66,15 +66,16 @@ type RequestsReqStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	RequestsMapEventCursors   = "event_cursors"
-	RequestsMapEvents         = "events"
-	RequestsMapReqByCgroup    = "req_by_cgroup"
-	RequestsMapReqDrops       = "req_drops"
-	RequestsMapReqSocks       = "req_socks"
-	RequestsProgReqSkbEgress  = "req_skb_egress"
-	RequestsProgReqSkbIngress = "req_skb_ingress"
-	RequestsProgReqSockops    = "req_sockops"
-	RequestsVarEvSlotsShift   = "ev_slots_shift"
+	RequestsMapEventCursors    = "event_cursors"
+	RequestsMapEvents          = "events"
+	RequestsMapReqByCgroup     = "req_by_cgroup"
+	RequestsMapReqDrops        = "req_drops"
+	RequestsMapReqSocks        = "req_socks"
+	RequestsProgReqSkbEgress   = "req_skb_egress"
+	RequestsProgReqSkbIngress  = "req_skb_ingress"
+	RequestsProgReqSockops     = "req_sockops"
+	RequestsVarEvOrderedStores = "ev_ordered_stores"
+	RequestsVarEvSlotsShift    = "ev_slots_shift"
 )
 
 // LoadRequests returns the embedded CollectionSpec for Requests.
@@ -139,7 +140,8 @@ type RequestsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type RequestsVariableSpecs struct {
-	EvSlotsShift *ebpf.VariableSpec `ebpf:"ev_slots_shift"`
+	EvOrderedStores *ebpf.VariableSpec `ebpf:"ev_ordered_stores"`
+	EvSlotsShift    *ebpf.VariableSpec `ebpf:"ev_slots_shift"`
 }
 
 // RequestsObjects contains all objects after they have been loaded into the kernel.
@@ -183,7 +185,8 @@ func (m *RequestsMaps) Close() error {
 //
 // It can be passed to LoadRequestsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type RequestsVariables struct {
-	EvSlotsShift *ebpf.Variable `ebpf:"ev_slots_shift"`
+	EvOrderedStores *ebpf.Variable `ebpf:"ev_ordered_stores"`
+	EvSlotsShift    *ebpf.Variable `ebpf:"ev_slots_shift"`
 }
 
 // RequestsPrograms contains all programs after they have been loaded into the kernel.

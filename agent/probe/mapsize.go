@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -10,17 +11,35 @@ import (
 )
 
 // sizeEventLog sizes a collection's event log for ncpu CPUs: the rings'
-// array, their cursors, and the programs' ring size (ev_slots_shift).
+// array, their cursors, and the programs' ring size (ev_slots_shift); and
+// tells the programs how to commit a record (ev_ordered_stores).
 func sizeEventLog(s *ebpf.CollectionSpec, ncpu int) error {
 	shift := ringShift(ncpu)
 	s.Maps["events"].MaxEntries = uint32(ncpu << shift)
 	s.Maps["event_cursors"].MaxEntries = uint32(ncpu)
-	v, ok := s.Variables["ev_slots_shift"]
-	if !ok {
-		return fmt.Errorf("probe: no ev_slots_shift in the programs")
+	for name, v := range map[string]uint32{"ev_slots_shift": uint32(shift), "ev_ordered_stores": orderedStores} {
+		sv, ok := s.Variables[name]
+		if !ok {
+			return fmt.Errorf("probe: no %s in the programs", name)
+		}
+		if err := sv.Set(v); err != nil {
+			return fmt.Errorf("probe: set %s: %w", name, err)
+		}
 	}
-	return v.Set(uint32(shift))
+	return nil
 }
+
+// orderedStores is 1 where the CPU makes one CPU's stores visible to the
+// others in the order it made them (x86-64's total store order), as the
+// eBPF JIT emits a program's stores in its order: the programs then commit
+// a record with a plain store rather than an atomic exchange (bpf/penny.h).
+// The agent runs on the kernel's architecture.
+var orderedStores = func() uint32 {
+	if runtime.GOARCH == "amd64" {
+		return 1
+	}
+	return 0
+}()
 
 // hashElemOverhead is what the kernel adds to each hash map element: struct
 // htab_elem's list node and hash (48 bytes on 64-bit), rounded up.

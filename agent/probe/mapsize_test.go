@@ -3,10 +3,15 @@ package probe
 import (
 	"cmp"
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/pennyhq/penny/bpf"
 )
 
 // The documented bounds of the programs' map memory (docs/agent.md, "Map
@@ -57,4 +62,30 @@ func TestMapBytesBounded(t *testing.T) {
 
 func mibs(b uint64) string {
 	return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + " MiB"
+}
+
+// TestEventLogSettings: every collection gets the ring size for the CPUs
+// and the way to commit a record for this architecture (plain stores on
+// x86-64 only).
+func TestEventLogSettings(t *testing.T) {
+	want := uint32(0)
+	if runtime.GOARCH == "amd64" {
+		want = 1
+	}
+	for name, load := range map[string]func() (*ebpf.CollectionSpec, error){
+		"memory": bpf.LoadMemory, "pagecache": bpf.LoadPagecache, "net": bpf.LoadNet, "requests": bpf.LoadRequests} {
+		s, err := load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sizeEventLog(s, 64); err != nil {
+			t.Fatal(err)
+		}
+		for v, w := range map[string]uint32{"ev_ordered_stores": want, "ev_slots_shift": uint32(ringShift(64))} {
+			var got uint32
+			if err := s.Variables[v].Get(&got); err != nil || got != w {
+				t.Errorf("%s: %s = %d (%v), want %d", name, v, got, err, w)
+			}
+		}
+	}
 }
